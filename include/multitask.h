@@ -1,0 +1,15 @@
+/*
+ * multitask.h - the whole library: processes, pools, futures and the layers
+ * that build on them. Include this, or only the layer headers you use.
+ */
+#ifndef MULTITASK_H
+#define MULTITASK_H
+
+#include "multitask/core.h"
+#include "multitask/buf.h"
+#include "multitask/task.h"
+#include "multitask/future.h"
+#include "multitask/process.h"
+#include "multitask/pool.h"
+
+#endif

@@ -1,0 +1,81 @@
+/*
+ * multitask/core.h - errors, time and the conventions every layer shares.
+ *
+ * Return convention (stated once for the whole library): a function that can
+ * fail returns 0 on success or a negative error code. Most codes are negated
+ * errno values (-EINVAL, -ETIMEDOUT, -EAGAIN for Full/Empty, -EPIPE for a
+ * closed object, -ECANCELED for a cancelled task); a few are multitask's own
+ * (MT_E*, below), outside errno's range. mt_strerror() and mt_err_name() name
+ * any of them. The library never aborts and never prints on a caller's error.
+ *
+ * Timeouts are in seconds as a double, as in Python: a negative value
+ * (MT_FOREVER) waits forever, 0 polls without blocking.
+ */
+#ifndef MULTITASK_CORE_H
+#define MULTITASK_CORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define MT_VERSION_MAJOR 0
+#define MT_VERSION_MINOR 1
+#define MT_VERSION_PATCH 0
+#define MT_VERSION_STRING "0.1.0"
+
+/* Wait without a time limit. */
+#define MT_FOREVER (-1.0)
+
+/*
+ * multitask's own error codes, as (NAME, value, message). Values lie below
+ * -1000 so that they never collide with a negated errno.
+ */
+#define MT_OWN_ERRORS(XX)                                                                          \
+    XX(MT_EWORKER, -1001, "worker process died while running the task")                           \
+    XX(MT_EBROKEN, -1002, "pool is broken: its workers cannot start")                              \
+    XX(MT_ETASK, -1003, "task failed without an error code")
+
+enum mt_own_error {
+#define MT__ENUM(name, value, msg) name = value,
+    MT_OWN_ERRORS(MT__ENUM)
+#undef MT__ENUM
+};
+
+/*
+ * mt_strerror - a message for an error code: one of ours, or -errno.
+ * Returns a static string; never NULL; thread-safe.
+ */
+const char *mt_strerror(int err);
+
+/*
+ * mt_err_name - the symbolic name of an error code ("EAGAIN", "MT_EWORKER").
+ * Returns a static string ("EUNKNOWN" for a code nobody defines); thread-safe.
+ */
+const char *mt_err_name(int err);
+
+/* mt_version - the library's version string, "major.minor.patch". */
+const char *mt_version(void);
+
+/* mt_time - wall-clock seconds since the Epoch, like Python's time.time(). */
+double mt_time(void);
+
+/* mt_monotonic - seconds on a clock that never goes back (time.monotonic()). */
+double mt_monotonic(void);
+
+/* mt_monotonic_ns - the monotonic clock in nanoseconds. */
+uint64_t mt_monotonic_ns(void);
+
+/*
+ * mt_sleep - sleep for `seconds`, like time.sleep(): resumes after a signal
+ * handler runs and sleeps the rest. Returns 0, or -EINVAL for a negative or
+ * non-finite duration. Thread-safe and async-signal-safe.
+ */
+int mt_sleep(double seconds);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,237 @@
+/*
+ * multitask/pool.h - a supervised pool of worker processes
+ * (multiprocessing.Pool and concurrent.futures.ProcessPoolExecutor).
+ *
+ * Usage:
+ *   1. mt_pool_new(&pool, &(mt_pool_opts){.processes = 4}) starts the workers
+ *      (by default one per usable CPU, see mt_cpu_count) and returns once
+ *      every worker has run its initializer.
+ *   2. Give it work, all with the task signature of task.h:
+ *        mt_pool_apply_async  one task, a future for its result
+ *        mt_pool_apply        one task, wait for it
+ *        mt_pool_map          many items, results in order, wait for all
+ *        mt_pool_imap         many items, results streamed in order or, with
+ *                             .unordered, as they finish
+ *        mt_pool_starmap      many items of several arguments each
+ *   3. mt_pool_close() then mt_pool_join() to let the work finish and the
+ *      workers exit, or mt_pool_terminate() to stop them now.
+ *   4. mt_pool_free().
+ *
+ * Supervision: a worker that dies (a signal, exit(), a crash in a task) fails
+ * only the task it was running, with MT_EWORKER and a message that names the
+ * worker and the signal or status; work queued behind it runs elsewhere, and
+ * the pool forks a replacement so it keeps serving at full size. A worker's
+ * stdout/stderr are the parent's.
+ *
+ * Transport: tasks and their arguments travel through shared memory (memfd
+ * mappings made before the workers start); small results through a ring per
+ * worker, large ones (from 256 KiB) in a memory file mapped once by the
+ * parent, so their bytes are copied once after the task wrote them.
+ *
+ * Start methods: MT_START_FORK (default) forks workers from the parent, so
+ * they inherit its memory; as with mt_process (see process.h), it is unsafe
+ * once the parent has other threads that may hold locks. MT_START_SPAWN
+ * re-executes the program instead: main() must call mt_init() first, and
+ * task functions are found again by their offset within their module, so
+ * they must live in the executable or in a library loaded at startup.
+ *
+ * Threads: the pool runs one supervisor thread in the parent that collects
+ * results, runs done callbacks and replaces dead workers. All functions are
+ * thread-safe unless said otherwise. Workers die with the parent (SIGKILL on
+ * parent death).
+ */
+#ifndef MULTITASK_POOL_H
+#define MULTITASK_POOL_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "future.h"
+#include "task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mt_pool mt_pool;
+
+typedef enum mt_start_method {
+    MT_START_FORK = 0,  /* fork the parent (Python's "fork") */
+    MT_START_SPAWN = 1, /* fork + exec the program again (Python's "spawn") */
+} mt_start_method;
+
+typedef struct mt_pool_opts {
+    int processes; /* workers; 0 means mt_cpu_count() */
+    /* Run once in each worker before its first task, with these bytes. If it
+     * fails in a starting pool, mt_pool_new returns its error; if it fails in
+     * a replacement worker, the pool is broken and work fails with
+     * MT_EBROKEN. */
+    mt_task_fn *initializer;
+    const void *initarg;
+    size_t initarg_len;
+    /* A worker exits and is replaced after this many tasks (map items count
+     * one each); 0 means never. */
+    unsigned maxtasksperchild;
+    mt_start_method start_method;
+    /* Dispatch units (single tasks or chunks) queued in shared memory at
+     * once; 0 means 256. */
+    unsigned queue_depth;
+} mt_pool_opts;
+
+/*
+ * mt_pool_new - start a pool. opts may be NULL for defaults.
+ * Returns 0; -EINVAL for bad options (negative processes, MT_START_SPAWN
+ * without mt_init, more than 4096 processes); the initializer's error;
+ * MT_EBROKEN when a worker died while starting; -ENOMEM, -EAGAIN, -EMFILE.
+ * On error nothing is left behind: no child, no fd, no mapping.
+ */
+int mt_pool_new(mt_pool **out, const mt_pool_opts *opts);
+
+/* mt_pool_processes - the number of workers the pool keeps. */
+int mt_pool_processes(const mt_pool *p);
+
+/*
+ * mt_pool_apply_async - queue fn(arg, len) and return its future in *out
+ * (the caller owns one reference). arg is copied. Returns 0; -EPIPE after
+ * close or terminate; MT_EBROKEN; -EINVAL; -ENOMEM.
+ */
+int mt_pool_apply_async(mt_pool *p, mt_task_fn *fn, const void *arg, size_t len,
+                        mt_future **out);
+
+/*
+ * mt_pool_apply - run fn(arg, len) in a worker and wait. The result (or the
+ * error message) is appended to *out when out is not NULL. Returns the task's
+ * return value or one of mt_pool_apply_async's errors.
+ */
+int mt_pool_apply(mt_pool *p, mt_task_fn *fn, const void *arg, size_t len, mt_buf *out);
+
+/* Options for the map family. A zeroed struct means defaults. */
+typedef struct mt_map_opts {
+    /* Items sent to a worker at once. 0 picks one: about four chunks per
+     * worker, at most 64 KiB of arguments each. */
+    size_t chunksize;
+    /* imap only: yield results as they finish (imap_unordered). */
+    bool unordered;
+} mt_map_opts;
+
+/* The results of a map: one per item, in item order. */
+typedef struct mt_results mt_results;
+
+/*
+ * mt_pool_map - run fn on each of n items and wait for all of them.
+ * `items` is an array of n items of item_size bytes each (copied into the
+ * pool as they are dispatched). On return *out holds every item's outcome
+ * (the caller frees it with mt_results_free), even when some failed.
+ * Returns 0 when every item succeeded, else the error of the first failed
+ * item in item order; -EPIPE, MT_EBROKEN, -EINVAL (n > 0 with items NULL,
+ * item_size 0), -ENOMEM, where *out is left NULL.
+ */
+int mt_pool_map(mt_pool *p, mt_task_fn *fn, const void *items, size_t n, size_t item_size,
+                const mt_map_opts *opts, mt_results **out);
+
+/* mt_pool_map_iov - mt_pool_map over n byte ranges of any sizes. */
+int mt_pool_map_iov(mt_pool *p, mt_task_fn *fn, const mt_iov *items, size_t n,
+                    const mt_map_opts *opts, mt_results **out);
+
+/*
+ * mt_pool_starmap - mt_pool_map where item i has `nargs` arguments:
+ * args[i * nargs + k] is argument k. The task receives them packed with
+ * mt_pack(); mt_unpack() splits them again.
+ */
+int mt_pool_starmap(mt_pool *p, mt_task_fn *fn, const mt_iov *args, size_t n, size_t nargs,
+                    const mt_map_opts *opts, mt_results **out);
+
+/* mt_results_len - how many items. */
+size_t mt_results_len(const mt_results *r);
+
+/*
+ * mt_results_get - item i's outcome: returns its return value (0 or an
+ * error) and sets *out to its result bytes, or to its error message when it
+ * failed. The bytes belong to r. -ERANGE when i is out of range.
+ */
+int mt_results_get(const mt_results *r, size_t i, mt_iov *out);
+
+/*
+ * mt_results_copy - copy every result into dst, an array of n * item_size
+ * bytes. Returns 0, the first item error, or -EMSGSIZE when a result is not
+ * exactly item_size bytes (dst is then partly written).
+ */
+int mt_results_copy(const mt_results *r, void *dst, size_t item_size);
+
+/* mt_results_free - release r; NULL is ignored. */
+void mt_results_free(mt_results *r);
+
+/* A streaming map (imap / imap_unordered). */
+typedef struct mt_imap mt_imap;
+
+/* End of an imap's results: returned by mt_imap_next. */
+#define MT_EOF (-1100)
+
+/*
+ * mt_pool_imap - start a map whose results are taken one at a time with
+ * mt_imap_next. Items are read from `items` while they are dispatched, so
+ * the array must stay valid and unchanged until mt_imap_free. Errors as
+ * mt_pool_map; *out is the caller's to free.
+ */
+int mt_pool_imap(mt_pool *p, mt_task_fn *fn, const void *items, size_t n, size_t item_size,
+                 const mt_map_opts *opts, mt_imap **out);
+
+/* mt_pool_imap_iov - mt_pool_imap over byte ranges; the ranges and their
+ * bytes must stay valid until mt_imap_free. */
+int mt_pool_imap_iov(mt_pool *p, mt_task_fn *fn, const mt_iov *items, size_t n,
+                     const mt_map_opts *opts, mt_imap **out);
+
+/*
+ * mt_imap_next - wait for the next result: the next item in order, or with
+ * .unordered the next to finish. Sets *index to its item index and *out to
+ * its bytes (valid until the next call on `it`) and returns its return value;
+ * MT_EOF once every item was returned; -ETIMEDOUT.
+ */
+int mt_imap_next(mt_imap *it, double timeout, size_t *index, mt_iov *out);
+
+/* mt_imap_free - stop a streaming map: items not yet dispatched are dropped,
+ * running ones finish in the pool and are discarded. NULL is ignored. */
+void mt_imap_free(mt_imap *it);
+
+/*
+ * mt_pool_close - accept no more work (later submissions fail with -EPIPE);
+ * the workers exit when the work already given is done. Returns 0.
+ */
+int mt_pool_close(mt_pool *p);
+
+/*
+ * mt_pool_terminate - stop now: workers get SIGTERM (then SIGKILL after a
+ * second), work not yet finished fails with -ECANCELED. Returns 0.
+ */
+int mt_pool_terminate(mt_pool *p);
+
+/*
+ * mt_pool_join - wait until every worker has exited, after close or
+ * terminate. Returns 0, -ETIMEDOUT, or -EINVAL if the pool is still open.
+ */
+int mt_pool_join(mt_pool *p, double timeout);
+
+/*
+ * mt_pool_free - terminate if needed, join, and release the pool: no worker,
+ * thread, fd or mapping is left. Futures still held elsewhere stay valid;
+ * those not finished are cancelled (-ECANCELED). NULL is ignored.
+ */
+void mt_pool_free(mt_pool *p);
+
+/*
+ * mt_pool_worker_pids - copy up to n current worker pids into pids; returns
+ * the number of workers. For supervision tools and tests.
+ */
+int mt_pool_worker_pids(mt_pool *p, pid_t *pids, int n);
+
+/*
+ * mt_init - call at the top of main() in programs that use MT_START_SPAWN.
+ * Returns 0 at once in a normal start. In a process the pool started by
+ * re-executing the program, it runs the worker and never returns.
+ */
+int mt_init(int argc, char **argv);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,60 @@
+/*
+ * core_internal.h - helpers every layer uses inside the library: deadlines,
+ * futex waits (within a process or across processes through shared memory)
+ * and a tiny spinlock. Not installed; names use the mt__ prefix.
+ */
+#ifndef MT_CORE_INTERNAL_H
+#define MT_CORE_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "multitask/core.h"
+
+/* An absolute time on CLOCK_MONOTONIC in nanoseconds; MT__NEVER for none. */
+typedef int64_t mt__deadline;
+#define MT__NEVER INT64_MAX
+
+/* The deadline `timeout` seconds from now (negative: MT__NEVER). */
+mt__deadline mt__deadline_in(double timeout);
+
+/* Seconds left until d (0 when past; -1.0 for MT__NEVER). */
+double mt__deadline_left(mt__deadline d);
+
+/* Whether d has passed. */
+bool mt__deadline_passed(mt__deadline d);
+
+/* Milliseconds left until d for poll(): -1 for MT__NEVER, rounded up. */
+int mt__deadline_poll_ms(mt__deadline d);
+
+/*
+ * mt__futex_wait - sleep while *addr == expected, until woken or d passes.
+ * `shared` selects a futex that works across processes (the word lives in
+ * shared memory). Returns 0 when woken or when *addr != expected, -ETIMEDOUT,
+ * or -EINTR. Spurious returns are possible: callers re-check their condition.
+ */
+int mt__futex_wait(_Atomic uint32_t *addr, uint32_t expected, mt__deadline d, bool shared);
+
+/* mt__futex_wake - wake up to n waiters (INT32_MAX for all). */
+void mt__futex_wake(_Atomic uint32_t *addr, int n, bool shared);
+
+/* A one-word spinlock for short critical sections; yields when contended. */
+typedef _Atomic uint32_t mt__spinlock;
+void mt__spin_lock(mt__spinlock *l);
+static inline void mt__spin_unlock(mt__spinlock *l)
+{
+    atomic_store_explicit(l, 0, memory_order_release);
+}
+
+/* Pause inside a spin loop. */
+static inline void mt__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+#endif

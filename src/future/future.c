@@ -1,0 +1,281 @@
+/*
+ * future.c - the one future type. The state word doubles as the futex that
+ * waiters sleep on; a spinlock guards only the callback list, so a future is
+ * small enough to make by the million.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+#include "../core/core_internal.h"
+#include "future_internal.h"
+
+enum {
+    ST_PENDING = 0,
+    ST_RUNNING = 1,
+    ST_DONE = 2,
+    ST_CANCELLED = 3,
+    ST_MASK = 3,
+    ST_WAITERS = 4, /* someone sleeps on the futex: wake them on finish */
+};
+
+typedef struct callback {
+    mt_future_cb *fn;
+    void *arg;
+} callback;
+
+struct mt_future {
+    _Atomic uint32_t state;
+    _Atomic uint32_t refs;
+    mt__spinlock lock; /* guards the callbacks */
+    int err;
+    void *map;         /* when set, result.data points into this mapping */
+    size_t map_len;
+    mt_buf result;     /* result bytes, or the error message */
+    mt__future_driver *drive;
+    void *drive_ctx;
+    callback first;    /* the common single callback, without malloc */
+    callback *more;
+    size_t nmore;
+};
+
+static uint32_t state_of(const mt_future *f)
+{
+    return atomic_load_explicit(&((mt_future *)f)->state, memory_order_acquire) & ST_MASK;
+}
+
+mt_future *mt__future_new(void)
+{
+    mt_future *f = calloc(1, sizeof *f);
+    if (f)
+        atomic_init(&f->refs, 1);
+    return f;
+}
+
+mt_future *mt_future_ref(mt_future *f)
+{
+    atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+    return f;
+}
+
+void mt_future_release(mt_future *f)
+{
+    if (!f || atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (f->map)
+        munmap(f->map, f->map_len);
+    else
+        free(f->result.data);
+    free(f->more);
+    free(f);
+}
+
+/* Move from `from` to `to` if the state is `from`; keeps the waiters bit. */
+static bool transition(mt_future *f, uint32_t from, uint32_t to, uint32_t *old)
+{
+    uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    do {
+        if ((s & ST_MASK) != from) {
+            if (old)
+                *old = s;
+            return false;
+        }
+    } while (!atomic_compare_exchange_weak_explicit(&f->state, &s, to | (s & ST_WAITERS),
+                                                    memory_order_acq_rel, memory_order_relaxed));
+    if (old)
+        *old = s;
+    return true;
+}
+
+int mt__future_start(mt_future *f)
+{
+    uint32_t old;
+    if (transition(f, ST_PENDING, ST_RUNNING, &old))
+        return 0;
+    return (old & ST_MASK) == ST_CANCELLED ? -ECANCELED : -EINVAL;
+}
+
+/* Run the callbacks and wake the waiters of a future that just ended. The
+ * lock orders this against mt_future_add_done_callback. */
+static void settle(mt_future *f)
+{
+    mt__spin_lock(&f->lock);
+    callback first = f->first;
+    callback *more = f->more;
+    size_t nmore = f->nmore;
+    f->first.fn = NULL;
+    f->more = NULL;
+    f->nmore = 0;
+    mt__spin_unlock(&f->lock);
+
+    if (atomic_load_explicit(&f->state, memory_order_relaxed) & ST_WAITERS)
+        mt__futex_wake(&f->state, INT32_MAX, false);
+    if (first.fn)
+        first.fn(f, first.arg);
+    for (size_t i = 0; i < nmore; i++)
+        more[i].fn(f, more[i].arg);
+    free(more);
+}
+
+static bool finish_state(mt_future *f)
+{
+    return transition(f, ST_RUNNING, ST_DONE, NULL) || transition(f, ST_PENDING, ST_DONE, NULL);
+}
+
+int mt__future_finish(mt_future *f, int err, mt_buf *result)
+{
+    uint32_t s = state_of(f);
+    if (s == ST_DONE || s == ST_CANCELLED) {
+        if (result)
+            mt_buf_free(result);
+        return -EINVAL;
+    }
+    f->err = err > 0 ? MT_ETASK : err;
+    if (result)
+        mt_buf_move(&f->result, result);
+    /* Error messages are read as C strings: keep a NUL after the bytes. */
+    if (f->err && mt_buf_reserve(&f->result, 1) == 0)
+        f->result.data[f->result.len] = '\0';
+    if (!finish_state(f)) /* cancelled meanwhile: the cancel won */
+        return -EINVAL;
+    settle(f);
+    return 0;
+}
+
+int mt__future_finish_mapped(mt_future *f, void *map, size_t map_len, const void *data,
+                             size_t len)
+{
+    uint32_t s = state_of(f);
+    if (s == ST_DONE || s == ST_CANCELLED) {
+        munmap(map, map_len);
+        return -EINVAL;
+    }
+    f->err = 0;
+    f->map = map;
+    f->map_len = map_len;
+    f->result = (mt_buf){(char *)data, len, len};
+    if (!finish_state(f))
+        return -EINVAL;
+    settle(f);
+    return 0;
+}
+
+int mt_future_cancel(mt_future *f)
+{
+    uint32_t old;
+    if (transition(f, ST_PENDING, ST_CANCELLED, &old)) {
+        settle(f);
+        return 0;
+    }
+    return (old & ST_MASK) == ST_CANCELLED ? 0 : -EBUSY;
+}
+
+void mt__future_set_driver(mt_future *f, mt__future_driver *drive, void *ctx)
+{
+    f->drive = drive;
+    f->drive_ctx = ctx;
+}
+
+int mt_future_wait(mt_future *f, double timeout)
+{
+    mt__deadline d = mt__deadline_in(timeout);
+    if (f->drive && timeout != 0 && state_of(f) < ST_DONE)
+        f->drive(f->drive_ctx, f, d);
+    for (;;) {
+        uint32_t s = atomic_load_explicit(&f->state, memory_order_acquire);
+        if ((s & ST_MASK) >= ST_DONE)
+            return 0;
+        if (timeout == 0)
+            return -ETIMEDOUT;
+        if (!(s & ST_WAITERS) &&
+            !atomic_compare_exchange_weak_explicit(&f->state, &s, s | ST_WAITERS,
+                                                   memory_order_acq_rel, memory_order_acquire))
+            continue;
+        if (mt__futex_wait(&f->state, s | ST_WAITERS, d, false) == -ETIMEDOUT)
+            return state_of(f) >= ST_DONE ? 0 : -ETIMEDOUT;
+    }
+}
+
+int mt_future_result(mt_future *f, double timeout, mt_iov *result)
+{
+    int err = mt_future_wait(f, timeout);
+    if (err < 0)
+        return err;
+    if (state_of(f) == ST_CANCELLED)
+        return -ECANCELED;
+    if (result)
+        *result = f->err ? (mt_iov){"", 0} : (mt_iov){f->result.data, f->result.len};
+    return f->err;
+}
+
+const char *mt_future_error_message(mt_future *f)
+{
+    if (state_of(f) != ST_DONE || !f->err || !f->result.data)
+        return "";
+    return f->result.data;
+}
+
+int mt_future_take(mt_future *f, mt_buf *out)
+{
+    int err = mt_future_wait(f, 0);
+    if (err < 0)
+        return err;
+    if (state_of(f) == ST_CANCELLED)
+        return -ECANCELED;
+    if (f->err)
+        return f->err;
+    if (!f->map) {
+        mt_buf_move(out, &f->result);
+        return 0;
+    }
+    /* A mapped result cannot become malloc memory without a copy. */
+    mt_buf_reset(out);
+    err = mt_buf_append(out, f->result.data, f->result.len);
+    if (err == 0) {
+        munmap(f->map, f->map_len);
+        f->map = NULL;
+        f->result = (mt_buf)MT_BUF_INIT;
+    }
+    return err;
+}
+
+bool mt_future_done(const mt_future *f)
+{
+    return state_of(f) >= ST_DONE;
+}
+
+bool mt_future_running(const mt_future *f)
+{
+    return state_of(f) == ST_RUNNING;
+}
+
+bool mt_future_cancelled(const mt_future *f)
+{
+    return state_of(f) == ST_CANCELLED;
+}
+
+int mt_future_add_done_callback(mt_future *f, mt_future_cb *cb, void *arg)
+{
+    if (!cb)
+        return -EINVAL;
+    mt__spin_lock(&f->lock);
+    if (state_of(f) >= ST_DONE) {
+        mt__spin_unlock(&f->lock);
+        cb(f, arg);
+        return 0;
+    }
+    if (!f->first.fn && !f->nmore) {
+        f->first = (callback){cb, arg};
+    } else {
+        callback *more = realloc(f->more, (f->nmore + 1) * sizeof *more);
+        if (!more) {
+            mt__spin_unlock(&f->lock);
+            return -ENOMEM;
+        }
+        more[f->nmore++] = (callback){cb, arg};
+        f->more = more;
+    }
+    mt__spin_unlock(&f->lock);
+    return 0;
+}

@@ -1,0 +1,332 @@
+/*
+ * pool.c - the pool's life cycle: start the workers, close, terminate,
+ * join, free. The work itself flows through pool_pump.c.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../process/process_internal.h"
+#include "multitask/process.h"
+#include "pool_internal.h"
+
+#define DEFAULT_QUEUE_DEPTH 256
+#define MAX_PROCESSES 4096
+#define TERMINATE_GRACE 1.0
+
+int mt__pool_start_worker(mt_pool *p, uint32_t i)
+{
+    worker_slot *w = &p->workers[i];
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return -errno;
+    bool spawn = p->opts.start_method == MT_START_SPAWN;
+    snprintf(w->name, sizeof w->name, "%sPoolWorker-%u", spawn ? "Spawn" : "Fork",
+             ++p->worker_serial);
+    pid_t pid;
+    if (spawn) {
+        pid = mt__spawn_worker(p, i, sv[1], w->name);
+    } else {
+        pid_t parent = getpid();
+        pid = mt__fork();
+        if (pid == 0) {
+            close(sv[0]);
+            mt__set_current_name(w->name);
+            mt__die_with_parent(parent);
+            worker_ctx ctx = {.h = p->h, .index = i, .efd = p->efd, .sock = sv[1],
+                              .parent = parent};
+            mt__worker_main(&ctx);
+        }
+    }
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        return pid;
+    }
+    w->pid = pid;
+    w->pidfd = mt__pidfd_open(pid);
+    w->sock = sv[0];
+    w->alive = true;
+    w->ready = false;
+    return 0;
+}
+
+static int alive_count(mt_pool *p)
+{
+    int n = 0;
+    for (int i = 0; i < p->nworkers; i++)
+        n += p->workers[i].alive;
+    return n;
+}
+
+static int ready_count(mt_pool *p)
+{
+    int n = 0;
+    for (int i = 0; i < p->nworkers; i++)
+        n += p->workers[i].alive && p->workers[i].ready;
+    return n;
+}
+
+static int check_opts(const mt_pool_opts *o)
+{
+    if (o->processes < 0 || o->processes > MAX_PROCESSES)
+        return -EINVAL;
+    if (o->start_method != MT_START_FORK && o->start_method != MT_START_SPAWN)
+        return -EINVAL;
+    if (o->start_method == MT_START_SPAWN && !mt__init_called)
+        return -EINVAL;
+    if (o->initarg_len && !o->initarg)
+        return -EINVAL;
+    if (o->queue_depth > 65536)
+        return -EINVAL;
+    return 0;
+}
+
+static uint32_t pow2_at_least(uint32_t n)
+{
+    uint32_t v = 1;
+    while (v < n)
+        v <<= 1;
+    return v;
+}
+
+/* Allocate everything but the workers. */
+static int pool_alloc(mt_pool *p)
+{
+    uint32_t nslots = pow2_at_least(p->opts.queue_depth ? p->opts.queue_depth
+                                                        : DEFAULT_QUEUE_DEPTH);
+    int err = mt__shm_create(&p->h, &p->shm_fd, nslots, (uint32_t)p->nworkers,
+                             SLOT_BYTES_DEFAULT, p->opts.initarg_len);
+    if (err < 0)
+        return err;
+    p->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    p->ctl = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (p->efd < 0 || p->ctl < 0)
+        return -errno;
+    p->workers = calloc((size_t)p->nworkers, sizeof *p->workers);
+    p->jobs = calloc(nslots, sizeof *p->jobs);
+    p->free_slots = calloc(nslots, sizeof *p->free_slots);
+    p->pollfds = calloc((size_t)p->nworkers + 2, sizeof *p->pollfds);
+    p->pollwho = calloc((size_t)p->nworkers + 2, sizeof *p->pollwho);
+    if (!p->workers || !p->jobs || !p->free_slots || !p->pollfds || !p->pollwho)
+        return -ENOMEM;
+    for (int i = 0; i < p->nworkers; i++)
+        p->workers[i] = (worker_slot){.pidfd = -1, .sock = -1};
+    for (uint32_t s = 0; s < nslots; s++) {
+        p->jobs[s].large_fd = -1;
+        p->free_slots[p->nfree++] = nslots - 1 - s; /* hand out slot 0 first */
+    }
+    shm_header *h = p->h;
+    h->maxtasks = p->opts.maxtasksperchild;
+    h->parent_pid = (int32_t)getpid();
+    h->initializer = (uint64_t)(uintptr_t)p->opts.initializer;
+    if (p->opts.initarg_len)
+        memcpy(SHM_AT(h, h->initarg_off, char *), p->opts.initarg, p->opts.initarg_len);
+    if (p->opts.start_method == MT_START_SPAWN) {
+        err = mt__fnmap_publish(h);
+        if (err < 0)
+            return err;
+        if (!(p->spawn_argv = mt__read_argv()))
+            return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Release what pool_alloc made; the workers and the thread are gone. */
+static void pool_release(mt_pool *p)
+{
+    for (int i = 0; p->workers && i < p->nworkers; i++) {
+        if (p->workers[i].pidfd >= 0)
+            close(p->workers[i].pidfd);
+        if (p->workers[i].sock >= 0)
+            close(p->workers[i].sock);
+    }
+    for (uint32_t s = 0; p->jobs && p->h && s < p->h->nslots; s++)
+        if (p->jobs[s].large_fd >= 0)
+            close(p->jobs[s].large_fd);
+    if (p->efd >= 0)
+        close(p->efd);
+    if (p->ctl >= 0)
+        close(p->ctl);
+    if (p->shm_fd >= 0)
+        close(p->shm_fd);
+    mt__shm_detach(p->h);
+    free(p->workers);
+    free(p->jobs);
+    free(p->free_slots);
+    free(p->pollfds);
+    free(p->pollwho);
+    free(p->spawn_argv);
+    mt_buf_free(&p->broken_msg);
+    pthread_cond_destroy(&p->cond);
+    pthread_mutex_destroy(&p->mu);
+    free(p);
+}
+
+static int init_sync(mt_pool *p)
+{
+    pthread_condattr_t ca;
+    if (pthread_mutex_init(&p->mu, NULL) != 0)
+        return -ENOMEM;
+    if (pthread_condattr_init(&ca) != 0)
+        return -ENOMEM;
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(&p->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    return rc ? -ENOMEM : 0;
+}
+
+int mt_pool_new(mt_pool **out, const mt_pool_opts *opts)
+{
+    static const mt_pool_opts defaults;
+    if (!out)
+        return -EINVAL;
+    if (!opts)
+        opts = &defaults;
+    int err = check_opts(opts);
+    if (err < 0)
+        return err;
+    mt_pool *p = calloc(1, sizeof *p);
+    if (!p)
+        return -ENOMEM;
+    p->opts = *opts;
+    p->nworkers = opts->processes ? opts->processes : mt_cpu_count();
+    p->shm_fd = p->efd = p->ctl = -1;
+    p->pending_tail = &p->pending;
+    p->starting = true;
+    if ((err = init_sync(p)) < 0) {
+        free(p);
+        return err;
+    }
+    if ((err = pool_alloc(p)) < 0) {
+        pool_release(p);
+        return err;
+    }
+    if ((err = -pthread_create(&p->supervisor, NULL, mt__pool_supervise, p)) < 0) {
+        pool_release(p);
+        return err;
+    }
+    pthread_mutex_lock(&p->mu);
+    while (!p->start_error && !p->broken &&
+           !(p->supervisor_running && ready_count(p) == p->nworkers))
+        pthread_cond_wait(&p->cond, &p->mu);
+    err = p->start_error ? p->start_error : p->broken;
+    p->starting = false;
+    pthread_mutex_unlock(&p->mu);
+    if (err < 0) {
+        mt_pool_free(p);
+        return err;
+    }
+    *out = p;
+    return 0;
+}
+
+int mt_pool_processes(const mt_pool *p)
+{
+    return p ? p->nworkers : 0;
+}
+
+int mt_pool_close(mt_pool *p)
+{
+    if (!p)
+        return -EINVAL;
+    pthread_mutex_lock(&p->mu);
+    if (p->state == POOL_RUN)
+        p->state = POOL_CLOSED;
+    pthread_mutex_unlock(&p->mu);
+    mt__pool_poke(p);
+    return 0;
+}
+
+int mt_pool_terminate(mt_pool *p)
+{
+    if (!p)
+        return -EINVAL;
+    pthread_mutex_lock(&p->mu);
+    if (p->state != POOL_TERMINATED) {
+        p->state = POOL_TERMINATED;
+        atomic_store(&p->h->stop, 2);
+        atomic_fetch_add(&p->h->disp_seq, 1);
+        mt__futex_wake(&p->h->disp_seq, INT32_MAX, true);
+        for (int i = 0; i < p->nworkers; i++)
+            if (p->workers[i].alive)
+                mt__signal_child(p->workers[i].pid, p->workers[i].pidfd, SIGTERM);
+        p->kill_at = mt__deadline_in(TERMINATE_GRACE);
+        mt__pool_fail_all(p, -ECANCELED, "the pool was terminated");
+    }
+    pthread_mutex_unlock(&p->mu);
+    mt__pool_poke(p);
+    return 0;
+}
+
+int mt_pool_join(mt_pool *p, double timeout)
+{
+    if (!p)
+        return -EINVAL;
+    mt__deadline d = mt__deadline_in(timeout);
+    int err = 0;
+    pthread_mutex_lock(&p->mu);
+    if (p->state == POOL_RUN)
+        err = -EINVAL;
+    while (!err && alive_count(p) > 0 && p->supervisor_running) {
+        if (d == MT__NEVER) {
+            pthread_cond_wait(&p->cond, &p->mu);
+        } else {
+            struct timespec ts = {(time_t)(d / 1000000000), (long)(d % 1000000000)};
+            if (pthread_cond_timedwait(&p->cond, &p->mu, &ts) == ETIMEDOUT && alive_count(p))
+                err = -ETIMEDOUT;
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return err;
+}
+
+void mt_pool_free(mt_pool *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    bool finished = p->state != POOL_RUN && alive_count(p) == 0 && !p->pending;
+    pthread_mutex_unlock(&p->mu);
+    if (!finished)
+        mt_pool_terminate(p);
+    mt_pool_join(p, MT_FOREVER);
+
+    pthread_mutex_lock(&p->mu);
+    p->exiting = true;
+    pthread_mutex_unlock(&p->mu);
+    mt__pool_poke(p);
+    pthread_join(p->supervisor, NULL);
+
+    /* A worker that never got going (failed start) may still need reaping. */
+    for (int i = 0; i < p->nworkers; i++)
+        if (p->workers[i].alive) {
+            mt__signal_child(p->workers[i].pid, p->workers[i].pidfd, SIGKILL);
+            mt__pool_reap(p, (uint32_t)i, true);
+        }
+    mt__pool_fail_all(p, -ECANCELED, "the pool was freed");
+    pool_release(p);
+}
+
+int mt_pool_worker_pids(mt_pool *p, pid_t *pids, int n)
+{
+    if (!p)
+        return -EINVAL;
+    int count = 0;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->nworkers; i++) {
+        if (!p->workers[i].alive)
+            continue;
+        if (count < n && pids)
+            pids[count] = p->workers[i].pid;
+        count++;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return count;
+}

@@ -1,0 +1,190 @@
+/*
+ * pool_internal.h - the pool's parts and how they call each other:
+ *
+ *   pool_shm.c       shared memory layout
+ *   pool_worker.c    the worker process: claim a slot, run it, post results
+ *   pool_spawn.c     the spawn start method: re-exec, find functions again
+ *   pool_pump.c      the parent's engine: dispatch, collect, supervise
+ *   pool.c           life cycle: new, close, terminate, join, free
+ *   pool_apply.c     apply_async / apply
+ *   pool_map.c       map, imap, starmap and their results
+ */
+#ifndef MT_POOL_INTERNAL_H
+#define MT_POOL_INTERNAL_H
+
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "../core/core_internal.h"
+#include "../future/future_internal.h"
+#include "multitask/pool.h"
+#include "pool_shm.h"
+
+/* ---- worker side ---------------------------------------------------- */
+
+/* Translates the parent's function addresses in a spawned worker. */
+typedef struct mt__fnmap mt__fnmap;
+
+typedef struct worker_ctx {
+    shm_header *h;
+    uint32_t index; /* worker position: which result ring is ours */
+    int efd;        /* eventfd that wakes the parent's supervisor */
+    int sock;       /* socket to the parent, for passing memfds */
+    pid_t parent;
+    mt__fnmap *fnmap; /* NULL with fork: addresses are the same */
+} worker_ctx;
+
+/* Run a worker until the pool stops it; exits the process. */
+_Noreturn void mt__worker_main(worker_ctx *w);
+
+/* The parent's module table, written into shared memory (spawn). */
+int mt__fnmap_publish(shm_header *h);
+/* Build the translation in a spawned worker; NULL when out of memory. */
+mt__fnmap *mt__fnmap_new(shm_header *h);
+/* Translate a parent address; 0 when it lies in no module we both have. */
+uint64_t mt__fnmap_translate(const mt__fnmap *m, uint64_t addr);
+
+/* Start a worker at position `index` by fork + exec (spawn), handing it the
+ * worker end of its socket. Returns the child's pid or -errno. */
+pid_t mt__spawn_worker(mt_pool *p, uint32_t index, int sock, const char *name);
+
+/* Read this program's argv from /proc/self/cmdline (NULL-terminated,
+ * one allocation). */
+char **mt__read_argv(void);
+
+/* Whether mt_init() ran in this process. */
+extern bool mt__init_called;
+
+/* ---- parent side ---------------------------------------------------- */
+
+typedef struct batch batch;
+
+/* A unit of work the parent has not yet put in a slot. */
+typedef struct source {
+    struct source *next;
+    mt_future *future; /* a single task (apply_async), or NULL */
+    batch *batch;      /* a map's remaining items, or NULL */
+    mt_task_fn *fn;
+    mt_buf arg; /* the single task's argument */
+} source;
+
+/* What the parent remembers of a slot while a worker has it. */
+typedef struct slot_job {
+    mt_future *future; /* single task */
+    batch *batch;      /* or a chunk of a batch */
+    size_t chunk;      /* which chunk */
+    uint64_t ring_pos; /* where its ring entry was written */
+    int large_fd;      /* memfd holding the payload, or -1 */
+    bool busy;
+} slot_job;
+
+typedef struct worker_slot {
+    pid_t pid;
+    int pidfd;
+    int sock;   /* parent's end of the worker's socketpair */
+    bool alive; /* started and not yet reaped */
+    bool ready; /* posted REC_READY */
+    char name[32];
+} worker_slot;
+
+struct mt_pool {
+    pthread_mutex_t mu;  /* guards everything below that is not atomic */
+    pthread_cond_t cond; /* broadcast when workers start/exit or work ends */
+    shm_header *h;
+    int shm_fd;
+    int efd; /* workers -> supervisor */
+    int ctl; /* other parent threads -> supervisor */
+    mt_pool_opts opts;
+    int nworkers;
+    worker_slot *workers;
+    slot_job *jobs; /* per slot */
+    uint32_t *free_slots;
+    uint32_t nfree;
+    source *pending, **pending_tail;
+    uint64_t disp_tail;      /* parent's copy of h->disp_tail */
+    int state;              /* POOL_RUN, POOL_CLOSED, POOL_TERMINATED */
+    int broken;             /* an error that makes new work fail, or 0 */
+    mt_buf broken_msg;      /* why, NUL-terminated */
+    int start_error;        /* the supervisor could not start the workers */
+    mt__deadline kill_at;   /* after terminate: when to SIGKILL */
+    bool exiting;           /* the supervisor should return */
+    bool starting;          /* mt_pool_new has not returned: do not replace */
+    bool supervisor_running;
+    pthread_t supervisor;
+    struct pollfd *pollfds; /* the supervisor's: efd, ctl, pidfds */
+    int *pollwho;           /* worker position of each pollfd */
+    unsigned worker_serial; /* names: ForkPoolWorker-N */
+    char **spawn_argv;      /* spawn: the program's argv, from /proc */
+};
+
+enum { POOL_RUN, POOL_CLOSED, POOL_TERMINATED };
+
+/* Parent-side batch of items (map, imap, starmap). */
+struct batch {
+    mt_task_fn *fn;
+    const char *items;     /* JOB_FIXED: n * item_size bytes */
+    const mt_iov *iov;     /* JOB_IOV */
+    size_t n, item_size, chunksize, nchunks;
+    size_t next_item;      /* the next item to dispatch */
+    size_t chunks_done;
+    size_t inflight;       /* chunks in slots */
+    int refs;              /* owner + 1 while queued as a source + chunks in flight */
+    bool abandoned;        /* imap freed early: drop its results */
+    bool queued;           /* on the pending list */
+    struct chunk_result *chunks;
+    /* imap_unordered: chunk indexes in completion order */
+    size_t *done_order;
+    size_t ndone_order;
+};
+
+typedef struct chunk_result {
+    bool done;
+    const char *body; /* data then entries */
+    uint64_t body_len;
+    uint32_t nitems;
+    int err;          /* job-level error: every item failed with it */
+    void *map;        /* the mapping behind body, if any */
+    size_t map_len;
+    char *msg;        /* the job-level error message */
+} chunk_result;
+
+/* Start a worker at position i (fork or spawn). Called with mu held. */
+int mt__pool_start_worker(mt_pool *p, uint32_t i);
+
+/* Do whatever is ready: collect results, handle dead workers, dispatch
+ * pending work. Returns true if anything happened. Called with mu held. */
+bool mt__pool_pump(mt_pool *p);
+
+/* 0 when new work may be queued, else -EPIPE or MT_EBROKEN. mu held. */
+int mt__pool_open_for_work(const mt_pool *p);
+
+/* Put a source on the pending list and dispatch what fits. mu held. */
+void mt__pool_enqueue(mt_pool *p, source *s);
+
+/* Handle a worker whose pidfd became readable (or reap check). mu held. */
+void mt__pool_reap(mt_pool *p, uint32_t i, bool block);
+
+/* Fail every job in flight or pending with err (terminate, free). mu held. */
+void mt__pool_fail_all(mt_pool *p, int err, const char *why);
+
+/* Wake the supervisor thread (from another parent thread). */
+void mt__pool_poke(mt_pool *p);
+
+/*
+ * Drive the pool from a waiting thread until done(arg) is true or d passes,
+ * spinning on the rings for a short while, then sleeping on the pool's
+ * condition. Returns 0 or -ETIMEDOUT. Called without mu.
+ */
+int mt__pool_wait(mt_pool *p, bool (*done)(void *), void *arg, mt__deadline d);
+
+/* The supervisor thread's body. */
+void *mt__pool_supervise(void *pool);
+
+/* Batches: release one reference (mu held). */
+void mt__batch_unref(batch *b);
+/* A finished chunk arrived (mu held): takes the result record's memory. */
+void mt__batch_chunk_done(mt_pool *p, batch *b, size_t chunk, chunk_result *res);
+
+#endif

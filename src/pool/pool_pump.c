@@ -1,0 +1,684 @@
+/*
+ * pool_pump.c - the parent's engine: put pending work into free slots,
+ * collect results from the workers' rings, and supervise the workers (fail
+ * what a dead one was running, put back what it dropped, start a
+ * replacement). Everything here runs with the pool's mutex held, in the
+ * supervisor thread or in a caller that waits for its own work.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../process/process_internal.h"
+#include "pool_internal.h"
+
+/* How long a waiting caller reads the rings itself before it sleeps. */
+#define WAIT_SPIN_NS 50000
+
+static void fail_pending(mt_pool *p, int err, const char *why);
+
+/* ---- collecting results --------------------------------------------- */
+
+static void free_slot(mt_pool *p, uint32_t s)
+{
+    shm_slot *sl = &shm_slots(p->h)[s];
+    uint64_t st = atomic_load_explicit(&sl->state, memory_order_relaxed);
+    atomic_store_explicit(&sl->state, slot_state(state_gen(st) + 1, 0, SLOT_FREE),
+                          memory_order_release);
+    slot_job *j = &p->jobs[s];
+    if (j->large_fd >= 0)
+        close(j->large_fd);
+    *j = (slot_job){.large_fd = -1};
+    p->free_slots[p->nfree++] = s;
+}
+
+/* Finish a single task's future from its result body. */
+static void finish_future(mt_future *f, const rec_hdr *hdr, const char *body, void *map,
+                          size_t map_len)
+{
+    mt_buf buf = MT_BUF_INIT;
+    if (hdr->err || hdr->nitems != 1) {
+        mt_buf_append(&buf, body, hdr->body);
+        mt__future_finish(f, hdr->err ? hdr->err : -EPROTO, &buf);
+    } else {
+        const rec_entry *e = (const rec_entry *)(body + hdr->body - sizeof(rec_entry));
+        if (map && e->err == 0) {
+            mt__future_finish_mapped(f, map, map_len, body, e->end);
+            return; /* the future owns the mapping now */
+        }
+        mt_buf_append(&buf, body, e->end);
+        mt__future_finish(f, e->err, &buf);
+    }
+    if (map)
+        munmap(map, map_len);
+}
+
+/* A job's result record arrived: hand it to its future or batch. */
+static void finish_slot(mt_pool *p, const rec_hdr *hdr, const char *body, void *map,
+                        size_t map_len)
+{
+    uint32_t s = hdr->slot;
+    if (s >= p->h->nslots || !p->jobs[s].busy ||
+        state_gen(atomic_load(&shm_slots(p->h)[s].state)) != hdr->gen) {
+        if (map) /* not ours (cannot happen unless memory was corrupted) */
+            munmap(map, map_len);
+        return;
+    }
+    slot_job *j = &p->jobs[s];
+    if (j->future) {
+        finish_future(j->future, hdr, body, map, map_len);
+        mt_future_release(j->future);
+    } else {
+        chunk_result r = {.nitems = hdr->nitems, .err = hdr->err, .body_len = hdr->body};
+        if (map) {
+            r.body = body;
+            r.map = map;
+            r.map_len = map_len;
+        } else if (hdr->err) {
+            r.msg = strndup(body, hdr->body);
+        } else {
+            char *copy = malloc(hdr->body ? hdr->body : 1);
+            if (copy) {
+                memcpy(copy, body, hdr->body);
+                r.body = copy;
+            } else {
+                r.err = -ENOMEM;
+                r.nitems = 0;
+            }
+        }
+        mt__batch_chunk_done(p, j->batch, j->chunk, &r);
+    }
+    free_slot(p, s);
+}
+
+static int recv_fd(int sock)
+{
+    char byte;
+    struct iovec iov = {&byte, 1};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                         .msg_controllen = sizeof u.buf};
+    ssize_t n;
+    do
+        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    struct cmsghdr *c = n > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+    if (!c || c->cmsg_type != SCM_RIGHTS)
+        return -EPROTO;
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof fd);
+    return fd;
+}
+
+static void take_large(mt_pool *p, uint32_t wi, rec_hdr hdr)
+{
+    int fd = recv_fd(p->workers[wi].sock);
+    void *map = MAP_FAILED;
+    size_t len = hdr.body ? hdr.body : 1;
+    if (fd >= 0) {
+        map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+        close(fd);
+    }
+    if (map == MAP_FAILED) {
+        static const char msg[] = "the parent could not map a large result";
+        hdr.err = fd < 0 ? fd : -ENOMEM;
+        hdr.body = sizeof msg - 1;
+        finish_slot(p, &hdr, msg, NULL, 0);
+        return;
+    }
+    finish_slot(p, &hdr, map, map, len);
+}
+
+static void take_record(mt_pool *p, uint32_t wi, const rec_hdr *hdr, const char *body)
+{
+    switch (hdr->kind) {
+    case REC_READY:
+        p->workers[wi].ready = true;
+        break;
+    case REC_INITFAIL:
+        if (!p->broken) {
+            p->broken = hdr->err ? hdr->err : MT_ETASK;
+            mt_buf_reset(&p->broken_msg);
+            mt_buf_append(&p->broken_msg, body, hdr->body);
+            mt_buf_append(&p->broken_msg, "", 1);
+            fail_pending(p, MT_EBROKEN, p->broken_msg.data);
+        }
+        break;
+    case REC_RESULT:
+        finish_slot(p, hdr, body, NULL, 0);
+        break;
+    case REC_LARGE:
+        take_large(p, wi, *hdr);
+        break;
+    }
+}
+
+/* Read every published record of worker position wi. */
+static bool drain_ring(mt_pool *p, uint32_t wi)
+{
+    shm_ring *r = shm_result_ring(p->h, wi);
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+    if (head == tail)
+        return false;
+    while (head != tail) {
+        uint64_t off = head % RESULT_RING_BYTES;
+        const rec_hdr *hdr = (const rec_hdr *)(r->data + off);
+        if (RESULT_RING_BYTES - off < sizeof(rec_hdr) || hdr->kind == REC_PAD) {
+            head += RESULT_RING_BYTES - off;
+            continue;
+        }
+        rec_hdr copy = *hdr;
+        take_record(p, wi, &copy, r->data + off + sizeof(rec_hdr));
+        head += copy.size;
+        /* Free ring space at once: a worker may be waiting for it. */
+        atomic_store_explicit(&r->head, head, memory_order_release);
+    }
+    return true;
+}
+
+/* Whether any ring has unread records (lock-free peek). */
+static bool rings_pending(mt_pool *p)
+{
+    for (uint32_t i = 0; i < p->h->nworkers; i++) {
+        shm_ring *r = shm_result_ring(p->h, i);
+        if (atomic_load_explicit(&r->head, memory_order_relaxed) !=
+            atomic_load_explicit(&r->tail, memory_order_acquire))
+            return true;
+    }
+    return false;
+}
+
+/* ---- dispatching ---------------------------------------------------- */
+
+/*
+ * Where to write a payload of `len` bytes for slot s: its inline space, or a
+ * fresh memfd mapped for writing (then *map is set and *fd keeps the file).
+ */
+static char *payload_space(mt_pool *p, uint32_t s, uint64_t len, int *fd, void **map)
+{
+    *fd = -1;
+    *map = NULL;
+    if (len <= p->h->slot_bytes)
+        return shm_payload(p->h, s);
+    int f = memfd_create("multitask-arg", MFD_CLOEXEC);
+    if (f < 0)
+        return NULL;
+    void *m = MAP_FAILED;
+    if (ftruncate(f, (off_t)len) == 0)
+        m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, f, 0);
+    if (m == MAP_FAILED) {
+        close(f);
+        return NULL;
+    }
+    *fd = f;
+    *map = m;
+    return m;
+}
+
+/* Fill slot s's header and make it QUEUED; the ring entry comes after. */
+static void queue_slot(mt_pool *p, uint32_t s, mt_task_fn *fn, uint32_t kind, uint32_t nitems,
+                       uint64_t item_size, uint64_t arg_len, int large_fd)
+{
+    shm_slot *sl = &shm_slots(p->h)[s];
+    sl->fn = (uint64_t)(uintptr_t)fn;
+    sl->kind = kind;
+    sl->nitems = nitems;
+    sl->item_size = item_size;
+    sl->arg_len = arg_len;
+    sl->large_fd = large_fd;
+    p->jobs[s].large_fd = large_fd;
+    p->jobs[s].busy = true;
+    uint64_t st = atomic_load_explicit(&sl->state, memory_order_relaxed);
+    atomic_store_explicit(&sl->state, slot_state(state_gen(st), 0, SLOT_QUEUED),
+                          memory_order_release);
+}
+
+static void push_entry(mt_pool *p, uint32_t s)
+{
+    uint64_t st = atomic_load_explicit(&shm_slots(p->h)[s].state, memory_order_relaxed);
+    uint64_t pos = p->disp_tail++;
+    p->jobs[s].ring_pos = pos;
+    atomic_store_explicit(&shm_disp(p->h)[pos & (p->h->nslots - 1)],
+                          ring_entry(pos, s, state_gen(st)), memory_order_release);
+}
+
+static void publish(mt_pool *p, uint32_t count)
+{
+    shm_header *h = p->h;
+    atomic_store_explicit(&h->disp_tail, p->disp_tail, memory_order_release);
+    atomic_thread_fence(memory_order_seq_cst);
+    uint32_t idle = 0;
+    for (uint32_t i = 0; i < h->nworkers; i++)
+        idle += atomic_load_explicit(&shm_result_ring(h, i)->sleeping, memory_order_relaxed);
+    if (idle) {
+        atomic_fetch_add_explicit(&h->disp_seq, 1, memory_order_release);
+        mt__futex_wake(&h->disp_seq, (int)(count < idle ? count : idle), true);
+    }
+}
+
+/* Put one single task in slot s. Returns false when its payload could not
+ * be placed (the future is failed). */
+static bool dispatch_single(mt_pool *p, uint32_t s, source *src)
+{
+    int fd;
+    void *map;
+    char *dst = payload_space(p, s, src->arg.len, &fd, &map);
+    if (!dst) {
+        mt_buf msg = MT_BUF_INIT;
+        mt_buf_printf(&msg, "cannot place a %zu-byte argument in shared memory", src->arg.len);
+        mt__future_finish(src->future, -ENOMEM, &msg);
+        mt_future_release(src->future);
+        return false;
+    }
+    if (src->arg.len)
+        memcpy(dst, src->arg.data, src->arg.len);
+    if (map)
+        munmap(map, src->arg.len);
+    p->jobs[s].future = src->future;
+    queue_slot(p, s, src->fn, JOB_FIXED, 1, src->arg.len, src->arg.len, fd);
+    return true;
+}
+
+/* Put the next chunk of batch b in slot s. */
+static bool dispatch_chunk(mt_pool *p, uint32_t s, batch *b)
+{
+    size_t first = b->next_item;
+    size_t count = b->n - first < b->chunksize ? b->n - first : b->chunksize;
+    size_t chunk = first / b->chunksize;
+    uint64_t len = 0;
+    if (b->iov) {
+        len = count * sizeof(uint64_t);
+        for (size_t i = 0; i < count; i++)
+            len += b->iov[first + i].len;
+    } else {
+        len = (uint64_t)count * b->item_size;
+    }
+    b->next_item += count;
+    b->inflight++; /* mt__batch_chunk_done counts it back */
+    b->refs++;
+    int fd;
+    void *map;
+    char *dst = payload_space(p, s, len, &fd, &map);
+    if (!dst) {
+        chunk_result r = {.err = -ENOMEM, .msg = strdup("cannot place a chunk in shared memory")};
+        mt__batch_chunk_done(p, b, chunk, &r);
+        return false;
+    }
+    if (b->iov) {
+        uint64_t *lens = (uint64_t *)dst;
+        char *data = dst + count * sizeof(uint64_t);
+        for (size_t i = 0; i < count; i++) {
+            lens[i] = b->iov[first + i].len;
+            if (lens[i])
+                memcpy(data, b->iov[first + i].data, lens[i]);
+            data += lens[i];
+        }
+    } else if (len) {
+        memcpy(dst, b->items + first * b->item_size, len);
+    }
+    if (map)
+        munmap(map, len);
+    p->jobs[s].batch = b;
+    p->jobs[s].chunk = chunk;
+    queue_slot(p, s, b->fn, b->iov ? JOB_IOV : JOB_FIXED, (uint32_t)count, b->item_size, len, fd);
+    return true;
+}
+
+static void pop_pending(mt_pool *p)
+{
+    source *s = p->pending;
+    p->pending = s->next;
+    if (!p->pending)
+        p->pending_tail = &p->pending;
+}
+
+/* Move pending work into free slots. Returns true if anything moved. */
+static bool dispatch(mt_pool *p)
+{
+    uint32_t queued = 0;
+    bool any = false;
+    while (p->nfree && p->pending) {
+        source *src = p->pending;
+        any = true;
+        if (src->future) {
+            pop_pending(p);
+            if (mt__future_start(src->future) != 0) { /* cancelled while pending */
+                mt_future_release(src->future);
+            } else {
+                uint32_t s = p->free_slots[--p->nfree];
+                if (dispatch_single(p, s, src)) {
+                    push_entry(p, s);
+                    queued++;
+                } else {
+                    p->free_slots[p->nfree++] = s;
+                }
+            }
+            mt_buf_free(&src->arg);
+            free(src);
+            continue;
+        }
+        batch *b = src->batch;
+        if (b->abandoned || b->next_item >= b->n) {
+            pop_pending(p);
+            b->queued = false;
+            free(src);
+            mt__batch_unref(b);
+            continue;
+        }
+        uint32_t s = p->free_slots[--p->nfree];
+        if (dispatch_chunk(p, s, b)) {
+            push_entry(p, s);
+            queued++;
+        } else {
+            p->free_slots[p->nfree++] = s;
+        }
+    }
+    if (queued)
+        publish(p, queued);
+    return any;
+}
+
+void mt__pool_enqueue(mt_pool *p, source *s)
+{
+    s->next = NULL;
+    *p->pending_tail = s;
+    p->pending_tail = &s->next;
+    if (s->batch)
+        s->batch->queued = true;
+    dispatch(p);
+}
+
+/* When a closed pool has handed out all its work, let idle workers exit. */
+static void maybe_stop(mt_pool *p)
+{
+    if (p->state != POOL_CLOSED || p->pending ||
+        atomic_load_explicit(&p->h->stop, memory_order_relaxed))
+        return;
+    atomic_store(&p->h->stop, 1);
+    atomic_fetch_add(&p->h->disp_seq, 1);
+    mt__futex_wake(&p->h->disp_seq, INT32_MAX, true);
+}
+
+bool mt__pool_pump(mt_pool *p)
+{
+    bool any = false;
+    for (uint32_t i = 0; i < p->h->nworkers; i++)
+        any |= drain_ring(p, i);
+    any |= dispatch(p);
+    maybe_stop(p);
+    if (any)
+        pthread_cond_broadcast(&p->cond);
+    return any;
+}
+
+/* ---- failing work --------------------------------------------------- */
+
+static void fail_slot(mt_pool *p, uint32_t s, int err, const char *why)
+{
+    slot_job *j = &p->jobs[s];
+    if (j->future) {
+        mt_buf msg = MT_BUF_INIT;
+        mt_buf_printf(&msg, "%s", why);
+        mt__future_finish(j->future, err, &msg);
+        mt_future_release(j->future);
+    } else if (j->batch) {
+        chunk_result r = {.err = err, .msg = strdup(why)};
+        mt__batch_chunk_done(p, j->batch, j->chunk, &r);
+    }
+    free_slot(p, s);
+}
+
+/* Fail the items of batch b that were never dispatched. */
+static void fail_rest_of_batch(mt_pool *p, batch *b, int err, const char *why)
+{
+    while (b->next_item < b->n) {
+        size_t chunk = b->next_item / b->chunksize;
+        b->next_item = b->next_item + b->chunksize < b->n ? b->next_item + b->chunksize : b->n;
+        b->inflight++; /* mt__batch_chunk_done counts it back */
+        b->refs++;
+        chunk_result r = {.err = err, .msg = strdup(why)};
+        mt__batch_chunk_done(p, b, chunk, &r);
+    }
+}
+
+static void fail_pending(mt_pool *p, int err, const char *why)
+{
+    while (p->pending) {
+        source *src = p->pending;
+        pop_pending(p);
+        if (src->future) {
+            mt_buf msg = MT_BUF_INIT;
+            mt_buf_printf(&msg, "%s", why);
+            if (mt__future_start(src->future) == 0)
+                mt__future_finish(src->future, err, &msg);
+            else
+                mt_buf_free(&msg);
+            mt_future_release(src->future);
+            mt_buf_free(&src->arg);
+        } else {
+            fail_rest_of_batch(p, src->batch, err, why);
+            src->batch->queued = false;
+            mt__batch_unref(src->batch);
+        }
+        free(src);
+    }
+}
+
+void mt__pool_fail_all(mt_pool *p, int err, const char *why)
+{
+    fail_pending(p, err, why);
+    for (uint32_t s = 0; s < p->h->nslots; s++)
+        if (p->jobs[s].busy)
+            fail_slot(p, s, err, why);
+    pthread_cond_broadcast(&p->cond);
+}
+
+/* ---- supervision ---------------------------------------------------- */
+
+/* Whether work waits for a worker: pending, or queued in the ring. */
+static bool work_waits(mt_pool *p)
+{
+    return p->pending || p->disp_tail != atomic_load(&p->h->disp_head);
+}
+
+static int alive_workers(mt_pool *p)
+{
+    int n = 0;
+    for (int i = 0; i < p->nworkers; i++)
+        n += p->workers[i].alive;
+    return n;
+}
+
+void mt__pool_reap(mt_pool *p, uint32_t i, bool block)
+{
+    worker_slot *w = &p->workers[i];
+    int status;
+    if (!w->alive || mt__wait_child(w->pid, w->pidfd, block ? MT__NEVER : mt__deadline_in(0),
+                                    &status) != 0)
+        return;
+    w->alive = false;
+    if (w->pidfd >= 0)
+        close(w->pidfd);
+    w->pidfd = -1;
+
+    /* Results it posted before it died still count. */
+    drain_ring(p, i);
+    shm_header *h = p->h;
+    char why[256], how[96];
+    mt__describe_exit(status, how, sizeof how);
+    snprintf(why, sizeof why, "worker %d (%s) %s", (int)w->pid, w->name, how);
+    uint64_t head = atomic_load(&h->disp_head);
+    uint32_t requeued = 0;
+    for (uint32_t s = 0; s < h->nslots; s++) {
+        if (!p->jobs[s].busy)
+            continue;
+        _Atomic uint64_t *state = &shm_slots(h)[s].state;
+        uint64_t st = atomic_load(state);
+        if (state_phase(st) == SLOT_RUNNING && state_worker(st) == i) {
+            fail_slot(p, s, MT_EWORKER, why);
+        } else if (state_phase(st) == SLOT_QUEUED && p->jobs[s].ring_pos < head) {
+            /* Taken off the ring but never claimed: put it back. */
+            uint64_t again = slot_state(state_gen(st) + 1, 0, SLOT_QUEUED);
+            if (atomic_compare_exchange_strong(state, &st, again)) {
+                push_entry(p, s);
+                requeued++;
+            }
+        }
+    }
+    if (requeued)
+        publish(p, requeued);
+    if (w->sock >= 0)
+        close(w->sock);
+    w->sock = -1;
+    atomic_store(&shm_result_ring(h, i)->sleeping, 0);
+
+    if (p->starting && !p->start_error) { /* mt_pool_new gives up: no replacement */
+        p->start_error = MT_EBROKEN;
+        mt_buf_reset(&p->broken_msg);
+        mt_buf_printf(&p->broken_msg, "%s while starting%c", why, '\0');
+    }
+    bool wanted = p->state == POOL_RUN || (p->state == POOL_CLOSED && work_waits(p));
+    if (p->state != POOL_TERMINATED && !p->broken && !p->start_error && wanted && !p->exiting) {
+        int err = mt__pool_start_worker(p, i);
+        if (err < 0 && !p->broken) {
+            p->broken = MT_EBROKEN;
+            mt_buf_reset(&p->broken_msg);
+            mt_buf_printf(&p->broken_msg, "cannot start a replacement worker: %s%c",
+                          mt_strerror(err), '\0');
+        }
+    }
+    if (p->broken && !alive_workers(p))
+        mt__pool_fail_all(p, p->broken, p->broken_msg.data ? p->broken_msg.data : "");
+    pthread_cond_broadcast(&p->cond);
+}
+
+void mt__pool_poke(mt_pool *p)
+{
+    uint64_t one = 1;
+    (void)!write(p->ctl, &one, sizeof one);
+}
+
+int mt__pool_wait(mt_pool *p, bool (*done)(void *), void *arg, mt__deadline d)
+{
+    shm_header *h = p->h;
+    bool finished = false;
+    atomic_fetch_add(&h->watching, 1);
+    uint64_t start = mt_monotonic_ns();
+    for (unsigned spins = 0; !finished; spins++) {
+        if (pthread_mutex_trylock(&p->mu) == 0) {
+            mt__pool_pump(p);
+            finished = done(arg);
+            pthread_mutex_unlock(&p->mu);
+        }
+        if (finished || mt_monotonic_ns() - start > WAIT_SPIN_NS || mt__deadline_passed(d))
+            break;
+        if (spins % 32 == 31)
+            sched_yield();
+        else
+            mt__cpu_relax();
+    }
+    atomic_fetch_sub(&h->watching, 1);
+
+    pthread_mutex_lock(&p->mu);
+    /* Records published while the workers saw us watching woke nobody. */
+    mt__pool_pump(p);
+    while (!(finished = done(arg)) && !mt__deadline_passed(d)) {
+        if (d == MT__NEVER) {
+            pthread_cond_wait(&p->cond, &p->mu);
+        } else {
+            struct timespec ts = {(time_t)(d / 1000000000), (long)(d % 1000000000)};
+            pthread_cond_timedwait(&p->cond, &p->mu, &ts);
+        }
+    }
+    pthread_mutex_unlock(&p->mu);
+    return finished ? 0 : -ETIMEDOUT;
+}
+
+/* ---- the supervisor thread ------------------------------------------ */
+
+static void drain_eventfd(int fd)
+{
+    uint64_t v;
+    (void)!read(fd, &v, sizeof v);
+}
+
+/* After terminate: SIGKILL whoever is still alive a second later. */
+static int escalate(mt_pool *p)
+{
+    if (p->state != POOL_TERMINATED || !alive_workers(p))
+        return -1;
+    if (mt__deadline_passed(p->kill_at)) {
+        for (int i = 0; i < p->nworkers; i++)
+            if (p->workers[i].alive)
+                mt__signal_child(p->workers[i].pid, p->workers[i].pidfd, SIGKILL);
+        return 100;
+    }
+    return mt__deadline_poll_ms(p->kill_at);
+}
+
+void *mt__pool_supervise(void *arg)
+{
+    mt_pool *p = arg;
+    shm_header *h = p->h;
+    struct pollfd *fds = p->pollfds;
+    int *who = p->pollwho;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < p->nworkers && !p->start_error; i++)
+        p->start_error = mt__pool_start_worker(p, (uint32_t)i);
+    p->supervisor_running = true;
+    pthread_cond_broadcast(&p->cond);
+    while (!p->exiting) {
+        if (mt__pool_pump(p)) {
+            /* Let submitters and waiting callers have the lock now and then. */
+            pthread_mutex_unlock(&p->mu);
+            pthread_mutex_lock(&p->mu);
+            continue;
+        }
+        int nfds = 2, timeout = escalate(p);
+        fds[0] = (struct pollfd){.fd = p->efd, .events = POLLIN};
+        fds[1] = (struct pollfd){.fd = p->ctl, .events = POLLIN};
+        bool polling_pids = true;
+        for (int i = 0; i < p->nworkers; i++) {
+            if (!p->workers[i].alive)
+                continue;
+            if (p->workers[i].pidfd < 0)
+                polling_pids = false;
+            who[nfds] = i;
+            fds[nfds++] = (struct pollfd){.fd = p->workers[i].pidfd, .events = POLLIN};
+        }
+        if (!polling_pids && (timeout < 0 || timeout > 20))
+            timeout = 20; /* no pidfds: look for dead workers now and then */
+        atomic_store(&h->sup_sleeping, 1);
+        if (rings_pending(p)) {
+            atomic_store(&h->sup_sleeping, 0);
+            continue;
+        }
+        pthread_mutex_unlock(&p->mu);
+        int n = poll(fds, (nfds_t)nfds, timeout);
+        pthread_mutex_lock(&p->mu);
+        atomic_store(&h->sup_sleeping, 0);
+        if (n > 0 && fds[0].revents)
+            drain_eventfd(p->efd);
+        if (n > 0 && fds[1].revents)
+            drain_eventfd(p->ctl);
+        for (int k = 2; k < nfds; k++)
+            if (fds[k].fd < 0 || fds[k].revents || !polling_pids)
+                mt__pool_reap(p, (uint32_t)who[k], false);
+    }
+    p->supervisor_running = false;
+    pthread_cond_broadcast(&p->cond);
+    pthread_mutex_unlock(&p->mu);
+    return NULL;
+}

@@ -1,0 +1,363 @@
+/*
+ * pool_worker.c - the worker process: take a slot from the dispatch ring,
+ * run its items, post their results on our ring, and repeat until the pool
+ * stops us. See pool_shm.h for the protocol.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pool_internal.h"
+
+/* How long an idle worker keeps looking at the ring before it sleeps. */
+#define IDLE_SPIN_NS 50000
+
+typedef struct job_out {
+    mt_buf data;    /* item bytes while the total stays small */
+    mt_buf entries; /* rec_entry per item */
+    mt_buf item;    /* what the task is writing now */
+    int memfd;      /* once results are large: where the data goes */
+    uint64_t spilled;
+} job_out;
+
+static uint64_t align8(uint64_t x)
+{
+    return (x + 7) & ~(uint64_t)7;
+}
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Wake the parent's supervisor if it sleeps and nobody else watches. */
+static void kick_parent(worker_ctx *w)
+{
+    shm_header *h = w->h;
+    atomic_thread_fence(memory_order_seq_cst);
+    if (atomic_load_explicit(&h->watching, memory_order_relaxed) == 0 &&
+        atomic_load_explicit(&h->sup_sleeping, memory_order_relaxed) &&
+        atomic_exchange(&h->sup_sleeping, 0)) {
+        uint64_t one = 1;
+        (void)!write(w->efd, &one, sizeof one);
+    }
+}
+
+/* Reserve `need` contiguous bytes in our result ring, padding over the end
+ * when they do not fit there. Waits (kicking the parent) while it is full. */
+static char *ring_reserve(worker_ctx *w, uint64_t need, uint64_t *tail_out)
+{
+    shm_ring *r = shm_result_ring(w->h, w->index);
+    uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+    uint64_t off = tail % RESULT_RING_BYTES;
+    uint64_t skip = RESULT_RING_BYTES - off < need ? RESULT_RING_BYTES - off : 0;
+    for (long ns = 1000; tail + skip + need - atomic_load_explicit(&r->head, memory_order_acquire) >
+                         RESULT_RING_BYTES;
+         ns = ns < 1000000 ? ns * 2 : ns) {
+        kick_parent(w);
+        struct timespec ts = {0, ns};
+        nanosleep(&ts, NULL);
+    }
+    if (skip) {
+        if (skip >= sizeof(rec_hdr))
+            ((rec_hdr *)(r->data + off))->kind = REC_PAD;
+        tail += skip;
+    }
+    *tail_out = tail;
+    return r->data + tail % RESULT_RING_BYTES;
+}
+
+static void ring_publish(worker_ctx *w, uint64_t tail)
+{
+    atomic_store_explicit(&shm_result_ring(w->h, w->index)->tail, tail, memory_order_release);
+    kick_parent(w);
+}
+
+/* Post a record whose body is `body` bytes (or none). */
+static void post(worker_ctx *w, rec_hdr hdr, const void *a, size_t alen, const void *b,
+                 size_t blen)
+{
+    hdr.body = alen + blen;
+    hdr.size = (uint32_t)align8(sizeof hdr + hdr.body);
+    uint64_t tail;
+    char *at = ring_reserve(w, hdr.size, &tail);
+    memcpy(at, &hdr, sizeof hdr);
+    if (alen)
+        memcpy(at + sizeof hdr, a, alen);
+    if (blen)
+        memcpy(at + sizeof hdr + alen, b, blen);
+    ring_publish(w, tail + hdr.size);
+}
+
+static int send_fd(int sock, int fd)
+{
+    char byte = 0;
+    struct iovec iov = {&byte, 1};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                         .msg_controllen = sizeof u.buf};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    ssize_t n;
+    do
+        n = sendmsg(sock, &msg, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : 0;
+}
+
+/* Move the data gathered so far into a memfd: results are large. */
+static int spill(job_out *o)
+{
+    o->memfd = memfd_create("multitask-result", MFD_CLOEXEC);
+    if (o->memfd < 0)
+        return -errno;
+    int err = write_all(o->memfd, o->data.data, o->data.len);
+    o->spilled = o->data.len;
+    mt_buf_reset(&o->data);
+    return err;
+}
+
+/* Record one item's outcome. Small data is copied together; once the job's
+ * data passes LARGE_RESULT_BYTES it goes straight to a memfd instead. */
+static int add_item(job_out *o, int err, const mt_buf *item)
+{
+    uint64_t total = o->spilled + o->data.len + item->len + o->entries.len + sizeof(rec_entry);
+    int rc = 0;
+    if (o->memfd < 0 && total > LARGE_RESULT_BYTES)
+        rc = spill(o);
+    if (rc == 0 && o->memfd >= 0) {
+        rc = write_all(o->memfd, item->data, item->len);
+        o->spilled += item->len;
+    } else if (rc == 0) {
+        rc = mt_buf_append(&o->data, item->data, item->len);
+    }
+    rec_entry e = {.err = err, .end = o->spilled + o->data.len};
+    int rc2 = mt_buf_append(&o->entries, &e, sizeof e);
+    return rc ? rc : rc2;
+}
+
+static void post_results(worker_ctx *w, uint32_t slot, uint32_t gen, uint32_t nitems, job_out *o)
+{
+    rec_hdr hdr = {.kind = REC_RESULT, .slot = slot, .gen = gen, .nitems = nitems};
+    if (o->memfd < 0) {
+        post(w, hdr, o->data.data, o->data.len, o->entries.data, o->entries.len);
+        return;
+    }
+    int err = write_all(o->memfd, o->entries.data, o->entries.len);
+    if (err == 0)
+        err = send_fd(w->sock, o->memfd);
+    close(o->memfd);
+    o->memfd = -1;
+    if (err < 0) { /* the results are lost: say so instead */
+        hdr.err = err;
+        hdr.nitems = 0;
+        post(w, hdr, NULL, 0, NULL, 0);
+        return;
+    }
+    hdr.kind = REC_LARGE;
+    hdr.body = o->spilled + o->entries.len;
+    hdr.size = (uint32_t)align8(sizeof hdr);
+    uint64_t tail;
+    char *at = ring_reserve(w, hdr.size, &tail);
+    memcpy(at, &hdr, sizeof hdr);
+    ring_publish(w, tail + hdr.size);
+}
+
+/* Map a payload the parent put in a memfd (open it through /proc). */
+static const char *map_large(worker_ctx *w, int parent_fd, uint64_t len, int *err)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)w->parent, parent_fd);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        *err = -errno;
+        return NULL;
+    }
+    void *m = mmap(NULL, len ? len : 1, PROT_READ, MAP_SHARED, fd, 0);
+    *err = m == MAP_FAILED ? -errno : 0;
+    close(fd);
+    return m == MAP_FAILED ? NULL : m;
+}
+
+static mt_task_fn *task_of(worker_ctx *w, uint64_t addr)
+{
+    if (w->fnmap)
+        addr = mt__fnmap_translate(w->fnmap, addr);
+    return (mt_task_fn *)(uintptr_t)addr;
+}
+
+/* Run every item of a claimed slot and post the results. Once they are
+ * posted the slot is the parent's again: read nothing from it after that. */
+static void run_job(worker_ctx *w, uint32_t slot_id, uint32_t gen, job_out *o)
+{
+    const shm_slot *s = &shm_slots(w->h)[slot_id];
+    const uint32_t kind = s->kind, nitems = s->nitems;
+    const uint64_t item_size = s->item_size, arg_len = s->arg_len;
+    const int large_fd = s->large_fd;
+    mt_task_fn *fn = task_of(w, s->fn);
+    int err = 0;
+    const char *payload = shm_payload(w->h, slot_id);
+    if (large_fd >= 0)
+        payload = map_large(w, large_fd, arg_len, &err);
+    if (!err && !fn)
+        err = -ENOENT;
+    if (err) {
+        rec_hdr hdr = {.kind = REC_RESULT, .slot = slot_id, .gen = gen, .err = err};
+        const char *msg = "the worker could not load the task or its argument";
+        post(w, hdr, msg, strlen(msg), NULL, 0);
+        return;
+    }
+    const uint64_t *lens = (const uint64_t *)payload;
+    const char *item = payload;
+    if (kind == JOB_IOV)
+        item = payload + (uint64_t)nitems * sizeof(uint64_t);
+    mt_buf_reset(&o->data);
+    mt_buf_reset(&o->entries);
+    o->spilled = 0;
+    for (uint32_t i = 0; i < nitems; i++) {
+        uint64_t len = kind == JOB_IOV ? lens[i] : item_size;
+        mt_buf_reset(&o->item);
+        int rc = fn(item, len, &o->item);
+        if (rc > 0)
+            rc = MT_ETASK;
+        item += len;
+        if (add_item(o, rc, &o->item) < 0) {
+            /* No room for the results: fail the job as a whole. */
+            if (o->memfd >= 0)
+                close(o->memfd);
+            o->memfd = -1;
+            rec_hdr hdr = {.kind = REC_RESULT, .slot = slot_id, .gen = gen, .err = -ENOMEM};
+            post(w, hdr, NULL, 0, NULL, 0);
+            goto out;
+        }
+    }
+    post_results(w, slot_id, gen, nitems, o);
+out:
+    if (large_fd >= 0)
+        munmap((void *)payload, arg_len ? arg_len : 1);
+}
+
+/* Try to take one slot. Returns true with the slot and its generation set. */
+static bool claim(worker_ctx *w, uint32_t *slot, uint32_t *gen)
+{
+    shm_header *h = w->h;
+    uint32_t mask = h->nslots - 1;
+    for (;;) {
+        uint64_t head = atomic_load_explicit(&h->disp_head, memory_order_acquire);
+        if (head == atomic_load_explicit(&h->disp_tail, memory_order_acquire))
+            return false;
+        uint64_t e = atomic_load_explicit(&shm_disp(h)[head & mask], memory_order_acquire);
+        if ((uint32_t)(e >> 32) != (uint32_t)(head + 1))
+            continue; /* we read a stale head; look again */
+        if (!atomic_compare_exchange_weak_explicit(&h->disp_head, &head, head + 1,
+                                                   memory_order_acq_rel, memory_order_relaxed))
+            continue;
+        uint32_t s = (uint32_t)(e >> 16) & 0xffff;
+        shm_slot *sl = &shm_slots(h)[s];
+        uint64_t st = atomic_load_explicit(&sl->state, memory_order_acquire);
+        if (state_phase(st) != SLOT_QUEUED || (state_gen(st) & 0xffff) != (e & 0xffff))
+            continue; /* put back by the parent meanwhile: the newer entry counts */
+        uint64_t mine = slot_state(state_gen(st), w->index, SLOT_RUNNING);
+        if (!atomic_compare_exchange_strong_explicit(&sl->state, &st, mine, memory_order_acq_rel,
+                                                     memory_order_acquire))
+            continue;
+        *slot = s;
+        *gen = state_gen(st);
+        return true;
+    }
+}
+
+/* Wait until there may be work, or the pool wants us gone (returns false). */
+static bool wait_for_work(worker_ctx *w)
+{
+    shm_header *h = w->h;
+    uint64_t start = mt_monotonic_ns();
+    for (unsigned spins = 0;; spins++) {
+        uint32_t stop = atomic_load_explicit(&h->stop, memory_order_acquire);
+        bool empty = atomic_load_explicit(&h->disp_head, memory_order_acquire) ==
+                     atomic_load_explicit(&h->disp_tail, memory_order_acquire);
+        if (stop == 2 || (stop == 1 && empty))
+            return false;
+        if (!empty)
+            return true;
+        if (mt_monotonic_ns() - start < IDLE_SPIN_NS) {
+            if (spins % 64 == 63)
+                sched_yield();
+            else
+                mt__cpu_relax();
+            continue;
+        }
+        _Atomic uint32_t *sleeping = &shm_result_ring(h, w->index)->sleeping;
+        uint32_t seq = atomic_load_explicit(&h->disp_seq, memory_order_acquire);
+        atomic_store_explicit(sleeping, 1, memory_order_seq_cst);
+        empty = atomic_load_explicit(&h->disp_head, memory_order_seq_cst) ==
+                atomic_load_explicit(&h->disp_tail, memory_order_seq_cst);
+        if (empty && !atomic_load_explicit(&h->stop, memory_order_seq_cst))
+            mt__futex_wait(&h->disp_seq, seq, mt__deadline_in(1.0), true);
+        atomic_store_explicit(sleeping, 0, memory_order_relaxed);
+        if (getppid() != w->parent) /* orphaned without PDEATHSIG */
+            return false;
+        start = mt_monotonic_ns();
+    }
+}
+
+static _Noreturn void leave(int status)
+{
+    fflush(NULL);
+    _exit(status);
+}
+
+_Noreturn void mt__worker_main(worker_ctx *w)
+{
+    shm_header *h = w->h;
+    if (h->initializer) {
+        mt_task_fn *init = task_of(w, h->initializer);
+        mt_buf msg = MT_BUF_INIT;
+        int rc = init ? init(SHM_AT(h, h->initarg_off, char *), h->initarg_len, &msg) : -ENOENT;
+        if (rc != 0) {
+            rec_hdr hdr = {.kind = REC_INITFAIL, .err = rc > 0 ? MT_ETASK : rc};
+            post(w, hdr, msg.data, msg.len < 65536 ? msg.len : 65536, NULL, 0);
+            leave(3);
+        }
+        mt_buf_free(&msg);
+    }
+    post(w, (rec_hdr){.kind = REC_READY}, NULL, 0, NULL, 0);
+
+    job_out out = {.memfd = -1};
+    uint64_t done = 0;
+    while (wait_for_work(w)) {
+        uint32_t slot, gen;
+        if (!claim(w, &slot, &gen))
+            continue;
+        done += shm_slots(h)[slot].nitems;
+        run_job(w, slot, gen, &out);
+        if (h->maxtasks && done >= h->maxtasks)
+            break;
+    }
+    leave(0);
+}
