@@ -22,7 +22,7 @@
 
 #include "multitask.h"
 
-static int count_dir(const char *path)
+static inline int count_dir(const char *path)
 {
     DIR *d = opendir(path);
     if (!d)
@@ -36,7 +36,7 @@ static int count_dir(const char *path)
 }
 
 /* Children of this process that are alive or zombies, from /proc. */
-static int count_children(void)
+static inline int count_children(void)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/task", (int)getpid());
@@ -66,13 +66,13 @@ static int count_children(void)
 static int leak_fds_before = -1;
 static int leak_shm_before = -1;
 
-static void leak_check_begin(void)
+static inline void leak_check_begin(void)
 {
     leak_fds_before = count_dir("/proc/self/fd");
     leak_shm_before = count_dir("/dev/shm");
 }
 
-static void leak_check_end(void)
+static inline void leak_check_end(void)
 {
     cr_expect_eq(count_dir("/proc/self/fd"), leak_fds_before, "file descriptors leaked");
     cr_expect_eq(count_children(), 0, "child processes left behind");
@@ -81,7 +81,7 @@ static void leak_check_end(void)
 }
 
 /* Whether a process with this pid exists (zombies count as gone). */
-static int pid_alive(pid_t pid)
+static inline int pid_alive(pid_t pid)
 {
     char path[64], state = 0;
     snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
