@@ -49,13 +49,14 @@ static void finish_future(mt_future *f, const rec_hdr *hdr, const char *body, vo
         mt_buf_append(&buf, body, hdr->body);
         mt__future_finish(f, hdr->err ? hdr->err : -EPROTO, &buf);
     } else {
-        const rec_entry *e = (const rec_entry *)(body + hdr->body - sizeof(rec_entry));
-        if (map && e->err == 0) {
-            mt__future_finish_mapped(f, map, map_len, body, e->end);
+        rec_entry e; /* entries follow the data: not necessarily aligned */
+        memcpy(&e, body + hdr->body - sizeof e, sizeof e);
+        if (map && e.err == 0) {
+            mt__future_finish_mapped(f, map, map_len, body, e.end);
             return; /* the future owns the mapping now */
         }
-        mt_buf_append(&buf, body, e->end);
-        mt__future_finish(f, e->err, &buf);
+        mt_buf_append(&buf, body, e.end);
+        mt__future_finish(f, e.err, &buf);
     }
     if (map)
         munmap(map, map_len);
