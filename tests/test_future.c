@@ -20,7 +20,7 @@ static mt_future *finished(int err, const char *bytes)
     return f;
 }
 
-Test(future, pending_future_times_out, .init = leak_check_begin, .fini = leak_check_end)
+LEAK_TEST(future, pending_future_times_out)
 {
     mt_future *f = mt__future_new();
     cr_expect_not(mt_future_done(f));
@@ -33,7 +33,7 @@ Test(future, pending_future_times_out, .init = leak_check_begin, .fini = leak_ch
     mt_future_release(f);
 }
 
-Test(future, result_bytes_and_errors, .init = leak_check_begin, .fini = leak_check_end)
+LEAK_TEST(future, result_bytes_and_errors)
 {
     mt_future *ok = finished(0, "forty-two");
     mt_iov r;
@@ -54,7 +54,7 @@ Test(future, result_bytes_and_errors, .init = leak_check_begin, .fini = leak_che
     mt_future_release(positive);
 }
 
-Test(future, finish_twice_is_refused, .init = leak_check_begin, .fini = leak_check_end)
+LEAK_TEST(future, finish_twice_is_refused)
 {
     mt_future *f = finished(0, "a");
     mt_buf b = MT_BUF_INIT;
@@ -67,7 +67,7 @@ Test(future, finish_twice_is_refused, .init = leak_check_begin, .fini = leak_che
     mt_future_release(f);
 }
 
-Test(future, cancel_only_before_start, .init = leak_check_begin, .fini = leak_check_end)
+LEAK_TEST(future, cancel_only_before_start)
 {
     mt_future *f = mt__future_new();
     cr_expect_eq(mt_future_cancel(f), 0);
@@ -97,7 +97,7 @@ static void record(mt_future *f, void *arg)
     mt_buf_append(log, &c, 1);
 }
 
-Test(future, callbacks_run_once_in_order, .init = leak_check_begin, .fini = leak_check_end)
+LEAK_TEST(future, callbacks_run_once_in_order)
 {
     mt_buf log = MT_BUF_INIT;
     mt_future *f = mt__future_new();
@@ -131,7 +131,7 @@ static void *finish_later(void *arg)
     return NULL;
 }
 
-Test(future, waiters_in_other_threads_wake, .init = leak_check_begin, .fini = leak_check_end)
+LEAK_TEST(future, waiters_in_other_threads_wake)
 {
     mt_future *f = mt__future_new();
     pthread_t t;
@@ -148,7 +148,7 @@ static void *wait_forever(void *arg)
     return (void *)(intptr_t)mt_future_wait(arg, MT_FOREVER);
 }
 
-Test(future, many_waiters_all_wake, .init = leak_check_begin, .fini = leak_check_end)
+LEAK_TEST(future, many_waiters_all_wake)
 {
     mt_future *f = mt__future_new();
     pthread_t t[8];
@@ -165,7 +165,7 @@ Test(future, many_waiters_all_wake, .init = leak_check_begin, .fini = leak_check
     mt_future_release(f);
 }
 
-Test(future, take_moves_without_copy, .init = leak_check_begin, .fini = leak_check_end)
+LEAK_TEST(future, take_moves_without_copy)
 {
     mt_future *f = mt__future_new();
     cr_expect_eq(mt_future_take(f, &(mt_buf)MT_BUF_INIT), -ETIMEDOUT);
@@ -184,7 +184,7 @@ Test(future, take_moves_without_copy, .init = leak_check_begin, .fini = leak_che
     mt_future_release(f);
 }
 
-Test(future, mapped_results_are_unmapped, .init = leak_check_begin, .fini = leak_check_end)
+LEAK_TEST(future, mapped_results_are_unmapped)
 {
     size_t len = 1 << 20;
     char *map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -204,7 +204,7 @@ Test(future, mapped_results_are_unmapped, .init = leak_check_begin, .fini = leak
     mt_future_release(f);
 }
 
-Test(future, references, .init = leak_check_begin, .fini = leak_check_end)
+LEAK_TEST(future, references)
 {
     mt_future *f = mt__future_new();
     cr_expect_eq(mt_future_ref(f), f);
@@ -223,7 +223,7 @@ static int driver(void *ctx, mt_future *f, int64_t deadline)
     return 0;
 }
 
-Test(future, a_driver_runs_when_someone_waits, .init = leak_check_begin, .fini = leak_check_end)
+LEAK_TEST(future, a_driver_runs_when_someone_waits)
 {
     int err = -EPERM;
     mt_future *f = mt__future_new();

@@ -12,8 +12,7 @@ __attribute__((constructor)) static void spawn_entry(void)
     mt_init(0, NULL);
 }
 
-Test(pool, apply_async_and_apply, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 60)
+LEAK_TEST(pool, apply_async_and_apply, .timeout = 60)
 {
     mt_pool *p = new_pool(2);
     cr_expect_eq(mt_pool_processes(p), 2);
@@ -35,8 +34,7 @@ Test(pool, apply_async_and_apply, .init = leak_check_begin, .fini = leak_check_e
     end_pool(p);
 }
 
-Test(pool, many_futures_all_complete, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 60)
+LEAK_TEST(pool, many_futures_all_complete, .timeout = 60)
 {
     mt_pool *p = new_pool(2);
     enum { N = 2000 };
@@ -54,12 +52,10 @@ Test(pool, many_futures_all_complete, .init = leak_check_begin, .fini = leak_che
 
 static void count_done(mt_future *f, void *arg)
 {
-    if (mt_future_result(f, 0, NULL) == 0)
-        __atomic_add_fetch((int *)arg, 1, __ATOMIC_SEQ_CST);
+    if (mt_future_result(f, 0, NULL) == 0) __atomic_add_fetch((int *)arg, 1, __ATOMIC_SEQ_CST);
 }
 
-Test(pool, done_callbacks_fire_without_waiting, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 60)
+LEAK_TEST(pool, done_callbacks_fire_without_waiting, .timeout = 60)
 {
     mt_pool *p = new_pool(2);
     int done = 0;
@@ -79,8 +75,7 @@ Test(pool, done_callbacks_fire_without_waiting, .init = leak_check_begin, .fini 
     end_pool(p);
 }
 
-Test(pool, map_in_order_with_any_chunksize, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 60)
+LEAK_TEST(pool, map_in_order_with_any_chunksize, .timeout = 60)
 {
     mt_pool *p = new_pool(2);
     enum { N = 10007 };
@@ -109,8 +104,7 @@ Test(pool, map_in_order_with_any_chunksize, .init = leak_check_begin, .fini = le
     end_pool(p);
 }
 
-Test(pool, map_reports_item_errors, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 60)
+LEAK_TEST(pool, map_reports_item_errors, .timeout = 60)
 {
     mt_pool *p = new_pool(2);
     long items[] = {2, 4, 7, 8, 9};
@@ -129,7 +123,7 @@ Test(pool, map_reports_item_errors, .init = leak_check_begin, .fini = leak_check
     end_pool(p);
 }
 
-Test(pool, map_iov_of_any_sizes, .init = leak_check_begin, .fini = leak_check_end, .timeout = 60)
+LEAK_TEST(pool, map_iov_of_any_sizes, .timeout = 60)
 {
     mt_pool *p = new_pool(2);
     enum { N = 300 };
@@ -159,8 +153,7 @@ Test(pool, map_iov_of_any_sizes, .init = leak_check_begin, .fini = leak_check_en
     end_pool(p);
 }
 
-Test(pool, starmap_packs_the_arguments, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 60)
+LEAK_TEST(pool, starmap_packs_the_arguments, .timeout = 60)
 {
     mt_pool *p = new_pool(2);
     enum { N = 100 };
@@ -182,8 +175,7 @@ Test(pool, starmap_packs_the_arguments, .init = leak_check_begin, .fini = leak_c
     end_pool(p);
 }
 
-Test(pool, imap_streams_in_order, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 60)
+LEAK_TEST(pool, imap_streams_in_order, .timeout = 60)
 {
     mt_pool *p = new_pool(2);
     enum { N = 5000 };
@@ -191,9 +183,8 @@ Test(pool, imap_streams_in_order, .init = leak_check_begin, .fini = leak_check_e
     for (long i = 0; i < N; i++)
         items[i] = i;
     mt_imap *it;
-    cr_assert_eq(mt_pool_imap(p, square, items, N, sizeof(long),
-                              &(mt_map_opts){.chunksize = 7}, &it),
-                 0);
+    cr_assert_eq(
+        mt_pool_imap(p, square, items, N, sizeof(long), &(mt_map_opts){.chunksize = 7}, &it), 0);
     for (size_t i = 0; i < N; i++) {
         size_t index;
         mt_iov v;
@@ -207,8 +198,7 @@ Test(pool, imap_streams_in_order, .init = leak_check_begin, .fini = leak_check_e
     end_pool(p);
 }
 
-Test(pool, imap_unordered_yields_each_once, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 60)
+LEAK_TEST(pool, imap_unordered_yields_each_once, .timeout = 60)
 {
     mt_pool *p = new_pool(2);
     /* The first item sleeps longer, so completion order differs from item order:
@@ -229,8 +219,7 @@ Test(pool, imap_unordered_yields_each_once, .init = leak_check_begin, .fini = le
         cr_assert_lt(index, N);
         cr_expect_not(seen[index], "item %zu twice", index);
         seen[index] = true;
-        if (k == 0)
-            first = index;
+        if (k == 0) first = index;
     }
     cr_expect_geq(first, 1, "a quick item should come before the slow first one");
     cr_expect_eq(mt_imap_next(it, 0, NULL, NULL), MT_EOF);
@@ -238,7 +227,7 @@ Test(pool, imap_unordered_yields_each_once, .init = leak_check_begin, .fini = le
     end_pool(p);
 }
 
-Test(pool, imap_freed_early, .init = leak_check_begin, .fini = leak_check_end, .timeout = 60)
+LEAK_TEST(pool, imap_freed_early, .timeout = 60)
 {
     mt_pool *p = new_pool(2);
     enum { N = 2000 };
@@ -246,9 +235,8 @@ Test(pool, imap_freed_early, .init = leak_check_begin, .fini = leak_check_end, .
     for (long i = 0; i < N; i++)
         items[i] = i;
     mt_imap *it;
-    cr_assert_eq(mt_pool_imap(p, square, items, N, sizeof(long), &(mt_map_opts){.chunksize = 1},
-                              &it),
-                 0);
+    cr_assert_eq(
+        mt_pool_imap(p, square, items, N, sizeof(long), &(mt_map_opts){.chunksize = 1}, &it), 0);
     cr_assert_eq(mt_imap_next(it, 30, NULL, NULL), 0);
     mt_imap_free(it);
     free(items); /* after free the pool must not read them */
@@ -259,8 +247,7 @@ Test(pool, imap_freed_early, .init = leak_check_begin, .fini = leak_check_end, .
     end_pool(p);
 }
 
-Test(pool, large_arguments_and_results, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 60)
+LEAK_TEST(pool, large_arguments_and_results, .timeout = 60)
 {
     mt_pool *p = new_pool(2);
     size_t sizes[] = {0, 1, 65536, 65537, 262144, 262145, 3u << 20, 33u << 20};
@@ -297,41 +284,40 @@ Test(pool, large_arguments_and_results, .init = leak_check_begin, .fini = leak_c
     end_pool(p);
 }
 
-Test(pool, map_with_large_results_per_chunk, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 60)
+LEAK_TEST(pool, map_with_large_results_per_chunk, .timeout = 60)
 {
     mt_pool *p = new_pool(2);
     size_t sizes[40];
     for (int i = 0; i < 40; i++)
         sizes[i] = (size_t)i * 20000;
     mt_results *r;
-    cr_assert_eq(mt_pool_map(p, make_bytes, sizes, 40, sizeof(size_t),
-                             &(mt_map_opts){.chunksize = 8}, &r),
-                 0);
+    cr_assert_eq(
+        mt_pool_map(p, make_bytes, sizes, 40, sizeof(size_t), &(mt_map_opts){.chunksize = 8}, &r),
+        0);
     for (size_t i = 0; i < 40; i++) {
         mt_iov v;
         cr_assert_eq(mt_results_get(r, i, &v), 0);
         cr_assert_eq(v.len, sizes[i]);
-        if (v.len)
-            cr_assert_eq(((const char *)v.data)[v.len - 1], (char)((v.len - 1) * 7 + 3));
+        if (v.len) cr_assert_eq(((const char *)v.data)[v.len - 1], (char)((v.len - 1) * 7 + 3));
     }
     mt_results_free(r);
     end_pool(p);
 }
 
-Test(pool, initializer_runs_in_every_worker, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 60)
+LEAK_TEST(pool, initializer_runs_in_every_worker, .timeout = 60)
 {
     long v = 4242;
     mt_pool *p;
-    cr_assert_eq(mt_pool_new(&p, &(mt_pool_opts){.processes = 2, .initializer = set_init_value,
-                                                  .initarg = &v, .initarg_len = sizeof v}),
+    cr_assert_eq(mt_pool_new(&p, &(mt_pool_opts){.processes = 2,
+                                                 .initializer = set_init_value,
+                                                 .initarg = &v,
+                                                 .initarg_len = sizeof v}),
                  0);
     long zeros[20] = {0};
     mt_results *r;
-    cr_assert_eq(mt_pool_map(p, get_init_value, zeros, 20, sizeof(long),
-                             &(mt_map_opts){.chunksize = 1}, &r),
-                 0);
+    cr_assert_eq(
+        mt_pool_map(p, get_init_value, zeros, 20, sizeof(long), &(mt_map_opts){.chunksize = 1}, &r),
+        0);
     long got[20];
     mt_results_copy(r, got, sizeof(long));
     for (int i = 0; i < 20; i++)
@@ -341,8 +327,7 @@ Test(pool, initializer_runs_in_every_worker, .init = leak_check_begin, .fini = l
     end_pool(p);
 }
 
-Test(pool, maxtasksperchild_replaces_workers, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 60)
+LEAK_TEST(pool, maxtasksperchild_replaces_workers, .timeout = 60)
 {
     mt_pool *p;
     cr_assert_eq(mt_pool_new(&p, &(mt_pool_opts){.processes = 2, .maxtasksperchild = 3}), 0);
@@ -360,8 +345,7 @@ Test(pool, maxtasksperchild_replaces_workers, .init = leak_check_begin, .fini = 
         bool first = true;
         for (int j = 0; j < N; j++) {
             uses += pids[j] == pids[i];
-            if (j < i && pids[j] == pids[i])
-                first = false;
+            if (j < i && pids[j] == pids[i]) first = false;
         }
         cr_expect_leq(uses, 3, "a worker ran more than maxtasksperchild tasks");
         distinct += first;
@@ -371,7 +355,7 @@ Test(pool, maxtasksperchild_replaces_workers, .init = leak_check_begin, .fini = 
     end_pool(p);
 }
 
-Test(pool, worker_names, .init = leak_check_begin, .fini = leak_check_end, .timeout = 60)
+LEAK_TEST(pool, worker_names, .timeout = 60)
 {
     mt_pool *p = new_pool(1);
     mt_buf out = MT_BUF_INIT;
@@ -382,8 +366,7 @@ Test(pool, worker_names, .init = leak_check_begin, .fini = leak_check_end, .time
     end_pool(p);
 }
 
-Test(pool, closed_pool_refuses_work, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 60)
+LEAK_TEST(pool, closed_pool_refuses_work, .timeout = 60)
 {
     mt_pool *p = new_pool(2);
     cr_expect_eq(mt_pool_join(p, 0), -EINVAL, "join before close");
@@ -405,8 +388,7 @@ Test(pool, closed_pool_refuses_work, .init = leak_check_begin, .fini = leak_chec
     mt_pool_free(p);
 }
 
-Test(pool, close_waits_for_queued_work, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 60)
+LEAK_TEST(pool, close_waits_for_queued_work, .timeout = 60)
 {
     mt_pool *p = new_pool(2);
     enum { N = 600 }; /* more than the 256 slots: some wait in the parent */
@@ -424,8 +406,7 @@ Test(pool, close_waits_for_queued_work, .init = leak_check_begin, .fini = leak_c
     mt_pool_free(p);
 }
 
-Test(pool, terminate_cancels_what_is_left, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 60)
+LEAK_TEST(pool, terminate_cancels_what_is_left, .timeout = 60)
 {
     mt_pool *p = new_pool(2);
     double s = 30;
@@ -447,7 +428,7 @@ Test(pool, terminate_cancels_what_is_left, .init = leak_check_begin, .fini = lea
     mt_pool_free(p);
 }
 
-Test(pool, free_without_close, .init = leak_check_begin, .fini = leak_check_end, .timeout = 60)
+LEAK_TEST(pool, free_without_close, .timeout = 60)
 {
     mt_pool *p = new_pool(2);
     double s = 30;
@@ -462,8 +443,7 @@ Test(pool, free_without_close, .init = leak_check_begin, .fini = leak_check_end,
     cr_expect_not(pid_alive(pids[1]));
 }
 
-Test(pool, future_timeout_and_cancel, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 60)
+LEAK_TEST(pool, future_timeout_and_cancel, .timeout = 60)
 {
     mt_pool *p;
     cr_assert_eq(mt_pool_new(&p, &(mt_pool_opts){.processes = 1, .queue_depth = 1}), 0);
@@ -481,7 +461,7 @@ Test(pool, future_timeout_and_cancel, .init = leak_check_begin, .fini = leak_che
     end_pool(p);
 }
 
-Test(pool, bad_arguments, .init = leak_check_begin, .fini = leak_check_end, .timeout = 60)
+LEAK_TEST(pool, bad_arguments, .timeout = 60)
 {
     mt_pool *p = NULL;
     cr_expect_eq(mt_pool_new(NULL, NULL), -EINVAL);
@@ -510,8 +490,7 @@ Test(pool, bad_arguments, .init = leak_check_begin, .fini = leak_check_end, .tim
     end_pool(p);
 }
 
-Test(pool, default_size_is_cpu_count, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 60)
+LEAK_TEST(pool, default_size_is_cpu_count, .timeout = 60)
 {
     mt_pool *p;
     cr_assert_eq(mt_pool_new(&p, NULL), 0);
@@ -520,13 +499,15 @@ Test(pool, default_size_is_cpu_count, .init = leak_check_begin, .fini = leak_che
     end_pool(p);
 }
 
-Test(pool, spawn_start_method, .init = leak_check_begin, .fini = leak_check_end, .timeout = 60)
+LEAK_TEST(pool, spawn_start_method, .timeout = 60)
 {
     long v = 77;
     mt_pool *p;
-    cr_assert_eq(mt_pool_new(&p, &(mt_pool_opts){.processes = 2, .start_method = MT_START_SPAWN,
-                                                  .initializer = set_init_value, .initarg = &v,
-                                                  .initarg_len = sizeof v}),
+    cr_assert_eq(mt_pool_new(&p, &(mt_pool_opts){.processes = 2,
+                                                 .start_method = MT_START_SPAWN,
+                                                 .initializer = set_init_value,
+                                                 .initarg = &v,
+                                                 .initarg_len = sizeof v}),
                  0);
     mt_buf out = MT_BUF_INIT;
     cr_assert_eq(mt_pool_apply(p, my_name, NULL, 0, &out), 0);

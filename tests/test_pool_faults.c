@@ -40,13 +40,12 @@ static void expect_task_dies(mt_task_fn *fn, const char *how)
     end_pool(p);
 }
 
-Test(faults, task_killed_by_sigkill, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 60)
+LEAK_TEST(faults, task_killed_by_sigkill, .timeout = 60)
 {
     expect_task_dies(kill_myself, "killed by signal 9");
 }
 
-Test(faults, task_segfaults, .init = leak_check_begin, .fini = leak_check_end, .timeout = 60)
+LEAK_TEST(faults, task_segfaults, .timeout = 60)
 {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
     /* The sanitizers catch the SIGSEGV themselves and exit with a status. */
@@ -56,7 +55,7 @@ Test(faults, task_segfaults, .init = leak_check_begin, .fini = leak_check_end, .
 #endif
 }
 
-Test(faults, task_calls_exit, .init = leak_check_begin, .fini = leak_check_end, .timeout = 60)
+LEAK_TEST(faults, task_calls_exit, .timeout = 60)
 {
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
     /* The sanitizers' exit-time checks may change the status. */
@@ -66,8 +65,7 @@ Test(faults, task_calls_exit, .init = leak_check_begin, .fini = leak_check_end, 
 #endif
 }
 
-Test(faults, worker_killed_from_outside_mid_task, .init = leak_check_begin,
-     .fini = leak_check_end, .timeout = 60)
+LEAK_TEST(faults, worker_killed_from_outside_mid_task, .timeout = 60)
 {
     mt_pool *p = new_pool(2);
     double s = 30;
@@ -94,17 +92,16 @@ Test(faults, worker_killed_from_outside_mid_task, .init = leak_check_begin,
     end_pool(p);
 }
 
-Test(faults, work_queued_behind_a_dead_worker_still_runs, .init = leak_check_begin,
-     .fini = leak_check_end, .timeout = 60)
+LEAK_TEST(faults, work_queued_behind_a_dead_worker_still_runs, .timeout = 60)
 {
     mt_pool *p = new_pool(1);
     long items[40];
     for (long i = 0; i < 40; i++)
         items[i] = i;
     mt_results *r;
-    cr_expect_eq(mt_pool_map(p, die_on_13, items, 40, sizeof(long), &(mt_map_opts){.chunksize = 1},
-                             &r),
-                 MT_EWORKER);
+    cr_expect_eq(
+        mt_pool_map(p, die_on_13, items, 40, sizeof(long), &(mt_map_opts){.chunksize = 1}, &r),
+        MT_EWORKER);
     for (size_t i = 0; i < 40; i++) {
         mt_iov v;
         int err = mt_results_get(r, i, &v);
@@ -119,17 +116,16 @@ Test(faults, work_queued_behind_a_dead_worker_still_runs, .init = leak_check_beg
     end_pool(p);
 }
 
-Test(faults, a_crash_fails_only_its_own_chunk, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 60)
+LEAK_TEST(faults, a_crash_fails_only_its_own_chunk, .timeout = 60)
 {
     mt_pool *p = new_pool(2);
     long items[100];
     for (long i = 0; i < 100; i++)
         items[i] = i;
     mt_results *r;
-    cr_expect_eq(mt_pool_map(p, die_on_13, items, 100, sizeof(long),
-                             &(mt_map_opts){.chunksize = 10}, &r),
-                 MT_EWORKER);
+    cr_expect_eq(
+        mt_pool_map(p, die_on_13, items, 100, sizeof(long), &(mt_map_opts){.chunksize = 10}, &r),
+        MT_EWORKER);
     for (size_t i = 0; i < 100; i++) {
         int err = mt_results_get(r, i, NULL);
         cr_expect_eq(err, i >= 10 && i < 20 ? MT_EWORKER : 0, "item %zu", i);
@@ -138,8 +134,7 @@ Test(faults, a_crash_fails_only_its_own_chunk, .init = leak_check_begin, .fini =
     end_pool(p);
 }
 
-Test(faults, many_crashes_in_a_row, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 120)
+LEAK_TEST(faults, many_crashes_in_a_row, .timeout = 120)
 {
     mt_pool *p = new_pool(2);
     enum { N = 30 };
@@ -156,8 +151,7 @@ Test(faults, many_crashes_in_a_row, .init = leak_check_begin, .fini = leak_check
     end_pool(p);
 }
 
-Test(faults, failing_initializer_fails_creation, .init = leak_check_begin,
-     .fini = leak_check_end, .timeout = 60)
+LEAK_TEST(faults, failing_initializer_fails_creation, .timeout = 60)
 {
     mt_pool *p = NULL;
     cr_expect_eq(mt_pool_new(&p, &(mt_pool_opts){.processes = 2, .initializer = refuse_init}),
@@ -165,8 +159,7 @@ Test(faults, failing_initializer_fails_creation, .init = leak_check_begin,
     cr_expect_null(p);
 }
 
-Test(faults, crashing_initializer_fails_creation, .init = leak_check_begin,
-     .fini = leak_check_end, .timeout = 60)
+LEAK_TEST(faults, crashing_initializer_fails_creation, .timeout = 60)
 {
     mt_pool *p = NULL;
     cr_expect_eq(mt_pool_new(&p, &(mt_pool_opts){.processes = 2, .initializer = kill_myself}),
@@ -180,18 +173,15 @@ static int pool_then_wait(const void *arg, size_t len, mt_buf *out)
     (void)len, (void)out;
     int fd = *(const int *)arg;
     mt_pool *p;
-    if (mt_pool_new(&p, &(mt_pool_opts){.processes = 2}) < 0)
-        return -EIO;
+    if (mt_pool_new(&p, &(mt_pool_opts){.processes = 2}) < 0) return -EIO;
     pid_t pids[2];
     mt_pool_worker_pids(p, pids, 2);
-    if (write(fd, pids, sizeof pids) != sizeof pids)
-        return -EIO;
+    if (write(fd, pids, sizeof pids) != sizeof pids) return -EIO;
     mt_sleep(60);
     return 0;
 }
 
-Test(faults, workers_die_with_a_killed_parent, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 60)
+LEAK_TEST(faults, workers_die_with_a_killed_parent, .timeout = 60)
 {
     int fds[2];
     cr_assert_eq(pipe(fds), 0);
@@ -212,8 +202,7 @@ Test(faults, workers_die_with_a_killed_parent, .init = leak_check_begin, .fini =
     mt_process_free(parent);
 }
 
-Test(faults, spawned_worker_crash, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 60)
+LEAK_TEST(faults, spawned_worker_crash, .timeout = 60)
 {
     mt_pool *p;
     cr_assert_eq(mt_pool_new(&p, &(mt_pool_opts){.processes = 2, .start_method = MT_START_SPAWN}),
@@ -230,17 +219,15 @@ Test(faults, spawned_worker_crash, .init = leak_check_begin, .fini = leak_check_
     end_pool(p);
 }
 
-Test(faults, terminate_during_map, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 60)
+LEAK_TEST(faults, terminate_during_map, .timeout = 60)
 {
     mt_pool *p = new_pool(2);
     double naps[50];
     for (int i = 0; i < 50; i++)
         naps[i] = 0.05;
     mt_imap *it;
-    cr_assert_eq(mt_pool_imap(p, nap, naps, 50, sizeof(double), &(mt_map_opts){.chunksize = 1},
-                              &it),
-                 0);
+    cr_assert_eq(
+        mt_pool_imap(p, nap, naps, 50, sizeof(double), &(mt_map_opts){.chunksize = 1}, &it), 0);
     cr_assert_eq(mt_imap_next(it, 10, NULL, NULL), 0);
     mt_pool_terminate(p);
     int ok = 0, cancelled = 0, err;

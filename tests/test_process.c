@@ -67,7 +67,7 @@ static int run(mt_task_fn *fn, const void *arg, size_t len, const mt_process_opt
     return code;
 }
 
-Test(process, exit_codes, .init = leak_check_begin, .fini = leak_check_end, .timeout = 30)
+LEAK_TEST(process, exit_codes, .timeout = 30)
 {
     cr_expect_eq(run(succeed, NULL, 0, NULL), 0);
     cr_expect_eq(run(fail, NULL, 0, NULL), 1, "a failed task exits with 1, like an exception");
@@ -75,14 +75,13 @@ Test(process, exit_codes, .init = leak_check_begin, .fini = leak_check_end, .tim
     cr_expect_eq(run(exit_with, &seven, sizeof seven, NULL), 7);
 }
 
-Test(process, globals_are_copies, .init = leak_check_begin, .fini = leak_check_end, .timeout = 30)
+LEAK_TEST(process, globals_are_copies, .timeout = 30)
 {
     cr_expect_eq(run(bump_global, NULL, 0, NULL), 0, "the child sees 10 and makes it 11");
     cr_expect_eq(global_num, 10, "the parent's copy is untouched");
 }
 
-Test(process, join_timeout_then_kill, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 30)
+LEAK_TEST(process, join_timeout_then_kill, .timeout = 30)
 {
     double s = 30;
     mt_process *p;
@@ -109,8 +108,7 @@ Test(process, join_timeout_then_kill, .init = leak_check_begin, .fini = leak_che
     mt_process_free(p);
 }
 
-Test(process, terminate_gives_minus_sigterm, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 30)
+LEAK_TEST(process, terminate_gives_minus_sigterm, .timeout = 30)
 {
     double s = 30;
     mt_process *p;
@@ -124,7 +122,7 @@ Test(process, terminate_gives_minus_sigterm, .init = leak_check_begin, .fini = l
     mt_process_free(p);
 }
 
-Test(process, names_and_identity, .init = leak_check_begin, .fini = leak_check_end, .timeout = 30)
+LEAK_TEST(process, names_and_identity, .timeout = 30)
 {
     cr_expect_str_eq(mt_current_process_name(), "MainProcess");
     int fds[2];
@@ -160,8 +158,7 @@ Test(process, names_and_identity, .init = leak_check_begin, .fini = leak_check_e
     mt_process_free(b);
 }
 
-Test(process, argument_bytes_are_copied, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 30)
+LEAK_TEST(process, argument_bytes_are_copied, .timeout = 30)
 {
     int code = 3;
     mt_process *p;
@@ -174,8 +171,7 @@ Test(process, argument_bytes_are_copied, .init = leak_check_begin, .fini = leak_
     mt_process_free(p);
 }
 
-Test(process, free_kills_and_reaps_a_running_child, .init = leak_check_begin,
-     .fini = leak_check_end, .timeout = 30)
+LEAK_TEST(process, free_kills_and_reaps_a_running_child, .timeout = 30)
 {
     double s = 30;
     mt_process *p;
@@ -186,7 +182,7 @@ Test(process, free_kills_and_reaps_a_running_child, .init = leak_check_begin,
     cr_expect_not(pid_alive(pid));
 }
 
-Test(process, bad_arguments, .init = leak_check_begin, .fini = leak_check_end)
+LEAK_TEST(process, bad_arguments)
 {
     mt_process *p = NULL;
     cr_expect_eq(mt_process_new(NULL, succeed, NULL, 0, NULL), -EINVAL);
@@ -211,14 +207,12 @@ static int start_daemon_then_wait(const void *arg, size_t len, mt_buf *out)
     mt_process_new(&d, sleep_for, &s, sizeof s, &(mt_process_opts){.daemon = true});
     mt_process_start(d);
     pid_t pid = mt_process_pid(d);
-    if (write(fd, &pid, sizeof pid) != sizeof pid)
-        return -EIO;
+    if (write(fd, &pid, sizeof pid) != sizeof pid) return -EIO;
     mt_sleep(60);
     return 0;
 }
 
-Test(process, daemons_die_with_a_killed_parent, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 30)
+LEAK_TEST(process, daemons_die_with_a_killed_parent, .timeout = 30)
 {
     int fds[2];
     cr_assert_eq(pipe(fds), 0);
@@ -239,7 +233,7 @@ Test(process, daemons_die_with_a_killed_parent, .init = leak_check_begin, .fini 
     mt_process_free(parent);
 }
 
-Test(process, cpu_count_respects_affinity, .init = leak_check_begin, .fini = leak_check_end)
+LEAK_TEST(process, cpu_count_respects_affinity)
 {
     int n = mt_cpu_count();
     cr_expect_geq(n, 1);
@@ -257,8 +251,7 @@ Test(process, cpu_count_respects_affinity, .init = leak_check_begin, .fini = lea
     sched_setaffinity(0, sizeof old, &old);
 }
 
-Test(process, sigchld_ignored_still_joins, .init = leak_check_begin, .fini = leak_check_end,
-     .timeout = 30)
+LEAK_TEST(process, sigchld_ignored_still_joins, .timeout = 30)
 {
     signal(SIGCHLD, SIG_IGN);
     mt_process *p;
