@@ -241,7 +241,7 @@ class Row:
                   if is_num(o) and is_num(a)]
         return mid, [x for x in rounds if x is not None]
 
-    def cells(self):
+    def cells(self, quick=False):
         mid, rounds = self.ratio()
         if mid is None:
             ratio = "n/a"
@@ -254,6 +254,8 @@ class Row:
         else:
             target = f">= {self.fig.target:g}x"
             result = "n/a" if mid is None else ("met" if mid >= self.fig.target else "missed")
+            if quick and mid is not None:
+                result += " (quick run)"
         unit = self.fig.unit + (", higher is better" if self.fig.higher_better
                                 else ", lower is better")
         anchor = self.summary("anchor")
@@ -340,7 +342,7 @@ def report(group, benches, rows, args, rounds, started, load_before):
               f"{rounds} rounds; ours and the anchor run back to back in each round "
               "(which goes first alternates), on a shared machine: only the ratios "
               "mean much.", ""]
-    lines += [markdown_table(TABLE_HEADER, [r.cells() for r in rows]), ""]
+    lines += [markdown_table(TABLE_HEADER, [r.cells(args.quick) for r in rows]), ""]
     lines += ["Ratio: the median of ours against the median of the anchor, as how many "
               "times better ours is (ours/anchor when higher is better, anchor/ours when "
               "lower is better); in brackets the range of the ratios of single rounds. "
