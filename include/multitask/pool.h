@@ -164,9 +164,6 @@ void mt_results_free(mt_results *r);
 /* A streaming map (imap / imap_unordered). */
 typedef struct mt_imap mt_imap;
 
-/* End of an imap's results: returned by mt_imap_next. */
-#define MT_EOF (-1100)
-
 /*
  * mt_pool_imap - start a map whose results are taken one at a time with
  * mt_imap_next. Items are read from `items` while they are dispatched, so
