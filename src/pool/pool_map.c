@@ -10,14 +10,17 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "../future/results_internal.h"
 #include "pool_internal.h"
 
 #define CHUNK_ARG_BYTES (64 * 1024)
 
-struct mt_results {
-    size_t n, chunksize, nchunks;
+/* A map's results: the chunk records as they came back. */
+typedef struct pool_results {
+    mt_results base;
+    size_t chunksize, nchunks;
     chunk_result *chunks;
-};
+} pool_results;
 
 struct mt_imap {
     mt_pool *pool;
@@ -154,13 +157,30 @@ static int chunk_item(const chunk_result *c, size_t j, mt_iov *out)
     return e.err;
 }
 
+static int pool_results_get(const mt_results *base, size_t i, mt_iov *out)
+{
+    const pool_results *r = (const pool_results *)base;
+    return chunk_item(&r->chunks[i / r->chunksize], i % r->chunksize, out);
+}
+
+static void pool_results_free(mt_results *base)
+{
+    pool_results *r = (pool_results *)base;
+    for (size_t i = 0; i < r->nchunks; i++)
+        chunk_free(&r->chunks[i]);
+    free(r->chunks);
+    free(r);
+}
+
+static const mt__results_ops pool_results_ops = {pool_results_get, pool_results_free};
+
 static int map_run(mt_pool *p, mt_task_fn *fn, const void *items, const mt_iov *iov, size_t n,
                    size_t item_size, const mt_map_opts *opts, mt_results **out)
 {
     if (!out)
         return -EINVAL;
     *out = NULL;
-    mt_results *r = calloc(1, sizeof *r);
+    pool_results *r = calloc(1, sizeof *r);
     if (!r)
         return -ENOMEM;
     batch *b;
@@ -171,21 +191,15 @@ static int map_run(mt_pool *p, mt_task_fn *fn, const void *items, const mt_iov *
     }
     mt__pool_wait(p, batch_done, b, MT__NEVER);
     pthread_mutex_lock(&p->mu);
-    r->n = b->n;
+    r->base = (mt_results){&pool_results_ops, b->n};
     r->chunksize = b->chunksize;
     r->nchunks = b->nchunks;
     r->chunks = b->chunks; /* the results keep the records as they came */
     b->chunks = NULL;
     mt__batch_unref(b);
     pthread_mutex_unlock(&p->mu);
-    *out = r;
-    for (size_t i = 0; i < r->n; i++) {
-        mt_iov ignored;
-        int e = mt_results_get(r, i, &ignored);
-        if (e)
-            return e;
-    }
-    return 0;
+    *out = &r->base;
+    return mt__results_first_error(&r->base);
 }
 
 int mt_pool_map(mt_pool *p, mt_task_fn *fn, const void *items, size_t n, size_t item_size,
@@ -228,47 +242,6 @@ int mt_pool_starmap(mt_pool *p, mt_task_fn *fn, const mt_iov *args, size_t n, si
     free(ends);
     free(items);
     return err;
-}
-
-size_t mt_results_len(const mt_results *r)
-{
-    return r ? r->n : 0;
-}
-
-int mt_results_get(const mt_results *r, size_t i, mt_iov *out)
-{
-    mt_iov ignored;
-    if (!out)
-        out = &ignored;
-    if (!r || i >= r->n)
-        return -ERANGE;
-    return chunk_item(&r->chunks[i / r->chunksize], i % r->chunksize, out);
-}
-
-int mt_results_copy(const mt_results *r, void *dst, size_t item_size)
-{
-    if (!r || (!dst && r->n))
-        return -EINVAL;
-    for (size_t i = 0; i < r->n; i++) {
-        mt_iov v;
-        int err = mt_results_get(r, i, &v);
-        if (err)
-            return err;
-        if (v.len != item_size)
-            return -EMSGSIZE;
-        memcpy((char *)dst + i * item_size, v.data, item_size);
-    }
-    return 0;
-}
-
-void mt_results_free(mt_results *r)
-{
-    if (!r)
-        return;
-    for (size_t i = 0; i < r->nchunks; i++)
-        chunk_free(&r->chunks[i]);
-    free(r->chunks);
-    free(r);
 }
 
 /* ---- imap ----------------------------------------------------------- */
