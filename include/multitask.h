@@ -12,5 +12,6 @@
 #include "multitask/results.h"
 #include "multitask/process.h"
 #include "multitask/pool.h"
+#include "multitask/executor.h"
 
 #endif
