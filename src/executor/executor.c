@@ -23,8 +23,9 @@
 /* Arguments up to this size live in the future's allocation. */
 #define INLINE_ARG_MAX 256
 /* Room after the task record in every future: results shorter than the
- * record plus this are kept there too (see mt__future_finish). */
-#define SPACE_MIN 32
+ * record plus this are kept there too (see mt__future_finish). A task with
+ * a long for argument and result then takes 160 bytes in all. */
+#define SPACE_MIN 8
 
 /* ---- tasks ------------------------------------------------------------ */
 
@@ -38,7 +39,6 @@ static mt_future *task_new(mt_task_fn *fn, const void *arg, size_t len, bool cop
         return NULL;
     task *t = mt__future_ext(f);
     atomic_init(&t->next, NULL);
-    t->future = f;
     t->fn = fn;
     t->arg = arg;
     t->len = len;
@@ -62,14 +62,14 @@ static mt_future *task_new(mt_task_fn *fn, const void *arg, size_t len, bool cop
 /* Forget a task that will not run (the future is cancelled or failed). */
 static void task_drop(task *t)
 {
-    mt_future *f = t->future;
+    mt_future *f = mt__future_of_ext(t);
     free(t->owned);
     mt_future_release(f);
 }
 
 static void run_task(mt_executor *ex, task *t, mt_buf *out)
 {
-    mt_future *f = t->future;
+    mt_future *f = mt__future_of_ext(t);
     if (mt__future_start(f) < 0) { /* cancelled while queued */
         task_drop(t);
         return;
@@ -103,7 +103,7 @@ static void fail_queued(mt_executor *ex)
 {
     task *t;
     while ((t = mt__rq_pop(&ex->q))) {
-        mt_future *f = t->future;
+        mt_future *f = mt__future_of_ext(t);
         free(t->owned); /* the message may land where t is */
         mt_buf msg = MT_BUF_INIT;
         pthread_mutex_lock(&ex->mu);
@@ -320,7 +320,7 @@ int mt_executor_shutdown(mt_executor *ex, bool wait, bool cancel_futures)
     if (cancel_futures) {
         task *t;
         while ((t = mt__rq_pop(&ex->q))) {
-            mt_future_cancel(t->future);
+            mt_future_cancel(mt__future_of_ext(t));
             task_drop(t);
         }
     }
@@ -336,7 +336,7 @@ void mt_executor_free(mt_executor *ex)
     /* Left only if no thread could run them (all failed to start). */
     task *t;
     while ((t = mt__rq_pop(&ex->q))) {
-        mt_future_cancel(t->future);
+        mt_future_cancel(mt__future_of_ext(t));
         task_drop(t);
     }
     pthread_mutex_destroy(&ex->join_mu);

@@ -23,11 +23,11 @@
 
 #define CACHE_LINE 64
 
-/* A task waiting in the queue or running; the producer space of its future.
- * Its argument's bytes follow it when they are small enough. */
+/* A task waiting in the queue or running: the producer space of its future
+ * (mt__future_of_ext finds the future). Its argument's bytes follow it when
+ * they are small enough. */
 typedef struct task {
     _Atomic(struct task *) next; /* the queue's link */
-    mt_future *future;
     mt_task_fn *fn;
     const void *arg;
     size_t len;

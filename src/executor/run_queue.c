@@ -5,7 +5,7 @@
  * The queue is an intrusive many-producer list (Vyukov's): a push exchanges
  * the head and then links the previous node, so producers never wait; the
  * consumers take turns under a spinlock. Between the exchange and the link
- * the queue is briefly "busy": a consumer then yields and tries again.
+ * the queue is briefly "busy": a consumer then spins and tries again.
  *
  * Idle workers follow the scheme of Go's scheduler: a worker with nothing to
  * do becomes the spinner if there is none (nspinning 0 -> 1) and watches the
@@ -103,14 +103,19 @@ static int try_pop(run_queue *q, task **out)
 
 task *mt__rq_pop(run_queue *q)
 {
-    for (;;) {
+    for (unsigned i = 1;; i++) {
         task *t = NULL;
         mt__spin_lock(&q->pop_lock);
         int r = try_pop(q, &t);
         mt__spin_unlock(&q->pop_lock);
         if (r != POP_BUSY)
             return t;
-        sched_yield(); /* a producer is between its exchange and its link */
+        /* A producer is between its exchange and its link: a few
+         * instructions away, unless it was preempted right there. */
+        if (i % 128 == 0)
+            sched_yield();
+        else
+            mt__cpu_relax();
     }
 }
 

@@ -41,13 +41,13 @@ struct mt_future {
     void *drive_ctx;
     callback first;    /* the common single callback, without malloc */
     callback *more;
-    size_t nmore;
-    uint32_t ext_len;   /* bytes of producer space after the struct */
-    bool inline_result; /* result.data points into that space */
+    uint32_t nmore;
+    uint32_t ext_len; /* bytes of producer space after the struct */
 };
 
-/* Where the producer's space starts: after the struct, 16-byte aligned. */
-#define EXT_OFFSET ((sizeof(struct mt_future) + 15) & ~(size_t)15)
+/* Where the producer's space starts: right after the struct, 8-byte
+ * aligned. Keep the struct small: a thread pool makes one per task. */
+#define EXT_OFFSET ((sizeof(struct mt_future) + 7) & ~(size_t)7)
 #define EXT_MAX (64 * 1024)
 
 static char *ext_of(mt_future *f)
@@ -84,10 +84,21 @@ void *mt__future_ext(mt_future *f)
     return f->ext_len ? ext_of(f) : NULL;
 }
 
-/* Whether result.data is the future's own malloc memory. */
-static bool result_owned(const mt_future *f)
+mt_future *mt__future_of_ext(void *ext)
 {
-    return !f->map && !f->inline_result;
+    return (mt_future *)((char *)ext - EXT_OFFSET);
+}
+
+/* Whether the result bytes sit in the producer's space. */
+static bool result_inline(mt_future *f)
+{
+    return f->ext_len && f->result.data == ext_of(f);
+}
+
+/* Whether result.data is the future's own malloc memory. */
+static bool result_owned(mt_future *f)
+{
+    return !f->map && !result_inline(f);
 }
 
 mt_future *mt_future_ref(mt_future *f)
@@ -177,13 +188,12 @@ int mt__future_finish(mt_future *f, int err, mt_buf *result)
             memcpy(ext, result->data, result->len);
         ext[result->len] = '\0';
         f->result = (mt_buf){ext, result->len, f->ext_len};
-        f->inline_result = true;
         mt_buf_reset(result);
     } else if (result) {
         mt_buf_move(&f->result, result);
     }
     /* Error messages are read as C strings: keep a NUL after the bytes. */
-    if (f->err && !f->inline_result && mt_buf_reserve(&f->result, 1) == 0)
+    if (f->err && !result_inline(f) && mt_buf_reserve(&f->result, 1) == 0)
         f->result.data[f->result.len] = '\0';
     if (!finish_state(f)) /* cancelled meanwhile: the cancel won */
         return -EINVAL;
@@ -284,7 +294,6 @@ int mt_future_take(mt_future *f, mt_buf *out)
         if (f->map)
             munmap(f->map, f->map_len);
         f->map = NULL;
-        f->inline_result = false;
         f->result = (mt_buf)MT_BUF_INIT;
     }
     return err;

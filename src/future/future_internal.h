@@ -12,7 +12,7 @@ mt_future *mt__future_new(void);
 
 /*
  * mt__future_new_ext - a new future with `extra` bytes (at most 64 KiB;
- * NULL beyond) of space for its producer in the same allocation, 16-byte
+ * NULL beyond) of space for its producer in the same allocation, 8-byte
  * aligned and not zeroed; mt__future_ext() finds it. The space is the
  * producer's until it finishes the future: from then on it holds the result
  * when the result fits (see mt__future_finish), so the producer must read
@@ -22,6 +22,9 @@ mt_future *mt__future_new_ext(size_t extra);
 
 /* The producer's space of a future from mt__future_new_ext; NULL if none. */
 void *mt__future_ext(mt_future *f);
+
+/* The future whose producer space starts at ext. */
+mt_future *mt__future_of_ext(void *ext);
 
 /* PENDING -> RUNNING. Returns 0, or -ECANCELED when the future was cancelled
  * (the producer then drops the task), -EINVAL in any other state. */
