@@ -37,6 +37,13 @@ static long read_long(const void *p)
     return v;
 }
 
+static int read_int(const void *p)
+{
+    int v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
 static int square(const void *arg, size_t len, mt_buf *out)
 {
     if (len != sizeof(long))
@@ -305,6 +312,67 @@ static void map_timeouts(void)
     mt_executor_free(ex);
 }
 
+/* ---- shutting down from inside, or without waiting ----------------------- */
+
+static mt_executor *self_ex;
+
+/* Submit to our own executor, wait for it, then shut the executor down. */
+static int shut_down_from_inside(const void *arg, size_t len, mt_buf *out)
+{
+    (void)len;
+    mt_future *f;
+    long x = read_long(arg);
+    int err = mt_executor_submit(self_ex, square, &x, sizeof x, &f);
+    if (err < 0)
+        return err;
+    check_square(f, x, false);
+    mt_future_release(f);
+    err = mt_executor_shutdown(self_ex, true, false);
+    return mt_buf_append(out, &err, sizeof err);
+}
+
+static void shutdowns(void)
+{
+    for (long round = 0; round < 20; round++) {
+        /* The last task shuts the executor down: the others still run. */
+        self_ex = executor(3);
+        mt_future *fs[8];
+        for (long i = 0; i < 8; i++) {
+            int err = mt_executor_submit(self_ex, i < 7 ? slow_square : shut_down_from_inside,
+                                         &i, sizeof i, &fs[i]);
+            CHECK(err == 0, "submit %ld: %s", i, mt_strerror(err));
+            if (err < 0)
+                exit(1);
+        }
+        for (long i = 0; i < 7; i++) {
+            check_square(fs[i], i, false);
+            mt_future_release(fs[i]);
+        }
+        mt_iov r;
+        int err = mt_future_result(fs[7], LONG_WAIT, &r);
+        CHECK(err == 0 && r.len == sizeof err, "shutdown task: %s", mt_strerror(err));
+        if (err == 0)
+            CHECK(read_int(r.data) == -EDEADLK, "shutdown from inside: %d", read_int(r.data));
+        mt_future_release(fs[7]);
+        mt_executor_free(self_ex);
+
+        mt_executor *ex = executor(2);
+        for (long i = 0; i < 8; i++) {
+            int err2 = mt_executor_submit(ex, slow_square, &i, sizeof i, &fs[i]);
+            CHECK(err2 == 0, "submit %ld: %s", i, mt_strerror(err2));
+            if (err2 < 0)
+                exit(1);
+        }
+        CHECK(mt_executor_shutdown(ex, false, round % 2) == 0, "shutdown without wait");
+        mt_executor_free(ex);
+        for (long i = 0; i < 8; i++) {
+            CHECK(mt_future_done(fs[i]), "free returned before item %ld ended", i);
+            check_square(fs[i], i, round % 2);
+            mt_future_release(fs[i]);
+        }
+    }
+}
+
 /* ---- process pool and thread pool futures mixed --------------------------- */
 
 static void mixed_with_a_process_pool(void)
@@ -346,6 +414,7 @@ int main(void)
         producers_and_cancels(true);
     }
     bursts();
+    shutdowns();
     waits_while_finishing();
     broken_while_submitting();
     map_timeouts();

@@ -261,8 +261,9 @@ Test(executor, map_timeout_cancels_what_has_not_started, T, .timeout = 20)
     mt_executor *ex = executor(1);
     char items[3] = {'a', 'b', 'c'};
     mt_results *r;
-    /* One thread: item 0 waits at the gate, 1 and 2 queue behind it. */
-    cr_assert_eq(mt_executor_map(ex, wait_gate, items, 3, 1, 0.2, &r), -ETIMEDOUT);
+    /* One thread: item 0 waits at the gate (it starts well within the
+     * timeout), 1 and 2 queue behind it. */
+    cr_assert_eq(mt_executor_map(ex, wait_gate, items, 3, 1, 0.5, &r), -ETIMEDOUT);
     cr_assert_eq(mt_results_len(r), 3);
     cr_expect_eq(mt_results_get(r, 0, NULL), -ETIMEDOUT);
     cr_expect_eq(mt_results_get(r, 1, NULL), -ECANCELED);
