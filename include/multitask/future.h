@@ -41,6 +41,7 @@
 #include <stdbool.h>
 
 #include "buf.h"
+#include "core.h"
 
 #ifdef __cplusplus
 extern "C" {
