@@ -9,7 +9,9 @@
 #include "multitask/buf.h"
 #include "multitask/task.h"
 #include "multitask/future.h"
+#include "multitask/results.h"
 #include "multitask/process.h"
 #include "multitask/pool.h"
+#include "multitask/executor.h"
 
 #endif

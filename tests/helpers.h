@@ -32,6 +32,8 @@ static inline int count_dir(const char *path, const char *prefix)
         return -1;
     int n = 0;
     struct dirent *e;
+    /* Criterion keeps a "bxfi_<pid>" file in /dev/shm for each running
+     * test, another test's too when they run in parallel: not ours. */
     while ((e = readdir(d)))
         n += e->d_name[0] != '.' && strncmp(e->d_name, prefix, strlen(prefix)) == 0;
     closedir(d);

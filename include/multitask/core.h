@@ -44,6 +44,10 @@ enum mt_own_error {
 #undef MT__ENUM
 };
 
+/* The end of a stream of results (mt_imap_next, mt_as_completed_next): not
+ * an error, but outside errno's range like one. */
+#define MT_EOF (-1100)
+
 /*
  * mt_strerror - a message for an error code: one of ours, or -errno.
  * Returns a static string; never NULL; thread-safe.

@@ -18,6 +18,14 @@
  *      was cancelled. mt_future_wait() waits without looking at the result.
  *   3. Release it with mt_future_release() when done with it.
  *
+ * Many futures at once, from any producers mixed (concurrent.futures.wait
+ * and as_completed):
+ *   - mt_wait(fs, n, timeout, MT_FIRST_COMPLETED, ...) waits until one, the
+ *     first failure, or all of them are done, and sorts them into done and
+ *     not done.
+ *   - mt_as_completed_new / _next / _free hand them back one at a time in
+ *     the order they finish.
+ *
  * Ownership: a future is reference-counted. Whoever receives one from a
  * multitask call owns one reference and must release it; the result bytes
  * belong to the future and stay valid until the last reference is released
@@ -33,6 +41,7 @@
 #include <stdbool.h>
 
 #include "buf.h"
+#include "core.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -104,6 +113,71 @@ mt_future *mt_future_ref(mt_future *f);
 /* mt_future_release - drop one reference; the last frees the future.
  * NULL is accepted and ignored. */
 void mt_future_release(mt_future *f);
+
+/* ---- many futures ------------------------------------------------------ */
+
+/* When mt_wait returns (Python's return_when). */
+typedef enum mt_return_when {
+    MT_ALL_COMPLETED = 0,   /* every future is done or cancelled */
+    MT_FIRST_COMPLETED = 1, /* any future is done or cancelled */
+    MT_FIRST_EXCEPTION = 2, /* any future failed (done with an error, not
+                             * cancelled); with no failure, all are done */
+} mt_return_when;
+
+/*
+ * mt_wait - wait until `when` holds for the n futures fs[0..n), or until
+ * `timeout` seconds pass. The futures may come from any producers (thread
+ * pool, process pool, ...) mixed; the wait sleeps until one of them
+ * finishes (done callbacks wake it), it never polls.
+ *
+ * On return, done[0..*ndone) holds the futures that are done or cancelled
+ * and not_done[0..*nnot_done) the others, each in the order of fs; each of
+ * the four may be NULL when not wanted, and each array needs room for n.
+ * The futures are borrowed: no reference is taken or dropped. An entry given
+ * twice is counted twice.
+ *
+ * Returns 0 when `when` holds (for n == 0 at once), -ETIMEDOUT when the
+ * timeout passed first (the outputs are filled all the same: Python returns
+ * the two sets then too), -EINVAL (fs NULL with n > 0, a NULL entry, an
+ * unknown `when`; nothing is written), -ENOMEM.
+ *
+ * Thread-safe; several threads may wait on the same futures.
+ */
+int mt_wait(mt_future *const *fs, size_t n, double timeout, mt_return_when when,
+            mt_future **done, size_t *ndone, mt_future **not_done, size_t *nnot_done);
+
+/* An iterator over futures in the order they finish. */
+typedef struct mt_as_completed mt_as_completed;
+
+/*
+ * mt_as_completed_new - start handing back fs[0..n) as they finish, those
+ * already finished first. `timeout` bounds the whole iteration, as Python's
+ * does: it counts from this call. The iterator takes a reference on each
+ * future (so the caller may release its own) and gives them back in
+ * mt_as_completed_free. Returns 0; -EINVAL (out NULL, fs NULL with n > 0, a
+ * NULL entry); -ENOMEM. Thread-safe.
+ */
+int mt_as_completed_new(mt_as_completed **out, mt_future *const *fs, size_t n,
+                        double timeout);
+
+/*
+ * mt_as_completed_next - wait for the next future to finish. Sets *index
+ * (which entry of fs it was) and *f (borrowed from the iterator: valid until
+ * mt_as_completed_free) when they are not NULL, and returns 0. Returns
+ * MT_EOF once every entry has been handed back, -ETIMEDOUT when the
+ * iteration's timeout passed with none finished (futures that finish later
+ * are still handed back by later calls), -EINVAL for a NULL iterator. Use an
+ * iterator from one thread at a time.
+ */
+int mt_as_completed_next(mt_as_completed *it, size_t *index, mt_future **f);
+
+/*
+ * mt_as_completed_free - stop iterating: no callback of the iterator is left
+ * on any future once this returns, and the references it took are released.
+ * It may wait for such a callback that another thread is running right now,
+ * so it must not be called from a done callback. NULL is ignored.
+ */
+void mt_as_completed_free(mt_as_completed *it);
 
 #ifdef __cplusplus
 }

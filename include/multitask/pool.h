@@ -47,6 +47,7 @@
 #include <sys/types.h>
 
 #include "future.h"
+#include "results.h"
 #include "task.h"
 
 #ifdef __cplusplus
@@ -114,17 +115,14 @@ typedef struct mt_map_opts {
     bool unordered;
 } mt_map_opts;
 
-/* The results of a map: one per item, in item order. */
-typedef struct mt_results mt_results;
-
 /*
  * mt_pool_map - run fn on each of n items and wait for all of them.
  * `items` is an array of n items of item_size bytes each (copied into the
  * pool as they are dispatched). On return *out holds every item's outcome
- * (the caller frees it with mt_results_free), even when some failed.
- * Returns 0 when every item succeeded, else the error of the first failed
- * item in item order; -EPIPE, MT_EBROKEN, -EINVAL (n > 0 with items NULL,
- * item_size 0), -ENOMEM, where *out is left NULL.
+ * (the caller frees it with mt_results_free, see results.h), even when some
+ * failed. Returns 0 when every item succeeded, else the error of the first
+ * failed item in item order; -EPIPE, MT_EBROKEN, -EINVAL (n > 0 with items
+ * NULL, item_size 0), -ENOMEM, where *out is left NULL.
  */
 int mt_pool_map(mt_pool *p, mt_task_fn *fn, const void *items, size_t n, size_t item_size,
                 const mt_map_opts *opts, mt_results **out);
@@ -141,31 +139,8 @@ int mt_pool_map_iov(mt_pool *p, mt_task_fn *fn, const mt_iov *items, size_t n,
 int mt_pool_starmap(mt_pool *p, mt_task_fn *fn, const mt_iov *args, size_t n, size_t nargs,
                     const mt_map_opts *opts, mt_results **out);
 
-/* mt_results_len - how many items. */
-size_t mt_results_len(const mt_results *r);
-
-/*
- * mt_results_get - item i's outcome: returns its return value (0 or an
- * error) and sets *out to its result bytes, or to its error message when it
- * failed. The bytes belong to r. -ERANGE when i is out of range.
- */
-int mt_results_get(const mt_results *r, size_t i, mt_iov *out);
-
-/*
- * mt_results_copy - copy every result into dst, an array of n * item_size
- * bytes. Returns 0, the first item error, or -EMSGSIZE when a result is not
- * exactly item_size bytes (dst is then partly written).
- */
-int mt_results_copy(const mt_results *r, void *dst, size_t item_size);
-
-/* mt_results_free - release r; NULL is ignored. */
-void mt_results_free(mt_results *r);
-
 /* A streaming map (imap / imap_unordered). */
 typedef struct mt_imap mt_imap;
-
-/* End of an imap's results: returned by mt_imap_next. */
-#define MT_EOF (-1100)
 
 /*
  * mt_pool_imap - start a map whose results are taken one at a time with

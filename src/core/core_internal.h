@@ -6,6 +6,7 @@
 #ifndef MT_CORE_INTERNAL_H
 #define MT_CORE_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -38,6 +39,14 @@ int mt__futex_wait(_Atomic uint32_t *addr, uint32_t expected, mt__deadline d, bo
 
 /* mt__futex_wake - wake up to n waiters (INT32_MAX for all). */
 void mt__futex_wake(_Atomic uint32_t *addr, int n, bool shared);
+
+/* mt__cond_init - a condition variable whose timed waits use
+ * CLOCK_MONOTONIC, as deadlines do. Returns 0 or -ENOMEM. */
+int mt__cond_init(pthread_cond_t *c);
+
+/* mt__cond_wait - pthread_cond_wait until d (MT__NEVER: no limit). Returns
+ * 0 when woken (perhaps spuriously) or -ETIMEDOUT. */
+int mt__cond_wait(pthread_cond_t *c, pthread_mutex_t *mu, mt__deadline d);
 
 /* A one-word spinlock for short critical sections; yields when contended. */
 typedef _Atomic uint32_t mt__spinlock;

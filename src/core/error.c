@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "multitask/core.h"
-#include "multitask/pool.h"
 
 const char *mt_strerror(int err)
 {

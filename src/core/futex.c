@@ -1,6 +1,7 @@
 /*
- * futex.c - deadlines and futex waits. Waits take absolute deadlines so that
- * a retry after a spurious wake-up never extends the caller's timeout.
+ * futex.c - deadlines, and waits on futexes and condition variables. Waits
+ * take absolute deadlines so that a retry after a spurious wake-up never
+ * extends the caller's timeout.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -66,6 +67,27 @@ void mt__futex_wake(_Atomic uint32_t *addr, int n, bool shared)
 {
     int op = FUTEX_WAKE | (shared ? 0 : FUTEX_PRIVATE_FLAG);
     syscall(SYS_futex, addr, op, n, NULL, NULL, 0);
+}
+
+int mt__cond_init(pthread_cond_t *c)
+{
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0)
+        return -ENOMEM;
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(c, &ca);
+    pthread_condattr_destroy(&ca);
+    return rc ? -ENOMEM : 0;
+}
+
+int mt__cond_wait(pthread_cond_t *c, pthread_mutex_t *mu, mt__deadline d)
+{
+    if (d == MT__NEVER) {
+        pthread_cond_wait(c, mu);
+        return 0;
+    }
+    struct timespec ts = {(time_t)(d / 1000000000), (long)(d % 1000000000)};
+    return pthread_cond_timedwait(c, mu, &ts) == ETIMEDOUT ? -ETIMEDOUT : 0;
 }
 
 void mt__spin_lock(mt__spinlock *l)

@@ -1,11 +1,15 @@
 /*
  * future.c - the one future type. The state word doubles as the futex that
  * waiters sleep on; a spinlock guards only the callback list, so a future is
- * small enough to make by the million.
+ * small enough to make by the million. A producer may ask for space of its
+ * own in the same allocation (mt__future_new_ext); once the future is
+ * finished that space holds a small result, so a task that returns a few
+ * bytes costs one malloc in all.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 #include "../core/core_internal.h"
@@ -37,8 +41,19 @@ struct mt_future {
     void *drive_ctx;
     callback first;    /* the common single callback, without malloc */
     callback *more;
-    size_t nmore;
+    uint32_t nmore;
+    uint32_t ext_len; /* bytes of producer space after the struct */
 };
+
+/* Where the producer's space starts: right after the struct, 8-byte
+ * aligned. Keep the struct small: a thread pool makes one per task. */
+#define EXT_OFFSET ((sizeof(struct mt_future) + 7) & ~(size_t)7)
+#define EXT_MAX (64 * 1024)
+
+static char *ext_of(mt_future *f)
+{
+    return (char *)f + EXT_OFFSET;
+}
 
 static uint32_t state_of(const mt_future *f)
 {
@@ -47,10 +62,43 @@ static uint32_t state_of(const mt_future *f)
 
 mt_future *mt__future_new(void)
 {
-    mt_future *f = calloc(1, sizeof *f);
-    if (f)
-        atomic_init(&f->refs, 1);
+    return mt__future_new_ext(0);
+}
+
+mt_future *mt__future_new_ext(size_t extra)
+{
+    if (extra > EXT_MAX)
+        return NULL;
+    /* Only the struct needs zeroing; the producer fills its own space. */
+    mt_future *f = malloc(EXT_OFFSET + extra);
+    if (!f)
+        return NULL;
+    memset(f, 0, sizeof *f);
+    atomic_init(&f->refs, 1);
+    f->ext_len = (uint32_t)extra;
     return f;
+}
+
+void *mt__future_ext(mt_future *f)
+{
+    return f->ext_len ? ext_of(f) : NULL;
+}
+
+mt_future *mt__future_of_ext(void *ext)
+{
+    return (mt_future *)((char *)ext - EXT_OFFSET);
+}
+
+/* Whether the result bytes sit in the producer's space. */
+static bool result_inline(mt_future *f)
+{
+    return f->ext_len && f->result.data == ext_of(f);
+}
+
+/* Whether result.data is the future's own malloc memory. */
+static bool result_owned(mt_future *f)
+{
+    return !f->map && !result_inline(f);
 }
 
 mt_future *mt_future_ref(mt_future *f)
@@ -65,7 +113,7 @@ void mt_future_release(mt_future *f)
         return;
     if (f->map)
         munmap(f->map, f->map_len);
-    else
+    else if (result_owned(f))
         free(f->result.data);
     free(f->more);
     free(f);
@@ -132,10 +180,20 @@ int mt__future_finish(mt_future *f, int err, mt_buf *result)
         return -EINVAL;
     }
     f->err = err > 0 ? MT_ETASK : err;
-    if (result)
+    if (result && result->len < f->ext_len) {
+        /* Small enough for the producer's space, with room for a NUL: copy,
+         * and leave the caller its memory to reuse. */
+        char *ext = ext_of(f);
+        if (result->len)
+            memcpy(ext, result->data, result->len);
+        ext[result->len] = '\0';
+        f->result = (mt_buf){ext, result->len, f->ext_len};
+        mt_buf_reset(result);
+    } else if (result) {
         mt_buf_move(&f->result, result);
+    }
     /* Error messages are read as C strings: keep a NUL after the bytes. */
-    if (f->err && mt_buf_reserve(&f->result, 1) == 0)
+    if (f->err && !result_inline(f) && mt_buf_reserve(&f->result, 1) == 0)
         f->result.data[f->result.len] = '\0';
     if (!finish_state(f)) /* cancelled meanwhile: the cancel won */
         return -EINVAL;
@@ -225,15 +283,16 @@ int mt_future_take(mt_future *f, mt_buf *out)
         return -ECANCELED;
     if (f->err)
         return f->err;
-    if (!f->map) {
+    if (result_owned(f)) {
         mt_buf_move(out, &f->result);
         return 0;
     }
-    /* A mapped result cannot become malloc memory without a copy. */
+    /* A mapped or inline result cannot become malloc memory without a copy. */
     mt_buf_reset(out);
     err = mt_buf_append(out, f->result.data, f->result.len);
     if (err == 0) {
-        munmap(f->map, f->map_len);
+        if (f->map)
+            munmap(f->map, f->map_len);
         f->map = NULL;
         f->result = (mt_buf)MT_BUF_INIT;
     }
@@ -278,4 +337,31 @@ int mt_future_add_done_callback(mt_future *f, mt_future_cb *cb, void *arg)
     }
     mt__spin_unlock(&f->lock);
     return 0;
+}
+
+int mt__future_remove_done_callback(mt_future *f, mt_future_cb *cb, void *arg)
+{
+    int removed = -ENOENT;
+    mt__spin_lock(&f->lock);
+    if (f->first.fn == cb && f->first.arg == arg) {
+        /* Keep the order: the first of the others moves up. */
+        if (f->nmore) {
+            f->first = f->more[0];
+            memmove(f->more, f->more + 1, --f->nmore * sizeof *f->more);
+        } else {
+            f->first.fn = NULL;
+        }
+        removed = 0;
+    } else {
+        for (size_t i = 0; i < f->nmore; i++) {
+            if (f->more[i].fn != cb || f->more[i].arg != arg)
+                continue;
+            memmove(f->more + i, f->more + i + 1, (f->nmore - i - 1) * sizeof *f->more);
+            f->nmore--;
+            removed = 0;
+            break;
+        }
+    }
+    mt__spin_unlock(&f->lock);
+    return removed;
 }

@@ -12,15 +12,33 @@
 /* A new PENDING future holding one reference, or NULL when out of memory. */
 mt_future *mt__future_new(void);
 
+/*
+ * mt__future_new_ext - a new future with `extra` bytes (at most 64 KiB;
+ * NULL beyond) of space for its producer in the same allocation, 8-byte
+ * aligned and not zeroed; mt__future_ext() finds it. The space is the
+ * producer's until it finishes the future: from then on it holds the result
+ * when the result fits (see mt__future_finish), so the producer must read
+ * what it needs from it before finishing.
+ */
+mt_future *mt__future_new_ext(size_t extra);
+
+/* The producer's space of a future from mt__future_new_ext; NULL if none. */
+void *mt__future_ext(mt_future *f);
+
+/* The future whose producer space starts at ext. */
+mt_future *mt__future_of_ext(void *ext);
+
 /* PENDING -> RUNNING. Returns 0, or -ECANCELED when the future was cancelled
  * (the producer then drops the task), -EINVAL in any other state. */
 int mt__future_start(mt_future *f);
 
 /*
- * Finish a PENDING or RUNNING future: store err and take result's memory
- * (result is left empty; NULL means no bytes), wake waiters, run callbacks.
- * Returns 0, or -EINVAL if the future was already finished or cancelled (the
- * result is then freed).
+ * Finish a PENDING or RUNNING future: store err and the result bytes, wake
+ * waiters, run callbacks. result is left empty (NULL means no bytes): when
+ * its bytes and a NUL fit the producer's space (mt__future_new_ext) they are
+ * copied there and result keeps its memory for the caller to reuse or free;
+ * otherwise the future takes the memory. Returns 0, or -EINVAL if the future
+ * was already finished or cancelled (the result is then freed).
  */
 int mt__future_finish(mt_future *f, int err, mt_buf *result);
 
@@ -38,5 +56,13 @@ int mt__future_finish_mapped(mt_future *f, void *map, size_t map_len, const void
  */
 typedef int mt__future_driver(void *ctx, mt_future *f, int64_t deadline);
 void mt__future_set_driver(mt_future *f, mt__future_driver *drive, void *ctx);
+
+/*
+ * Remove the first done callback registered as (cb, arg) so that it will not
+ * run. Returns 0, or -ENOENT when there is none: it never was added, or it
+ * has run, or another thread is running it right now (the caller must then
+ * wait for it to finish before freeing what arg points to).
+ */
+int mt__future_remove_done_callback(mt_future *f, mt_future_cb *cb, void *arg);
 
 #endif

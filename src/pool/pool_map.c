@@ -10,14 +10,17 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "../future/results_internal.h"
 #include "pool_internal.h"
 
 #define CHUNK_ARG_BYTES (64 * 1024)
 
-struct mt_results {
-    size_t n, chunksize, nchunks;
+/* A map's results: the chunk records as they came back. */
+typedef struct pool_results {
+    mt_results base;
+    size_t chunksize, nchunks;
     chunk_result *chunks;
-};
+} pool_results;
 
 struct mt_imap {
     mt_pool *pool;
@@ -166,13 +169,72 @@ int mt__chunk_item(const chunk_result *c, size_t j, mt_iov *out)
     return e.err;
 }
 
+static int pool_results_get(const mt_results *base, size_t i, mt_iov *out)
+{
+    const pool_results *r = (const pool_results *)base;
+    return mt__chunk_item(&r->chunks[i / r->chunksize], i % r->chunksize, out);
+}
+
+static void pool_results_free(mt_results *base)
+{
+    pool_results *r = (pool_results *)base;
+    for (size_t i = 0; i < r->nchunks; i++)
+        chunk_free(&r->chunks[i]);
+    free(r->chunks);
+    free(r);
+}
+
+/* Items [c * chunksize, ...) of chunk c. */
+static size_t chunk_end(const pool_results *r, size_t c)
+{
+    size_t end = (c + 1) * r->chunksize;
+    return end < r->base.n ? end : r->base.n;
+}
+
+/* Records count their failed items: only those chunks need a look. */
+static int pool_results_first_error(const mt_results *base)
+{
+    const pool_results *r = (const pool_results *)base;
+    for (size_t c = 0; c < r->nchunks; c++) {
+        if (!r->chunks[c].err && !r->chunks[c].nfailed)
+            continue;
+        int err = mt__results_first_error_in(base, c * r->chunksize, chunk_end(r, c));
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+/* Chunks whose items all succeeded with item_size bytes are copied whole. */
+static int pool_results_copy(const mt_results *base, void *dst, size_t item_size)
+{
+    const pool_results *r = (const pool_results *)base;
+    for (size_t c = 0; c < r->nchunks; c++) {
+        const chunk_result *ch = &r->chunks[c];
+        size_t from = c * r->chunksize;
+        int err = 0;
+        if (!ch->err && ch->uniform && ch->item_len == item_size)
+            memcpy((char *)dst + from * item_size, ch->body, (size_t)ch->nitems * item_size);
+        else
+            err = mt__results_copy_range(base, dst, item_size, from, chunk_end(r, c));
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+static const mt__results_ops pool_results_ops = {.get = pool_results_get,
+                                                 .free = pool_results_free,
+                                                 .first_error = pool_results_first_error,
+                                                 .copy = pool_results_copy};
+
 static int map_run(mt_pool *p, mt_task_fn *fn, const void *items, const mt_iov *iov, size_t n,
                    size_t item_size, const mt_map_opts *opts, mt_results **out)
 {
     if (!out)
         return -EINVAL;
     *out = NULL;
-    mt_results *r = calloc(1, sizeof *r);
+    pool_results *r = calloc(1, sizeof *r);
     if (!r)
         return -ENOMEM;
     batch *b;
@@ -183,26 +245,15 @@ static int map_run(mt_pool *p, mt_task_fn *fn, const void *items, const mt_iov *
     }
     mt__pool_wait(p, batch_done, b, MT__NEVER);
     pthread_mutex_lock(&p->mu);
-    r->n = b->n;
+    r->base = (mt_results){&pool_results_ops, b->n};
     r->chunksize = b->chunksize;
     r->nchunks = b->nchunks;
     r->chunks = b->chunks; /* the results keep the records as they came */
     b->chunks = NULL;
     mt__batch_unref(b);
     pthread_mutex_unlock(&p->mu);
-    *out = r;
-    /* The first failed item in item order; records count their failures. */
-    for (size_t c = 0; c < r->nchunks; c++) {
-        if (!r->chunks[c].err && !r->chunks[c].nfailed)
-            continue;
-        for (size_t i = c * r->chunksize; i < r->n && i < (c + 1) * r->chunksize; i++) {
-            mt_iov ignored;
-            int e = mt_results_get(r, i, &ignored);
-            if (e)
-                return e;
-        }
-    }
-    return 0;
+    *out = &r->base;
+    return mt__results_first_error(&r->base);
 }
 
 int mt_pool_map(mt_pool *p, mt_task_fn *fn, const void *items, size_t n, size_t item_size,
@@ -245,55 +296,6 @@ int mt_pool_starmap(mt_pool *p, mt_task_fn *fn, const mt_iov *args, size_t n, si
     free(ends);
     free(items);
     return err;
-}
-
-size_t mt_results_len(const mt_results *r)
-{
-    return r ? r->n : 0;
-}
-
-int mt_results_get(const mt_results *r, size_t i, mt_iov *out)
-{
-    mt_iov ignored;
-    if (!out)
-        out = &ignored;
-    if (!r || i >= r->n)
-        return -ERANGE;
-    return mt__chunk_item(&r->chunks[i / r->chunksize], i % r->chunksize, out);
-}
-
-int mt_results_copy(const mt_results *r, void *dst, size_t item_size)
-{
-    if (!r || (!dst && r->n))
-        return -EINVAL;
-    /* Chunks whose items all succeeded with item_size bytes: one copy each. */
-    size_t i = 0;
-    for (; i < r->n; i += r->chunksize) {
-        const chunk_result *c = &r->chunks[i / r->chunksize];
-        if (c->err || !c->uniform || c->item_len != item_size)
-            break;
-        memcpy((char *)dst + i * item_size, c->body, (size_t)c->nitems * item_size);
-    }
-    for (; i < r->n; i++) {
-        mt_iov v;
-        int err = mt_results_get(r, i, &v);
-        if (err)
-            return err;
-        if (v.len != item_size)
-            return -EMSGSIZE;
-        memcpy((char *)dst + i * item_size, v.data, item_size);
-    }
-    return 0;
-}
-
-void mt_results_free(mt_results *r)
-{
-    if (!r)
-        return;
-    for (size_t i = 0; i < r->nchunks; i++)
-        chunk_free(&r->chunks[i]);
-    free(r->chunks);
-    free(r);
 }
 
 /* ---- imap ----------------------------------------------------------- */

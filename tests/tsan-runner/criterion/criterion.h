@@ -10,8 +10,11 @@
 #define MT_TSAN_RUNNER_CRITERION_H
 
 #include <stdbool.h>
+/* Criterion's header brings these in too; tests may rely on it. */
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Test(s, n) without options leaves the option fields to zero, on purpose. */
