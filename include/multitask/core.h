@@ -14,6 +14,7 @@
 #ifndef MULTITASK_CORE_H
 #define MULTITASK_CORE_H
 
+#include <errno.h> /* the codes every call returns */
 #include <stddef.h>
 #include <stdint.h>
 
