@@ -141,9 +141,12 @@ struct batch {
 
 typedef struct chunk_result {
     bool done;
-    const char *body; /* data then entries */
+    const char *body; /* data then entries (see rec_hdr) */
     uint64_t body_len;
     uint32_t nitems;
+    uint32_t nfailed;  /* items that failed */
+    bool uniform;      /* no entries: item j is at j * item_len */
+    uint64_t item_len;
     int err;          /* job-level error: every item failed with it */
     void *map;        /* the mapping behind body, if any */
     size_t map_len;
@@ -181,6 +184,13 @@ int mt__pool_wait(mt_pool *p, bool (*done)(void *), void *arg, mt__deadline d);
 
 /* The supervisor thread's body. */
 void *mt__pool_supervise(void *pool);
+
+/* A chunk_result describing a record's body (not owning it). */
+chunk_result mt__chunk_view(const rec_hdr *hdr, const char *body);
+
+/* Item j of a finished chunk: its return value, and its bytes (or error
+ * message) in *out. */
+int mt__chunk_item(const chunk_result *c, size_t j, mt_iov *out);
 
 /* Batches: release one reference (mu held). */
 void mt__batch_unref(batch *b);

@@ -40,22 +40,24 @@ static void free_slot(mt_pool *p, uint32_t s)
     p->free_slots[p->nfree++] = s;
 }
 
-/* Finish a single task's future from its result body. */
+/* Finish a single task's future from its result record. */
 static void finish_future(mt_future *f, const rec_hdr *hdr, const char *body, void *map,
                           size_t map_len)
 {
     mt_buf buf = MT_BUF_INIT;
-    if (hdr->err || hdr->nitems != 1) {
+    if (hdr->err) {
         mt_buf_append(&buf, body, hdr->body);
-        mt__future_finish(f, hdr->err ? hdr->err : -EPROTO, &buf);
+        mt__future_finish(f, hdr->err, &buf);
     } else {
-        const rec_entry *e = (const rec_entry *)(body + hdr->body - sizeof(rec_entry));
-        if (map && e->err == 0) {
-            mt__future_finish_mapped(f, map, map_len, body, e->end);
+        chunk_result c = mt__chunk_view(hdr, body);
+        mt_iov item;
+        int err = mt__chunk_item(&c, 0, &item);
+        if (map && err == 0) {
+            mt__future_finish_mapped(f, map, map_len, item.data, item.len);
             return; /* the future owns the mapping now */
         }
-        mt_buf_append(&buf, body, e->end);
-        mt__future_finish(f, e->err, &buf);
+        mt_buf_append(&buf, item.data, item.len);
+        mt__future_finish(f, err, &buf);
     }
     if (map)
         munmap(map, map_len);
@@ -77,7 +79,8 @@ static void finish_slot(mt_pool *p, const rec_hdr *hdr, const char *body, void *
         finish_future(j->future, hdr, body, map, map_len);
         mt_future_release(j->future);
     } else {
-        chunk_result r = {.nitems = hdr->nitems, .err = hdr->err, .body_len = hdr->body};
+        chunk_result r = mt__chunk_view(hdr, NULL);
+        r.done = false;
         if (map) {
             r.body = body;
             r.map = map;
