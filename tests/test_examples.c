@@ -9,10 +9,6 @@
  * Each test makes itself a child subreaper, so that a grandchild an example
  * leaves behind becomes ours: it is counted, reaped, and never outlives the
  * test.
- *
- * leak_check_end() is called at the end of each test body rather than as
- * .fini: Criterion 2.4 prints a failed assertion in .fini but still counts
- * the test as passed.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -229,10 +225,15 @@ static size_t the_seconds_line(const run *r, const char *prefix, double *value)
     return (size_t)at;
 }
 
-static void make_temp_dir(char *path, size_t size)
+/* A directory of the test's own, removed by .fini = remove_test_dir even
+ * when an assertion ends the test early. */
+static char test_dir[64];
+
+static const char *make_test_dir(void)
 {
-    snprintf(path, size, "/tmp/mt-examples-test.XXXXXX");
-    cr_assert_not_null(mkdtemp(path));
+    snprintf(test_dir, sizeof test_dir, "/tmp/mt-examples-test.XXXXXX");
+    cr_assert_not_null(mkdtemp(test_dir));
+    return test_dir;
 }
 
 static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -241,35 +242,34 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return remove(path);
 }
 
-static void remove_temp_dir(const char *path)
+static void remove_test_dir(void)
 {
-    cr_expect_eq(nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS), 0);
+    if (test_dir[0])
+        nftw(test_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    test_dir[0] = '\0';
 }
 
 /* Run an example with TMPDIR pointing at an empty directory, and check that
  * it leaves the directory empty. */
 static void run_in_empty_tmpdir(run *r, const char *name, double timeout)
 {
-    char tmp[64];
-    make_temp_dir(tmp, sizeof tmp);
+    const char *tmp = make_test_dir();
     cr_assert_eq(setenv("TMPDIR", tmp, 1), 0);
     run_example(r, name, NULL, timeout);
-    cr_expect_eq(count_dir(tmp), 0, "%s left files in TMPDIR", name);
-    remove_temp_dir(tmp);
+    cr_expect_eq(count_dir(tmp, ""), 0, "%s left files in TMPDIR", name);
 }
 
 /* ---- 2. 使用进程 ---- */
 
-Test(examples, single_process_runs_run2_after_run1, .init = leak_check_begin, .timeout = 30)
+LEAK_TEST(examples, single_process_runs_run2_after_run1, .timeout = 30)
 {
     double elapsed = RUN_EXPECTING(
         "single_process", 25, "lucky is a good man", "lucky is a good man", "lucky is a good man",
         "lucky is a nice man", "lucky is a nice man", "lucky is a nice man");
     cr_expect_geq(elapsed, 5.9, "three 1 s rounds each, one after the other");
-    leak_check_end();
 }
 
-Test(examples, process_start_runs_both_at_once, .init = leak_check_begin, .timeout = 30)
+LEAK_TEST(examples, process_start_runs_both_at_once, .timeout = 30)
 {
     run r;
     run_example(&r, "process_start", NULL, 25);
@@ -284,7 +284,6 @@ Test(examples, process_start_runs_both_at_once, .init = leak_check_begin, .timeo
     cr_expect_geq(r.elapsed, 2.9, "the parent waits for its child");
     cr_expect_lt(r.elapsed, 5.5, "3 s side by side, not 6 s one after the other");
     run_free(&r);
-    leak_check_end();
 }
 
 /* Run process_schedule or process_join: 13 lines, one of them 耗时; returns
@@ -299,7 +298,7 @@ static size_t run_two_children(run *r, const char *name, double *t)
     return the_seconds_line(r, "耗时：", t);
 }
 
-Test(examples, process_schedule_reports_at_once_then_waits, .init = leak_check_begin, .timeout = 30)
+LEAK_TEST(examples, process_schedule_reports_at_once_then_waits, .timeout = 30)
 {
     run r;
     double t;
@@ -308,10 +307,9 @@ Test(examples, process_schedule_reports_at_once_then_waits, .init = leak_check_b
     cr_expect_leq(at, 2, "耗时 printed before the children's second round");
     cr_expect_geq(r.elapsed, 6.9, "the program still waits for its children");
     run_free(&r);
-    leak_check_end();
 }
 
-Test(examples, process_join_takes_the_longest_child, .init = leak_check_begin, .timeout = 30)
+LEAK_TEST(examples, process_join_takes_the_longest_child, .timeout = 30)
 {
     run r;
     double t;
@@ -320,26 +318,23 @@ Test(examples, process_join_takes_the_longest_child, .init = leak_check_begin, .
     cr_expect_geq(t, 6.9, "耗时 %.2f: it joined both", t);
     cr_expect_lt(t, 10.0, "耗时 %.2f: about 7 s side by side, not 12", t);
     run_free(&r);
-    leak_check_end();
 }
 
 /* ---- 3. 全局变量在多个子进程中不能共享 ---- */
 
-Test(examples, globals_not_shared, .init = leak_check_begin, .timeout = 20)
+LEAK_TEST(examples, globals_not_shared, .timeout = 20)
 {
     RUN_EXPECTING("globals_not_shared", 15, "我是子进程的开始", "11", "我是子进程的结束", "10");
-    leak_check_end();
 }
 
-Test(examples, list_not_shared, .init = leak_check_begin, .timeout = 20)
+LEAK_TEST(examples, list_not_shared, .timeout = 20)
 {
     RUN_EXPECTING("list_not_shared", 15, "我是子进程的开始", "我是子进程的结束", "[]");
-    leak_check_end();
 }
 
 /* ---- 4. 启动大量子进程 ---- */
 
-Test(examples, pool_apply_async_runs_two_at_a_time, .init = leak_check_begin, .timeout = 90)
+LEAK_TEST(examples, pool_apply_async_runs_two_at_a_time, .timeout = 90)
 {
     run r;
     run_example(&r, "pool_apply_async", NULL, 80);
@@ -383,22 +378,20 @@ Test(examples, pool_apply_async_runs_two_at_a_time, .init = leak_check_begin, .t
     cr_expect_lt(r.elapsed, total - 1.0, "%.2f s for %.2f s of tasks: not in parallel", r.elapsed,
                  total);
     run_free(&r);
-    leak_check_end();
 }
 
-Test(examples, pool_get_serialises_the_tasks, .init = leak_check_begin, .timeout = 40)
+LEAK_TEST(examples, pool_get_serialises_the_tasks, .timeout = 40)
 {
     double elapsed = RUN_EXPECTING("pool_get", 35, "Start process:  0", "End process 0", "0",
                                    "Start process:  1", "End process 1", "1", "Start process:  2",
                                    "End process 2", "2", "Start process:  3", "End process 3", "3",
                                    "Started processes", "Subprocess done.");
     cr_expect_geq(elapsed, 7.9, "get() waits for each 2 s task before the next starts");
-    leak_check_end();
 }
 
 /* ---- 5. map方法 ---- */
 
-Test(examples, pool_map_scrapes_every_url, .init = leak_check_begin, .timeout = 30)
+LEAK_TEST(examples, pool_map_scrapes_every_url, .fini = remove_test_dir, .timeout = 30)
 {
     static const char *const urls[] = {"https://www.baidu.com", "http://www.meituan.com/",
                                        "http://blog.csdn.net/", "http://xxxyxxx.net"};
@@ -424,84 +417,84 @@ Test(examples, pool_map_scrapes_every_url, .init = leak_check_begin, .timeout = 
         cr_expect_leq(scraped, results, "line %zu: Scraped before a result", i + 1);
     }
     run_free(&r);
-    leak_check_end();
 }
 
 /* ---- 6. 单进程与多进程复制文件对比 ---- */
 
 static void expect_same_file(const char *a, const char *b)
 {
+    struct stat sa, sb;
+    cr_assert(stat(a, &sa) == 0 && stat(b, &sb) == 0, "cannot stat '%s' or '%s'", a, b);
+    cr_expect_eq(sa.st_size, 16 << 20, "'%s' has %lld bytes, not 16 MiB", a, (long long)sa.st_size);
+    cr_assert_eq(sb.st_size, sa.st_size, "the copy '%s' has %lld bytes, its source %lld", b,
+                 (long long)sb.st_size, (long long)sa.st_size);
     FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
     cr_assert(fa && fb, "cannot open '%s' or '%s'", a, b);
     static char ba[1 << 16], bb[1 << 16];
-    size_t total = 0, na, nb;
-    do {
-        na = fread(ba, 1, sizeof ba, fa);
-        nb = fread(bb, 1, sizeof bb, fb);
-        cr_expect_eq(na, nb, "'%s' and '%s' differ in size", a, b);
-        cr_expect_eq(memcmp(ba, bb, na < nb ? na : nb), 0, "'%s' and '%s' differ near byte %zu", a,
-                     b, total);
-        total += na;
-    } while (na == sizeof ba && na == nb);
+    for (size_t at = 0, n; (n = fread(ba, 1, sizeof ba, fa)) > 0; at += n) {
+        if (fread(bb, 1, n, fb) != n || memcmp(ba, bb, n) != 0) {
+            cr_expect_fail("'%s' differs from '%s' in bytes %zu-%zu", b, a, at, at + n);
+            break;
+        }
+    }
     fclose(fa);
     fclose(fb);
-    cr_expect_eq(total, 16 << 20, "'%s' has %zu bytes, not 16 MiB", a, total);
+}
+
+/* The first bytes of a file, to tell files apart. */
+static void read_head(const char *path, char *buf, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open '%s'", path);
+    cr_expect_eq(fread(buf, 1, n, f), n);
+    fclose(f);
 }
 
 /* Run a copy example in a directory of ours; check its line and copies. */
 static void check_copy_example(const char *name, const char *prefix)
 {
-    char dir[64];
-    make_temp_dir(dir, sizeof dir);
+    const char *dir = make_test_dir();
     run r;
     run_example(&r, name, dir, 100);
     expect_clean_exit(&r);
     cr_expect_eq(r.nlines, 1);
     double t;
     the_seconds_line(&r, prefix, &t);
+    char src[128], dst[128];
     for (int i = 1; i <= 4; i++) {
-        char src[128], dst[128];
         snprintf(src, sizeof src, "%s/file/%d.mp4", dir, i);
         snprintf(dst, sizeof dst, "%s/file2/%d.mp4", dir, i);
         expect_same_file(src, dst);
     }
     /* Copies of identical files would prove less: the sources differ. */
-    char first[128], second[128], b1[64] = {0}, b2[64] = {0};
-    snprintf(first, sizeof first, "%s/file/1.mp4", dir);
-    snprintf(second, sizeof second, "%s/file/2.mp4", dir);
-    FILE *f1 = fopen(first, "rb"), *f2 = fopen(second, "rb");
-    cr_assert(f1 && f2);
-    cr_expect_eq(fread(b1, 1, sizeof b1, f1) + fread(b2, 1, sizeof b2, f2), 2 * sizeof b1);
-    cr_expect_neq(memcmp(b1, b2, sizeof b1), 0, "the sources are all alike");
-    fclose(f1);
-    fclose(f2);
-    remove_temp_dir(dir);
+    char head1[64], head4[64];
+    read_head(src, head4, sizeof head4);
+    snprintf(src, sizeof src, "%s/file/1.mp4", dir);
+    read_head(src, head1, sizeof head1);
+    cr_expect_neq(memcmp(head1, head4, sizeof head1), 0, "the sources are all alike");
     run_free(&r);
 }
 
-Test(examples, copy_single_copies_every_byte, .init = leak_check_begin, .timeout = 120)
+LEAK_TEST(examples, copy_single_copies_every_byte, .fini = remove_test_dir, .timeout = 120)
 {
     check_copy_example("copy_single", "单进程耗时：");
-    leak_check_end();
 }
 
-Test(examples, copy_pool_copies_every_byte, .init = leak_check_begin, .timeout = 120)
+LEAK_TEST(examples, copy_pool_copies_every_byte, .fini = remove_test_dir, .timeout = 120)
 {
     check_copy_example("copy_pool", "耗时：");
-    leak_check_end();
 }
 
-Test(examples, copy_without_a_directory_cleans_up, .init = leak_check_begin, .timeout = 120)
+LEAK_TEST(examples, copy_without_a_directory_cleans_up, .fini = remove_test_dir, .timeout = 120)
 {
     run r;
     run_in_empty_tmpdir(&r, "copy_pool", 100);
     expect_clean_exit(&r);
     cr_expect_eq(r.nlines, 1);
     run_free(&r);
-    leak_check_end();
 }
 
-Test(examples, copy_into_a_bad_directory_fails, .init = leak_check_begin, .timeout = 20)
+LEAK_TEST(examples, copy_into_a_bad_directory_fails, .timeout = 20)
 {
     run r;
     run_example(&r, "copy_single", "/dev/null/nowhere", 15);
@@ -510,19 +503,17 @@ Test(examples, copy_into_a_bad_directory_fails, .init = leak_check_begin, .timeo
     cr_expect_gt(r.err.len, 0, "no message on stderr");
     cr_expect_eq(r.orphans, 0);
     run_free(&r);
-    leak_check_end();
 }
 
 /* ---- 7. terminate and daemon ---- */
 
-Test(examples, terminate_stops_the_child, .init = leak_check_begin, .timeout = 30)
+LEAK_TEST(examples, terminate_stops_the_child, .timeout = 30)
 {
     double elapsed = RUN_EXPECTING("terminate", 25, "over");
     cr_expect_lt(elapsed, 20.0, "the child did not sleep its 100 s");
-    leak_check_end();
 }
 
-Test(examples, daemon_child_dies_with_its_parent, .init = leak_check_begin, .timeout = 30)
+LEAK_TEST(examples, daemon_child_dies_with_its_parent, .timeout = 30)
 {
     run r;
     run_example(&r, "daemon", NULL, 25);
@@ -536,5 +527,4 @@ Test(examples, daemon_child_dies_with_its_parent, .init = leak_check_begin, .tim
               "the daemon child ended with status %#x", r.orphan_status);
     cr_expect_lt(r.elapsed, 20.0);
     run_free(&r);
-    leak_check_end();
 }
