@@ -25,7 +25,8 @@ int main(void)
     check(mt_process_start(p), "mt_process_start");
     printf("over\n");
     /* No join: main returns, the process exits, and the kernel kills the
-     * daemon child (SIGKILL) because its parent died. Python instead
+     * daemon child (SIGKILL) because its parent died; a child that finds its
+     * parent already gone when it starts exits at once. Python instead
      * terminates its daemon children on the way out; either way none
      * outlives the parent. */
     return 0;
