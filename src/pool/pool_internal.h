@@ -77,6 +77,7 @@ typedef struct slot_job {
     size_t chunk;      /* which chunk */
     uint64_t ring_pos; /* where its ring entry was written */
     int large_fd;      /* memfd holding the payload, or -1 */
+    uint64_t inline_bytes; /* payload bytes in the slot's own space */
     bool busy;
 } slot_job;
 
@@ -104,6 +105,7 @@ struct mt_pool {
     uint32_t nfree;
     source *pending, **pending_tail;
     uint64_t disp_tail;      /* parent's copy of h->disp_tail */
+    uint64_t inflight_bytes; /* inline payload bytes in busy slots */
     int state;              /* POOL_RUN, POOL_CLOSED, POOL_TERMINATED */
     int broken;             /* an error that makes new work fail, or 0 */
     mt_buf broken_msg;      /* why, NUL-terminated */

@@ -23,6 +23,11 @@
 /* How long a waiting caller reads the rings itself before it sleeps. */
 #define WAIT_SPIN_NS 50000
 
+/* Inline payload queued at once. Beyond it, work waits in the parent: the
+ * slots in use stay few and their pages hot (the free list is a stack), and
+ * a big map does not touch every slot's memory. */
+#define INFLIGHT_BYTES_MAX (1u << 20)
+
 static void fail_pending(mt_pool *p, int err, const char *why);
 
 /* ---- collecting results --------------------------------------------- */
@@ -36,6 +41,7 @@ static void free_slot(mt_pool *p, uint32_t s)
     slot_job *j = &p->jobs[s];
     if (j->large_fd >= 0)
         close(j->large_fd);
+    p->inflight_bytes -= j->inline_bytes;
     *j = (slot_job){.large_fd = -1};
     p->free_slots[p->nfree++] = s;
 }
@@ -242,6 +248,8 @@ static void queue_slot(mt_pool *p, uint32_t s, mt_task_fn *fn, uint32_t kind, ui
     sl->arg_len = arg_len;
     sl->large_fd = large_fd;
     p->jobs[s].large_fd = large_fd;
+    p->jobs[s].inline_bytes = large_fd < 0 ? arg_len : 0;
+    p->inflight_bytes += p->jobs[s].inline_bytes;
     p->jobs[s].busy = true;
     uint64_t st = atomic_load_explicit(&sl->state, memory_order_relaxed);
     atomic_store_explicit(&sl->state, slot_state(state_gen(st), 0, SLOT_QUEUED),
@@ -352,7 +360,8 @@ static bool dispatch(mt_pool *p)
 {
     uint32_t queued = 0;
     bool any = false;
-    while (p->nfree && p->pending) {
+    while (p->nfree && p->pending &&
+           (p->inflight_bytes < INFLIGHT_BYTES_MAX || p->nfree == p->h->nslots)) {
         source *src = p->pending;
         any = true;
         if (src->future) {
