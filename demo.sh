@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/deps.sh
 need_packages build
-setup_build build -Dtests=false
-ninja -C build >/dev/null
-exec examples/demo.sh build
+setup_build build-demo -Dtests=false -Dbenchmarks=false
+ninja -C build-demo >/dev/null
+exec examples/demo.sh build-demo

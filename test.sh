@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")"
 . scripts/deps.sh
 need_packages build test
-setup_build build -Dwerror=true
+setup_build build -Dwerror=true -Dtests=true -Dexamples=true -Dbenchmarks=true
 ninja -C build
 meson test -C build --print-errorlogs "$@"

@@ -40,9 +40,9 @@ static inline int count_dir(const char *path, const char *prefix)
     return n - (strcmp(path, "/proc/self/fd") == 0); /* opendir's own fd */
 }
 
-/* Everything multitask puts in /dev/shm is named "multitask-..."; other
- * programs' files there are none of our business. */
-#define SHM_PREFIX "multitask"
+/* Everything multitask puts in /dev/shm is named "mt-..."; other programs'
+ * files there are none of our business. */
+#define SHM_PREFIX "mt-"
 
 
 /* Children of this process that are alive or zombies, from /proc. */

@@ -1,0 +1,535 @@
+/*
+ * test_examples.c - runs each program in examples/ as a student would and
+ * checks what it prints against the lecture's Python: exact lines where the
+ * Python's output is fixed, patterns and order where pids, timings and
+ * scheduling vary. Elapsed times are checked loosely, only where they are the
+ * point of the example.
+ *
+ * The programs are found in $MT_EXAMPLES_DIR (set by tests/meson.build).
+ * Each test makes itself a child subreaper, so that a grandchild an example
+ * leaves behind becomes ours: it is counted, reaped, and never outlives the
+ * test.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+
+#include "helpers.h"
+
+#define MAX_LINES 64
+
+/* One run of an example. */
+typedef struct run {
+    mt_buf out;            /* what it wrote to stdout */
+    mt_buf err;            /* and to stderr */
+    char *line[MAX_LINES]; /* stdout split into lines, in out's memory */
+    size_t nlines;         /* how many */
+    int status;            /* its wait status */
+    double elapsed;        /* seconds from start to exit */
+    int orphans;           /* its descendants that outlived it */
+    int orphan_status;     /* the wait status of the last of them */
+} run;
+
+/* Read both pipes to their ends; false when the deadline passed first. */
+static bool drain(int out_fd, int err_fd, run *r, double deadline)
+{
+    struct pollfd pfd[2] = {{.fd = out_fd, .events = POLLIN}, {.fd = err_fd, .events = POLLIN}};
+    mt_buf *dst[2] = {&r->out, &r->err};
+    int open_fds = 2;
+    while (open_fds) {
+        double left = deadline - mt_monotonic();
+        if (left <= 0)
+            return false;
+        if (poll(pfd, 2, (int)(left * 1000) + 1) < 0 && errno != EINTR)
+            return false;
+        for (int i = 0; i < 2; i++) {
+            if (pfd[i].fd < 0 || !pfd[i].revents)
+                continue;
+            char chunk[4096];
+            ssize_t n = read(pfd[i].fd, chunk, sizeof chunk);
+            if (n > 0) {
+                cr_assert_eq(mt_buf_append(dst[i], chunk, (size_t)n), 0);
+            } else if (n == 0 || errno != EINTR) {
+                pfd[i].fd = -1;
+                open_fds--;
+            }
+        }
+    }
+    return true;
+}
+
+/* Split r->out into lines, in place. */
+static void split_lines(run *r)
+{
+    r->nlines = 0;
+    if (!r->out.len)
+        return;
+    cr_assert_eq(r->out.data[r->out.len - 1], '\n', "output does not end with a newline");
+    for (char *s = r->out.data; s < r->out.data + r->out.len;) {
+        char *nl = strchr(s, '\n');
+        *nl = '\0';
+        cr_assert_lt(r->nlines, MAX_LINES, "too many lines");
+        r->line[r->nlines++] = s;
+        s = nl + 1;
+    }
+}
+
+/* Wait up to `wait` seconds for descendants the example left behind. */
+static void collect_orphans(run *r, double wait)
+{
+    double deadline = mt_monotonic() + wait;
+    for (;;) {
+        int st;
+        pid_t pid = waitpid(-1, &st, WNOHANG);
+        if (pid > 0) {
+            r->orphans++;
+            r->orphan_status = st;
+        } else if (pid < 0 || mt_monotonic() > deadline) {
+            return;
+        } else {
+            mt_sleep(0.01);
+        }
+    }
+}
+
+/*
+ * Run examples/<name> [arg] and capture its output; fail the test if it does
+ * not end within `timeout` seconds.
+ */
+static void run_example(run *r, const char *name, const char *arg, double timeout)
+{
+    const char *dir = getenv("MT_EXAMPLES_DIR");
+    cr_assert_not_null(dir, "MT_EXAMPLES_DIR is not set");
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    cr_assert_eq(access(path, X_OK), 0, "%s is not built", path);
+    cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+
+    *r = (run){.out = MT_BUF_INIT, .err = MT_BUF_INIT};
+    int out[2], err[2];
+    cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
+    cr_assert_eq(pipe2(err, O_CLOEXEC), 0);
+    double t0 = mt_monotonic();
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* No Criterion call here: only the test process may report. A group
+         * of its own lets a timeout kill the example and all it started. */
+        setpgid(0, 0);
+        dup2(out[1], STDOUT_FILENO);
+        dup2(err[1], STDERR_FILENO);
+        execl(path, name, arg, (char *)NULL);
+        _exit(127);
+    }
+    cr_assert_gt(pid, 0);
+    close(out[1]);
+    close(err[1]);
+    bool ended = drain(out[0], err[0], r, t0 + timeout);
+    close(out[0]);
+    close(err[0]);
+    if (!ended)
+        kill(-pid, SIGKILL);
+    cr_assert_eq(waitpid(pid, &r->status, 0), pid);
+    r->elapsed = mt_monotonic() - t0;
+    collect_orphans(r, 0.5);
+    if (count_children() > 0) { /* still alive: its group is ours to end */
+        kill(-pid, SIGKILL);
+        collect_orphans(r, 2);
+    }
+    cr_assert(ended, "%s did not end within %.0f s", name, timeout);
+    split_lines(r);
+}
+
+static void run_free(run *r)
+{
+    mt_buf_free(&r->out);
+    mt_buf_free(&r->err);
+}
+
+/* An example that ended well: status 0, nothing on stderr, no orphan. */
+static void expect_clean_exit(const run *r)
+{
+    cr_expect(WIFEXITED(r->status) && WEXITSTATUS(r->status) == 0, "exit status %#x", r->status);
+    cr_expect_eq(r->err.len, 0, "stderr: %.*s", (int)r->err.len, r->err.data ? r->err.data : "");
+    cr_expect_eq(r->orphans, 0, "left %d processes behind", r->orphans);
+}
+
+static void expect_lines(const run *r, const char *const *want, size_t n)
+{
+    cr_expect_eq(r->nlines, n, "%zu lines, want %zu", r->nlines, n);
+    for (size_t i = 0; i < n && i < r->nlines; i++)
+        cr_expect_str_eq(r->line[i], want[i], "line %zu", i + 1);
+}
+
+/* Run an example whose output is fixed: it must end well and print exactly
+ * these lines. Returns how long it ran. */
+static double run_expecting(const char *name, double timeout, const char *const *want, size_t n)
+{
+    run r;
+    run_example(&r, name, NULL, timeout);
+    expect_clean_exit(&r);
+    expect_lines(&r, want, n);
+    run_free(&r);
+    return r.elapsed;
+}
+
+#define RUN_EXPECTING(name, timeout, ...)                                                          \
+    run_expecting(name, timeout, (const char *const[]){__VA_ARGS__},                               \
+                  sizeof((const char *const[]){__VA_ARGS__}) / sizeof(const char *))
+
+static size_t count_line(const run *r, const char *text)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->nlines; i++)
+        n += strcmp(r->line[i], text) == 0;
+    return n;
+}
+
+/* The index of the first line equal to text, or -1. */
+static long find_line(const run *r, const char *text)
+{
+    for (size_t i = 0; i < r->nlines; i++)
+        if (strcmp(r->line[i], text) == 0)
+            return (long)i;
+    return -1;
+}
+
+/* Whether line is prefix followed by a number printed with "%.2f". */
+static bool seconds_line(const char *line, const char *prefix, double *value)
+{
+    size_t n = strlen(prefix);
+    if (strncmp(line, prefix, n) != 0)
+        return false;
+    char *end, again[64];
+    *value = strtod(line + n, &end);
+    snprintf(again, sizeof again, "%.2f", *value);
+    return end != line + n && *end == '\0' && strcmp(line + n, again) == 0;
+}
+
+/* The index of the one line that seconds_line accepts; fails if not one. */
+static size_t the_seconds_line(const run *r, const char *prefix, double *value)
+{
+    long at = -1;
+    double v;
+    for (size_t i = 0; i < r->nlines; i++) {
+        if (!seconds_line(r->line[i], prefix, &v))
+            continue;
+        cr_assert_eq(at, -1, "two lines '%s...'", prefix);
+        at = (long)i;
+        *value = v;
+    }
+    cr_assert_neq(at, -1, "no line '%s<seconds>'", prefix);
+    return (size_t)at;
+}
+
+/* A directory of the test's own, removed by .fini = remove_test_dir even
+ * when an assertion ends the test early. */
+static char test_dir[64];
+
+static const char *make_test_dir(void)
+{
+    snprintf(test_dir, sizeof test_dir, "/tmp/mt-examples-test.XXXXXX");
+    cr_assert_not_null(mkdtemp(test_dir));
+    return test_dir;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static void remove_test_dir(void)
+{
+    if (test_dir[0])
+        nftw(test_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    test_dir[0] = '\0';
+}
+
+/* Run an example with TMPDIR pointing at an empty directory, and check that
+ * it leaves the directory empty. */
+static void run_in_empty_tmpdir(run *r, const char *name, double timeout)
+{
+    const char *tmp = make_test_dir();
+    cr_assert_eq(setenv("TMPDIR", tmp, 1), 0);
+    run_example(r, name, NULL, timeout);
+    cr_expect_eq(count_dir(tmp, ""), 0, "%s left files in TMPDIR", name);
+}
+
+/* ---- 2. 使用进程 ---- */
+
+LEAK_TEST(examples, single_process_runs_run2_after_run1, .timeout = 30)
+{
+    double elapsed = RUN_EXPECTING(
+        "single_process", 25, "lucky is a good man", "lucky is a good man", "lucky is a good man",
+        "lucky is a nice man", "lucky is a nice man", "lucky is a nice man");
+    cr_expect_geq(elapsed, 5.9, "three 1 s rounds each, one after the other");
+}
+
+LEAK_TEST(examples, process_start_runs_both_at_once, .timeout = 30)
+{
+    run r;
+    run_example(&r, "process_start", NULL, 25);
+    expect_clean_exit(&r);
+    cr_expect_eq(r.nlines, 6);
+    cr_expect_eq(count_line(&r, "lucky is a good man"), 3);
+    cr_expect_eq(count_line(&r, "lucky is a nice man"), 3);
+    /* Both say their first line in the first round: they run at once. */
+    long good = find_line(&r, "lucky is a good man");
+    long nice = find_line(&r, "lucky is a nice man");
+    cr_expect(good >= 0 && nice >= 0 && good < 3 && nice < 3, "lines do not interleave");
+    cr_expect_geq(r.elapsed, 2.9, "the parent waits for its child");
+    cr_expect_lt(r.elapsed, 5.5, "3 s side by side, not 6 s one after the other");
+    run_free(&r);
+}
+
+/* Run process_schedule or process_join: 13 lines, one of them 耗时; returns
+ * that line's index and its seconds in *t. */
+static size_t run_two_children(run *r, const char *name, double *t)
+{
+    run_example(r, name, NULL, 25);
+    expect_clean_exit(r);
+    cr_expect_eq(r->nlines, 13);
+    cr_expect_eq(count_line(r, "lucky is a good man"), 7);
+    cr_expect_eq(count_line(r, "lucky is a cool man"), 5);
+    return the_seconds_line(r, "耗时：", t);
+}
+
+LEAK_TEST(examples, process_schedule_reports_at_once_then_waits, .timeout = 30)
+{
+    run r;
+    double t;
+    size_t at = run_two_children(&r, "process_schedule", &t);
+    cr_expect_lt(t, 0.5, "the main process does not wait: 耗时 %.2f", t);
+    cr_expect_leq(at, 2, "耗时 printed before the children's second round");
+    cr_expect_geq(r.elapsed, 6.9, "the program still waits for its children");
+    run_free(&r);
+}
+
+LEAK_TEST(examples, process_join_takes_the_longest_child, .timeout = 30)
+{
+    run r;
+    double t;
+    size_t at = run_two_children(&r, "process_join", &t);
+    cr_expect_eq(at, 12, "耗时 is the last line");
+    cr_expect_geq(t, 6.9, "耗时 %.2f: it joined both", t);
+    cr_expect_lt(t, 10.0, "耗时 %.2f: about 7 s side by side, not 12", t);
+    run_free(&r);
+}
+
+/* ---- 3. 全局变量在多个子进程中不能共享 ---- */
+
+LEAK_TEST(examples, globals_not_shared, .timeout = 20)
+{
+    RUN_EXPECTING("globals_not_shared", 15, "我是子进程的开始", "11", "我是子进程的结束", "10");
+}
+
+LEAK_TEST(examples, list_not_shared, .timeout = 20)
+{
+    RUN_EXPECTING("list_not_shared", 15, "我是子进程的开始", "我是子进程的结束", "[]");
+}
+
+/* ---- 4. 启动大量子进程 ---- */
+
+LEAK_TEST(examples, pool_apply_async_runs_two_at_a_time, .timeout = 90)
+{
+    run r;
+    run_example(&r, "pool_apply_async", NULL, 80);
+    expect_clean_exit(&r);
+    cr_assert_eq(r.nlines, 20);
+    cr_expect_str_eq(r.line[0], "启动主进程……");
+    cr_expect_str_eq(r.line[19], "结束主进程……");
+
+    char cpu[32];
+    snprintf(cpu, sizeof cpu, "CPU number:%d", mt_cpu_count());
+    cr_expect_eq(count_line(&r, cpu), 6, "six lines '%s'", cpu);
+
+    /* Each task starts once, ends once after it started, and sleeps 2-7 s;
+     * never more than two run at once. */
+    long started[7] = {0}, ended[7] = {0};
+    int running = 0, most = 0;
+    double total = 0;
+    for (size_t i = 1; i < 19; i++) {
+        int index, n = -1;
+        double t;
+        if (sscanf(r.line[i], "子进程 %d 启动%n", &index, &n) == 1 && n == (int)strlen(r.line[i])) {
+            cr_assert(index >= 1 && index <= 6 && !started[index], "%s", r.line[i]);
+            started[index] = (long)i;
+            most = ++running > most ? running : most;
+        } else if (sscanf(r.line[i], "子进程 %d 结束，耗时：%n", &index, &n) == 1 && n > 0) {
+            cr_assert(index >= 1 && index <= 6 && started[index] && !ended[index], "%s", r.line[i]);
+            char prefix[64];
+            snprintf(prefix, sizeof prefix, "子进程 %d 结束，耗时：", index);
+            cr_assert(seconds_line(r.line[i], prefix, &t), "%s", r.line[i]);
+            cr_expect(t >= 2.0 && t < 7.5, "task %d slept %.2f s", index, t);
+            ended[index] = (long)i;
+            total += t;
+            running--;
+        } else {
+            cr_expect_str_eq(r.line[i], cpu);
+        }
+    }
+    for (int i = 1; i <= 6; i++)
+        cr_expect(started[i] && ended[i], "task %d did not start and end", i);
+    cr_expect_eq(most, 2, "Pool(2) runs two tasks at a time, at most");
+    cr_expect_lt(r.elapsed, total - 1.0, "%.2f s for %.2f s of tasks: not in parallel", r.elapsed,
+                 total);
+    run_free(&r);
+}
+
+LEAK_TEST(examples, pool_get_serialises_the_tasks, .timeout = 40)
+{
+    double elapsed = RUN_EXPECTING("pool_get", 35, "Start process:  0", "End process 0", "0",
+                                   "Start process:  1", "End process 1", "1", "Start process:  2",
+                                   "End process 2", "2", "Start process:  3", "End process 3", "3",
+                                   "Started processes", "Subprocess done.");
+    cr_expect_geq(elapsed, 7.9, "get() waits for each 2 s task before the next starts");
+}
+
+/* ---- 5. map方法 ---- */
+
+LEAK_TEST(examples, pool_map_scrapes_every_url, .fini = remove_test_dir, .timeout = 30)
+{
+    static const char *const urls[] = {"https://www.baidu.com", "http://www.meituan.com/",
+                                       "http://blog.csdn.net/", "http://xxxyxxx.net"};
+    run r;
+    run_in_empty_tmpdir(&r, "pool_map", 25);
+    expect_clean_exit(&r);
+    cr_expect_eq(r.nlines, 8);
+    cr_expect_eq(count_line(&r, "<Response [200]>"), 3);
+    cr_expect_eq(count_line(&r, "Error Occured  http://xxxyxxx.net"), 1);
+    for (size_t i = 0; i < 4; i++) {
+        char scraped[128];
+        snprintf(scraped, sizeof scraped, "URL %s  Scraped", urls[i]);
+        cr_expect_eq(count_line(&r, scraped), 1, "no line '%s'", scraped);
+    }
+    /* Each URL's result comes before its "Scraped" (the finally clause). */
+    long err = find_line(&r, "Error Occured  http://xxxyxxx.net");
+    long done = find_line(&r, "URL http://xxxyxxx.net  Scraped");
+    cr_expect(err >= 0 && err < done, "the error comes before its Scraped line");
+    size_t results = 0, scraped = 0;
+    for (size_t i = 0; i < r.nlines; i++) {
+        results += strncmp(r.line[i], "URL ", 4) != 0;
+        scraped += strncmp(r.line[i], "URL ", 4) == 0;
+        cr_expect_leq(scraped, results, "line %zu: Scraped before a result", i + 1);
+    }
+    run_free(&r);
+}
+
+/* ---- 6. 单进程与多进程复制文件对比 ---- */
+
+static void expect_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    cr_assert(stat(a, &sa) == 0 && stat(b, &sb) == 0, "cannot stat '%s' or '%s'", a, b);
+    cr_expect_eq(sa.st_size, 16 << 20, "'%s' has %lld bytes, not 16 MiB", a, (long long)sa.st_size);
+    cr_assert_eq(sb.st_size, sa.st_size, "the copy '%s' has %lld bytes, its source %lld", b,
+                 (long long)sb.st_size, (long long)sa.st_size);
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    cr_assert(fa && fb, "cannot open '%s' or '%s'", a, b);
+    static char ba[1 << 16], bb[1 << 16];
+    for (size_t at = 0, n; (n = fread(ba, 1, sizeof ba, fa)) > 0; at += n) {
+        if (fread(bb, 1, n, fb) != n || memcmp(ba, bb, n) != 0) {
+            cr_expect_fail("'%s' differs from '%s' in bytes %zu-%zu", b, a, at, at + n);
+            break;
+        }
+    }
+    fclose(fa);
+    fclose(fb);
+}
+
+/* The first bytes of a file, to tell files apart. */
+static void read_head(const char *path, char *buf, size_t n)
+{
+    FILE *f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open '%s'", path);
+    cr_expect_eq(fread(buf, 1, n, f), n);
+    fclose(f);
+}
+
+/* Run a copy example in a directory of ours; check its line and copies. */
+static void check_copy_example(const char *name, const char *prefix)
+{
+    const char *dir = make_test_dir();
+    run r;
+    run_example(&r, name, dir, 100);
+    expect_clean_exit(&r);
+    cr_expect_eq(r.nlines, 1);
+    double t;
+    the_seconds_line(&r, prefix, &t);
+    char src[128], dst[128];
+    for (int i = 1; i <= 4; i++) {
+        snprintf(src, sizeof src, "%s/file/%d.mp4", dir, i);
+        snprintf(dst, sizeof dst, "%s/file2/%d.mp4", dir, i);
+        expect_same_file(src, dst);
+    }
+    /* Copies of identical files would prove less: the sources differ. */
+    char head1[64], head4[64];
+    read_head(src, head4, sizeof head4);
+    snprintf(src, sizeof src, "%s/file/1.mp4", dir);
+    read_head(src, head1, sizeof head1);
+    cr_expect_neq(memcmp(head1, head4, sizeof head1), 0, "the sources are all alike");
+    run_free(&r);
+}
+
+LEAK_TEST(examples, copy_single_copies_every_byte, .fini = remove_test_dir, .timeout = 120)
+{
+    check_copy_example("copy_single", "单进程耗时：");
+}
+
+LEAK_TEST(examples, copy_pool_copies_every_byte, .fini = remove_test_dir, .timeout = 120)
+{
+    check_copy_example("copy_pool", "耗时：");
+}
+
+LEAK_TEST(examples, copy_without_a_directory_cleans_up, .fini = remove_test_dir, .timeout = 120)
+{
+    run r;
+    run_in_empty_tmpdir(&r, "copy_pool", 100);
+    expect_clean_exit(&r);
+    cr_expect_eq(r.nlines, 1);
+    run_free(&r);
+}
+
+LEAK_TEST(examples, copy_into_a_bad_directory_fails, .timeout = 20)
+{
+    run r;
+    run_example(&r, "copy_single", "/dev/null/nowhere", 15);
+    cr_expect(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1, "exit status %#x", r.status);
+    cr_expect_eq(r.nlines, 0, "no timing line for a copy that did not happen");
+    cr_expect_gt(r.err.len, 0, "no message on stderr");
+    cr_expect_eq(r.orphans, 0);
+    run_free(&r);
+}
+
+/* ---- 7. terminate and daemon ---- */
+
+LEAK_TEST(examples, terminate_stops_the_child, .timeout = 30)
+{
+    double elapsed = RUN_EXPECTING("terminate", 25, "over");
+    cr_expect_lt(elapsed, 20.0, "the child did not sleep its 100 s");
+}
+
+LEAK_TEST(examples, daemon_child_dies_with_its_parent, .timeout = 30)
+{
+    run r;
+    run_example(&r, "daemon", NULL, 25);
+    cr_expect(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "exit status %#x", r.status);
+    cr_expect_eq(r.err.len, 0);
+    expect_lines(&r, (const char *const[]){"over"}, 1);
+    /* The parent did not wait for it: the child outlived main() and ended
+     * right after (we, the subreaper, reaped it). Either the kernel killed it
+     * as its parent died, or the parent was gone before the child had asked
+     * for that, and it saw so and exited at once with status 1. It never
+     * finished its 100 s sleep (status 0). */
+    cr_expect_eq(r.orphans, 1, "the daemon child should outlive main(), then die");
+    int st = r.orphan_status;
+    cr_expect((WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) ||
+                  (WIFEXITED(st) && WEXITSTATUS(st) == 1),
+              "the daemon child ended with status %#x", st);
+    cr_expect_lt(r.elapsed, 20.0);
+    run_free(&r);
+}
