@@ -11,5 +11,6 @@
 #include "multitask/future.h"
 #include "multitask/process.h"
 #include "multitask/pool.h"
+#include "multitask/shared.h"
 
 #endif
