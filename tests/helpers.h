@@ -48,7 +48,7 @@ static inline int count_children(void)
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
-        char cpath[300], buf[4096];
+        char cpath[600], buf[4096];
         snprintf(cpath, sizeof cpath, "%s/%s/children", path, e->d_name);
         FILE *f = fopen(cpath, "re");
         if (!f)
