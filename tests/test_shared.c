@@ -375,6 +375,39 @@ Test(dict, opened_by_name_from_an_unrelated_process, LEAKS, .timeout = 30)
     cr_expect_eq(mt_dict_open(&again, name, NULL), -ENOENT, "the creator's close removed it");
 }
 
+/* A child that first touches its inherited dict after the creator's close
+ * removed the directory: an error, not a crash. */
+static int late_child(void *arg)
+{
+    struct {
+        mt_dict *d;
+        int fd;
+    } *c = arg;
+    char x;
+    if (read(c->fd, &x, 1) != 1)
+        return 1;
+    int err = mt_dict_set(c->d, "k", 1, "v", 1);
+    mt_dict_close(c->d); /* a child's close removes nothing */
+    return err == -ENOENT ? 0 : 1;
+}
+
+Test(dict, a_late_child_after_the_creators_close, LEAKS, .timeout = 30)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    struct {
+        mt_dict *d;
+        int fd;
+    } c = {NULL, p[0]};
+    cr_assert_eq(mt_dict_new(&c.d, NULL), 0);
+    pid_t pid = spawn(late_child, &c);
+    mt_dict_close(c.d);
+    cr_assert_eq(write(p[1], "x", 1), 1);
+    cr_expect_eq(reap(pid), 0);
+    close(p[0]);
+    close(p[1]);
+}
+
 Test(dict, named_persisted_and_removed, LEAKS, .timeout = 30)
 {
     char name[64];
@@ -1002,6 +1035,33 @@ Test(list, writer_killed_in_a_batch, LEAKS, .timeout = 60)
     close(p[0]);
     close(p[1]);
     mt_list_close(l);
+}
+
+static int list_by_name(void *arg)
+{
+    mt_list *l;
+    int err = mt_list_open(&l, arg, NULL);
+    if (err < 0)
+        return err;
+    err = item_is(l, -1, "parent") ? mt_list_append(l, "child", 5) : 1;
+    mt_list_close(l);
+    return err;
+}
+
+Test(list, named_and_opened_by_name, LEAKS, .timeout = 30)
+{
+    char name[64];
+    mt_list *l;
+    mt_dict *d;
+    snprintf(name, sizeof name, "list-%d", (int)getpid());
+    cr_assert_eq(mt_list_new(&l, &(mt_shared_opts){.name = name}), 0);
+    cr_expect_str_eq(mt_list_name(l), name);
+    cr_expect_eq(mt_dict_open(&d, name, NULL), -ENOENT, "a list is not a dict");
+    cr_assert_eq(mt_list_append(l, "parent", 6), 0);
+    cr_expect_eq(reap(spawn(list_by_name, name)), 0);
+    cr_expect(list_is(l, "0:parent;1:child;"));
+    mt_list_close(l);
+    cr_expect_eq(mt_list_open(&l, name, NULL), -ENOENT, "removed by the creator's close");
 }
 
 Test(list, batch_and_extend, LEAKS, .timeout = 30)

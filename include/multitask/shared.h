@@ -85,8 +85,15 @@ typedef struct mt_list mt_list;
 /* The longest key, in bytes. */
 #define MT_SHARED_MAX_KEY 511
 
-/* The maximum size of a new object when the options give none: 1 GiB of
- * address space, used in /dev/shm only as data is written. */
+/*
+ * The maximum size of a new object when the options give none: 1 GiB of
+ * address space, used in /dev/shm only as data is written (data.mdb shows
+ * its full size but is sparse). On a tmpfs with less room free (a
+ * container's /dev/shm may be 64 MiB) the default is three quarters of what
+ * is free when the object is made. On tmpfs the map is written in place: if
+ * other programs fill the file system before the map is full, a write can
+ * end the writing process with SIGBUS, as with any shared memory there.
+ */
 #define MT_SHARED_DEFAULT_MAP_SIZE ((size_t)1 << 30)
 
 /* When a commit is flushed to the disk: what survives an OS crash or power
@@ -307,10 +314,11 @@ int mt_dict_batch_begin(mt_dict *d);
 /*
  * mt_dict_batch_commit - make the batch's writes visible, all at once.
  * Returns 0, -EINVAL (no batch of this thread's is open on d), or the
- * first error a write of the batch failed with (-ENOSPC, ...): then
- * nothing of the batch is kept. A write that failed for its own reason
- * (-ENOENT, -EINVAL, -EOVERFLOW, a modify function's error) changed
- * nothing and does not fail the batch. The batch is over in every case.
+ * first error a write of the batch failed with inside LMDB (-ENOSPC, ...):
+ * from that failure on, every call of the batch returns that error too,
+ * and nothing of the batch is kept. A write that failed for its own reason
+ * (-ENOENT, -EINVAL, -EOVERFLOW, a modify function's error) changed nothing
+ * and does not fail the batch. The batch is over in every case.
  */
 int mt_dict_batch_commit(mt_dict *d);
 

@@ -236,6 +236,19 @@ static mt__shenv *env_new(unsigned kind, unsigned flags)
     return e;
 }
 
+/* The default map size: 1 GiB, or less on a smaller tmpfs (a container's
+ * /dev/shm may hold 64 MiB), so that the map fills (-ENOSPC) before the
+ * file system does: a writable map on a full tmpfs would raise SIGBUS. */
+static size_t default_map_size(const mt__shenv *e, const char *dir)
+{
+    struct statfs sf;
+    size_t size = MT_SHARED_DEFAULT_MAP_SIZE;
+    if (!(e->flags & MDB_WRITEMAP) || statfs(dir, &sf) < 0)
+        return size;
+    size_t avail = (size_t)sf.f_bavail * (size_t)sf.f_bsize / 4 * 3;
+    return avail < size ? (avail > MIN_MAP_SIZE ? avail : MIN_MAP_SIZE) : size;
+}
+
 static int validate(const mt_shared_opts *o)
 {
     if (o->name && o->path)
@@ -303,7 +316,7 @@ int mt__shared_create(mt__shared **out, unsigned kind, const mt_shared_opts *opt
         err = -ENOMEM;
         goto fail;
     }
-    err = lmdb_open(e, made, o.map_size ? o.map_size : MT_SHARED_DEFAULT_MAP_SIZE, true);
+    err = lmdb_open(e, made, o.map_size ? o.map_size : default_map_size(e, made), true);
     if (err < 0)
         goto fail;
     if (stat(made, &st) < 0) {
