@@ -20,7 +20,7 @@ import manager_common
 
 KEYS = 1000
 VALUE = b"0123456789abcdef"
-DEFAULT_N = {"dict_reads": 20_000, "dict_writes": 20_000, "dict_batched": 200_000}
+DEFAULT_N = {"dict_reads": 20_000, "dict_writes": 20_000, "dict_batched": 1_000_000}
 
 
 def reads(d, me, n, batch):
@@ -35,9 +35,12 @@ def writes(d, me, n, batch):
 
 
 def batched(d, me, n, batch):
+    # Distinct value objects, as C copies each value: pickle would send one
+    # repeated object only once.
+    values = [bytes(bytearray(VALUE)) for _ in range(batch)]
     for done in range(0, n, batch):
         m = min(batch, n - done)
-        d.update({"p%d-%d" % (me, (done + j) % KEYS): VALUE for j in range(m)})
+        d.update({"p%d-%d" % (me, (done + j) % KEYS): values[j] for j in range(m)})
 
 
 def make(manager, bench):

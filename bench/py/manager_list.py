@@ -16,7 +16,7 @@ JSON line like bench_shared's.
 import manager_common
 
 VALUE = b"0123456789abcdef"
-DEFAULT_N = {"list_appends": 20_000, "list_batched": 200_000}
+DEFAULT_N = {"list_appends": 20_000, "list_batched": 1_000_000}
 
 
 def appends(lst, me, n, batch):
@@ -25,8 +25,11 @@ def appends(lst, me, n, batch):
 
 
 def batched(lst, me, n, batch):
+    # Distinct objects, as C copies each item: pickle would send one
+    # repeated object only once.
+    items = [bytes(bytearray(VALUE)) for _ in range(batch)]
     for done in range(0, n, batch):
-        lst.extend([VALUE] * min(batch, n - done))
+        lst.extend(items[:min(batch, n - done)])
 
 
 if __name__ == "__main__":
