@@ -91,14 +91,19 @@ static inline void leak_check_end(void)
                   "shared-memory files left behind");
 }
 
-#define LEAK_TEST(suite, name, ...)                                                                \
-    static void leak_body_##suite##_##name(void);                                                  \
-    Test(suite, name, .init = leak_check_begin, ##__VA_ARGS__)                                     \
+/* A Test whose body runs between begin() (as .init) and end(), inside the
+ * test, so that failed expectations in end() count. */
+#define CHECKED_TEST(begin, end, suite, name, ...)                                                 \
+    static void checked_body_##suite##_##name(void);                                               \
+    Test(suite, name, .init = begin, ##__VA_ARGS__)                                                \
     {                                                                                              \
-        leak_body_##suite##_##name();                                                              \
-        leak_check_end();                                                                          \
+        checked_body_##suite##_##name();                                                           \
+        end();                                                                                     \
     }                                                                                              \
-    static void leak_body_##suite##_##name(void)
+    static void checked_body_##suite##_##name(void)
+
+#define LEAK_TEST(suite, name, ...)                                                                \
+    CHECKED_TEST(leak_check_begin, leak_check_end, suite, name, ##__VA_ARGS__)
 
 /* Whether a process with this pid exists (zombies count as gone). */
 static inline int pid_alive(pid_t pid)

@@ -89,5 +89,6 @@ void shim_fail(bool fatal, const char *file, int line, const char *expr, const c
 #define cr_skip_test(...) return
 #define cr_log_info(...) ((void)0)
 #define cr_log_warn(...) ((void)0)
+#define cr_log_error(...) ((void)0)
 
 #endif

@@ -1,0 +1,239 @@
+/*
+ * bench_shared.c - mt_dict and mt_list throughput from several processes,
+ * beside bench/py/manager_dict.py and bench/py/manager_list.py (Python's
+ * Manager().dict() and .list(), the same work).
+ *
+ *   bench_shared dict_reads   [-p P] [-n N]         d[k] for 1,000 keys in turn
+ *   bench_shared dict_writes  [-p P] [-n N]         d[k] = v, one transaction each
+ *   bench_shared dict_batched [-p P] [-n N] [-b B]  d.update() of B pairs at a time
+ *   bench_shared list_appends [-p P] [-n N]         l.append(v), one transaction each
+ *   bench_shared list_batched [-p P] [-n N] [-b B]  l.extend() of B items at a time
+ *
+ * P processes (default 2) each do N operations on one shared object, made
+ * by the parent and inherited through fork; keys are "key-<i mod 1000>" (a
+ * writer's own "p<proc>-<i mod 1000>"), values 16 bytes. Each child opens
+ * its handle (one read) before the clock starts; the clock runs from
+ * releasing all children at once until the last has finished, and every
+ * value read is checked, as is the list's final length.
+ *
+ * One JSON line: {"bench", "impl", "procs", "ops", "batch", "seconds",
+ * "ops_per_s"}, ops counting all processes.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "multitask.h"
+
+#define KEYS 1000
+#define VLEN 16
+
+typedef struct bench {
+    const char *name;
+    int procs;
+    long n, batch;
+    mt_dict *d;
+    mt_list *l;
+} bench;
+
+static const char value[VLEN + 1] = "0123456789abcdef";
+
+static void die(const char *what, int err)
+{
+    fprintf(stderr, "bench_shared: %s: %s\n", what, mt_strerror(err));
+    exit(1);
+}
+
+static int dict_reads(bench *b, int me)
+{
+    mt_buf v = MT_BUF_INIT;
+    char key[32];
+    (void)me;
+    for (long i = 0; i < b->n; i++) {
+        int klen = snprintf(key, sizeof key, "key-%ld", i % KEYS);
+        int err = mt_dict_get(b->d, key, (size_t)klen, &v);
+        if (err < 0 || v.len != VLEN || memcmp(v.data, value, VLEN) != 0)
+            return err < 0 ? err : -EBADMSG;
+    }
+    mt_buf_free(&v);
+    return 0;
+}
+
+static int dict_writes(bench *b, int me)
+{
+    char key[32];
+    for (long i = 0; i < b->n; i++) {
+        int klen = snprintf(key, sizeof key, "p%d-%ld", me, i % KEYS);
+        int err = mt_dict_set(b->d, key, (size_t)klen, value, VLEN);
+        if (err < 0)
+            return err;
+    }
+    return 0;
+}
+
+static int dict_batched(bench *b, int me)
+{
+    mt_dict_pair *pairs = calloc((size_t)b->batch, sizeof *pairs);
+    char(*keys)[32] = calloc((size_t)b->batch, sizeof *keys);
+    int err = pairs && keys ? 0 : -ENOMEM;
+    for (long done = 0; done < b->n && err == 0; done += b->batch) {
+        long m = b->n - done < b->batch ? b->n - done : b->batch;
+        for (long j = 0; j < m; j++) {
+            int klen = snprintf(keys[j], sizeof keys[j], "p%d-%ld", me, (done + j) % KEYS);
+            pairs[j] = (mt_dict_pair){{keys[j], (size_t)klen}, {value, VLEN}};
+        }
+        err = mt_dict_update(b->d, pairs, (size_t)m);
+    }
+    free(keys);
+    free(pairs);
+    return err;
+}
+
+static int list_appends(bench *b, int me)
+{
+    (void)me;
+    for (long i = 0; i < b->n; i++) {
+        int err = mt_list_append(b->l, value, VLEN);
+        if (err < 0)
+            return err;
+    }
+    return 0;
+}
+
+static int list_batched(bench *b, int me)
+{
+    mt_iov *items = calloc((size_t)b->batch, sizeof *items);
+    int err = items ? 0 : -ENOMEM;
+    (void)me;
+    for (long j = 0; j < b->batch && items; j++)
+        items[j] = (mt_iov){value, VLEN};
+    for (long done = 0; done < b->n && err == 0; done += b->batch) {
+        long m = b->n - done < b->batch ? b->n - done : b->batch;
+        err = mt_list_extend(b->l, items, (size_t)m);
+    }
+    free(items);
+    return err;
+}
+
+typedef struct command {
+    const char *name;
+    int (*run)(bench *, int);
+    bool list;
+    long n; /* default operations per process */
+} command;
+
+static const command commands[] = {
+    {"dict_reads", dict_reads, false, 2000000},
+    {"dict_writes", dict_writes, false, 500000},
+    {"dict_batched", dict_batched, false, 2000000},
+    {"list_appends", list_appends, true, 500000},
+    {"list_batched", list_batched, true, 2000000},
+};
+
+/* A child: open the handle (one read), say ready, wait for go, run. */
+static void child(bench *b, const command *c, int me, int ready, int go)
+{
+    char x = 0;
+    ssize_t len = c->list ? mt_list_len(b->l) : mt_dict_len(b->d);
+    if (len < 0 || write(ready, &x, 1) != 1 || read(go, &x, 1) != 1)
+        _exit(2);
+    int err = c->run(b, me);
+    if (err < 0)
+        fprintf(stderr, "bench_shared: %s in process %d: %s\n", c->name, me, mt_strerror(err));
+    _exit(err < 0);
+}
+
+static double run(bench *b, const command *c)
+{
+    int ready[2], go[2];
+    pid_t pids[64];
+    char x = 0;
+    if (pipe(ready) < 0 || pipe(go) < 0)
+        die("pipe", -errno);
+    fflush(NULL);
+    for (int i = 0; i < b->procs; i++) {
+        pids[i] = fork();
+        if (pids[i] < 0)
+            die("fork", -errno);
+        if (pids[i] == 0)
+            child(b, c, i, ready[1], go[0]);
+    }
+    for (int i = 0; i < b->procs; i++)
+        if (read(ready[0], &x, 1) != 1)
+            die("a child did not start", -EPIPE);
+    double t0 = mt_monotonic();
+    for (int i = 0; i < b->procs; i++)
+        if (write(go[1], &x, 1) != 1)
+            die("write", -errno);
+    int failed = 0;
+    for (int i = 0; i < b->procs; i++) {
+        int st;
+        waitpid(pids[i], &st, 0);
+        failed |= !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+    }
+    double secs = mt_monotonic() - t0;
+    if (failed)
+        die(c->name, MT_ETASK);
+    close(ready[0]), close(ready[1]), close(go[0]), close(go[1]);
+    return secs;
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: bench_shared {dict_reads|dict_writes|dict_batched|list_appends|"
+                    "list_batched} [-p PROCS] [-n OPS_PER_PROC] [-b BATCH]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        usage();
+    const command *c = NULL;
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            c = &commands[i];
+    if (!c)
+        usage();
+    bench b = {.name = c->name, .procs = 2, .n = c->n, .batch = 1000};
+    int opt;
+    optind = 2;
+    while ((opt = getopt(argc, argv, "p:n:b:")) != -1) {
+        if (opt == 'p')
+            b.procs = atoi(optarg);
+        else if (opt == 'n')
+            b.n = atol(optarg);
+        else if (opt == 'b')
+            b.batch = atol(optarg);
+        else
+            usage();
+    }
+    if (b.procs < 1 || b.procs > 64 || b.n < 1 || b.batch < 1)
+        usage();
+    int err = c->list ? mt_list_new(&b.l, NULL) : mt_dict_new(&b.d, NULL);
+    if (err < 0)
+        die("create", err);
+    for (int i = 0; i < KEYS && !c->list && err == 0; i++) {
+        char key[32];
+        int klen = snprintf(key, sizeof key, "key-%d", i);
+        err = mt_dict_set(b.d, key, (size_t)klen, value, VLEN);
+    }
+    if (err < 0)
+        die("fill", err);
+    double secs = run(&b, c);
+    long ops = b.n * b.procs;
+    if (c->list && mt_list_len(b.l) != ops)
+        die("the list has the wrong length", -EBADMSG);
+    printf("{\"bench\": \"%s\", \"impl\": \"multitask\", \"procs\": %d, \"ops\": %ld, "
+           "\"batch\": %ld, \"seconds\": %.6f, \"ops_per_s\": %.1f}\n",
+           c->name, b.procs, ops, strstr(c->name, "batched") ? b.batch : 1, secs,
+           (double)ops / secs);
+    mt_list_close(b.l);
+    mt_dict_close(b.d);
+    return 0;
+}
