@@ -14,7 +14,9 @@
  * The child starts as a copy of the parent (fork): globals it changes are its
  * own; pass results back through a queue, a shared dict or a pool instead.
  * Standard streams are flushed before the fork so that buffered output is not
- * printed twice, and the child flushes them before it exits.
+ * printed twice, and the child flushes stdout and stderr before it exits with
+ * _exit(), as Python's does: other FILE streams a task opens it must close
+ * (or flush) itself, and the parent's atexit handlers do not run again.
  *
  * Fork safety: between fork and the task's return the child runs arbitrary
  * code. If the parent has other threads, a lock one of them held at the fork
@@ -70,7 +72,8 @@ int mt_process_start(mt_process *p);
 /*
  * mt_process_join - wait for the child to end and reap it. Returns 0 once it
  * has ended (also when already joined), -ETIMEDOUT, or -EINVAL if it was
- * never started. Uses a pidfd where the kernel has one, else polls.
+ * never started. Without a time limit it blocks in waitpid(); with one it
+ * polls a pidfd where the kernel has them, else waitpid() with a backoff.
  */
 int mt_process_join(mt_process *p, double timeout);
 

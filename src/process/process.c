@@ -70,7 +70,7 @@ static _Noreturn void run_child(mt_process *p, pid_t parent)
         mt__die_with_parent(parent);
     mt_buf out = MT_BUF_INIT;
     int rc = p->fn(p->arg, p->len, &out);
-    fflush(NULL);
+    mt__flush_std();
     _exit(rc == 0 ? 0 : 1);
 }
 
@@ -84,8 +84,10 @@ int mt_process_start(mt_process *p)
         return pid;
     if (pid == 0)
         run_child(p, parent);
+    /* No pidfd yet: opening one costs about as much as a tenth of the fork,
+     * and only a join with a time limit needs it. Signals go by pid, which
+     * stays ours until we reap the child. */
     p->pid = pid;
-    p->pidfd = mt__pidfd_open(pid);
     p->state = P_STARTED;
     return 0;
 }
@@ -106,7 +108,10 @@ int mt_process_join(mt_process *p, double timeout)
     if (p->state == P_REAPED)
         return 0;
     int status;
-    int err = mt__wait_child(p->pid, p->pidfd, mt__deadline_in(timeout), &status);
+    mt__deadline d = mt__deadline_in(timeout);
+    if (d != MT__NEVER && timeout > 0 && p->pidfd < 0)
+        p->pidfd = mt__pidfd_open(p->pid);
+    int err = mt__wait_child(p->pid, p->pidfd, d, &status);
     if (err == 0)
         reaped(p, status);
     return err;

@@ -16,6 +16,11 @@ void mt__set_current_name(const char *name);
 /* Flush stdio and fork; returns fork()'s value, or -errno on failure. */
 pid_t mt__fork(void);
 
+/* In a child that is about to _exit: flush stdout and stderr if they hold
+ * anything (checking first spares the child copying the pages their locks
+ * live on). */
+void mt__flush_std(void);
+
 /* In a fresh child: get SIGKILL when the parent (pid `parent`) dies; exits at
  * once if it already has. */
 void mt__die_with_parent(pid_t parent);
