@@ -123,6 +123,8 @@ static int pool_alloc(mt_pool *p)
         p->free_slots[p->nfree++] = nslots - 1 - s; /* hand out slot 0 first */
     }
     shm_header *h = p->h;
+    for (int i = 0; i < p->nworkers; i++)
+        mt__shm_prefault_ring(h, (uint32_t)i);
     h->maxtasks = p->opts.maxtasksperchild;
     h->parent_pid = (int32_t)getpid();
     h->initializer = (uint64_t)(uintptr_t)p->opts.initializer;

@@ -207,4 +207,8 @@ int mt__shm_attach(shm_header **out, int fd);
 /* Unmap. */
 void mt__shm_detach(shm_header *h);
 
+/* Fault in a worker position's result ring now rather than record by record
+ * (best effort: kernels before 5.14 lack the call). */
+void mt__shm_prefault_ring(shm_header *h, uint32_t worker);
+
 #endif

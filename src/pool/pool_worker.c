@@ -27,6 +27,7 @@ typedef struct job_out {
     mt_buf item;    /* what the task is writing now */
     int memfd;      /* once results are large: where the data goes */
     uint64_t spilled;
+    uint32_t nitems;
     uint32_t nfailed;
     bool uniform;   /* every item so far succeeded with first_len bytes */
     uint64_t first_len;
@@ -159,10 +160,18 @@ static int add_item(job_out *o, int err, const mt_buf *item)
     } else if (rc == 0) {
         rc = mt_buf_append(&o->data, item->data, item->len);
     }
-    if (o->entries.len == 0)
+    if (o->nitems++ == 0)
         o->first_len = item->len;
-    o->uniform = o->uniform && err == 0 && item->len == o->first_len;
     o->nfailed += err != 0;
+    if (o->uniform && err == 0 && item->len == o->first_len)
+        return rc; /* entries are written only once the results differ */
+    if (o->uniform) { /* they just did: write the entries of the items so far */
+        o->uniform = false;
+        for (uint32_t i = 0; rc == 0 && i + 1 < o->nitems; i++) {
+            rec_entry e = {.end = (uint64_t)(i + 1) * o->first_len};
+            rc = mt_buf_append(&o->entries, &e, sizeof e);
+        }
+    }
     rec_entry e = {.err = err, .end = o->spilled + o->data.len};
     int rc2 = mt_buf_append(&o->entries, &e, sizeof e);
     return rc ? rc : rc2;
@@ -172,9 +181,8 @@ static void post_results(worker_ctx *w, uint32_t slot, uint32_t gen, uint32_t ni
 {
     rec_hdr hdr = {.kind = REC_RESULT, .slot = slot, .gen = gen, .nitems = nitems,
                    .nfailed = o->nfailed, .uniform = o->uniform, .item_len = o->first_len};
-    /* Results of one size need no table: item j is at j * item_len. */
-    if (o->uniform)
-        mt_buf_reset(&o->entries);
+    /* Results of one size need no table: item j is at j * item_len (and
+     * add_item wrote none). */
     if (o->memfd < 0) {
         post(w, hdr, o->data.data, o->data.len, o->entries.data, o->entries.len);
         return;
@@ -250,6 +258,7 @@ static void run_job(worker_ctx *w, uint32_t slot_id, uint32_t gen, job_out *o)
     mt_buf_reset(&o->data);
     mt_buf_reset(&o->entries);
     o->spilled = 0;
+    o->nitems = 0;
     o->nfailed = 0;
     o->uniform = true;
     for (uint32_t i = 0; i < nitems; i++) {
@@ -359,6 +368,7 @@ _Noreturn void mt__worker_main(worker_ctx *w)
         }
         mt_buf_free(&msg);
     }
+    mt__shm_prefault_ring(h, w->index);
     post(w, (rec_hdr){.kind = REC_READY}, NULL, 0, NULL, 0);
 
     job_out out = {.memfd = -1};
