@@ -13,5 +13,6 @@
 #include "multitask/process.h"
 #include "multitask/pool.h"
 #include "multitask/executor.h"
+#include "multitask/progress.h"
 
 #endif
