@@ -168,7 +168,8 @@ static void snapshot(mt_progress *p, mt__snap *s, bool final)
         p->rate_done = s->done;
         p->rate_ns = now;
     }
-    s->rate = final && s->elapsed > 0 ? (double)s->done / s->elapsed : p->rate;
+    double average = s->elapsed > 0 ? (double)s->done / s->elapsed : 0;
+    s->rate = final || p->rate <= 0 ? average : p->rate;
 }
 
 static int write_all(int fd, const char *data, size_t len)
@@ -215,7 +216,8 @@ static int erase_bars(mt_progress *p, mt_buf *b)
     return err;
 }
 
-/* Draw once, with draw_lock held. `final` draws the closing state. */
+/* Draw once, with draw_lock held. `final` draws the closing state.
+ * Returns 0 when it drew, 1 when there was nothing to draw, or -errno. */
 static int draw(mt_progress *p, bool final)
 {
     mt__snap s;
@@ -226,7 +228,7 @@ static int draw(mt_progress *p, bool final)
     switch (p->mode) {
     case MT_PROGRESS_BARS: {
         if (!foreground(p))
-            return 0;
+            return 1;
         int width = term_width(p) - 1;
         err = erase_bars(p, b);
         if (err == 0)
@@ -252,7 +254,7 @@ static int draw(mt_progress *p, bool final)
         err = mt__progress_json(p, &s, final ? "end" : "progress", b);
         break;
     default:
-        return 0;
+        return 1;
     }
     if (err < 0)
         return err;
@@ -307,8 +309,8 @@ int mt_progress_print(mt_progress *p, int fd_out, const char *fmt, ...)
         err = write_all(fd_out, line.data, line.len);
     if (shown) {
         p->lines_shown = 0;
-        if (err == 0 && !atomic_load(&p->closed))
-            err = draw(p, false);
+        if (err == 0 && !atomic_load(&p->closed) && draw(p, false) < 0)
+            err = -EIO;
     }
     pthread_mutex_unlock(&p->draw_lock);
     mt_buf_free(&erase);
@@ -367,8 +369,8 @@ int mt_progress_close(mt_progress *p)
     if (!atomic_exchange(&p->closed, true)) {
         /* Bars that never appeared (a short job) stay unshown. */
         bool show = p->mode != MT_PROGRESS_BARS || p->lines_shown > 0;
-        if (show && p->mode != MT_PROGRESS_NONE)
-            err = draw(p, true);
+        if (show && p->mode != MT_PROGRESS_NONE && (err = draw(p, true)) > 0)
+            err = 0;
     }
     pthread_mutex_unlock(&p->draw_lock);
     return err;
