@@ -49,9 +49,10 @@ TOOLS = {
     "rsync -a": ("rsync -a {src}/ {dst}/", "all"),
     # GNU tar's default format keeps whole seconds of mtime only
     "tar | tar": ("mkdir {dst} && tar -C {src} -cf - . | tar -C {dst} -xf -", "seconds"),
-    "xargs -P2 cp -a": ("mkdir {dst} && cd {src} && ls -A | xargs -d '\\n' -P2 -I{{}} cp -a {{}} {dst}/",
-                        "all"),
-    "parallel -j2 cp -a": ("mkdir {dst} && cd {src} && ls -A | parallel -j2 cp -a {{}} {dst}/", "all"),
+    "xargs -P2 cp -a": ("mkdir {dst} && cd {src} && find . -mindepth 1 -maxdepth 1 -print0 | "
+                        "xargs -0 -P2 -I{{}} cp -a -- {{}} {dst}/", "all"),
+    "parallel -j2 cp -a": ("mkdir {dst} && cd {src} && find . -mindepth 1 -maxdepth 1 -print0 | "
+                           "parallel -0 -j2 cp -a -- {{}} {dst}/", "all"),
     "rclone copy": ("rclone copy --links -q {src} {dst}", "bytes"),
     "python serial": (PY + " {here}/homework.py {src} {dst} >/dev/null", "bytes"),
     "python pool": (PY + " {here}/homework.py --pool {src} {dst} >/dev/null", "bytes"),
@@ -232,7 +233,8 @@ def chart(rows, png):
         log("gnuplot not found (Debian: gnuplot-nox): no chart")
         return False
     datasets = sorted({r["dataset"] for r in rows})
-    tools = [t for t in TOOLS if any(r["tool"] == t for r in rows)]
+    # A tool with no verified run anywhere has no bar to draw.
+    tools = [t for t in TOOLS if any(r["tool"] == t and r["wall"] for r in rows)]
     dat = png.with_suffix(".dat")
     script = f"""
 set terminal pngcairo size 1100,560 font ",10" noenhanced

@@ -308,7 +308,9 @@ static void big_range(mtcp *m, mtcp_worker *w, mtcp_bigfile *b, uint64_t r)
     uint64_t len = size - off < MTCP_RANGE ? size - off : MTCP_RANGE;
     w->budget = len;
     w->credited = 0;
+    pthread_mutex_lock(&b->mu); /* neighbours in the byte change it */
     bool done = b->map[r / 8] & (1u << (r % 8));
+    pthread_mutex_unlock(&b->mu);
     if (!done && atomic_load(&b->err) == 0 && !mtcp_stopping(m)) {
         mt_progress_slot_start(m->progress, w->index, b->path, len);
         int err = mtcp_copy_range(m, w, b->dir->op, b->sfd, b->tfd, &b->st, off, len);
