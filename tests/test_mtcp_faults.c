@@ -243,9 +243,9 @@ FAULT_TEST(source_changing_during_copy_is_reported)
     file("s/moving", 4 << 20, 1);
     path_in(s, sizeof s, "s");
     path_in(d, sizeof d, "d");
-    char *argv[] = {"mtcp", "--bwlimit", "4M", s, d, NULL};
+    char *argv[] = {"mtcp", "--bwlimit", "2M", s, d, NULL};
     pid_t pid = mtcp_start(dir, NULL, argv);
-    mt_sleep(0.4);
+    mt_sleep(0.5);
     char p[512];
     path_in(p, sizeof p, "s/moving");
     int fd = open(p, O_WRONLY);

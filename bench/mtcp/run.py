@@ -248,7 +248,8 @@ set grid ytics
 set ylabel "seconds"
 set key outside right top vertical
 set xtics nomirror
-plot for [i=2:{len(tools) + 1}] "{dat}" using i:xtic(1) title columnheader(i)
+colors = "#d62728 #ff9896 #1f77b4 #aec7e8 #2ca02c #98df8a #9467bd #c5b0d5 #8c564b #7f7f7f #bcbd22"
+plot for [i=2:{len(tools) + 1}] "{dat}" using i:xtic(1) title columnheader(i) lc rgb word(colors, i - 1)
 """
     # One cluster per dataset, one bar per tool.
     with open(dat, "w") as f:
@@ -329,9 +330,11 @@ def main():
                     failures[t].append("timeout")
                     log(f"{ds} {t}: timed out")
                     continue
+                last = (res["stderr"].strip().splitlines() or [""])[-1]
                 bad = verify(src, dst, TOOLS[t][1]) if res["status"] == 0 else (
-                    f"exit {res['status']}: {res['stderr'].strip()[:200]}")
+                    f"exit {res['status']}: {last[:100]}")
                 if bad:
+                    bad = bad.replace(str(dst) + "/", "")
                     failures[t].append(bad)
                     log(f"{ds} {t}: FAILED: {bad}")
                     continue
@@ -349,11 +352,51 @@ def main():
                 "sync": median([r["sync"] for r in rs]), "cpu": median([r["cpu"] for r in rs]),
                 "rss": median([r["rss"] for r in rs]),
                 "verified": "skipped" if (t, ds) in SKIP and not args.quick and not rs else
-                ("ok" if rs and not failures[t] else "; ".join(failures[t])[:120] or "-"),
+                ("ok" if rs and not failures[t] else
+                 f"{len(failures[t])} of {len(failures[t]) + len(rs)} failed: {failures[t][0]}"
+                 if failures[t] else "-"),
             })
         if ds != args.datasets.split(",")[-1]:
             time.sleep(args.settle if not args.quick else 0)
     report(rows, args, rounds, scale, cold, started, load_before)
+
+
+def targets(rows):
+    """The issue's targets, each said met or not, from the medians."""
+    def wall(ds, tool):
+        r = next((r for r in rows if r["dataset"] == ds and r["tool"] == tool), None)
+        return r and r["wall"]
+
+    def rss(ds, tool):
+        r = next((r for r in rows if r["dataset"] == ds and r["tool"] == tool), None)
+        return r and r["rss"]
+
+    out = ["## Targets", "", "| target | figure | met |", "|---|---|---|"]
+    for ds in sorted({r["dataset"] for r in rows}):
+        mine = wall(ds, "mtcp")
+        anchors = [(wall(ds, t), t) for t in TOOLS if not t.startswith("mtcp") and wall(ds, t)]
+        if mine and anchors:
+            best, name = min(anchors)
+            name = name.replace("|", "\\|")
+            out.append(f"| {ds}: at least as fast as the fastest anchor | mtcp {mine:.2f} s, "
+                       f"{name} {best:.2f} s | {'yes' if mine <= best else 'no'} |")
+    mine, cp = wall("A", "mtcp"), wall("A", "cp -a")
+    if mine and cp:
+        out.append(f"| A: at least 1.5x `cp -a` | {cp / mine:.2f}x | {'yes' if cp / mine >= 1.5 else 'no'} |")
+    mine, cp = wall("B", "mtcp"), wall("B", "cp -a")
+    if mine and cp:
+        out.append(f"| B: within 10% of the best single-stream copy (`cp -a`) | "
+                   f"{mine / cp:.2f} of its time | {'yes' if mine <= 1.1 * cp else 'no'} |")
+    peak = rss("A", "mtcp")
+    if peak:
+        out.append(f"| A: peak memory under 64 MiB | {peak / 1024:.1f} MiB | {'yes' if peak < 65536 else 'no'} |")
+    for ds in sorted({r["dataset"] for r in rows}):
+        a, b = wall(ds, "mtcp"), wall(ds, "mtcp --progress")
+        if a and b:
+            cost = (b - a) / a * 100
+            out.append(f"| {ds}: `--progress` costs under 2% | {cost:+.1f}% | "
+                       f"{'yes' if cost < 2 else 'no (within the noise?)'} |")
+    return out + [""]
 
 
 def report(rows, args, rounds, scale, cold, started, load_before):
@@ -382,9 +425,12 @@ def report(rows, args, rounds, scale, cold, started, load_before):
             ratio = (f"{r['wall'] / mine['wall']:.2f}x" if mine and mine["wall"] and r["wall"]
                      else "-")
             mm = f"{fmt(r['min'])}-{fmt(r['max'])}" if r["min"] is not None else "-"
-            lines.append(f"| {r['tool']} | {fmt(r['wall'])} | {mm} | {fmt(r['sync'])} | "
-                         f"{fmt(r['cpu'])} | {fmt(r['rss'], 'MiB')} | {ratio} | {r['verified']} |")
+            name = r["tool"].replace("|", "\\|")
+            verified = r["verified"].replace("|", "\\|").replace("\n", " ")
+            lines.append(f"| {name} | {fmt(r['wall'])} | {mm} | {fmt(r['sync'])} | "
+                         f"{fmt(r['cpu'])} | {fmt(r['rss'], 'MiB')} | {ratio} | {verified} |")
         lines.append("")
+    lines += targets(rows)
     text = "\n".join(lines)
     print(text)
     if args.no_write:
