@@ -14,5 +14,6 @@
 #include "multitask/pool.h"
 #include "multitask/executor.h"
 #include "multitask/shared.h"
+#include "multitask/progress.h"
 
 #endif

@@ -4,9 +4,9 @@
 # apt-get line and fails.
 
 # What each purpose needs, from Debian 12.
-MT_PACKAGES_build="gcc libc6-dev pkg-config meson ninja-build liblmdb-dev"
+MT_PACKAGES_build="gcc libc6-dev pkg-config meson ninja-build liblmdb-dev libxxhash-dev"
 MT_PACKAGES_test="libcriterion-dev"
-MT_PACKAGES_bench="python3"
+MT_PACKAGES_bench="python3 rsync rclone parallel gnuplot-nox time"
 
 need_packages() {
     local want=() missing=() purpose pkg list

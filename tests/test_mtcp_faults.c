@@ -1,0 +1,316 @@
+/*
+ * test_mtcp_faults.c - mtcp when things go wrong: a missing source, an
+ * unreadable file, a full destination (a small tmpfs, or RLIMIT_FSIZE),
+ * SIGINT and SIGKILL in the middle of a copy (then --resume), a source
+ * that changes while it is copied, symlink loops, FIFOs and device nodes.
+ * After each: the exit status, the message, and that no name holds a
+ * partial file and no temporary file is left.
+ */
+#define _GNU_SOURCE
+#include <sys/mount.h>
+#include <sys/sysmacros.h>
+
+#include "mtcp_helpers.h"
+
+static char dir[256];
+static run_result r;
+
+static void path_in(char *out, size_t size, const char *rel)
+{
+    snprintf(out, size, "%s/%s", dir, rel);
+}
+
+static void mk(const char *rel)
+{
+    char p[512];
+    path_in(p, sizeof p, rel);
+    cr_assert_eq(mkdir(p, 0755), 0, "mkdir %s: %s", p, strerror(errno));
+}
+
+static void file(const char *rel, size_t size, unsigned seed)
+{
+    char p[512];
+    path_in(p, sizeof p, rel);
+    write_file(p, size, seed);
+}
+
+static void setup_dir(void)
+{
+    leak_check_begin();
+    make_tmpdir(dir, sizeof dir);
+}
+
+static void teardown_dir(void)
+{
+    char p[512];
+    path_in(p, sizeof p, "mnt");
+    umount2(p, MNT_DETACH);
+    rm_tree(dir);
+}
+
+#define FAULT_TEST(name)                                                                           \
+    static void body_##name(void);                                                                 \
+    Test(mtcp_faults, name, .init = setup_dir, .fini = teardown_dir, .timeout = 60)                \
+    {                                                                                              \
+        body_##name();                                                                             \
+        leak_check_end();                                                                          \
+    }                                                                                              \
+    static void body_##name(void)
+
+/* Every regular file under dst has the bytes of its twin under src. */
+static int check_complete(const char *src, const char *dst)
+{
+    DIR *d = opendir(dst);
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char a[1024], b[1024];
+        struct stat st;
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(a, sizeof a, "%s/%s", src, e->d_name);
+        snprintf(b, sizeof b, "%s/%s", dst, e->d_name);
+        if (lstat(b, &st) == 0 && S_ISDIR(st.st_mode)) {
+            n += check_complete(a, b);
+        } else {
+            cr_expect(same_bytes(a, b), "'%s' is not a complete copy", b);
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+FAULT_TEST(missing_source_fails_the_others_are_copied)
+{
+    char missing[512], ok[512], d[512], p[512];
+    file("ok", 10, 1);
+    mk("d");
+    path_in(missing, sizeof missing, "nope");
+    path_in(ok, sizeof ok, "ok");
+    path_in(d, sizeof d, "d");
+    mtcp_run_in(dir, NULL, &r, missing, ok, d);
+    cr_expect_eq(r.status, 1);
+    char want[600];
+    snprintf(want, sizeof want, "mtcp: cannot stat '%s': No such file or directory", missing);
+    cr_expect(strstr(r.err, want), "%s", r.err);
+    path_in(p, sizeof p, "d/ok");
+    cr_expect(same_bytes(ok, p));
+}
+
+FAULT_TEST(unreadable_file_is_named_the_others_are_copied)
+{
+    char s[512], d[512], p[512];
+    run_opts o = {0};
+    mk("s");
+    file("s/a", 100, 1);
+    file("s/locked", 100, 2);
+    file("s/c", 100, 3);
+    path_in(p, sizeof p, "s/locked");
+    chmod(p, 0000);
+    mk("out");
+    path_in(d, sizeof d, "out");
+    if (geteuid() == 0) { /* root reads anything: be nobody */
+        o.uid = NOBODY;
+        cr_assert_eq(chown(d, NOBODY, NOBODY), 0);
+    }
+    path_in(s, sizeof s, "s");
+    path_in(d, sizeof d, "out/s");
+    mtcp_run_in(dir, &o, &r, s, d);
+    cr_expect_eq(r.status, 1, "%s", r.err);
+    cr_expect(strstr(r.err, "cannot open") && strstr(r.err, "locked': Permission denied"), "%s",
+              r.err);
+    cr_expect(strstr(r.err, "1 failed"), "no summary: %s", r.err);
+    path_in(p, sizeof p, "out/s/a");
+    cr_expect_eq(access(p, F_OK), 0);
+    path_in(p, sizeof p, "out/s/c");
+    cr_expect_eq(access(p, F_OK), 0);
+    path_in(p, sizeof p, "out/s/locked");
+    cr_expect_neq(access(p, F_OK), 0);
+    cr_expect_eq(temporaries(d), 0);
+}
+
+FAULT_TEST(full_destination_stops_cleanly)
+{
+    char s[512], m[512];
+    mk("s");
+    for (int i = 0; i < 6; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "s/f%d", i);
+        file(name, 700 << 10, (unsigned)i);
+    }
+    mk("mnt");
+    path_in(m, sizeof m, "mnt");
+    if (mount("mtcp-test", m, "tmpfs", 0, "size=2m") < 0)
+        cr_skip_test("cannot mount a tmpfs here (%s): RLIMIT_FSIZE covers the case",
+                     strerror(errno));
+    path_in(s, sizeof s, "s");
+    char d[600];
+    snprintf(d, sizeof d, "%s/copy", m);
+    mtcp_run_in(dir, NULL, &r, "-j", "2", s, d);
+    cr_expect_eq(r.status, 1, "%s", r.err);
+    cr_expect(strstr(r.err, "incomplete") && strstr(r.err, "No space left on device"), "%s",
+              r.err);
+    cr_expect_eq(temporaries(m), 0, "temporary files left on the full disk");
+    int n = check_complete(s, d);
+    cr_expect_lt(n, 6);
+    cr_expect_eq(umount(m), 0);
+}
+
+FAULT_TEST(file_size_limit_stops_cleanly)
+{
+    char s[512], d[512], p[512];
+    mk("s");
+    file("s/small", 1000, 1);
+    file("s/huge", 3 << 20, 2);
+    path_in(s, sizeof s, "s");
+    path_in(d, sizeof d, "d");
+    run_opts o = {.fsize = 1 << 20};
+    mtcp_run_in(dir, &o, &r, s, d);
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "huge': File too large"), "%s", r.err);
+    path_in(p, sizeof p, "d/huge");
+    cr_expect_neq(access(p, F_OK), 0, "a partial file under its final name");
+    cr_expect_eq(temporaries(d), 0);
+}
+
+/* Start a slow copy of s to d, wait, send sig; returns the result. */
+static void interrupt(int sig, double after, const char *limit)
+{
+    char s[512], d[512];
+    mk("out");
+    path_in(s, sizeof s, "s");
+    path_in(d, sizeof d, "out");
+    char *argv[] = {"mtcp", "--bwlimit", (char *)limit, s, d, NULL};
+    pid_t pid = mtcp_start(dir, NULL, argv);
+    mt_sleep(after);
+    kill(pid, sig);
+    mtcp_collect(dir, pid, &r);
+}
+
+FAULT_TEST(sigint_stops_workers_and_removes_temporaries)
+{
+    char s[512], d[512];
+    mk("s");
+    for (int i = 0; i < 8; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "s/f%d", i);
+        file(name, 1 << 20, (unsigned)i);
+    }
+    interrupt(SIGINT, 0.6, "2M");
+    cr_expect_eq(r.status, 130, "%s", r.err);
+    path_in(s, sizeof s, "s");
+    path_in(d, sizeof d, "out/s");
+    cr_expect_eq(temporaries(d), 0);
+    int n = check_complete(s, d);
+    cr_expect_lt(n, 8, "the copy was not interrupted");
+    cr_expect(strstr(r.err, "interrupted"), "%s", r.err);
+}
+
+FAULT_TEST(sigkill_then_resume_gives_the_same_tree)
+{
+    char s[512], d[512];
+    mk("s");
+    mk("s/sub");
+    file("s/big", (size_t)136 << 20, 9); /* three ranges */
+    for (int i = 0; i < 10; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "s/sub/f%d", i);
+        file(name, 100 << 10, (unsigned)i);
+    }
+    interrupt(SIGKILL, 1.5, "64M");
+    cr_expect_eq(r.status, 128 + SIGKILL);
+    path_in(s, sizeof s, "s");
+    path_in(d, sizeof d, "out");
+    cr_expect_gt(temporaries(d), 0, "the kill left no partial file to resume");
+    mtcp_run_in(dir, NULL, &r, "--resume", s, d);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    path_in(d, sizeof d, "out/s");
+    expect_same_tree(s, d, true);
+    cr_expect_eq(temporaries(d), 0);
+    char big[512];
+    path_in(big, sizeof big, "out/s/big");
+    char v[64];
+    cr_expect_lt(getxattr(big, "user.mtcp.src", v, sizeof v), 0, "resume marks left on the copy");
+}
+
+FAULT_TEST(source_changing_during_copy_is_reported)
+{
+    char s[512], d[512];
+    mk("s");
+    file("s/moving", 4 << 20, 1);
+    path_in(s, sizeof s, "s");
+    path_in(d, sizeof d, "d");
+    char *argv[] = {"mtcp", "--bwlimit", "2M", s, d, NULL};
+    pid_t pid = mtcp_start(dir, NULL, argv);
+    mt_sleep(0.5);
+    char p[512];
+    path_in(p, sizeof p, "s/moving");
+    int fd = open(p, O_WRONLY);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(pwrite(fd, "changed", 7, 3 << 20), 7);
+    close(fd);
+    mtcp_collect(dir, pid, &r);
+    cr_expect_eq(r.status, 1, "%s", r.err);
+    cr_expect(strstr(r.err, "moving': file changed while being copied"), "%s", r.err);
+    path_in(p, sizeof p, "d/moving");
+    cr_expect_neq(access(p, F_OK), 0, "a torn copy was put in place");
+    cr_expect_eq(temporaries(d), 0);
+}
+
+FAULT_TEST(symlink_loops_fifos_and_devices)
+{
+    char s[512], d[512], p[512];
+    mk("s");
+    path_in(p, sizeof p, "s/loop1");
+    cr_assert_eq(symlink("loop2", p), 0);
+    path_in(p, sizeof p, "s/loop2");
+    cr_assert_eq(symlink("loop1", p), 0);
+    path_in(p, sizeof p, "s/self");
+    cr_assert_eq(symlink(".", p), 0);
+    path_in(p, sizeof p, "s/fifo");
+    cr_assert_eq(mkfifo(p, 0640), 0);
+    bool dev = false;
+    if (geteuid() == 0) {
+        path_in(p, sizeof p, "s/null");
+        dev = mknod(p, S_IFCHR | 0666, makedev(1, 3)) == 0;
+    }
+    path_in(s, sizeof s, "s");
+    path_in(d, sizeof d, "d");
+    mtcp_run_in(dir, NULL, &r, s, d);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    expect_same_tree(s, d, true);
+    if (!dev)
+        return;
+    /* not root: the device is skipped with a warning, the rest copied */
+    mk("out");
+    path_in(p, sizeof p, "out");
+    cr_assert_eq(chown(p, NOBODY, NOBODY), 0);
+    path_in(d, sizeof d, "out/d");
+    run_opts o = {.uid = NOBODY};
+    mtcp_run_in(dir, &o, &r, s, d);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect(strstr(r.err, "warning: skipping device") && strstr(r.err, "null"), "%s", r.err);
+    path_in(p, sizeof p, "out/d/null");
+    cr_expect_neq(access(p, F_OK), 0);
+    struct stat st;
+    path_in(p, sizeof p, "out/d/fifo");
+    cr_expect(lstat(p, &st) == 0 && S_ISFIFO(st.st_mode));
+    path_in(p, sizeof p, "out/d/loop1");
+    cr_expect(lstat(p, &st) == 0 && S_ISLNK(st.st_mode));
+}
+
+FAULT_TEST(directory_over_a_file_fails)
+{
+    char s[512], d[512];
+    mk("s");
+    file("s/x", 1, 1);
+    file("d", 1, 2);
+    path_in(s, sizeof s, "s");
+    path_in(d, sizeof d, "d");
+    mtcp_run_in(dir, NULL, &r, s, d);
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "cannot overwrite non-directory"), "%s", r.err);
+}

@@ -1,0 +1,195 @@
+/*
+ * hardlinks.c - hard links stay hard links. A file with more than one link
+ * is copied once: the first worker to meet it owns the copy, and every
+ * other name of it becomes a link to that copy, made at once when the copy
+ * is in place, or by the owner when it finishes (so no worker ever waits for
+ * another). An entry is kept only for files with several links, and only
+ * until all their names have been seen.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "mtcp.h"
+
+#define BUCKETS 4096
+
+typedef struct waiter {
+    struct waiter *next;
+    mtcp_node *dir; /* holds a reference */
+    char *dname;
+    char *path;
+    uint64_t size;
+} waiter;
+
+typedef struct entry {
+    struct entry *next;
+    dev_t dev;
+    ino_t ino;
+    nlink_t left; /* names not seen yet */
+    bool done;    /* the copy is in place at op's dst_parent / drel */
+    mtcp_operand *op;
+    char *drel;
+    waiter *waiters;
+} entry;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static entry *table[BUCKETS];
+
+static entry **slot(dev_t dev, ino_t ino)
+{
+    entry **p = &table[(ino ^ (dev * 31)) % BUCKETS];
+    while (*p && ((*p)->dev != dev || (*p)->ino != ino))
+        p = &(*p)->next;
+    return p;
+}
+
+static void entry_free(entry *e)
+{
+    free(e->drel);
+    free(e);
+}
+
+/* Make dir/dname a link to from_fd/from, through a temporary name. */
+static void link_one(mtcp *m, int from_fd, const char *from, mtcp_node *dir, const char *dname,
+                     const char *path)
+{
+    char tmp[32];
+    mtcp_tmpname(tmp, dname);
+    int err = 0;
+    if (linkat(from_fd, from, dir->dfd, tmp, 0) < 0 &&
+        (errno != EEXIST || unlinkat(dir->dfd, tmp, 0) < 0 || linkat(from_fd, from, dir->dfd, tmp, 0) < 0))
+        err = -errno;
+    if (err == 0 && renameat(dir->dfd, tmp, dir->dfd, dname) < 0) {
+        err = -errno;
+        unlinkat(dir->dfd, tmp, 0);
+    }
+    if (err < 0) {
+        mtcp_error(m, path, "cannot link", err);
+        atomic_fetch_add(&m->files_failed, 1);
+        mt_progress_failed(m->progress, 1);
+        return;
+    }
+    atomic_fetch_add(&m->files_copied, 1);
+    mtcp_verbose(m, path, NULL);
+}
+
+int mtcp_hl_claim(mtcp *m, const struct stat *st, mtcp_node *dir, const char *dname,
+                  uint64_t size, void **out)
+{
+    pthread_mutex_lock(&mu);
+    entry **p = slot(st->st_dev, st->st_ino), *e = *p;
+    if (!e) {
+        e = calloc(1, sizeof *e);
+        if (!e) {
+            pthread_mutex_unlock(&mu);
+            return -ENOMEM;
+        }
+        e->dev = st->st_dev;
+        e->ino = st->st_ino;
+        e->left = st->st_nlink - 1;
+        *p = e;
+        *out = e;
+        pthread_mutex_unlock(&mu);
+        return MTCP_HL_OWNER;
+    }
+    if (e->left > 0)
+        e->left--;
+    char *path = mtcp_path(dir, dname);
+    if (e->done) {
+        link_one(m, e->op->dst_parent, e->drel, dir, dname, path ? path : dname);
+        free(path);
+        if (e->left == 0) {
+            *p = e->next;
+            entry_free(e);
+        }
+        pthread_mutex_unlock(&mu);
+        return MTCP_HL_LINKED;
+    }
+    waiter *w = calloc(1, sizeof *w);
+    if (!w || !path || !(w->dname = strdup(dname))) {
+        free(w);
+        free(path);
+        pthread_mutex_unlock(&mu);
+        return -ENOMEM;
+    }
+    w->path = path;
+    w->size = size;
+    w->dir = dir;
+    mtcp_node_ref(dir);
+    w->next = e->waiters;
+    e->waiters = w;
+    pthread_mutex_unlock(&mu);
+    return MTCP_HL_QUEUED;
+}
+
+/* Queue a waiter's name to be copied on its own (its owner failed). */
+static void requeue(mtcp *m, waiter *w)
+{
+    mtcp_job *j = calloc(1, sizeof *j + sizeof w->size + strlen(w->dname) + 1);
+    if (!j) {
+        mtcp_stop(m, -ENOMEM);
+        return;
+    }
+    j->kind = MTCP_JOB_FILES;
+    j->dir = w->dir;
+    mtcp_node_ref(w->dir);
+    j->n = 1;
+    memcpy(j->data, &w->size, sizeof w->size);
+    strcpy(j->data + sizeof w->size, w->dname);
+    j->len = sizeof w->size + strlen(w->dname) + 1;
+    j->mem = sizeof *j + j->len;
+    mt_progress_add_total(m->progress, w->size, 1);
+    mtcp_push(m, j);
+}
+
+void mtcp_hl_done(mtcp *m, void *handle, bool ok, mtcp_node *dir, const char *dname)
+{
+    entry *e = handle;
+    if (!e)
+        return;
+    pthread_mutex_lock(&mu);
+    waiter *ws = e->waiters;
+    e->waiters = NULL;
+    entry **p = slot(e->dev, e->ino);
+    if (ok) {
+        e->done = true;
+        e->op = dir->op;
+        e->drel = mtcp_join(dir->drel, dname);
+        if (!e->drel)
+            ok = false;
+    }
+    if (!ok || e->left == 0) {
+        *p = e->next;
+        entry_free(e);
+    }
+    pthread_mutex_unlock(&mu);
+    while (ws) {
+        waiter *w = ws;
+        ws = w->next;
+        if (ok)
+            link_one(m, dir->dfd, dname, w->dir, w->dname, w->path);
+        else if (!mtcp_stopping(m))
+            requeue(m, w);
+        mtcp_node_unref(m, w->dir);
+        free(w->dname);
+        free(w->path);
+        free(w);
+    }
+}
+
+void mtcp_hl_free_all(void)
+{
+    pthread_mutex_lock(&mu);
+    for (int i = 0; i < BUCKETS; i++) {
+        while (table[i]) {
+            entry *e = table[i];
+            table[i] = e->next;
+            entry_free(e);
+        }
+    }
+    pthread_mutex_unlock(&mu);
+}
