@@ -1,6 +1,6 @@
 /*
- * multitask.h - the whole library: processes, pools, futures and the layers
- * that build on them. Include this, or only the layer headers you use.
+ * multitask.h - the whole library: processes, pools, futures, queues and the
+ * layers that build on them. Include this, or only the layer headers you use.
  */
 #ifndef MULTITASK_H
 #define MULTITASK_H
@@ -11,5 +11,6 @@
 #include "multitask/future.h"
 #include "multitask/process.h"
 #include "multitask/pool.h"
+#include "multitask/queue.h"
 
 #endif
