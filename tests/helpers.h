@@ -3,10 +3,12 @@
  * behind (no fd, no child process, no zombie, no shared-memory file), and
  * small conveniences for tasks.
  *
- *   Test(pool, something, .init = leak_check_begin, .fini = leak_check_end)
+ *   LEAK_TEST(pool, something, .timeout = 30) { ... }
  *
- * Criterion runs each test in its own process with a timeout, so the counts
- * are per test.
+ * is a Criterion Test whose body is followed by the checks. (Criterion does
+ * not count failed expectations made in a .fini function, so the checks run
+ * inside the test.) Criterion runs each test in its own process with a
+ * timeout, so the counts are per test.
  */
 #ifndef MT_TEST_HELPERS_H
 #define MT_TEST_HELPERS_H
@@ -22,7 +24,8 @@
 
 #include "multitask.h"
 
-static inline int count_dir(const char *path)
+/* Entries of a directory whose names start with prefix ("" for all). */
+static inline int count_dir(const char *path, const char *prefix)
 {
     DIR *d = opendir(path);
     if (!d)
@@ -30,10 +33,15 @@ static inline int count_dir(const char *path)
     int n = 0;
     struct dirent *e;
     while ((e = readdir(d)))
-        n += e->d_name[0] != '.';
+        n += e->d_name[0] != '.' && strncmp(e->d_name, prefix, strlen(prefix)) == 0;
     closedir(d);
     return n - (strcmp(path, "/proc/self/fd") == 0); /* opendir's own fd */
 }
+
+/* Everything multitask puts in /dev/shm is named "multitask-..."; other
+ * programs' files there are none of our business. */
+#define SHM_PREFIX "multitask"
+
 
 /* Children of this process that are alive or zombies, from /proc. */
 static inline int count_children(void)
@@ -48,7 +56,7 @@ static inline int count_children(void)
     while ((e = readdir(d))) {
         if (e->d_name[0] == '.')
             continue;
-        char cpath[300], buf[4096];
+        char cpath[600], buf[4096];
         snprintf(cpath, sizeof cpath, "%s/%s/children", path, e->d_name);
         FILE *f = fopen(cpath, "re");
         if (!f)
@@ -68,17 +76,27 @@ static int leak_shm_before = -1;
 
 static inline void leak_check_begin(void)
 {
-    leak_fds_before = count_dir("/proc/self/fd");
-    leak_shm_before = count_dir("/dev/shm");
+    leak_fds_before = count_dir("/proc/self/fd", "");
+    leak_shm_before = count_dir("/dev/shm", SHM_PREFIX);
 }
 
 static inline void leak_check_end(void)
 {
-    cr_expect_eq(count_dir("/proc/self/fd"), leak_fds_before, "file descriptors leaked");
+    cr_expect_eq(count_dir("/proc/self/fd", ""), leak_fds_before, "file descriptors leaked");
     cr_expect_eq(count_children(), 0, "child processes left behind");
-    /* Other programs may use /dev/shm too: only growth is suspicious. */
-    cr_expect_leq(count_dir("/dev/shm"), leak_shm_before, "shared-memory files left behind");
+    /* Tests running beside this one may make theirs: only growth counts. */
+    cr_expect_leq(count_dir("/dev/shm", SHM_PREFIX), leak_shm_before,
+                  "shared-memory files left behind");
 }
+
+#define LEAK_TEST(suite, name, ...)                                                                \
+    static void leak_body_##suite##_##name(void);                                                  \
+    Test(suite, name, .init = leak_check_begin, ##__VA_ARGS__)                                     \
+    {                                                                                              \
+        leak_body_##suite##_##name();                                                              \
+        leak_check_end();                                                                          \
+    }                                                                                              \
+    static void leak_body_##suite##_##name(void)
 
 /* Whether a process with this pid exists (zombies count as gone). */
 static inline int pid_alive(pid_t pid)

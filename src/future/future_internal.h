@@ -5,6 +5,8 @@
 #ifndef MT_FUTURE_INTERNAL_H
 #define MT_FUTURE_INTERNAL_H
 
+#include <stdint.h>
+
 #include "multitask/future.h"
 
 /* A new PENDING future holding one reference, or NULL when out of memory. */

@@ -216,7 +216,7 @@ int mt_pool_new(mt_pool **out, const mt_pool_opts *opts)
     while (!p->start_error && !p->broken &&
            !(p->supervisor_running && ready_count(p) == p->nworkers))
         pthread_cond_wait(&p->cond, &p->mu);
-    err = p->start_error ? p->start_error : p->broken;
+    err = p->broken ? p->broken : p->start_error; /* the initializer's own error first */
     p->starting = false;
     pthread_mutex_unlock(&p->mu);
     if (err < 0) {

@@ -77,6 +77,7 @@ typedef struct slot_job {
     size_t chunk;      /* which chunk */
     uint64_t ring_pos; /* where its ring entry was written */
     int large_fd;      /* memfd holding the payload, or -1 */
+    uint64_t inline_bytes; /* payload bytes in the slot's own space */
     bool busy;
 } slot_job;
 
@@ -104,6 +105,7 @@ struct mt_pool {
     uint32_t nfree;
     source *pending, **pending_tail;
     uint64_t disp_tail;      /* parent's copy of h->disp_tail */
+    uint64_t inflight_bytes; /* inline payload bytes in busy slots */
     int state;              /* POOL_RUN, POOL_CLOSED, POOL_TERMINATED */
     int broken;             /* an error that makes new work fail, or 0 */
     mt_buf broken_msg;      /* why, NUL-terminated */
@@ -141,9 +143,12 @@ struct batch {
 
 typedef struct chunk_result {
     bool done;
-    const char *body; /* data then entries */
+    const char *body; /* data then entries (see rec_hdr) */
     uint64_t body_len;
     uint32_t nitems;
+    uint32_t nfailed;  /* items that failed */
+    bool uniform;      /* no entries: item j is at j * item_len */
+    uint64_t item_len;
     int err;          /* job-level error: every item failed with it */
     void *map;        /* the mapping behind body, if any */
     size_t map_len;
@@ -181,6 +186,13 @@ int mt__pool_wait(mt_pool *p, bool (*done)(void *), void *arg, mt__deadline d);
 
 /* The supervisor thread's body. */
 void *mt__pool_supervise(void *pool);
+
+/* A chunk_result describing a record's body (not owning it). */
+chunk_result mt__chunk_view(const rec_hdr *hdr, const char *body);
+
+/* Item j of a finished chunk: its return value, and its bytes (or error
+ * message) in *out. */
+int mt__chunk_item(const chunk_result *c, size_t j, mt_iov *out);
 
 /* Batches: release one reference (mu held). */
 void mt__batch_unref(batch *b);

@@ -138,13 +138,25 @@ static bool batch_done(void *arg)
     return b->chunks_done == b->nchunks;
 }
 
-/* Item i of a finished chunk: its error and bytes. */
-static int chunk_item(const chunk_result *c, size_t j, mt_iov *out)
+chunk_result mt__chunk_view(const rec_hdr *hdr, const char *body)
+{
+    return (chunk_result){.done = true, .body = body, .body_len = hdr->body,
+                          .nitems = hdr->nitems, .nfailed = hdr->nfailed,
+                          .uniform = hdr->uniform != 0, .item_len = hdr->item_len,
+                          .err = hdr->err};
+}
+
+int mt__chunk_item(const chunk_result *c, size_t j, mt_iov *out)
 {
     if (c->err || j >= c->nitems) {
         *out = (mt_iov){c->msg ? c->msg : "", c->msg ? strlen(c->msg) : 0};
         return c->err ? c->err : -EPROTO;
     }
+    if (c->uniform) {
+        *out = (mt_iov){c->body + j * c->item_len, c->item_len};
+        return 0;
+    }
+    /* Entries follow data of any length: copy them out, they may be unaligned. */
     const char *entries = c->body + c->body_len - (uint64_t)c->nitems * sizeof(rec_entry);
     rec_entry e, prev = {0};
     memcpy(&e, entries + j * sizeof e, sizeof e);
@@ -179,11 +191,16 @@ static int map_run(mt_pool *p, mt_task_fn *fn, const void *items, const mt_iov *
     mt__batch_unref(b);
     pthread_mutex_unlock(&p->mu);
     *out = r;
-    for (size_t i = 0; i < r->n; i++) {
-        mt_iov ignored;
-        int e = mt_results_get(r, i, &ignored);
-        if (e)
-            return e;
+    /* The first failed item in item order; records count their failures. */
+    for (size_t c = 0; c < r->nchunks; c++) {
+        if (!r->chunks[c].err && !r->chunks[c].nfailed)
+            continue;
+        for (size_t i = c * r->chunksize; i < r->n && i < (c + 1) * r->chunksize; i++) {
+            mt_iov ignored;
+            int e = mt_results_get(r, i, &ignored);
+            if (e)
+                return e;
+        }
     }
     return 0;
 }
@@ -242,14 +259,22 @@ int mt_results_get(const mt_results *r, size_t i, mt_iov *out)
         out = &ignored;
     if (!r || i >= r->n)
         return -ERANGE;
-    return chunk_item(&r->chunks[i / r->chunksize], i % r->chunksize, out);
+    return mt__chunk_item(&r->chunks[i / r->chunksize], i % r->chunksize, out);
 }
 
 int mt_results_copy(const mt_results *r, void *dst, size_t item_size)
 {
     if (!r || (!dst && r->n))
         return -EINVAL;
-    for (size_t i = 0; i < r->n; i++) {
+    /* Chunks whose items all succeeded with item_size bytes: one copy each. */
+    size_t i = 0;
+    for (; i < r->n; i += r->chunksize) {
+        const chunk_result *c = &r->chunks[i / r->chunksize];
+        if (c->err || !c->uniform || c->item_len != item_size)
+            break;
+        memcpy((char *)dst + i * item_size, c->body, (size_t)c->nitems * item_size);
+    }
+    for (; i < r->n; i++) {
         mt_iov v;
         int err = mt_results_get(r, i, &v);
         if (err)
@@ -351,7 +376,7 @@ int mt_imap_next(mt_imap *it, double timeout, size_t *index, mt_iov *out)
         chunk_free(&b->chunks[it->held - 1]);
     it->held = chunk + 1;
     it->next++;
-    err = chunk_item(&b->chunks[chunk], item - chunk * b->chunksize, out);
+    err = mt__chunk_item(&b->chunks[chunk], item - chunk * b->chunksize, out);
     pthread_mutex_unlock(&it->pool->mu);
     if (index)
         *index = item;

@@ -23,6 +23,11 @@
 /* How long a waiting caller reads the rings itself before it sleeps. */
 #define WAIT_SPIN_NS 50000
 
+/* Inline payload queued at once. Beyond it, work waits in the parent: the
+ * slots in use stay few and their pages hot (the free list is a stack), and
+ * a big map does not touch every slot's memory. */
+#define INFLIGHT_BYTES_MAX (1u << 20)
+
 static void fail_pending(mt_pool *p, int err, const char *why);
 
 /* ---- collecting results --------------------------------------------- */
@@ -36,26 +41,29 @@ static void free_slot(mt_pool *p, uint32_t s)
     slot_job *j = &p->jobs[s];
     if (j->large_fd >= 0)
         close(j->large_fd);
+    p->inflight_bytes -= j->inline_bytes;
     *j = (slot_job){.large_fd = -1};
     p->free_slots[p->nfree++] = s;
 }
 
-/* Finish a single task's future from its result body. */
+/* Finish a single task's future from its result record. */
 static void finish_future(mt_future *f, const rec_hdr *hdr, const char *body, void *map,
                           size_t map_len)
 {
     mt_buf buf = MT_BUF_INIT;
-    if (hdr->err || hdr->nitems != 1) {
+    if (hdr->err) {
         mt_buf_append(&buf, body, hdr->body);
-        mt__future_finish(f, hdr->err ? hdr->err : -EPROTO, &buf);
+        mt__future_finish(f, hdr->err, &buf);
     } else {
-        const rec_entry *e = (const rec_entry *)(body + hdr->body - sizeof(rec_entry));
-        if (map && e->err == 0) {
-            mt__future_finish_mapped(f, map, map_len, body, e->end);
+        chunk_result c = mt__chunk_view(hdr, body);
+        mt_iov item;
+        int err = mt__chunk_item(&c, 0, &item);
+        if (map && err == 0) {
+            mt__future_finish_mapped(f, map, map_len, item.data, item.len);
             return; /* the future owns the mapping now */
         }
-        mt_buf_append(&buf, body, e->end);
-        mt__future_finish(f, e->err, &buf);
+        mt_buf_append(&buf, item.data, item.len);
+        mt__future_finish(f, err, &buf);
     }
     if (map)
         munmap(map, map_len);
@@ -77,7 +85,8 @@ static void finish_slot(mt_pool *p, const rec_hdr *hdr, const char *body, void *
         finish_future(j->future, hdr, body, map, map_len);
         mt_future_release(j->future);
     } else {
-        chunk_result r = {.nitems = hdr->nitems, .err = hdr->err, .body_len = hdr->body};
+        chunk_result r = mt__chunk_view(hdr, NULL);
+        r.done = false;
         if (map) {
             r.body = body;
             r.map = map;
@@ -239,6 +248,8 @@ static void queue_slot(mt_pool *p, uint32_t s, mt_task_fn *fn, uint32_t kind, ui
     sl->arg_len = arg_len;
     sl->large_fd = large_fd;
     p->jobs[s].large_fd = large_fd;
+    p->jobs[s].inline_bytes = large_fd < 0 ? arg_len : 0;
+    p->inflight_bytes += p->jobs[s].inline_bytes;
     p->jobs[s].busy = true;
     uint64_t st = atomic_load_explicit(&sl->state, memory_order_relaxed);
     atomic_store_explicit(&sl->state, slot_state(state_gen(st), 0, SLOT_QUEUED),
@@ -349,7 +360,8 @@ static bool dispatch(mt_pool *p)
 {
     uint32_t queued = 0;
     bool any = false;
-    while (p->nfree && p->pending) {
+    while (p->nfree && p->pending &&
+           (p->inflight_bytes < INFLIGHT_BYTES_MAX || p->nfree == p->h->nslots)) {
         source *src = p->pending;
         any = true;
         if (src->future) {

@@ -119,9 +119,10 @@ enum {
 /*
  * A record: this header, then for REC_RESULT the items' bytes back to back
  * followed by nitems entries {err, end} (end: offset just past the item's
- * bytes). A REC_LARGE record has the same body in a memfd instead. A record
- * with a job-level err has no entries: its body is the error message.
- * Records start 8-byte aligned.
+ * bytes). When every item succeeded with results of one size (`uniform`),
+ * the entries are left out: item j is at j * item_len. A REC_LARGE record
+ * has the same body in a memfd instead. A record with a job-level err has no
+ * entries: its body is the error message. Records start 8-byte aligned.
  */
 typedef struct rec_hdr {
     uint32_t size; /* the whole record, aligned up to 8 */
@@ -129,8 +130,11 @@ typedef struct rec_hdr {
     uint32_t slot;
     uint32_t gen;
     uint32_t nitems;
-    int32_t err;      /* a job-level failure (its items all fail with it) */
-    uint64_t body;    /* bytes after this header (entries + data) */
+    int32_t err;       /* a job-level failure (its items all fail with it) */
+    uint64_t body;     /* bytes after this header (data + entries) */
+    uint32_t nfailed;  /* items that returned an error */
+    uint32_t uniform;  /* 1: no entries; every item succeeded with item_len bytes */
+    uint64_t item_len; /* with uniform */
 } rec_hdr;
 
 typedef struct rec_entry {

@@ -27,6 +27,9 @@ typedef struct job_out {
     mt_buf item;    /* what the task is writing now */
     int memfd;      /* once results are large: where the data goes */
     uint64_t spilled;
+    uint32_t nfailed;
+    bool uniform;   /* every item so far succeeded with first_len bytes */
+    uint64_t first_len;
 } job_out;
 
 static uint64_t align8(uint64_t x)
@@ -156,6 +159,10 @@ static int add_item(job_out *o, int err, const mt_buf *item)
     } else if (rc == 0) {
         rc = mt_buf_append(&o->data, item->data, item->len);
     }
+    if (o->entries.len == 0)
+        o->first_len = item->len;
+    o->uniform = o->uniform && err == 0 && item->len == o->first_len;
+    o->nfailed += err != 0;
     rec_entry e = {.err = err, .end = o->spilled + o->data.len};
     int rc2 = mt_buf_append(&o->entries, &e, sizeof e);
     return rc ? rc : rc2;
@@ -163,7 +170,11 @@ static int add_item(job_out *o, int err, const mt_buf *item)
 
 static void post_results(worker_ctx *w, uint32_t slot, uint32_t gen, uint32_t nitems, job_out *o)
 {
-    rec_hdr hdr = {.kind = REC_RESULT, .slot = slot, .gen = gen, .nitems = nitems};
+    rec_hdr hdr = {.kind = REC_RESULT, .slot = slot, .gen = gen, .nitems = nitems,
+                   .nfailed = o->nfailed, .uniform = o->uniform, .item_len = o->first_len};
+    /* Results of one size need no table: item j is at j * item_len. */
+    if (o->uniform)
+        mt_buf_reset(&o->entries);
     if (o->memfd < 0) {
         post(w, hdr, o->data.data, o->data.len, o->entries.data, o->entries.len);
         return;
@@ -239,6 +250,8 @@ static void run_job(worker_ctx *w, uint32_t slot_id, uint32_t gen, job_out *o)
     mt_buf_reset(&o->data);
     mt_buf_reset(&o->entries);
     o->spilled = 0;
+    o->nfailed = 0;
+    o->uniform = true;
     for (uint32_t i = 0; i < nitems; i++) {
         uint64_t len = kind == JOB_IOV ? lens[i] : item_size;
         mt_buf_reset(&o->item);

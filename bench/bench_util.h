@@ -1,0 +1,73 @@
+/*
+ * bench_util.h - what every benchmark program shares: its command line
+ * (`prog SUBCOMMAND [-p PROCESSES] [-n COUNT]`), the clock, medians, and the
+ * one JSON line each run prints for bench/run.py to read.
+ *
+ * Usage:
+ *   1. Write one function per subcommand, taking the parsed bench_args.
+ *   2. List them in a bench_cmd table and return bench_main(argc, argv,
+ *      cmds, n) from main().
+ *   3. In each function, time the work with bench_now(), check every result,
+ *      then print the figures:
+ *        bench_json_begin(a);
+ *        bench_json_num("tasks_per_s", n / secs);
+ *        bench_json_end();
+ *
+ * A benchmark that finds a wrong result or a failing call exits with status 1
+ * and a message on stderr (bench_die, bench_check): a figure is printed only
+ * for work that was done and verified.
+ */
+#ifndef MT_BENCH_UTIL_H
+#define MT_BENCH_UTIL_H
+
+#include <stddef.h>
+
+typedef struct bench_args {
+    const char *prog; /* program name, for messages */
+    const char *name; /* the subcommand */
+    int processes;    /* -p: workers; the subcommand's default when not given */
+    long n;           /* -n: how many times / items; the subcommand's default */
+} bench_args;
+
+typedef struct bench_cmd {
+    const char *name;
+    const char *help;
+    long default_n;
+    int default_processes; /* 0 means mt_cpu_count() */
+    void (*run)(const bench_args *a);
+} bench_cmd;
+
+/* Parse the command line, run the chosen subcommand, return the exit status.
+ * `prog --list` prints the subcommands; usage errors exit 2. */
+int bench_main(int argc, char **argv, const bench_cmd *cmds, size_t ncmds);
+
+/* Monotonic seconds. */
+double bench_now(void);
+
+/* The median of v[0..n-1] (sorts v in place); 0 when n is 0. */
+double bench_median(double *v, size_t n);
+
+/* The mean of v[0..n-1]; 0 when n is 0. */
+double bench_mean(const double *v, size_t n);
+
+/* Print "prog: message" to stderr and exit with status 1. */
+_Noreturn void bench_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* bench_die with mt_strerror(err) when err < 0; `what` names the call. */
+void bench_check(int err, const char *what);
+
+/* Allocate or die. */
+void *bench_alloc(size_t size);
+
+/*
+ * The JSON line: bench_json_begin prints {"bench":..,"impl":"multitask",
+ * "processes":..,"n":.. and each bench_json_* call adds one field;
+ * bench_json_end closes the object, ends the line and flushes stdout.
+ */
+void bench_json_begin(const bench_args *a);
+void bench_json_num(const char *key, double v);
+void bench_json_int(const char *key, long v);
+void bench_json_str(const char *key, const char *v);
+void bench_json_end(void);
+
+#endif

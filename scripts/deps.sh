@@ -1,0 +1,41 @@
+# deps.sh - make sure the Debian packages a command needs are installed.
+# Sourced by demo.sh, test.sh and .ci/run: `need_packages build test`.
+# As root it installs what is missing; otherwise it prints the exact
+# apt-get line and fails.
+
+# What each purpose needs, from Debian 12.
+MT_PACKAGES_build="gcc libc6-dev pkg-config meson ninja-build"
+MT_PACKAGES_test="libcriterion-dev"
+MT_PACKAGES_bench="python3"
+
+need_packages() {
+    local want=() missing=() purpose pkg list
+    for purpose in "$@"; do
+        list="MT_PACKAGES_${purpose}"
+        for pkg in ${!list}; do want+=("$pkg"); done
+    done
+    for pkg in "${want[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
+            missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "multitask needs these Debian packages; as root, run:" >&2
+        echo "  apt-get install -y ${missing[*]}" >&2
+        return 1
+    fi
+    echo "installing: ${missing[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >&2 && apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+}
+
+# Configure (or reconfigure) a meson build directory with the given options.
+setup_build() {
+    local dir=$1
+    shift
+    if [ -f "$dir/build.ninja" ]; then
+        meson setup --reconfigure "$dir" "$@" >/dev/null
+    else
+        meson setup "$dir" "$@" >/dev/null
+    fi
+}

@@ -1,0 +1,243 @@
+/*
+ * test_pool_faults.c - what breaks a process pool: workers killed by signals,
+ * crashing or exiting inside a task, failing initializers, a killed parent.
+ * Python's Pool hangs on most of these; ours fails only the task that was
+ * running and serves on at full size.
+ */
+#define _GNU_SOURCE
+#include "pool_tasks.h"
+
+__attribute__((constructor)) static void spawn_entry(void)
+{
+    mt_init(0, NULL);
+}
+
+/* Wait until the pool has `n` workers again (a replacement was started). */
+static void expect_size(mt_pool *p, int n)
+{
+    double t0 = mt_monotonic();
+    while (mt_pool_worker_pids(p, NULL, 0) != n && mt_monotonic() - t0 < 10)
+        mt_sleep(0.005);
+    cr_expect_eq(mt_pool_worker_pids(p, NULL, 0), n, "the pool did not get back to full size");
+}
+
+static void expect_task_dies(mt_task_fn *fn, const char *how)
+{
+    mt_pool *p = new_pool(2);
+    mt_future *f;
+    cr_assert_eq(mt_pool_apply_async(p, fn, NULL, 0, &f), 0);
+    cr_expect_eq(mt_future_result(f, 30, NULL), MT_EWORKER);
+    const char *msg = mt_future_error_message(f);
+    cr_expect(strstr(msg, "worker") && strstr(msg, "PoolWorker"), "message: %s", msg);
+    cr_expect(strstr(msg, how), "message '%s' lacks '%s'", msg, how);
+    mt_future_release(f);
+    expect_size(p, 2);
+    long x = 9;
+    mt_buf out = MT_BUF_INIT;
+    cr_expect_eq(mt_pool_apply(p, square, &x, sizeof x, &out), 0, "the pool serves on");
+    cr_expect_eq(read_long(out.data), 81);
+    mt_buf_free(&out);
+    end_pool(p);
+}
+
+LEAK_TEST(faults, task_killed_by_sigkill, .timeout = 60)
+{
+    expect_task_dies(kill_myself, "killed by signal 9");
+}
+
+LEAK_TEST(faults, task_segfaults, .timeout = 60)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    /* The sanitizers catch the SIGSEGV themselves and exit with a status. */
+    expect_task_dies(segfault, "worker");
+#else
+    expect_task_dies(segfault, "killed by signal 11");
+#endif
+}
+
+LEAK_TEST(faults, task_calls_exit, .timeout = 60)
+{
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    /* The sanitizers' exit-time checks may change the status. */
+    expect_task_dies(exit_three, "exited with status");
+#else
+    expect_task_dies(exit_three, "exited with status 3");
+#endif
+}
+
+LEAK_TEST(faults, worker_killed_from_outside_mid_task, .timeout = 60)
+{
+    mt_pool *p = new_pool(2);
+    double s = 30;
+    mt_future *f;
+    mt_pool_apply_async(p, nap, &s, sizeof s, &f);
+    pid_t pids[2];
+    mt_pool_worker_pids(p, pids, 2);
+    mt_sleep(0.1);
+    /* Whichever worker took it: kill both, the idle one must simply be replaced. */
+    kill(pids[0], SIGKILL);
+    kill(pids[1], SIGKILL);
+    cr_expect_eq(mt_future_result(f, 10, NULL), MT_EWORKER);
+    mt_future_release(f);
+    /* Both get replaced: two workers, neither of them an old one. */
+    pid_t now[2] = {pids[0], pids[1]};
+    double t0 = mt_monotonic();
+    while (mt_monotonic() - t0 < 10) {
+        if (mt_pool_worker_pids(p, now, 2) == 2 && now[0] != pids[0] && now[0] != pids[1] &&
+            now[1] != pids[0] && now[1] != pids[1])
+            break;
+        mt_sleep(0.005);
+    }
+    cr_expect(now[0] != pids[0] && now[0] != pids[1] && now[1] != pids[0] && now[1] != pids[1]);
+    end_pool(p);
+}
+
+LEAK_TEST(faults, work_queued_behind_a_dead_worker_still_runs, .timeout = 60)
+{
+    mt_pool *p = new_pool(1);
+    long items[40];
+    for (long i = 0; i < 40; i++)
+        items[i] = i;
+    mt_results *r;
+    cr_expect_eq(
+        mt_pool_map(p, die_on_13, items, 40, sizeof(long), &(mt_map_opts){.chunksize = 1}, &r),
+        MT_EWORKER);
+    for (size_t i = 0; i < 40; i++) {
+        mt_iov v;
+        int err = mt_results_get(r, i, &v);
+        if (i == 13) {
+            cr_expect_eq(err, MT_EWORKER);
+        } else {
+            cr_expect_eq(err, 0, "item %zu", i);
+            cr_expect_eq(read_long(v.data), (long)(i * i));
+        }
+    }
+    mt_results_free(r);
+    end_pool(p);
+}
+
+LEAK_TEST(faults, a_crash_fails_only_its_own_chunk, .timeout = 60)
+{
+    mt_pool *p = new_pool(2);
+    long items[100];
+    for (long i = 0; i < 100; i++)
+        items[i] = i;
+    mt_results *r;
+    cr_expect_eq(
+        mt_pool_map(p, die_on_13, items, 100, sizeof(long), &(mt_map_opts){.chunksize = 10}, &r),
+        MT_EWORKER);
+    for (size_t i = 0; i < 100; i++) {
+        int err = mt_results_get(r, i, NULL);
+        cr_expect_eq(err, i >= 10 && i < 20 ? MT_EWORKER : 0, "item %zu", i);
+    }
+    mt_results_free(r);
+    end_pool(p);
+}
+
+LEAK_TEST(faults, many_crashes_in_a_row, .timeout = 120)
+{
+    mt_pool *p = new_pool(2);
+    enum { N = 30 };
+    mt_future *f[N];
+    for (int i = 0; i < N; i++) {
+        long x = i % 3 == 0 ? 13 : 1000 + i;
+        cr_assert_eq(mt_pool_apply_async(p, die_on_13, &x, sizeof x, &f[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        cr_expect_eq(mt_future_result(f[i], 60, NULL), i % 3 == 0 ? MT_EWORKER : 0, "task %d", i);
+        mt_future_release(f[i]);
+    }
+    expect_size(p, 2);
+    end_pool(p);
+}
+
+LEAK_TEST(faults, failing_initializer_fails_creation, .timeout = 60)
+{
+    mt_pool *p = NULL;
+    cr_expect_eq(mt_pool_new(&p, &(mt_pool_opts){.processes = 2, .initializer = refuse_init}),
+                 -EACCES);
+    cr_expect_null(p);
+}
+
+LEAK_TEST(faults, crashing_initializer_fails_creation, .timeout = 60)
+{
+    mt_pool *p = NULL;
+    cr_expect_eq(mt_pool_new(&p, &(mt_pool_opts){.processes = 2, .initializer = kill_myself}),
+                 MT_EBROKEN);
+    cr_expect_null(p);
+}
+
+/* In a child: make a pool, report its worker pids, then wait to be killed. */
+static int pool_then_wait(const void *arg, size_t len, mt_buf *out)
+{
+    (void)len, (void)out;
+    int fd = *(const int *)arg;
+    mt_pool *p;
+    if (mt_pool_new(&p, &(mt_pool_opts){.processes = 2}) < 0) return -EIO;
+    pid_t pids[2];
+    mt_pool_worker_pids(p, pids, 2);
+    if (write(fd, pids, sizeof pids) != sizeof pids) return -EIO;
+    mt_sleep(60);
+    return 0;
+}
+
+LEAK_TEST(faults, workers_die_with_a_killed_parent, .timeout = 60)
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    mt_process *parent;
+    mt_process_new(&parent, pool_then_wait, &fds[1], sizeof fds[1], NULL);
+    mt_process_start(parent);
+    close(fds[1]);
+    pid_t pids[2];
+    cr_assert_eq(read(fds[0], pids, sizeof pids), (ssize_t)sizeof pids);
+    close(fds[0]);
+    cr_assert(pid_alive(pids[0]) && pid_alive(pids[1]));
+    mt_process_kill(parent);
+    mt_process_join(parent, 10);
+    double t0 = mt_monotonic();
+    while ((pid_alive(pids[0]) || pid_alive(pids[1])) && mt_monotonic() - t0 < 1.0)
+        mt_sleep(0.01);
+    cr_expect_not(pid_alive(pids[0]) || pid_alive(pids[1]), "workers outlived their parent");
+    mt_process_free(parent);
+}
+
+LEAK_TEST(faults, spawned_worker_crash, .timeout = 60)
+{
+    mt_pool *p;
+    cr_assert_eq(mt_pool_new(&p, &(mt_pool_opts){.processes = 2, .start_method = MT_START_SPAWN}),
+                 0);
+    mt_future *f;
+    mt_pool_apply_async(p, kill_myself, NULL, 0, &f);
+    cr_expect_eq(mt_future_result(f, 30, NULL), MT_EWORKER);
+    mt_future_release(f);
+    expect_size(p, 2);
+    long x = 6;
+    mt_buf out = MT_BUF_INIT;
+    cr_expect_eq(mt_pool_apply(p, square, &x, sizeof x, &out), 0);
+    mt_buf_free(&out);
+    end_pool(p);
+}
+
+LEAK_TEST(faults, terminate_during_map, .timeout = 60)
+{
+    mt_pool *p = new_pool(2);
+    double naps[50];
+    for (int i = 0; i < 50; i++)
+        naps[i] = 0.05;
+    mt_imap *it;
+    cr_assert_eq(
+        mt_pool_imap(p, nap, naps, 50, sizeof(double), &(mt_map_opts){.chunksize = 1}, &it), 0);
+    cr_assert_eq(mt_imap_next(it, 10, NULL, NULL), 0);
+    mt_pool_terminate(p);
+    int ok = 0, cancelled = 0, err;
+    while ((err = mt_imap_next(it, 10, NULL, NULL)) != MT_EOF) {
+        ok += err == 0;
+        cancelled += err == -ECANCELED;
+    }
+    cr_expect_gt(cancelled, 0);
+    cr_expect_eq(ok + cancelled, 49);
+    mt_imap_free(it);
+    cr_expect_eq(mt_pool_join(p, 10), 0);
+    mt_pool_free(p);
+}
