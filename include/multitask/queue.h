@@ -45,7 +45,7 @@
  * Memory: maxsize * (max_message + 64) bytes of address space, of which only
  * the pages messages actually touch are ever committed. Messages up to 48
  * bytes travel inside the slot's own cache line. A named queue lives in
- * /dev/shm/multitask-queue-NAME, mode 0600; an anonymous one in a memfd.
+ * /dev/shm/mt-queue-NAME, mode 0600; an anonymous one in a memfd.
  *
  * Waiting: blocked calls spin for a few microseconds and then sleep in the
  * kernel (futexes in the shared memory); they do not burn a CPU while they
@@ -80,7 +80,7 @@ typedef struct mt_queue mt_queue;
 #define MT_QUEUE_MAX_MESSAGE (1u << 30)         /* bytes per message */
 #define MT_QUEUE_MAX_BYTES (64ull << 30)        /* maxsize * max_message */
 #define MT_QUEUE_NAME_MAX 200                   /* bytes in a name */
-#define MT_QUEUE_SHM_PREFIX "multitask-queue-"  /* /dev/shm/multitask-queue-NAME */
+#define MT_QUEUE_SHM_PREFIX "mt-queue-"         /* /dev/shm/mt-queue-NAME */
 
 /* Options for mt_queue_new. A zeroed struct means defaults. */
 typedef struct mt_queue_opts {

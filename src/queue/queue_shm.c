@@ -1,6 +1,6 @@
 /*
  * queue_shm.c - the queue's segment: its layout, making it (a memfd, or
- * /dev/shm/multitask-queue-NAME with mode 0600), opening it by name, and
+ * /dev/shm/mt-queue-NAME with mode 0600), opening it by name, and
  * removing the name when its last user leaves.
  *
  * Removing the name races with opening it. The leaving process that finds no
@@ -75,8 +75,8 @@ bool mt__queue_name_ok(const char *name)
     return true;
 }
 
-/* The segment of queue `name`: for shm_open ("/multitask-queue-NAME"), or
- * its file ("/dev/shm/multitask-queue-NAME"). */
+/* The segment of queue `name`: for shm_open ("/mt-queue-NAME"), or its
+ * file ("/dev/shm/mt-queue-NAME"). */
 static void seg_path(char *out, size_t size, bool file, const char *name)
 {
     snprintf(out, size, "%s" MT_QUEUE_SHM_PREFIX "%s", file ? "/dev/shm/" : "/", name);
