@@ -3,6 +3,10 @@
  * /dev/shm/mt-queue-NAME with mode 0600), opening it by name, and
  * removing the name when its last user leaves.
  *
+ * A named segment is complete before it has its name (see new_file), so
+ * opening never meets a half-made queue and a creator that dies halfway
+ * leaves no file behind.
+ *
  * Removing the name races with opening it. The leaving process that finds no
  * live user takes `unlinking` (0 -> its pid), looks again, and either gives
  * it back (someone arrived: they will do it when they leave) or removes the
@@ -82,18 +86,42 @@ static void seg_path(char *out, size_t size, bool file, const char *name)
     snprintf(out, size, "%s" MT_QUEUE_SHM_PREFIX "%s", file ? "/dev/shm/" : "/", name);
 }
 
+/*
+ * The file of a new segment. A named one is made without a name (O_TMPFILE
+ * in /dev/shm) and gets its name only once it is a complete queue (see
+ * publish), so that nobody ever opens a half-made queue and a creator killed
+ * halfway leaves nothing behind. Where O_TMPFILE is missing, it is made under
+ * its name at once (*named set) and openers wait for `magic`.
+ */
+static int new_file(const char *name, bool *named)
+{
+    *named = false;
+    if (!name)
+        return memfd_create("multitask-queue", MFD_CLOEXEC);
+    int fd = open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+    if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+        return fd;
+    char path[PATH_BYTES];
+    seg_path(path, sizeof path, false, name);
+    *named = true;
+    return shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+}
+
+/* Give an unnamed segment its name; -EEXIST when the name is taken. */
+static int publish(int fd, const char *name)
+{
+    char from[64], to[PATH_BYTES];
+    snprintf(from, sizeof from, "/proc/self/fd/%d", fd);
+    seg_path(to, sizeof to, true, name);
+    return linkat(AT_FDCWD, from, AT_FDCWD, to, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+}
+
 int mt__queue_create(mt_queue *q, const mt_queue_opts *o)
 {
     qhdr lay = {.version = Q_VERSION, .joinable = o->joinable, .pidns = mt__queue_pidns()};
     layout(&lay, o->maxsize, o->max_message);
-    char path[PATH_BYTES];
-    int fd;
-    if (o->name) {
-        seg_path(path, sizeof path, false, o->name);
-        fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    } else {
-        fd = memfd_create("multitask-queue", MFD_CLOEXEC);
-    }
+    bool named;
+    int fd = new_file(o->name, &named);
     if (fd < 0)
         return -errno;
     int err = 0;
@@ -122,14 +150,19 @@ int mt__queue_create(mt_queue *q, const mt_queue_opts *o)
     if ((err = mt__queue_users_add(q)) < 0)
         goto fail;
     atomic_store_explicit(&h->magic, Q_MAGIC, memory_order_release);
+    if (o->name && !named && (err = publish(fd, o->name)) < 0)
+        goto fail;
     close(fd);
     return 0;
 fail:
     err = err ? err : -errno;
     if (h != MAP_FAILED)
         munmap(h, lay.total);
-    if (o->name)
+    if (named) {
+        char path[PATH_BYTES];
+        seg_path(path, sizeof path, false, o->name);
         shm_unlink(path);
+    }
     close(fd);
     q->h = NULL;
     return err;
