@@ -31,7 +31,8 @@
  * out by get. A message larger than max_message is refused with -EMSGSIZE,
  * never truncated. Order is FIFO: one consumer receives the messages of each
  * producer thread in the order they were put; as in Python, nothing orders
- * messages taken by different consumers.
+ * messages taken by different consumers. (A message given back by a
+ * consumer that died while taking it comes after the ones taken meanwhile.)
  *
  * Crash safety: a process killed at any instruction (SIGKILL included) never
  * corrupts the queue and never leaves the others blocked. A message whose put
@@ -183,10 +184,11 @@ size_t mt_queue_max_message(const mt_queue *q);
  * mt_queue_close - close the queue for every process that uses it: later
  * puts fail with -EPIPE, gets return the messages still queued and then
  * -EPIPE, and every call blocked in put or get wakes up (with -EPIPE unless
- * a message arrives for it). Puts already under way when close is called
- * finish normally. mt_queue_join is not affected: it still waits for the
- * remaining messages to be done. Closing twice is harmless. Returns 0, or
- * -EINVAL for NULL. The handle must still be freed.
+ * a message arrives for it). A put racing with close either returns 0, and
+ * its message is delivered like the others, or -EPIPE, having queued
+ * nothing. mt_queue_join is not affected: it still waits for the remaining
+ * messages to be done. Closing twice is harmless. Returns 0, or -EINVAL for
+ * NULL. The handle must still be freed.
  */
 int mt_queue_close(mt_queue *q);
 
