@@ -1,6 +1,6 @@
 /*
- * multitask.h - the whole library: processes, pools, futures and the layers
- * that build on them. Include this, or only the layer headers you use.
+ * multitask.h - the whole library: processes, pools, futures, queues and the
+ * layers that build on them. Include this, or only the layer headers you use.
  */
 #ifndef MULTITASK_H
 #define MULTITASK_H
@@ -15,5 +15,6 @@
 #include "multitask/executor.h"
 #include "multitask/shared.h"
 #include "multitask/progress.h"
+#include "multitask/queue.h"
 
 #endif

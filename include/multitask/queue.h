@@ -1,0 +1,238 @@
+/*
+ * multitask/queue.h - a bounded queue of byte messages in shared memory
+ * (queue.Queue, multiprocessing.Queue and JoinableQueue in one).
+ *
+ * Many producers and many consumers, in one process or in many: the queue
+ * lives in shared memory, so the same mt_queue works between threads, between
+ * a parent and the children it forks (pool workers included), and, when it
+ * has a name, between unrelated processes that open it by that name.
+ *
+ * Usage:
+ *   1. mt_queue_new(&q, &(mt_queue_opts){.maxsize = 64}) makes an anonymous
+ *      queue; children forked afterwards inherit it and use the same handle.
+ *      With .name = "jobs" it is also reachable by name: another program calls
+ *      mt_queue_open(&q, "jobs").
+ *   2. Producers call mt_queue_put(q, data, len, timeout); consumers call
+ *      mt_queue_get(q, &buf, timeout), or mt_queue_get_into() to receive into
+ *      their own memory without any allocation. The _nowait forms never block
+ *      and return -EAGAIN where Python raises Full or Empty.
+ *   3. Optionally mt_queue_close(q): no more puts, for everyone; consumers
+ *      receive what is left and then -EPIPE, which makes a natural "done"
+ *      signal for worker loops.
+ *   4. With .joinable, consumers call mt_queue_task_done(q) for each message
+ *      they finished and anyone may mt_queue_join(q, timeout) to wait until
+ *      every message put has been done (JoinableQueue).
+ *   5. mt_queue_free(q) in every process that holds the queue, when it is done
+ *      with it. An anonymous queue disappears with its last user; a named
+ *      one when its last user frees it or when mt_queue_unlink() removes its
+ *      name.
+ *
+ * Messages are byte strings of 0 to max_message bytes, copied in by put and
+ * out by get. A message larger than max_message is refused with -EMSGSIZE,
+ * never truncated. Order is FIFO: one consumer receives the messages of each
+ * producer thread in the order they were put; as in Python, nothing orders
+ * messages taken by different consumers. (A message given back by a
+ * consumer that died while taking it comes after the ones taken meanwhile.)
+ *
+ * Crash safety: a process killed at any instruction (SIGKILL included) never
+ * corrupts the queue and never leaves the others blocked. A message whose put
+ * returned 0 is delivered exactly once, to a get that returns it: a put cut
+ * short delivers nothing, or delivers its message whole; a get cut short
+ * before it took the message leaves the message for another consumer. The
+ * others notice a dead process within about a tenth of a second, and only
+ * when it stands in their way. All users of one queue must share a PID
+ * namespace (they see one another's process ids).
+ *
+ * Memory: maxsize * (max_message + 64) bytes of address space, of which only
+ * the pages messages actually touch are ever committed. Messages up to 48
+ * bytes travel inside the slot's own cache line. A named queue lives in
+ * /dev/shm/mt-queue-NAME, mode 0600; an anonymous one in a memfd.
+ *
+ * Waiting: blocked calls spin for a few microseconds and then sleep in the
+ * kernel (futexes in the shared memory); they do not burn a CPU while they
+ * wait. Timeouts are in seconds: negative (MT_FOREVER) waits for ever, 0
+ * never blocks. A wait whose timeout passes returns -ETIMEDOUT; a call with
+ * timeout 0 that cannot proceed returns -EAGAIN, as the _nowait forms do.
+ *
+ * Thread and fork safety: every function is thread-safe except mt_queue_free,
+ * which must be the last call on its handle. A handle stays valid in a child
+ * forked while it was open, even if another thread was inside a queue call
+ * at the time; the child frees its copy with mt_queue_free when done.
+ */
+#ifndef MULTITASK_QUEUE_H
+#define MULTITASK_QUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "buf.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct mt_queue mt_queue;
+
+/* Defaults and limits of mt_queue_opts. */
+#define MT_QUEUE_DEFAULT_MAXSIZE 1024
+#define MT_QUEUE_DEFAULT_MAX_MESSAGE (64 * 1024)
+#define MT_QUEUE_MAX_MAXSIZE (1u << 24)         /* slots */
+#define MT_QUEUE_MAX_MESSAGE (1u << 30)         /* bytes per message */
+#define MT_QUEUE_MAX_BYTES (64ull << 30)        /* maxsize * max_message */
+#define MT_QUEUE_NAME_MAX 200                   /* bytes in a name */
+#define MT_QUEUE_SHM_PREFIX "mt-queue-"         /* /dev/shm/mt-queue-NAME */
+
+/* Options for mt_queue_new. A zeroed struct means defaults. */
+typedef struct mt_queue_opts {
+    /* Messages the queue holds at once; 0 means 1024. Unlike Python, a
+     * queue is always bounded. */
+    size_t maxsize;
+    /* The largest message in bytes; 0 means 64 KiB. */
+    size_t max_message;
+    /* NULL for an anonymous queue, shared by inheritance only. Otherwise
+     * the name other processes open it by: 1 to 200 characters from
+     * [A-Za-z0-9._-], not starting with a dot. */
+    const char *name;
+    /* Count unfinished messages for mt_queue_task_done and mt_queue_join. */
+    bool joinable;
+} mt_queue_opts;
+
+/*
+ * mt_queue_new - make a queue and return a handle to it in *out (the caller
+ * frees it with mt_queue_free). opts may be NULL for defaults.
+ * Returns 0; -EINVAL for a bad size (maxsize above MT_QUEUE_MAX_MAXSIZE,
+ * max_message above MT_QUEUE_MAX_MESSAGE, their product above
+ * MT_QUEUE_MAX_BYTES) or a bad name; -EEXIST when a segment of that name
+ * exists already; -ENOMEM, -EMFILE, -EACCES from the system. On error
+ * nothing is left behind: no fd, no mapping, no file in /dev/shm.
+ */
+int mt_queue_new(mt_queue **out, const mt_queue_opts *opts);
+
+/*
+ * mt_queue_open - attach to the named queue `name` made by mt_queue_new in
+ * any process, and return a handle in *out (freed with mt_queue_free).
+ * Returns 0; -ENOENT when no queue has that name (or it is being removed);
+ * -EINVAL for a bad name, or a segment of that name that is not a queue;
+ * -EACCES (another user's queue); -EXDEV when its creator runs in another
+ * PID namespace; -EUSERS when 1024 processes hold it already; -ENOMEM,
+ * -EMFILE. A queue still being made by its creator is waited for (about a
+ * second at most).
+ */
+int mt_queue_open(mt_queue **out, const char *name);
+
+/*
+ * mt_queue_put - append a copy of the len bytes at data, waiting up to
+ * `timeout` seconds for room. Returns 0 once the message is in the queue;
+ * -EAGAIN when full and timeout is 0 (Python's Full); -ETIMEDOUT when still
+ * full after the timeout; -EPIPE when the queue is closed (also when it is
+ * closed while the call waits); -EMSGSIZE when len > max_message; -EINVAL
+ * (q NULL, data NULL with len > 0, timeout NaN).
+ */
+int mt_queue_put(mt_queue *q, const void *data, size_t len, double timeout);
+
+/* mt_queue_put_nowait - mt_queue_put with timeout 0: -EAGAIN when full. */
+int mt_queue_put_nowait(mt_queue *q, const void *data, size_t len);
+
+/*
+ * mt_queue_get - take the oldest message, waiting up to `timeout` seconds
+ * for one, and store it in *out: its contents are replaced (out->len is the
+ * message's length; a NUL byte follows it, not counted). The memory stays
+ * the caller's; reusing one mt_buf avoids allocations after the first.
+ * Returns 0; -EAGAIN when empty and timeout is 0 (Python's Empty);
+ * -ETIMEDOUT; -EPIPE when the queue is closed and empty; -ENOMEM (the
+ * message stays in the queue); -EINVAL (q or out NULL, timeout NaN).
+ */
+int mt_queue_get(mt_queue *q, mt_buf *out, double timeout);
+
+/* mt_queue_get_nowait - mt_queue_get with timeout 0: -EAGAIN when empty. */
+int mt_queue_get_nowait(mt_queue *q, mt_buf *out);
+
+/*
+ * mt_queue_get_into - mt_queue_get into the caller's cap bytes at buf,
+ * without any allocation. Returns the message's length (0 or more), or a
+ * negative error as mt_queue_get does, and -EMSGSIZE when the message is
+ * longer than cap: it then stays in the queue, and a buffer of
+ * mt_queue_max_message(q) bytes always suffices. -EINVAL when buf is NULL
+ * and cap > 0.
+ */
+ssize_t mt_queue_get_into(mt_queue *q, void *buf, size_t cap, double timeout);
+
+/* mt_queue_get_into_nowait - mt_queue_get_into with timeout 0. */
+ssize_t mt_queue_get_into_nowait(mt_queue *q, void *buf, size_t cap);
+
+/*
+ * mt_queue_qsize - about how many messages are in the queue: messages being
+ * put or taken at this moment may or may not count. As in Python, the
+ * answer may be stale before the caller sees it.
+ */
+size_t mt_queue_qsize(const mt_queue *q);
+
+/* mt_queue_empty - mt_queue_qsize(q) == 0, just as approximate. */
+bool mt_queue_empty(const mt_queue *q);
+
+/* mt_queue_full - mt_queue_qsize(q) == mt_queue_maxsize(q), as approximate. */
+bool mt_queue_full(const mt_queue *q);
+
+/* mt_queue_maxsize - the number of slots. */
+size_t mt_queue_maxsize(const mt_queue *q);
+
+/* mt_queue_max_message - the largest message in bytes. */
+size_t mt_queue_max_message(const mt_queue *q);
+
+/*
+ * mt_queue_close - close the queue for every process that uses it: later
+ * puts fail with -EPIPE, gets return the messages still queued and then
+ * -EPIPE, and every call blocked in put or get wakes up (with -EPIPE unless
+ * a message arrives for it). A put racing with close either returns 0, and
+ * its message is delivered like the others, or -EPIPE, having queued
+ * nothing. mt_queue_join is not affected: it still waits for the remaining
+ * messages to be done. Closing twice is harmless. Returns 0, or -EINVAL for
+ * NULL. The handle must still be freed.
+ */
+int mt_queue_close(mt_queue *q);
+
+/* mt_queue_closed - whether mt_queue_close was called (by anyone). */
+bool mt_queue_closed(const mt_queue *q);
+
+/*
+ * mt_queue_task_done - a consumer says it finished a message it got
+ * (JoinableQueue.task_done). Returns 0; -EINVAL when the queue is not
+ * joinable or when task_done has been called as many times as messages
+ * were put (Python's ValueError).
+ */
+int mt_queue_task_done(mt_queue *q);
+
+/*
+ * mt_queue_join - wait until every message put so far has been marked done
+ * with mt_queue_task_done (JoinableQueue.join), up to `timeout` seconds.
+ * Returns 0; -ETIMEDOUT (or -EAGAIN with timeout 0) while messages remain
+ * unfinished; -EINVAL when the queue is not joinable or timeout is NaN.
+ * A consumer that dies between get and task_done leaves its message
+ * unfinished for ever, as in Python.
+ */
+int mt_queue_join(mt_queue *q, double timeout);
+
+/*
+ * mt_queue_unlink - remove the name of a named queue (like shm_unlink):
+ * handles already open keep working, mt_queue_open no longer finds it, and
+ * the name may be used for a new queue at once. Returns 0; -ENOENT; -EINVAL
+ * for a bad name or a segment that is not a queue (which is left alone);
+ * -EACCES.
+ */
+int mt_queue_unlink(const char *name);
+
+/*
+ * mt_queue_free - detach this handle: unmap the queue and release the
+ * handle. The last handle of a named queue removes its name, unless that
+ * name now belongs to another queue; an anonymous queue goes when no
+ * process maps it any more. Waiting calls on the same handle must have
+ * returned. NULL is ignored. Other processes and handles are unaffected: to
+ * stop them, close the queue first.
+ */
+void mt_queue_free(mt_queue *q);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
