@@ -61,6 +61,13 @@ extern bool mt__init_called;
 
 typedef struct batch batch;
 
+/* Memory freed all at once: a map's results (pool_arena.c). */
+typedef struct mt__arena {
+    struct mt__arena_block *head;
+} mt__arena;
+void *mt__arena_alloc(mt__arena *a, size_t n);
+void mt__arena_free(mt__arena *a);
+
 /* A unit of work the parent has not yet put in a slot. */
 typedef struct source {
     struct source *next;
@@ -134,6 +141,8 @@ struct batch {
     size_t inflight;       /* chunks in slots */
     int refs;              /* owner + 1 while queued as a source + chunks in flight */
     bool abandoned;        /* imap freed early: drop its results */
+    bool use_arena;        /* map: results go to `arena`, freed together */
+    mt__arena arena;
     bool queued;           /* on the pending list */
     struct chunk_result *chunks;
     /* imap_unordered: chunk indexes in completion order */
@@ -150,6 +159,7 @@ typedef struct chunk_result {
     bool uniform;      /* no entries: item j is at j * item_len */
     uint64_t item_len;
     int err;          /* job-level error: every item failed with it */
+    bool in_arena;    /* body lives in its batch's arena */
     void *map;        /* the mapping behind body, if any */
     size_t map_len;
     char *msg;        /* the job-level error message */

@@ -20,6 +20,7 @@ typedef struct pool_results {
     mt_results base;
     size_t chunksize, nchunks;
     chunk_result *chunks;
+    mt__arena arena; /* where the chunks' bodies live */
 } pool_results;
 
 struct mt_imap {
@@ -36,7 +37,7 @@ static void chunk_free(chunk_result *c)
 {
     if (c->map)
         munmap(c->map, c->map_len);
-    else
+    else if (!c->in_arena)
         free((void *)c->body);
     free(c->msg);
     *c = (chunk_result){.done = c->done};
@@ -50,6 +51,7 @@ void mt__batch_unref(batch *b)
         chunk_free(&b->chunks[i]);
     free(b->chunks);
     free(b->done_order);
+    mt__arena_free(&b->arena);
     free(b);
 }
 
@@ -81,9 +83,11 @@ static size_t pick_chunksize(const mt_pool *p, size_t n, size_t avg_bytes, size_
     return size ? size : 1;
 }
 
-/* Make a batch and queue it. mu is taken here. */
+/* Make a batch and queue it; `whole` when its results are kept until all
+ * are done (map), so that they can share an arena. mu is taken here. */
 static int batch_start(mt_pool *p, mt_task_fn *fn, const void *items, const mt_iov *iov,
-                       size_t n, size_t item_size, const mt_map_opts *opts, batch **out)
+                       size_t n, size_t item_size, const mt_map_opts *opts, bool whole,
+                       batch **out)
 {
     static const mt_map_opts defaults;
     if (!opts)
@@ -108,6 +112,7 @@ static int batch_start(mt_pool *p, mt_task_fn *fn, const void *items, const mt_i
     b->chunksize = pick_chunksize(p, n, avg, opts->chunksize);
     b->nchunks = n / b->chunksize + (n % b->chunksize != 0);
     b->refs = 1;
+    b->use_arena = whole;
     b->chunks = calloc(b->nchunks ? b->nchunks : 1, sizeof *b->chunks);
     if (opts->unordered)
         b->done_order = calloc(b->nchunks ? b->nchunks : 1, sizeof *b->done_order);
@@ -181,6 +186,7 @@ static void pool_results_free(mt_results *base)
     for (size_t i = 0; i < r->nchunks; i++)
         chunk_free(&r->chunks[i]);
     free(r->chunks);
+    mt__arena_free(&r->arena);
     free(r);
 }
 
@@ -238,7 +244,7 @@ static int map_run(mt_pool *p, mt_task_fn *fn, const void *items, const mt_iov *
     if (!r)
         return -ENOMEM;
     batch *b;
-    int err = batch_start(p, fn, items, iov, n, item_size, opts, &b);
+    int err = batch_start(p, fn, items, iov, n, item_size, opts, true, &b);
     if (err < 0) {
         free(r);
         return err;
@@ -250,6 +256,8 @@ static int map_run(mt_pool *p, mt_task_fn *fn, const void *items, const mt_iov *
     r->nchunks = b->nchunks;
     r->chunks = b->chunks; /* the results keep the records as they came */
     b->chunks = NULL;
+    r->arena = b->arena;
+    b->arena = (mt__arena){NULL};
     mt__batch_unref(b);
     pthread_mutex_unlock(&p->mu);
     *out = &r->base;
@@ -308,7 +316,7 @@ static int imap_start(mt_pool *p, mt_task_fn *fn, const void *items, const mt_io
     mt_imap *it = calloc(1, sizeof *it);
     if (!it)
         return -ENOMEM;
-    int err = batch_start(p, fn, items, iov, n, item_size, opts, &it->b);
+    int err = batch_start(p, fn, items, iov, n, item_size, opts, false, &it->b);
     if (err < 0) {
         free(it);
         return err;

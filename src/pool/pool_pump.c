@@ -94,7 +94,10 @@ static void finish_slot(mt_pool *p, const rec_hdr *hdr, const char *body, void *
         } else if (hdr->err) {
             r.msg = strndup(body, hdr->body);
         } else {
-            char *copy = malloc(hdr->body ? hdr->body : 1);
+            batch *b = j->batch;
+            char *copy = b->use_arena ? mt__arena_alloc(&b->arena, hdr->body ? hdr->body : 1)
+                                      : malloc(hdr->body ? hdr->body : 1);
+            r.in_arena = b->use_arena;
             if (copy) {
                 memcpy(copy, body, hdr->body);
                 r.body = copy;
