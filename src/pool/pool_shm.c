@@ -81,8 +81,6 @@ int mt__shm_attach(shm_header **out, int fd)
 
 void mt__shm_prefault_ring(shm_header *h, uint32_t worker)
 {
-    /* The parent allocates the pages once; each worker maps them. Either way
-     * the first results do not pay a fault per page. */
     madvise(shm_result_ring(h, worker), sizeof(shm_ring), MADV_POPULATE_WRITE);
 }
 

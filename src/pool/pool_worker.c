@@ -368,7 +368,6 @@ _Noreturn void mt__worker_main(worker_ctx *w)
         }
         mt_buf_free(&msg);
     }
-    mt__shm_prefault_ring(h, w->index);
     post(w, (rec_hdr){.kind = REC_READY}, NULL, 0, NULL, 0);
 
     job_out out = {.memfd = -1};
