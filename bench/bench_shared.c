@@ -3,11 +3,11 @@
  * beside bench/py/manager_dict.py and bench/py/manager_list.py (Python's
  * Manager().dict() and .list(), the same work).
  *
- *   bench_shared dict_reads   [-p P] [-n N]         d[k] for 1,000 keys in turn
- *   bench_shared dict_writes  [-p P] [-n N]         d[k] = v, one transaction each
- *   bench_shared dict_batched [-p P] [-n N] [-b B]  d.update() of B pairs at a time
- *   bench_shared list_appends [-p P] [-n N]         l.append(v), one transaction each
- *   bench_shared list_batched [-p P] [-n N] [-b B]  l.extend() of B items at a time
+ *   bench_shared dict_reads   [-p P] [-n N]   d[k] for 1,000 keys in turn
+ *   bench_shared dict_writes  [-p P] [-n N]   d[k] = v, one transaction each
+ *   bench_shared dict_batched [-p P] [-n N]   d.update() of 1,000 pairs at a time
+ *   bench_shared list_appends [-p P] [-n N]   l.append(v), one transaction each
+ *   bench_shared list_batched [-p P] [-n N]   l.extend() of 1,000 items at a time
  *
  * P processes (default 2) each do N operations on one shared object, made
  * by the parent and inherited through fork; keys are "key-<i mod 1000>" (a
@@ -16,22 +16,24 @@
  * releasing all children at once until the last has finished, and every
  * value read is checked, as is the list's final length.
  *
- * One JSON line: {"bench", "impl", "procs", "ops", "batch", "seconds",
- * "ops_per_s"}, ops counting all processes.
+ * One JSON line (bench_util.h): "processes" P, "n" N, then "ops" (N x P,
+ * all processes together), "batch", "seconds" and "ops_per_s".
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "multitask.h"
 
 #define KEYS 1000
 #define VLEN 16
+#define BATCH 1000 /* pairs or items per transaction in the batched benches */
+#define MAX_PROCS 64
 
 typedef struct bench {
     const char *name;
@@ -42,12 +44,6 @@ typedef struct bench {
 } bench;
 
 static const char value[VLEN + 1] = "0123456789abcdef";
-
-static void die(const char *what, int err)
-{
-    fprintf(stderr, "bench_shared: %s: %s\n", what, mt_strerror(err));
-    exit(1);
-}
 
 static int dict_reads(bench *b, int me)
 {
@@ -123,16 +119,15 @@ static int list_batched(bench *b, int me)
 typedef struct command {
     const char *name;
     int (*run)(bench *, int);
-    bool list;
-    long n; /* default operations per process */
+    bool list, batched;
 } command;
 
 static const command commands[] = {
-    {"dict_reads", dict_reads, false, 2000000},
-    {"dict_writes", dict_writes, false, 500000},
-    {"dict_batched", dict_batched, false, 2000000},
-    {"list_appends", list_appends, true, 500000},
-    {"list_batched", list_batched, true, 2000000},
+    {"dict_reads", dict_reads, false, false},
+    {"dict_writes", dict_writes, false, false},
+    {"dict_batched", dict_batched, false, true},
+    {"list_appends", list_appends, true, false},
+    {"list_batched", list_batched, true, true},
 };
 
 /* A child: open the handle (one read), say ready, wait for go, run. */
@@ -151,89 +146,80 @@ static void child(bench *b, const command *c, int me, int ready, int go)
 static double run(bench *b, const command *c)
 {
     int ready[2], go[2];
-    pid_t pids[64];
+    pid_t pids[MAX_PROCS];
     char x = 0;
     if (pipe(ready) < 0 || pipe(go) < 0)
-        die("pipe", -errno);
+        bench_check(-errno, "pipe");
     fflush(NULL);
     for (int i = 0; i < b->procs; i++) {
         pids[i] = fork();
         if (pids[i] < 0)
-            die("fork", -errno);
+            bench_check(-errno, "fork");
         if (pids[i] == 0)
             child(b, c, i, ready[1], go[0]);
     }
     for (int i = 0; i < b->procs; i++)
         if (read(ready[0], &x, 1) != 1)
-            die("a child did not start", -EPIPE);
-    double t0 = mt_monotonic();
+            bench_die("a child did not start");
+    double t0 = bench_now();
     for (int i = 0; i < b->procs; i++)
         if (write(go[1], &x, 1) != 1)
-            die("write", -errno);
+            bench_check(-errno, "write");
     int failed = 0;
     for (int i = 0; i < b->procs; i++) {
         int st;
         waitpid(pids[i], &st, 0);
         failed |= !WIFEXITED(st) || WEXITSTATUS(st) != 0;
     }
-    double secs = mt_monotonic() - t0;
+    double secs = bench_now() - t0;
     if (failed)
-        die(c->name, MT_ETASK);
+        bench_die("%s: a child failed", c->name);
     close(ready[0]), close(ready[1]), close(go[0]), close(go[1]);
     return secs;
 }
 
-static void usage(void)
+/* Every subcommand: the work named a->name in commands[], timed and checked. */
+static void run_shared(const bench_args *a)
 {
-    fprintf(stderr, "usage: bench_shared {dict_reads|dict_writes|dict_batched|list_appends|"
-                    "list_batched} [-p PROCS] [-n OPS_PER_PROC] [-b BATCH]\n");
-    exit(2);
+    const command *c = commands;
+    while (strcmp(c->name, a->name) != 0)
+        c++;
+    if (a->processes > MAX_PROCS)
+        bench_die("at most %d processes", MAX_PROCS);
+    bench b = {.name = c->name, .procs = a->processes, .n = a->n, .batch = BATCH};
+    bench_check(c->list ? mt_list_new(&b.l, NULL) : mt_dict_new(&b.d, NULL), "create");
+    for (int i = 0; i < KEYS && !c->list; i++) {
+        char key[32];
+        int klen = snprintf(key, sizeof key, "key-%d", i);
+        bench_check(mt_dict_set(b.d, key, (size_t)klen, value, VLEN), "fill");
+    }
+    double secs = run(&b, c);
+    long ops = b.n * b.procs;
+    if (c->list && mt_list_len(b.l) != ops)
+        bench_die("the list has %zd items, want %ld", mt_list_len(b.l), ops);
+    bench_json_begin(a);
+    bench_json_int("ops", ops);
+    bench_json_int("batch", c->batched ? b.batch : 1);
+    bench_json_num("seconds", secs);
+    bench_json_num("ops_per_s", (double)ops / secs);
+    bench_json_end();
+    mt_list_close(b.l);
+    mt_dict_close(b.d);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2)
-        usage();
-    const command *c = NULL;
-    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
-            c = &commands[i];
-    if (!c)
-        usage();
-    bench b = {.name = c->name, .procs = 2, .n = c->n, .batch = 1000};
-    int opt;
-    optind = 2;
-    while ((opt = getopt(argc, argv, "p:n:b:")) != -1) {
-        if (opt == 'p')
-            b.procs = atoi(optarg);
-        else if (opt == 'n')
-            b.n = atol(optarg);
-        else if (opt == 'b')
-            b.batch = atol(optarg);
-        else
-            usage();
-    }
-    if (b.procs < 1 || b.procs > 64 || b.n < 1 || b.batch < 1)
-        usage();
-    int err = c->list ? mt_list_new(&b.l, NULL) : mt_dict_new(&b.d, NULL);
-    if (err < 0)
-        die("create", err);
-    for (int i = 0; i < KEYS && !c->list && err == 0; i++) {
-        char key[32];
-        int klen = snprintf(key, sizeof key, "key-%d", i);
-        err = mt_dict_set(b.d, key, (size_t)klen, value, VLEN);
-    }
-    if (err < 0)
-        die("fill", err);
-    double secs = run(&b, c);
-    long ops = b.n * b.procs;
-    if (c->list && mt_list_len(b.l) != ops)
-        die("the list has the wrong length", -EBADMSG);
-    printf("{\"bench\": \"%s\", \"impl\": \"multitask\", \"procs\": %d, \"ops\": %ld, "
-           "\"batch\": %ld, \"seconds\": %.6f, \"ops_per_s\": %.1f}\n",
-           c->name, b.procs, ops, strstr(c->name, "batched") ? b.batch : 1, secs,
-           (double)ops / secs);
-    mt_list_close(b.l);
-    mt_dict_close(b.d);
-    return 0;
+    static const bench_cmd cmds[] = {
+        {"dict_reads", "P processes read N values each, one get at a time", 200000, 2,
+         run_shared},
+        {"dict_writes", "P processes write N pairs each, one transaction each", 100000, 2,
+         run_shared},
+        {"dict_batched", "P processes write N pairs each, 1,000 per update", 1000000, 2,
+         run_shared},
+        {"list_appends", "P processes append N items each, one transaction each", 100000, 2,
+         run_shared},
+        {"list_batched", "P processes append N items each, 1,000 per extend", 1000000, 2,
+         run_shared},
+    };
+    return bench_main(argc, argv, cmds, sizeof cmds / sizeof cmds[0]);
 }

@@ -93,9 +93,14 @@ static void json_string(const char *s)
 
 void bench_json_begin(const bench_args *a)
 {
+    bench_json_begin_impl(a, "multitask");
+}
+
+void bench_json_begin_impl(const bench_args *a, const char *impl)
+{
     printf("{\"bench\":");
     json_string(a->name);
-    bench_json_str("impl", "multitask");
+    bench_json_str("impl", impl);
     bench_json_int("processes", a->processes);
     bench_json_int("n", a->n);
 }
@@ -145,6 +150,14 @@ static long parse_count(const char *s, const char *what)
     return v;
 }
 
+static int default_processes(int wanted)
+{
+    int cpus = mt_cpu_count();
+    if (wanted == BENCH_THREADPOOL_WORKERS)
+        return cpus + 4 < 32 ? cpus + 4 : 32;
+    return wanted > 0 ? wanted : cpus;
+}
+
 int bench_main(int argc, char **argv, const bench_cmd *cmds, size_t ncmds)
 {
     const char *slash = strrchr(argv[0], '/');
@@ -184,7 +197,7 @@ int bench_main(int argc, char **argv, const bench_cmd *cmds, size_t ncmds)
         return 2;
     }
     if (!a.processes)
-        a.processes = cmd->default_processes ? cmd->default_processes : mt_cpu_count();
+        a.processes = default_processes(cmd->default_processes);
     if (!a.n)
         a.n = cmd->default_n;
     cmd->run(&a);

@@ -25,15 +25,19 @@
 typedef struct bench_args {
     const char *prog; /* program name, for messages */
     const char *name; /* the subcommand */
-    int processes;    /* -p: workers; the subcommand's default when not given */
+    int processes;    /* -p: workers (processes or threads); the subcommand's default */
     long n;           /* -n: how many times / items; the subcommand's default */
 } bench_args;
+
+/* A bench_cmd's default_processes that means ThreadPoolExecutor's default
+ * worker count, min(32, CPUs + 4). */
+#define BENCH_THREADPOOL_WORKERS (-1)
 
 typedef struct bench_cmd {
     const char *name;
     const char *help;
     long default_n;
-    int default_processes; /* 0 means mt_cpu_count() */
+    int default_processes; /* 0 means mt_cpu_count(); or BENCH_THREADPOOL_WORKERS */
     void (*run)(const bench_args *a);
 } bench_cmd;
 
@@ -63,8 +67,11 @@ void *bench_alloc(size_t size);
  * The JSON line: bench_json_begin prints {"bench":..,"impl":"multitask",
  * "processes":..,"n":.. and each bench_json_* call adds one field;
  * bench_json_end closes the object, ends the line and flushes stdout.
+ * bench_json_begin_impl does the same for work done by something else (a
+ * second anchor built into the program, such as "glib").
  */
 void bench_json_begin(const bench_args *a);
+void bench_json_begin_impl(const bench_args *a, const char *impl);
 void bench_json_num(const char *key, double v);
 void bench_json_int(const char *key, long v);
 void bench_json_str(const char *key, const char *v);

@@ -7,11 +7,12 @@
     /usr/bin/python3 bench/run.py --only map_cs1,apply_rt --rounds 9
     /usr/bin/python3 bench/run.py --list
 
-The machine is shared and noisy, so ours and the anchor run in the same
-invocation, interleaved round after round (which of the two goes first
-alternates between rounds), and the table gives medians, the min-max over the
-rounds and the ratio of the medians. Each program prints one JSON line; the
-table below (BENCHMARKS) says which field of it is the figure.
+The machine is shared and noisy, so ours and the anchor (and a second
+anchor, when a benchmark has one) run in the same invocation, interleaved
+round after round (the order reverses every other round), and the table gives
+medians, the min-max over the rounds and the ratio of the medians. Each
+program prints one JSON line; the table below (BENCHMARKS) says which field
+of it is the figure, which side it is compared with, and the target.
 
 Standard library only; run with Debian's /usr/bin/python3.
 """
@@ -27,6 +28,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -36,7 +38,8 @@ ANCHOR_PY = "/usr/bin/python3"
 
 @dataclass
 class Figure:
-    """One row of the table: one figure read from both JSON lines."""
+    """One row of the table: one figure of ours beside the same figure of an
+    anchor: by default the benchmark's own anchor, in the same round."""
     key: str                  # field in our program's JSON line
     unit: str
     higher_better: bool
@@ -44,11 +47,15 @@ class Figure:
     anchor_key: str = ""      # field in the anchor's line, when not `key`
     label: str = ""           # row name, when not "<benchmark>"
     anchor_note: str = ""     # what the anchor's figure is, when not plain
+    against: str = "anchor"   # the side compared with: "anchor" or a name in Bench.others
+    against_bench: str = ""   # ... of this other benchmark (run too), when not this one
+    absolute: float | None = None  # ours' median must also reach this, in `unit`
 
 
 @dataclass
 class Bench:
-    """One benchmark: our command and the anchor's, run alternately."""
+    """One benchmark: our command and the anchor's (and any others'), run
+    alternately."""
     name: str
     group: str                # results go to bench/results/<group>.md
     what: str                 # one line: the work both sides do
@@ -57,16 +64,37 @@ class Bench:
     n: int                    # size of a full run (items, round trips, ...)
     quick_n: int              # size of a --quick run
     figures: list
-    processes: int = 0        # workers on both sides; 0: the CPUs we may use
+    processes: int | Callable[[int], int] = 0  # workers on every side; 0: the CPUs
+                              # we may use; a function: of that CPU count
     timeout: float = 900.0    # seconds per command
+    others: dict = field(default_factory=dict)  # further anchors: side name -> argv
+
+    def sides(self):
+        return ["ours", "anchor"] + list(self.others)
+
+    def command(self, side):
+        return {"ours": self.ours, "anchor": self.anchor, **self.others}[side]
 
 
-def program_pair(program: str, sub: str):
-    """The usual pair: bench/<program>.c's binary and bench/py/<program>.py,
-    both run as `SUBCOMMAND -p P -n N`."""
-    args = [sub, "-p", "{p}", "-n", "{n}"]
-    return (["{build}/bench/" + program] + args,
-            ["{py}", "{bench}/py/" + program + ".py"] + args)
+def program_pair(program: str, sub: str, anchor: str = ""):
+    """The usual pair: bench/<program>.c's binary and bench/py/<anchor or
+    program>.py, both run as `SUBCOMMAND -p P -n N`."""
+    return (program_command(program, sub),
+            ["{py}", "{bench}/py/" + (anchor or program) + ".py"] + bench_args(sub))
+
+
+def program_command(program: str, sub: str):
+    """bench/<program>.c's binary run as `SUBCOMMAND -p P -n N`."""
+    return ["{build}/bench/" + program] + bench_args(sub)
+
+
+def bench_args(sub):
+    return [sub, "-p", "{p}", "-n", "{n}"]
+
+
+def threadpool_workers(cpus):
+    """ThreadPoolExecutor's default worker count, min(32, CPUs + 4)."""
+    return min(32, cpus + 4)
 
 
 def pool_bench(sub, what, n, quick_n, figures, **kw):
@@ -102,6 +130,99 @@ BENCHMARKS = [
                        label="crash: kill -> replacement served (vs Pool)",
                        anchor_note="multiprocessing.Pool's replacement worker served")],
                processes=1),
+]
+
+
+def queue_bench(sub, anchor, what, n, quick_n, figures):
+    ours, anchor_cmd = program_pair("bench_queue", sub, anchor)
+    return Bench(sub, "queue", what, ours, anchor_cmd, n, quick_n, figures, processes=2)
+
+
+MP_QUEUE = "multiprocessing.Queue, same bound"
+BENCHMARKS += [
+    queue_bench("queue_16", "queue_mp",
+                "16-byte messages, producer process -> consumer process; every one checked",
+                1_000_000, 100_000,
+                [Figure("msgs_per_s", "msgs/s", True, 100, absolute=14e6,
+                        anchor_note=MP_QUEUE)]),
+    queue_bench("queue_4k", "queue_mp",
+                "4 KiB messages, producer process -> consumer process; every one checked",
+                200_000, 20_000,
+                [Figure("mb_per_s", "MB/s", True, 4, anchor_note=MP_QUEUE)]),
+    queue_bench("queue_1m", "queue_mp",
+                "1 MiB messages, producer process -> consumer process; every one checked",
+                2_000, 200,
+                [Figure("mb_per_s", "MB/s", True, 4, anchor_note=MP_QUEUE)]),
+    queue_bench("queue_threads", "queue_threads",
+                "16-byte messages, 2 producer threads -> 2 consumer threads; order checked",
+                1_000_000, 100_000,
+                [Figure("msgs_per_s", "msgs/s", True, None, anchor_note="queue.Queue")]),
+]
+
+
+def shared_bench(sub, anchor, what, n, quick_n, figures):
+    ours, anchor_cmd = program_pair("bench_shared", sub, anchor)
+    return Bench(sub, "shared", what, ours, anchor_cmd, n, quick_n, figures, processes=2)
+
+
+def batched_figures(name, single, single_call, batch_call):
+    """A batched benchmark's rows: against the Manager's single calls, as
+    the target reads ("batched in one transaction at least 100x" the
+    Manager), and against the Manager's own batched call (report)."""
+    return [Figure("ops_per_s", "ops/s", True, 100, against_bench=single,
+                   label=f"{name} vs single {single_call}",
+                   anchor_note=f"Manager {single_call}, one call each: {single}'s anchor"),
+            Figure("ops_per_s", "ops/s", True, None, label=f"{name} vs {batch_call}",
+                   anchor_note=f"Manager {batch_call} of 1,000")]
+
+
+BENCHMARKS += [
+    shared_bench("dict_reads", "manager_dict",
+                 "2 processes read N values each from one dict, one get at a time; every "
+                 "value checked", 200_000, 20_000,
+                 [Figure("ops_per_s", "ops/s", True, 100, anchor_note="Manager().dict()")]),
+    shared_bench("dict_writes", "manager_dict",
+                 "2 processes write N pairs each into one dict, one transaction (call) each",
+                 100_000, 10_000,
+                 [Figure("ops_per_s", "ops/s", True, 10, anchor_note="Manager().dict()")]),
+    shared_bench("dict_batched", "manager_dict",
+                 "2 processes write N pairs each into one dict, 1,000 per transaction "
+                 "(update)", 1_000_000, 100_000, batched_figures("dict_batched", "dict_writes", "d[k] = v", "update()")),
+    shared_bench("list_appends", "manager_list",
+                 "2 processes append N items each to one list, one transaction (call) each; "
+                 "final length checked", 100_000, 10_000,
+                 [Figure("ops_per_s", "ops/s", True, 10, anchor_note="Manager().list()")]),
+    shared_bench("list_batched", "manager_list",
+                 "2 processes append N items each to one list, 1,000 per transaction "
+                 "(extend); final length checked", 1_000_000, 100_000,
+                 batched_figures("list_batched", "list_appends", "append()",
+                                 "extend()")),
+]
+
+
+def executor_bench(sub, what, n, quick_n, figures):
+    ours, anchor = program_pair("bench_executor", sub, "thread_pool")
+    glib = program_command("bench_executor", "glib" if sub == "tasks" else "glib_" + sub)
+    return Bench(sub, "executor", what, ours, anchor, n, quick_n, figures,
+                 processes=threadpool_workers, others={"glib": glib})
+
+
+TPE, GTP = "ThreadPoolExecutor", "GLib GThreadPool"
+BENCHMARKS += [
+    executor_bench("tasks", "N trivial tasks (square a long) submitted, then every future "
+                   "waited and its result checked", 1_000_000, 100_000,
+                   [Figure("tasks_per_s", "tasks/s", True, 50, anchor_note=TPE),
+                    Figure("tasks_per_s", "tasks/s", True, 1, against="glib",
+                           label="tasks vs GThreadPool", anchor_note=GTP)]),
+    executor_bench("latency", "submit one task and wait for it, N times: submit to start",
+                   20_000, 2_000,
+                   [Figure("median_us", "us", False, None, label="latency median",
+                           anchor_note=TPE),
+                    Figure("mean_us", "us", False, None, label="latency mean", anchor_note=TPE),
+                    Figure("median_us", "us", False, None, against="glib",
+                           label="latency median vs GThreadPool", anchor_note=GTP),
+                    Figure("mean_us", "us", False, None, against="glib",
+                           label="latency mean vs GThreadPool", anchor_note=GTP)]),
 ]
 
 
@@ -141,8 +262,9 @@ def run_command(argv, timeout):
 
 def command_values(b, quick, build):
     """What fills a command's {placeholders}."""
+    p = b.processes(cpus()) if callable(b.processes) else b.processes or cpus()
     return {"build": build, "bench": BENCH, "py": ANCHOR_PY,
-            "n": b.quick_n if quick else b.n, "p": b.processes or cpus()}
+            "n": b.quick_n if quick else b.n, "p": p}
 
 
 def relative(value):
@@ -156,21 +278,29 @@ def fill(argv, values):
     return [arg.format(**values) for arg in argv]
 
 
+def side_keys(b, side):
+    """The JSON fields the table reads from one side's line, for the log."""
+    if side == "ours":
+        return dict.fromkeys(f.key for f in b.figures)
+    keys = dict.fromkeys(f.anchor_key or f.key for f in b.figures
+                         if f.against == side and not f.against_bench)
+    return keys or dict.fromkeys(f.anchor_key or f.key for f in b.figures)
+
+
 def run_rounds(benches, rounds, quick, build):
-    """Run every benchmark `rounds` times, ours and the anchor back to back.
-    Returns {name: {"ours": [...], "anchor": [...]}}, one entry per round."""
-    runs = {b.name: {"ours": [], "anchor": []} for b in benches}
+    """Run every benchmark `rounds` times, ours and the anchors back to back.
+    Returns {name: {side: [...]}}, one entry per round for each side ("ours",
+    "anchor" and the names in Bench.others)."""
+    runs = {b.name: {side: [] for side in b.sides()} for b in benches}
     for r in range(rounds):
         for b in benches:
             values = command_values(b, quick, build)
-            sides = ["ours", "anchor"] if r % 2 == 0 else ["anchor", "ours"]
+            sides = b.sides() if r % 2 == 0 else b.sides()[::-1]
             for side in sides:
-                res = run_command(fill(getattr(b, side), values), b.timeout)
+                res = run_command(fill(b.command(side), values), b.timeout)
                 runs[b.name][side].append(res)
-                keys = dict.fromkeys(f.key if side == "ours" else (f.anchor_key or f.key)
-                                     for f in b.figures)
                 shown = res if isinstance(res, str) else ", ".join(
-                    f"{k}={show(res.get(k))}" for k in keys)
+                    f"{k}={show(res.get(k))}" for k in side_keys(b, side))
                 log(f"round {r + 1}/{rounds} {b.name} {side}: {shown}")
     return runs
 
@@ -241,6 +371,40 @@ class Row:
                   if is_num(o) and is_num(a)]
         return mid, [x for x in rounds if x is not None]
 
+    def absolute_met(self):
+        """Whether ours' median reaches the absolute target; None without one."""
+        ours = [v for v in self.ours if is_num(v)]
+        if not ours:
+            return None
+        mid = statistics.median(ours)
+        return mid >= self.fig.absolute if self.fig.higher_better else mid <= self.fig.absolute
+
+    def target_result(self, mid, quick):
+        """The target and result cells."""
+        fig = self.fig
+        targets, missed, unknown = [], [], False
+        if fig.target is not None:
+            targets.append(f">= {fig.target:g}x")
+            unknown |= mid is None
+            if mid is not None and mid < fig.target:
+                missed.append("ratio")
+        if fig.absolute is not None:
+            targets.append(f"ours {'>=' if fig.higher_better else '<='} "
+                           f"{show(fig.absolute)} {fig.unit}")
+            met = self.absolute_met()
+            unknown |= met is None
+            if met is False:
+                missed.append("absolute")
+        if not targets:
+            return "report", "-"
+        if missed:
+            result = "missed" + (f" ({', '.join(missed)})" if len(targets) > 1 else "")
+        else:
+            result = "n/a" if unknown else "met"
+        if quick and result != "n/a":
+            result += " (quick run)"
+        return " and ".join(targets), result
+
     def cells(self, quick=False):
         mid, rounds = self.ratio()
         if mid is None:
@@ -249,13 +413,7 @@ class Row:
             ratio = f"{mid:.3g}x"
             if len(rounds) > 1:
                 ratio += f" ({min(rounds):.3g}-{max(rounds):.3g})"
-        if self.fig.target is None:
-            target, result = "report", "-"
-        else:
-            target = f">= {self.fig.target:g}x"
-            result = "n/a" if mid is None else ("met" if mid >= self.fig.target else "missed")
-            if quick and mid is not None:
-                result += " (quick run)"
+        target, result = self.target_result(mid, quick)
         unit = self.fig.unit + (", higher is better" if self.fig.higher_better
                                 else ", lower is better")
         anchor = self.summary("anchor")
@@ -268,15 +426,21 @@ class Row:
 def make_rows(benches, runs):
     rows = []
     for b in benches:
-        ours, anchor = runs[b.name]["ours"], runs[b.name]["anchor"]
+        ours = runs[b.name]["ours"]
         for fig in b.figures:
+            other = runs.get(fig.against_bench or b.name, {})
+            anchor = other.get(fig.against, [])
             row = Row(fig, b, [value_of(x, fig, "ours") for x in ours],
-                      [value_of(x, fig, "anchor") for x in anchor])
+                      [value_of(x, fig, fig.against) for x in anchor])
+            # Within one benchmark both sides do the same work; against
+            # another benchmark's anchor, only the workers must match.
+            fields = ("processes",) if fig.against_bench else ("processes", "n")
             for o, a in zip(ours, anchor):
                 if isinstance(o, dict) and isinstance(a, dict):
-                    for k in ("processes", "n"):
+                    for k in fields:
                         if o.get(k) != a.get(k):
-                            row.notes.append(f"{k} differs: ours {o.get(k)}, anchor {a.get(k)}")
+                            row.notes.append(f"{k} differs: ours {o.get(k)}, "
+                                             f"{fig.against} {a.get(k)}")
             rows.append(row)
     return rows
 
@@ -343,17 +507,19 @@ def report(group, benches, rows, args, rounds, started, load_before):
               "(which goes first alternates), on a shared machine: only the ratios "
               "mean much.", ""]
     lines += [markdown_table(TABLE_HEADER, [r.cells(args.quick) for r in rows]), ""]
-    lines += ["Ratio: the median of ours against the median of the anchor, as how many "
+    lines += ["Ratio: the median of ours against the median of the anchor named in "
+              "brackets (the benchmark's own unless it says otherwise), as how many "
               "times better ours is (ours/anchor when higher is better, anchor/ours when "
               "lower is better); in brackets the range of the ratios of single rounds. "
-              "Target: the ratio this stage must reach; \"report\" rows have none.", ""]
+              "Target: the ratio this stage must reach, and for some an absolute figure "
+              "ours must reach too; \"report\" rows have none.", ""]
     lines += ["## What ran", ""]
     for b in benches:
         values = command_values(b, args.quick, Path(args.build_dir).resolve())
         shown = {k: relative(v) for k, v in values.items()}
-        lines.append(f"- **{b.name}**: {b.what}. "
-                     f"Ours `{' '.join(fill(b.ours, shown))}`, "
-                     f"anchor `{' '.join(fill(b.anchor, shown))}`.")
+        cmds = [f"{'Ours' if side == 'ours' else side} "
+                f"`{' '.join(fill(b.command(side), shown))}`" for side in b.sides()]
+        lines.append(f"- **{b.name}**: {b.what}. " + ", ".join(cmds) + ".")
     notes = sorted({f"{r.bench.name}: {n}" for r in rows for n in r.notes})
     if notes:
         lines += ["", "**Warnings:**", ""] + [f"- {n}" for n in notes]
@@ -387,7 +553,20 @@ def build(build_dir):
             sys.exit(f"run.py: {argv[0]} failed")
 
 
+def check_table():
+    """Every row compares with a side that exists."""
+    by_name = {b.name: b for b in BENCHMARKS}
+    for b in BENCHMARKS:
+        for f in b.figures:
+            other = by_name.get(f.against_bench or b.name)
+            if other is None or f.against not in other.sides():
+                sys.exit(f"run.py: {b.name}: a row compares with "
+                         f"{f.against_bench or b.name}'s {f.against}, which does not exist")
+
+
 def select(only):
+    """The benchmarks --only names, with those whose anchors their rows are
+    compared with (Figure.against_bench)."""
     if not only:
         return BENCHMARKS
     wanted = [w.strip() for w in only.split(",") if w.strip()]
@@ -397,16 +576,25 @@ def select(only):
         print(f"run.py: no benchmark or group named {', '.join(unknown)} (see --list)",
               file=sys.stderr)
         sys.exit(2)
-    return [b for b in BENCHMARKS if b.name in wanted or b.group in wanted]
+    chosen = {b.name for b in BENCHMARKS if b.name in wanted or b.group in wanted}
+    needed = {f.against_bench for b in BENCHMARKS if b.name in chosen
+              for f in b.figures if f.against_bench} - chosen
+    if needed:
+        log(f"run.py: also running {', '.join(sorted(needed))}, which other rows compare with")
+    return [b for b in BENCHMARKS if b.name in chosen | needed]
 
 
 def list_benchmarks():
     for b in BENCHMARKS:
-        print(f"{b.name:<12} [{b.group}] {b.what}; n = {b.n:,} (--quick: {b.quick_n:,})")
+        print(f"{b.name:<13} [{b.group}] {b.what}; n = {b.n:,} (--quick: {b.quick_n:,})")
         for f in b.figures:
-            target = "report" if f.target is None else f">= {f.target:g}x the anchor"
-            print(f"{'':14}{f.label or b.name}: {f.unit}, "
-                  f"{'higher' if f.higher_better else 'lower'} is better, target {target}")
+            versus = f.against if not f.against_bench else f"{f.against_bench}'s {f.against}"
+            targets = [] if f.target is None else [f">= {f.target:g}x"]
+            if f.absolute is not None:
+                targets.append(f"{'>=' if f.higher_better else '<='} {show(f.absolute)} {f.unit}")
+            print(f"{'':15}{f.label or b.name}: {f.unit}, "
+                  f"{'higher' if f.higher_better else 'lower'} is better, against {versus}, "
+                  f"target {' and '.join(targets) or 'report'}")
 
 
 def main():
@@ -422,6 +610,7 @@ def main():
                     help="print the tables only; leave bench/results/ alone")
     args = ap.parse_args()
     args.argv = sys.argv[1:]
+    check_table()
     if args.list:
         list_benchmarks()
         return 0

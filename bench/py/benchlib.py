@@ -23,12 +23,17 @@ from typing import Callable
 now = time.perf_counter
 
 
+# A Cmd's default_processes meaning ThreadPoolExecutor's default worker
+# count, min(32, CPUs + 4) (bench_util.h: BENCH_THREADPOOL_WORKERS).
+THREADPOOL_WORKERS = -1
+
+
 @dataclass
 class Cmd:
     run: Callable[[argparse.Namespace], None]
     help: str
     default_n: int
-    default_processes: int = 0  # 0: the CPUs this process may use
+    default_processes: int = 0  # 0: the CPUs this process may use; or THREADPOOL_WORKERS
 
 
 def die(msg: str) -> None:
@@ -71,7 +76,11 @@ def main(cmds: dict) -> int:
     args = parser.parse_args()
     cmd = cmds[args.bench]
     if not args.processes:
-        args.processes = cmd.default_processes or len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
+        if cmd.default_processes == THREADPOOL_WORKERS:
+            args.processes = min(32, cpus + 4)
+        else:
+            args.processes = cmd.default_processes or cpus
     if not args.n:
         args.n = cmd.default_n
     cmd.run(args)

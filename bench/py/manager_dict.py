@@ -3,24 +3,25 @@
 multiprocessing.Manager().dict() (fork start method) used by several
 processes, the same work and checks as bench/bench_shared.c.
 
-    manager_dict.py dict_reads   [-p P] [-n N]         d[k] for 1,000 keys in turn
-    manager_dict.py dict_writes  [-p P] [-n N]         d[k] = v
-    manager_dict.py dict_batched [-p P] [-n N] [-b B]  d.update() of B pairs at a time
+    manager_dict.py dict_reads   [-p P] [-n N]   d[k] for 1,000 keys in turn
+    manager_dict.py dict_writes  [-p P] [-n N]   d[k] = v
+    manager_dict.py dict_batched [-p P] [-n N]   d.update() of 1,000 pairs at a time
 
 P processes (default 2) each do N operations on one dict proxy made by the
 parent; keys are "key-<i mod 1000>" (a writer's own "p<proc>-<i mod 1000>"),
 values 16 bytes. Each child touches the dict once (len) before the clock
 starts; the clock runs from releasing all children at once until the last
-has finished. Prints one JSON line like bench_shared's.
+has finished, and every value read is checked. Prints one JSON line like
+bench_shared's.
 """
 
 import sys
 
-import manager_common
+import benchlib
+from manager_common import cmd
 
 KEYS = 1000
 VALUE = b"0123456789abcdef"
-DEFAULT_N = {"dict_reads": 20_000, "dict_writes": 20_000, "dict_batched": 1_000_000}
 
 
 def reads(d, me, n, batch):
@@ -50,7 +51,13 @@ def make(manager, bench):
     return d
 
 
+CMDS = {
+    "dict_reads": cmd(make, reads, "P processes read N values each, one get at a time",
+                      200_000),
+    "dict_writes": cmd(make, writes, "P processes write N pairs each, one call each", 100_000),
+    "dict_batched": cmd(make, batched, "P processes write N pairs each, 1,000 per update",
+                        1_000_000, batched=True),
+}
+
 if __name__ == "__main__":
-    manager_common.main("manager_dict.py", make,
-                        {"dict_reads": reads, "dict_writes": writes, "dict_batched": batched},
-                        DEFAULT_N, {"dict_batched"})
+    sys.exit(benchlib.main(CMDS))

@@ -3,8 +3,8 @@
 multiprocessing.Manager().list() (fork start method) used by several
 processes, the same work and checks as bench/bench_shared.c.
 
-    manager_list.py list_appends [-p P] [-n N]         l.append(v)
-    manager_list.py list_batched [-p P] [-n N] [-b B]  l.extend() of B items at a time
+    manager_list.py list_appends [-p P] [-n N]   l.append(v)
+    manager_list.py list_batched [-p P] [-n N]   l.extend() of 1,000 items at a time
 
 P processes (default 2) each do N operations on one list proxy made by the
 parent; values are 16 bytes. Each child touches the list once (len) before
@@ -13,10 +13,12 @@ the last has finished, and the list's final length is checked. Prints one
 JSON line like bench_shared's.
 """
 
-import manager_common
+import sys
+
+import benchlib
+from manager_common import cmd
 
 VALUE = b"0123456789abcdef"
-DEFAULT_N = {"list_appends": 20_000, "list_batched": 1_000_000}
 
 
 def appends(lst, me, n, batch):
@@ -32,8 +34,20 @@ def batched(lst, me, n, batch):
         lst.extend(items[:min(batch, n - done)])
 
 
+def make(manager, bench):
+    return manager.list()
+
+
+def length_is(lst, ops):
+    return len(lst) == ops
+
+
+CMDS = {
+    "list_appends": cmd(make, appends, "P processes append N items each, one call each",
+                        100_000, check=length_is),
+    "list_batched": cmd(make, batched, "P processes append N items each, 1,000 per extend",
+                        1_000_000, batched=True, check=length_is),
+}
+
 if __name__ == "__main__":
-    manager_common.main("manager_list.py", lambda manager, bench: manager.list(),
-                        {"list_appends": appends, "list_batched": batched},
-                        DEFAULT_N, {"list_batched"},
-                        check=lambda lst, ops: len(lst) == ops)
+    sys.exit(benchlib.main(CMDS))

@@ -9,7 +9,9 @@ consumer process, the same messages and checks as bench/bench_queue.c.
 
 Each message is bytes: its sequence number (8 bytes, little-endian), filler,
 and the number's low byte last. The consumer checks every one. The clock runs
-from before the consumer starts until it has checked the last message.
+from before the consumer starts until it has checked the last message. The
+queue holds at most as many messages as bench_queue's (maxsize 1024, 256
+and 16), so that neither producer can run further ahead.
 """
 
 import multiprocessing as mp
@@ -25,9 +27,9 @@ def consume(q, size, n):
             sys.exit(1)
 
 
-def between_processes(args, size):
+def between_processes(args, size, slots):
     ctx = mp.get_context("fork")
-    q = ctx.Queue(maxsize=1024)
+    q = ctx.Queue(maxsize=slots)
     filler = b"m" * (size - 9)
     t0 = benchlib.now()
     consumer = ctx.Process(target=consume, args=(q, size, args.n))
@@ -43,11 +45,11 @@ def between_processes(args, size):
 
 
 CMDS = {
-    "queue_16": benchlib.Cmd(lambda a: between_processes(a, 16),
+    "queue_16": benchlib.Cmd(lambda a: between_processes(a, 16, 1024),
                              "16-byte messages, producer process -> consumer process", 1_000_000, 2),
-    "queue_4k": benchlib.Cmd(lambda a: between_processes(a, 4096),
+    "queue_4k": benchlib.Cmd(lambda a: between_processes(a, 4096, 256),
                              "4 KiB messages, producer process -> consumer process", 200_000, 2),
-    "queue_1m": benchlib.Cmd(lambda a: between_processes(a, 1 << 20),
+    "queue_1m": benchlib.Cmd(lambda a: between_processes(a, 1 << 20, 16),
                              "1 MiB messages, producer process -> consumer process", 2_000, 2),
 }
 
