@@ -23,7 +23,7 @@ static long sw_count;
 static void sw_body(void *arg)
 {
     (void)arg;
-    mt__fiber_started(&sw_main);
+    mt__fiber_started();
     for (;;) {
         sw_count++;
         mt__fiber_switch(&sw_co, &sw_main, false);

@@ -13,5 +13,7 @@
 #include "multitask/process.h"
 #include "multitask/pool.h"
 #include "multitask/executor.h"
+#include "multitask/coro.h"
+#include "multitask/trace.h"
 
 #endif

@@ -4,7 +4,7 @@
 # apt-get line and fails.
 
 # What each purpose needs, from Debian 12.
-MT_PACKAGES_build="gcc libc6-dev pkg-config meson ninja-build"
+MT_PACKAGES_build="gcc libc6-dev pkg-config meson ninja-build libuv1-dev"
 MT_PACKAGES_test="libcriterion-dev"
 MT_PACKAGES_bench="python3"
 

@@ -4,6 +4,7 @@
  * fibers.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -98,6 +99,18 @@ void mt__fiber_init(mt__fiber *f, void *lo, size_t size, bool main)
 {
     memset(f, 0, sizeof *f);
 #ifdef MT__ASAN
+    if (main) { /* the thread's own stack */
+        pthread_attr_t attr;
+        if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+            void *addr;
+            size_t len;
+            if (pthread_attr_getstack(&attr, &addr, &len) == 0) {
+                lo = addr;
+                size = len;
+            }
+            pthread_attr_destroy(&attr);
+        }
+    }
     f->asan_lo = lo;
     f->asan_size = size;
 #endif

@@ -91,14 +91,12 @@ static inline void mt__fiber_switch(mt__fiber *from, mt__fiber *to, bool from_en
 #endif
 }
 
-/* The first thing a new fiber runs: completes the switch that started it;
- * `main` learns its stack's bounds from it (ASan). */
-static inline void mt__fiber_started(mt__fiber *main)
+/* The first thing a new fiber runs: completes the switch that started it. */
+static inline void mt__fiber_started(void)
 {
 #ifdef MT__ASAN
-    __sanitizer_finish_switch_fiber(NULL, &main->asan_lo, &main->asan_size);
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
-    (void)main;
 }
 
 #endif

@@ -1,0 +1,301 @@
+/*
+ * coro_internal.h - the loop, the task record, timers and the scheduler's
+ * calls shared by the files of src/coro/. Not installed.
+ *
+ * The scheduler runs on the thread's own stack (the loop's "main" fiber).
+ * A task runs until it suspends; it then switches back to the main fiber,
+ * which resumes the next ready task or, when none is ready, waits in libuv.
+ * Every suspension goes through mt__suspend, which is also where
+ * cancellation and timeouts are delivered.
+ */
+#ifndef MT_CORO_INTERNAL_H
+#define MT_CORO_INTERNAL_H
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "ctx.h"
+#include "multitask/coro.h"
+#include "multitask/executor.h"
+
+/* Everything below stays inside the library: calls need no PLT. */
+#pragma GCC visibility push(hidden)
+
+/* ---- timers: ordered by (deadline, sequence) --------------------------- */
+
+typedef struct mt__timer mt__timer;
+typedef void mt__timer_fire(mt__timer *tm);
+
+struct mt__timer {
+    int64_t deadline;     /* CLOCK_MONOTONIC, ns */
+    uint64_t seq;         /* order of starting, for equal deadlines */
+    mt__timer_fire *fire; /* runs in the scheduler, outside any task */
+    uint64_t slot;        /* where it is queued; 0 when not armed */
+};
+
+/* Timers whose keys arrive in order (the usual case: equal sleeps) go to a
+ * FIFO; the others to a binary heap. Both hold copies of the keys. */
+typedef struct mt__tentry {
+    int64_t deadline;
+    uint64_t seq;
+    mt__timer *tm; /* NULL: cancelled (FIFO only) */
+} mt__tentry;
+
+typedef struct mt__timers {
+    mt__tentry *fifo;  /* ring of fifo_cap entries */
+    size_t fifo_cap;
+    uint64_t fifo_head, fifo_tail; /* counters; index = counter % cap */
+    mt__tentry *heap;
+    size_t heap_len, heap_cap;
+    uint64_t seq;
+    size_t live; /* armed timers */
+} mt__timers;
+
+/* Arm tm to fire at `deadline`. Returns 0 or -ENOMEM. */
+int mt__timer_start(mt_loop *l, mt__timer *tm, int64_t deadline);
+/* Disarm tm if armed. */
+void mt__timer_stop(mt_loop *l, mt__timer *tm);
+/* Fire every timer due at `now`, in order. */
+void mt__timers_run(mt_loop *l, int64_t now);
+/* The earliest deadline armed, or INT64_MAX. */
+int64_t mt__timers_next(mt_loop *l);
+void mt__timers_free(mt__timers *ts);
+
+/* ---- stacks ----------------------------------------------------------- */
+
+typedef enum mt__guard {
+    MT__GUARD_NONE = 0,   /* no stack (shared-stack task) */
+    MT__GUARD_MADVISE,    /* MADV_GUARD_INSTALL region */
+    MT__GUARD_MPROTECT,   /* PROT_NONE page */
+    MT__GUARD_CANARY,     /* canary word, checked at each suspension */
+} mt__guard;
+
+#define MT__GUARD_SIZE ((size_t)16384)
+#define MT__CANARY 0x6d742d737461636bULL /* "mt-stack" */
+/* Canary mode: the usable stack starts at the same place, and the 64 bytes
+ * below it hold the canary (the rest of the guard's room is unused). */
+#define MT__CANARY_BAND ((size_t)64)
+
+/* A mapping for a private stack: [map, map + guard) is the guard, the task
+ * record sits at its top. */
+typedef struct mt__stack {
+    char *map;
+    size_t len;
+    uint8_t guard; /* mt__guard */
+    unsigned valgrind_id;
+} mt__stack;
+
+/* A mapping of `len` bytes (a multiple of the page size) with its guard.
+ * Returns 0 or -ENOMEM. */
+int mt__stack_map(mt__stack *s, size_t len);
+void mt__stack_unmap(mt__stack *s);
+/* Canary mode: write the band / whether it is whole. */
+void mt__canary_fill(mt__stack *s);
+bool mt__canary_intact(const mt__stack *s);
+/* Install the SIGSEGV handler (once per process) and an alternate signal
+ * stack for this thread if it has none; *alt receives one to free, or NULL. */
+int mt__stack_signals_init(void **alt);
+void mt__stack_signals_fini(void *alt);
+/* End the program with the overflow message for t. */
+_Noreturn void mt__stack_overflow(const mt_task *t);
+
+/* ---- tasks ------------------------------------------------------------ */
+
+/* Task states. */
+enum {
+    MT__T_READY = 1,   /* in the ready queue */
+    MT__T_RUNNING,     /* the one running */
+    MT__T_SUSPENDED,   /* waiting to be woken */
+    MT__T_DONE,        /* ended; result is final */
+};
+
+/* Task flags. */
+enum {
+    MT__F_STARTED = 1 << 0,    /* its function has begun */
+    MT__F_SHARED = 1 << 1,     /* runs on the loop's shared stack */
+    MT__F_RETRIEVED = 1 << 2,  /* someone looked at its result */
+    MT__F_HARD = 1 << 3,       /* suspended where nothing may interrupt */
+    MT__F_REPORTED = 1 << 4,   /* its unread error was reported */
+    MT__F_CLOSING = 1 << 5,    /* cancelled because the loop closes */
+};
+
+/* Why a task is asked to stop (bits of mt_task.interrupt). */
+enum {
+    MT__I_CANCEL = 1 << 0,  /* mt_task_cancel */
+    MT__I_GROUP = 1 << 1,   /* a task group's child failed */
+    MT__I_TIMEOUT = 1 << 2, /* a timeout scope ran out */
+};
+
+/* Someone waiting for a task to end: a record on the waiter's stack. */
+typedef struct mt__waiter mt__waiter;
+struct mt__waiter {
+    mt__waiter *prev, *next;
+    void (*notify)(mt__waiter *w, mt_task *ended);
+};
+
+typedef struct mt__scope mt__scope; /* a timeout scope (timer.c) */
+
+struct mt_task {
+    mt__fiber fiber;
+    mt_task *next;      /* ready queue */
+    mt_loop *loop;
+    mt_co_fn *fn;
+    void *arg;
+    int result;
+    int wake;           /* the value mt__suspend returns */
+    uint8_t state;
+    uint8_t flags;
+    uint8_t interrupt;  /* MT__I_* */
+    uint8_t guard;      /* mt__guard of its stack */
+    uint16_t shield;    /* mt_co_shield_begin depth */
+    uint16_t refs;      /* handles, plus one while not done */
+    uint32_t id;
+    uint32_t index;     /* in loop->tasks */
+    const char *name;
+    mt__timer timer;    /* its sleep */
+    mt__waiter *waiters;
+    mt__scope *scopes;  /* innermost timeout scope */
+    struct mt_task_group *group;
+    mt_task *group_prev, *group_next;
+    char *stack_lo;     /* usable stack: [stack_lo, stack_hi) */
+    char *stack_hi;
+    char *saved;        /* shared-stack mode: the copied-out part */
+    uint32_t saved_len, saved_cap;
+    mt__stack map;      /* private stack mapping (map.map NULL if none) */
+};
+
+/* ---- the loop --------------------------------------------------------- */
+
+/* A wake-up from another thread (a future finished). */
+typedef struct mt__remote {
+    struct mt__remote *_Atomic next;
+    void (*deliver)(struct mt__remote *r);
+} mt__remote;
+
+struct mt_loop {
+    uv_loop_t uv;
+    uv_timer_t uv_timer;   /* armed for our earliest deadline */
+    uv_async_t uv_async;   /* remote wake-ups */
+    int64_t uv_timer_at;   /* what uv_timer is armed for; INT64_MAX: none */
+    mt__fiber main;        /* the scheduler's fiber: the thread's stack */
+    mt_task *current;      /* the running task */
+    mt_task *ready_head, *ready_tail;
+    mt__timers timers;
+    mt_task **tasks;       /* every task not yet freed */
+    size_t ntasks, tasks_cap;
+    uint32_t next_id;
+    int running;           /* inside mt_loop_run_until_complete */
+    unsigned budget;       /* direct task-to-task switches left */
+    bool slow_path;        /* debug or trace: every switch via the scheduler */
+    int64_t slice_start;   /* when the running slice began (slow path) */
+    bool closing;
+    bool debug;
+    int64_t slow_ns;
+    /* Stacks of tasks that ended, for reuse. */
+    mt__stack *free_stacks;
+    size_t nfree_stacks, free_stacks_cap;
+    size_t default_stack;
+    /* The shared stack and the task whose frames are on it. */
+    mt__stack shared;
+    size_t shared_size;
+    mt_task *shared_owner;
+    /* Remote wake-ups: a lock-free list pushed by other threads. */
+    mt__remote *_Atomic remote;
+    size_t remote_waits;   /* futures awaited: keeps uv_async referenced */
+    void *altstack;
+    mt_co_report_fn *report;
+    void *report_arg;
+    size_t pending_reports;
+    mt_executor *executor; /* the default one, made on first use */
+    struct mt_co_timer *free_timers;
+};
+
+extern _Thread_local mt_loop *mt__loop_tls __attribute__((tls_model("initial-exec")));
+
+/* The running task, or NULL outside a coroutine. */
+static inline mt_task *mt__current(void)
+{
+    mt_loop *l = mt__loop_tls;
+    return l ? l->current : NULL;
+}
+
+/* Monotonic nanoseconds. */
+int64_t mt__now_ns(void);
+
+/* The deadline `seconds` from now; INT64_MAX for a negative value. */
+int64_t mt__deadline_ns(double seconds);
+
+/*
+ * Suspend the running task until mt__wake(t, value); returns value. An
+ * interruptible suspension (hard = false) returns the pending interrupt
+ * (-ECANCELED, -ETIMEDOUT) at once, or when one arrives; the caller must
+ * then undo what it registered. A hard one only ends with mt__wake.
+ */
+int mt__suspend(mt_task *t, bool hard);
+
+/* Make a suspended task ready; it resumes with `value`. No effect on a task
+ * that is not suspended. */
+void mt__wake(mt_task *t, int value);
+
+/* Queue t to run (it is ready or new). */
+void mt__ready_push(mt_loop *l, mt_task *t);
+
+/* The interrupt t would see now: 0, -ECANCELED or -ETIMEDOUT. */
+static inline int mt__interrupt_code(const mt_task *t)
+{
+    if (__builtin_expect(t->shield || !t->interrupt, 1))
+        return 0;
+    if (t->interrupt & (MT__I_CANCEL | MT__I_GROUP))
+        return -ECANCELED;
+    return -ETIMEDOUT;
+}
+
+/* Ask t to stop for `why` (MT__I_*): wake it if it waits interruptibly. */
+void mt__interrupt(mt_task *t, int why);
+
+/* Make a task of loop l and queue it; *out receives it (it is the caller's
+ * handle when `handle`, else borrowed: the task runs detached). */
+int mt__task_new(mt_loop *l, mt_task **out, bool handle, mt_co_fn *fn, void *arg,
+                 const mt_task_opts *o);
+
+/* Drop one reference; frees an ended task at zero. */
+void mt__task_unref(mt_task *t);
+
+/* Add / remove a waiter for t's end (t not done). */
+void mt__waiter_add(mt_task *t, mt__waiter *w);
+void mt__waiter_remove(mt_task *t, mt__waiter *w);
+
+/* Resume the first ready task; returns when the scheduler's turn comes
+ * again (tasks may switch among themselves meanwhile). */
+void mt__run_ready(mt_loop *l);
+
+/* Report a line through the loop's report function. */
+void mt__report(mt_loop *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Report t's unread error, once. */
+void mt__report_unretrieved(mt_task *t);
+
+/* The remote list: push from any thread; drained by the loop. */
+void mt__remote_push(mt_loop *l, mt__remote *r);
+
+/* Await a future from a coroutine (future_await.c). */
+int mt__await_future(mt_future *f, double timeout);
+
+/* Task-group hook: a child ended (group.c). */
+void mt__group_child_ended(mt_task *t);
+
+/* Free what the loop keeps for timers of mt_co_call_later. */
+void mt__call_later_free(mt_loop *l);
+
+/* Scopes: called by mt__suspend's callers on timeouts (timer.c). */
+void mt__scopes_abandon(mt_task *t);
+
+/* Default executor of the loop, made on first use. */
+int mt__loop_executor(mt_loop *l, mt_executor **out);
+
+#pragma GCC visibility pop
+
+#endif
