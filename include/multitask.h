@@ -14,6 +14,7 @@
 #include "multitask/pool.h"
 #include "multitask/executor.h"
 #include "multitask/coro.h"
+#include "multitask/aqueue.h"
 #include "multitask/trace.h"
 
 #endif

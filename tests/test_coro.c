@@ -403,13 +403,13 @@ static int wait_main(void *arg)
     (void)arg;
     mt_task *ts[3], *done[3], *pending[3];
     size_t nd, np;
-    job jobs[3] = {{0.05, 1, 0}, {0.01, 2, 0}, {0.5, 3, 0}};
+    job jobs[3] = {{0.3, 1, 0}, {0.01, 2, 0}, {2.0, 3, 0}};
     spawn_jobs(ts, jobs, 3);
     cr_expect_eq(mt_co_wait(ts, 3, MT_FOREVER, MT_FIRST_COMPLETED, done, &nd, pending, &np), 0);
     cr_expect_eq(nd, 1);
     cr_expect_eq(done[0], ts[1]);
     cr_expect_eq(np, 2);
-    cr_expect_eq(mt_co_wait(ts, 3, 0.1, MT_ALL_COMPLETED, done, &nd, pending, &np), -ETIMEDOUT);
+    cr_expect_eq(mt_co_wait(ts, 3, 0.6, MT_ALL_COMPLETED, done, &nd, pending, &np), -ETIMEDOUT);
     cr_expect_eq(nd, 2);
     cr_expect_eq(np, 1);
     cr_expect_eq(pending[0], ts[2]);
