@@ -112,6 +112,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "executor.h"
 #include "future.h"
 #include "task.h"
 
@@ -403,6 +404,109 @@ int mt_task_group_create_task(mt_task_group *g, mt_task **out, mt_co_fn *fn, voi
  * finished afterwards.
  */
 int mt_task_group_wait(mt_task_group *g);
+
+
+/* ---- file descriptors, signals, sockets ------------------------------- */
+
+#define MT_READABLE 1 /* the fd can be read (or is at its end, or failed) */
+#define MT_WRITABLE 2 /* the fd can be written */
+
+/*
+ * mt_co_wait_fd - suspend until fd is readable or writable (events is one
+ * of MT_READABLE, MT_WRITABLE) or `timeout` seconds pass (loop.add_reader /
+ * add_writer as one await). Returns the event (> 0); -ETIMEDOUT,
+ * -ECANCELED; -EBUSY when another coroutine waits for the same event on
+ * this fd; -EINVAL (bad fd or events); -EPERM; a libuv error as -errno
+ * (-EBADF, -EPERM for a regular file). One reader and one writer may wait
+ * at once. The loop keeps a watcher for each fd waited on (it sets the fd
+ * non-blocking): close such fds with mt_co_close, or call mt_co_forget_fd
+ * before closing them, or a later fd of the same number is confused with it.
+ */
+int mt_co_wait_fd(int fd, int events, double timeout);
+
+/* mt_co_forget_fd - drop the loop's watcher of fd (nobody may be waiting on
+ * it: -EBUSY). Returns 0, -EINVAL, -EPERM (no loop in this thread). */
+int mt_co_forget_fd(int fd);
+
+/* mt_co_close - mt_co_forget_fd, then close(fd). Returns 0 or -errno. Works
+ * outside a loop too (it then only closes). */
+int mt_co_close(int fd);
+
+/*
+ * mt_co_wait_signal - suspend until signal signum arrives (libuv's signal
+ * handling, loop.add_signal_handler as one await) or `timeout` passes.
+ * Returns signum, -ETIMEDOUT, -ECANCELED, -EINVAL, -EPERM, -ENOMEM.
+ */
+int mt_co_wait_signal(int signum, double timeout);
+
+/*
+ * mt_co_tcp_listen - a non-blocking TCP socket listening on host:port
+ * (host numeric IPv4 or IPv6, "localhost", or NULL for every address; port
+ * 0 picks a free one, see mt_co_sock_port), with SO_REUSEADDR; backlog 0
+ * means 128. Does not suspend; usable outside a loop. Returns 0 with
+ * *fd_out set, -EINVAL, or the socket call's -errno.
+ */
+int mt_co_tcp_listen(const char *host, int port, int backlog, int *fd_out);
+
+/* mt_co_sock_port - the local port of a socket, or -errno. */
+int mt_co_sock_port(int fd);
+
+/*
+ * mt_co_sock_accept - accept a connection on listening socket lfd
+ * (loop.sock_accept): *fd_out is a non-blocking socket with TCP_NODELAY.
+ * Returns 0, -ECANCELED, accept's -errno, -EINVAL, -EPERM.
+ */
+int mt_co_sock_accept(int lfd, int *fd_out);
+
+/*
+ * mt_co_sock_connect - connect to host:port (host as mt_co_tcp_listen;
+ * NULL means 127.0.0.1): *fd_out is a new non-blocking socket with
+ * TCP_NODELAY. Returns 0, -ECONNREFUSED and connect's other -errno,
+ * -ECANCELED, -EINVAL, -EPERM.
+ */
+int mt_co_sock_connect(const char *host, int port, int *fd_out);
+
+/*
+ * mt_co_sock_recv - receive up to len bytes (loop.sock_recv). Returns the
+ * count, 0 at the end of the stream, or -errno, -ECANCELED, -EPERM.
+ */
+ssize_t mt_co_sock_recv(int fd, void *buf, size_t len);
+
+/*
+ * mt_co_sock_sendall - send all len bytes (loop.sock_sendall), suspending
+ * while the socket buffer is full. Returns 0, -EPIPE / -ECONNRESET and
+ * send's other -errno, -ECANCELED (some bytes may have gone), -EPERM.
+ */
+int mt_co_sock_sendall(int fd, const void *buf, size_t len);
+
+/* ---- futures and executors -------------------------------------------- */
+
+/*
+ * mt_co_await_future - suspend until the future f (from a thread pool, a
+ * process pool, anything) is done, without blocking the loop (await
+ * asyncio.wrap_future(f)). Returns what mt_future_result returns: the
+ * task's result or error (MT_EWORKER when a pool worker died running it),
+ * -ECANCELED when f was cancelled; with *result set as there. When the
+ * coroutine is cancelled or `timeout` passes first, f is cancelled if it
+ * has not started, and -ECANCELED / -ETIMEDOUT is returned. The caller
+ * keeps its reference to f. -EINVAL, -EPERM, -ENOMEM.
+ */
+int mt_co_await_future(mt_future *f, double timeout, mt_iov *result);
+
+/*
+ * mt_co_run_in_executor - run fn(arg, len) on thread pool ex (NULL: the
+ * loop's default one, made on first use with Python's default size and
+ * freed when the loop closes) and await it (loop.run_in_executor). The
+ * result bytes (or the error message) are moved into *out when out is not
+ * NULL. Returns the task's result, or mt_executor_submit's and
+ * mt_co_await_future's errors.
+ */
+int mt_co_run_in_executor(mt_executor *ex, mt_task_fn *fn, const void *arg, size_t len,
+                          mt_buf *out);
+
+/* mt_co_to_thread - mt_co_run_in_executor on the default thread pool
+ * (asyncio.to_thread). */
+int mt_co_to_thread(mt_task_fn *fn, const void *arg, size_t len, mt_buf *out);
 
 #ifdef __cplusplus
 }

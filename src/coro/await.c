@@ -223,16 +223,6 @@ static bool wait_holds(mt_task *const *ts, size_t n, mt_return_when when)
     return done == n;
 }
 
-typedef struct wait_timer {
-    mt__timer tm;
-    mt_task *who;
-} wait_timer;
-
-static void wait_timer_fire(mt__timer *tm)
-{
-    mt__wake(((wait_timer *)tm)->who, -ETIMEDOUT);
-}
-
 int mt_co_wait(mt_task *const *ts, size_t n, double timeout, mt_return_when when,
                mt_task **done, size_t *ndone, mt_task **not_done, size_t *nnot_done)
 {
@@ -249,15 +239,14 @@ int mt_co_wait(mt_task *const *ts, size_t n, double timeout, mt_return_when when
         err = many_begin(&m, ts, n, local, &recs);
         if (err)
             return err;
-        wait_timer wt = {.tm.fire = wait_timer_fire, .who = cur};
-        if (timeout >= 0)
-            err = mt__timer_start(cur->loop, &wt.tm, mt__deadline_ns(timeout));
+        mt__wake_timer wt;
+        err = mt__wake_timer_start(&wt, cur, timeout);
         while (!err && !m.satisfied && m.remaining) {
             r = mt__suspend(cur, false);
             if (r)
                 break;
         }
-        mt__timer_stop(cur->loop, &wt.tm);
+        mt__wake_timer_stop(&wt);
         many_end(ts, n, local, recs);
         if (err)
             return err;

@@ -64,6 +64,17 @@ void mt__timers_run(mt_loop *l, int64_t now);
 int64_t mt__timers_next(mt_loop *l);
 void mt__timers_free(mt__timers *ts);
 
+/* A timer that wakes task `who` with -ETIMEDOUT: the timeout of a wait. */
+typedef struct mt__wake_timer {
+    mt__timer tm;
+    mt_task *who;
+} mt__wake_timer;
+
+/* Arm wt to wake the running task t after `timeout` seconds (nothing for a
+ * negative timeout). Returns 0 or -ENOMEM. */
+int mt__wake_timer_start(mt__wake_timer *wt, mt_task *t, double timeout);
+void mt__wake_timer_stop(mt__wake_timer *wt);
+
 /* ---- stacks ----------------------------------------------------------- */
 
 typedef enum mt__guard {
@@ -210,6 +221,8 @@ struct mt_loop {
     void *report_arg;
     size_t pending_reports;
     mt_executor *executor; /* the default one, made on first use */
+    struct mt__fdw **fdw;  /* fd watchers by fd (io.c) */
+    size_t nfdw;
     struct mt_co_timer *free_timers;
 };
 
@@ -292,6 +305,9 @@ void mt__call_later_free(mt_loop *l);
 
 /* Scopes: called by mt__suspend's callers on timeouts (timer.c). */
 void mt__scopes_abandon(mt_task *t);
+
+/* Close every fd watcher (io.c). */
+void mt__fdw_free_all(mt_loop *l);
 
 /* Default executor of the loop, made on first use. */
 int mt__loop_executor(mt_loop *l, mt_executor **out);

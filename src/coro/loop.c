@@ -267,6 +267,7 @@ int mt_loop_close(mt_loop *l)
     }
     if (l->executor)
         mt_executor_free(l->executor);
+    mt__fdw_free_all(l);
     uv_close((uv_handle_t *)&l->uv_timer, NULL);
     uv_close((uv_handle_t *)&l->uv_async, NULL);
     uv_run(&l->uv, UV_RUN_DEFAULT);

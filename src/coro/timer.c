@@ -250,6 +250,25 @@ int mt_co_sleep(double seconds)
     return r;
 }
 
+static void wake_timer_fire(mt__timer *tm)
+{
+    mt__wake(((mt__wake_timer *)tm)->who, -ETIMEDOUT);
+}
+
+int mt__wake_timer_start(mt__wake_timer *wt, mt_task *t, double timeout)
+{
+    *wt = (mt__wake_timer){.tm.fire = wake_timer_fire, .who = t};
+    if (timeout < 0)
+        return 0;
+    return mt__timer_start(t->loop, &wt->tm, mt__deadline_ns(timeout));
+}
+
+void mt__wake_timer_stop(mt__wake_timer *wt)
+{
+    if (wt->who)
+        mt__timer_stop(wt->who->loop, &wt->tm);
+}
+
 /* ---- call_later ------------------------------------------------------- */
 
 struct mt_co_timer {
