@@ -300,7 +300,7 @@ int mt_co_timer_cancel(mt_co_timer *t);
 
 /* A timeout scope; lives on the coroutine's stack. */
 typedef struct mt_co_timeout {
-    void *priv[8];
+    void *priv[12];
 } mt_co_timeout;
 
 /*

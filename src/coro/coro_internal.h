@@ -34,20 +34,20 @@ struct mt__timer {
     uint64_t seq;         /* order of starting, for equal deadlines */
     mt__timer_fire *fire; /* runs in the scheduler, outside any task */
     uint64_t slot;        /* where it is queued; 0 when not armed */
+    mt__timer *prev, *next; /* in the FIFO */
 };
 
 /* Timers whose keys arrive in order (the usual case: equal sleeps) go to a
- * FIFO; the others to a binary heap. Both hold copies of the keys. */
+ * FIFO, a list through the timers themselves (no memory of its own); the
+ * others to a binary heap holding copies of their keys. */
 typedef struct mt__tentry {
     int64_t deadline;
     uint64_t seq;
-    mt__timer *tm; /* NULL: cancelled (FIFO only) */
+    mt__timer *tm;
 } mt__tentry;
 
 typedef struct mt__timers {
-    mt__tentry *fifo;  /* ring of fifo_cap entries */
-    size_t fifo_cap;
-    uint64_t fifo_head, fifo_tail; /* counters; index = counter % cap */
+    mt__timer *fifo_head, *fifo_tail;
     mt__tentry *heap;
     size_t heap_len, heap_cap;
     uint64_t seq;
@@ -96,8 +96,12 @@ typedef struct mt__stack {
     char *map;
     size_t len;
     uint8_t guard; /* mt__guard */
+    bool in_slab;  /* part of a slab (the loop's default size) */
     unsigned valgrind_id;
 } mt__stack;
+
+/* Stacks of the default size are mapped this many at a time. */
+#define MT__SLAB_STACKS 64
 
 /* A mapping of `len` bytes (a multiple of the page size) with its guard.
  * Returns 0 or -ENOMEM. */
@@ -106,6 +110,14 @@ void mt__stack_unmap(mt__stack *s);
 /* Canary mode: write the band / whether it is whole. */
 void mt__canary_fill(mt__stack *s);
 bool mt__canary_intact(const mt__stack *s);
+/* A stack of len bytes (guard included) for a task of loop l: from the
+ * loop's free list or slabs for the default size, else its own mapping.
+ * Returns 0 or -ENOMEM. */
+int mt__stack_get(mt_loop *l, size_t len, mt__stack *out);
+/* Give a stack back: slab stacks are kept for reuse until the loop closes. */
+void mt__stack_put(mt_loop *l, mt__stack *s);
+/* Unmap every slab of the loop (at close). */
+void mt__stacks_free_all(mt_loop *l);
 /* Install the SIGSEGV handler (once per process) and an alternate signal
  * stack for this thread if it has none; *alt receives one to free, or NULL. */
 int mt__stack_signals_init(void **alt);
@@ -164,8 +176,8 @@ struct mt_task {
     uint16_t shield;    /* mt_co_shield_begin depth */
     uint16_t refs;      /* handles, plus one while not done */
     uint32_t id;
-    uint32_t index;     /* in loop->tasks */
     const char *name;
+    mt_task *all_prev, *all_next; /* every task of the loop not yet freed */
     mt__timer timer;    /* its sleep */
     mt__waiter *waiters;
     mt__scope *scopes;  /* innermost timeout scope */
@@ -195,17 +207,19 @@ struct mt_loop {
     mt_task *current;      /* the running task */
     mt_task *ready_head, *ready_tail;
     mt__timers timers;
-    mt_task **tasks;       /* every task not yet freed */
-    size_t ntasks, tasks_cap;
+    mt_task *tasks;        /* every task not yet freed (all_next list) */
+    size_t live;           /* tasks not ended */
     uint32_t next_id;
     int running;           /* inside mt_loop_run_until_complete */
     unsigned budget;       /* direct task-to-task switches left */
     bool slow_path;        /* debug or trace: every switch via the scheduler */
     int64_t slice_start;   /* when the running slice began (slow path) */
+    mt_task *dead;         /* a task that ended, its stack still to free */
     bool closing;
     bool debug;
     int64_t slow_ns;
-    /* Stacks of tasks that ended, for reuse. */
+    /* Stacks of tasks that ended, for reuse, and the slabs they come from. */
+    struct mt__slab *slabs;
     mt__stack *free_stacks;
     size_t nfree_stacks, free_stacks_cap;
     size_t default_stack;

@@ -24,7 +24,7 @@
 
 /* Turns of the scheduler between two looks at the clock and at libuv
  * while tasks stay ready: polling costs a system call. */
-#define POLL_EVERY 16
+#define POLL_EVERY 128
 
 /* ---- reports ---------------------------------------------------------- */
 
@@ -144,10 +144,7 @@ static bool task_ended(mt_loop *l, void *arg)
 static bool all_ended(mt_loop *l, void *arg)
 {
     (void)arg;
-    for (size_t i = 0; i < l->ntasks; i++)
-        if (l->tasks[i]->state != MT__T_DONE)
-            return false;
-    return true;
+    return l->live == 0;
 }
 
 int mt_loop_new(mt_loop **out, const mt_run_opts *opts)
@@ -238,8 +235,7 @@ int mt_loop_close(mt_loop *l)
     l->closing = true;
     /* Cancel what is still pending and let it run to its end. */
     int pending = 0;
-    for (size_t i = 0; i < l->ntasks; i++) {
-        mt_task *t = l->tasks[i];
+    for (mt_task *t = l->tasks; t; t = t->all_next) {
         if (t->state != MT__T_DONE) {
             mt__report(l, "Task '%s' was still pending when the loop closed: cancelled",
                        mt_task_name(t));
@@ -250,13 +246,13 @@ int mt_loop_close(mt_loop *l)
     }
     if (pending)
         run_until(l, all_ended, NULL);
-    for (size_t i = 0; i < l->ntasks; i++)
-        if (l->tasks[i]->state != MT__T_DONE)
+    for (mt_task *t = l->tasks; t; t = t->all_next)
+        if (t->state != MT__T_DONE)
             mt__report(l, "Task '%s' would not end after it was cancelled: dropped",
-                       mt_task_name(l->tasks[i]));
+                       mt_task_name(t));
     /* Free every task, held or not. */
-    while (l->ntasks) {
-        mt_task *t = l->tasks[l->ntasks - 1];
+    while (l->tasks) {
+        mt_task *t = l->tasks;
         if (t->state != MT__T_DONE) {
             mt__fiber_destroy(&t->fiber, false);
             t->state = MT__T_DONE;
@@ -276,13 +272,10 @@ int mt_loop_close(mt_loop *l)
         uv_run(&l->uv, UV_RUN_DEFAULT);
         uv_loop_close(&l->uv);
     }
-    for (size_t i = 0; i < l->nfree_stacks; i++)
-        mt__stack_unmap(&l->free_stacks[i]);
-    free(l->free_stacks);
+    mt__stacks_free_all(l);
     mt__stack_unmap(&l->shared);
     mt__timers_free(&l->timers);
     mt__call_later_free(l);
-    free(l->tasks);
     mt__fiber_destroy(&l->main, true);
     mt__stack_signals_fini(l->altstack);
     free(l);

@@ -21,7 +21,6 @@ _Thread_local mt_loop *mt__loop_tls __attribute__((tls_model("initial-exec")));
 
 #define STACK_MIN ((size_t)16 << 10)
 #define STACK_MAX ((size_t)1 << 30)
-#define FREE_STACKS_MAX 1024
 /* Switches from task to task before the scheduler gets a turn. */
 #define DIRECT_BUDGET 64
 
@@ -80,6 +79,21 @@ static void check_canary(const mt_task *t)
         mt__stack_overflow(t);
 }
 
+/* Free what the task that ended last leaves, now that nobody runs on its
+ * stack any more. */
+static void reap(mt_loop *l)
+{
+    mt_task *t = l->dead;
+    l->dead = NULL;
+    mt__fiber_destroy(&t->fiber, false);
+    if (l->shared_owner == t)
+        l->shared_owner = NULL;
+    free(t->saved);
+    t->saved = NULL;
+    t->saved_len = t->saved_cap = 0;
+    mt__task_unref(t); /* its life's reference */
+}
+
 /* Leave the running task t (already queued or marked suspended): switch
  * straight to the next ready task while the budget lasts, else to the
  * scheduler, which also polls libuv and fires timers. Returns when t runs
@@ -99,9 +113,32 @@ static void switch_out(mt_task *t)
             return;
         l->current = next;
         mt__fiber_switch(&t->fiber, &next->fiber, false);
-        return;
+    } else {
+        mt__fiber_switch(&t->fiber, &l->main, false);
     }
-    mt__fiber_switch(&t->fiber, &l->main, false);
+    if (l->dead)
+        reap(l);
+}
+
+/* Leave task t, which has ended, for good: like switch_out, and whoever
+ * runs next frees its stack. */
+static _Noreturn void leave_for_good(mt_task *t)
+{
+    mt_loop *l = t->loop;
+    if (t->guard == MT__GUARD_CANARY)
+        check_canary(t);
+    l->dead = t;
+    mt_task *next = l->ready_head;
+    if (next && l->budget && !((t->flags | next->flags) & MT__F_SHARED) && !l->slow_path) {
+        l->budget--;
+        ready_pop(l);
+        next->state = MT__T_RUNNING;
+        l->current = next;
+        mt__fiber_switch(&t->fiber, &next->fiber, true);
+    } else {
+        mt__fiber_switch(&t->fiber, &l->main, true);
+    }
+    abort(); /* never resumed */
 }
 
 int mt__suspend(mt_task *t, bool hard)
@@ -189,6 +226,8 @@ static void task_entry(void *arg)
 {
     mt_task *t = arg;
     mt__fiber_started();
+    if (t->loop->dead)
+        reap(t->loop);
     t->flags |= MT__F_STARTED;
     if (t->interrupt & (MT__I_CANCEL | MT__I_GROUP))
         t->result = -ECANCELED; /* cancelled before it ran: it never runs */
@@ -196,11 +235,11 @@ static void task_entry(void *arg)
         t->result = t->fn(t->arg);
     mt__scopes_abandon(t);
     t->state = MT__T_DONE;
+    t->loop->live--;
     notify_waiters(t);
     if (t->group)
         mt__group_child_ended(t);
-    mt__fiber_switch(&t->fiber, &t->loop->main, true);
-    abort(); /* never resumed */
+    leave_for_good(t);
 }
 
 static void stack_copy(char *dst, const char *src, size_t n)
@@ -264,17 +303,10 @@ static void came_back(mt_loop *l, mt_task *t)
             mt__report(l, "Executing task '%s' took %.3f seconds", mt_task_name(t),
                        (double)(t1 - l->slice_start) * 1e-9);
     }
-    if (t->guard == MT__GUARD_CANARY)
+    if (t->guard == MT__GUARD_CANARY && t->state != MT__T_DONE)
         check_canary(t);
-    if (t->state == MT__T_DONE) {
-        mt__fiber_destroy(&t->fiber, false);
-        if (l->shared_owner == t)
-            l->shared_owner = NULL;
-        free(t->saved);
-        t->saved = NULL;
-        t->saved_len = t->saved_cap = 0;
-        mt__task_unref(t); /* its life's reference */
-    }
+    if (l->dead)
+        reap(l);
 }
 
 void mt__run_ready(mt_loop *l)
@@ -298,32 +330,16 @@ void mt__run_ready(mt_loop *l)
 
 /* ---- making and freeing ----------------------------------------------- */
 
-static int stack_get(mt_loop *l, size_t len, mt__stack *s)
+/* Zero a task record with plain 16-byte stores: memset's "rep stos" costs
+ * more than the rest of making a task. */
+static void record_clear(mt_task *t)
 {
-    if (len == l->default_stack + MT__GUARD_SIZE && l->nfree_stacks) {
-        *s = l->free_stacks[--l->nfree_stacks];
-        return 0;
+    typedef uint64_t v2 __attribute__((vector_size(16), aligned(16)));
+    v2 *p = (v2 *)(void *)t;
+    for (size_t i = 0; i < (sizeof *t + 15) / 16; i++) {
+        p[i] = (v2){0, 0};
+        __asm__("" : : "r"(p) : "memory"); /* keep GCC from making it a memset */
     }
-    return mt__stack_map(s, len);
-}
-
-static void stack_put(mt_loop *l, mt__stack *s)
-{
-    if (s->len == l->default_stack + MT__GUARD_SIZE && !l->closing) {
-        if (l->nfree_stacks == l->free_stacks_cap && l->free_stacks_cap < FREE_STACKS_MAX) {
-            size_t cap = l->free_stacks_cap ? l->free_stacks_cap * 2 : 16;
-            mt__stack *p = realloc(l->free_stacks, cap * sizeof *p);
-            if (p) {
-                l->free_stacks = p;
-                l->free_stacks_cap = cap;
-            }
-        }
-        if (l->nfree_stacks < l->free_stacks_cap) {
-            l->free_stacks[l->nfree_stacks++] = *s;
-            return;
-        }
-    }
-    mt__stack_unmap(s);
 }
 
 int mt__task_new(mt_loop *l, mt_task **out, bool handle, mt_co_fn *fn, void *arg,
@@ -337,14 +353,6 @@ int mt__task_new(mt_loop *l, mt_task **out, bool handle, mt_co_fn *fn, void *arg
         return -EINVAL;
     if (l->closing)
         return -EPIPE;
-    if (l->ntasks == l->tasks_cap) {
-        size_t cap = l->tasks_cap ? l->tasks_cap * 2 : 64;
-        mt_task **p = realloc(l->tasks, cap * sizeof *p);
-        if (!p)
-            return -ENOMEM;
-        l->tasks = p;
-        l->tasks_cap = cap;
-    }
     mt_task *t;
     if (o->stack == MT_STACK_SHARED) {
         if (!l->shared.map) {
@@ -363,11 +371,11 @@ int mt__task_new(mt_loop *l, mt_task **out, bool handle, mt_co_fn *fn, void *arg
         size_t ps = page_size();
         size_t size = o->stack_size ? (o->stack_size + ps - 1) & ~(ps - 1) : l->default_stack;
         mt__stack s;
-        int err = stack_get(l, size + MT__GUARD_SIZE, &s);
+        int err = mt__stack_get(l, size + MT__GUARD_SIZE, &s);
         if (err)
             return err;
         t = (mt_task *)(s.map + s.len - RECORD_ROOM);
-        memset(t, 0, sizeof *t);
+        record_clear(t);
         t->map = s;
         t->guard = s.guard;
         t->stack_lo = s.map + MT__GUARD_SIZE;
@@ -382,8 +390,11 @@ int mt__task_new(mt_loop *l, mt_task **out, bool handle, mt_co_fn *fn, void *arg
     t->name = o->name;
     t->id = ++l->next_id;
     t->refs = 1 + handle;
-    t->index = (uint32_t)l->ntasks;
-    l->tasks[l->ntasks++] = t;
+    t->all_next = l->tasks;
+    if (l->tasks)
+        l->tasks->all_prev = t;
+    l->tasks = t;
+    l->live++;
     mt__fiber_init(&t->fiber, t->stack_lo, (size_t)(t->stack_hi - t->stack_lo), false);
     if (!(t->flags & MT__F_SHARED))
         mt__ctx_make(&t->fiber.ctx, t->stack_lo, (size_t)(t->stack_hi - t->stack_lo), task_entry,
@@ -401,16 +412,19 @@ void mt__task_unref(mt_task *t)
         return;
     mt_loop *l = t->loop;
     mt__report_unretrieved(t);
-    mt_task *last = l->tasks[--l->ntasks];
-    l->tasks[t->index] = last;
-    last->index = t->index;
+    if (t->all_prev)
+        t->all_prev->all_next = t->all_next;
+    else
+        l->tasks = t->all_next;
+    if (t->all_next)
+        t->all_next->all_prev = t->all_prev;
     if (t->flags & MT__F_SHARED) {
         free(t->saved);
         free(t);
         return;
     }
     mt__stack s = t->map;
-    stack_put(l, &s);
+    mt__stack_put(l, &s);
 }
 
 /* ---- the public task calls -------------------------------------------- */

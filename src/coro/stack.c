@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "coro_internal.h"
@@ -26,6 +28,12 @@
 
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102 /* Linux 6.13 */
+#endif
+#ifndef PIDFD_SELF_PROCESS
+#define PIDFD_SELF_PROCESS (-10001) /* Linux 6.14: this process, no pidfd needed */
+#endif
+#ifndef SYS_process_madvise
+#define SYS_process_madvise 440
 #endif
 
 /* At most this many mprotect guard pages per process: each splits a kernel
@@ -49,42 +57,153 @@ static int forced_guard(void)
     return 0;
 }
 
-static int guard_install(mt__stack *s)
+/* Guards for the n stacks of len bytes from base: returns the mode they
+ * got. One process_madvise call covers them all where the kernel has it
+ * (6.14: PIDFD_SELF); else one madvise each; else mprotect while the
+ * process has few; else canaries. */
+static int guards_install(char *base, size_t len, size_t n)
 {
     int forced = forced_guard();
     if (forced == MT__GUARD_CANARY)
         return MT__GUARD_CANARY;
     if (!forced && atomic_load_explicit(&madvise_guard, memory_order_relaxed) != 0) {
-        if (madvise(s->map, MT__GUARD_SIZE, MADV_GUARD_INSTALL) == 0) {
+        struct iovec iov[MT__SLAB_STACKS];
+        if (n <= MT__SLAB_STACKS) {
+            for (size_t i = 0; i < n; i++)
+                iov[i] = (struct iovec){base + i * len, MT__GUARD_SIZE};
+            if (syscall(SYS_process_madvise, PIDFD_SELF_PROCESS, iov, n, MADV_GUARD_INSTALL, 0) ==
+                (long)(n * MT__GUARD_SIZE)) {
+                atomic_store_explicit(&madvise_guard, 1, memory_order_relaxed);
+                return MT__GUARD_MADVISE;
+            }
+        }
+        size_t done = 0;
+        while (done < n && madvise(base + done * len, MT__GUARD_SIZE, MADV_GUARD_INSTALL) == 0)
+            done++;
+        if (done == n) {
             atomic_store_explicit(&madvise_guard, 1, memory_order_relaxed);
             return MT__GUARD_MADVISE;
         }
         if (errno == EINVAL)
             atomic_store_explicit(&madvise_guard, 0, memory_order_relaxed);
     }
-    if (atomic_fetch_add(&mprotect_guards, 1) < MPROTECT_GUARDS_MAX) {
-        if (mprotect(s->map, MT__GUARD_SIZE, PROT_NONE) == 0)
+    if (atomic_fetch_add(&mprotect_guards, (int)n) + (int)n <= MPROTECT_GUARDS_MAX) {
+        size_t done = 0;
+        while (done < n && mprotect(base + done * len, MT__GUARD_SIZE, PROT_NONE) == 0)
+            done++;
+        if (done == n)
             return MT__GUARD_MPROTECT;
+        /* A partial failure leaves some PROT_NONE: they stay harmless below
+         * the canaries, but their count is kept. */
+        atomic_fetch_sub(&mprotect_guards, (int)(n - done));
+        return MT__GUARD_CANARY;
     }
-    atomic_fetch_sub(&mprotect_guards, 1);
+    atomic_fetch_sub(&mprotect_guards, (int)n);
     return MT__GUARD_CANARY;
+}
+
+static void stack_setup(mt__stack *s, char *map, size_t len, int guard, bool in_slab)
+{
+    s->map = map;
+    s->len = len;
+    s->guard = (uint8_t)guard;
+    s->in_slab = in_slab;
+    if (guard == MT__GUARD_CANARY)
+        mt__canary_fill(s);
+#ifdef MT__VALGRIND
+    s->valgrind_id = VALGRIND_STACK_REGISTER(map + MT__GUARD_SIZE, map + len);
+#endif
+}
+
+static void *map_anon(size_t len)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
 }
 
 int mt__stack_map(mt__stack *s, size_t len)
 {
-    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (p == MAP_FAILED)
+    char *p = map_anon(len);
+    if (!p)
         return -ENOMEM;
-    s->map = p;
-    s->len = len;
-    s->guard = (uint8_t)guard_install(s);
-    if (s->guard == MT__GUARD_CANARY)
-        mt__canary_fill(s);
-#ifdef MT__VALGRIND
-    s->valgrind_id = VALGRIND_STACK_REGISTER(s->map + MT__GUARD_SIZE, s->map + len);
-#endif
+    stack_setup(s, p, len, guards_install(p, len, 1), false);
     return 0;
+}
+
+/* ---- slabs: stacks of the loop's default size, many to a mapping ------- */
+
+typedef struct mt__slab {
+    struct mt__slab *next;
+    char *map;
+    size_t stack_len;
+    size_t carved; /* stacks handed out so far */
+    int guard;
+} mt__slab;
+
+int mt__stack_get(mt_loop *l, size_t len, mt__stack *out)
+{
+    if (len != l->default_stack + MT__GUARD_SIZE)
+        return mt__stack_map(out, len);
+    if (l->nfree_stacks) {
+        *out = l->free_stacks[--l->nfree_stacks];
+        return 0;
+    }
+    mt__slab *sl = l->slabs;
+    if (!sl || sl->carved == MT__SLAB_STACKS) {
+        sl = calloc(1, sizeof *sl);
+        if (!sl)
+            return -ENOMEM;
+        sl->map = map_anon(len * MT__SLAB_STACKS);
+        if (!sl->map) {
+            free(sl);
+            return -ENOMEM;
+        }
+        sl->stack_len = len;
+        sl->guard = guards_install(sl->map, len, MT__SLAB_STACKS);
+        sl->next = l->slabs;
+        l->slabs = sl;
+    }
+    stack_setup(out, sl->map + sl->carved * len, len, sl->guard, true);
+    sl->carved++;
+    return 0;
+}
+
+void mt__stack_put(mt_loop *l, mt__stack *s)
+{
+    if (!s->in_slab) {
+        mt__stack_unmap(s);
+        return;
+    }
+    if (l->nfree_stacks == l->free_stacks_cap) {
+        size_t cap = l->free_stacks_cap ? l->free_stacks_cap * 2 : 64;
+        mt__stack *p = realloc(l->free_stacks, cap * sizeof *p);
+        if (!p) { /* keep the memory mapped in its slab: lost for reuse only */
+            return;
+        }
+        l->free_stacks = p;
+        l->free_stacks_cap = cap;
+    }
+    l->free_stacks[l->nfree_stacks++] = *s;
+}
+
+void mt__stacks_free_all(mt_loop *l)
+{
+#ifdef MT__VALGRIND
+    for (size_t i = 0; i < l->nfree_stacks; i++)
+        VALGRIND_STACK_DEREGISTER(l->free_stacks[i].valgrind_id);
+#endif
+    free(l->free_stacks);
+    l->free_stacks = NULL;
+    l->nfree_stacks = l->free_stacks_cap = 0;
+    while (l->slabs) {
+        mt__slab *sl = l->slabs;
+        l->slabs = sl->next;
+        if (sl->guard == MT__GUARD_MPROTECT)
+            atomic_fetch_sub(&mprotect_guards, MT__SLAB_STACKS);
+        munmap(sl->map, sl->stack_len * MT__SLAB_STACKS);
+        free(sl);
+    }
 }
 
 void mt__canary_fill(mt__stack *s)
@@ -105,7 +224,7 @@ bool mt__canary_intact(const mt__stack *s)
 
 void mt__stack_unmap(mt__stack *s)
 {
-    if (!s->map)
+    if (!s->map || s->in_slab)
         return;
 #ifdef MT__VALGRIND
     VALGRIND_STACK_DEREGISTER(s->valgrind_id);

@@ -49,42 +49,30 @@ static bool before(int64_t d1, uint64_t s1, int64_t d2, uint64_t s2)
     return d1 < d2 || (d1 == d2 && s1 < s2);
 }
 
-/* ---- the FIFO --------------------------------------------------------- */
+/* ---- the FIFO ------------------------------------------------------- */
 
-static mt__tentry *fifo_at(mt__timers *ts, uint64_t c)
+static void fifo_push(mt__timers *ts, mt__timer *tm)
 {
-    return &ts->fifo[c % ts->fifo_cap];
+    tm->next = NULL;
+    tm->prev = ts->fifo_tail;
+    if (ts->fifo_tail)
+        ts->fifo_tail->next = tm;
+    else
+        ts->fifo_head = tm;
+    ts->fifo_tail = tm;
+    tm->slot = SLOT_FIFO;
 }
 
-static int fifo_push(mt__timers *ts, mt__timer *tm)
+static void fifo_remove(mt__timers *ts, mt__timer *tm)
 {
-    if (ts->fifo_tail - ts->fifo_head == ts->fifo_cap) {
-        size_t cap = ts->fifo_cap ? ts->fifo_cap * 2 : 64;
-        mt__tentry *p = malloc(cap * sizeof *p);
-        if (!p)
-            return -ENOMEM;
-        for (uint64_t c = ts->fifo_head; c != ts->fifo_tail; c++)
-            p[c % cap] = *fifo_at(ts, c);
-        free(ts->fifo);
-        ts->fifo = p;
-        ts->fifo_cap = cap;
-    }
-    uint64_t c = ts->fifo_tail++;
-    *fifo_at(ts, c) = (mt__tentry){tm->deadline, tm->seq, tm};
-    tm->slot = SLOT_FIFO | c;
-    return 0;
-}
-
-/* The FIFO's first live entry, dropping cancelled ones; NULL if none. */
-static mt__tentry *fifo_first(mt__timers *ts)
-{
-    while (ts->fifo_head != ts->fifo_tail) {
-        mt__tentry *e = fifo_at(ts, ts->fifo_head);
-        if (e->tm)
-            return e;
-        ts->fifo_head++;
-    }
-    return NULL;
+    if (tm->prev)
+        tm->prev->next = tm->next;
+    else
+        ts->fifo_head = tm->next;
+    if (tm->next)
+        tm->next->prev = tm->prev;
+    else
+        ts->fifo_tail = tm->prev;
 }
 
 /* ---- the heap --------------------------------------------------------- */
@@ -161,14 +149,13 @@ int mt__timer_start(mt_loop *l, mt__timer *tm, int64_t deadline)
     mt__timers *ts = &l->timers;
     tm->deadline = deadline;
     tm->seq = ts->seq++;
-    int err;
-    mt__tentry *last = ts->fifo_tail != ts->fifo_head ? fifo_at(ts, ts->fifo_tail - 1) : NULL;
-    if (!last || deadline >= last->deadline)
-        err = fifo_push(ts, tm);
-    else
-        err = heap_push(ts, tm);
-    if (err)
-        return err;
+    if (!ts->fifo_tail || deadline >= ts->fifo_tail->deadline) {
+        fifo_push(ts, tm);
+    } else {
+        int err = heap_push(ts, tm);
+        if (err)
+            return err;
+    }
     ts->live++;
     return 0;
 }
@@ -179,7 +166,7 @@ void mt__timer_stop(mt_loop *l, mt__timer *tm)
     if (!tm->slot)
         return;
     if (tm->slot & SLOT_FIFO)
-        fifo_at(ts, tm->slot & SLOT_MASK)->tm = NULL;
+        fifo_remove(ts, tm);
     else
         heap_remove(ts, tm->slot & SLOT_MASK);
     tm->slot = 0;
@@ -189,10 +176,10 @@ void mt__timer_stop(mt_loop *l, mt__timer *tm)
 /* The next timer to fire, or NULL. */
 static mt__timer *timers_first(mt__timers *ts)
 {
-    mt__tentry *f = fifo_first(ts);
+    mt__timer *f = ts->fifo_head;
     mt__tentry *h = ts->heap_len ? &ts->heap[0] : NULL;
     if (f && (!h || before(f->deadline, f->seq, h->deadline, h->seq)))
-        return f->tm;
+        return f;
     return h ? h->tm : NULL;
 }
 
@@ -213,7 +200,6 @@ void mt__timers_run(mt_loop *l, int64_t now)
 
 void mt__timers_free(mt__timers *ts)
 {
-    free(ts->fifo);
     free(ts->heap);
     memset(ts, 0, sizeof *ts);
 }
