@@ -91,11 +91,18 @@ static void json_string(const char *s)
     putchar('"');
 }
 
+static const char *impl_name = "multitask";
+
+void bench_set_impl(const char *impl)
+{
+    impl_name = impl;
+}
+
 void bench_json_begin(const bench_args *a)
 {
     printf("{\"bench\":");
     json_string(a->name);
-    bench_json_str("impl", "multitask");
+    bench_json_str("impl", impl_name);
     bench_json_int("processes", a->processes);
     bench_json_int("n", a->n);
 }
@@ -122,6 +129,16 @@ void bench_json_end(void)
 {
     printf("}\n");
     fflush(stdout);
+}
+
+void bench_json_switches(const bench_args *a, double secs, long ran)
+{
+    if (ran != a->n)
+        bench_die("the other context ran %ld times, not %ld", ran, a->n);
+    bench_json_begin(a);
+    bench_json_num("seconds", secs);
+    bench_json_num("ns_per_switch", secs * 1e9 / (2.0 * (double)a->n));
+    bench_json_end();
 }
 
 /* ---- command line ----------------------------------------------------- */

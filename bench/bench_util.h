@@ -65,9 +65,17 @@ void *bench_alloc(size_t size);
  * bench_json_end closes the object, ends the line and flushes stdout.
  */
 void bench_json_begin(const bench_args *a);
+/* The "impl" of the JSON line: "multitask" unless an anchor program names
+ * itself ("swapcontext", "st", ...). */
+void bench_set_impl(const char *impl);
 void bench_json_num(const char *key, double v);
 void bench_json_int(const char *key, long v);
 void bench_json_str(const char *key, const char *v);
 void bench_json_end(void);
+
+/* The switch benchmarks' ending: die unless the other context ran `ran`
+ * times (a->n), else print seconds and ns_per_switch (two switches a round
+ * trip) as the JSON line. */
+void bench_json_switches(const bench_args *a, double secs, long ran);
 
 #endif
