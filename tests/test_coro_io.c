@@ -321,3 +321,53 @@ LEAK_TEST(coro_io, await_future_of_a_sigkilled_pool_worker, .timeout = 30)
     close(fds[0]);
     close(fds[1]);
 }
+
+/* ---- the trace: coroutines, the thread pool and the process pool ------- */
+
+static int traced_main(void *arg)
+{
+    (void)arg;
+    mt_buf out = MT_BUF_INIT;
+    long x = 5;
+    cr_expect_eq(mt_co_to_thread(square, &x, sizeof x, &out), 0);
+    mt_buf_free(&out);
+    mt_pool *pool;
+    cr_assert_eq(mt_pool_new(&pool, &(mt_pool_opts){.processes = 1}), 0);
+    mt_future *f;
+    cr_assert_eq(mt_pool_apply_async(pool, square, &x, sizeof x, &f), 0);
+    cr_expect_eq(mt_co_await_future(f, 10.0, NULL), 0);
+    mt_future_release(f);
+    mt_pool_close(pool);
+    mt_pool_join(pool, MT_FOREVER);
+    mt_pool_free(pool);
+    return mt_co_sleep(0.01);
+}
+
+LEAK_TEST(coro_io, trace_records_tasks_threads_and_workers, .timeout = 30)
+{
+    char path[] = "/tmp/multitask-trace-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    if (mt_trace_enabled()) /* MT_TRACE set for the whole run: leave it be */
+        return;
+    cr_assert_eq(mt_trace_start(path), 0);
+    cr_expect_eq(mt_trace_start(path), -EBUSY);
+    cr_expect(mt_trace_enabled());
+    cr_assert_eq(co_run(traced_main, NULL), 0);
+    mt_trace_stop();
+    cr_expect(!mt_trace_enabled());
+    FILE *f = fopen(path, "re");
+    cr_assert(f);
+    static char text[1 << 16];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    text[len] = '\0';
+    fclose(f);
+    unlink(path);
+    cr_expect(strstr(text, "\"name\":\"main\",\"cat\":\"run\""), "trace:\n%s", text);
+    cr_expect(strstr(text, "\"cat\":\"sleep\""));
+    cr_expect(strstr(text, "\"cat\":\"executor\""), "no thread-pool slice");
+    cr_expect(strstr(text, "\"cat\":\"pool\""), "no process-pool slice");
+    cr_expect(strstr(text, "\"thread_name\""));
+    cr_expect_eq(mt_trace_start(NULL), -EINVAL);
+}

@@ -62,30 +62,45 @@
  * return -ETIMEDOUT.
  *
  * Stacks: each coroutine gets a private stack (64 KiB by default; 256 KiB
- * under AddressSanitizer), mapped with mmap and committed by the kernel only
- * as it is touched; the task's own record lives in the stack's top page, so
- * a coroutine that sleeps costs one page of memory. A stack is reused by the
- * next task when its task ends. With .stack = MT_STACK_SHARED a coroutine
- * runs on the loop's one shared stack instead, and the part it uses is
- * copied out when another coroutine needs the stack: a few hundred bytes for
- * a sleeping coroutine, at the price of a copy per switch.
+ * under AddressSanitizer), from mmap, committed by the kernel only as it is
+ * touched; the task's own record lives in the stack's top page, and timers
+ * and lists run through the records, so a coroutine that sleeps costs one
+ * page of memory and nothing else. Stacks of the default size are mapped 64
+ * at a time; a stack is reused by the next task when its task ends, and the
+ * loop keeps them until it closes. With .stack = MT_STACK_SHARED a
+ * coroutine runs on the loop's one shared stack instead, and the part it
+ * uses is copied out when another coroutine needs the stack: a few hundred
+ * bytes for a sleeping coroutine, at the price of a copy on each switch. A
+ * new coroutine starts with the floating-point control words (rounding,
+ * exceptions) of the code that created it, and each keeps its own (unless
+ * the library is built with -Dcoro_fpu=per-thread).
  *
- * Stack overflow ends the program (SIGSEGV) after the message
+ * Stack overflow ends the program after the message
  *   "multitask: coroutine 'NAME' overflowed its stack of N bytes"
  * on stderr. How it is caught depends on the kernel:
  *   - Linux 6.13 and later: a 16 KiB guard region below every stack
- *     (madvise MADV_GUARD_INSTALL), which costs no kernel mapping, so there
- *     is one below each of a million stacks.
- *   - older kernels: a PROT_NONE guard page (mprotect) below each of the
- *     first 16,384 stacks of the process, each of which costs a kernel
- *     mapping (vm.max_map_count is 65,530 by default); stacks beyond those
- *     get a canary word at their bottom, checked each time the coroutine
- *     suspends (the program then ends with SIGABRT after the message: the
- *     overflow is found, but only after it happened).
+ *     (madvise MADV_GUARD_INSTALL; on 6.14 one process_madvise call for 64
+ *     stacks), which costs no kernel mapping, so there is one below each of
+ *     a million stacks. The program ends with SIGSEGV.
+ *   - older kernels: a PROT_NONE guard (mprotect) below each of the first
+ *     16,384 stacks of the process, each of which costs a kernel mapping
+ *     (vm.max_map_count is 65,530 by default; SIGSEGV too); stacks beyond
+ *     those get a canary: the 64 bytes below the stack hold a pattern,
+ *     checked each time the coroutine suspends or ends, and the 16 KiB below
+ *     that stay unused so that a small overflow lands there. The program
+ *     then ends with SIGABRT: the overflow is found, after it happened, and
+ *     a frame that jumps over the pattern without writing it is missed.
  *   - the shared stack always has a guard region or page.
- * The SIGSEGV handler runs on an alternate signal stack (one is installed
- * for the loop's thread if it has none) and passes faults outside the guard
- * regions to the handler that was there before.
+ * MT_CO_GUARD=mprotect or MT_CO_GUARD=canary in the environment picks the
+ * weaker ways on any kernel (for tests). The SIGSEGV handler runs on an
+ * alternate signal stack (one is installed for the loop's thread if it has
+ * none) and passes faults outside the guard regions on to the handler that
+ * was there before.
+ *
+ * Sanitizers and Valgrind: switches are announced to AddressSanitizer
+ * (__sanitizer_start/finish_switch_fiber) and ThreadSanitizer (its fiber
+ * API; it counts each coroutine as a thread and stops at 8,128 at once),
+ * and stacks are registered with Valgrind when its header is installed.
  *
  * Errors left unread: a task that failed (an error other than -ECANCELED)
  * and whose result nobody looked at (await, gather, wait, mt_task_result)
@@ -101,9 +116,10 @@
  * reach a loop only through futures (mt_co_await_future). A process that
  * forks must not use its parent's loop in the child.
  *
- * Global state: the SIGSEGV handler (installed once, when the first stack
- * is made), the count of guard pages made with mprotect, and a thread-local
- * pointer to the thread's running loop.
+ * Global state: the SIGSEGV handler (installed once, by the first loop),
+ * the count of guard pages made with mprotect, a thread-local pointer to
+ * the thread's running loop, and libuv's own: from the first loop on, libuv
+ * keeps one pipe open for the process (its signal handling).
  */
 #ifndef MULTITASK_CORO_H
 #define MULTITASK_CORO_H

@@ -41,6 +41,15 @@
 #define MPROTECT_GUARDS_MAX 16384
 
 static atomic_int madvise_guard = -1; /* -1 unknown, 0 no, 1 yes */
+/* Whether process_madvise installs guards for many stacks in one call;
+ * not tried under Valgrind, which does not know the call. */
+#ifdef MT__VALGRIND
+static atomic_int batch_guard = -1;
+#define BATCH_GUARD_INIT() (atomic_load(&batch_guard) < 0 ? atomic_store(&batch_guard, !RUNNING_ON_VALGRIND) : (void)0)
+#else
+static atomic_int batch_guard = 1;
+#define BATCH_GUARD_INIT() ((void)0)
+#endif
 static atomic_int mprotect_guards;
 
 /* MT_CO_GUARD=mprotect or =canary picks a weaker way than the kernel
@@ -66,9 +75,10 @@ static int guards_install(char *base, size_t len, size_t n)
     int forced = forced_guard();
     if (forced == MT__GUARD_CANARY)
         return MT__GUARD_CANARY;
+    BATCH_GUARD_INIT();
     if (!forced && atomic_load_explicit(&madvise_guard, memory_order_relaxed) != 0) {
         struct iovec iov[MT__SLAB_STACKS];
-        if (n <= MT__SLAB_STACKS) {
+        if (n <= MT__SLAB_STACKS && atomic_load_explicit(&batch_guard, memory_order_relaxed)) {
             for (size_t i = 0; i < n; i++)
                 iov[i] = (struct iovec){base + i * len, MT__GUARD_SIZE};
             if (syscall(SYS_process_madvise, PIDFD_SELF_PROCESS, iov, n, MADV_GUARD_INSTALL, 0) ==
@@ -76,6 +86,7 @@ static int guards_install(char *base, size_t len, size_t n)
                 atomic_store_explicit(&madvise_guard, 1, memory_order_relaxed);
                 return MT__GUARD_MADVISE;
             }
+            atomic_store_explicit(&batch_guard, 0, memory_order_relaxed); /* one madvise each */
         }
         size_t done = 0;
         while (done < n && madvise(base + done * len, MT__GUARD_SIZE, MADV_GUARD_INSTALL) == 0)
