@@ -6,7 +6,10 @@
 # What each purpose needs, from Debian 12.
 MT_PACKAGES_build="gcc libc6-dev pkg-config meson ninja-build libuv1-dev"
 MT_PACKAGES_test="libcriterion-dev"
-MT_PACKAGES_bench="python3"
+# bench: the anchors of the coroutine benchmarks too (uvloop, State Threads,
+# Boost.Context); trace: scripts/trace_to_png.py.
+MT_PACKAGES_bench="python3 python3-uvloop libst-dev libboost-context-dev"
+MT_PACKAGES_trace="python3 python3-matplotlib"
 
 need_packages() {
     local want=() missing=() purpose pkg list

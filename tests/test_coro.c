@@ -19,6 +19,7 @@ static int return_arg(void *arg)
 static int nested_run(void *arg)
 {
     (void)arg;
+    cr_expect_eq(mt_loop_close(mt_loop_current()), -EBUSY);
     return mt_run(return_arg, NULL, NULL);
 }
 

@@ -17,8 +17,8 @@
  *      on success, a negative error code on failure (-ECANCELED when it
  *      gave up because it was cancelled).
  *   2. mt_run(main_fn, arg, NULL) runs main_fn as the first task of a new
- *      loop and returns its result once it and everything it left pending
- *      is finished (asyncio.run).
+ *      loop and returns its result once it ends (asyncio.run); tasks it
+ *      left pending are then cancelled, run to their end and reported.
  *   3. Inside, start more tasks with mt_task_create (asyncio.create_task)
  *      and await them with mt_task_await, mt_co_gather, mt_co_wait,
  *      mt_co_wait_for or a task group; suspend with mt_co_sleep / mt_co_yield
@@ -51,7 +51,9 @@
  * next suspension point (or at once if t is suspended): that call returns
  * -ECANCELED, and so does every later one (the request stays, as in
  * libdill), which sends the coroutine down its cleanup path; it should then
- * return -ECANCELED. Code between mt_co_shield_begin and mt_co_shield_end
+ * return -ECANCELED. A task that an event has already woken (an item
+ * handed over, a timer fired) still gets that event: the request waits for
+ * its next suspension, so nothing handed to it is lost. Code between mt_co_shield_begin and mt_co_shield_end
  * does not see it (cleanup that must await). A task cancelled before it
  * first ran never runs. Awaiting a task (mt_task_await, gather, wait_for)
  * passes the awaiter's cancellation on to it, as asyncio does; mt_co_shield
@@ -215,7 +217,9 @@ int mt_loop_run_until_complete(mt_loop *loop, mt_task *t);
  * have ended, report them and any error nobody retrieved, then free the
  * loop and everything in it: every task handle of the loop is invalid
  * afterwards (release them before, or never). Returns 0, or the number of
- * tasks that were still pending (each reported). NULL is ignored (0).
+ * tasks that were still pending (each reported); -EBUSY (nothing done)
+ * when called while the loop runs (from one of its coroutines or
+ * callbacks). NULL is ignored (0).
  */
 int mt_loop_close(mt_loop *loop);
 

@@ -230,6 +230,8 @@ int mt_loop_close(mt_loop *l)
 {
     if (!l)
         return 0;
+    if (l->running)
+        return -EBUSY;
     mt_loop *outer = mt__loop_tls;
     mt__loop_tls = l;
     l->closing = true;
