@@ -95,6 +95,8 @@ void *mt__ctx_sp(const mt__ctx *c)
 
 #endif
 
+#if defined(MT__ASAN) || defined(MT__TSAN)
+
 void mt__fiber_init(mt__fiber *f, void *lo, size_t size, bool main)
 {
     memset(f, 0, sizeof *f);
@@ -132,3 +134,5 @@ void mt__fiber_destroy(mt__fiber *f, bool main)
     (void)f;
     (void)main;
 }
+
+#endif

@@ -58,12 +58,25 @@ void mt__ctx_make(mt__ctx *c, void *lo, size_t size, void (*fn)(void *), void *a
 /* The stack pointer saved in a suspended context. */
 void *mt__ctx_sp(const mt__ctx *c);
 
+#if defined(MT__ASAN) || defined(MT__TSAN)
 /* Set up a fiber for the stack [lo, lo + size); main: the thread's own. */
 void mt__fiber_init(mt__fiber *f, void *lo, size_t size, bool main);
 
 /* Release what the sanitizers keep for a fiber that will not run again
  * (called from another fiber). */
 void mt__fiber_destroy(mt__fiber *f, bool main);
+#else
+/* Without sanitizers a fiber is its context alone: nothing to set up. */
+static inline void mt__fiber_init(mt__fiber *f, void *lo, size_t size, bool main)
+{
+    (void)f, (void)lo, (void)size, (void)main;
+}
+
+static inline void mt__fiber_destroy(mt__fiber *f, bool main)
+{
+    (void)f, (void)main;
+}
+#endif
 
 /*
  * Switch from the running fiber `from` to `to`. `from_ends` says that from

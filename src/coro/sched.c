@@ -86,11 +86,13 @@ static void reap(mt_loop *l)
     mt_task *t = l->dead;
     l->dead = NULL;
     mt__fiber_destroy(&t->fiber, false);
-    if (l->shared_owner == t)
-        l->shared_owner = NULL;
-    free(t->saved);
-    t->saved = NULL;
-    t->saved_len = t->saved_cap = 0;
+    if (t->flags & MT__F_SHARED) {
+        if (l->shared_owner == t)
+            l->shared_owner = NULL;
+        free(t->saved);
+        t->saved = NULL;
+        t->saved_len = t->saved_cap = 0;
+    }
     mt__task_unref(t); /* its life's reference */
 }
 
@@ -411,7 +413,8 @@ void mt__task_unref(mt_task *t)
     if (--t->refs)
         return;
     mt_loop *l = t->loop;
-    mt__report_unretrieved(t);
+    if (t->result < 0)
+        mt__report_unretrieved(t);
     if (t->all_prev)
         t->all_prev->all_next = t->all_next;
     else
