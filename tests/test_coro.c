@@ -155,6 +155,10 @@ static int yield_main(void *arg)
     cr_expect_eq(mt_co_sleep(NAN), -EINVAL);
     cr_expect_eq(mt_co_sleep(INFINITY), -EINVAL);
     cr_expect_eq(mt_co_sleep(0), 0);
+    mt_co_timeout sc; /* a sleep of 1e300 s is merely long */
+    mt_co_timeout_begin(&sc, 0.01);
+    cr_expect_eq(mt_co_sleep(1e300), -ETIMEDOUT);
+    mt_co_timeout_end(&sc);
     return 0;
 }
 

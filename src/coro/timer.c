@@ -30,13 +30,20 @@ int64_t mt__now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+/* now + seconds, for seconds >= 0; beyond 30 years it is "never", just
+ * short of INT64_MAX. */
+static int64_t after(int64_t now, double seconds)
+{
+    if (seconds > 1e9)
+        return INT64_MAX - 1;
+    return now + (int64_t)ceil(seconds * 1e9);
+}
+
 int64_t mt__deadline_ns(double seconds)
 {
     if (seconds < 0)
         return INT64_MAX;
-    if (seconds > 1e9)
-        return INT64_MAX - 1;
-    return mt__now_ns() + (int64_t)ceil(seconds * 1e9);
+    return after(mt__now_ns(), seconds);
 }
 
 double mt_loop_time(void)
@@ -225,7 +232,7 @@ int mt_co_sleep(double seconds)
         return code;
     int64_t t0 = mt__now_ns();
     t->timer.fire = sleep_fire;
-    int err = mt__timer_start(t->loop, &t->timer, t0 + (int64_t)ceil(seconds * 1e9));
+    int err = mt__timer_start(t->loop, &t->timer, after(t0, seconds));
     if (err)
         return err;
     int r = mt__suspend(t, false);
@@ -293,7 +300,7 @@ int mt_co_call_later(double seconds, mt_co_timer_fn *cb, void *arg, mt_co_timer 
     ct->cb = cb;
     ct->arg = arg;
     ct->tm.fire = call_later_fire;
-    int err = mt__timer_start(l, &ct->tm, mt__now_ns() + (int64_t)ceil(seconds * 1e9));
+    int err = mt__timer_start(l, &ct->tm, after(mt__now_ns(), seconds));
     if (err) {
         free(ct);
         return err;
