@@ -187,7 +187,7 @@ struct mt_task {
     char *stack_hi;
     char *saved;        /* shared-stack mode: the copied-out part */
     uint32_t saved_len, saved_cap;
-    mt__stack map;      /* private stack mapping (map.map NULL if none) */
+    mt__stack map;      /* private stack mapping (unused on the shared stack) */
 };
 
 /* ---- the loop --------------------------------------------------------- */
@@ -255,21 +255,6 @@ int64_t mt__now_ns(void);
 /* The deadline `seconds` from now; INT64_MAX for a negative value. */
 int64_t mt__deadline_ns(double seconds);
 
-/*
- * Suspend the running task until mt__wake(t, value); returns value. An
- * interruptible suspension (hard = false) returns the pending interrupt
- * (-ECANCELED, -ETIMEDOUT) at once, or when one arrives; the caller must
- * then undo what it registered. A hard one only ends with mt__wake.
- */
-int mt__suspend(mt_task *t, bool hard);
-
-/* Make a suspended task ready; it resumes with `value`. No effect on a task
- * that is not suspended. */
-void mt__wake(mt_task *t, int value);
-
-/* Queue t to run (it is ready or new). */
-void mt__ready_push(mt_loop *l, mt_task *t);
-
 /* The interrupt t would see now: 0, -ECANCELED or -ETIMEDOUT. */
 static inline int mt__interrupt_code(const mt_task *t)
 {
@@ -278,6 +263,98 @@ static inline int mt__interrupt_code(const mt_task *t)
     if (t->interrupt & (MT__I_CANCEL | MT__I_GROUP))
         return -ECANCELED;
     return -ETIMEDOUT;
+}
+
+/* ---- the scheduler's hot path (inline: each suspending call is then one
+ * frame deep, which also keeps shared-stack copies small) ----------------- */
+
+/* Queue t to run (it is ready or new). */
+static inline void mt__ready_push(mt_loop *l, mt_task *t)
+{
+    t->state = MT__T_READY;
+    t->next = NULL;
+    if (l->ready_tail)
+        l->ready_tail->next = t;
+    else
+        l->ready_head = t;
+    l->ready_tail = t;
+}
+
+static inline mt_task *mt__ready_pop(mt_loop *l)
+{
+    mt_task *t = l->ready_head;
+    if (t) {
+        l->ready_head = t->next;
+        if (!l->ready_head)
+            l->ready_tail = NULL;
+    }
+    return t;
+}
+
+/* End the program if t's canary (canary-guarded stacks) is damaged. */
+void mt__check_canary(const mt_task *t);
+
+/* Free what the task that ended last (loop->dead) leaves, now that nobody
+ * runs on its stack any more. */
+void mt__reap(mt_loop *l);
+
+/*
+ * Leave the running task t (already queued or marked suspended): switch
+ * straight to the next ready task while the budget lasts, else to the
+ * scheduler, which also polls libuv and fires timers. Returns when t runs
+ * again. Tasks on the shared stack always go through the scheduler, which
+ * copies their frames.
+ */
+static inline void mt__switch_out(mt_task *t)
+{
+    mt_loop *l = t->loop;
+    if (t->guard == MT__GUARD_CANARY)
+        mt__check_canary(t);
+    mt_task *next = l->ready_head;
+    if (next && l->budget && !((t->flags | next->flags) & MT__F_SHARED) && !l->slow_path) {
+        l->budget--;
+        mt__ready_pop(l);
+        next->state = MT__T_RUNNING;
+        if (next == t)
+            return;
+        l->current = next;
+        mt__fiber_switch(&t->fiber, &next->fiber, false);
+    } else {
+        mt__fiber_switch(&t->fiber, &l->main, false);
+    }
+    if (l->dead)
+        mt__reap(l);
+}
+
+/*
+ * Suspend the running task until mt__wake(t, value); returns value. An
+ * interruptible suspension (hard = false) returns the pending interrupt
+ * (-ECANCELED, -ETIMEDOUT) at once, or when one arrives; the caller must
+ * then undo what it registered. A hard one only ends with mt__wake.
+ */
+static inline int mt__suspend(mt_task *t, bool hard)
+{
+    if (!hard) {
+        int code = mt__interrupt_code(t);
+        if (code)
+            return code;
+    } else {
+        t->flags |= MT__F_HARD;
+    }
+    t->state = MT__T_SUSPENDED;
+    mt__switch_out(t);
+    t->flags &= (uint8_t)~MT__F_HARD;
+    return t->wake;
+}
+
+/* Make a suspended task ready; it resumes with `value`. No effect on a task
+ * that is not suspended. */
+static inline void mt__wake(mt_task *t, int value)
+{
+    if (t->state != MT__T_SUSPENDED)
+        return;
+    t->wake = value;
+    mt__ready_push(t->loop, t);
 }
 
 /* Ask t to stop for `why` (MT__I_*): wake it if it waits interruptibly. */

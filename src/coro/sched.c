@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,30 +36,6 @@ static size_t page_size(void)
     return ps;
 }
 
-/* ---- the ready queue -------------------------------------------------- */
-
-void mt__ready_push(mt_loop *l, mt_task *t)
-{
-    t->state = MT__T_READY;
-    t->next = NULL;
-    if (l->ready_tail)
-        l->ready_tail->next = t;
-    else
-        l->ready_head = t;
-    l->ready_tail = t;
-}
-
-static mt_task *ready_pop(mt_loop *l)
-{
-    mt_task *t = l->ready_head;
-    if (t) {
-        l->ready_head = t->next;
-        if (!l->ready_head)
-            l->ready_tail = NULL;
-    }
-    return t;
-}
-
 /* ---- interrupts ------------------------------------------------------- */
 
 void mt__interrupt(mt_task *t, int why)
@@ -73,15 +50,13 @@ void mt__interrupt(mt_task *t, int why)
 
 /* ---- suspending and waking -------------------------------------------- */
 
-static void check_canary(const mt_task *t)
+void mt__check_canary(const mt_task *t)
 {
     if (!mt__canary_intact(&t->map))
         mt__stack_overflow(t);
 }
 
-/* Free what the task that ended last leaves, now that nobody runs on its
- * stack any more. */
-static void reap(mt_loop *l)
+void mt__reap(mt_loop *l)
 {
     mt_task *t = l->dead;
     l->dead = NULL;
@@ -96,44 +71,18 @@ static void reap(mt_loop *l)
     mt__task_unref(t); /* its life's reference */
 }
 
-/* Leave the running task t (already queued or marked suspended): switch
- * straight to the next ready task while the budget lasts, else to the
- * scheduler, which also polls libuv and fires timers. Returns when t runs
- * again. Tasks on the shared stack always go through the scheduler, which
- * copies their frames. */
-static void switch_out(mt_task *t)
-{
-    mt_loop *l = t->loop;
-    if (t->guard == MT__GUARD_CANARY)
-        check_canary(t);
-    mt_task *next = l->ready_head;
-    if (next && l->budget && !((t->flags | next->flags) & MT__F_SHARED) && !l->slow_path) {
-        l->budget--;
-        ready_pop(l);
-        next->state = MT__T_RUNNING;
-        if (next == t)
-            return;
-        l->current = next;
-        mt__fiber_switch(&t->fiber, &next->fiber, false);
-    } else {
-        mt__fiber_switch(&t->fiber, &l->main, false);
-    }
-    if (l->dead)
-        reap(l);
-}
-
-/* Leave task t, which has ended, for good: like switch_out, and whoever
+/* Leave task t, which has ended, for good: like mt__switch_out, and whoever
  * runs next frees its stack. */
 static _Noreturn void leave_for_good(mt_task *t)
 {
     mt_loop *l = t->loop;
     if (t->guard == MT__GUARD_CANARY)
-        check_canary(t);
+        mt__check_canary(t);
     l->dead = t;
     mt_task *next = l->ready_head;
     if (next && l->budget && !((t->flags | next->flags) & MT__F_SHARED) && !l->slow_path) {
         l->budget--;
-        ready_pop(l);
+        mt__ready_pop(l);
         next->state = MT__T_RUNNING;
         l->current = next;
         mt__fiber_switch(&t->fiber, &next->fiber, true);
@@ -141,29 +90,6 @@ static _Noreturn void leave_for_good(mt_task *t)
         mt__fiber_switch(&t->fiber, &l->main, true);
     }
     abort(); /* never resumed */
-}
-
-int mt__suspend(mt_task *t, bool hard)
-{
-    if (!hard) {
-        int code = mt__interrupt_code(t);
-        if (code)
-            return code;
-    } else {
-        t->flags |= MT__F_HARD;
-    }
-    t->state = MT__T_SUSPENDED;
-    switch_out(t);
-    t->flags &= (uint8_t)~MT__F_HARD;
-    return t->wake;
-}
-
-void mt__wake(mt_task *t, int value)
-{
-    if (t->state != MT__T_SUSPENDED)
-        return;
-    t->wake = value;
-    mt__ready_push(t->loop, t);
 }
 
 int mt_co_yield(void)
@@ -175,7 +101,7 @@ int mt_co_yield(void)
     if (code)
         return code;
     mt__ready_push(t->loop, t);
-    switch_out(t);
+    mt__switch_out(t);
     return 0;
 }
 
@@ -224,17 +150,9 @@ static void notify_waiters(mt_task *t)
 
 /* ---- a task's life ---------------------------------------------------- */
 
-static void task_entry(void *arg)
+/* After the task's function: wake those who wait for it, then leave. */
+static __attribute__((noinline)) _Noreturn void task_ended(mt_task *t)
 {
-    mt_task *t = arg;
-    mt__fiber_started();
-    if (t->loop->dead)
-        reap(t->loop);
-    t->flags |= MT__F_STARTED;
-    if (t->interrupt & (MT__I_CANCEL | MT__I_GROUP))
-        t->result = -ECANCELED; /* cancelled before it ran: it never runs */
-    else
-        t->result = t->fn(t->arg);
     mt__scopes_abandon(t);
     t->state = MT__T_DONE;
     t->loop->live--;
@@ -242,6 +160,23 @@ static void task_entry(void *arg)
     if (t->group)
         mt__group_child_ended(t);
     leave_for_good(t);
+}
+
+/* A task's first frame, kept small: it stays under every frame of the
+ * task's function, and a shared-stack task's frames are copied on each
+ * switch. */
+static void task_entry(void *arg)
+{
+    mt_task *t = arg;
+    mt__fiber_started();
+    if (t->loop->dead)
+        mt__reap(t->loop);
+    t->flags |= MT__F_STARTED;
+    if (t->interrupt & (MT__I_CANCEL | MT__I_GROUP))
+        t->result = -ECANCELED; /* cancelled before it ran: it never runs */
+    else
+        t->result = t->fn(t->arg);
+    task_ended(t);
 }
 
 static void stack_copy(char *dst, const char *src, size_t n)
@@ -267,7 +202,7 @@ static void shared_switch_in(mt_loop *l, mt_task *t)
         char *sp = mt__ctx_sp(&o->fiber.ctx);
         size_t len = (size_t)(o->stack_hi - sp);
         if (len > o->saved_cap) {
-            size_t cap = (len + 63) & ~(size_t)63;
+            size_t cap = (len + 15) & ~(size_t)15;
             char *p = realloc(o->saved, cap);
             if (!p) {
                 static const char msg[] = "multitask: out of memory saving a shared stack\n";
@@ -306,14 +241,14 @@ static void came_back(mt_loop *l, mt_task *t)
                        (double)(t1 - l->slice_start) * 1e-9);
     }
     if (t->guard == MT__GUARD_CANARY && t->state != MT__T_DONE)
-        check_canary(t);
+        mt__check_canary(t);
     if (l->dead)
-        reap(l);
+        mt__reap(l);
 }
 
 void mt__run_ready(mt_loop *l)
 {
-    mt_task *t = ready_pop(l);
+    mt_task *t = mt__ready_pop(l);
     if (!t)
         return;
     if (t->flags & MT__F_SHARED)

@@ -280,7 +280,7 @@ static void overflow_message(const mt_task *t)
         n = put_num(buf, n, sizeof buf, t->id);
     }
     n = put_str(buf, n, sizeof buf, "' overflowed its stack of ");
-    const mt__stack *s = t->map.map ? &t->map : &t->loop->shared;
+    const mt__stack *s = (t->flags & MT__F_SHARED) ? &t->loop->shared : &t->map;
     n = put_num(buf, n, sizeof buf, (unsigned long)(s->len - MT__GUARD_SIZE));
     n = put_str(buf, n, sizeof buf, " bytes\n");
     ssize_t w = write(STDERR_FILENO, buf, n);
@@ -310,7 +310,7 @@ static void on_segv(int sig, siginfo_t *si, void *uctx)
     mt_loop *l = mt__loop_tls;
     mt_task *t = l ? l->current : NULL;
     const char *addr = si->si_addr;
-    if (t && (in_guard(&t->map, addr) || ((t->flags & MT__F_SHARED) && in_guard(&l->shared, addr)))) {
+    if (t && ((t->flags & MT__F_SHARED) ? in_guard(&l->shared, addr) : in_guard(&t->map, addr))) {
         overflow_message(t);
         signal(sig, SIG_DFL);
         return; /* the access faults again, and the default action ends us */
