@@ -600,13 +600,20 @@ LEAK_TEST(coro, deadlock_is_detected, .timeout = 20)
     cr_expect(strstr(co_reports, "still pending"), "reports: %s", co_reports);
 }
 
-static int busy_main(void *arg)
+static void busy_callback(void *arg)
 {
     (void)arg;
     double t0 = mt_monotonic();
     while (mt_monotonic() - t0 < 0.06)
         ;
-    return mt_co_yield();
+}
+
+static int busy_main(void *arg)
+{
+    (void)arg;
+    busy_callback(NULL);
+    mt_co_call_later(0, busy_callback, NULL, NULL);
+    return mt_co_sleep(0.01);
 }
 
 LEAK_TEST(coro, debug_mode_reports_slow_tasks, .timeout = 20)
@@ -617,6 +624,7 @@ LEAK_TEST(coro, debug_mode_reports_slow_tasks, .timeout = 20)
                                        .report = co_collect}),
                  0);
     cr_expect(strstr(co_reports, "Executing task 'main' took"), "reports: %s", co_reports);
+    cr_expect(strstr(co_reports, "Executing a timer callback took"), "reports: %s", co_reports);
 }
 
 /* ---- stacks ------------------------------------------------------------ */

@@ -111,7 +111,8 @@
  * closes are cancelled, run to their end, and reported. Reports go to
  * stderr, or to mt_run_opts.report. In debug mode (mt_run_opts.debug or the
  * environment variable MT_CO_DEBUG=1) a task that runs longer than
- * slow_callback_duration (0.1 s) without suspending is reported too.
+ * slow_callback_duration (0.1 s) without suspending, or a timer callback
+ * (mt_co_call_later) that takes that long, is reported too.
  *
  * Threads: a loop belongs to the thread that runs it; every call here is
  * made from one of its coroutines unless it says otherwise. Other threads

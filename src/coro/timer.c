@@ -201,7 +201,15 @@ void mt__timers_run(mt_loop *l, int64_t now)
     mt__timer *tm;
     while ((tm = timers_first(&l->timers)) && tm->deadline <= now) {
         mt__timer_stop(l, tm);
+        if (__builtin_expect(!l->debug, 1)) {
+            tm->fire(tm);
+            continue;
+        }
+        int64_t t0 = mt__now_ns(); /* debug mode: callbacks that block the loop */
         tm->fire(tm);
+        int64_t dt = mt__now_ns() - t0;
+        if (dt > l->slow_ns)
+            mt__report(l, "Executing a timer callback took %.3f seconds", (double)dt * 1e-9);
     }
 }
 
