@@ -91,9 +91,16 @@ static void json_string(const char *s)
     putchar('"');
 }
 
+static const char *impl_name = "multitask";
+
+void bench_set_impl(const char *impl)
+{
+    impl_name = impl;
+}
+
 void bench_json_begin(const bench_args *a)
 {
-    bench_json_begin_impl(a, "multitask");
+    bench_json_begin_impl(a, impl_name);
 }
 
 void bench_json_begin_impl(const bench_args *a, const char *impl)
@@ -127,6 +134,16 @@ void bench_json_end(void)
 {
     printf("}\n");
     fflush(stdout);
+}
+
+void bench_json_switches(const bench_args *a, double secs, long ran)
+{
+    if (ran != a->n)
+        bench_die("the other context ran %ld times, not %ld", ran, a->n);
+    bench_json_begin(a);
+    bench_json_num("seconds", secs);
+    bench_json_num("ns_per_switch", secs * 1e9 / (2.0 * (double)a->n));
+    bench_json_end();
 }
 
 /* ---- command line ----------------------------------------------------- */

@@ -72,9 +72,17 @@ void *bench_alloc(size_t size);
  */
 void bench_json_begin(const bench_args *a);
 void bench_json_begin_impl(const bench_args *a, const char *impl);
+/* The "impl" of the JSON line: "multitask" unless an anchor program names
+ * itself ("swapcontext", "st", ...). */
+void bench_set_impl(const char *impl);
 void bench_json_num(const char *key, double v);
 void bench_json_int(const char *key, long v);
 void bench_json_str(const char *key, const char *v);
 void bench_json_end(void);
+
+/* The switch benchmarks' ending: die unless the other context ran `ran`
+ * times (a->n), else print seconds and ns_per_switch (two switches a round
+ * trip) as the JSON line. */
+void bench_json_switches(const bench_args *a, double secs, long ran);
 
 #endif

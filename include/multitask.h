@@ -16,5 +16,8 @@
 #include "multitask/shared.h"
 #include "multitask/progress.h"
 #include "multitask/queue.h"
+#include "multitask/coro.h"
+#include "multitask/aqueue.h"
+#include "multitask/trace.h"
 
 #endif

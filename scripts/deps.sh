@@ -4,9 +4,13 @@
 # apt-get line and fails.
 
 # What each purpose needs, from Debian 12.
-MT_PACKAGES_build="gcc libc6-dev pkg-config meson ninja-build liblmdb-dev libxxhash-dev"
+MT_PACKAGES_build="gcc libc6-dev pkg-config meson ninja-build liblmdb-dev libxxhash-dev libuv1-dev"
 MT_PACKAGES_test="libcriterion-dev"
-MT_PACKAGES_bench="python3 rsync rclone parallel gnuplot-nox time"
+# bench: the anchors of the copy benchmarks (rsync, rclone, GNU parallel,
+# gnuplot for the chart, GNU time) and of the coroutine benchmarks (uvloop,
+# State Threads, Boost.Context); trace: scripts/trace_to_png.py.
+MT_PACKAGES_bench="python3 rsync rclone parallel gnuplot-nox time python3-uvloop libst-dev libboost-context-dev"
+MT_PACKAGES_trace="python3 python3-matplotlib"
 
 need_packages() {
     local want=() missing=() purpose pkg list

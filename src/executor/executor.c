@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/trace_internal.h"
 #include "executor_internal.h"
 #include "multitask/process.h"
 
@@ -74,7 +75,10 @@ static void run_task(mt_executor *ex, task *t, mt_buf *out)
         task_drop(t);
         return;
     }
+    uint64_t t0 = mt__trace_on ? mt_monotonic_ns() : 0;
     int err = t->fn(t->arg, t->len, out);
+    if (mt__trace_on)
+        mt_trace_slice("task", "executor", (uint64_t)gettid(), t0, mt_monotonic_ns());
     free(t->owned);
     /* Idle from here on (Python releases its idle semaphore after the
      * task): count it before the future wakes anyone, so that a caller that
@@ -146,6 +150,11 @@ static int run_initializer(mt_executor *ex)
 static void *worker_main(void *arg)
 {
     mt_executor *ex = arg;
+    if (mt__trace_on) {
+        char name[16] = "";
+        pthread_getname_np(pthread_self(), name, sizeof name);
+        mt_trace_track_name((uint64_t)gettid(), name);
+    }
     if (ex->initializer && run_initializer(ex) < 0)
         return NULL;
     mt_buf out = MT_BUF_INIT; /* reused: small results are copied out of it */

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../core/trace_internal.h"
 #include "pool_internal.h"
 
 /* How long an idle worker keeps looking at the ring before it sleeps. */
@@ -264,7 +265,10 @@ static void run_job(worker_ctx *w, uint32_t slot_id, uint32_t gen, job_out *o)
     for (uint32_t i = 0; i < nitems; i++) {
         uint64_t len = kind == JOB_IOV ? lens[i] : item_size;
         mt_buf_reset(&o->item);
+        uint64_t t0 = mt__trace_on ? mt_monotonic_ns() : 0;
         int rc = fn(item, len, &o->item);
+        if (mt__trace_on)
+            mt_trace_slice("task", "pool", (uint64_t)getpid(), t0, mt_monotonic_ns());
         if (rc > 0)
             rc = MT_ETASK;
         item += len;
@@ -357,6 +361,11 @@ static _Noreturn void leave(int status)
 _Noreturn void mt__worker_main(worker_ctx *w)
 {
     shm_header *h = w->h;
+    if (mt__trace_on) {
+        char name[32];
+        snprintf(name, sizeof name, "pool worker %d", (int)getpid());
+        mt_trace_track_name((uint64_t)getpid(), name);
+    }
     if (h->initializer) {
         mt_task_fn *init = task_of(w, h->initializer);
         mt_buf msg = MT_BUF_INIT;

@@ -1,0 +1,124 @@
+/*
+ * group.c - task groups (asyncio.TaskGroup): children that fail cancel
+ * their siblings and the owner; the owner waits for all of them and sees
+ * the first error.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+
+#include "coro_internal.h"
+
+typedef struct group {
+    mt_task *owner;
+    mt_task *children; /* list through group_next / group_prev */
+    size_t remaining;
+    int first_error;
+    bool waiting;
+    bool closed;     /* failing or finished: no new children */
+    bool interrupted; /* the group cancelled its owner */
+} group;
+
+_Static_assert(sizeof(group) <= sizeof(mt_task_group), "mt_task_group too small");
+
+int mt_task_group_init(mt_task_group *g)
+{
+    mt_task *cur = mt__current();
+    if (!cur)
+        return -EPERM;
+    if (!g)
+        return -EINVAL;
+    group *gr = (group *)g;
+    memset(gr, 0, sizeof *gr);
+    gr->owner = cur;
+    return 0;
+}
+
+static void cancel_children(group *gr)
+{
+    for (mt_task *c = gr->children; c; c = c->group_next)
+        mt__interrupt(c, MT__I_CANCEL);
+}
+
+int mt_task_group_create_task(mt_task_group *g, mt_task **out, mt_co_fn *fn, void *arg,
+                              const mt_task_opts *opts)
+{
+    group *gr = (group *)g;
+    if (!gr || !gr->owner)
+        return -EINVAL;
+    if (gr->closed)
+        return -EPIPE;
+    mt_task *t;
+    int err = mt__task_new(gr->owner->loop, &t, out != NULL, fn, arg, opts);
+    if (err)
+        return err;
+    t->group = (struct mt_task_group *)gr;
+    t->group_prev = NULL;
+    t->group_next = gr->children;
+    if (gr->children)
+        gr->children->group_prev = t;
+    gr->children = t;
+    gr->remaining++;
+    if (out)
+        *out = t;
+    return 0;
+}
+
+void mt__group_child_ended(mt_task *t)
+{
+    group *gr = (group *)t->group;
+    if (t->group_prev)
+        t->group_prev->group_next = t->group_next;
+    else
+        gr->children = t->group_next;
+    if (t->group_next)
+        t->group_next->group_prev = t->group_prev;
+    t->group = NULL;
+    t->group_prev = t->group_next = NULL;
+    t->flags |= MT__F_RETRIEVED;
+    gr->remaining--;
+    if (t->result < 0 && t->result != -ECANCELED && !gr->first_error) {
+        gr->first_error = t->result;
+        gr->closed = true;
+        cancel_children(gr);
+        if (!gr->waiting) {
+            gr->interrupted = true;
+            mt__interrupt(gr->owner, MT__I_GROUP);
+        }
+    }
+    if (gr->waiting && gr->remaining == 0)
+        mt__wake(gr->owner, 0);
+}
+
+int mt_task_group_wait(mt_task_group *g)
+{
+    group *gr = (group *)g;
+    mt_task *cur = mt__current();
+    if (!cur)
+        return -EPERM;
+    if (!gr || gr->owner != cur)
+        return -EINVAL;
+    gr->waiting = true;
+    bool cancelled = false;
+    while (gr->remaining) {
+        int r = mt__suspend(cur, cancelled || gr->first_error);
+        if (r == -ECANCELED || r == -ETIMEDOUT) {
+            /* The owner is stopped from outside (or by our own request,
+             * already handled): cancel the children, wait for them all. */
+            if (!(cur->interrupt & MT__I_GROUP) || (cur->interrupt & ~MT__I_GROUP))
+                cancelled = true;
+            gr->closed = true;
+            cancel_children(gr);
+        }
+    }
+    gr->waiting = false;
+    gr->closed = true;
+    if (gr->interrupted)
+        cur->interrupt &= (uint8_t)~MT__I_GROUP;
+    if (gr->first_error)
+        return gr->first_error;
+    int code = mt__interrupt_code(cur);
+    if (code)
+        return code;
+    return cancelled ? -ECANCELED : 0;
+}

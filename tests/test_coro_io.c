@@ -1,0 +1,373 @@
+/*
+ * test_coro_io.c - what coroutines await besides each other: fds, sockets
+ * (an echo server and its clients), signals, and futures of the thread pool
+ * and the process pool (one whose worker is SIGKILLed mid-task).
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+
+#include "coro_helpers.h"
+#include "pool_tasks.h"
+
+/* ---- fds -------------------------------------------------------------- */
+
+typedef struct pipe_pair {
+    int fds[2];
+    int got;
+} pipe_pair;
+
+static int pipe_writer(void *arg)
+{
+    pipe_pair *p = arg;
+    mt_co_sleep(0.02);
+    return write(p->fds[1], "x", 1) == 1 ? 0 : -errno;
+}
+
+static int pipe_reader(void *arg)
+{
+    pipe_pair *p = arg;
+    return mt_co_wait_fd(p->fds[0], MT_READABLE, MT_FOREVER);
+}
+
+static int fd_main(void *arg)
+{
+    pipe_pair *p = arg;
+    cr_expect_eq(mt_co_wait_fd(p->fds[0], MT_READABLE, 0.02), -ETIMEDOUT);
+    mt_task *w, *r, *r2;
+    mt_task_create(&w, pipe_writer, p, NULL);
+    mt_task_create(&r, pipe_reader, p, NULL);
+    mt_task_create(&r2, pipe_reader, p, NULL);
+    cr_expect_eq(mt_task_await(r2), -EBUSY, "a second reader of the same fd");
+    cr_expect_eq(mt_task_await(r), MT_READABLE);
+    cr_expect_eq(mt_task_await(w), 0);
+    cr_expect_eq(mt_co_wait_fd(p->fds[1], MT_WRITABLE, 1.0), MT_WRITABLE);
+    cr_expect_eq(mt_co_wait_fd(-1, MT_READABLE, 1.0), -EINVAL);
+    cr_expect_eq(mt_co_wait_fd(p->fds[0], 0, 1.0), -EINVAL);
+    cr_expect_eq(mt_co_wait_fd(p->fds[0], 3, 1.0), -EINVAL);
+    mt_task_release(w);
+    mt_task_release(r);
+    mt_task_release(r2);
+    cr_expect_eq(mt_co_close(p->fds[0]), 0);
+    cr_expect_eq(mt_co_close(p->fds[1]), 0);
+    return 0;
+}
+
+LEAK_TEST(coro_io, wait_fd_readable_writable_timeout, .timeout = 20)
+{
+    pipe_pair p = {0};
+    cr_assert_eq(pipe2(p.fds, O_CLOEXEC), 0);
+    cr_assert_eq(co_run(fd_main, &p), 0);
+    cr_expect_eq(mt_co_wait_fd(0, MT_READABLE, 0), -EPERM);
+}
+
+/* ---- an echo server and its clients ------------------------------------ */
+
+typedef struct echo {
+    int lfd;
+    int port;
+    int served;
+} echo;
+
+static int echo_conn(void *arg)
+{
+    int fd = (int)(long)arg;
+    char buf[4096];
+    ssize_t n;
+    int err = 0;
+    while ((n = mt_co_sock_recv(fd, buf, sizeof buf)) > 0)
+        if ((err = mt_co_sock_sendall(fd, buf, (size_t)n)) != 0)
+            break;
+    mt_co_close(fd);
+    return n < 0 ? (int)n : err;
+}
+
+static int echo_server(void *arg)
+{
+    echo *e = arg;
+    mt_task_group g;
+    mt_task_group_init(&g);
+    for (;;) {
+        int fd;
+        int r = mt_co_sock_accept(e->lfd, &fd);
+        if (r) {
+            mt_task_group_wait(&g);
+            return r;
+        }
+        e->served++;
+        mt_task_group_create_task(&g, NULL, echo_conn, (void *)(long)fd, NULL);
+    }
+}
+
+static int echo_client(void *arg)
+{
+    echo *e = arg;
+    int fd;
+    int r = mt_co_sock_connect("127.0.0.1", e->port, &fd);
+    if (r)
+        return r;
+    for (int i = 0; i < 50; i++) {
+        char msg[64], reply[64];
+        int len = snprintf(msg, sizeof msg, "message %d from %p", i, (void *)mt_task_current());
+        if ((r = mt_co_sock_sendall(fd, msg, (size_t)len)) != 0)
+            break;
+        size_t got = 0;
+        while (got < (size_t)len) {
+            ssize_t n = mt_co_sock_recv(fd, reply + got, sizeof reply - got);
+            if (n <= 0) {
+                r = n ? (int)n : -EPIPE;
+                break;
+            }
+            got += (size_t)n;
+        }
+        if (r)
+            break;
+        if (memcmp(msg, reply, (size_t)len) != 0) {
+            r = -EILSEQ;
+            break;
+        }
+    }
+    mt_co_close(fd);
+    return r;
+}
+
+static int echo_main(void *arg)
+{
+    echo *e = arg;
+    cr_assert_eq(mt_co_tcp_listen("127.0.0.1", 0, 0, &e->lfd), 0);
+    e->port = mt_co_sock_port(e->lfd);
+    cr_assert_gt(e->port, 0);
+    mt_task *server, *clients[8];
+    mt_task_create(&server, echo_server, e, NULL);
+    for (int i = 0; i < 8; i++)
+        mt_task_create(&clients[i], echo_client, e, NULL);
+    int res[8];
+    cr_expect_eq(mt_co_gather(clients, 8, res, NULL), 0);
+    for (int i = 0; i < 8; i++) {
+        cr_expect_eq(res[i], 0, "client %d: %s", i, mt_strerror(res[i]));
+        mt_task_release(clients[i]);
+    }
+    cr_expect_eq(e->served, 8);
+    /* Cancelling the server cancels its connections' group and its accept. */
+    mt_task_cancel(server);
+    cr_expect_eq(mt_task_await(server), -ECANCELED);
+    mt_task_release(server);
+    mt_co_close(e->lfd);
+
+    int fd;
+    int r = mt_co_sock_connect("127.0.0.1", e->port, &fd);
+    cr_expect_eq(r, -ECONNREFUSED, "connect: %s", mt_err_name(r));
+    cr_expect_eq(mt_co_sock_connect("not an address", 80, &fd), -EINVAL);
+    return 0;
+}
+
+LEAK_TEST(coro_io, echo_server_and_clients, .timeout = 30)
+{
+    echo e = {0};
+    cr_assert_eq(co_run(echo_main, &e), 0);
+    int fd;
+    cr_expect_eq(mt_co_tcp_listen("127.0.0.1", 70000, 0, &fd), -EINVAL);
+    cr_expect_eq(mt_co_sock_recv(0, NULL, 0), -EPERM);
+}
+
+/* ---- signals ---------------------------------------------------------- */
+
+static void raise_usr1(void *arg)
+{
+    (void)arg;
+    kill(getpid(), SIGUSR1);
+}
+
+static int signal_main(void *arg)
+{
+    (void)arg;
+    cr_expect_eq(mt_co_wait_signal(SIGUSR1, 0.02), -ETIMEDOUT);
+    mt_co_call_later(0.02, raise_usr1, NULL, NULL);
+    cr_expect_eq(mt_co_wait_signal(SIGUSR1, 5.0), SIGUSR1);
+    cr_expect_eq(mt_co_wait_signal(0, 1.0), -EINVAL);
+    return 0;
+}
+
+LEAK_TEST(coro_io, wait_signal, .timeout = 20)
+{
+    cr_assert_eq(co_run(signal_main, NULL), 0);
+}
+
+/* ---- futures ---------------------------------------------------------- */
+
+static int futures_main(void *arg)
+{
+    (void)arg;
+    /* to_thread: the loop's default thread pool. */
+    mt_buf out = MT_BUF_INIT;
+    long x = 12;
+    cr_expect_eq(mt_co_to_thread(square, &x, sizeof x, &out), 0);
+    cr_assert_eq(out.len, sizeof x);
+    cr_expect_eq(read_long(out.data), 144);
+    mt_buf_reset(&out);
+    cr_expect_eq(mt_co_to_thread(fail_odd, &(long){3}, sizeof x, &out), -EDOM);
+    cr_expect(strstr(out.data, "3 is odd"));
+    mt_buf_free(&out);
+
+    /* Many at once, the loop running meanwhile. */
+    mt_executor *ex;
+    cr_assert_eq(mt_executor_new(&ex, &(mt_executor_opts){.max_workers = 4}), 0);
+    mt_future *fs[16];
+    for (long i = 0; i < 16; i++)
+        cr_assert_eq(mt_executor_submit(ex, square, &i, sizeof i, &fs[i]), 0);
+    for (long i = 15; i >= 0; i--) {
+        mt_iov res;
+        cr_expect_eq(mt_co_await_future(fs[i], MT_FOREVER, &res), 0);
+        cr_expect_eq(read_long(res.data), i * i);
+        mt_future_release(fs[i]);
+    }
+
+    /* A timeout leaves the task running and the future usable. */
+    double secs = 0.3;
+    mt_future *slow;
+    cr_assert_eq(mt_executor_submit(ex, nap, &secs, sizeof secs, &slow), 0);
+    cr_expect_eq(mt_co_await_future(slow, 0.02, NULL), -ETIMEDOUT);
+    cr_expect_eq(mt_co_await_future(slow, MT_FOREVER, NULL), 0);
+    mt_future_release(slow);
+    mt_executor_free(ex);
+    cr_expect_eq(mt_co_await_future(NULL, 1.0, NULL), -EINVAL);
+    return 0;
+}
+
+LEAK_TEST(coro_io, await_thread_pool_futures, .timeout = 30)
+{
+    cr_assert_eq(co_run(futures_main, NULL), 0);
+}
+
+static int to_thread_sleeper(void *arg)
+{
+    double secs = 0.2;
+    mt_buf out = MT_BUF_INIT;
+    int r = mt_co_to_thread(nap, &secs, sizeof secs, &out);
+    mt_buf_free(&out);
+    *(int *)arg = r;
+    return r;
+}
+
+static int to_thread_cancel_main(void *arg)
+{
+    (void)arg;
+    int r = 1;
+    mt_task *t;
+    mt_task_create(&t, to_thread_sleeper, &r, NULL);
+    mt_co_sleep(0.05);
+    double t0 = mt_loop_time();
+    mt_task_cancel(t);
+    cr_expect_eq(mt_task_await(t), -ECANCELED);
+    cr_expect_lt(mt_loop_time() - t0, 0.1, "the await gave up at once");
+    cr_expect_eq(r, -ECANCELED);
+    mt_task_release(t);
+    return 0;
+}
+
+LEAK_TEST(coro_io, cancelling_a_to_thread_await, .timeout = 20)
+{
+    cr_assert_eq(co_run(to_thread_cancel_main, NULL), 0);
+}
+
+/* A pool task that tells the parent its pid through a pipe, then waits to
+ * be killed. */
+static int crash_fd = -1;
+
+static int report_pid_and_wait(const void *arg, size_t len, mt_buf *out)
+{
+    (void)arg, (void)len, (void)out;
+    pid_t me = getpid();
+    if (write(crash_fd, &me, sizeof me) != sizeof me)
+        return -EIO;
+    mt_sleep(30);
+    return 0;
+}
+
+static int killed_worker_main(void *arg)
+{
+    int *fds = arg;
+    mt_pool *pool;
+    cr_assert_eq(mt_pool_new(&pool, &(mt_pool_opts){.processes = 1}), 0);
+    mt_future *f;
+    cr_assert_eq(mt_pool_apply_async(pool, report_pid_and_wait, NULL, 0, &f), 0);
+    /* The loop goes on while the worker runs: wait for its pid on the pipe. */
+    cr_assert_eq(mt_co_wait_fd(fds[0], MT_READABLE, 10.0), MT_READABLE);
+    pid_t pid;
+    cr_assert_eq(read(fds[0], &pid, sizeof pid), (ssize_t)sizeof pid);
+    kill(pid, SIGKILL);
+    cr_expect_eq(mt_co_await_future(f, 10.0, NULL), MT_EWORKER);
+    cr_expect(strstr(mt_future_error_message(f), "SIGKILL") || strstr(mt_future_error_message(f), "signal"),
+              "message: %s", mt_future_error_message(f));
+    mt_future_release(f);
+    /* The pool serves on with a replacement worker. */
+    cr_assert_eq(mt_pool_apply_async(pool, square, &(long){7}, sizeof(long), &f), 0);
+    mt_iov res;
+    cr_expect_eq(mt_co_await_future(f, 10.0, &res), 0);
+    cr_expect_eq(read_long(res.data), 49);
+    mt_future_release(f);
+    mt_pool_terminate(pool);
+    mt_pool_join(pool, MT_FOREVER);
+    mt_pool_free(pool);
+    mt_co_forget_fd(fds[0]);
+    return 0;
+}
+
+LEAK_TEST(coro_io, await_future_of_a_sigkilled_pool_worker, .timeout = 30)
+{
+    int fds[2];
+    cr_assert_eq(pipe2(fds, O_CLOEXEC), 0);
+    crash_fd = fds[1];
+    cr_assert_eq(co_run(killed_worker_main, fds), 0);
+    close(fds[0]);
+    close(fds[1]);
+}
+
+/* ---- the trace: coroutines, the thread pool and the process pool ------- */
+
+static int traced_main(void *arg)
+{
+    (void)arg;
+    mt_buf out = MT_BUF_INIT;
+    long x = 5;
+    cr_expect_eq(mt_co_to_thread(square, &x, sizeof x, &out), 0);
+    mt_buf_free(&out);
+    mt_pool *pool;
+    cr_assert_eq(mt_pool_new(&pool, &(mt_pool_opts){.processes = 1}), 0);
+    mt_future *f;
+    cr_assert_eq(mt_pool_apply_async(pool, square, &x, sizeof x, &f), 0);
+    cr_expect_eq(mt_co_await_future(f, 10.0, NULL), 0);
+    mt_future_release(f);
+    mt_pool_close(pool);
+    mt_pool_join(pool, MT_FOREVER);
+    mt_pool_free(pool);
+    return mt_co_sleep(0.01);
+}
+
+LEAK_TEST(coro_io, trace_records_tasks_threads_and_workers, .timeout = 30)
+{
+    char path[] = "/tmp/multitask-trace-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    if (mt_trace_enabled()) /* MT_TRACE set for the whole run: leave it be */
+        return;
+    cr_assert_eq(mt_trace_start(path), 0);
+    cr_expect_eq(mt_trace_start(path), -EBUSY);
+    cr_expect(mt_trace_enabled());
+    cr_assert_eq(co_run(traced_main, NULL), 0);
+    mt_trace_stop();
+    cr_expect(!mt_trace_enabled());
+    FILE *f = fopen(path, "re");
+    cr_assert(f);
+    static char text[1 << 16];
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    text[len] = '\0';
+    fclose(f);
+    unlink(path);
+    cr_expect(strstr(text, "\"name\":\"main\",\"cat\":\"run\""), "trace:\n%s", text);
+    cr_expect(strstr(text, "\"cat\":\"sleep\""));
+    cr_expect(strstr(text, "\"cat\":\"executor\""), "no thread-pool slice");
+    cr_expect(strstr(text, "\"cat\":\"pool\""), "no process-pool slice");
+    cr_expect(strstr(text, "\"thread_name\""));
+    cr_expect_eq(mt_trace_start(NULL), -EINVAL);
+}
