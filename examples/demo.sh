@@ -27,10 +27,26 @@ examples=(
     copy_pool "The same copies with one apply_async per file in a process pool."
     terminate "A child that would sleep 100 s is terminated at once."
     daemon "A daemon child that would sleep 100 s dies with its parent."
+    queue_put_get "Parent and child put a list each into one queue; the parent gets both."
+    producer_consumer "A producer and a consumer process, 2 s apart; a stop message ends it."
+    homework1_copy "A pool copies a folder of eight files, one task per file, with progress."
 )
+
+# homework1_copy copies ./current: give it one, of eight 8 MiB files, in a
+# temporary directory that goes when the demo ends.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir "$work/current"
+for i in 1 2 3 4 5 6 7 8; do
+    head -c 8M /dev/urandom >"$work/current/$i.mp4"
+done
 
 for ((i = 0; i < ${#examples[@]}; i += 2)); do
     name=${examples[i]}
     printf '\n=== %s ===\n%s\n\n' "$name" "${examples[i + 1]}"
-    "$dir/$name"
+    if [[ $name == homework1_copy ]]; then
+        "$dir/$name" "$work/current" "$work/target"
+    else
+        "$dir/$name"
+    fi
 done

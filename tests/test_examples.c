@@ -97,16 +97,22 @@ static void collect_orphans(run *r, double wait)
 }
 
 /*
- * Run examples/<name> [arg] and capture its output; fail the test if it does
- * not end within `timeout` seconds.
+ * Run examples/<name> with the arguments in args (NULL-terminated, at most
+ * 3) and capture its output; fail the test if it does not end within
+ * `timeout` seconds.
  */
-static void run_example(run *r, const char *name, const char *arg, double timeout)
+static void run_example_argv(run *r, const char *name, const char *const *args, double timeout)
 {
     const char *dir = getenv("MT_EXAMPLES_DIR");
     cr_assert_not_null(dir, "MT_EXAMPLES_DIR is not set");
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     cr_assert_eq(access(path, X_OK), 0, "%s is not built", path);
+    const char *argv[5] = {name};
+    for (size_t i = 0; args && args[i]; i++) {
+        cr_assert_lt(i, 3, "too many arguments");
+        argv[i + 1] = args[i];
+    }
     cr_assert_eq(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
 
     *r = (run){.out = MT_BUF_INIT, .err = MT_BUF_INIT};
@@ -121,7 +127,7 @@ static void run_example(run *r, const char *name, const char *arg, double timeou
         setpgid(0, 0);
         dup2(out[1], STDOUT_FILENO);
         dup2(err[1], STDERR_FILENO);
-        execl(path, name, arg, (char *)NULL);
+        execv(path, (char *const *)argv);
         _exit(127);
     }
     cr_assert_gt(pid, 0);
@@ -141,6 +147,12 @@ static void run_example(run *r, const char *name, const char *arg, double timeou
     }
     cr_assert(ended, "%s did not end within %.0f s", name, timeout);
     split_lines(r);
+}
+
+/* Run examples/<name> [arg]; see run_example_argv. */
+static void run_example(run *r, const char *name, const char *arg, double timeout)
+{
+    run_example_argv(r, name, (const char *const[]){arg, NULL}, timeout);
 }
 
 static void run_free(run *r)
@@ -425,7 +437,6 @@ static void expect_same_file(const char *a, const char *b)
 {
     struct stat sa, sb;
     cr_assert(stat(a, &sa) == 0 && stat(b, &sb) == 0, "cannot stat '%s' or '%s'", a, b);
-    cr_expect_eq(sa.st_size, 16 << 20, "'%s' has %lld bytes, not 16 MiB", a, (long long)sa.st_size);
     cr_assert_eq(sb.st_size, sa.st_size, "the copy '%s' has %lld bytes, its source %lld", b,
                  (long long)sb.st_size, (long long)sa.st_size);
     FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
@@ -464,6 +475,8 @@ static void check_copy_example(const char *name, const char *prefix)
     for (int i = 1; i <= 4; i++) {
         snprintf(src, sizeof src, "%s/file/%d.mp4", dir, i);
         snprintf(dst, sizeof dst, "%s/file2/%d.mp4", dir, i);
+        struct stat st;
+        cr_expect(stat(src, &st) == 0 && st.st_size == 16 << 20, "'%s' is not 16 MiB", src);
         expect_same_file(src, dst);
     }
     /* Copies of identical files would prove less: the sources differ. */
@@ -532,4 +545,251 @@ LEAK_TEST(examples, daemon_child_dies_with_its_parent, .timeout = 30)
               "the daemon child ended with status %#x", st);
     cr_expect_lt(r.elapsed, 20.0);
     run_free(&r);
+}
+
+/* ---- 7. 队列共享 ---- */
+
+LEAK_TEST(examples, queue_put_get_first_in_first_out, .timeout = 20)
+{
+    RUN_EXPECTING("queue_put_get", 15, "主进程获取 [1, 2, 3, 4, 5]", "主进程获取 ['a', 'b', 'c']");
+}
+
+/* ---- 8. 进程实现生产者消费者 ---- */
+
+static long producer_end_line(const run *r)
+{
+    return find_line(r, "结束生产子进程……");
+}
+
+LEAK_TEST(examples, producer_consumer_stops_on_the_stop_message, .timeout = 40)
+{
+    static const char *const data[] = {"good", "nice", "cool", "handsome"};
+    run r;
+    run_example(&r, "producer_consumer", NULL, 35);
+    /* Had the consumer not left its loop, the main process would have
+     * terminated it, said so on stderr and exited with 1. */
+    expect_clean_exit(&r);
+    cr_assert_eq(r.nlines, 18);
+    cr_expect_eq(count_line(&r, "启动生产子进程……"), 1);
+    cr_expect_eq(count_line(&r, "启动消费子进程……"), 1);
+    cr_expect_eq(count_line(&r, "等待生产者生产数据"), 5, "one wait per get, the stop message's too");
+
+    /* Each item is produced, then consumed, in the producer's order; the
+     * consumer waits again after each one. */
+    long start = find_line(&r, "启动消费子进程……");
+    cr_assert(start >= 0 && start < 3, "启动消费子进程 on line %ld", start + 1);
+    cr_expect_str_eq(r.line[start + 1], "等待生产者生产数据");
+    long produced_before = -1, consumed_before = start;
+    for (size_t i = 0; i < 4; i++) {
+        char made[64], used[64];
+        snprintf(made, sizeof made, "生产出：%s", data[i]);
+        snprintf(used, sizeof used, "消费者消费了%s数据", data[i]);
+        cr_expect_eq(count_line(&r, made), 1, "no line '%s'", made);
+        cr_expect_eq(count_line(&r, used), 1, "no line '%s'", used);
+        long p = find_line(&r, made), c = find_line(&r, used);
+        cr_expect(p > produced_before && c > consumed_before && c > p,
+                  "'%s' (line %ld) and '%s' (line %ld) out of order", made, p + 1, used, c + 1);
+        /* (The producer's last line may come between the last two.) */
+        long next = c + 1 + (i == 3 && c + 1 == producer_end_line(&r));
+        if (c >= 0 && (size_t)next < r.nlines)
+            cr_expect_str_eq(r.line[next], "等待生产者生产数据");
+        produced_before = p;
+        consumed_before = c;
+    }
+    /* The consumer ends after the producer (the stop message comes once
+     * the producer is joined) and after its last item; the main process
+     * ends last. */
+    long producer_end = producer_end_line(&r);
+    long consumer_end = find_line(&r, "结束消费子进程……");
+    cr_expect(producer_end > produced_before, "结束生产子进程 before the last item");
+    cr_expect(consumer_end > producer_end && consumer_end > consumed_before,
+              "结束消费子进程 (line %ld) too early", consumer_end + 1);
+    cr_expect_str_eq(r.line[16], "结束消费子进程……");
+    cr_expect_str_eq(r.line[17], "主进程结束");
+    cr_expect_geq(r.elapsed, 7.9, "four items, 2 s apart");
+    run_free(&r);
+}
+
+/* ---- 作业10 第1题: copying a folder with a pool and a progress display ---- */
+
+/* A file of `size` bytes from a xorshift generator seeded with `seed`. */
+static void write_test_file(const char *dir, const char *name, size_t size, uint64_t seed)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot make '%s'", path);
+    for (size_t i = 0; i < size; i++) {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        cr_assert_eq(fputc((int)(seed & 0xff), f), (int)(seed & 0xff));
+    }
+    cr_assert_eq(fclose(f), 0);
+}
+
+static void make_dir_in(char *path, size_t size, const char *dir, const char *name)
+{
+    snprintf(path, size, "%s/%s", dir, name);
+    cr_assert_eq(mkdir(path, 0777), 0, "cannot make '%s'", path);
+}
+
+/* The test's source folder: files of sizes around the 1 MiB the workers copy
+ * at a time, an empty one, a hidden one, a name with a space; sorted. */
+static const struct {
+    const char *name;
+    size_t size;
+} hw_files[] = {
+    {".hidden", 5000}, {"a.bin", 1 << 20}, {"b.bin", (3 << 20) + 17},
+    {"c empty", 0},    {"d.txt", 1},       {"e.bin", (1 << 20) - 1},
+};
+#define HW_FILES (sizeof hw_files / sizeof hw_files[0])
+
+/* Make <dir>/current with hw_files in it, and a <dir>/target holding older
+ * things that must go. */
+static void make_homework_dirs(const char *dir, char *current, char *target, size_t size)
+{
+    char stale[320];
+    make_dir_in(current, size, dir, "current");
+    for (size_t i = 0; i < HW_FILES; i++)
+        write_test_file(current, hw_files[i].name, hw_files[i].size, 0x9e3779b97f4a7c15u + i);
+    make_dir_in(target, size, dir, "target");
+    write_test_file(target, "old.txt", 10, 1);
+    make_dir_in(stale, sizeof stale, target, "old dir");
+    write_test_file(stale, "x", 10, 2);
+}
+
+/*
+ * Check what homework1_copy printed when it copied hw_files to `target`
+ * (as given on its command line), and that target holds exact copies of
+ * them and nothing else.
+ */
+static void check_homework_copy(const run *r, const char *current, const char *target,
+                                const char *target_shown)
+{
+    cr_assert_eq(r->nlines, 2 * HW_FILES + 1);
+    /* One line per file as its copy ends, counting up; each file once. */
+    bool seen[HW_FILES] = {false};
+    for (size_t k = 0; k < HW_FILES; k++) {
+        size_t i;
+        char want[320];
+        for (i = 0; i < HW_FILES; i++) {
+            snprintf(want, sizeof want, "已复制 %s/%s（%zu/%zu）", target_shown, hw_files[i].name,
+                     k + 1, HW_FILES);
+            if (strcmp(r->line[k], want) == 0)
+                break;
+        }
+        cr_expect(i < HW_FILES && !seen[i], "line %zu: '%s'", k + 1, r->line[k]);
+        if (i < HW_FILES)
+            seen[i] = true;
+    }
+    /* The total, then homework1.py's line for each file, in name order. */
+    size_t total = 0;
+    for (size_t i = 0; i < HW_FILES; i++)
+        total += hw_files[i].size;
+    char want[320];
+    snprintf(want, sizeof want, "共复制 %zu 个文件，%.2f M", HW_FILES, (double)total / 1024 / 1024);
+    cr_expect_str_eq(r->line[HW_FILES], want);
+    for (size_t i = 0; i < HW_FILES; i++) {
+        snprintf(want, sizeof want, "Size：%.2f M | %s/%s", (double)hw_files[i].size / 1024 / 1024,
+                 target_shown, hw_files[i].name);
+        cr_expect_str_eq(r->line[HW_FILES + 1 + i], want);
+    }
+    /* The same bytes, and the old contents of target are gone. */
+    cr_expect_eq(count_dir(target, ""), (int)HW_FILES - 1, /* count_dir skips .hidden */
+                 "target: %d entries besides .hidden, want %zu", count_dir(target, ""),
+                 HW_FILES - 1);
+    for (size_t i = 0; i < HW_FILES; i++) {
+        char src[320], dst[320];
+        snprintf(src, sizeof src, "%s/%s", current, hw_files[i].name);
+        snprintf(dst, sizeof dst, "%s/%s", target, hw_files[i].name);
+        expect_same_file(src, dst);
+    }
+}
+
+LEAK_TEST(examples, homework1_copy_copies_every_file, .fini = remove_test_dir, .timeout = 30)
+{
+    const char *dir = make_test_dir();
+    char current[128], target[128];
+    make_homework_dirs(dir, current, target, sizeof current);
+    run r;
+    run_example_argv(&r, "homework1_copy", (const char *const[]){current, target, NULL}, 25);
+    expect_clean_exit(&r);
+    check_homework_copy(&r, current, target, target);
+    run_free(&r);
+}
+
+LEAK_TEST(examples, homework1_copy_defaults_to_current_and_target, .fini = remove_test_dir,
+          .timeout = 30)
+{
+    const char *dir = make_test_dir();
+    char current[128], target[128], sub[160];
+    make_homework_dirs(dir, current, target, sizeof current);
+    /* A folder inside ./current is not a file to copy: it is skipped, and
+     * said so. */
+    make_dir_in(sub, sizeof sub, current, "sub");
+    cr_assert_eq(chdir(dir), 0);
+    run r;
+    run_example(&r, "homework1_copy", NULL, 25);
+    cr_expect(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 0, "exit status %#x", r.status);
+    cr_expect_eq(r.orphans, 0);
+    const char *skipped = "homework1_copy: skipping './current/sub': not a regular file\n";
+    cr_expect(r.err.len == strlen(skipped) && memcmp(r.err.data, skipped, r.err.len) == 0,
+              "stderr: %.*s", (int)r.err.len, r.err.data ? r.err.data : "");
+    check_homework_copy(&r, current, target, "./target");
+    run_free(&r);
+}
+
+LEAK_TEST(examples, homework1_copy_of_an_empty_folder, .fini = remove_test_dir, .timeout = 30)
+{
+    const char *dir = make_test_dir();
+    char current[128], target[128];
+    make_dir_in(current, sizeof current, dir, "current");
+    snprintf(target, sizeof target, "%s/target", dir);
+    run r;
+    run_example_argv(&r, "homework1_copy", (const char *const[]){current, target, NULL}, 25);
+    expect_clean_exit(&r);
+    expect_lines(&r, (const char *const[]){"共复制 0 个文件，0.00 M"}, 1);
+    cr_expect_eq(count_dir(target, ""), 0, "the target is made, and empty");
+    run_free(&r);
+}
+
+/* A run that must fail with a message and no output, leaving target as it
+ * was (holding `kept` entries, or missing when kept is -1). */
+static void expect_refused(const char *current, const char *target, int kept, const char *says)
+{
+    run r;
+    run_example_argv(&r, "homework1_copy", (const char *const[]){current, target, NULL}, 25);
+    cr_expect(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1, "exit status %#x", r.status);
+    cr_expect_eq(r.nlines, 0, "no output for a copy that did not happen");
+    cr_expect(r.err.len > 0 && memmem(r.err.data, r.err.len, says, strlen(says)),
+              "stderr does not say '%s': %.*s", says, (int)r.err.len, r.err.data ? r.err.data : "");
+    cr_expect_eq(r.orphans, 0);
+    cr_expect_eq(count_dir(target, ""), kept, "the target was changed");
+    run_free(&r);
+}
+
+LEAK_TEST(examples, homework1_copy_of_a_missing_folder_fails, .fini = remove_test_dir,
+          .timeout = 30)
+{
+    const char *dir = make_test_dir();
+    char missing[128], target[128], nowhere[128];
+    snprintf(missing, sizeof missing, "%s/current", dir);
+    snprintf(nowhere, sizeof nowhere, "%s/nowhere", dir);
+    make_dir_in(target, sizeof target, dir, "target");
+    write_test_file(target, "keep", 10, 3);
+    /* homework1.py would have emptied target before failing. */
+    expect_refused(missing, target, 1, "No such file or directory");
+    expect_refused(missing, nowhere, -1, missing);
+}
+
+LEAK_TEST(examples, homework1_copy_never_removes_its_source, .fini = remove_test_dir,
+          .timeout = 30)
+{
+    const char *dir = make_test_dir();
+    char current[128], target[128];
+    make_homework_dirs(dir, current, target, sizeof current);
+    /* homework1.py would remove ./current with the target that holds it. */
+    expect_refused(current, dir, 2, "holds the source");
+    expect_refused(current, current, (int)HW_FILES - 1, "holds the source");
 }
