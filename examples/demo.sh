@@ -30,6 +30,12 @@ examples=(
     queue_put_get "Parent and child put a list each into one queue; the parent gets both."
     producer_consumer "A producer and a consumer process, 2 s apart; a stop message ends it."
     homework1_copy "A pool copies a folder of eight files, one task per file, with progress."
+    manager_dict "A child sets three keys of a dict shared through LMDB; the parent sees them."
+    manager_list "A child appends three items to a shared list; the parent sees them."
+    homework2 "Coroutines in a chain: each item is produced, then consumed: about 6 s for 3."
+    homework3 "A producer and a consumer task on an async queue: 5 items in about 6 s, not 10."
+    producers_consumers "Several producers and consumers on one async queue."
+    echo "An echo server on 127.0.0.1 and a client that checks every reply."
 )
 
 # homework1_copy copies ./current: give it one, of eight 8 MiB files, in a
@@ -50,3 +56,23 @@ for ((i = 0; i < ${#examples[@]}; i += 2)); do
         "$dir/$name"
     fi
 done
+
+# The tool the homework grew into: mtcp copies the same folder, and a tree of
+# a few thousand more files, with its live display (held to 40 MB/s so that
+# the display has time to be seen; on a terminal it draws bars, elsewhere a
+# line a second).
+mtcp=$build/tools/mtcp
+if [[ -x $mtcp ]]; then
+    printf '\n=== mtcp ===\n%s\n\n' "mtcp copies the folder and 4,000 small files with 4 workers, cp -a style."
+    for d in $(seq 1 40); do
+        mkdir -p "$work/current/dir$d"
+        for f in $(seq 1 100); do
+            head -c $((RANDOM * 2)) /dev/urandom >"$work/current/dir$d/file$f"
+        done
+    done
+    progress=bars
+    [[ -t 2 ]] || progress=plain
+    "$mtcp" -j 4 --bwlimit 40M --progress=$progress "$work/current" "$work/mtcp-copy"
+    echo "exit status $?; copied $(find "$work/mtcp-copy" -type f | wc -l) files," \
+        "$(du -sh "$work/mtcp-copy" | cut -f1)"
+fi
