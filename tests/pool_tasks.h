@@ -143,6 +143,14 @@ static inline int refuse_init(const void *arg, size_t len, mt_buf *out)
     return mt_task_fail(out, -EACCES, "initializer says no");
 }
 
+/* No result for a 0 byte; fail for a 1 byte (a filter that rarely matches). */
+static inline int empty_unless_marked(const void *arg, size_t len, mt_buf *out)
+{
+    if (len == 1 && *(const char *)arg == 1)
+        return mt_task_fail(out, -EDOM, "marked");
+    return 0;
+}
+
 static inline mt_pool *new_pool(int processes)
 {
     mt_pool *p = NULL;

@@ -123,6 +123,55 @@ LEAK_TEST(pool, map_reports_item_errors, .timeout = 60)
     end_pool(p);
 }
 
+LEAK_TEST(pool, a_late_odd_result_in_a_big_chunk, .timeout = 60)
+{
+    /* 70,000 empty results, then one error: the record's per-item table
+     * appears only at the end, and must still find room. */
+    mt_pool *p = new_pool(2);
+    enum { N = 70000 };
+    char *items = calloc(N, 1);
+    items[N - 1] = 1;
+    mt_results *r;
+    cr_assert_eq(mt_pool_map(p, empty_unless_marked, items, N, 1,
+                             &(mt_map_opts){.chunksize = N}, &r),
+                 -EDOM);
+    mt_iov v;
+    cr_expect_eq(mt_results_get(r, 0, &v), 0);
+    cr_expect_eq(v.len, 0);
+    cr_expect_eq(mt_results_get(r, N - 2, &v), 0);
+    cr_expect_eq(mt_results_get(r, N - 1, &v), -EDOM);
+    cr_expect_eq(v.len, 6);
+    mt_results_free(r);
+    /* The default chunking of a million one-byte items, the odd one late. */
+    char *many = calloc(1000000, 1);
+    many[65535] = 1;
+    cr_assert_eq(mt_pool_map(p, empty_unless_marked, many, 1000000, 1, NULL, &r), -EDOM);
+    cr_expect_eq(mt_results_get(r, 65535, &v), -EDOM);
+    cr_expect_eq(mt_results_get(r, 65536, &v), 0);
+    mt_results_free(r);
+    free(many);
+    free(items);
+    end_pool(p);
+}
+
+LEAK_TEST(pool, workers_do_not_write_the_parents_buffers, .timeout = 60)
+{
+    char path[] = "/tmp/mt-test-flush-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("one line\n", f); /* buffered, not yet written */
+    mt_pool *p = new_pool(3);
+    end_pool(p); /* the workers exit */
+    fclose(f);
+    f = fopen(path, "r");
+    char buf[256] = {0};
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    unlink(path);
+    cr_expect_eq(n, strlen("one line\n"), "the file holds: %s", buf);
+}
+
 LEAK_TEST(pool, map_iov_of_any_sizes, .timeout = 60)
 {
     mt_pool *p = new_pool(2);
@@ -480,6 +529,10 @@ LEAK_TEST(pool, bad_arguments, .timeout = 60)
     cr_expect_eq(mt_pool_map(p, square, NULL, 3, 8, NULL, &r), -EINVAL);
     cr_expect_eq(mt_pool_map(p, square, "x", 1, 0, NULL, &r), -EINVAL);
     cr_expect_eq(mt_pool_map(p, square, "x", 1, 1, NULL, NULL), -EINVAL);
+    mt_imap *it = NULL;
+    cr_expect_eq(mt_pool_imap(p, square, NULL, 4, 8, NULL, &it), -EINVAL);
+    cr_expect_eq(mt_pool_imap_iov(p, square, NULL, 4, NULL, &it), -EINVAL);
+    cr_expect_null(it);
     cr_expect_null(f);
     cr_expect_null(r);
     cr_expect_eq(mt_results_len(NULL), 0);

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -15,7 +16,11 @@
 #include "trace_internal.h"
 
 atomic_int mt__trace_fd_on;
-static int trace_fd = -1;
+static _Atomic int trace_fd = -1;
+/* Threads between loading trace_fd and finishing their write: stop waits for
+ * them before it closes the file, so no line lands in a file that reuses the
+ * number. */
+static atomic_int trace_writers;
 static pthread_mutex_t trace_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static int open_trace(const char *path, bool truncate)
@@ -60,10 +65,12 @@ out:
 void mt_trace_stop(void)
 {
     pthread_mutex_lock(&trace_mu);
-    if (trace_fd >= 0) {
+    int fd = atomic_exchange(&trace_fd, -1);
+    if (fd >= 0) {
         atomic_store(&mt__trace_fd_on, 0);
-        close(trace_fd);
-        trace_fd = -1;
+        while (atomic_load(&trace_writers))
+            sched_yield();
+        close(fd);
     }
     pthread_mutex_unlock(&trace_mu);
 }
@@ -109,11 +116,13 @@ static void escape(char *buf, size_t cap, const char *s)
 
 static void emit(const char *line, int len)
 {
-    int fd = trace_fd;
-    if (fd < 0 || len <= 0)
-        return;
-    ssize_t w = write(fd, line, (size_t)len);
-    (void)w;
+    atomic_fetch_add(&trace_writers, 1);
+    int fd = atomic_load(&trace_fd);
+    if (fd >= 0 && len > 0) {
+        ssize_t w = write(fd, line, (size_t)len);
+        (void)w;
+    }
+    atomic_fetch_sub(&trace_writers, 1);
 }
 
 void mt_trace_slice(const char *name, const char *cat, uint64_t track, uint64_t t0_ns,

@@ -37,6 +37,11 @@ int mt__pool_start_worker(mt_pool *p, uint32_t i)
         pid = mt__fork();
         if (pid == 0) {
             close(sv[0]);
+            /* Arguments in flight belong to the parent: holding their files
+             * would keep the memory alive as long as this worker lives. */
+            for (uint32_t s = 0; s < p->h->nslots; s++)
+                if (p->jobs[s].large_fd >= 0)
+                    close(p->jobs[s].large_fd);
             mt__set_current_name(w->name);
             mt__die_with_parent(parent);
             worker_ctx ctx = {.h = p->h, .index = i, .efd = p->efd, .sock = sv[1],
@@ -124,7 +129,8 @@ static int pool_alloc(mt_pool *p)
     }
     shm_header *h = p->h;
     for (int i = 0; i < p->nworkers; i++)
-        mt__shm_prefault_ring(h, (uint32_t)i);
+        if ((err = mt__shm_prefault_ring(h, (uint32_t)i)) < 0)
+            return err;
     h->maxtasks = p->opts.maxtasksperchild;
     h->parent_pid = (int32_t)getpid();
     h->initializer = (uint64_t)(uintptr_t)p->opts.initializer;
@@ -199,6 +205,8 @@ int mt_pool_new(mt_pool **out, const mt_pool_opts *opts)
         return -ENOMEM;
     p->opts = *opts;
     p->nworkers = opts->processes ? opts->processes : mt_cpu_count();
+    if (p->nworkers > MAX_PROCESSES)
+        p->nworkers = MAX_PROCESSES;
     p->shm_fd = p->efd = p->ctl = -1;
     p->pending_tail = &p->pending;
     p->starting = true;

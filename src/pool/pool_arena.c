@@ -29,6 +29,7 @@ void *mt__arena_alloc(mt__arena *a, size_t n)
         if (m == MAP_FAILED)
             return NULL;
         madvise(m, size, MADV_HUGEPAGE); /* a hint: fine if refused */
+        madvise(m, size, MADV_DONTFORK);  /* workers forked later need none of it */
         b = m;
         b->size = size;
         b->used = (sizeof *b + 15) & ~(size_t)15;

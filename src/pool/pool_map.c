@@ -330,6 +330,8 @@ static int imap_start(mt_pool *p, mt_task_fn *fn, const void *items, const mt_io
 int mt_pool_imap(mt_pool *p, mt_task_fn *fn, const void *items, size_t n, size_t item_size,
                  const mt_map_opts *opts, mt_imap **out)
 {
+    if (!items && n)
+        return -EINVAL;
     return imap_start(p, fn, items ? items : "", NULL, n, item_size, opts, out);
 }
 
@@ -337,6 +339,8 @@ int mt_pool_imap_iov(mt_pool *p, mt_task_fn *fn, const mt_iov *items, size_t n,
                      const mt_map_opts *opts, mt_imap **out)
 {
     static const mt_iov none;
+    if (!items && n)
+        return -EINVAL;
     return imap_start(p, fn, NULL, items ? items : &none, n, 0, opts, out);
 }
 

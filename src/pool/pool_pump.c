@@ -141,6 +141,9 @@ static void take_large(mt_pool *p, uint32_t wi, rec_hdr hdr)
     if (fd >= 0) {
         map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
         close(fd);
+        /* Workers forked later must not keep the pages alive. */
+        if (map != MAP_FAILED)
+            madvise(map, len, MADV_DONTFORK);
     }
     if (map == MAP_FAILED) {
         static const char msg[] = "the parent could not map a large result";

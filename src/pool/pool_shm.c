@@ -79,9 +79,11 @@ int mt__shm_attach(shm_header **out, int fd)
 #define MADV_POPULATE_WRITE 23
 #endif
 
-void mt__shm_prefault_ring(shm_header *h, uint32_t worker)
+int mt__shm_prefault_ring(shm_header *h, uint32_t worker)
 {
-    madvise(shm_result_ring(h, worker), sizeof(shm_ring), MADV_POPULATE_WRITE);
+    if (madvise(shm_result_ring(h, worker), sizeof(shm_ring), MADV_POPULATE_WRITE) == 0)
+        return 0;
+    return errno == ENOMEM || errno == EFAULT ? -ENOMEM : 0;
 }
 
 void mt__shm_detach(shm_header *h)

@@ -208,9 +208,10 @@ int mt__shm_attach(shm_header **out, int fd);
 void mt__shm_detach(shm_header *h);
 
 /* Allocate a worker position's result ring now rather than page by page as
- * records arrive (best effort: kernels before 5.14 lack the call). Done by
+ * records arrive. Returns 0 (also on kernels before 5.14, which lack the
+ * call), or -ENOMEM when the memory is not there to be had. Done by
  * the parent once; a worker then only maps pages that exist, which costs it
  * less than populating them itself would delay its start. */
-void mt__shm_prefault_ring(shm_header *h, uint32_t worker);
+int mt__shm_prefault_ring(shm_header *h, uint32_t worker);
 
 #endif

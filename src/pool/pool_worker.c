@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "../core/trace_internal.h"
+#include "../process/process_internal.h"
 #include "pool_internal.h"
 
 /* How long an idle worker keeps looking at the ring before it sleeps. */
@@ -151,7 +152,9 @@ static int spill(job_out *o)
  * data passes LARGE_RESULT_BYTES it goes straight to a memfd instead. */
 static int add_item(job_out *o, int err, const mt_buf *item)
 {
-    uint64_t total = o->spilled + o->data.len + item->len + o->entries.len + sizeof(rec_entry);
+    /* Count every entry the record may need, written yet or not: a run of
+     * uniform results owes its entries the moment one result differs. */
+    uint64_t total = o->spilled + o->data.len + item->len + (o->nitems + 1) * sizeof(rec_entry);
     int rc = 0;
     if (o->memfd < 0 && total > LARGE_RESULT_BYTES)
         rc = spill(o);
@@ -183,15 +186,21 @@ static void post_results(worker_ctx *w, uint32_t slot, uint32_t gen, uint32_t ni
     rec_hdr hdr = {.kind = REC_RESULT, .slot = slot, .gen = gen, .nitems = nitems,
                    .nfailed = o->nfailed, .uniform = o->uniform, .item_len = o->first_len};
     /* Results of one size need no table: item j is at j * item_len (and
-     * add_item wrote none). */
-    if (o->memfd < 0) {
+     * add_item wrote none). A record must fit the ring: should the table
+     * have grown past what add_item expected, the memfd takes it all. */
+    int err = 0;
+    if (o->memfd < 0 && sizeof hdr + o->data.len + o->entries.len > LARGE_RESULT_BYTES)
+        err = spill(o);
+    if (err == 0 && o->memfd < 0) {
         post(w, hdr, o->data.data, o->data.len, o->entries.data, o->entries.len);
         return;
     }
-    int err = write_all(o->memfd, o->entries.data, o->entries.len);
+    if (err == 0)
+        err = write_all(o->memfd, o->entries.data, o->entries.len);
     if (err == 0)
         err = send_fd(w->sock, o->memfd);
-    close(o->memfd);
+    if (o->memfd >= 0)
+        close(o->memfd);
     o->memfd = -1;
     if (err < 0) { /* the results are lost: say so instead */
         hdr.err = err;
@@ -352,9 +361,12 @@ static bool wait_for_work(worker_ctx *w)
     }
 }
 
+/* Exit without running the parent's atexit handlers, and flushing only the
+ * streams mt__fork emptied before the fork: any other stdio buffer holds the
+ * parent's data, which the parent writes itself. */
 static _Noreturn void leave(int status)
 {
-    fflush(NULL);
+    mt__flush_std();
     _exit(status);
 }
 
