@@ -122,6 +122,27 @@ LEAK_TEST(future, callbacks_run_once_in_order)
     mt_buf_free(&log);
 }
 
+LEAK_TEST(future, held_callbacks_wait_for_their_producer)
+{
+    mt_buf log = MT_BUF_INIT;
+    mt_future *f = mt__future_new();
+    mt_future_add_done_callback(f, record, &log);
+    cr_assert_eq(mt__future_finish_held(f, 0, NULL), 0);
+    cr_expect(mt_future_done(f), "done at once");
+    cr_expect_eq(mt_future_result(f, 0, NULL), 0);
+    cr_expect_eq(log.len, 0, "but no callback yet");
+    mt_future_add_done_callback(f, record, &log);
+    cr_expect_eq(log.len, 0, "a callback added meanwhile waits its turn");
+    mt__future_run_callbacks(f);
+    cr_expect_eq(log.len, 2);
+    mt__future_run_callbacks(f); /* twice is harmless */
+    cr_expect_eq(log.len, 2);
+    mt_future_add_done_callback(f, record, &log);
+    cr_expect_eq(log.len, 3, "now callbacks run at once again");
+    mt_future_release(f);
+    mt_buf_free(&log);
+}
+
 static void *finish_later(void *arg)
 {
     mt_sleep(0.05);

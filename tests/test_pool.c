@@ -75,6 +75,46 @@ LEAK_TEST(pool, done_callbacks_fire_without_waiting, .timeout = 60)
     end_pool(p);
 }
 
+typedef struct chain {
+    mt_pool *p;
+    mt_future *next;
+    long got;
+    int done;
+} chain;
+
+/* A done callback that uses the pool: submits more and waits for it. */
+static void submit_and_wait(mt_future *f, void *arg)
+{
+    (void)f;
+    chain *c = arg;
+    long x = 5;
+    if (mt_pool_apply_async(c->p, square, &x, sizeof x, &c->next) == 0) {
+        mt_iov r;
+        if (mt_future_result(c->next, 10, &r) == 0)
+            c->got = read_long(r.data);
+    }
+    __atomic_store_n(&c->done, 1, __ATOMIC_SEQ_CST);
+}
+
+LEAK_TEST(pool, done_callbacks_may_use_the_pool, .timeout = 60)
+{
+    mt_pool *p = new_pool(2);
+    chain c = {.p = p};
+    double s = 0.2; /* still running when the callback is added */
+    mt_future *f;
+    cr_assert_eq(mt_pool_apply_async(p, nap, &s, sizeof s, &f), 0);
+    cr_assert_eq(mt_future_add_done_callback(f, submit_and_wait, &c), 0);
+    double t0 = mt_monotonic();
+    while (!__atomic_load_n(&c.done, __ATOMIC_SEQ_CST) && mt_monotonic() - t0 < 20)
+        mt_sleep(0.001);
+    cr_expect(__atomic_load_n(&c.done, __ATOMIC_SEQ_CST), "the callback never finished");
+    cr_expect_eq(c.got, 25);
+    cr_expect_eq(mt_future_result(f, 10, NULL), 0);
+    mt_future_release(c.next);
+    mt_future_release(f);
+    end_pool(p);
+}
+
 LEAK_TEST(pool, map_in_order_with_any_chunksize, .timeout = 60)
 {
     mt_pool *p = new_pool(2);

@@ -50,7 +50,10 @@ extern "C" {
 typedef struct mt_future mt_future;
 
 /* A done callback: runs once, in whichever thread completes the future (or
- * the caller's, if the future is already done); it must not block. */
+ * the caller's, if the future is already done), holding none of the
+ * library's locks: it may submit more work to the pool or executor the
+ * future came from. It should not block for long: it holds up whatever
+ * thread runs it (a pool's supervisor, an executor's worker). */
 typedef void mt_future_cb(mt_future *f, void *arg);
 
 /*

@@ -22,6 +22,7 @@ enum {
     ST_CANCELLED = 3,
     ST_MASK = 3,
     ST_WAITERS = 4, /* someone sleeps on the futex: wake them on finish */
+    ST_CB_HELD = 8, /* done, but its producer runs the callbacks later */
 };
 
 typedef struct callback {
@@ -119,7 +120,8 @@ void mt_future_release(mt_future *f)
     free(f);
 }
 
-/* Move from `from` to `to` if the state is `from`; keeps the waiters bit. */
+/* Move from `from` to `to` if the state is `from`; keeps the waiters bit
+ * (`to` may add ST_CB_HELD). */
 static bool transition(mt_future *f, uint32_t from, uint32_t to, uint32_t *old)
 {
     uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
@@ -144,9 +146,10 @@ int mt__future_start(mt_future *f)
     return (old & ST_MASK) == ST_CANCELLED ? -ECANCELED : -EINVAL;
 }
 
-/* Run the callbacks and wake the waiters of a future that just ended. The
- * lock orders this against mt_future_add_done_callback. */
-static void settle(mt_future *f)
+/* Take the callbacks of a future that ended, clearing ST_CB_HELD, and run
+ * them. The lock orders this against mt_future_add_done_callback, which runs
+ * a callback at once only when the future is done and none are held. */
+static void run_callbacks(mt_future *f)
 {
     mt__spin_lock(&f->lock);
     callback first = f->first;
@@ -155,10 +158,9 @@ static void settle(mt_future *f)
     f->first.fn = NULL;
     f->more = NULL;
     f->nmore = 0;
+    atomic_fetch_and_explicit(&f->state, ~(uint32_t)ST_CB_HELD, memory_order_release);
     mt__spin_unlock(&f->lock);
 
-    if (atomic_load_explicit(&f->state, memory_order_relaxed) & ST_WAITERS)
-        mt__futex_wake(&f->state, INT32_MAX, false);
     if (first.fn)
         first.fn(f, first.arg);
     for (size_t i = 0; i < nmore; i++)
@@ -166,12 +168,29 @@ static void settle(mt_future *f)
     free(more);
 }
 
-static bool finish_state(mt_future *f)
+static void wake_waiters(mt_future *f)
 {
-    return transition(f, ST_RUNNING, ST_DONE, NULL) || transition(f, ST_PENDING, ST_DONE, NULL);
+    if (atomic_load_explicit(&f->state, memory_order_relaxed) & ST_WAITERS)
+        mt__futex_wake(&f->state, INT32_MAX, false);
 }
 
-int mt__future_finish(mt_future *f, int err, mt_buf *result)
+/* A future that just ended: wake its waiters, then run its callbacks unless
+ * the producer takes that on (held). */
+static void settle(mt_future *f, bool held)
+{
+    wake_waiters(f);
+    if (!held)
+        run_callbacks(f);
+}
+
+static bool finish_state(mt_future *f, bool held)
+{
+    uint32_t done = ST_DONE | (held ? ST_CB_HELD : 0);
+    return transition(f, ST_RUNNING, done, NULL) || transition(f, ST_PENDING, done, NULL);
+}
+
+/* Store an outcome and end the future (see mt__future_finish). */
+static int finish(mt_future *f, int err, mt_buf *result, bool held)
 {
     uint32_t s = state_of(f);
     if (s == ST_DONE || s == ST_CANCELLED) {
@@ -195,14 +214,14 @@ int mt__future_finish(mt_future *f, int err, mt_buf *result)
     /* Error messages are read as C strings: keep a NUL after the bytes. */
     if (f->err && !result_inline(f) && mt_buf_reserve(&f->result, 1) == 0)
         f->result.data[f->result.len] = '\0';
-    if (!finish_state(f)) /* cancelled meanwhile: the cancel won */
+    if (!finish_state(f, held)) /* cancelled meanwhile: the cancel won */
         return -EINVAL;
-    settle(f);
+    settle(f, held);
     return 0;
 }
 
-int mt__future_finish_mapped(mt_future *f, void *map, size_t map_len, const void *data,
-                             size_t len)
+static int finish_mapped(mt_future *f, void *map, size_t map_len, const void *data, size_t len,
+                         bool held)
 {
     uint32_t s = state_of(f);
     if (s == ST_DONE || s == ST_CANCELLED) {
@@ -213,17 +232,45 @@ int mt__future_finish_mapped(mt_future *f, void *map, size_t map_len, const void
     f->map = map;
     f->map_len = map_len;
     f->result = (mt_buf){(char *)data, len, len};
-    if (!finish_state(f))
+    if (!finish_state(f, held))
         return -EINVAL;
-    settle(f);
+    settle(f, held);
     return 0;
+}
+
+int mt__future_finish(mt_future *f, int err, mt_buf *result)
+{
+    return finish(f, err, result, false);
+}
+
+int mt__future_finish_mapped(mt_future *f, void *map, size_t map_len, const void *data,
+                             size_t len)
+{
+    return finish_mapped(f, map, map_len, data, len, false);
+}
+
+int mt__future_finish_held(mt_future *f, int err, mt_buf *result)
+{
+    return finish(f, err, result, true);
+}
+
+int mt__future_finish_mapped_held(mt_future *f, void *map, size_t map_len, const void *data,
+                                  size_t len)
+{
+    return finish_mapped(f, map, map_len, data, len, true);
+}
+
+void mt__future_run_callbacks(mt_future *f)
+{
+    if (atomic_load_explicit(&f->state, memory_order_acquire) & ST_CB_HELD)
+        run_callbacks(f);
 }
 
 int mt_future_cancel(mt_future *f)
 {
     uint32_t old;
     if (transition(f, ST_PENDING, ST_CANCELLED, &old)) {
-        settle(f);
+        settle(f, false);
         return 0;
     }
     return (old & ST_MASK) == ST_CANCELLED ? 0 : -EBUSY;
@@ -319,7 +366,8 @@ int mt_future_add_done_callback(mt_future *f, mt_future_cb *cb, void *arg)
     if (!cb)
         return -EINVAL;
     mt__spin_lock(&f->lock);
-    if (state_of(f) >= ST_DONE) {
+    uint32_t st = atomic_load_explicit(&f->state, memory_order_acquire);
+    if ((st & ST_MASK) >= ST_DONE && !(st & ST_CB_HELD)) {
         mt__spin_unlock(&f->lock);
         cb(f, arg);
         return 0;

@@ -49,6 +49,19 @@ int mt__future_finish_mapped(mt_future *f, void *map, size_t map_len, const void
                              size_t len);
 
 /*
+ * The same, but the done callbacks wait for mt__future_run_callbacks: for a
+ * producer that finishes futures under a lock of its own, which a callback
+ * may need (to submit more work, say). The future reads as done at once and
+ * its waiters wake; callbacks added meanwhile join the held ones, in order.
+ */
+int mt__future_finish_held(mt_future *f, int err, mt_buf *result);
+int mt__future_finish_mapped_held(mt_future *f, void *map, size_t map_len, const void *data,
+                                  size_t len);
+/* Run the callbacks a held finish left; no-op otherwise. Call without the
+ * producer's locks. */
+void mt__future_run_callbacks(mt_future *f);
+
+/*
  * Let waiters drive progress: mt_future_wait calls drive(ctx, f, deadline)
  * before sleeping, and the driver returns once f is done or it stops trying
  * (it must not outlive the future's producer). Set before the future is

@@ -171,6 +171,7 @@ static void pool_release(mt_pool *p)
     free(p->pollfds);
     free(p->pollwho);
     free(p->spawn_argv);
+    free(p->held);
     mt_buf_free(&p->broken_msg);
     pthread_cond_destroy(&p->cond);
     pthread_mutex_destroy(&p->mu);
@@ -270,7 +271,7 @@ int mt_pool_terminate(mt_pool *p)
         p->kill_at = mt__deadline_in(TERMINATE_GRACE);
         mt__pool_fail_all(p, -ECANCELED, "the pool was terminated");
     }
-    pthread_mutex_unlock(&p->mu);
+    mt__pool_unlock(p);
     mt__pool_poke(p);
     return 0;
 }
@@ -315,12 +316,14 @@ void mt_pool_free(mt_pool *p)
     pthread_join(p->supervisor, NULL);
 
     /* A worker that never got going (failed start) may still need reaping. */
+    pthread_mutex_lock(&p->mu);
     for (int i = 0; i < p->nworkers; i++)
         if (p->workers[i].alive) {
             mt__signal_child(p->workers[i].pid, p->workers[i].pidfd, SIGKILL);
             mt__pool_reap(p, (uint32_t)i, true);
         }
     mt__pool_fail_all(p, -ECANCELED, "the pool was freed");
+    mt__pool_unlock(p); /* runs the callbacks of what was just failed */
     pool_release(p);
 }
 

@@ -44,8 +44,10 @@ int mt_pool_apply_async(mt_pool *p, mt_task_fn *fn, const void *arg, size_t len,
     pthread_mutex_lock(&p->mu);
     int err = open_for_work(p);
     if (err == 0)
+        err = mt__pool_own_future(p);
+    if (err == 0)
         mt__pool_enqueue(p, s);
-    pthread_mutex_unlock(&p->mu);
+    mt__pool_unlock(p);
     if (err < 0) {
         mt_buf_free(&s->arg);
         free(s);

@@ -125,6 +125,13 @@ struct mt_pool {
     struct pollfd *pollfds; /* the supervisor's: efd, ctl, pidfds */
     int *pollwho;           /* worker position of each pollfd */
     unsigned worker_serial; /* names: ForkPoolWorker-N */
+    /* Futures finished under mu whose done callbacks must run once it is
+     * released (a callback may call into the pool): see mt__pool_unlock.
+     * held has room for every future the pool owns, so holding never
+     * allocates; futures_owned counts them. */
+    mt_future **held;
+    _Atomic size_t nheld;
+    size_t capheld, futures_owned;
     char **spawn_argv;      /* spawn: the program's argv, from /proc */
 };
 
@@ -183,6 +190,18 @@ void mt__pool_reap(mt_pool *p, uint32_t i, bool block);
 
 /* Fail every job in flight or pending with err (terminate, free). mu held. */
 void mt__pool_fail_all(mt_pool *p, int err, const char *why);
+
+/* Finish a future the pool owns, under mu; its callbacks wait for
+ * mt__pool_unlock and the pool's reference goes with them. */
+void mt__pool_finish(mt_pool *p, mt_future *f, int err, mt_buf *result);
+void mt__pool_hold(mt_pool *p, mt_future *f);
+
+/* Release mu, then run the callbacks of the futures finished under it. Use it
+ * instead of a plain unlock wherever futures may have been finished. */
+void mt__pool_unlock(mt_pool *p);
+
+/* Make room to hold one more owned future (mu held): 0 or -ENOMEM. */
+int mt__pool_own_future(mt_pool *p);
 
 /* Wake the supervisor thread (from another parent thread). */
 void mt__pool_poke(mt_pool *p);

@@ -130,7 +130,7 @@ static int batch_start(mt_pool *p, mt_task_fn *fn, const void *items, const mt_i
         mt__pool_enqueue(p, s);
         s = NULL;
     }
-    pthread_mutex_unlock(&p->mu);
+    mt__pool_unlock(p);
     free(s);
     if (err < 0) {
         mt__batch_unref(b);
@@ -259,7 +259,7 @@ static int map_run(mt_pool *p, mt_task_fn *fn, const void *items, const mt_iov *
     r->arena = b->arena;
     b->arena = (mt__arena){NULL};
     mt__batch_unref(b);
-    pthread_mutex_unlock(&p->mu);
+    mt__pool_unlock(p);
     *out = &r->base;
     return mt__results_first_error(&r->base);
 }
@@ -391,7 +391,7 @@ int mt_imap_next(mt_imap *it, double timeout, size_t *index, mt_iov *out)
     it->held = chunk + 1;
     it->next++;
     err = mt__chunk_item(&b->chunks[chunk], item - chunk * b->chunksize, out);
-    pthread_mutex_unlock(&it->pool->mu);
+    mt__pool_unlock(it->pool);
     if (index)
         *index = item;
     return err;
@@ -408,6 +408,6 @@ void mt_imap_free(mt_imap *it)
         if (b->chunks[i].done)
             chunk_free(&b->chunks[i]);
     mt__batch_unref(b);
-    pthread_mutex_unlock(&it->pool->mu);
+    mt__pool_unlock(it->pool);
     free(it);
 }

@@ -46,24 +46,74 @@ static void free_slot(mt_pool *p, uint32_t s)
     p->free_slots[p->nfree++] = s;
 }
 
+/* ---- futures: finished under mu, their callbacks after it ------------- */
+
+int mt__pool_own_future(mt_pool *p)
+{
+    if (p->futures_owned + 1 > p->capheld) {
+        size_t cap = p->capheld ? p->capheld * 2 : 64;
+        mt_future **held = realloc(p->held, cap * sizeof *held);
+        if (!held)
+            return -ENOMEM;
+        p->held = held;
+        p->capheld = cap;
+    }
+    p->futures_owned++;
+    return 0;
+}
+
+void mt__pool_hold(mt_pool *p, mt_future *f)
+{
+    size_t n = atomic_load_explicit(&p->nheld, memory_order_relaxed);
+    p->held[n] = f; /* room was made when the pool took the future */
+    atomic_store_explicit(&p->nheld, n + 1, memory_order_release);
+}
+
+void mt__pool_finish(mt_pool *p, mt_future *f, int err, mt_buf *result)
+{
+    mt__future_finish_held(f, err, result);
+    mt__pool_hold(p, f);
+}
+
+void mt__pool_unlock(mt_pool *p)
+{
+    pthread_mutex_unlock(&p->mu);
+    while (atomic_load_explicit(&p->nheld, memory_order_acquire)) {
+        mt_future *batch[64];
+        size_t k = 0;
+        pthread_mutex_lock(&p->mu);
+        size_t n = atomic_load_explicit(&p->nheld, memory_order_relaxed);
+        while (k < 64 && n)
+            batch[k++] = p->held[--n];
+        atomic_store_explicit(&p->nheld, n, memory_order_relaxed);
+        p->futures_owned -= k;
+        pthread_mutex_unlock(&p->mu);
+        for (size_t i = 0; i < k; i++) {
+            mt__future_run_callbacks(batch[i]);
+            mt_future_release(batch[i]);
+        }
+    }
+}
+
 /* Finish a single task's future from its result record. */
-static void finish_future(mt_future *f, const rec_hdr *hdr, const char *body, void *map,
-                          size_t map_len)
+static void finish_future(mt_pool *p, mt_future *f, const rec_hdr *hdr, const char *body,
+                          void *map, size_t map_len)
 {
     mt_buf buf = MT_BUF_INIT;
     if (hdr->err) {
         mt_buf_append(&buf, body, hdr->body);
-        mt__future_finish(f, hdr->err, &buf);
+        mt__pool_finish(p, f, hdr->err, &buf);
     } else {
         chunk_result c = mt__chunk_view(hdr, body);
         mt_iov item;
         int err = mt__chunk_item(&c, 0, &item);
         if (map && err == 0) {
-            mt__future_finish_mapped(f, map, map_len, item.data, item.len);
+            mt__future_finish_mapped_held(f, map, map_len, item.data, item.len);
+            mt__pool_hold(p, f);
             return; /* the future owns the mapping now */
         }
         mt_buf_append(&buf, item.data, item.len);
-        mt__future_finish(f, err, &buf);
+        mt__pool_finish(p, f, err, &buf);
     }
     if (map)
         munmap(map, map_len);
@@ -82,8 +132,7 @@ static void finish_slot(mt_pool *p, const rec_hdr *hdr, const char *body, void *
     }
     slot_job *j = &p->jobs[s];
     if (j->future) {
-        finish_future(j->future, hdr, body, map, map_len);
-        mt_future_release(j->future);
+        finish_future(p, j->future, hdr, body, map, map_len);
     } else {
         chunk_result r = mt__chunk_view(hdr, NULL);
         r.done = false;
@@ -295,8 +344,7 @@ static bool dispatch_single(mt_pool *p, uint32_t s, source *src)
     if (!dst) {
         mt_buf msg = MT_BUF_INIT;
         mt_buf_printf(&msg, "cannot place a %zu-byte argument in shared memory", src->arg.len);
-        mt__future_finish(src->future, -ENOMEM, &msg);
-        mt_future_release(src->future);
+        mt__pool_finish(p, src->future, -ENOMEM, &msg);
         return false;
     }
     if (src->arg.len)
@@ -373,7 +421,7 @@ static bool dispatch(mt_pool *p)
         if (src->future) {
             pop_pending(p);
             if (mt__future_start(src->future) != 0) { /* cancelled while pending */
-                mt_future_release(src->future);
+                mt__pool_hold(p, src->future);             /* released outside the lock */
             } else {
                 uint32_t s = p->free_slots[--p->nfree];
                 if (dispatch_single(p, s, src)) {
@@ -449,8 +497,7 @@ static void fail_slot(mt_pool *p, uint32_t s, int err, const char *why)
     if (j->future) {
         mt_buf msg = MT_BUF_INIT;
         mt_buf_printf(&msg, "%s", why);
-        mt__future_finish(j->future, err, &msg);
-        mt_future_release(j->future);
+        mt__pool_finish(p, j->future, err, &msg);
     } else if (j->batch) {
         chunk_result r = {.err = err, .msg = strdup(why)};
         mt__batch_chunk_done(p, j->batch, j->chunk, &r);
@@ -479,11 +526,12 @@ static void fail_pending(mt_pool *p, int err, const char *why)
         if (src->future) {
             mt_buf msg = MT_BUF_INIT;
             mt_buf_printf(&msg, "%s", why);
-            if (mt__future_start(src->future) == 0)
-                mt__future_finish(src->future, err, &msg);
-            else
+            if (mt__future_start(src->future) == 0) {
+                mt__pool_finish(p, src->future, err, &msg);
+            } else {
                 mt_buf_free(&msg);
-            mt_future_release(src->future);
+                mt__pool_hold(p, src->future);
+            }
             mt_buf_free(&src->arg);
         } else {
             fail_rest_of_batch(p, src->batch, err, why);
@@ -598,7 +646,7 @@ int mt__pool_wait(mt_pool *p, bool (*done)(void *), void *arg, mt__deadline d)
         if (pthread_mutex_trylock(&p->mu) == 0) {
             mt__pool_pump(p);
             finished = done(arg);
-            pthread_mutex_unlock(&p->mu);
+            mt__pool_unlock(p);
         }
         if (finished || mt_monotonic_ns() - start > WAIT_SPIN_NS || mt__deadline_passed(d))
             break;
@@ -613,6 +661,11 @@ int mt__pool_wait(mt_pool *p, bool (*done)(void *), void *arg, mt__deadline d)
     /* Records published while the workers saw us watching woke nobody. */
     mt__pool_pump(p);
     while (!(finished = done(arg)) && !mt__deadline_passed(d)) {
+        if (atomic_load(&p->nheld)) { /* callbacks first: they may be what we wait for */
+            mt__pool_unlock(p);
+            pthread_mutex_lock(&p->mu);
+            continue;
+        }
         if (d == MT__NEVER) {
             pthread_cond_wait(&p->cond, &p->mu);
         } else {
@@ -620,7 +673,7 @@ int mt__pool_wait(mt_pool *p, bool (*done)(void *), void *arg, mt__deadline d)
             pthread_cond_timedwait(&p->cond, &p->mu, &ts);
         }
     }
-    pthread_mutex_unlock(&p->mu);
+    mt__pool_unlock(p);
     return finished ? 0 : -ETIMEDOUT;
 }
 
@@ -660,7 +713,7 @@ void *mt__pool_supervise(void *arg)
     while (!p->exiting) {
         if (mt__pool_pump(p)) {
             /* Let submitters and waiting callers have the lock now and then. */
-            pthread_mutex_unlock(&p->mu);
+            mt__pool_unlock(p);
             pthread_mutex_lock(&p->mu);
             continue;
         }
@@ -683,7 +736,7 @@ void *mt__pool_supervise(void *arg)
             atomic_store(&h->sup_sleeping, 0);
             continue;
         }
-        pthread_mutex_unlock(&p->mu);
+        mt__pool_unlock(p);
         int n = poll(fds, (nfds_t)nfds, timeout);
         pthread_mutex_lock(&p->mu);
         atomic_store(&h->sup_sleeping, 0);
@@ -697,6 +750,6 @@ void *mt__pool_supervise(void *arg)
     }
     p->supervisor_running = false;
     pthread_cond_broadcast(&p->cond);
-    pthread_mutex_unlock(&p->mu);
+    mt__pool_unlock(p);
     return NULL;
 }
