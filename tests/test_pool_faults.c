@@ -116,21 +116,55 @@ LEAK_TEST(faults, work_queued_behind_a_dead_worker_still_runs, .timeout = 60)
     end_pool(p);
 }
 
-LEAK_TEST(faults, a_crash_fails_only_its_own_chunk, .timeout = 60)
+LEAK_TEST(faults, a_crash_in_a_chunk_fails_only_its_item, .timeout = 60)
 {
     mt_pool *p = new_pool(2);
     long items[100];
     for (long i = 0; i < 100; i++)
         items[i] = i;
     mt_results *r;
-    cr_expect_eq(
-        mt_pool_map(p, die_on_13, items, 100, sizeof(long), &(mt_map_opts){.chunksize = 10}, &r),
-        MT_EWORKER);
+    cr_expect_eq(mt_pool_map(p, die_on_13, items, 100, sizeof(long),
+                             &(mt_map_opts){.chunksize = 10}, &r),
+                 MT_EWORKER);
     for (size_t i = 0; i < 100; i++) {
-        int err = mt_results_get(r, i, NULL);
-        cr_expect_eq(err, i >= 10 && i < 20 ? MT_EWORKER : 0, "item %zu", i);
+        mt_iov v;
+        int err = mt_results_get(r, i, &v);
+        if (i == 13) {
+            cr_expect_eq(err, MT_EWORKER);
+            cr_expect(v.len && memmem(v.data, v.len, "killed by signal 9", 18), "item 13: %.*s",
+                      (int)v.len, (const char *)v.data);
+        } else {
+            cr_expect_eq(err, 0, "item %zu", i);
+            cr_expect_eq(read_long(v.data), (long)(i * i), "item %zu", i);
+        }
     }
     mt_results_free(r);
+    end_pool(p);
+}
+
+/* Kill the worker on 13 and on 17: two deaths in one chunk. */
+static int die_on_13_or_17(const void *arg, size_t len, mt_buf *out)
+{
+    if (read_long(arg) == 17)
+        raise(SIGKILL);
+    return die_on_13(arg, len, out);
+}
+
+LEAK_TEST(faults, a_chunk_that_crashes_twice_fails_whole, .timeout = 60)
+{
+    mt_pool *p = new_pool(2);
+    long items[30];
+    for (long i = 0; i < 30; i++)
+        items[i] = i;
+    mt_results *r;
+    cr_expect_eq(mt_pool_map(p, die_on_13_or_17, items, 30, sizeof(long),
+                             &(mt_map_opts){.chunksize = 10}, &r),
+                 MT_EWORKER);
+    for (size_t i = 0; i < 30; i++)
+        cr_expect_eq(mt_results_get(r, i, NULL), i >= 10 && i < 20 ? MT_EWORKER : 0, "item %zu",
+                     i);
+    mt_results_free(r);
+    expect_size(p, 2);
     end_pool(p);
 }
 

@@ -20,8 +20,16 @@
  * Supervision: a worker that dies (a signal, exit(), a crash in a task) fails
  * only the task it was running, with MT_EWORKER and a message that names the
  * worker and the signal or status; work queued behind it runs elsewhere, and
- * the pool forks a replacement so it keeps serving at full size. A worker's
- * stdout/stderr are the parent's.
+ * the pool forks a replacement so it keeps serving at full size. In a map,
+ * the chunk that was running goes round again without the item that killed
+ * the worker, so that item alone fails; the chunk's items before it run a
+ * second time (their first results died with the worker), and a chunk that
+ * kills a second worker fails whole. A worker's stdout/stderr are the
+ * parent's.
+ *
+ * Lifetimes: results (mt_results) and futures outlive the pool; an mt_imap
+ * does not: free it before the pool. Do not free a pool while other threads
+ * still call it or wait on its futures.
  *
  * Transport: tasks and their arguments travel through shared memory (memfd
  * mappings made before the workers start); small results through a ring per

@@ -85,6 +85,8 @@ typedef struct slot_job {
     uint64_t ring_pos; /* where its ring entry was written */
     int large_fd;      /* memfd holding the payload, or -1 */
     uint64_t inline_bytes; /* payload bytes in the slot's own space */
+    uint32_t crashed;      /* chunk: item + 1 that killed a worker, or 0 */
+    char *crash_msg;       /* and how that worker ended */
     bool busy;
 } slot_job;
 
@@ -167,6 +169,9 @@ typedef struct chunk_result {
     uint64_t item_len;
     int err;          /* job-level error: every item failed with it */
     bool in_arena;    /* body lives in its batch's arena */
+    uint32_t crashed; /* item + 1 that killed a worker (its record has an
+                       * MT_EWORKER placeholder there), or 0 */
+    char *crash_msg;  /* that item's error message */
     void *map;        /* the mapping behind body, if any */
     size_t map_len;
     char *msg;        /* the job-level error message */

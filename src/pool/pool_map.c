@@ -40,6 +40,7 @@ static void chunk_free(chunk_result *c)
     else if (!c->in_arena)
         free((void *)c->body);
     free(c->msg);
+    free(c->crash_msg);
     *c = (chunk_result){.done = c->done};
 }
 
@@ -159,6 +160,11 @@ int mt__chunk_item(const chunk_result *c, size_t j, mt_iov *out)
     if (c->err || j >= c->nitems) {
         *out = (mt_iov){c->msg ? c->msg : "", c->msg ? strlen(c->msg) : 0};
         return c->err ? c->err : -EPROTO;
+    }
+    if (c->crashed == j + 1) {
+        const char *m = c->crash_msg ? c->crash_msg : "";
+        *out = (mt_iov){m, strlen(m)};
+        return MT_EWORKER;
     }
     if (c->uniform) {
         *out = (mt_iov){c->body + j * c->item_len, c->item_len};

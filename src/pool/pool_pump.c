@@ -41,6 +41,7 @@ static void free_slot(mt_pool *p, uint32_t s)
     slot_job *j = &p->jobs[s];
     if (j->large_fd >= 0)
         close(j->large_fd);
+    free(j->crash_msg);
     p->inflight_bytes -= j->inline_bytes;
     *j = (slot_job){.large_fd = -1};
     p->free_slots[p->nfree++] = s;
@@ -136,6 +137,9 @@ static void finish_slot(mt_pool *p, const rec_hdr *hdr, const char *body, void *
     } else {
         chunk_result r = mt__chunk_view(hdr, NULL);
         r.done = false;
+        r.crashed = j->crashed; /* a chunk run again without the item that crashed */
+        r.crash_msg = j->crash_msg;
+        j->crash_msg = NULL;
         if (map) {
             r.body = body;
             r.map = map;
@@ -302,6 +306,7 @@ static void queue_slot(mt_pool *p, uint32_t s, mt_task_fn *fn, uint32_t kind, ui
     sl->item_size = item_size;
     sl->arg_len = arg_len;
     sl->large_fd = large_fd;
+    sl->skip = 0;
     p->jobs[s].large_fd = large_fd;
     p->jobs[s].inline_bytes = large_fd < 0 ? arg_len : 0;
     p->inflight_bytes += p->jobs[s].inline_bytes;
@@ -567,6 +572,33 @@ static int alive_workers(mt_pool *p)
     return n;
 }
 
+/*
+ * A worker died running slot s (state st). A chunk of several items goes back
+ * to the ring once, marked to skip the item that was running: that item
+ * fails with MT_EWORKER, the others run (those before it a second time). A
+ * chunk that kills a worker again fails whole. Returns true if requeued.
+ */
+static bool retry_without_crashed_item(mt_pool *p, uint32_t s, uint64_t st, const char *why)
+{
+    slot_job *j = &p->jobs[s];
+    shm_slot *sl = &shm_slots(p->h)[s];
+    if (!j->batch || j->crashed || sl->nitems < 2)
+        return false;
+    uint32_t item = atomic_load_explicit(&sl->progress, memory_order_acquire);
+    char *msg = strdup(why);
+    if (item >= sl->nitems || !msg) {
+        free(msg);
+        return false;
+    }
+    j->crashed = item + 1;
+    j->crash_msg = msg;
+    sl->skip = item + 1;
+    atomic_store_explicit(&sl->state, slot_state(state_gen(st) + 1, 0, SLOT_QUEUED),
+                          memory_order_release);
+    push_entry(p, s);
+    return true;
+}
+
 void mt__pool_reap(mt_pool *p, uint32_t i, bool block)
 {
     worker_slot *w = &p->workers[i];
@@ -593,7 +625,10 @@ void mt__pool_reap(mt_pool *p, uint32_t i, bool block)
         _Atomic uint64_t *state = &shm_slots(h)[s].state;
         uint64_t st = atomic_load(state);
         if (state_phase(st) == SLOT_RUNNING && state_worker(st) == i) {
-            fail_slot(p, s, MT_EWORKER, why);
+            if (retry_without_crashed_item(p, s, st, why))
+                requeued++;
+            else
+                fail_slot(p, s, MT_EWORKER, why);
         } else if (state_phase(st) == SLOT_QUEUED && p->jobs[s].ring_pos < head) {
             /* Taken off the ring but never claimed: put it back. */
             uint64_t again = slot_state(state_gen(st) + 1, 0, SLOT_QUEUED);

@@ -95,7 +95,8 @@ typedef struct MT__ALIGNED shm_slot {
     uint32_t kind;
     uint32_t nitems;
     int32_t large_fd; /* -1: payload inline; else the parent's fd of a memfd */
-    uint32_t pad;
+    uint32_t skip;    /* item + 1 not to run (it killed a worker before), or 0 */
+    _Atomic uint32_t progress; /* the item the worker is running */
 } shm_slot;
 
 /* A result ring. head is the parent's, tail the worker's; `sleeping` is

@@ -248,6 +248,8 @@ static void run_job(worker_ctx *w, uint32_t slot_id, uint32_t gen, job_out *o)
     const uint32_t kind = s->kind, nitems = s->nitems;
     const uint64_t item_size = s->item_size, arg_len = s->arg_len;
     const int large_fd = s->large_fd;
+    const uint32_t skip = s->skip;
+    _Atomic uint32_t *progress = &shm_slots(w->h)[slot_id].progress;
     mt_task_fn *fn = task_of(w, s->fn);
     int err = 0;
     const char *payload = shm_payload(w->h, slot_id);
@@ -274,8 +276,11 @@ static void run_job(worker_ctx *w, uint32_t slot_id, uint32_t gen, job_out *o)
     for (uint32_t i = 0; i < nitems; i++) {
         uint64_t len = kind == JOB_IOV ? lens[i] : item_size;
         mt_buf_reset(&o->item);
+        /* Say which item runs: if it kills us, the parent fails that one
+         * and runs the chunk again without it. */
+        atomic_store_explicit(progress, i, memory_order_release);
         uint64_t t0 = mt__trace_on ? mt_monotonic_ns() : 0;
-        int rc = fn(item, len, &o->item);
+        int rc = i + 1 == skip ? MT_EWORKER : fn(item, len, &o->item);
         if (mt__trace_on)
             mt_trace_slice("task", "pool", (uint64_t)getpid(), t0, mt_monotonic_ns());
         if (rc > 0)
