@@ -52,8 +52,9 @@ typedef struct mt_future mt_future;
 /* A done callback: runs once, in whichever thread completes the future (or
  * the caller's, if the future is already done), holding none of the
  * library's locks: it may submit more work to the pool or executor the
- * future came from. It should not block for long: it holds up whatever
- * thread runs it (a pool's supervisor, an executor's worker). */
+ * future came from. It must not block for long, and must not wait for
+ * another future of that pool or executor: the thread it runs on (a pool's
+ * supervisor, an executor's worker) may be the one that would finish it. */
 typedef void mt_future_cb(mt_future *f, void *arg);
 
 /*
