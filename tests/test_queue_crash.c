@@ -420,3 +420,45 @@ LEAK_TEST(crash, random_kills_lose_and_duplicate_nothing, .timeout = 240)
     for (int round = 0; round < ROUNDS; round++)
         one_round(&seed);
 }
+
+/* ---- liveness of a process whose main thread has ended ------------------ */
+
+bool mt__queue_pid_dead(const mt_queue *q, uint32_t pid); /* src/queue */
+
+static void *sleep_then_exit(void *arg)
+{
+    (void)arg;
+    mt_sleep(1.0);
+    exit(0);
+}
+
+LEAK_TEST(crash, a_process_whose_main_thread_ended_is_alive, .timeout = 30)
+{
+    mt_queue *q;
+    cr_assert_eq(mt_queue_new(&q, NULL), 0);
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        pthread_t t;
+        pthread_create(&t, NULL, sleep_then_exit, NULL);
+        if (write(fds[1], "x", 1) != 1)
+            _exit(2);
+        pthread_exit(NULL); /* /proc/PID/stat now reads 'Z', the process runs on */
+    }
+    close(fds[1]);
+    char c;
+    cr_assert_eq(read(fds[0], &c, 1), 1);
+    close(fds[0]);
+    mt_sleep(0.2);
+    cr_expect_not(mt__queue_pid_dead(q, (uint32_t)pid), "a live process was taken for dead");
+    /* Once the last thread is gone too, the zombie is dead. (Poll: an exit
+     * under ThreadSanitizer lingers a second in its atexit handler.) */
+    double deadline = mt_monotonic() + 10.0;
+    while (!mt__queue_pid_dead(q, (uint32_t)pid) && mt_monotonic() < deadline)
+        mt_sleep(0.05);
+    cr_expect(mt__queue_pid_dead(q, (uint32_t)pid));
+    int status;
+    waitpid(pid, &status, 0);
+    mt_queue_free(q);
+}

@@ -171,6 +171,10 @@ int mt__ring_sweep(mt_queue *q, bool force);
  * left in progress (called once per process, before its first operation). */
 void mt__ring_repair_own(mt_queue *q);
 
+/* Repair the slots a dead process `pid` held (before forgetting its users
+ * table entry). */
+void mt__ring_repair_pid(mt_queue *q, uint32_t pid);
+
 /* Positions below the first that no put has claimed yet. */
 uint64_t mt__ring_frontier(const mt_queue *q);
 

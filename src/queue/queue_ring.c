@@ -380,6 +380,11 @@ int mt__ring_sweep(mt_queue *q, bool force)
     return walk_and_repair(q, 0);
 }
 
+void mt__ring_repair_pid(mt_queue *q, uint32_t pid)
+{
+    walk_and_repair(q, pid);
+}
+
 void mt__ring_repair_own(mt_queue *q)
 {
     walk_and_repair(q, mt__queue_self());

@@ -13,6 +13,7 @@
  * notices that it was inherited across fork by comparing its pid with it.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -92,6 +93,31 @@ static uint64_t self_start_time(void)
     return start;
 }
 
+/*
+ * A process whose /proc state reads 'Z' may still run: the state is its main
+ * thread's, which can end with pthread_exit() while other threads go on
+ * using the queue. It is gone only when no other thread is left.
+ */
+static bool zombie_gone(uint32_t pid)
+{
+    char path[40];
+    snprintf(path, sizeof path, "/proc/%u/task", pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return true;
+    bool others = false;
+    struct dirent *e;
+    while (!others && (e = readdir(d)))
+        others = e->d_name[0] != '.' && strtoul(e->d_name, NULL, 10) != pid;
+    closedir(d);
+    return !others;
+}
+
+static bool state_gone(uint32_t pid, char state)
+{
+    return state == 'X' || (state == 'Z' && zombie_gone(pid));
+}
+
 /* Whether the process that made users-table entry u is gone. */
 static bool entry_dead(uint64_t u)
 {
@@ -102,7 +128,7 @@ static bool entry_dead(uint64_t u)
     uint64_t start;
     if (proc_stat(pid, &state, &start) < 0)
         return kill((pid_t)pid, 0) < 0 && errno == ESRCH; /* gone meanwhile, or no /proc */
-    return state == 'Z' || state == 'X' || (u >> 22 && u >> 22 != start);
+    return state_gone(pid, state) || (u >> 22 && u >> 22 != start);
 }
 
 bool mt__queue_pid_dead(const mt_queue *q, uint32_t pid)
@@ -115,7 +141,7 @@ bool mt__queue_pid_dead(const mt_queue *q, uint32_t pid)
     uint64_t start;
     if (proc_stat(pid, &state, &start) < 0)
         return kill((pid_t)pid, 0) < 0 && errno == ESRCH;
-    if (state == 'Z' || state == 'X')
+    if (state_gone(pid, state))
         return true;
     /* Alive under that pid. It is the slot's owner unless the table lists
      * the pid only with other start times: then the owner died and an
@@ -131,6 +157,26 @@ bool mt__queue_pid_dead(const mt_queue *q, uint32_t pid)
         listed = true;
     }
     return listed;
+}
+
+/*
+ * Forget users-table entry i (u), of a dead process, after freeing the slots
+ * it held: once the entry is gone its pid could be taken by a process that
+ * the table does not know, and those slots could no longer be told dead.
+ * Should a live user of the queue hold that pid already, its slots and the
+ * dead one's cannot be told apart: leave them to the sweeps.
+ */
+static void forget_dead(mt_queue *q, unsigned i, uint64_t u)
+{
+    uint32_t pid = (uint32_t)(u & ST_PID_MASK);
+    bool pid_in_use = false;
+    for (unsigned j = 0; j < Q_USERS && !pid_in_use; j++) {
+        uint64_t v = atomic_load_explicit(&q->h->users[j], memory_order_seq_cst);
+        pid_in_use = j != i && v && (v & ST_PID_MASK) == pid && !entry_dead(v);
+    }
+    if (!pid_in_use)
+        mt__ring_repair_pid(q, pid);
+    atomic_compare_exchange_strong(&q->h->users[i], &u, 0);
 }
 
 int mt__queue_users_add(mt_queue *q)
@@ -161,7 +207,7 @@ int mt__queue_users_add(mt_queue *q)
         for (unsigned i = 0; i < Q_USERS; i++) {
             uint64_t u = atomic_load_explicit(&h->users[i], memory_order_seq_cst);
             if (u && (u & ST_PID_MASK) != self && entry_dead(u))
-                atomic_compare_exchange_strong(&h->users[i], &u, 0);
+                forget_dead(q, i, u);
         }
     }
     return -EUSERS;
@@ -185,7 +231,7 @@ bool mt__queue_users_live(mt_queue *q)
             continue;
         if (!entry_dead(u))
             return true;
-        atomic_compare_exchange_strong(&q->h->users[i], &u, 0);
+        forget_dead(q, i, u);
     }
     return false;
 }
