@@ -7,6 +7,10 @@
 #define _GNU_SOURCE
 #include "pool_tasks.h"
 
+#include <stdio.h>
+
+#include "../src/pool/pool_shm.h"
+
 __attribute__((constructor)) static void spawn_entry(void)
 {
     mt_init(0, NULL);
@@ -63,6 +67,125 @@ LEAK_TEST(faults, task_calls_exit, .timeout = 60)
 #else
     expect_task_dies(exit_three, "exited with status 3");
 #endif
+}
+
+/* ---- a task that scribbles over its worker's result ring --------------- */
+
+/* The pool's shared memory as this worker mapped it, found by its name. */
+static shm_header *pool_memory(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    unsigned long lo = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (strstr(line, "/memfd:multitask-pool") && sscanf(line, "%lx-", &lo) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return (shm_header *)lo;
+}
+
+/* The ring of the worker running the one job in flight. */
+static shm_ring *my_ring(shm_header *h)
+{
+    for (uint32_t s = 0; s < h->nslots; s++) {
+        uint64_t st = atomic_load(&shm_slots(h)[s].state);
+        if (state_phase(st) == SLOT_RUNNING)
+            return shm_result_ring(h, state_worker(st));
+    }
+    return NULL;
+}
+
+/* Publish `hdr` as if the worker had, claiming `claimed` bytes of the ring,
+ * and return: the worker's own record for the task follows it. The parent
+ * must stop this worker rather than believe either. */
+static int publish_bogus(rec_hdr hdr, uint64_t claimed)
+{
+    shm_header *h = pool_memory();
+    shm_ring *r = h ? my_ring(h) : NULL;
+    if (!r)
+        return 1;
+    uint64_t tail = atomic_load(&r->tail);
+    memcpy(r->data + tail % RESULT_RING_BYTES, &hdr, sizeof hdr);
+    atomic_store(&r->tail, tail + claimed);
+    return 0;
+}
+
+static int record_of_size_zero(const void *arg, size_t len, mt_buf *out)
+{
+    (void)arg, (void)len, (void)out;
+    /* Once made the parent spin for ever with the pool's lock held. */
+    return publish_bogus((rec_hdr){.kind = REC_RESULT, .size = 0}, 8);
+}
+
+static int body_past_the_record(const void *arg, size_t len, mt_buf *out)
+{
+    (void)arg, (void)len, (void)out;
+    return publish_bogus((rec_hdr){.kind = REC_RESULT, .size = sizeof(rec_hdr),
+                                   .body = 1u << 30},
+                         sizeof(rec_hdr));
+}
+
+static int tail_far_ahead(const void *arg, size_t len, mt_buf *out)
+{
+    (void)arg, (void)len, (void)out;
+    return publish_bogus((rec_hdr){.kind = REC_RESULT, .size = sizeof(rec_hdr)},
+                         3ull * RESULT_RING_BYTES);
+}
+
+LEAK_TEST(faults, malformed_result_records_stop_the_worker, .timeout = 60)
+{
+    expect_task_dies(record_of_size_zero, "malformed result record");
+    expect_task_dies(body_past_the_record, "malformed result record");
+    expect_task_dies(tail_far_ahead, "malformed result record");
+}
+
+/* A chunk whose entries point past its data: the parent would hand the
+ * caller views of memory outside the record. */
+static int chunk_entries_out_of_bounds(const void *arg, size_t len, mt_buf *out)
+{
+    shm_header *h = pool_memory();
+    shm_ring *r = h ? my_ring(h) : NULL;
+    if (!r)
+        return 1;
+    uint32_t slot = 0;
+    for (uint32_t s = 0; s < h->nslots; s++)
+        if (state_phase(atomic_load(&shm_slots(h)[s].state)) == SLOT_RUNNING)
+            slot = s;
+    uint64_t st = atomic_load(&shm_slots(h)[slot].state);
+    uint32_t nitems = shm_slots(h)[slot].nitems;
+    uint64_t body = (uint64_t)nitems * sizeof(rec_entry);
+    rec_hdr hdr = {.kind = REC_RESULT, .slot = slot, .gen = state_gen(st), .nitems = nitems,
+                   .body = body, .size = (uint32_t)(sizeof hdr + body)};
+    uint64_t tail = atomic_load(&r->tail);
+    char *at = r->data + tail % RESULT_RING_BYTES;
+    memcpy(at, &hdr, sizeof hdr);
+    for (uint32_t i = 0; i < nitems; i++) {
+        rec_entry e = {.end = 1u << 20};
+        memcpy(at + sizeof hdr + i * sizeof e, &e, sizeof e);
+    }
+    atomic_store(&r->tail, tail + hdr.size);
+    return mt_buf_append(out, arg, len);
+}
+
+LEAK_TEST(faults, chunk_with_entries_past_its_data_fails_as_a_crash, .timeout = 60)
+{
+    mt_pool *p = new_pool(1);
+    long items[4] = {1, 2, 3, 4};
+    mt_results *res;
+    mt_map_opts one_chunk = {.chunksize = 4};
+    cr_assert_eq(mt_pool_map(p, chunk_entries_out_of_bounds, items, 4, sizeof items[0],
+                             &one_chunk, &res),
+                 MT_EWORKER);
+    for (size_t i = 0; i < 4; i++) {
+        mt_iov v;
+        int rc = mt_results_get(res, i, &v);
+        cr_expect(rc == MT_EWORKER, "item %zu: %d", i, rc);
+        cr_expect(rc != 0 || v.len <= sizeof(long), "a view past the record");
+    }
+    mt_results_free(res);
+    expect_size(p, 1);
+    end_pool(p);
 }
 
 LEAK_TEST(faults, worker_killed_from_outside_mid_task, .timeout = 60)

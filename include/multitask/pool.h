@@ -35,6 +35,15 @@
  * mappings made before the workers start); small results through a ring per
  * worker, large ones (from 256 KiB) in a memory file mapped once by the
  * parent, so their bytes are copied once after the task wrote them.
+ * Arguments over the slot's inline space (64 KiB) go in a memory file that
+ * the worker opens through /proc/<parent pid>/fd: a parent that made itself
+ * non-dumpable (prctl PR_SET_DUMPABLE 0, setuid/setgid programs) or a /proc
+ * mounted with hidepid keeps workers from opening it, and such arguments
+ * then fail with the error of that open (-EACCES); keep them small, or
+ * pass a path instead.
+ * A task that scribbles over the pool's shared memory is treated as a crash:
+ * the parent checks every record a worker writes and stops a worker whose
+ * records do not hold together.
  *
  * Start methods: MT_START_FORK (default) forks workers from the parent, so
  * they inherit its memory; as with mt_process (see process.h), it is unsafe

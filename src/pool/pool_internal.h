@@ -96,6 +96,7 @@ typedef struct worker_slot {
     int sock;   /* parent's end of the worker's socketpair */
     bool alive; /* started and not yet reaped */
     bool ready; /* posted REC_READY */
+    bool rejected; /* wrote a malformed record: stopped, its records ignored */
     char name[32];
 } worker_slot;
 
@@ -223,6 +224,14 @@ void *mt__pool_supervise(void *pool);
 
 /* A chunk_result describing a record's body (not owning it). */
 chunk_result mt__chunk_view(const rec_hdr *hdr, const char *body);
+
+/* Whether a record of a worker's result ring holds together: found at ring
+ * offset `off` with `avail` bytes published from there (pool_records.c). */
+bool mt__record_ok(const rec_hdr *h, uint64_t off, uint64_t avail);
+
+/* Whether a chunk's result body (h->body bytes) holds `items` items whose
+ * entries stay inside it. */
+bool mt__chunk_record_ok(const rec_hdr *h, const char *body, uint64_t items);
 
 /* Item j of a finished chunk: its return value, and its bytes (or error
  * message) in *out. */

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../process/process_internal.h"
@@ -186,11 +187,43 @@ static int recv_fd(int sock)
     return fd;
 }
 
+/*
+ * Worker wi wrote a record that does not hold together: its memory is not to
+ * be trusted. Stop it; the reap fails the slot it was running as a crash and
+ * starts a replacement, and nothing more is read from its ring.
+ */
+static void reject_worker(mt_pool *p, uint32_t wi)
+{
+    worker_slot *w = &p->workers[wi];
+    if (!w->rejected && w->alive)
+        kill(w->pid, SIGKILL);
+    w->rejected = true;
+}
+
+/* Whether a chunk's result record carries the items its chunk had. Records
+ * for slots that are not running are dropped later by finish_slot. */
+static bool result_fits(mt_pool *p, const rec_hdr *hdr, const char *body)
+{
+    uint32_t s = hdr->slot;
+    if (s >= p->h->nslots || !p->jobs[s].busy || !p->jobs[s].batch)
+        return true;
+    const batch *b = p->jobs[s].batch;
+    size_t first = p->jobs[s].chunk * b->chunksize;
+    uint64_t items = first < b->n ? (b->n - first < b->chunksize ? b->n - first : b->chunksize) : 0;
+    return mt__chunk_record_ok(hdr, body, items);
+}
+
 static void take_large(mt_pool *p, uint32_t wi, rec_hdr hdr)
 {
     int fd = recv_fd(p->workers[wi].sock);
     void *map = MAP_FAILED;
     size_t len = hdr.body ? hdr.body : 1;
+    struct stat st;
+    if (fd >= 0 && (fstat(fd, &st) < 0 || (uint64_t)st.st_size < hdr.body)) {
+        close(fd); /* shorter than announced: reading it would fault */
+        reject_worker(p, wi);
+        return;
+    }
     if (fd >= 0) {
         map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
         close(fd);
@@ -203,6 +236,11 @@ static void take_large(mt_pool *p, uint32_t wi, rec_hdr hdr)
         hdr.err = fd < 0 ? fd : -ENOMEM;
         hdr.body = sizeof msg - 1;
         finish_slot(p, &hdr, msg, NULL, 0);
+        return;
+    }
+    if (!result_fits(p, &hdr, map)) {
+        munmap(map, len);
+        reject_worker(p, wi);
         return;
     }
     finish_slot(p, &hdr, map, map, len);
@@ -224,7 +262,10 @@ static void take_record(mt_pool *p, uint32_t wi, const rec_hdr *hdr, const char 
         }
         break;
     case REC_RESULT:
-        finish_slot(p, hdr, body, NULL, 0);
+        if (result_fits(p, hdr, body))
+            finish_slot(p, hdr, body, NULL, 0);
+        else
+            reject_worker(p, wi);
         break;
     case REC_LARGE:
         take_large(p, wi, *hdr);
@@ -240,14 +281,27 @@ static bool drain_ring(mt_pool *p, uint32_t wi)
     uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
     if (head == tail)
         return false;
+    if (tail - head > RESULT_RING_BYTES)
+        reject_worker(p, wi);
     while (head != tail) {
+        if (p->workers[wi].rejected) { /* drop what it wrote */
+            atomic_store_explicit(&r->head, tail, memory_order_release);
+            break;
+        }
         uint64_t off = head % RESULT_RING_BYTES;
         const rec_hdr *hdr = (const rec_hdr *)(r->data + off);
         if (RESULT_RING_BYTES - off < sizeof(rec_hdr) || hdr->kind == REC_PAD) {
-            head += RESULT_RING_BYTES - off;
+            if (tail - head < RESULT_RING_BYTES - off)
+                reject_worker(p, wi);
+            else
+                head += RESULT_RING_BYTES - off;
             continue;
         }
         rec_hdr copy = *hdr;
+        if (!mt__record_ok(&copy, off, tail - head)) {
+            reject_worker(p, wi);
+            continue;
+        }
         take_record(p, wi, &copy, r->data + off + sizeof(rec_hdr));
         head += copy.size;
         /* Free ring space at once: a worker may be waiting for it. */
@@ -615,7 +669,11 @@ void mt__pool_reap(mt_pool *p, uint32_t i, bool block)
     drain_ring(p, i);
     shm_header *h = p->h;
     char why[256], how[96];
-    mt__describe_exit(status, how, sizeof how);
+    if (w->rejected)
+        snprintf(how, sizeof how, "wrote a malformed result record and was stopped");
+    else
+        mt__describe_exit(status, how, sizeof how);
+    w->rejected = false;
     snprintf(why, sizeof why, "worker %d (%s) %s", (int)w->pid, w->name, how);
     uint64_t head = atomic_load(&h->disp_head);
     uint32_t requeued = 0;
