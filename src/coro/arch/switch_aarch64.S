@@ -19,6 +19,7 @@
 mt__ctx_swap:
     .cfi_startproc
     sub sp, sp, #176
+    .cfi_adjust_cfa_offset 176
     stp x19, x20, [sp, #0]
     stp x21, x22, [sp, #16]
     stp x23, x24, [sp, #32]
@@ -51,6 +52,7 @@ mt__ctx_swap:
     ldp d12, d13, [sp, #128]
     ldp d14, d15, [sp, #144]
     add sp, sp, #176
+    .cfi_adjust_cfa_offset -176
     ret
     .cfi_endproc
     .size mt__ctx_swap, .-mt__ctx_swap

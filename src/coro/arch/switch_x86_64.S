@@ -30,6 +30,7 @@ mt__ctx_swap:
     .cfi_startproc
     endbr64
     leaq -56(%rsp), %rsp
+    .cfi_adjust_cfa_offset 56
 #ifndef MT_CORO_FPU_PER_THREAD
     stmxcsr (%rsp)
     fnstcw 4(%rsp)
@@ -61,7 +62,9 @@ mt__ctx_swap:
     movq 40(%rsp), %r14
     movq 48(%rsp), %r15
     leaq 56(%rsp), %rsp
+    .cfi_adjust_cfa_offset -56
     ret
+    .cfi_adjust_cfa_offset 56
     /* Load the control words only when they differ: loading is slow. */
 1:  ldmxcsr (%rsp)
     fldcw 4(%rsp)
