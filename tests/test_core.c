@@ -6,6 +6,8 @@
 
 #include "helpers.h"
 
+#include "../src/core/core_internal.h"
+
 Test(core, error_names_and_messages)
 {
     cr_expect_str_eq(mt_err_name(-EAGAIN), "EAGAIN");
@@ -98,4 +100,14 @@ Test(task, pack_and_unpack)
     cr_expect_eq(mt_unpack(b.data, b.len, out, 3), -EINVAL);
     cr_expect_eq(mt_unpack(NULL, 0, out, 3), -EINVAL);
     mt_buf_free(&b);
+}
+
+/* The library's own ceil (it links no libm) against libm's. */
+LEAK_TEST(core, ceil_without_libm_matches_libm)
+{
+    const double xs[] = {0.0,   -0.0, 0.5,  1.0,  1.0000001, -0.5,         -1.5,
+                         -2.0,  3e9,  3e9 + 0.25, 1e18 + 0.5, 2.5e-300,   -2.5e-300,
+                         4.9999999999};
+    for (size_t i = 0; i < sizeof xs / sizeof xs[0]; i++)
+        cr_expect_eq(mt__ceil_i64(xs[i]), (int64_t)ceil(xs[i]), "ceil(%.17g)", xs[i]);
 }

@@ -66,4 +66,15 @@ static inline void mt__cpu_relax(void)
 #endif
 }
 
+/*
+ * ceil(x) for |x| < 2^63, without libm: the library links no libm so that
+ * every fork has one library fewer to copy (a measurable part of a process
+ * start).
+ */
+static inline int64_t mt__ceil_i64(double x)
+{
+    int64_t t = (int64_t)x; /* rounds toward zero: ceil for x <= 0 */
+    return t + (x > (double)t);
+}
+
 #endif

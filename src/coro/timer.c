@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../core/core_internal.h"
 #include "../core/trace_internal.h"
 #include "coro_internal.h"
 
@@ -36,7 +37,7 @@ static int64_t after(int64_t now, double seconds)
 {
     if (seconds > 1e9)
         return INT64_MAX - 1;
-    return now + (int64_t)ceil(seconds * 1e9);
+    return now + mt__ceil_i64(seconds * 1e9);
 }
 
 int64_t mt__deadline_ns(double seconds)

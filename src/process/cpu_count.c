@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../core/core_internal.h"
 #include "multitask/process.h"
 
 static int affinity_count(void)
@@ -132,6 +133,6 @@ int mt_cpu_count(void)
     int n = affinity_count();
     double q = cpu_quota();
     if (q < n)
-        n = (int)ceil(q);
+        n = (int)mt__ceil_i64(q);
     return n > 0 ? n : 1;
 }
