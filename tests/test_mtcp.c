@@ -412,3 +412,51 @@ MTCP_TEST(plain_progress_lines)
     cr_expect(strstr(r.err, "1/1 files"), "%s", r.err);
     cr_expect_str_eq(r.out, "");
 }
+
+/* --resume over a complete copy with hard links: nothing to do, and no
+ * temporary name left behind (renaming a name onto another name of the same
+ * file does nothing). */
+MTCP_TEST(resume_keeps_hard_links_without_leftovers)
+{
+    char s[512], d[512], p[512], q[512];
+    mk("s", 0755);
+    file("s/one", 1000, 1);
+    path_in(p, sizeof p, "s/one");
+    path_in(q, sizeof q, "s/two");
+    cr_assert_eq(link(p, q), 0);
+    path_in(q, sizeof q, "s/three");
+    cr_assert_eq(link(p, q), 0);
+    mk("out", 0755);
+    path_in(s, sizeof s, "s");
+    path_in(d, sizeof d, "out");
+    mtcp_run_in(dir, NULL, &r, s, d);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    mtcp_run_in(dir, NULL, &r, "--resume", s, d);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect_eq(temporaries(d), 0, "--resume left temporary names");
+    struct stat a, b;
+    path_in(p, sizeof p, "out/s/one");
+    path_in(q, sizeof q, "out/s/three");
+    cr_assert_eq(stat(p, &a), 0);
+    cr_assert_eq(stat(q, &b), 0);
+    cr_expect_eq(a.st_ino, b.st_ino);
+    cr_expect_eq(a.st_nlink, 3);
+}
+
+/* --resume compares a symlink with the one at its destination name, not
+ * with one that happens to carry the source's name there. */
+MTCP_TEST(resume_checks_a_renamed_symlink_under_its_new_name)
+{
+    char s[512], d[512], p[512];
+    mk("out", 0755);
+    path_in(s, sizeof s, "lnk");
+    cr_assert_eq(symlink("target", s), 0);
+    path_in(p, sizeof p, "out/lnk");
+    cr_assert_eq(symlink("target", p), 0);
+    path_in(d, sizeof d, "out/newname");
+    mtcp_run_in(dir, NULL, &r, "--resume", s, d);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    char buf[64] = "";
+    cr_expect_eq(readlink(d, buf, sizeof buf - 1), 6, "out/newname was not made");
+    cr_expect_str_eq(buf, "target");
+}

@@ -12,6 +12,11 @@
 
 #include "mtcp_helpers.h"
 
+#include <inttypes.h>
+#include <sys/ioctl.h>
+#include <linux/fs.h>
+#include <xxhash.h>
+
 static char dir[256];
 static run_result r;
 
@@ -313,4 +318,69 @@ FAULT_TEST(directory_over_a_file_fails)
     mtcp_run_in(dir, NULL, &r, s, d);
     cr_expect_eq(r.status, 1);
     cr_expect(strstr(r.err, "cannot overwrite non-directory"), "%s", r.err);
+}
+
+/* A source file named like another file's temporary (a killed run's
+ * leftover, copied on): it is copied under its own name, and the file whose
+ * temporary name it took is reported, never given its bytes. */
+FAULT_TEST(a_file_named_like_a_temporary_is_never_renamed_onto_another)
+{
+    char s[512], d[512], p[512], q[512], leftover[64];
+    mk("s");
+    file("s/big", (size_t)100 << 20, 1); /* two ranges: slow enough */
+    for (int i = 0; i < 70; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "s/small%d", i);
+        file(name, 10, (unsigned)i);
+    }
+    snprintf(leftover, sizeof leftover, "s/.mtcp-%016" PRIx64 ".part",
+             (uint64_t)XXH3_64bits("big", 3));
+    file(leftover, 27, 99);
+    mk("out");
+    path_in(s, sizeof s, "s");
+    path_in(d, sizeof d, "out");
+    mtcp_run_in(dir, NULL, &r, "-j", "4", "--bwlimit", "200M", s, d);
+    path_in(p, sizeof p, "s/big");
+    path_in(q, sizeof q, "out/s/big");
+    struct stat st;
+    if (stat(q, &st) == 0) { /* the race did not happen: a plain copy */
+        cr_expect_eq(r.status, 0, "%s", r.err);
+        cr_expect(same_bytes(p, q), "big has the wrong bytes");
+    } else {
+        cr_expect_eq(r.status, 1, "%s", r.err);
+        cr_expect(strstr(r.err, "temporary name was taken"), "%s", r.err);
+    }
+    path_in(p, sizeof p, leftover);
+    snprintf(q, sizeof q, "%s/out/%s", dir, leftover);
+    cr_expect(same_bytes(p, q), "the file named like a temporary was not copied whole");
+}
+
+/* A directory whose attributes cannot be set counts as a failure. */
+FAULT_TEST(directory_attributes_that_cannot_be_set_fail_the_run)
+{
+    char s[512], d[512], p[512];
+    mk("s");
+    mk("s/sub");
+    path_in(p, sizeof p, "s/sub");
+    cr_assert_eq(chmod(p, 0750), 0);
+    mk("out");
+    mk("out/s");
+    mk("out/s/sub");
+    path_in(p, sizeof p, "out/s/sub");
+    int fd = open(p, O_RDONLY | O_DIRECTORY);
+    int flags = FS_IMMUTABLE_FL;
+    if (fd < 0 || ioctl(fd, FS_IOC_SETFLAGS, &flags) < 0) {
+        if (fd >= 0)
+            close(fd);
+        cr_skip_test("cannot make a directory immutable here");
+    }
+    path_in(s, sizeof s, "s");
+    path_in(d, sizeof d, "out");
+    mtcp_run_in(dir, NULL, &r, s, d);
+    flags = 0;
+    ioctl(fd, FS_IOC_SETFLAGS, &flags);
+    close(fd);
+    cr_expect_eq(r.status, 1, "%s", r.err);
+    cr_expect(strstr(r.err, "cannot set the attributes"), "%s", r.err);
+    cr_expect(strstr(r.err, "1 failed"), "%s", r.err);
 }

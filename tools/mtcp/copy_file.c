@@ -85,6 +85,22 @@ static bool complete_at_dest(mtcp *m, mtcp_node *dir, const char *dname, const s
            S_ISREG(d.st_mode) && d.st_size == st->st_size && same_time(&d.st_mtim, &st->st_mtim);
 }
 
+/* Whether dfd/tmp is still the file open as tfd. */
+static bool tmp_is_ours(int dfd, const char *tmp, int tfd)
+{
+    struct stat ours, named;
+    return fstat(tfd, &ours) == 0 && fstatat(dfd, tmp, &named, AT_SYMLINK_NOFOLLOW) == 0 &&
+           named.st_dev == ours.st_dev && named.st_ino == ours.st_ino;
+}
+
+/* Remove a temporary file that is not to be put in place, by name only while
+ * the name is still ours (see finish_tmp). */
+static void drop_tmp(int dfd, const char *tmp, int tfd)
+{
+    if (tmp_is_ours(dfd, tmp, tfd))
+        unlinkat(dfd, tmp, 0);
+}
+
 /* Metadata, fsync, rename: the temporary file becomes the file. */
 static int finish_tmp(mtcp *m, mtcp_worker *w, mtcp_node *dir, int sfd, int tfd,
                       const char *tmp, const char *dname, const struct stat *st, const char **what)
@@ -108,6 +124,12 @@ static int finish_tmp(mtcp *m, mtcp_worker *w, mtcp_node *dir, int sfd, int tfd,
     if (m->o->fsync && fsync(tfd) < 0)
         return -errno;
     *what = "cannot rename into place";
+    /* The name must still be the file we wrote: a source file named like one
+     * of our temporaries (a killed run's leftover, copied back) may have been
+     * put there meanwhile, and renaming it would put the wrong bytes under
+     * dname. */
+    if (!tmp_is_ours(dir->dfd, tmp, tfd))
+        return MTCP_ETMPGONE;
     if (renameat(dir->dfd, tmp, dir->dfd, dname) < 0)
         return -errno;
     return 0;
@@ -222,8 +244,8 @@ out:
     return err;
 fail:
     if (tfd >= 0) {
+        drop_tmp(dir->dfd, tmp, tfd);
         close(tfd);
-        unlinkat(dir->dfd, tmp, 0);
     }
     file_error(m, path, what, err);
     mtcp_hl_done(m, hl, false, dir, dname);
@@ -280,7 +302,7 @@ static void big_finish(mtcp *m, mtcp_worker *w, mtcp_bigfile *b)
     if (err < 0) {
         /* After an interrupt the temporary file goes too: only a kill
          * leaves one behind for --resume. */
-        unlinkat(b->dir->dfd, b->tmp, 0);
+        drop_tmp(b->dir->dfd, b->tmp, b->tfd);
         file_error(m, b->path, what, err);
         mtcp_hl_done(m, b->hl, false, b->dir, b->dname);
     } else {
@@ -456,8 +478,8 @@ static int big_start(mtcp *m, mtcp_worker *w, mtcp_node *dir, const char *name,
     return 0;
 fail:
     if (b && b->tfd >= 0) {
+        drop_tmp(dir->dfd, b->tmp, b->tfd);
         close(b->tfd);
-        unlinkat(dir->dfd, b->tmp, 0);
     }
     file_error(m, path, what, err);
     mtcp_hl_done(m, hl, false, dir, dname);

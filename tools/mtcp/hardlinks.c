@@ -60,6 +60,16 @@ static void link_one(mtcp *m, int from_fd, const char *from, mtcp_node *dir, con
     char tmp[32];
     mtcp_tmpname(tmp, dname);
     int err = 0;
+    struct stat want, have;
+    if (fstatat(from_fd, from, &want, AT_SYMLINK_NOFOLLOW) == 0 &&
+        fstatat(dir->dfd, dname, &have, AT_SYMLINK_NOFOLLOW) == 0 && want.st_dev == have.st_dev &&
+        want.st_ino == have.st_ino) {
+        /* Already that link (--resume): renaming a second name of the same
+         * file onto it would do nothing and leave the temporary name. */
+        atomic_fetch_add(&m->files_skipped, 1);
+        mt_progress_skipped(m->progress, 1);
+        return;
+    }
     if (linkat(from_fd, from, dir->dfd, tmp, 0) < 0 &&
         (errno != EEXIST || unlinkat(dir->dfd, tmp, 0) < 0 || linkat(from_fd, from, dir->dfd, tmp, 0) < 0))
         err = -errno;

@@ -34,6 +34,7 @@
 
 /* mtcp's own error codes, beside -errno (report.c names them). */
 #define MTCP_ECHANGED (-2001)  /* the source changed while being copied */
+#define MTCP_ETMPGONE (-2003)  /* our temporary name now holds another file */
 #define MTCP_EMISMATCH (-2002) /* --verify found the two sides differ */
 
 enum mtcp_tristate { MTCP_AUTO = 0, MTCP_ALWAYS = 1, MTCP_NEVER = 2 };

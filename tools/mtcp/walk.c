@@ -72,8 +72,13 @@ static void finish_dir(mtcp *m, mtcp_node *n)
         int err = mtcp_meta_fd(m, n->dfd, &n->st, n->sfd, true);
         if (err == 0 && m->o->fsync && fsync(n->dfd) < 0)
             err = -errno;
-        if (err < 0)
+        if (err < 0) {
             mtcp_error(m, n->rel, "cannot set the attributes of", err);
+            atomic_fetch_add(&m->files_failed, 1);
+            mt_progress_failed(m->progress, 1);
+            if (err == -ENOSPC || err == -EDQUOT)
+                mtcp_stop(m, err);
+        }
     }
     close(n->sfd);
     if (n->dfd >= 0)
@@ -173,8 +178,8 @@ static char *read_link(int dirfd, const char *name, size_t hint)
 
 /* Make the symlink, FIFO or device `st` describes under a temporary name in
  * dir's destination. Returns 0, 1 when it was skipped, or -errno. */
-static int make_other(mtcp *m, mtcp_node *dir, const char *name, const char *tmp,
-                      const struct stat *st, const char *path)
+static int make_other(mtcp *m, mtcp_node *dir, const char *name, const char *dname,
+                      const char *tmp, const struct stat *st, const char *path)
 {
     if (S_ISLNK(st->st_mode)) {
         char *target = read_link(dir->sfd, name, (size_t)st->st_size);
@@ -182,7 +187,7 @@ static int make_other(mtcp *m, mtcp_node *dir, const char *name, const char *tmp
             return -errno;
         int err = 0;
         if (m->o->resume) {
-            char *have = read_link(dir->dfd, name, 0);
+            char *have = read_link(dir->dfd, dname, 0);
             bool same = have && strcmp(have, target) == 0;
             free(have);
             if (same) {
@@ -230,9 +235,9 @@ static void copy_other(mtcp *m, mtcp_node *dir, const char *name, const char *dn
         goto out;
     }
     mtcp_tmpname(tmp, dname);
-    err = make_other(m, dir, name, tmp, st, path);
+    err = make_other(m, dir, name, dname, tmp, st, path);
     if (err == -EEXIST && unlinkat(dir->dfd, tmp, 0) == 0)
-        err = make_other(m, dir, name, tmp, st, path);
+        err = make_other(m, dir, name, dname, tmp, st, path);
     if (err == 0) {
         err = mtcp_meta_at(m, dir->dfd, tmp, st, S_ISLNK(st->st_mode));
         if (err == 0 && renameat(dir->dfd, tmp, dir->dfd, dname) < 0)
