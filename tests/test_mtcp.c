@@ -29,6 +29,14 @@ static void file(const char *rel, size_t size, unsigned seed)
     write_file(p, size, seed);
 }
 
+static void hard_link(const char *from_rel, const char *to_rel)
+{
+    char p[512], q[512];
+    path_in(p, sizeof p, from_rel);
+    path_in(q, sizeof q, to_rel);
+    cr_assert_eq(link(p, q), 0, "link %s %s: %s", p, q, strerror(errno));
+}
+
 static void set_mtime(const char *rel, time_t sec, long nsec)
 {
     char p[512];
@@ -40,7 +48,7 @@ static void set_mtime(const char *rel, time_t sec, long nsec)
 /* The edge-case tree, under dir/src. */
 static void edge_tree(void)
 {
-    char p[512], q[512];
+    char p[512];
     mk("src", 0755);
     mk("src/empty", 0755);
     mk("src/empty/deeper", 0700);
@@ -62,11 +70,8 @@ static void edge_tree(void)
     close(fd);
     /* hard links, one of them in another directory */
     file("src/linked", 3000, 6);
-    path_in(p, sizeof p, "src/linked");
-    path_in(q, sizeof q, "src/linked2");
-    cr_assert_eq(link(p, q), 0);
-    path_in(q, sizeof q, "src/ro/linked3");
-    cr_assert_eq(link(p, q), 0);
+    hard_link("src/linked", "src/linked2");
+    hard_link("src/linked", "src/ro/linked3");
     /* symlinks: relative, absolute, dangling, a loop, one out of the tree */
     path_in(p, sizeof p, "src/sl-rel");
     cr_assert_eq(symlink("plain", p), 0);
@@ -421,11 +426,8 @@ MTCP_TEST(resume_keeps_hard_links_without_leftovers)
     char s[512], d[512], p[512], q[512];
     mk("s", 0755);
     file("s/one", 1000, 1);
-    path_in(p, sizeof p, "s/one");
-    path_in(q, sizeof q, "s/two");
-    cr_assert_eq(link(p, q), 0);
-    path_in(q, sizeof q, "s/three");
-    cr_assert_eq(link(p, q), 0);
+    hard_link("s/one", "s/two");
+    hard_link("s/one", "s/three");
     mk("out", 0755);
     path_in(s, sizeof s, "s");
     path_in(d, sizeof d, "out");
