@@ -164,6 +164,45 @@ FAULT_TEST(full_destination_stops_cleanly)
     cr_expect_eq(umount(m), 0);
 }
 
+/* After a stop for a full disk, every file is accounted for: copied, named
+ * incomplete, or counted as not started. */
+FAULT_TEST(full_destination_accounts_for_every_file)
+{
+    char s[512], m[512];
+    mk("s");
+    for (int i = 0; i < 40; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "s/f%02d", i);
+        file(name, 100 << 10, (unsigned)i);
+    }
+    mk("mnt");
+    path_in(m, sizeof m, "mnt");
+    if (mount("mtcp-test", m, "tmpfs", 0, "size=2m") < 0)
+        cr_skip_test("cannot mount a tmpfs here (%s)", strerror(errno));
+    path_in(s, sizeof s, "s");
+    char d[600];
+    snprintf(d, sizeof d, "%s/copy", m);
+    mtcp_run_in(dir, NULL, &r, "-j", "2", s, d);
+    cr_expect_eq(r.status, 1, "%s", r.err);
+    int complete = check_complete(s, d), named = 0, not_started = 0;
+    for (const char *at = r.err; (at = strstr(at, ": incomplete '")); at++)
+        named++;
+    const char *ns = strstr(r.err, " files not started");
+    if (ns) {
+        while (ns > r.err && ns[-1] >= '0' && ns[-1] <= '9')
+            ns--;
+        not_started = atoi(ns);
+    }
+    if (strstr(r.err, "not yet found"))
+        cr_expect_leq(complete + named + not_started, 40, "%s", r.err);
+    else
+        cr_expect_eq(complete + named + not_started, 40,
+                     "%d copied + %d named + %d not started\n%s", complete, named, not_started,
+                     r.err);
+    cr_expect_eq(temporaries(m), 0);
+    cr_expect_eq(umount(m), 0);
+}
+
 FAULT_TEST(file_size_limit_stops_cleanly)
 {
     char s[512], d[512], p[512];

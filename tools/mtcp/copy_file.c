@@ -264,6 +264,7 @@ void mtcp_do_files(mtcp *m, mtcp_worker *w, mtcp_job *j)
             /* Not started: neither copied nor failed, but counted done so
              * that the display ends at its total. */
             mt_progress_advance(m->progress, size, 1);
+            atomic_fetch_add(&m->files_not_started, 1);
             continue;
         }
         mtcp_copy_one(m, w, j->dir, name, j->n == 1 && j->dname ? j->dname : name, size);

@@ -123,6 +123,7 @@ typedef struct mtcp {
     atomic_int stop;       /* 0, or why we stop: -ENOSPC, -EINTR (a signal) */
     atomic_uint_fast64_t files_copied, bytes_copied, files_failed, files_skipped;
     atomic_uint_fast64_t files_incomplete;
+    atomic_uint_fast64_t files_not_started; /* listed, then left by a stop */
     uint64_t start_ns;
     atomic_uint_fast64_t bw_bytes; /* for --bwlimit */
 

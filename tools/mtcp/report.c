@@ -111,6 +111,7 @@ void mtcp_summary(mtcp *m, int status)
     uint64_t copied = atomic_load(&m->files_copied), failed = atomic_load(&m->files_failed);
     uint64_t skipped = atomic_load(&m->files_skipped), bytes = atomic_load(&m->bytes_copied);
     uint64_t incomplete = atomic_load(&m->files_incomplete);
+    uint64_t not_started = atomic_load(&m->files_not_started);
     uint64_t untouched = ps.items_total > ps.items_done ? ps.items_total - ps.items_done : 0;
     double secs = (double)(mt_monotonic_ns() - m->start_ns) / 1e9;
     mt_progress_format_size(size, sizeof size, (double)bytes);
@@ -118,8 +119,9 @@ void mtcp_summary(mtcp *m, int status)
         char f[512];
         snprintf(f, sizeof f,
                  "\"status\":%d,\"copied\":%" PRIu64 ",\"bytes\":%" PRIu64 ",\"failed\":%" PRIu64
-                 ",\"skipped\":%" PRIu64 ",\"incomplete\":%" PRIu64 ",\"seconds\":%.3f",
-                 status, copied, bytes, failed, skipped, incomplete, secs);
+                 ",\"skipped\":%" PRIu64 ",\"incomplete\":%" PRIu64 ",\"not_started\":%" PRIu64
+                 ",\"seconds\":%.3f",
+                 status, copied, bytes, failed, skipped, incomplete, not_started, secs);
         mt_progress_event(m->progress, "summary", f);
     }
     bool trouble = failed || atomic_load(&m->stop);
@@ -135,7 +137,10 @@ void mtcp_summary(mtcp *m, int status)
     if (incomplete)
         mt_buf_printf(&b, " (%" PRIu64 " incomplete)", incomplete);
     int why = atomic_load(&m->stop);
-    if (why)
+    if (why && not_started)
+        mt_buf_printf(&b, "; stopped (%s), %" PRIu64 " files not started%s", reason(why),
+                      not_started, untouched ? " and more not yet found" : "");
+    else if (why)
         mt_buf_printf(&b, "; stopped (%s)%s", reason(why),
                       untouched ? ", some files were not copied" : "");
     mt_progress_print(m->progress, 2, MTCP_NAME ": %s", b.data ? b.data : "");
