@@ -137,6 +137,21 @@ FAULT_TEST(unreadable_file_is_named_the_others_are_copied)
     cr_expect_eq(temporaries(d), 0);
 }
 
+/* Copy dir/s with two workers onto a fresh 2 MiB tmpfs at dir/mnt (its
+ * path in m), into mnt/copy. False when no tmpfs can be mounted. */
+static bool copy_to_small_disk(char s[512], char m[512])
+{
+    mk("mnt");
+    path_in(m, 512, "mnt");
+    if (mount("mtcp-test", m, "tmpfs", 0, "size=2m") < 0)
+        return false;
+    path_in(s, 512, "s");
+    char d[600];
+    snprintf(d, sizeof d, "%s/copy", m);
+    mtcp_run_in(dir, NULL, &r, "-j", "2", s, d);
+    return true;
+}
+
 FAULT_TEST(full_destination_stops_cleanly)
 {
     char s[512], m[512];
@@ -146,15 +161,11 @@ FAULT_TEST(full_destination_stops_cleanly)
         snprintf(name, sizeof name, "s/f%d", i);
         file(name, 700 << 10, (unsigned)i);
     }
-    mk("mnt");
-    path_in(m, sizeof m, "mnt");
-    if (mount("mtcp-test", m, "tmpfs", 0, "size=2m") < 0)
+    if (!copy_to_small_disk(s, m))
         cr_skip_test("cannot mount a tmpfs here (%s): RLIMIT_FSIZE covers the case",
                      strerror(errno));
-    path_in(s, sizeof s, "s");
     char d[600];
     snprintf(d, sizeof d, "%s/copy", m);
-    mtcp_run_in(dir, NULL, &r, "-j", "2", s, d);
     cr_expect_eq(r.status, 1, "%s", r.err);
     cr_expect(strstr(r.err, "incomplete") && strstr(r.err, "No space left on device"), "%s",
               r.err);
@@ -175,14 +186,10 @@ FAULT_TEST(full_destination_accounts_for_every_file)
         snprintf(name, sizeof name, "s/f%02d", i);
         file(name, 100 << 10, (unsigned)i);
     }
-    mk("mnt");
-    path_in(m, sizeof m, "mnt");
-    if (mount("mtcp-test", m, "tmpfs", 0, "size=2m") < 0)
+    if (!copy_to_small_disk(s, m))
         cr_skip_test("cannot mount a tmpfs here (%s)", strerror(errno));
-    path_in(s, sizeof s, "s");
     char d[600];
     snprintf(d, sizeof d, "%s/copy", m);
-    mtcp_run_in(dir, NULL, &r, "-j", "2", s, d);
     cr_expect_eq(r.status, 1, "%s", r.err);
     int complete = check_complete(s, d), named = 0, not_started = 0;
     for (const char *at = r.err; (at = strstr(at, ": incomplete '")); at++)
