@@ -37,7 +37,7 @@ typedef struct mtcp_bigfile {
     int sfd, tfd;
     struct stat st;
     uint64_t walked;
-    char tmp[32];
+    char tmp[MTCP_TMPNAME];
     uint64_t nranges;
     atomic_uint_fast64_t claimed; /* the next range to claim */
     uint8_t *map;              /* ranges done */
@@ -46,11 +46,6 @@ typedef struct mtcp_bigfile {
     const char *what;
     void *hl;
 } mtcp_bigfile;
-
-void mtcp_tmpname(char out[32], const char *dname)
-{
-    snprintf(out, 32, ".mtcp-%016" PRIx64 ".part", (uint64_t)XXH3_64bits(dname, strlen(dname)));
-}
 
 static bool same_time(const struct timespec *a, const struct timespec *b)
 {
@@ -64,17 +59,18 @@ static bool changed(const struct stat *a, const struct stat *b)
            !same_time(&a->st_ctim, &b->st_ctim) || a->st_ino != b->st_ino;
 }
 
-/* Create the temporary file, replacing a stale one. */
-static int open_tmp(mtcp *m, int dfd, const char *tmp, const struct stat *st)
+static int make_file(void *mode, int dfd, const char *tmp)
+{
+    int fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, *(mode_t *)mode);
+    return fd >= 0 ? fd : -errno;
+}
+
+/* Create dname's temporary file, from temporary name index `first` on. */
+static int open_tmp(mtcp *m, mtcp_node *dir, const char *dname, char tmp[MTCP_TMPNAME],
+                    int first, const struct stat *st)
 {
     mode_t mode = mtcp_create_mode(m, st);
-    for (int tries = 0;; tries++) {
-        int fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-        if (fd >= 0 || errno != EEXIST || tries > 0)
-            return fd >= 0 ? fd : -errno;
-        if (unlinkat(dfd, tmp, 0) < 0 && errno != ENOENT)
-            return -errno;
-    }
+    return mtcp_tmp_make(dir, dname, tmp, first, make_file, &mode);
 }
 
 /* Whether --resume finds the destination complete: same size and mtime. */
@@ -168,7 +164,7 @@ static int big_start(mtcp *m, mtcp_worker *w, mtcp_node *dir, const char *name,
 int mtcp_copy_one(mtcp *m, mtcp_worker *w, mtcp_node *dir, const char *name, const char *dname,
                   uint64_t walked)
 {
-    char tmp[32];
+    char tmp[MTCP_TMPNAME];
     struct stat st;
     int sfd = -1, tfd = -1, err = 0;
     void *hl = NULL;
@@ -218,9 +214,8 @@ int mtcp_copy_one(mtcp *m, mtcp_worker *w, mtcp_node *dir, const char *name, con
         err = big_start(m, w, dir, name, dname, path, sfd, &st, hl);
         return err;
     }
-    mtcp_tmpname(tmp, dname);
     what = "cannot create";
-    tfd = open_tmp(m, dir->dfd, tmp, &st);
+    tfd = open_tmp(m, dir, dname, tmp, 0, &st);
     if (tfd < 0) {
         err = tfd;
         goto fail;
@@ -429,12 +424,14 @@ static int big_start(mtcp *m, mtcp_worker *w, mtcp_node *dir, const char *name,
     b->walked = w->budget > (uint64_t)st->st_size ? w->budget : (uint64_t)st->st_size;
     b->nranges = nranges;
     b->hl = hl;
-    mtcp_tmpname(b->tmp, dname);
+    /* A big file's temporary name lives long: it must not be one a file
+     * copied beside it will be renamed to. */
+    int first = mtcp_tmp_first_free(dir, dname, b->tmp);
     snprintf(marker, sizeof marker, "%jd %jd.%09ld", (intmax_t)st->st_size,
              (intmax_t)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
-    b->tfd = big_reopen(m, b, marker);
+    b->tfd = first < 0 ? first : big_reopen(m, b, marker);
     if (b->tfd < 0) {
-        b->tfd = open_tmp(m, dir->dfd, b->tmp, st);
+        b->tfd = open_tmp(m, dir, dname, b->tmp, first, st);
         if (b->tfd < 0) {
             err = b->tfd;
             goto fail;

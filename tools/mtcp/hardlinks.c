@@ -53,12 +53,22 @@ static void entry_free(entry *e)
     free(e);
 }
 
+typedef struct link_from {
+    int fd;
+    const char *name;
+} link_from;
+
+static int make_link(void *from, int dfd, const char *tmp)
+{
+    const link_from *f = from;
+    return linkat(f->fd, f->name, dfd, tmp, 0) < 0 ? -errno : 0;
+}
+
 /* Make dir/dname a link to from_fd/from, through a temporary name. */
 static void link_one(mtcp *m, int from_fd, const char *from, mtcp_node *dir, const char *dname,
                      const char *path)
 {
-    char tmp[32];
-    mtcp_tmpname(tmp, dname);
+    char tmp[MTCP_TMPNAME];
     int err = 0;
     struct stat want, have;
     if (fstatat(from_fd, from, &want, AT_SYMLINK_NOFOLLOW) == 0 &&
@@ -70,9 +80,8 @@ static void link_one(mtcp *m, int from_fd, const char *from, mtcp_node *dir, con
         mt_progress_skipped(m->progress, 1);
         return;
     }
-    if (linkat(from_fd, from, dir->dfd, tmp, 0) < 0 &&
-        (errno != EEXIST || unlinkat(dir->dfd, tmp, 0) < 0 || linkat(from_fd, from, dir->dfd, tmp, 0) < 0))
-        err = -errno;
+    link_from f = {from_fd, from};
+    err = mtcp_tmp_make(dir, dname, tmp, mtcp_tmp_first_free(dir, dname, tmp), make_link, &f);
     if (err == 0 && renameat(dir->dfd, tmp, dir->dfd, dname) < 0) {
         err = -errno;
         unlinkat(dir->dfd, tmp, 0);

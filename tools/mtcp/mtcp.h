@@ -161,8 +161,22 @@ void mtcp_do_files(mtcp *m, mtcp_worker *w, mtcp_job *j);
 void mtcp_do_range(mtcp *m, mtcp_worker *w, mtcp_job *j);
 int mtcp_copy_one(mtcp *m, mtcp_worker *w, mtcp_node *dir, const char *name, const char *dname,
                   uint64_t walked_size);
-void mtcp_tmpname(char out[32], const char *dname);
 mtcp_job *mtcp_big_job(mtcp *m); /* a range nobody copies yet; m->mu held */
+
+/* ---- tmpname.c ---- */
+#define MTCP_TMPNAME 40
+/* Creates a temporary file (or link, node) at dfd/tmp; -EEXIST when the name
+ * is taken; else what the caller wants returned (an fd, 0, -errno). */
+typedef int mtcp_make_fn(void *ctx, int dfd, const char *tmp);
+/* The index of dname's first temporary name that the source directory does
+ * not hold, with that name in out; for files whose temporary name must not
+ * be taken by a file being copied beside them. -EEXIST if none. */
+int mtcp_tmp_first_free(const mtcp_node *dir, const char *dname, char out[MTCP_TMPNAME]);
+/* Make dname's temporary through make(), from name index `first` on (a
+ * negative first is returned as is). A taken name is a leftover of a killed
+ * run, removed and made again, unless the source directory holds it. */
+int mtcp_tmp_make(const mtcp_node *dir, const char *dname, char out[MTCP_TMPNAME], int first,
+                  mtcp_make_fn *make, void *ctx);
 
 /* ---- copy_data.c ---- */
 int mtcp_copy_range(mtcp *m, mtcp_worker *w, mtcp_operand *op, int sfd, int tfd,

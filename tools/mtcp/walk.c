@@ -176,11 +176,23 @@ static char *read_link(int dirfd, const char *name, size_t hint)
     }
 }
 
-/* Make the symlink, FIFO or device `st` describes under a temporary name in
- * dir's destination. Returns 0, 1 when it was skipped, or -errno. */
-static int make_other(mtcp *m, mtcp_node *dir, const char *name, const char *dname,
-                      const char *tmp, const struct stat *st, const char *path)
+typedef struct other {
+    mtcp *m;
+    mtcp_node *dir;
+    const char *name, *dname, *path;
+    const struct stat *st;
+} other;
+
+/* Make the symlink, FIFO or device o->st describes under the temporary name
+ * tmp in dfd, o->dir's destination. Returns 0, 1 when it was skipped, or
+ * -errno. */
+static int make_other(void *ctx, int dfd, const char *tmp)
 {
+    const other *o = ctx;
+    mtcp *m = o->m;
+    mtcp_node *dir = o->dir;
+    const char *name = o->name, *dname = o->dname, *path = o->path;
+    const struct stat *st = o->st;
     if (S_ISLNK(st->st_mode)) {
         char *target = read_link(dir->sfd, name, (size_t)st->st_size);
         if (!target)
@@ -195,7 +207,7 @@ static int make_other(mtcp *m, mtcp_node *dir, const char *name, const char *dna
                 return 1;
             }
         }
-        if (symlinkat(target, dir->dfd, tmp) < 0)
+        if (symlinkat(target, dfd, tmp) < 0)
             err = -errno;
         free(target);
         return err;
@@ -208,7 +220,7 @@ static int make_other(mtcp *m, mtcp_node *dir, const char *name, const char *dna
         mtcp_warn(m, "skipping device '%s': only root can make device nodes", path);
         return 1;
     }
-    if (mknodat(dir->dfd, tmp, (st->st_mode & S_IFMT) | 0600, st->st_rdev) < 0) {
+    if (mknodat(dfd, tmp, (st->st_mode & S_IFMT) | 0600, st->st_rdev) < 0) {
         if (errno == EPERM && !S_ISFIFO(st->st_mode)) {
             mtcp_warn(m, "skipping device '%s': %s", path, strerror(errno));
             return 1;
@@ -222,7 +234,7 @@ static int make_other(mtcp *m, mtcp_node *dir, const char *name, const char *dna
 static void copy_other(mtcp *m, mtcp_node *dir, const char *name, const char *dname,
                        const struct stat *st)
 {
-    char tmp[32];
+    char tmp[MTCP_TMPNAME];
     char *path = mtcp_path(dir, name);
     if (!path) {
         mtcp_stop(m, -ENOMEM);
@@ -234,10 +246,8 @@ static void copy_other(mtcp *m, mtcp_node *dir, const char *name, const char *dn
         mtcp_verbose(m, path, "would copy");
         goto out;
     }
-    mtcp_tmpname(tmp, dname);
-    err = make_other(m, dir, name, dname, tmp, st, path);
-    if (err == -EEXIST && unlinkat(dir->dfd, tmp, 0) == 0)
-        err = make_other(m, dir, name, dname, tmp, st, path);
+    other o = {m, dir, name, dname, path, st};
+    err = mtcp_tmp_make(dir, dname, tmp, mtcp_tmp_first_free(dir, dname, tmp), make_other, &o);
     if (err == 0) {
         err = mtcp_meta_at(m, dir->dfd, tmp, st, S_ISLNK(st->st_mode));
         if (err == 0 && renameat(dir->dfd, tmp, dir->dfd, dname) < 0)
