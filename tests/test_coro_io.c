@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <sys/socket.h>
 
 #include "coro_helpers.h"
 #include "pool_tasks.h"
@@ -58,6 +59,54 @@ LEAK_TEST(coro_io, wait_fd_readable_writable_timeout, .timeout = 20)
     cr_assert_eq(pipe2(p.fds, O_CLOEXEC), 0);
     cr_assert_eq(co_run(fd_main, &p), 0);
     cr_expect_eq(mt_co_wait_fd(0, MT_READABLE, 0), -EPERM);
+}
+
+/* Closing an fd with mt_co_close wakes the coroutines waiting on it with
+ * -EBADF: epoll forgets a closed fd, so they would otherwise wait forever. */
+static int sock_reader(void *arg)
+{
+    char c;
+    return (int)mt_co_sock_recv(*(int *)arg, &c, 1);
+}
+
+static int sock_writer(void *arg)
+{
+    static char lots[1 << 16];
+    for (;;) {
+        int err = mt_co_sock_sendall(*(int *)arg, lots, sizeof lots);
+        if (err)
+            return err;
+    }
+}
+
+static int close_main(void *arg)
+{
+    int *sv = arg;
+    mt_task *r, *w;
+    cr_assert_eq(mt_task_create(&r, sock_reader, &sv[0], NULL), 0);
+    cr_assert_eq(mt_task_create(&w, sock_writer, &sv[0], NULL), 0);
+    mt_co_sleep(0.05); /* both wait now: nothing to read, the buffer full */
+    cr_expect(!mt_task_done(r) && !mt_task_done(w));
+    cr_expect_eq(mt_co_close(sv[0]), 0);
+    cr_expect_eq(mt_co_wait_for(r, 5.0), -EBADF, "the reader of a closed fd");
+    cr_expect_eq(mt_co_wait_for(w, 5.0), -EBADF, "the writer of a closed fd");
+    mt_task_release(r);
+    mt_task_release(w);
+    /* The number may come back at once for another fd: it must work. */
+    int again[2];
+    cr_assert_eq(pipe2(again, O_CLOEXEC), 0);
+    cr_expect_eq(write(again[1], "x", 1), 1);
+    cr_expect_eq(mt_co_wait_fd(again[0], MT_READABLE, 5.0), MT_READABLE);
+    cr_expect_eq(mt_co_close(again[0]), 0);
+    cr_expect_eq(mt_co_close(again[1]), 0);
+    return mt_co_close(sv[1]);
+}
+
+LEAK_TEST(coro_io, closing_an_fd_wakes_its_waiters, .timeout = 20)
+{
+    int sv[2];
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv), 0);
+    cr_assert_eq(co_run(close_main, sv), 0);
 }
 
 /* ---- an echo server and its clients ------------------------------------ */

@@ -437,8 +437,9 @@ int mt_task_group_wait(mt_task_group *g);
  * of MT_READABLE, MT_WRITABLE) or `timeout` seconds pass (loop.add_reader /
  * add_writer as one await). Returns the event (> 0); -ETIMEDOUT,
  * -ECANCELED; -EBUSY when another coroutine waits for the same event on
- * this fd; -EINVAL (bad fd or events); -EPERM; a libuv error as -errno
- * (-EBADF, -EPERM for a regular file). One reader and one writer may wait
+ * this fd; -EBADF when mt_co_close closes fd during the wait; -EINVAL
+ * (bad fd or events); -EPERM; a libuv error as -errno (-EBADF, -EPERM for
+ * a regular file). One reader and one writer may wait
  * at once. The loop keeps a watcher for each fd waited on (it sets the fd
  * non-blocking): close such fds with mt_co_close, or call mt_co_forget_fd
  * before closing them, or a later fd of the same number is confused with it.
@@ -449,8 +450,9 @@ int mt_co_wait_fd(int fd, int events, double timeout);
  * it: -EBUSY). Returns 0, -EINVAL, -EPERM (no loop in this thread). */
 int mt_co_forget_fd(int fd);
 
-/* mt_co_close - mt_co_forget_fd, then close(fd). Returns 0 or -errno. Works
- * outside a loop too (it then only closes). */
+/* mt_co_close - close fd and drop the loop's watcher of it. Coroutines
+ * waiting on fd (mt_co_wait_fd, a socket call) wake with -EBADF. Returns 0
+ * or close's -errno. Works outside a loop too (it then only closes). */
 int mt_co_close(int fd);
 
 /*

@@ -127,7 +127,9 @@ int mt_co_wait_fd(int fd, int events, double timeout)
     }
     int r = mt__suspend(t, false);
     mt__wake_timer_stop(&ft);
-    if (*slot == t) { /* not woken by the fd: stop waiting on it */
+    /* mt_co_close may have let the watcher go meanwhile: look it up again. */
+    if ((size_t)fd < l->nfdw && l->fdw[fd] == w && *slot == t) {
+        /* not woken by the fd: stop waiting on it */
         *slot = NULL;
         fdw_update(w);
     }
@@ -153,6 +155,18 @@ int mt_co_forget_fd(int fd)
 
 int mt_co_close(int fd)
 {
+    mt_loop *l = mt__loop_tls;
+    if (l && fd >= 0 && (size_t)fd < l->nfdw && l->fdw[fd]) {
+        /* epoll forgets a closed fd: whoever waits on it would wait
+         * forever. They wake with -EBADF instead. */
+        mt__fdw *w = l->fdw[fd];
+        mt_task *r = w->reader, *wr = w->writer;
+        w->reader = w->writer = NULL;
+        if (r)
+            mt__wake(r, -EBADF);
+        if (wr)
+            mt__wake(wr, -EBADF);
+    }
     int err = mt_co_forget_fd(fd);
     if (err && err != -EPERM)
         return err;
