@@ -30,6 +30,13 @@ static inline void co_collect(const char *line, void *arg)
     snprintf(co_reports + used, sizeof co_reports - used, "%s\n", line);
 }
 
+/* Release n task handles. */
+static inline void release_all(mt_task **ts, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        mt_task_release(ts[i]);
+}
+
 /* Run fn(arg) as the main task of a loop whose reports go to co_reports;
  * returns mt_run's result. */
 static inline int co_run(mt_co_fn *fn, void *arg)

@@ -353,12 +353,6 @@ static void spawn_jobs(mt_task **ts, job *jobs, size_t n)
         cr_assert_eq(mt_task_create(&ts[i], job_fn, &jobs[i], NULL), 0);
 }
 
-static void release_all(mt_task **ts, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        mt_task_release(ts[i]);
-}
-
 static int gather_main(void *arg)
 {
     (void)arg;

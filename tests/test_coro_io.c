@@ -420,3 +420,132 @@ LEAK_TEST(coro_io, trace_records_tasks_threads_and_workers, .timeout = 30)
     cr_expect(strstr(text, "\"thread_name\""));
     cr_expect_eq(mt_trace_start(NULL), -EINVAL);
 }
+
+/* ---- every wait from shared-stack tasks ---------------------------------- */
+
+/* A shared-stack task's frames are copied out while it waits and other
+ * tasks' frames take their place, so nothing the loop or a thread pool
+ * touches during a wait may live on its stack. Several such tasks each wait
+ * in every way at once; each must get the right answer at the right time,
+ * and find its own locals intact. */
+typedef struct everything {
+    mt_aqueue *q;
+    int pipe_rd;
+    int id;
+    int checked;
+} everything;
+
+static int returns_id(void *arg)
+{
+    mt_co_sleep(0.005);
+    return ((everything *)arg)->id;
+}
+
+static int fails_soon(void *arg)
+{
+    (void)arg;
+    mt_co_sleep(0.005);
+    return -EDOM;
+}
+
+static int sleeps_long(void *arg)
+{
+    (void)arg;
+    return mt_co_sleep(10);
+}
+
+static int wait_in_every_way(void *arg)
+{
+    everything *e = arg;
+    volatile char mine[256];
+    for (size_t i = 0; i < sizeof mine; i++)
+        mine[i] = (char)(e->id * 31 + (int)i);
+    mt_task_opts shared = {.stack = MT_STACK_SHARED};
+
+    mt_co_timeout scope;
+    cr_assert_eq(mt_co_timeout_begin(&scope, 0.01 + 0.002 * e->id), 0);
+    cr_expect_eq(mt_co_sleep(10), -ETIMEDOUT, "task %d: sleep in a timeout scope", e->id);
+    cr_expect_eq(mt_co_timeout_end(&scope), -ETIMEDOUT);
+
+    mt_task *t[2];
+    cr_assert_eq(mt_task_create(&t[0], sleeps_long, e, &shared), 0);
+    cr_expect_eq(mt_co_wait_for(t[0], 0.01 + 0.002 * e->id), -ETIMEDOUT);
+    mt_task_release(t[0]);
+
+    int results[2] = {0, 0};
+    cr_assert_eq(mt_task_create(&t[0], returns_id, e, &shared), 0);
+    cr_assert_eq(mt_task_create(&t[1], returns_id, e, &shared), 0);
+    cr_expect_eq(mt_co_gather(t, 2, results, NULL), 0);
+    cr_expect(results[0] == e->id && results[1] == e->id, "task %d: gather", e->id);
+    release_all(t, 2);
+
+    cr_assert_eq(mt_task_create(&t[0], sleeps_long, e, &shared), 0);
+    cr_assert_eq(mt_task_create(&t[1], returns_id, e, &shared), 0);
+    mt_task *done[2];
+    size_t ndone = 0;
+    cr_expect_eq(mt_co_wait(t, 2, 5.0, MT_FIRST_COMPLETED, done, &ndone, NULL, NULL), 0);
+    cr_expect(ndone == 1 && done[0] == t[1], "task %d: wait", e->id);
+    mt_task_cancel(t[0]);
+    mt_task_await(t[0]);
+    release_all(t, 2);
+
+    mt_task_group g;
+    cr_assert_eq(mt_task_group_init(&g), 0);
+    cr_assert_eq(mt_task_group_create_task(&g, NULL, sleeps_long, e, &shared), 0);
+    cr_assert_eq(mt_task_group_create_task(&g, NULL, fails_soon, e, &shared), 0);
+    cr_expect_eq(mt_co_sleep(5), -ECANCELED, "task %d: the group cancels its owner", e->id);
+    cr_expect_eq(mt_task_group_wait(&g), -EDOM);
+
+    cr_expect_eq(mt_co_wait_fd(e->pipe_rd, MT_READABLE, 0.01), -ETIMEDOUT);
+    double secs = 0.01;
+    cr_expect_eq(mt_co_to_thread(nap, &secs, sizeof secs, NULL), 0);
+    int item = -1;
+    cr_expect_eq(mt_aqueue_get(e->q, &item), 0);
+    cr_expect_geq(item, 0);
+
+    for (size_t i = 0; i < sizeof mine; i++)
+        if (mine[i] != (char)(e->id * 31 + (int)i))
+            return -EILSEQ;
+    e->checked = 1;
+    return 0;
+}
+
+enum { NEVERY = 6 };
+
+static int every_main(void *arg)
+{
+    everything *es = arg;
+    mt_task *ts[NEVERY];
+    for (int i = 0; i < NEVERY; i++)
+        cr_assert_eq(mt_task_create(&ts[i], wait_in_every_way, &es[i],
+                                    &(mt_task_opts){.stack = MT_STACK_SHARED}),
+                     0);
+    mt_co_sleep(0.2); /* every task waits on the queue by now */
+    for (int i = 0; i < NEVERY; i++)
+        cr_assert_eq(mt_aqueue_put_nowait(es[0].q, &i), 0);
+    int results[NEVERY];
+    int r = mt_co_gather(ts, NEVERY, results, NULL);
+    for (int i = 0; i < NEVERY; i++)
+        cr_expect_eq(results[i], 0, "task %d", i);
+    release_all(ts, NEVERY);
+    return r;
+}
+
+LEAK_TEST(coro_io, shared_stack_tasks_wait_in_every_way, .timeout = 30)
+{
+    int fds[NEVERY][2];
+    mt_aqueue *q;
+    cr_assert_eq(mt_aqueue_new(&q, &(mt_aqueue_opts){.item_size = sizeof(int)}), 0);
+    everything es[NEVERY];
+    for (int i = 0; i < NEVERY; i++) {
+        cr_assert_eq(pipe2(fds[i], O_CLOEXEC | O_NONBLOCK), 0);
+        es[i] = (everything){.q = q, .pipe_rd = fds[i][0], .id = i};
+    }
+    cr_expect_eq(co_run(every_main, es), 0);
+    for (int i = 0; i < NEVERY; i++) {
+        cr_expect_eq(es[i].checked, 1, "task %d", i);
+        close(fds[i][0]);
+        close(fds[i][1]);
+    }
+    mt_aqueue_free(q);
+}

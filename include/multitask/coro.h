@@ -72,7 +72,11 @@
  * loop keeps them until it closes. With .stack = MT_STACK_SHARED a
  * coroutine runs on the loop's one shared stack instead, and the part it
  * uses is copied out when another coroutine needs the stack: a few hundred
- * bytes for a sleeping coroutine, at the price of a copy on each switch. A
+ * bytes for a sleeping coroutine, at the price of a copy on each switch.
+ * While such a coroutine waits, its stack's addresses hold another one's
+ * frames: it must not hand a pointer to one of its locals to another
+ * coroutine or thread that uses it meanwhile (the library's own waits keep
+ * what they share off that stack, so every call here works there). A
  * new coroutine starts with the floating-point control words (rounding,
  * exceptions) of the code that created it, and each keeps its own (unless
  * the library is built with -Dcoro_fpu=per-thread).

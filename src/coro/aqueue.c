@@ -88,11 +88,15 @@ static void wl_wake_all(wlist *l)
 /* Wait on l until woken; returns 0 or the interrupt. */
 static int wait_on(wlist *l, mt_task *t, const char *what)
 {
-    waiter w = {.task = t};
-    wl_append(l, &w);
+    waiter local, *w = mt__rec(t, &local, sizeof local);
+    if (!w)
+        return -ENOMEM;
+    *w = (waiter){.task = t};
+    wl_append(l, w);
     int64_t t0 = mt__trace_on ? mt__now_ns() : 0;
     int r = mt__suspend(t, false);
-    wl_remove(l, &w);
+    wl_remove(l, w);
+    mt__rec_free(w, &local);
     if (mt__trace_on)
         mt_trace_slice(what, "queue", t->id, (uint64_t)t0, (uint64_t)mt__now_ns());
     return r;

@@ -41,23 +41,29 @@ static int await_one(mt_task *t, bool pass_on)
     if (err)
         return err;
     if (t->state != MT__T_DONE) {
-        one_waiter rec = {.w.notify = one_notify, .who = cur};
-        mt__waiter_add(t, &rec.w);
+        one_waiter local, *rec = mt__rec(cur, &local, sizeof local);
+        if (!rec)
+            return -ENOMEM;
+        *rec = (one_waiter){.w.notify = one_notify, .who = cur};
+        mt__waiter_add(t, &rec->w);
         int r = 0;
         while (!r && t->state != MT__T_DONE)
             r = mt__suspend(cur, false);
         if (r && t->state != MT__T_DONE) {
             if (!pass_on) {
-                mt__waiter_remove(t, &rec.w);
+                mt__waiter_remove(t, &rec->w);
+                mt__rec_free(rec, &local);
                 return r;
             }
             mt__interrupt(t, MT__I_CANCEL);
             while (t->state != MT__T_DONE)
                 mt__suspend(cur, true);
+            mt__rec_free(rec, &local);
             t->flags |= MT__F_RETRIEVED;
             return r;
         }
-        mt__waiter_remove(t, &rec.w);
+        mt__waiter_remove(t, &rec->w);
+        mt__rec_free(rec, &local);
     }
     t->flags |= MT__F_RETRIEVED;
     return t->result;
@@ -125,6 +131,13 @@ static void many_notify(mt__waiter *w, mt_task *ended)
 /* Records on the stack for a few tasks, on the heap for many. */
 #define MANY_ON_STACK 16
 
+/* What an awaiter of many tasks keeps while it waits (see mt__rec). */
+typedef struct many_state {
+    many m;
+    mt__wake_timer wt;
+    many_waiter local[MANY_ON_STACK];
+} many_state;
+
 static int many_begin(many *m, mt_task *const *ts, size_t n, many_waiter *local,
                       many_waiter **recs)
 {
@@ -181,31 +194,37 @@ int mt_co_gather(mt_task *const *ts, size_t n, int *results, const mt_gather_opt
     if (err)
         return err;
     bool ret_exc = opts && opts->return_exceptions;
-    many m = {.who = cur, .stop_on_error = !ret_exc, .when = MT_ALL_COMPLETED};
-    for (size_t i = 0; i < n && !ret_exc && !m.first_error; i++)
+    many_state stack_state, *st = mt__rec(cur, &stack_state, sizeof stack_state);
+    if (!st)
+        return -ENOMEM;
+    many *m = &st->m;
+    *m = (many){.who = cur, .stop_on_error = !ret_exc, .when = MT_ALL_COMPLETED};
+    for (size_t i = 0; i < n && !ret_exc && !m->first_error; i++)
         if (ts[i]->state == MT__T_DONE && ts[i]->result < 0)
-            m.first_error = ts[i]->result;
-    many_waiter local[MANY_ON_STACK], *recs;
-    err = many_begin(&m, ts, n, local, &recs);
-    if (err)
+            m->first_error = ts[i]->result;
+    many_waiter *recs;
+    err = many_begin(m, ts, n, st->local, &recs);
+    if (err) {
+        mt__rec_free(st, &stack_state);
         return err;
+    }
     int r = 0;
-    while (m.remaining && !m.first_error) {
+    while (m->remaining && !m->first_error) {
         r = mt__suspend(cur, false);
         if (r)
             break;
     }
-    if (m.remaining)
-        cancel_and_drain(&m, ts, n);
-    many_end(ts, n, local, recs);
+    if (m->remaining)
+        cancel_and_drain(m, ts, n);
+    many_end(ts, n, st->local, recs);
     for (size_t i = 0; i < n; i++) {
         ts[i]->flags |= MT__F_RETRIEVED;
         if (results)
             results[i] = ts[i]->result;
     }
-    if (r)
-        return r;
-    return ret_exc ? 0 : m.first_error;
+    err = ret_exc ? 0 : m->first_error;
+    mt__rec_free(st, &stack_state);
+    return r ? r : err;
 }
 
 static bool wait_holds(mt_task *const *ts, size_t n, mt_return_when when)
@@ -234,20 +253,23 @@ int mt_co_wait(mt_task *const *ts, size_t n, double timeout, mt_return_when when
         return -EINVAL;
     int r = 0;
     if (n && !wait_holds(ts, n, when)) {
-        many m = {.who = cur, .when = when};
-        many_waiter local[MANY_ON_STACK], *recs;
-        err = many_begin(&m, ts, n, local, &recs);
-        if (err)
-            return err;
-        mt__wake_timer wt;
-        err = mt__wake_timer_start(&wt, cur, timeout);
-        while (!err && !m.satisfied && m.remaining) {
-            r = mt__suspend(cur, false);
-            if (r)
-                break;
+        many_state stack_state, *st = mt__rec(cur, &stack_state, sizeof stack_state);
+        if (!st)
+            return -ENOMEM;
+        st->m = (many){.who = cur, .when = when};
+        many_waiter *recs;
+        err = many_begin(&st->m, ts, n, st->local, &recs);
+        if (!err) {
+            err = mt__wake_timer_start(&st->wt, cur, timeout);
+            while (!err && !st->m.satisfied && st->m.remaining) {
+                r = mt__suspend(cur, false);
+                if (r)
+                    break;
+            }
+            mt__wake_timer_stop(&st->wt);
+            many_end(ts, n, st->local, recs);
         }
-        mt__wake_timer_stop(&wt);
-        many_end(ts, n, local, recs);
+        mt__rec_free(st, &stack_state);
         if (err)
             return err;
     }

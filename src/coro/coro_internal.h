@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <uv.h>
 
 #include "ctx.h"
@@ -355,6 +356,25 @@ static inline void mt__wake(mt_task *t, int value)
         return;
     t->wake = value;
     mt__ready_push(t->loop, t);
+}
+
+/*
+ * Where to keep a record that the loop or another thread reaches while its
+ * task is suspended (a waiter on a list, a wake timer, a group's state).
+ * On a private stack a local does. A shared-stack task's frames are copied
+ * out when it suspends, and another task's frames take their place, so its
+ * records go to the heap. Returns local or heap memory of `size` bytes
+ * (NULL when out of memory); mt__rec_free(rec, local) gives it back.
+ */
+static inline void *mt__rec(const mt_task *t, void *local, size_t size)
+{
+    return (t->flags & MT__F_SHARED) ? malloc(size) : local;
+}
+
+static inline void mt__rec_free(void *rec, void *local)
+{
+    if (rec != local)
+        free(rec);
 }
 
 /* Ask t to stop for `why` (MT__I_*): wake it if it waits interruptibly. */

@@ -17,6 +17,7 @@ typedef struct fut_wait {
     mt__remote r;
     mt_task *task;
     bool delivered;
+    mt__wake_timer ft;
 } fut_wait;
 
 static void deliver(mt__remote *r)
@@ -53,29 +54,33 @@ int mt_co_await_future(mt_future *f, double timeout, mt_iov *result)
         if (code)
             return code;
         mt_loop *l = t->loop;
-        fut_wait w = {.r.deliver = deliver, .task = t};
+        fut_wait local, *w = mt__rec(t, &local, sizeof local);
+        if (!w)
+            return -ENOMEM;
+        *w = (fut_wait){.r.deliver = deliver, .task = t};
         remote_ref(l, +1);
-        int err = mt_future_add_done_callback(f, on_done, &w);
+        int err = mt_future_add_done_callback(f, on_done, w);
         if (err) {
             remote_ref(l, -1);
+            mt__rec_free(w, &local);
             return err;
         }
-        mt__wake_timer ft;
-        err = mt__wake_timer_start(&ft, t, timeout);
+        err = mt__wake_timer_start(&w->ft, t, timeout);
         int r = 0;
-        while (!err && !w.delivered && !r)
+        while (!err && !w->delivered && !r)
             r = mt__suspend(t, false);
-        mt__wake_timer_stop(&ft);
-        if (!w.delivered) {
+        mt__wake_timer_stop(&w->ft);
+        if (!w->delivered) {
             /* Given up (cancelled, timed out): take the callback back, or,
              * when it is already running, wait for its record. */
             if (r == -ECANCELED || r == -ETIMEDOUT)
                 mt_future_cancel(f);
-            if (mt__future_remove_done_callback(f, on_done, &w) != 0)
-                while (!w.delivered)
+            if (mt__future_remove_done_callback(f, on_done, w) != 0)
+                while (!w->delivered)
                     mt__suspend(t, true);
         }
         remote_ref(l, -1);
+        mt__rec_free(w, &local);
         if (err)
             return err;
         if (r)

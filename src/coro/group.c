@@ -19,7 +19,17 @@ typedef struct group {
     bool interrupted; /* the group cancelled its owner */
 } group;
 
-_Static_assert(sizeof(group) <= sizeof(mt_task_group), "mt_task_group too small");
+/* A group lives in the caller's mt_task_group, except when the owner runs
+ * on the shared stack (see mt__rec): there it is on the heap while it is
+ * open, and the last word of the mt_task_group points to it. */
+#define HEAP_WORD 5
+_Static_assert(sizeof(group) <= HEAP_WORD * sizeof(void *), "mt_task_group too small");
+_Static_assert(HEAP_WORD < sizeof(mt_task_group) / sizeof(void *), "mt_task_group too small");
+
+static group *group_of(mt_task_group *g)
+{
+    return g->priv[HEAP_WORD] ? g->priv[HEAP_WORD] : (group *)(void *)g;
+}
 
 int mt_task_group_init(mt_task_group *g)
 {
@@ -28,8 +38,11 @@ int mt_task_group_init(mt_task_group *g)
         return -EPERM;
     if (!g)
         return -EINVAL;
-    group *gr = (group *)g;
+    group *gr = mt__rec(cur, g, sizeof *gr);
+    if (!gr)
+        return -ENOMEM;
     memset(gr, 0, sizeof *gr);
+    g->priv[HEAP_WORD] = gr != (group *)(void *)g ? gr : NULL;
     gr->owner = cur;
     return 0;
 }
@@ -43,7 +56,7 @@ static void cancel_children(group *gr)
 int mt_task_group_create_task(mt_task_group *g, mt_task **out, mt_co_fn *fn, void *arg,
                               const mt_task_opts *opts)
 {
-    group *gr = (group *)g;
+    group *gr = g ? group_of(g) : NULL;
     if (!gr || !gr->owner)
         return -EINVAL;
     if (gr->closed)
@@ -92,7 +105,7 @@ void mt__group_child_ended(mt_task *t)
 
 int mt_task_group_wait(mt_task_group *g)
 {
-    group *gr = (group *)g;
+    group *gr = g ? group_of(g) : NULL;
     mt_task *cur = mt__current();
     if (!cur)
         return -EPERM;
@@ -115,8 +128,15 @@ int mt_task_group_wait(mt_task_group *g)
     gr->closed = true;
     if (gr->interrupted)
         cur->interrupt &= (uint8_t)~MT__I_GROUP;
-    if (gr->first_error)
-        return gr->first_error;
+    int first_error = gr->first_error;
+    if (g->priv[HEAP_WORD]) { /* finished: the caller's struct says so now */
+        g->priv[HEAP_WORD] = NULL;
+        group *inline_gr = (group *)(void *)g;
+        *inline_gr = *gr;
+        free(gr);
+    }
+    if (first_error)
+        return first_error;
     int code = mt__interrupt_code(cur);
     if (code)
         return code;

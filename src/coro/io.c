@@ -119,14 +119,17 @@ int mt_co_wait_fd(int fd, int events, double timeout)
         }
         w->started = want;
     }
-    mt__wake_timer ft;
-    if ((err = mt__wake_timer_start(&ft, t, timeout)) != 0) {
+    mt__wake_timer local, *ft = mt__rec(t, &local, sizeof local);
+    if (!ft || (err = mt__wake_timer_start(ft, t, timeout)) != 0) {
         *slot = NULL;
         fdw_update(w);
-        return err;
+        if (ft)
+            mt__rec_free(ft, &local);
+        return ft ? err : -ENOMEM;
     }
     int r = mt__suspend(t, false);
-    mt__wake_timer_stop(&ft);
+    mt__wake_timer_stop(ft);
+    mt__rec_free(ft, &local);
     /* mt_co_close may have let the watcher go meanwhile: look it up again. */
     if ((size_t)fd < l->nfdw && l->fdw[fd] == w && *slot == t) {
         /* not woken by the fd: stop waiting on it */
@@ -188,6 +191,7 @@ void mt__fdw_free_all(mt_loop *l)
 typedef struct sig_wait {
     uv_signal_t h;
     mt_task *who; /* NULL once the waiter has gone */
+    mt__wake_timer ft; /* here, not on the stack: see mt__rec */
 } sig_wait;
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -223,14 +227,11 @@ int mt_co_wait_signal(int signum, double timeout)
     }
     s->h.data = s;
     s->who = t;
-    mt__wake_timer ft;
     err = uv_signal_start_oneshot(&s->h, on_signal, signum);
     if (!err)
-        err = mt__wake_timer_start(&ft, t, timeout);
-    else
-        ft.who = NULL;
+        err = mt__wake_timer_start(&s->ft, t, timeout);
     int r = err ? err : mt__suspend(t, false);
-    mt__wake_timer_stop(&ft);
+    mt__wake_timer_stop(&s->ft);
     s->who = NULL;
     uv_close((uv_handle_t *)&s->h, sig_closed);
     return r;

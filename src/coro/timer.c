@@ -348,9 +348,20 @@ struct mt__scope {
     mt__scope *outer;
     mt_task *task;
     bool expired;
+    bool heap;
 };
 
-_Static_assert(sizeof(mt__scope) <= sizeof(mt_co_timeout), "mt_co_timeout too small");
+/* A scope lives in the caller's mt_co_timeout, except for a shared-stack
+ * task (see mt__rec): there it is on the heap, and the last word of the
+ * mt_co_timeout points to it. */
+#define HEAP_WORD 11
+_Static_assert(sizeof(mt__scope) <= HEAP_WORD * sizeof(void *), "mt_co_timeout too small");
+_Static_assert(HEAP_WORD < sizeof(mt_co_timeout) / sizeof(void *), "mt_co_timeout too small");
+
+static mt__scope *scope_of(mt_co_timeout *scope)
+{
+    return scope->priv[HEAP_WORD] ? scope->priv[HEAP_WORD] : (mt__scope *)(void *)scope;
+}
 
 static void scope_fire(mt__timer *tm)
 {
@@ -366,14 +377,21 @@ int mt_co_timeout_begin(mt_co_timeout *scope, double seconds)
         return -EPERM;
     if (!scope || isnan(seconds))
         return -EINVAL;
-    mt__scope *s = (mt__scope *)scope;
+    mt__scope *s = mt__rec(t, scope, sizeof *s);
+    if (!s)
+        return -ENOMEM;
     memset(s, 0, sizeof *s);
+    s->heap = s != (mt__scope *)(void *)scope;
+    scope->priv[HEAP_WORD] = s->heap ? s : NULL;
     s->task = t;
     s->tm.fire = scope_fire;
     if (seconds >= 0) {
         int err = mt__timer_start(t->loop, &s->tm, mt__deadline_ns(seconds));
-        if (err)
+        if (err) {
+            scope->priv[HEAP_WORD] = NULL;
+            mt__rec_free(s, scope);
             return err;
+        }
     }
     s->outer = t->scopes;
     t->scopes = s;
@@ -383,15 +401,18 @@ int mt_co_timeout_begin(mt_co_timeout *scope, double seconds)
 int mt_co_timeout_end(mt_co_timeout *scope)
 {
     mt_task *t = mt__current();
-    mt__scope *s = (mt__scope *)scope;
+    mt__scope *s = scope ? scope_of(scope) : NULL;
     if (!t || !s || t->scopes != s)
         return -EINVAL;
     mt__timer_stop(t->loop, &s->tm);
     t->scopes = s->outer;
-    if (!s->expired)
+    bool expired = s->expired;
+    scope->priv[HEAP_WORD] = NULL;
+    mt__rec_free(s, scope);
+    if (!expired)
         return 0;
     bool outer_expired = false;
-    for (mt__scope *o = s->outer; o; o = o->outer)
+    for (mt__scope *o = t->scopes; o; o = o->outer)
         outer_expired |= o->expired;
     if (!outer_expired)
         t->interrupt &= (uint8_t)~MT__I_TIMEOUT;
@@ -400,7 +421,11 @@ int mt_co_timeout_end(mt_co_timeout *scope)
 
 void mt__scopes_abandon(mt_task *t)
 {
-    for (mt__scope *s = t->scopes; s; s = s->outer)
+    for (mt__scope *s = t->scopes, *outer; s; s = outer) {
+        outer = s->outer;
         mt__timer_stop(t->loop, &s->tm);
+        if (s->heap)
+            free(s);
+    }
     t->scopes = NULL;
 }
