@@ -224,6 +224,58 @@ LEAK_TEST(aqueue, cancel_in_the_middle_of_a_wait_loses_nothing, .timeout = 30)
     mt_aqueue_free(s.q);
 }
 
+/* A getter woken for an item and cancelled before it ran ends cancelled,
+ * as in asyncio, and the item goes to the next getter; likewise a putter
+ * woken for room. */
+static int getter_of(void *arg)
+{
+    int v = -1;
+    int r = mt_aqueue_get(arg, &v);
+    return r ? r : v;
+}
+
+static int putter_of(void *arg)
+{
+    int v = 7;
+    return mt_aqueue_put(arg, &v);
+}
+
+static int woken_then_cancelled_main(void *arg)
+{
+    mt_aqueue *q = arg;
+    mt_task *g[2];
+    mt_task_create(&g[0], getter_of, q, NULL);
+    mt_task_create(&g[1], getter_of, q, NULL);
+    mt_co_yield(); /* both wait */
+    int item = 42;
+    cr_assert_eq(mt_aqueue_put_nowait(q, &item), 0); /* wakes g[0] */
+    cr_expect_eq(mt_task_cancel(g[0]), 0);
+    cr_expect_eq(mt_task_await(g[0]), -ECANCELED, "the cancelled getter");
+    cr_expect_eq(mt_task_await(g[1]), 42, "the next getter has the item");
+    release_all(g, 2);
+
+    cr_assert_eq(mt_aqueue_put_nowait(q, &item), 0); /* full (maxsize 1) */
+    mt_task *p[2];
+    mt_task_create(&p[0], putter_of, q, NULL);
+    mt_task_create(&p[1], putter_of, q, NULL);
+    mt_co_yield(); /* both wait */
+    cr_assert_eq(mt_aqueue_get_nowait(q, &item), 0); /* wakes p[0] */
+    cr_expect_eq(mt_task_cancel(p[0]), 0);
+    cr_expect_eq(mt_task_await(p[0]), -ECANCELED, "the cancelled putter");
+    cr_expect_eq(mt_task_await(p[1]), 0, "the next putter has the room");
+    release_all(p, 2);
+    cr_expect_eq(mt_aqueue_qsize(q), 1);
+    return 0;
+}
+
+LEAK_TEST(aqueue, a_waiter_woken_then_cancelled_passes_its_turn_on, .timeout = 20)
+{
+    mt_aqueue *q;
+    cr_assert_eq(mt_aqueue_new(&q, &(mt_aqueue_opts){.maxsize = 1, .item_size = sizeof(int)}), 0);
+    cr_assert_eq(co_run(woken_then_cancelled_main, q), 0);
+    mt_aqueue_free(q);
+}
+
 typedef struct put_probe {
     mt_aqueue *q;
     int result;

@@ -97,6 +97,14 @@ static int wait_on(wlist *l, mt_task *t, const char *what)
     int r = mt__suspend(t, false);
     wl_remove(l, w);
     mt__rec_free(w, &local);
+    int code = r ? 0 : mt__interrupt_code(t);
+    if (code) {
+        /* Woken, then cancelled (or timed out) before it ran: as in asyncio
+         * the cancellation wins, and the wake-up goes to the next waiter so
+         * that the item or the room it was woken for is not left idle. */
+        wl_wake_one(l);
+        r = code;
+    }
     if (mt__trace_on)
         mt_trace_slice(what, "queue", t->id, (uint64_t)t0, (uint64_t)mt__now_ns());
     return r;
