@@ -217,15 +217,17 @@ static void shared_switch_in(mt_loop *l, mt_task *t)
         o->saved_len = (uint32_t)len;
     }
     l->shared_owner = t;
-    if (!(t->flags & MT__F_STARTED)) {
+#ifdef MT__ASAN
+    /* The shadow of the shared stack still describes the frames of the
+     * tasks that used it before (redzones of frames that never returned):
+     * clear it all, or t's calls trip over them. */
+    __asan_unpoison_memory_region(t->stack_lo, (size_t)(t->stack_hi - t->stack_lo));
+#endif
+    if (!(t->flags & MT__F_STARTED))
         mt__ctx_make(&t->fiber.ctx, t->stack_lo, (size_t)(t->stack_hi - t->stack_lo), task_entry,
                      t);
-    } else if (t->saved_len) {
-#ifdef MT__ASAN
-        __asan_unpoison_memory_region(t->stack_hi - t->saved_len, t->saved_len);
-#endif
+    else if (t->saved_len)
         memcpy(t->stack_hi - t->saved_len, t->saved, t->saved_len);
-    }
 }
 
 /* Back in the scheduler after `t` switched to it: account for its slice
