@@ -368,12 +368,12 @@ static inline void mt__wake(mt_task *t, int value)
  */
 static inline void *mt__rec(const mt_task *t, void *local, size_t size)
 {
-    return (t->flags & MT__F_SHARED) ? malloc(size) : local;
+    return __builtin_expect(t->flags & MT__F_SHARED, 0) ? malloc(size) : local;
 }
 
 static inline void mt__rec_free(void *rec, void *local)
 {
-    if (rec != local)
+    if (__builtin_expect(rec != local, 0))
         free(rec);
 }
 
