@@ -549,3 +549,44 @@ LEAK_TEST(coro_io, shared_stack_tasks_wait_in_every_way, .timeout = 30)
     }
     mt_aqueue_free(q);
 }
+
+/* ---- a process started from a coroutine --------------------------------- */
+
+/* Its target runs in a copy of a thread that was running a loop: that loop
+ * is the parent's, and the child starts its own (asyncio.run in a child of
+ * asyncio code works too). */
+static int child_main_co(void *arg)
+{
+    (void)arg;
+    mt_co_sleep(0.01);
+    return 5;
+}
+
+static int child_runs_a_loop(const void *arg, size_t len, mt_buf *out)
+{
+    (void)arg;
+    (void)len;
+    int r = mt_run(child_main_co, NULL, NULL);
+    return r == 5 ? 0 : mt_task_fail(out, r < 0 ? r : -EPROTO, "mt_run in the child: %d", r);
+}
+
+static int start_child_main(void *arg)
+{
+    int *code = arg;
+    mt_process *p;
+    cr_assert_eq(mt_process_new(&p, child_runs_a_loop, NULL, 0, NULL), 0);
+    cr_assert_eq(mt_process_start(p), 0);
+    while (mt_process_is_alive(p))
+        mt_co_sleep(0.005);
+    cr_expect_eq(mt_process_join(p, 0), 0);
+    cr_expect(mt_process_exitcode(p, code));
+    mt_process_free(p);
+    return 0;
+}
+
+LEAK_TEST(coro_io, a_process_started_from_a_coroutine_runs_its_own_loop, .timeout = 20)
+{
+    int code = -1;
+    cr_assert_eq(co_run(start_child_main, &code), 0);
+    cr_expect_eq(code, 0, "the child could not run a loop of its own");
+}

@@ -18,6 +18,11 @@
  * _exit(), as Python's does: other FILE streams a task opens it must close
  * (or flush) itself, and the parent's atexit handlers do not run again.
  *
+ * Started from a coroutine (inside mt_run), the child forgets the parent's
+ * event loop and may run its own with mt_run; its task runs on the
+ * coroutine's stack, so a task that needs a deep stack should be started
+ * from a coroutine with a large one (mt_task_opts.stack_size).
+ *
  * Fork safety: between fork and the task's return the child runs arbitrary
  * code. If the parent has other threads, a lock one of them held at the fork
  * (inside your code or a library's) stays locked forever in the child. Start

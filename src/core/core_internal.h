@@ -77,4 +77,11 @@ static inline int64_t mt__ceil_i64(double x)
     return t + (x > (double)t);
 }
 
+/* What a child process forgets before it runs its own code (child_reset.c):
+ * layers above register a function (idempotent; at most 4 in all), and the
+ * process layer calls mt__child_reset in the child. */
+typedef void mt__child_reset_fn(void);
+void mt__child_reset_register(mt__child_reset_fn *fn);
+void mt__child_reset(void);
+
 #endif

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/core_internal.h"
 #include "../core/trace_internal.h"
 #include "coro_internal.h"
 
@@ -147,6 +148,13 @@ static bool all_ended(mt_loop *l, void *arg)
     return l->live == 0;
 }
 
+/* In a child process (mt_process_start from a coroutine): the loop this
+ * thread ran is the parent's; the child may start its own. */
+static void forget_loop(void)
+{
+    mt__loop_tls = NULL;
+}
+
 int mt_loop_new(mt_loop **out, const mt_run_opts *opts)
 {
     mt_run_opts none = {0};
@@ -155,6 +163,7 @@ int mt_loop_new(mt_loop **out, const mt_run_opts *opts)
     if (!out || opts->slow_callback_duration < 0 || isnan(opts->slow_callback_duration) ||
         (opts->shared_stack_size && opts->shared_stack_size < ((size_t)16 << 10)))
         return -EINVAL;
+    mt__child_reset_register(forget_loop);
     mt_loop *l = calloc(1, sizeof *l);
     if (!l)
         return -ENOMEM;

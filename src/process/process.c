@@ -65,6 +65,7 @@ nomem:
 
 static _Noreturn void run_child(mt_process *p, pid_t parent)
 {
+    mt__child_reset();
     mt__set_current_name(p->name);
     if (p->daemon)
         mt__die_with_parent(parent);
