@@ -219,6 +219,38 @@ MTCP_TEST(refuses_a_directory_into_itself)
     cr_expect(strstr(r.err, "same file") || strstr(r.err, "into itself"), "%s", r.err);
 }
 
+/* "link/" names the directory a symlink points to, as for cp and rsync:
+ * that directory is copied (under the link's name into a directory), and a
+ * copy of it into itself through the link is refused. */
+MTCP_TEST(a_trailing_slash_follows_a_symlink_to_a_directory)
+{
+    char link_slash[700], d[512], p[600];
+    mk("a", 0755);
+    mk("a/sub", 0755);
+    mk("into", 0755);
+    file("a/f", 10, 1);
+    path_in(p, sizeof p, "link");
+    cr_assert_eq(symlink("a", p), 0);
+    snprintf(link_slash, sizeof link_slash, "%s/", p);
+    path_in(d, sizeof d, "into");
+    mtcp_run_in(dir, NULL, &r, link_slash, d);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    struct stat st;
+    path_in(p, sizeof p, "into/link");
+    cr_expect(lstat(p, &st) == 0 && S_ISDIR(st.st_mode), "into/link is not a directory");
+    char a[512], b[600];
+    path_in(a, sizeof a, "a/f");
+    path_in(b, sizeof b, "into/link/f");
+    cr_expect(same_bytes(a, b), "into/link/f");
+
+    path_in(d, sizeof d, "a/sub/copy");
+    mtcp_run_in(dir, NULL, &r, link_slash, d);
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "into itself"), "%s", r.err);
+    cr_expect_neq(access(d, F_OK), 0);
+    cr_expect_neq(lstat(d, &st), 0, "a link was made into the source instead");
+}
+
 MTCP_TEST(usage_errors_exit_2)
 {
     mtcp_run_in(dir, NULL, &r, "--jobs", "0", "a", "b");

@@ -316,7 +316,7 @@ static bool inside(int dirfd, const struct stat *src)
 static int operand(mtcp *m, mtcp_operand *op, const char *src, const char *dest, bool into)
 {
     struct stat st, dst;
-    char *sdir = NULL, *ddir = NULL, *dname = NULL;
+    char *sdir = NULL, *ddir = NULL, *dname = NULL, *link_name = NULL;
     const char *what = "cannot stat";
     const char *subject = src;
     int err = 0;
@@ -331,6 +331,22 @@ static int operand(mtcp *m, mtcp_operand *op, const char *src, const char *dest,
         goto nomem;
     if (fstatat(AT_FDCWD, op->src, &st, AT_SYMLINK_NOFOLLOW) < 0)
         goto fail;
+    if (len < strlen(src) && S_ISLNK(st.st_mode)) {
+        /* "link/" names the directory the link points to, as for cp and
+         * rsync: copy that directory, under the link's name. */
+        char *real = realpath(op->src, NULL);
+        if (!real || stat(real, &st) < 0 || (!S_ISDIR(st.st_mode) && (errno = ENOTDIR))) {
+            free(real);
+            goto fail;
+        }
+        link_name = op->src_name;
+        free(sdir);
+        sdir = NULL;
+        int r = split(real, &sdir, &op->src_name);
+        free(real);
+        if (r < 0)
+            goto nomem;
+    }
     what = "cannot open directory";
     subject = sdir;
     op->src_parent = open(sdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -339,7 +355,8 @@ static int operand(mtcp *m, mtcp_operand *op, const char *src, const char *dest,
     if (into) {
         subject = dest;
         op->dst_parent = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        op->dst_name = strdup(strcmp(op->src_name, ".") == 0 ? "." : op->src_name);
+        const char *base = link_name ? link_name : op->src_name;
+        op->dst_name = strdup(strcmp(base, ".") == 0 ? "." : base);
     } else {
         if (split(dest, &ddir, &dname) < 0)
             goto nomem;
@@ -363,6 +380,7 @@ static int operand(mtcp *m, mtcp_operand *op, const char *src, const char *dest,
     }
     free(sdir);
     free(ddir);
+    free(link_name);
     return 0;
 nomem:
     errno = ENOMEM;
@@ -373,6 +391,7 @@ failed:
     free(sdir);
     free(ddir);
     free(dname);
+    free(link_name);
     return 1;
 }
 
