@@ -454,6 +454,51 @@ LEAK_TEST(executor, a_task_submits_and_shuts_down_its_own_executor, .timeout = 2
     mt_executor_free(self_ex);
 }
 
+/* Two tasks that meet, then each shut the executor down with wait. */
+static _Atomic int stoppers_arrived;
+static int stop_with_wait(const void *arg, size_t len, mt_buf *out)
+{
+    (void)arg, (void)len;
+    stoppers_arrived++;
+    while (atomic_load(&stoppers_arrived) < 2)
+        usleep(100);
+    int err = mt_executor_shutdown(self_ex, true, false);
+    return err == -EDEADLK ? 0 : mt_task_fail(out, -EPROTO, "shutdown said %d", err);
+}
+
+LEAK_TEST(executor, two_tasks_shut_down_with_wait_at_once, .timeout = 20)
+{
+    self_ex = executor(2);
+    stoppers_arrived = 0;
+    mt_future *fs[2];
+    for (int i = 0; i < 2; i++)
+        cr_assert_eq(mt_executor_submit(self_ex, stop_with_wait, NULL, 0, &fs[i]), 0);
+    for (int i = 0; i < 2; i++) {
+        cr_expect_eq(mt_future_result(fs[i], 10, NULL), 0, "%s", mt_future_error_message(fs[i]));
+        mt_future_release(fs[i]);
+    }
+    mt_executor_free(self_ex);
+}
+
+/* A task shuts down with wait while the main thread is in free. */
+static int late_stop_with_wait(const void *arg, size_t len, mt_buf *out)
+{
+    (void)arg, (void)len;
+    usleep(50 * 1000);
+    int err = mt_executor_shutdown(self_ex, true, false);
+    return err == -EDEADLK ? 0 : mt_task_fail(out, -EPROTO, "shutdown said %d", err);
+}
+
+LEAK_TEST(executor, a_task_shuts_down_with_wait_during_free, .timeout = 20)
+{
+    self_ex = executor(2);
+    mt_future *f;
+    cr_assert_eq(mt_executor_submit(self_ex, late_stop_with_wait, NULL, 0, &f), 0);
+    mt_executor_free(self_ex); /* joins the thread that runs the task */
+    cr_expect_eq(mt_future_result(f, 0, NULL), 0, "%s", mt_future_error_message(f));
+    mt_future_release(f);
+}
+
 /* ---- initializer ------------------------------------------------------ */
 
 static _Thread_local long thread_value;

@@ -122,6 +122,62 @@ LEAK_TEST(queue, fifo_sizes_and_counts, .timeout = 20)
     mt_queue_free(NULL);
 }
 
+/* Consumers that finish out of order: the first holds position 0 while it
+ * copies into a write-protected buffer (its fault handler waits until the
+ * second consumer has taken and released position 1). Once both returned,
+ * nothing is in flight and the queue is empty. */
+static char *ooo_buf;
+static size_t ooo_page;
+static _Atomic int ooo_first_in, ooo_second_done;
+
+static void ooo_on_fault(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig, (void)uc;
+    char *addr = si->si_addr;
+    if (addr < ooo_buf || addr >= ooo_buf + ooo_page)
+        abort();
+    atomic_store(&ooo_first_in, 1);
+    while (!atomic_load(&ooo_second_done))
+        nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
+    mprotect(ooo_buf, ooo_page, PROT_READ | PROT_WRITE);
+}
+
+static void *ooo_first(void *arg)
+{
+    mt_queue *q = arg;
+    return (void *)(intptr_t)mt_queue_get_into(q, ooo_buf, 100, 5);
+}
+
+LEAK_TEST(queue, drained_out_of_order_reads_empty, .timeout = 20)
+{
+    ooo_page = (size_t)sysconf(_SC_PAGESIZE);
+    ooo_buf = mmap(NULL, ooo_page, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    cr_assert_neq(ooo_buf, MAP_FAILED);
+    struct sigaction sa = {.sa_sigaction = ooo_on_fault, .sa_flags = SA_SIGINFO}, old;
+    sigemptyset(&sa.sa_mask);
+    cr_assert_eq(sigaction(SIGSEGV, &sa, &old), 0);
+    mt_queue *q;
+    cr_assert_eq(mt_queue_new(&q, &(mt_queue_opts){.maxsize = 4, .max_message = 100}), 0);
+    char big[100] = {1};
+    cr_assert_eq(mt_queue_put(q, big, sizeof big, 0), 0); /* position 0 */
+    cr_assert_eq(mt_queue_put(q, "x", 1, 0), 0);          /* position 1 */
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, ooo_first, q), 0);
+    while (!atomic_load(&ooo_first_in))
+        nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
+    char small[8];
+    cr_expect_eq(mt_queue_get_into(q, small, sizeof small, 0), 1);
+    atomic_store(&ooo_second_done, 1);
+    void *first = NULL;
+    pthread_join(t, &first);
+    cr_expect_eq((intptr_t)first, 100);
+    cr_expect_eq(mt_queue_qsize(q), 0);
+    cr_expect(mt_queue_empty(q));
+    mt_queue_free(q);
+    sigaction(SIGSEGV, &old, NULL);
+    munmap(ooo_buf, ooo_page);
+}
+
 LEAK_TEST(queue, nowait_full_empty_and_timeouts, .timeout = 20)
 {
     mt_queue *q;

@@ -446,6 +446,13 @@ SHM_TEST(dict, in_a_directory_of_the_callers_choosing, .timeout = 30)
     mt_dict_close(d);
     cr_expect_eq(mt_dict_new(&d, &(mt_shared_opts){.path = path}), -EEXIST);
     cr_expect_eq(mt_shared_remove(path), 0);
+    /* A path taken by a file holds other files already: -EEXIST, as mkdir. */
+    int fd = open(path, O_CREAT | O_WRONLY | O_EXCL, 0600);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    cr_expect_eq(mt_dict_new(&d, &(mt_shared_opts){.path = path}), -EEXIST);
+    cr_expect_eq(mt_list_new((mt_list **)&d, &(mt_shared_opts){.path = path}), -EEXIST);
+    cr_expect_eq(unlink(path), 0, "the file is left alone");
     cr_expect_eq(rmdir(base), 0, "nothing else was left in the directory");
 }
 

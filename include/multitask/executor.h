@@ -139,8 +139,9 @@ int mt_executor_map_iov(mt_executor *ex, mt_task_fn *fn, const mt_iov *items, si
  * is harmless (a later call may still wait or cancel).
  *
  * Returns 0; -EINVAL for a NULL ex; -EDEADLK when called with wait from one
- * of ex's own tasks (the shutdown happens, but that thread cannot wait for
- * itself: it exits after its task). Thread-safe.
+ * of ex's own threads, in a task or a done callback (the shutdown happens,
+ * but that thread waits for no thread: it cannot wait for itself, nor for
+ * one that may be waiting for it; it exits after its task). Thread-safe.
  */
 int mt_executor_shutdown(mt_executor *ex, bool wait, bool cancel_futures);
 

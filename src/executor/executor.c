@@ -102,6 +102,9 @@ static void close_gate(mt_executor *ex, uint32_t bit)
 
 /* ---- worker threads --------------------------------------------------- */
 
+/* The executor whose worker the calling thread is, or NULL. */
+static _Thread_local mt_executor *current_executor;
+
 /* Fail every queued task with the initializer's error. */
 static void fail_queued(mt_executor *ex)
 {
@@ -150,6 +153,7 @@ static int run_initializer(mt_executor *ex)
 static void *worker_main(void *arg)
 {
     mt_executor *ex = arg;
+    current_executor = ex;
     if (mt__trace_on) {
         char name[16] = "";
         pthread_getname_np(pthread_self(), name, sizeof name);
@@ -205,11 +209,16 @@ static int ensure_thread(mt_executor *ex)
     return start_thread(ex);
 }
 
-/* Join every thread not joined yet, except the caller's own. */
+/* Join every thread not joined yet. One of ex's own threads (in a task or a
+ * done callback) joins none: it cannot join itself, and another joiner may
+ * be joining it (it would wait on join_mu for ever), or a thread it joined
+ * may wait for work that only it would run. */
 static int join_threads(mt_executor *ex)
 {
     int err = 0;
     pthread_t self = pthread_self();
+    if (current_executor == ex)
+        return -EDEADLK;
     pthread_mutex_lock(&ex->join_mu);
     int n = atomic_load(&ex->nthreads); /* final: threads start only inside the gate */
     for (int i = 0; i < n; i++) {

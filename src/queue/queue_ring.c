@@ -263,6 +263,26 @@ int mt__ring_claim(mt_queue *q, mt__claim *c)
     }
 }
 
+/* After position pos was consumed: move the head hint on from pos, and past
+ * the positions after it that were consumed already (by consumers that
+ * finished before this one), so that a drained queue's qsize reads 0 without
+ * waiting for the next get. Sequentially consistent, against a consumer of a
+ * later position that frees its slot while this one looks: one of the two
+ * sees the other and moves the hint. */
+static void advance_head(mt_queue *q, uint64_t pos)
+{
+    qhdr *h = q->h;
+    for (uint64_t n = 0; n < q->nslots; n++, pos++) {
+        uint64_t seen = pos, base;
+        if (!atomic_compare_exchange_strong_explicit(&h->head, &seen, pos + 1,
+                                                     memory_order_seq_cst, memory_order_seq_cst))
+            return;
+        qslot *sl = slot_at(q, pos + 1, &base);
+        if (st_diff(atomic_load_explicit(&sl->state, memory_order_seq_cst), base) <= 0)
+            return;
+    }
+}
+
 void mt__ring_release(mt_queue *q, const mt__claim *c)
 {
     qhdr *h = q->h;
@@ -270,7 +290,7 @@ void mt__ring_release(mt_queue *q, const mt__claim *c)
     atomic_store_explicit(&c->slot->state, st_make(base + q->nslots, 0, PH_FREE),
                           memory_order_seq_cst);
     wake_if_waiting(&h->putters_waiting, &h->get_seq);
-    advance(&h->head, c->pos);
+    advance_head(q, c->pos);
 }
 
 void mt__ring_unclaim(mt_queue *q, const mt__claim *c)

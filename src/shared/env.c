@@ -333,7 +333,8 @@ int mt__shared_create(mt__shared **out, unsigned kind, const mt_shared_opts *opt
     }
     if (!fresh) {
         if (rename(build, dir) < 0) {
-            err = errno == ENOTEMPTY ? -EEXIST : -errno;
+            /* A directory with files in it, or a file (ENOTDIR): taken. */
+            err = errno == ENOTEMPTY || errno == EEXIST || errno == ENOTDIR ? -EEXIST : -errno;
             goto fail;
         }
         made = dir;
