@@ -453,6 +453,19 @@ SHM_TEST(dict, in_a_directory_of_the_callers_choosing, .timeout = 30)
     cr_expect_eq(mt_dict_new(&d, &(mt_shared_opts){.path = path}), -EEXIST);
     cr_expect_eq(mt_list_new((mt_list **)&d, &(mt_shared_opts){.path = path}), -EEXIST);
     cr_expect_eq(unlink(path), 0, "the file is left alone");
+    /* A directory with an empty data.mdb is not an object: LMDB must not
+     * quietly make it a new, empty one. */
+    char data[96];
+    cr_assert_eq(mkdir(path, 0700), 0);
+    snprintf(data, sizeof data, "%s/data.mdb", path);
+    fd = open(data, O_CREAT | O_WRONLY | O_EXCL, 0600);
+    cr_assert_geq(fd, 0);
+    close(fd);
+    cr_expect_eq(mt_dict_open(&d, path, NULL), -EPROTO);
+    struct stat st;
+    cr_expect(stat(data, &st) == 0 && st.st_size == 0, "the empty data.mdb was written");
+    cr_expect_eq(unlink(data), 0);
+    cr_expect_eq(rmdir(path), 0, "a lock.mdb or other file was left in the directory");
     cr_expect_eq(rmdir(base), 0, "nothing else was left in the directory");
 }
 

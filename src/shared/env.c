@@ -409,7 +409,18 @@ int mt__shared_open(mt__shared **out, unsigned kind, const char *name,
         err = -ENOMEM;
         goto out;
     }
-    if (stat(data, &st) < 0 || stat(dir, &st) < 0) {
+    if (stat(data, &st) < 0) {
+        err = errno == ENOTDIR ? -ENOENT : -errno;
+        goto out;
+    }
+    /* LMDB writes its meta pages when it makes a file, and objects are made
+     * elsewhere and renamed into place: an empty data.mdb is not one of
+     * ours, and LMDB would quietly make it a new, empty one. */
+    if (!S_ISREG(st.st_mode) || st.st_size == 0) {
+        err = -EPROTO;
+        goto out;
+    }
+    if (stat(dir, &st) < 0) {
         err = errno == ENOTDIR ? -ENOENT : -errno;
         goto out;
     }
