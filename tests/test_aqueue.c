@@ -155,9 +155,9 @@ static int pc_main(void *arg)
     mt_aqueue_shutdown(s->q, false);
     cr_expect_eq(mt_co_gather(c, 2, NULL, NULL), 0);
     for (int i = 0; i < 3; i++)
-        mt_task_release(p[i]);
+        mt_task_free(p[i]);
     for (int i = 0; i < 2; i++)
-        mt_task_release(c[i]);
+        mt_task_free(c[i]);
     return 0;
 }
 
@@ -195,7 +195,7 @@ static int cancel_main(void *arg)
                 mt_co_yield();
             int r = mt_task_await(c[k]);
             cr_expect(r == -ECANCELED || r == 0, "consumer ended with %d", r);
-            mt_task_release(c[k]);
+            mt_task_free(c[k]);
             mt_task_create(&c[k], consumer, s, NULL);
             cancelled++;
         }
@@ -206,7 +206,7 @@ static int cancel_main(void *arg)
     mt_aqueue_shutdown(s->q, false);
     cr_expect_eq(mt_co_gather(c, NC, NULL, NULL), 0);
     for (int i = 0; i < NC; i++)
-        mt_task_release(c[i]);
+        mt_task_free(c[i]);
     return 0;
 }
 
@@ -308,7 +308,7 @@ static int put_cancel_main(void *arg)
     mt_co_sleep(0.01);
     mt_task_cancel(t);
     cr_expect_eq(mt_task_await(t), -ECANCELED);
-    mt_task_release(t);
+    mt_task_free(t);
     cr_expect_eq(mt_aqueue_qsize(q), 1, "the cancelled put put nothing");
 
     /* Shutdown wakes a waiting put with -EPIPE; getters drain first. */
@@ -317,7 +317,7 @@ static int put_cancel_main(void *arg)
     mt_aqueue_shutdown(q, false);
     mt_task_await(t);
     cr_expect_eq(p.result, -EPIPE);
-    mt_task_release(t);
+    mt_task_free(t);
     int v;
     cr_expect_eq(mt_aqueue_get(q, &v), 0);
     cr_expect_eq(v, 1);
@@ -354,8 +354,8 @@ static int immediate_main(void *arg)
     mt_task_create(&g, blocked_getter, &p, NULL);
     mt_task_await(g);
     cr_expect_eq(p.result, -EPIPE);
-    mt_task_release(j);
-    mt_task_release(g);
+    mt_task_free(j);
+    mt_task_free(g);
     return 0;
 }
 

@@ -37,7 +37,7 @@
  *   asyncio.TaskGroup()              mt_task_group_*
  *   asyncio.shield(t)                mt_co_shield(t); around code:
  *                                    mt_co_shield_begin / mt_co_shield_end
- *   loop.call_later(s, cb)           mt_co_call_later(s, cb, arg, &h)
+ *   loop.call_later(s, cb)           mt_co_call_later(&h, s, cb, arg)
  *   loop.add_reader / add_writer     mt_co_wait_fd(fd, MT_READABLE, timeout)
  *   loop.sock_accept/recv/sendall    mt_co_sock_accept / _recv / _sendall
  *   loop.sock_connect                mt_co_sock_connect
@@ -137,7 +137,7 @@
 
 #include "executor.h"
 #include "future.h"
-#include "task.h"
+#include "fn.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -187,7 +187,7 @@ typedef struct mt_run_opts {
 /*
  * mt_run - make a loop in this thread, run fn(arg) as its first task until
  * it ends, then cancel what it left pending and close the loop (see
- * mt_loop_close). Returns fn's result; -EINVAL (fn NULL, bad options);
+ * mt_loop_free). Returns fn's result; -EINVAL (fn NULL, bad options);
  * -EBUSY when this thread is already running a loop; -ENOMEM; -EDEADLK when
  * every task waits for something that cannot happen any more (the tasks are
  * cancelled and reported). Not to be called from a coroutine.
@@ -218,7 +218,7 @@ int mt_loop_create_task(mt_loop *loop, mt_task **out, mt_co_fn *fn, void *arg,
 int mt_loop_run_until_complete(mt_loop *loop, mt_task *t);
 
 /*
- * mt_loop_close - cancel every task still pending, run the loop until they
+ * mt_loop_free - cancel every task still pending, run the loop until they
  * have ended, report them and any error nobody retrieved, then free the
  * loop and everything in it: every task handle of the loop is invalid
  * afterwards (release them before, or never). Returns 0, or the number of
@@ -226,7 +226,7 @@ int mt_loop_run_until_complete(mt_loop *loop, mt_task *t);
  * when called while the loop runs (from one of its coroutines or
  * callbacks). NULL is ignored (0).
  */
-int mt_loop_close(mt_loop *loop);
+int mt_loop_free(mt_loop *loop);
 
 /* mt_loop_current - the loop running in this thread, or NULL. */
 mt_loop *mt_loop_current(void);
@@ -241,7 +241,7 @@ double mt_loop_time(void);
  * mt_task_create - start fn(arg) as a new task of the running loop
  * (asyncio.create_task). It is queued to run once the caller suspends;
  * tasks start in the order they were created. With out not NULL, *out is a
- * handle to the task, owned by the caller (mt_task_release); with out NULL
+ * handle to the task, owned by the caller (mt_task_free); with out NULL
  * the task runs detached. opts may be NULL.
  * Returns 0; -EINVAL (fn NULL, bad options); -EPERM when no loop runs in
  * this thread; -ENOMEM. On error nothing is started.
@@ -285,11 +285,11 @@ const char *mt_task_name(const mt_task *t);
 mt_task *mt_task_current(void);
 
 /*
- * mt_task_release - give up a handle. The task goes on if it has not
+ * mt_task_free - give up a handle. The task goes on if it has not
  * ended; its memory is reused once it has ended and no handle is left. An
  * error nobody retrieved is reported now. NULL is ignored.
  */
-void mt_task_release(mt_task *t);
+void mt_task_free(mt_task *t);
 
 /* ---- suspending ------------------------------------------------------- */
 
@@ -313,9 +313,10 @@ typedef void mt_co_timer_fn(void *arg);
  * mt_co_call_later - call cb(arg) in the loop after `seconds`, outside any
  * coroutine (loop.call_later). cb must not suspend; it may create tasks.
  * With out not NULL, *out identifies the timer for mt_co_timer_cancel until
- * it fires or is cancelled. Returns 0, -EINVAL, -EPERM, -ENOMEM.
+ * it fires or is cancelled (out may be NULL: nobody will cancel it).
+ * Returns 0, -EINVAL, -EPERM, -ENOMEM.
  */
-int mt_co_call_later(double seconds, mt_co_timer_fn *cb, void *arg, mt_co_timer **out);
+int mt_co_call_later(mt_co_timer **out, double seconds, mt_co_timer_fn *cb, void *arg);
 
 /* mt_co_timer_cancel - stop a timer of mt_co_call_later that has not fired;
  * returns 0, or -EINVAL for NULL. */
@@ -473,7 +474,7 @@ int mt_co_wait_signal(int signum, double timeout);
  * means 128. Does not suspend; usable outside a loop. Returns 0 with
  * *fd_out set, -EINVAL, or the socket call's -errno.
  */
-int mt_co_tcp_listen(const char *host, int port, int backlog, int *fd_out);
+int mt_co_tcp_listen(int *fd_out, const char *host, int port, int backlog);
 
 /* mt_co_sock_port - the local port of a socket, or -errno. */
 int mt_co_sock_port(int fd);
@@ -528,12 +529,12 @@ int mt_co_await_future(mt_future *f, double timeout, mt_iov *result);
  * NULL. Returns the task's result, or mt_executor_submit's and
  * mt_co_await_future's errors.
  */
-int mt_co_run_in_executor(mt_executor *ex, mt_task_fn *fn, const void *arg, size_t len,
+int mt_co_run_in_executor(mt_executor *ex, mt_fn *fn, const void *arg, size_t len,
                           mt_buf *out);
 
 /* mt_co_to_thread - mt_co_run_in_executor on the default thread pool
  * (asyncio.to_thread). */
-int mt_co_to_thread(mt_task_fn *fn, const void *arg, size_t len, mt_buf *out);
+int mt_co_to_thread(mt_fn *fn, const void *arg, size_t len, mt_buf *out);
 
 #ifdef __cplusplus
 }

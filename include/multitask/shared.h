@@ -11,7 +11,7 @@
  *   1. mt_dict_new(&d, NULL) makes an empty dict in a fresh private directory
  *      under /dev/shm (mode 0700); mt_list_new(&l, NULL) the same for a list.
  *      Options (mt_shared_opts) give it a name, put it in a directory of the
- *      caller's choosing, keep it after close, or set its maximum size.
+ *      caller's choosing, keep it after free, or set its maximum size.
  *   2. Share it: a child forked after this point (mt_process, mt_pool with
  *      MT_START_FORK, fork()) simply keeps using the same handle; an
  *      unrelated process calls mt_dict_open(&d, name, NULL) with the name
@@ -22,9 +22,9 @@
  *      updates of `d[k] += 1` on a Manager dict cannot happen. Many writes
  *      in one transaction: mt_dict_update, mt_list_extend, or a batch
  *      (mt_dict_batch_begin ... mt_dict_batch_commit).
- *   4. mt_dict_close(d) in every process that has it. The creator's close
+ *   4. mt_dict_free(d) in every process that has it. The creator's free
  *      removes the directory, unless it was named by path or asked to
- *      persist; mt_shared_remove() removes a kept one.
+ *      persist; mt_shared_unlink() removes a kept one.
  *
  * Storage: each dict or list is one LMDB environment of its own (a directory
  * holding data.mdb and lock.mdb), so that writers of two different objects
@@ -45,7 +45,7 @@
  * Processes: a handle inherited through fork() reopens the environment in
  * the child on first use (LMDB forbids using one environment across fork),
  * so a child should first use it while the creator still has it open: after
- * the creator's close has removed the directory, a child that had not used
+ * the creator's free has removed the directory, a child that had not used
  * it yet gets -ENOENT. Reader slots of processes that died are reclaimed
  * when an object is opened, when a batch begins, when the map is full, and
  * on mt_dict_reader_check(). Within one process, every handle on the same
@@ -116,8 +116,8 @@ typedef struct mt_shared_opts {
     /* At creation, instead of name: the directory to use (created, mode
      * 0700; it may exist if empty). Its name for mt_*_open is this path. */
     const char *path;
-    /* Keep a /dev/shm directory after the creator closes the object (one
-     * given by path is always kept). mt_shared_remove() removes it. */
+    /* Keep a /dev/shm directory after the creator frees the object (one
+     * given by path is always kept). mt_shared_unlink() removes it. */
     bool persist;
     /* At creation: the maximum size of the data in bytes, rounded up to the
      * page size; 0 means MT_SHARED_DEFAULT_MAP_SIZE. Writes beyond it fail
@@ -128,14 +128,14 @@ typedef struct mt_shared_opts {
 } mt_shared_opts;
 
 /*
- * mt_shared_remove - remove a kept object's directory by the name mt_*_open
+ * mt_shared_unlink - remove a kept object's directory by the name mt_*_open
  * takes (a /dev/shm name, or a path). Processes that have it open keep
  * working on it; no one can open it any more. Returns 0, -ENOENT if there is
  * no such object, -EINVAL for a bad name, or the error of unlink/rmdir
  * (-ENOTEMPTY when the directory holds other files; they are kept).
  * Thread-safe.
  */
-int mt_shared_remove(const char *name);
+int mt_shared_unlink(const char *name);
 
 /* ------------------------------------------------------------------ dict */
 
@@ -159,12 +159,12 @@ int mt_dict_new(mt_dict **out, const mt_shared_opts *opts);
 int mt_dict_open(mt_dict **out, const char *name, const mt_shared_opts *opts);
 
 /*
- * mt_dict_close - release the handle. In the creating process (not in a
+ * mt_dict_free - release the handle. In the creating process (not in a
  * forked child) this also removes the directory unless it was given by path
  * or opts.persist was set. A batch this thread left open is aborted. NULL is
  * ignored. Not to be called while another thread uses d.
  */
-void mt_dict_close(mt_dict *d);
+void mt_dict_free(mt_dict *d);
 
 /* mt_dict_name - the name mt_dict_open takes; owned by d. Thread-safe. */
 const char *mt_dict_name(const mt_dict *d);
@@ -337,10 +337,10 @@ int mt_dict_reader_check(mt_dict *d);
 
 /* ------------------------------------------------------------------ list */
 
-/* mt_list_new, mt_list_open, mt_list_close, mt_list_name - as for a dict. */
+/* mt_list_new, mt_list_open, mt_list_free, mt_list_name - as for a dict. */
 int mt_list_new(mt_list **out, const mt_shared_opts *opts);
 int mt_list_open(mt_list **out, const char *name, const mt_shared_opts *opts);
-void mt_list_close(mt_list *l);
+void mt_list_free(mt_list *l);
 const char *mt_list_name(const mt_list *l);
 
 /*

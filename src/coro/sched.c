@@ -435,7 +435,7 @@ mt_task *mt_task_current(void)
     return mt__current();
 }
 
-void mt_task_release(mt_task *t)
+void mt_task_free(mt_task *t)
 {
     if (t)
         mt__task_unref(t);

@@ -63,7 +63,7 @@ static int tcp_socket(const char *host, int port, bool passive, int level, int o
     return fd;
 }
 
-int mt_co_tcp_listen(const char *host, int port, int backlog, int *fd_out)
+int mt_co_tcp_listen(int *fd_out, const char *host, int port, int backlog)
 {
     if (!fd_out || backlog < 0)
         return -EINVAL;

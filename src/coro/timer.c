@@ -292,7 +292,7 @@ static void call_later_fire(mt__timer *tm)
     cb(arg);
 }
 
-int mt_co_call_later(double seconds, mt_co_timer_fn *cb, void *arg, mt_co_timer **out)
+int mt_co_call_later(mt_co_timer **out, double seconds, mt_co_timer_fn *cb, void *arg)
 {
     mt_loop *l = mt__loop_tls;
     if (!l)

@@ -73,7 +73,7 @@ typedef struct source {
     struct source *next;
     mt_future *future; /* a single task (apply_async), or NULL */
     batch *batch;      /* a map's remaining items, or NULL */
-    mt_task_fn *fn;
+    mt_fn *fn;
     mt_buf arg; /* the single task's argument */
 } source;
 
@@ -142,7 +142,7 @@ enum { POOL_RUN, POOL_CLOSED, POOL_TERMINATED };
 
 /* Parent-side batch of items (map, imap, starmap). */
 struct batch {
-    mt_task_fn *fn;
+    mt_fn *fn;
     const char *items;     /* JOB_FIXED: n * item_size bytes */
     const mt_iov *iov;     /* JOB_IOV */
     size_t n, item_size, chunksize, nchunks;
