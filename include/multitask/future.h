@@ -1,12 +1,13 @@
 /*
  * multitask/future.h - one future for every asynchronous result.
  *
- * An mt_future is what the process pool, the thread pool and (later) the
- * coroutine loop hand back for work that finishes later: Python's
- * concurrent.futures.Future, asyncio.Future and multiprocessing's AsyncResult
- * in one object. A future moves through
+ * An mt_future is what the process pool and the thread pool hand back for
+ * work that finishes later, and what a coroutine awaits without blocking its
+ * loop (mt_co_await_future): Python's concurrent.futures.Future,
+ * asyncio.Future and multiprocessing's AsyncResult in one object. A future
+ * moves through
  *
- *   PENDING -> RUNNING -> DONE         (the task returned, successfully or not)
+ *   PENDING -> RUNNING -> DONE         (the function returned, well or not)
  *   PENDING -> CANCELLED               (mt_future_cancel before it started)
  *
  * and never changes once DONE or CANCELLED.

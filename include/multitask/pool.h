@@ -176,8 +176,10 @@ int mt_pool_imap_iov(mt_pool *p, mt_fn *fn, const mt_iov *items, size_t n,
 /*
  * mt_imap_next - wait for the next result: the next item in order, or with
  * .unordered the next to finish. Sets *index to its item index and *out to
- * its bytes (valid until the next call on `it`) and returns its return value;
- * MT_EOF once every item was returned; -ETIMEDOUT.
+ * its bytes (valid until the next call on `it`) and returns its return value:
+ * 0, or for an item that failed its error code with *out holding its error
+ * message (MT_EWORKER and a message naming the signal for an item whose
+ * worker died); MT_EOF once every item was returned; -ETIMEDOUT.
  */
 int mt_imap_next(mt_imap *it, double timeout, size_t *index, mt_iov *out);
 
