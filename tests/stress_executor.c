@@ -112,7 +112,7 @@ static void *produce(void *arg)
         long x = r->id * 100000L + i;
         mt_future *f;
         int err = mt_executor_submit(r->s->ex, i % 3 ? square : slow_square, &x, sizeof x, &f);
-        if (err == -EPIPE)
+        if (err == MT_ECLOSED)
             break;
         CHECK(err == 0, "submit: %s", mt_strerror(err));
         if (err < 0)

@@ -35,12 +35,12 @@ LEAK_TEST(coro, run_returns_the_main_result, .timeout = 20)
 
 LEAK_TEST(coro, calls_outside_a_coroutine_fail, .timeout = 20)
 {
-    cr_expect_eq(mt_co_sleep(0.1), -EPERM);
-    cr_expect_eq(mt_co_yield(), -EPERM);
-    cr_expect_eq(mt_task_create(NULL, return_arg, NULL, NULL), -EPERM);
+    cr_expect_eq(mt_co_sleep(0.1), MT_ENOTCORO);
+    cr_expect_eq(mt_co_yield(), MT_ENOTCORO);
+    cr_expect_eq(mt_task_create(NULL, return_arg, NULL, NULL), MT_ENOTCORO);
     cr_expect_eq(mt_task_current(), NULL);
-    cr_expect_eq(mt_task_await(NULL), -EPERM);
-    cr_expect_eq(mt_co_gather(NULL, 0, NULL, NULL), -EPERM);
+    cr_expect_eq(mt_task_await(NULL), MT_ENOTCORO);
+    cr_expect_eq(mt_co_gather(NULL, 0, NULL, NULL), MT_ENOTCORO);
 }
 
 static int loop_api_task(void *arg)
@@ -489,7 +489,7 @@ static int group_main(void *arg)
     for (int i = 0; i < 3; i++)
         cr_assert_eq(mt_task_group_create_task(&g, NULL, job_fn, &ok[i], NULL), 0);
     cr_expect_eq(mt_task_group_wait(&g), 0);
-    cr_expect_eq(mt_task_group_create_task(&g, NULL, job_fn, &ok[0], NULL), -EPIPE);
+    cr_expect_eq(mt_task_group_create_task(&g, NULL, job_fn, &ok[0], NULL), MT_ECLOSED);
 
     /* A failing child cancels its siblings and the owner's own wait. */
     job bad[3] = {{5, 1, 0}, {0.02, -EIO, 0}, {5, 3, 0}};

@@ -160,7 +160,7 @@ SHM_TEST(dict, set_get_delete_contains_len, .timeout = 30)
 
     mt_buf b = MT_BUF_INIT;
     mt_buf_append(&b, "keep", 4);
-    cr_expect_eq(mt_dict_get(d, "zz", 2, &b), -ENOENT);
+    cr_expect_eq(mt_dict_get(d, "zz", 2, &b), MT_EKEY);
     cr_expect_eq(b.len, 4, "a failed get leaves out alone");
     mt_buf_reset(&b);
     cr_assert_eq(mt_dict_items(d, collect_item, &b), 0);
@@ -168,11 +168,11 @@ SHM_TEST(dict, set_get_delete_contains_len, .timeout = 30)
     cr_expect_eq(memcmp(b.data, "a=1;b=two;c=;", b.len), 0, "items in key order");
 
     cr_expect_eq(mt_dict_delete(d, "a", 1), 0);
-    cr_expect_eq(mt_dict_delete(d, "a", 1), -ENOENT);
+    cr_expect_eq(mt_dict_delete(d, "a", 1), MT_EKEY);
     cr_expect_eq(mt_dict_pop(d, "b", 1, &b), 0);
     cr_expect_eq(b.len, 3);
     cr_expect_eq(memcmp(b.data, "two", 3), 0);
-    cr_expect_eq(mt_dict_pop(d, "b", 1, &b), -ENOENT);
+    cr_expect_eq(mt_dict_pop(d, "b", 1, &b), MT_EKEY);
     cr_expect_eq(mt_dict_pop(d, "c", 1, NULL), 0);
     cr_expect_eq(mt_dict_len(d), 0);
 
@@ -202,7 +202,7 @@ SHM_TEST(dict, view_keys_values, .timeout = 30)
     cr_expect_eq(mt_dict_view(d, "greeting", 8, check_view, &seen), 7, "fn's value comes back");
     cr_expect_neq(seen, NULL);
     seen = NULL;
-    cr_expect_eq(mt_dict_view(d, "nope", 4, check_view, &seen), -ENOENT);
+    cr_expect_eq(mt_dict_view(d, "nope", 4, check_view, &seen), MT_EKEY);
     cr_expect_eq(seen, NULL, "fn is not called for a missing key");
 
     mt_buf b = MT_BUF_INIT;
@@ -680,7 +680,7 @@ SHM_TEST(dict, batch, .timeout = 30)
     set_str(d, "new", "1");
     cr_expect(has_str(d, "k", "new"), "the batch reads its own writes");
     cr_expect_eq(mt_dict_len(d), 2);
-    cr_expect_eq(mt_dict_delete(d, "missing", 7), -ENOENT);
+    cr_expect_eq(mt_dict_delete(d, "missing", 7), MT_EKEY);
     cr_expect_eq(reap(spawn(sees_only_old, d)), 0, "others see nothing before commit");
     cr_expect_eq(mt_dict_batch_commit(d), 0, "a failed delete does not spoil the batch");
     cr_expect(has_str(d, "k", "new"));
@@ -885,8 +885,8 @@ SHM_TEST(list, append_get_set_pop_insert, .timeout = 30)
     mt_buf b = MT_BUF_INIT;
     cr_assert_eq(mt_list_new(&l, NULL), 0);
     cr_expect_eq(mt_list_len(l), 0);
-    cr_expect_eq(mt_list_pop(l, -1, &b), -ERANGE, "pop from empty list");
-    cr_expect_eq(mt_list_get(l, 0, &b), -ERANGE);
+    cr_expect_eq(mt_list_pop(l, -1, &b), MT_EINDEX, "pop from empty list");
+    cr_expect_eq(mt_list_get(l, 0, &b), MT_EINDEX);
     for (const char *s = "abcde"; *s; s++)
         cr_assert_eq(mt_list_append(l, s, 1), 0);
     cr_expect_eq(mt_list_len(l), 5);
@@ -894,11 +894,11 @@ SHM_TEST(list, append_get_set_pop_insert, .timeout = 30)
     cr_expect(item_is(l, 4, "e"));
     cr_expect(item_is(l, -1, "e"));
     cr_expect(item_is(l, -5, "a"));
-    cr_expect_eq(mt_list_get(l, 5, &b), -ERANGE);
-    cr_expect_eq(mt_list_get(l, -6, &b), -ERANGE);
+    cr_expect_eq(mt_list_get(l, 5, &b), MT_EINDEX);
+    cr_expect_eq(mt_list_get(l, -6, &b), MT_EINDEX);
     cr_expect_eq(mt_list_set(l, 1, "B", 1), 0);
     cr_expect_eq(mt_list_set(l, -1, "E!", 2), 0);
-    cr_expect_eq(mt_list_set(l, 5, "x", 1), -ERANGE);
+    cr_expect_eq(mt_list_set(l, 5, "x", 1), MT_EINDEX);
     cr_expect(list_is(l, "0:a;1:B;2:c;3:d;4:E!;"));
 
     cr_expect_eq(mt_list_pop(l, -1, &b), 0);
@@ -909,7 +909,7 @@ SHM_TEST(list, append_get_set_pop_insert, .timeout = 30)
     cr_expect(list_is(l, "0:B;1:c;2:d;"));
     cr_expect_eq(mt_list_pop(l, 1, NULL), 0);
     cr_expect(list_is(l, "0:B;1:d;"));
-    cr_expect_eq(mt_list_pop(l, 2, &b), -ERANGE);
+    cr_expect_eq(mt_list_pop(l, 2, &b), MT_EINDEX);
 
     cr_expect_eq(mt_list_insert(l, 0, "0", 1), 0);
     cr_expect_eq(mt_list_insert(l, 100, "9", 1), 0);
@@ -978,9 +978,9 @@ SHM_TEST(list, bad_arguments_change_nothing, .timeout = 30)
     cr_expect_eq(mt_list_items(l, NULL, NULL), -EINVAL);
     cr_expect_eq(mt_list_pop(NULL, 0, &b), -EINVAL);
     cr_expect_eq(mt_list_len(NULL), -EINVAL);
-    cr_expect_eq(mt_list_pop(l, 1, &b), -ERANGE);
-    cr_expect_eq(mt_list_pop(l, -2, &b), -ERANGE);
-    cr_expect_eq(mt_list_set(l, 1, "x", 1), -ERANGE);
+    cr_expect_eq(mt_list_pop(l, 1, &b), MT_EINDEX);
+    cr_expect_eq(mt_list_pop(l, -2, &b), MT_EINDEX);
+    cr_expect_eq(mt_list_set(l, 1, "x", 1), MT_EINDEX);
     cr_expect_eq(mt_list_new(NULL, NULL), -EINVAL);
     cr_expect_eq(mt_list_open(&l, NULL, NULL), -EINVAL);
     cr_expect(list_is(l, "0:a;"));
@@ -1092,7 +1092,7 @@ SHM_TEST(list, batch_and_extend, .timeout = 30)
     cr_expect_eq(mt_list_append(l, "a", 1), 0);
     cr_expect_eq(mt_list_extend(l, (mt_iov[]){{"b", 1}, {"c", 1}}, 2), 0);
     cr_expect_eq(mt_list_len(l), 3);
-    cr_expect_eq(mt_list_get(l, 7, &(mt_buf)MT_BUF_INIT), -ERANGE);
+    cr_expect_eq(mt_list_get(l, 7, &(mt_buf)MT_BUF_INIT), MT_EINDEX);
     cr_expect_eq(mt_list_batch_commit(l), 0);
     cr_expect(list_is(l, "0:a;1:b;2:c;"));
     cr_assert_eq(mt_list_batch_begin(l), 0);

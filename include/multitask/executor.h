@@ -88,7 +88,7 @@ int mt_executor_max_workers(const mt_executor *ex);
  * Tasks start in the order they were submitted.
  *
  * Returns 0; MT_EBROKEN when an initializer failed (checked first, as
- * Python does); -EPIPE after mt_executor_shutdown (Python's RuntimeError);
+ * Python does); MT_ECLOSED after mt_executor_shutdown (Python's RuntimeError);
  * -EINVAL (ex, fn or out NULL; arg NULL with len > 0); -ENOMEM; -EAGAIN when
  * the executor has no thread and cannot start one. On error nothing is
  * queued and *out is untouched. Thread-safe.
@@ -118,7 +118,7 @@ int mt_executor_submit_ref(mt_executor *ex, mt_fn *fn, const void *arg, size_t l
  *
  * Returns 0 when every item succeeded; -ETIMEDOUT when the timeout passed;
  * else the error of the first failed item in item order. -EINVAL (ex, fn or
- * out NULL, items NULL with n > 0, item_size 0), MT_EBROKEN, -EPIPE, -ENOMEM
+ * out NULL, items NULL with n > 0, item_size 0), MT_EBROKEN, MT_ECLOSED, -ENOMEM
  * and -EAGAIN (as submit: the items already submitted are cancelled) leave
  * *out NULL. Thread-safe.
  */
@@ -139,7 +139,7 @@ enum mt_shutdown_flags {
 
 /*
  * mt_executor_shutdown - accept no more work: later submits fail with
- * -EPIPE. With MT_SHUTDOWN_CANCEL_FUTURES, the calls not yet started are
+ * MT_ECLOSED. With MT_SHUTDOWN_CANCEL_FUTURES, the calls not yet started are
  * cancelled (their futures report -ECANCELED and their done callbacks run);
  * otherwise the threads still run every queued call before they exit. With
  * MT_SHUTDOWN_WAIT, it returns once every thread has exited; without, at

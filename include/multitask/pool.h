@@ -110,7 +110,7 @@ int mt_pool_processes(const mt_pool *p);
 
 /*
  * mt_pool_apply_async - queue fn(arg, len) and return its future in *out
- * (the caller owns one reference). arg is copied. Returns 0; -EPIPE after
+ * (the caller owns one reference). arg is copied. Returns 0; MT_ECLOSED after
  * close or terminate; MT_EBROKEN; -EINVAL; -ENOMEM.
  */
 int mt_pool_apply_async(mt_pool *p, mt_fn *fn, const void *arg, size_t len,
@@ -138,7 +138,7 @@ typedef struct mt_map_opts {
  * pool as they are dispatched). On return *out holds every item's outcome
  * (the caller frees it with mt_results_free, see results.h), even when some
  * failed. Returns 0 when every item succeeded, else the error of the first
- * failed item in item order; -EPIPE, MT_EBROKEN, -EINVAL (n > 0 with items
+ * failed item in item order; MT_ECLOSED, MT_EBROKEN, -EINVAL (n > 0 with items
  * NULL, item_size 0), -ENOMEM, where *out is left NULL.
  */
 int mt_pool_map(mt_pool *p, mt_fn *fn, const void *items, size_t n, size_t item_size,
@@ -188,7 +188,7 @@ int mt_imap_next(mt_imap *it, double timeout, size_t *index, mt_iov *out);
 void mt_imap_free(mt_imap *it);
 
 /*
- * mt_pool_close - accept no more work (later submissions fail with -EPIPE);
+ * mt_pool_close - accept no more work (later submissions fail with MT_ECLOSED);
  * the workers exit when the work already given is done. Returns 0.
  */
 int mt_pool_close(mt_pool *p);

@@ -178,7 +178,7 @@ int mt_dict_set(mt_dict *d, const void *key, size_t klen, const void *value, siz
 
 /*
  * mt_dict_get - copy d[key] into out, replacing its contents.
- * Returns 0, -ENOENT (no such key: Python's KeyError; out is unchanged),
+ * Returns 0, MT_EKEY (no such key: Python's KeyError; out is unchanged),
  * -EINVAL (bad arguments as for set, out NULL).
  */
 int mt_dict_get(mt_dict *d, const void *key, size_t klen, mt_buf *out);
@@ -192,19 +192,19 @@ typedef int mt_shared_view_fn(const void *value, size_t len, void *ctx);
 
 /*
  * mt_dict_view - call fn(value, len, ctx) on d[key] without copying it, in
- * one read transaction. Returns fn's return value, -ENOENT (no such key; fn
+ * one read transaction. Returns fn's return value, MT_EKEY (no such key; fn
  * is not called), -EINVAL (bad arguments, fn NULL).
  */
 int mt_dict_view(mt_dict *d, const void *key, size_t klen, mt_shared_view_fn *fn, void *ctx);
 
 /*
- * mt_dict_delete - del d[key]. Returns 0, -ENOENT (no such key), -EINVAL.
+ * mt_dict_delete - del d[key]. Returns 0, MT_EKEY (no such key), -EINVAL.
  */
 int mt_dict_delete(mt_dict *d, const void *key, size_t klen);
 
 /*
  * mt_dict_pop - remove d[key] and move its value into out (replaced), in one
- * transaction. out may be NULL to drop the value. Returns 0, -ENOENT,
+ * transaction. out may be NULL to drop the value. Returns 0, MT_EKEY,
  * -EINVAL.
  */
 int mt_dict_pop(mt_dict *d, const void *key, size_t klen, mt_buf *out);
@@ -317,7 +317,7 @@ int mt_dict_batch_begin(mt_dict *d);
  * first error a write of the batch failed with inside LMDB (-ENOSPC, ...):
  * from that failure on, every call of the batch returns that error too,
  * and nothing of the batch is kept. A write that failed for its own reason
- * (-ENOENT, -EINVAL, -EOVERFLOW, a modify function's error) changed nothing
+ * (MT_EKEY, -EINVAL, -EOVERFLOW, a modify function's error) changed nothing
  * and does not fail the batch. The batch is over in every case.
  */
 int mt_dict_batch_commit(mt_dict *d);
@@ -345,7 +345,7 @@ const char *mt_list_name(const mt_list *l);
 
 /*
  * Indexes are as in Python: 0 is the first item, -1 the last. A bad index
- * returns -ERANGE (IndexError) and changes nothing.
+ * returns MT_EINDEX (IndexError) and changes nothing.
  */
 
 /*
@@ -368,21 +368,21 @@ int mt_list_extend(mt_list *l, const mt_iov *items, size_t n);
  */
 int mt_list_insert(mt_list *l, long index, const void *value, size_t len);
 
-/* mt_list_get - copy l[index] into out (replaced). Returns 0, -ERANGE,
+/* mt_list_get - copy l[index] into out (replaced). Returns 0, MT_EINDEX,
  * -EINVAL (l or out NULL). */
 int mt_list_get(mt_list *l, long index, mt_buf *out);
 
 /* mt_list_view - fn(value, len, ctx) on l[index] without a copy (see
- * mt_shared_view_fn). Returns fn's value, -ERANGE, -EINVAL. */
+ * mt_shared_view_fn). Returns fn's value, MT_EINDEX, -EINVAL. */
 int mt_list_view(mt_list *l, long index, mt_shared_view_fn *fn, void *ctx);
 
-/* mt_list_set - l[index] = value. Returns 0, -ERANGE, -EINVAL, -ENOSPC. */
+/* mt_list_set - l[index] = value. Returns 0, MT_EINDEX, -EINVAL, -ENOSPC. */
 int mt_list_set(mt_list *l, long index, const void *value, size_t len);
 
 /*
  * mt_list_pop - remove l[index] (-1: the last) and move its value into out
  * (replaced; NULL to drop it). Popping either end is O(log n); elsewhere the
- * items on the shorter side move. Returns 0, -ERANGE (bad index, or the list
+ * items on the shorter side move. Returns 0, MT_EINDEX (bad index, or the list
  * is empty), -EINVAL.
  */
 int mt_list_pop(mt_list *l, long index, mt_buf *out);

@@ -46,7 +46,7 @@ int mt_co_await_future(mt_future *f, double timeout, mt_iov *result)
 {
     mt_task *t = mt__current();
     if (!t)
-        return -EPERM;
+        return MT_ENOTCORO;
     if (!f)
         return -EINVAL;
     if (!mt_future_done(f)) {
@@ -106,7 +106,7 @@ int mt_co_run_in_executor(mt_executor *ex, mt_fn *fn, const void *arg, size_t le
 {
     mt_task *t = mt__current();
     if (!t)
-        return -EPERM;
+        return MT_ENOTCORO;
     if (!fn || (!arg && len))
         return -EINVAL;
     if (!ex) {

@@ -299,7 +299,7 @@ int mt__executor_submit(mt_executor *ex, mt_fn *fn, const void *arg, size_t len,
     if (!ex || !fn || !out || (!arg && len))
         return -EINVAL;
     uint32_t gate = atomic_fetch_add(&ex->gate, GATE_ONE);
-    int err = gate & GATE_BROKEN ? MT_EBROKEN : gate & GATE_SHUTDOWN ? -EPIPE : 0;
+    int err = gate & GATE_BROKEN ? MT_EBROKEN : gate & GATE_SHUTDOWN ? MT_ECLOSED : 0;
     mt_future *f = NULL;
     if (err == 0 && !(f = task_new(fn, arg ? arg : "", len, copy)))
         err = -ENOMEM;

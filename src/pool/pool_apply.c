@@ -22,7 +22,7 @@ static int drive_future(void *pool, mt_future *f, int64_t deadline)
 static int open_for_work(const mt_pool *p)
 {
     if (p->state != POOL_RUN)
-        return -EPIPE;
+        return MT_ECLOSED;
     return p->broken ? MT_EBROKEN : 0;
 }
 

@@ -185,7 +185,7 @@ int mt__pool_start_worker(mt_pool *p, uint32_t i);
  * pending work. Returns true if anything happened. Called with mu held. */
 bool mt__pool_pump(mt_pool *p);
 
-/* 0 when new work may be queued, else -EPIPE or MT_EBROKEN. mu held. */
+/* 0 when new work may be queued, else MT_ECLOSED or MT_EBROKEN. mu held. */
 int mt__pool_open_for_work(const mt_pool *p);
 
 /* Put a source on the pending list and dispatch what fits. mu held. */
