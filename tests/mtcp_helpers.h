@@ -131,6 +131,12 @@ static inline void rm_tree(const char *path)
     if (system(cmd) != 0)
         (void)0;
     nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    /* a tree deeper than PATH_MAX is beyond nftw's paths */
+    if (access(path, F_OK) == 0) {
+        snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", path);
+        if (system(cmd) != 0)
+            (void)0;
+    }
 }
 
 /* Write `size` bytes that depend on `seed` (not zeros) to path. */

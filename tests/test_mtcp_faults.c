@@ -458,3 +458,104 @@ FAULT_TEST(directory_attributes_that_cannot_be_set_fail_the_run)
     cr_expect(strstr(r.err, "cannot set the attributes"), "%s", r.err);
     cr_expect(strstr(r.err, "1 failed"), "%s", r.err);
 }
+
+/* Wait up to 10 s for a temporary file to appear under path. */
+static bool wait_for_temporary(const char *path)
+{
+    for (int i = 0; i < 1000; i++) {
+        if (temporaries(path) > 0)
+            return true;
+        mt_sleep(0.01);
+    }
+    return false;
+}
+
+/* A hostile neighbour swaps a destination directory for a symlink to an
+ * outside directory while the first name of a hard-linked file is copied:
+ * the second name must not be linked through the symlink (the outside file
+ * would get an extra link, and the copy its bytes). With one worker, s/f is
+ * copied first (its directory's files are queued before s/b is read). */
+FAULT_TEST(a_hard_link_never_follows_a_symlink_planted_in_the_destination)
+{
+    char s[512], d[512], p[512], q[512], outside[512], moved[512];
+    mk("s");
+    mk("s/b");
+    mk("out");
+    mk("outside");
+    file("s/f", 2 << 20, 1);
+    char a[512], b[512];
+    path_in(a, sizeof a, "s/f");
+    path_in(b, sizeof b, "s/b/g");
+    cr_assert_eq(link(a, b), 0);
+    file("outside/f", 100, 2);
+    char keep[512];
+    path_in(keep, sizeof keep, "outside-original");
+    file("outside-original", 100, 2);
+    path_in(s, sizeof s, "s");
+    path_in(d, sizeof d, "out");
+    char *argv[] = {"mtcp", "-j", "1", "--bwlimit", "1M", s, d, NULL};
+    pid_t pid = mtcp_start(dir, NULL, argv);
+    path_in(p, sizeof p, "out/s");
+    bool copying = wait_for_temporary(p);
+    path_in(moved, sizeof moved, "out/s.moved");
+    path_in(outside, sizeof outside, "outside");
+    if (copying) { /* mv out/s out/s.moved && ln -s outside out/s */
+        cr_expect_eq(rename(p, moved), 0);
+        cr_expect_eq(symlink(outside, p), 0);
+    }
+    mtcp_collect(dir, pid, &r);
+    cr_assert(copying, "the copy of s/f was never seen");
+    struct stat st;
+    path_in(q, sizeof q, "outside/f");
+    cr_assert_eq(stat(q, &st), 0);
+    cr_expect_eq(st.st_nlink, 1, "an outside file was linked into the copy");
+    cr_expect(same_bytes(q, keep), "an outside file was changed");
+    path_in(q, sizeof q, "out/s.moved/b/g");
+    if (access(q, F_OK) == 0)
+        cr_expect(same_bytes(q, b), "the copy holds another file's bytes");
+    cr_expect_eq(r.status, 1, "%s", r.err);
+    cr_expect(strstr(r.err, "cannot link") && strstr(r.err, "s/b/g"), "%s", r.err);
+}
+
+/* Hard links deeper than PATH_MAX below the destination: every name is made
+ * through directory fds, never a path. */
+FAULT_TEST(hard_links_deeper_than_path_max)
+{
+    enum { DEPTH = 40 };
+    char name[121], s[512], d[512];
+    memset(name, 'n', sizeof name - 1);
+    name[sizeof name - 1] = '\0';
+    mk("s");
+    path_in(s, sizeof s, "s");
+    int fd = open(s, O_RDONLY | O_DIRECTORY);
+    for (int i = 0; i < DEPTH; i++) { /* 40 x 121 bytes: beyond PATH_MAX */
+        cr_assert_eq(mkdirat(fd, name, 0755), 0);
+        int next = openat(fd, name, O_RDONLY | O_DIRECTORY);
+        close(fd);
+        fd = next;
+        cr_assert_geq(fd, 0);
+    }
+    int f = openat(fd, "f", O_WRONLY | O_CREAT, 0644);
+    cr_assert_eq(write(f, "hard link", 9), 9);
+    close(f);
+    cr_assert_eq(linkat(fd, "f", fd, "g", 0), 0);
+    cr_assert_eq(linkat(fd, "f", fd, "h", 0), 0);
+    close(fd);
+    path_in(d, sizeof d, "copy");
+    mtcp_run_in(dir, NULL, &r, s, d);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    fd = open(d, O_RDONLY | O_DIRECTORY);
+    for (int i = 0; i < DEPTH && fd >= 0; i++) {
+        int next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
+        close(fd);
+        fd = next;
+    }
+    cr_assert_geq(fd, 0, "the deep directories were not copied");
+    struct stat a, b, c;
+    cr_assert_eq(fstatat(fd, "f", &a, AT_SYMLINK_NOFOLLOW), 0);
+    cr_expect_eq(fstatat(fd, "g", &b, AT_SYMLINK_NOFOLLOW), 0, "g is missing");
+    cr_expect_eq(fstatat(fd, "h", &c, AT_SYMLINK_NOFOLLOW), 0, "h is missing");
+    cr_expect(a.st_ino == b.st_ino && a.st_ino == c.st_ino && a.st_nlink == 3,
+              "the hard links were not kept");
+    close(fd);
+}

@@ -36,6 +36,7 @@
 #define MTCP_ECHANGED (-2001)  /* the source changed while being copied */
 #define MTCP_ETMPGONE (-2003)  /* our temporary name now holds another file */
 #define MTCP_EMISMATCH (-2002) /* --verify found the two sides differ */
+#define MTCP_EMOVED (-2004)    /* a hard link's copy is no longer where we put it */
 
 enum mtcp_tristate { MTCP_AUTO = 0, MTCP_ALWAYS = 1, MTCP_NEVER = 2 };
 
