@@ -8,6 +8,7 @@
  */
 #define _GNU_SOURCE
 #include <sys/mount.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 
 #include "mtcp_helpers.h"
@@ -558,4 +559,59 @@ FAULT_TEST(hard_links_deeper_than_path_max)
     cr_expect(a.st_ino == b.st_ino && a.st_ino == c.st_ino && a.st_nlink == 3,
               "the hard links were not kept");
     close(fd);
+}
+
+/* What a hostile neighbour does at one system call of mtcp's. */
+typedef struct swap_at {
+    long nr;          /* when mtcp returns from this call with 0 */
+    const char *from; /* rename this */
+    char to[600];     /* over this */
+    bool done;
+} swap_at;
+
+static bool swap_hook(long nr, long ret, void *ctx)
+{
+    swap_at *s = ctx;
+    if (nr != s->nr || ret != 0)
+        return false;
+    s->done = rename(s->from, s->to) == 0;
+    return true;
+}
+
+/* A symlink to an outside file renamed over a FIFO's temporary name just
+ * after mtcp made it: neither the outside file's mode nor anything else of
+ * it changes (it was chmod-ed through the symlink), and the symlink is not
+ * put in place as the FIFO. As root the FIFO's owner is set too. */
+FAULT_TEST(a_symlink_renamed_over_a_fifo_is_never_followed)
+{
+    char s[512], d[512], p[512], secret[512], like[64];
+    mk("s");
+    path_in(p, sizeof p, "s/fifo");
+    cr_assert_eq(mkfifo(p, 0666), 0);
+    cr_assert_eq(chmod(p, 0666), 0);
+    if (geteuid() == 0)
+        cr_assert_eq(lchown(p, NOBODY, NOBODY), 0);
+    file("secret", 10, 1);
+    path_in(secret, sizeof secret, "secret");
+    cr_assert_eq(chmod(secret, 0600), 0);
+    path_in(p, sizeof p, "spare");
+    cr_assert_eq(symlink(secret, p), 0);
+    lookalike(like, sizeof like, "fifo");
+    swap_at sw = {.nr = SYS_mknodat, .from = p};
+    snprintf(sw.to, sizeof sw.to, "%s/d/%s", dir, like + 2); /* like is "s/..." */
+    path_in(s, sizeof s, "s");
+    path_in(d, sizeof d, "d");
+    char *argv[] = {"mtcp", "-j", "1", s, d, NULL};
+    mtcp_run_traced(dir, argv, swap_hook, &sw, &r);
+    cr_assert(sw.done, "the FIFO's temporary name was never swapped");
+    struct stat st;
+    cr_assert_eq(stat(secret, &st), 0);
+    cr_expect_eq(st.st_mode & 07777, 0600, "the outside file was chmod-ed to %o",
+                 st.st_mode & 07777);
+    cr_expect_eq(st.st_uid, geteuid(), "the outside file was chown-ed");
+    path_in(p, sizeof p, "d/fifo");
+    cr_expect(lstat(p, &st) != 0 || S_ISFIFO(st.st_mode), "the symlink was put in place");
+    cr_expect_eq(r.status, 1, "%s", r.err);
+    cr_expect(strstr(r.err, "fifo'"), "%s", r.err);
+    cr_expect_eq(temporaries(d), 0);
 }

@@ -389,8 +389,9 @@ static int big_reopen(mtcp *m, mtcp_bigfile *b, const char *marker)
         return -errno;
     ssize_t n = fgetxattr(fd, XATTR_SRC, have, sizeof have - 1);
     struct stat d;
+    /* ours: our marker, the size, and one name (not a link to another file) */
     if (n < 0 || (have[n] = '\0', strcmp(have, marker) != 0) || fstat(fd, &d) < 0 ||
-        d.st_size != b->st.st_size ||
+        d.st_size != b->st.st_size || d.st_nlink != 1 ||
         fgetxattr(fd, XATTR_RANGES, b->map, (b->nranges + 7) / 8) < 0) {
         memset(b->map, 0, (b->nranges + 7) / 8);
         close(fd);

@@ -189,7 +189,10 @@ int mtcp_verify(mtcp_worker *w, int sfd, int tfd, uint64_t size);
 
 /* ---- metadata.c ---- */
 int mtcp_meta_fd(mtcp *m, int fd, const struct stat *st, int src_fd, bool is_dir);
-int mtcp_meta_at(mtcp *m, int dirfd, const char *name, const struct stat *st, bool symlink);
+/* The metadata of the symlink, FIFO or device node just made as dirfd/name,
+ * set through an fd of that node once it is checked to be the one we made;
+ * MTCP_ETMPGONE when the name holds something else. */
+int mtcp_meta_node(mtcp *m, int dirfd, const char *name, const struct stat *st);
 int mtcp_copy_xattrs(int sfd, int tfd);
 mode_t mtcp_create_mode(mtcp *m, const struct stat *st);
 

@@ -220,7 +220,10 @@ static int make_other(void *ctx, int dfd, const char *tmp)
         mtcp_warn(m, "skipping device '%s': only root can make device nodes", path);
         return 1;
     }
-    if (mknodat(dfd, tmp, (st->st_mode & S_IFMT) | 0600, st->st_rdev) < 0) {
+    /* Made with its final permission bits unless its owner is to change
+     * (the umask is 0 here): no chmod is needed on the way. */
+    mode_t mode = mtcp_create_mode(m, st);
+    if (mknodat(dfd, tmp, (st->st_mode & S_IFMT) | mode, st->st_rdev) < 0) {
         if (errno == EPERM && !S_ISFIFO(st->st_mode)) {
             mtcp_warn(m, "skipping device '%s': %s", path, strerror(errno));
             return 1;
@@ -249,7 +252,7 @@ static void copy_other(mtcp *m, mtcp_node *dir, const char *name, const char *dn
     other o = {m, dir, name, dname, path, st};
     err = mtcp_tmp_make(dir, dname, tmp, mtcp_tmp_first_free(dir, dname, tmp), make_other, &o);
     if (err == 0) {
-        err = mtcp_meta_at(m, dir->dfd, tmp, st, S_ISLNK(st->st_mode));
+        err = mtcp_meta_node(m, dir->dfd, tmp, st);
         if (err == 0 && renameat(dir->dfd, tmp, dir->dfd, dname) < 0)
             err = -errno;
         if (err < 0)
