@@ -15,6 +15,7 @@
 
 #include <inttypes.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <linux/fs.h>
 #include <xxhash.h>
 
@@ -613,5 +614,40 @@ FAULT_TEST(a_symlink_renamed_over_a_fifo_is_never_followed)
     cr_expect(lstat(p, &st) != 0 || S_ISFIFO(st.st_mode), "the symlink was put in place");
     cr_expect_eq(r.status, 1, "%s", r.err);
     cr_expect(strstr(r.err, "fifo'"), "%s", r.err);
+    cr_expect_eq(temporaries(d), 0);
+}
+
+/* A source written through a shared mapping while it is copied keeps its
+ * size, times and inode when its pages were already dirty (the kernel
+ * stamps the times at the first write to a clean page): mtcp writes such
+ * pages back before copying, so that the next write through the mapping
+ * stamps the file, and the torn copy is reported and never put in place. */
+FAULT_TEST(a_source_written_through_a_mapping_is_never_put_in_place_torn)
+{
+    char s[512], d[512], p[512];
+    enum { SIZE = 4 << 20 };
+    mk("s");
+    file("s/mapped", SIZE, 1);
+    path_in(p, sizeof p, "s/mapped");
+    int fd = open(p, O_RDWR);
+    cr_assert_geq(fd, 0);
+    char *map = mmap(NULL, SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    cr_assert_neq(map, MAP_FAILED);
+    memset(map, 'a', SIZE); /* every page dirty and writable: no more stamps */
+    mt_sleep(0.05);
+    path_in(s, sizeof s, "s");
+    path_in(d, sizeof d, "d");
+    char *argv[] = {"mtcp", "--bwlimit", "2M", s, d, NULL};
+    pid_t pid = mtcp_start(dir, NULL, argv);
+    mt_sleep(0.8); /* about a third copied */
+    memset(map, 'b', SIZE);
+    mtcp_collect(dir, pid, &r);
+    munmap(map, SIZE);
+    close(fd);
+    cr_expect_eq(r.status, 1, "%s", r.err);
+    cr_expect(strstr(r.err, "mapped': file changed while being copied"), "%s", r.err);
+    path_in(d, sizeof d, "d/mapped");
+    cr_expect(access(d, F_OK) != 0 || same_bytes(p, d), "a torn copy was put in place");
+    path_in(d, sizeof d, "d");
     cr_expect_eq(temporaries(d), 0);
 }

@@ -59,6 +59,18 @@ static bool changed(const struct stat *a, const struct stat *b)
            !same_time(&a->st_ctim, &b->st_ctim) || a->st_ino != b->st_ino;
 }
 
+/* Start writing back the source's pages that were written but are not on
+ * disk yet, before its times are taken. A process that writes the file
+ * through a shared mapping stamps its times only when it writes to a page
+ * that is clean: once the pages are sent to disk, every such write during
+ * the copy shows in changed(). (Writes into a page dirtied after this, or
+ * on a filesystem that never stamps them, such as tmpfs, do not show:
+ * --verify reads both sides back.) */
+static void settle(int sfd)
+{
+    sync_file_range(sfd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
 static int make_file(void *mode, int dfd, const char *tmp)
 {
     int fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, *(mode_t *)mode);
@@ -119,6 +131,13 @@ static int finish_tmp(mtcp *m, mtcp_worker *w, mtcp_node *dir, int sfd, int tfd,
     *what = "cannot write";
     if (m->o->fsync && fsync(tfd) < 0)
         return -errno;
+    /* once more, as late as can be: verify, fsync and the rest took time */
+    if (fstat(sfd, &now) < 0)
+        return -errno;
+    if (changed(st, &now)) {
+        *what = "cannot copy";
+        return MTCP_ECHANGED;
+    }
     *what = "cannot rename into place";
     /* The name must still be the file we wrote: a source file named like one
      * of our temporaries (a killed run's leftover, copied back) may have been
@@ -182,6 +201,8 @@ int mtcp_copy_one(mtcp *m, mtcp_worker *w, mtcp_node *dir, const char *name, con
         goto out;
     }
     sfd = openat(dir->sfd, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (sfd >= 0)
+        settle(sfd);
     if (sfd < 0 || fstat(sfd, &st) < 0) {
         err = -errno;
         goto fail;
