@@ -168,7 +168,7 @@ static void drain(mtcp *m)
     }
 }
 
-int mtcp_run(mtcp *m, mtcp_operand *ops, int nops)
+int mtcp_run(mtcp *m, mtcp_operand **ops, int nops)
 {
     mt_executor *ex = NULL;
     mt_future **futs = NULL;
@@ -181,9 +181,9 @@ int mtcp_run(mtcp *m, mtcp_operand *ops, int nops)
         goto out;
     }
     for (int i = 0; i < nops; i++) {
-        roots[i] = mtcp_node_pseudo(&ops[i]);
-        mtcp_job *j = roots[i] ? mtcp_job_new(MTCP_JOB_ENTRY, roots[i], ops[i].src_name,
-                                              ops[i].dst_name)
+        roots[i] = mtcp_node_pseudo(ops[i]);
+        mtcp_job *j = roots[i] ? mtcp_job_new(MTCP_JOB_ENTRY, roots[i], ops[i]->src_name,
+                                              ops[i]->dst_name)
                                : NULL;
         if (!j) {
             err = -ENOMEM;

@@ -365,10 +365,13 @@ static int operand(mtcp *m, mtcp_operand *op, const char *src, const char *dest,
         op->dst_name = dname;
         dname = NULL;
     }
-    if (op->dst_parent < 0)
+    if (op->dst_parent < 0 || fstat(op->dst_parent, &dst) < 0)
         goto fail;
     if (!op->dst_name)
         goto nomem;
+    op->src_st = st;
+    op->dst_dev = dst.st_dev;
+    op->dst_ino = dst.st_ino;
     if (fstatat(op->dst_parent, op->dst_name, &dst, AT_SYMLINK_NOFOLLOW) == 0 && same_file(&st, &dst)) {
         mt_progress_print(NULL, 2, MTCP_NAME ": '%s' and '%s' are the same file", src, dest);
         goto failed;
@@ -393,6 +396,24 @@ failed:
     free(dname);
     free(link_name);
     return 1;
+}
+
+/* Run the engine on the operands of one round that are not dropped. */
+static int run_round(mtcp *m, mtcp_operand *ops, int n)
+{
+    mtcp_operand **keep = calloc((size_t)n + 1, sizeof *keep);
+    if (!keep)
+        return -ENOMEM;
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (ops[i].drop == MTCP_DROP_FAILED)
+            atomic_fetch_add(&m->files_failed, 1);
+        if (!ops[i].drop)
+            keep[k++] = &ops[i];
+    }
+    int err = k > 0 ? mtcp_run(m, keep, k) : 0;
+    free(keep);
+    return err;
 }
 
 static void operand_free(mtcp_operand *op)
@@ -491,8 +512,14 @@ int main(int argc, char **argv)
         status = 1;
         goto out;
     }
-    if (nops > 0)
-        err = mtcp_run(&m, ops, nops);
+    int rounds = mtcp_operands_plan(&m, ops, nops, dest, into);
+    for (int i = 0, r = 0; r < rounds && err >= 0 && !mtcp_stopping(&m) && !mtcp_signal; r++) {
+        int n = 0;
+        while (i + n < nops && ops[i + n].round == r)
+            n++;
+        err = run_round(&m, ops + i, n);
+        i += n;
+    }
     if (err < 0 && err != -EINTR && !mtcp_signal)
         fprintf(stderr, MTCP_NAME ": %s\n", mt_strerror(err));
     mt_progress_finish(m.progress);

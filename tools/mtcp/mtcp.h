@@ -66,7 +66,15 @@ typedef struct mtcp_operand {
     int dst_parent; /* fd of the directory that receives the copy */
     char *dst_name; /* the copy's name there ("." when it is dst_parent) */
     atomic_bool no_reflink, no_cfr; /* learnt: this pair does not do them */
+    struct stat src_st;    /* the source (what a trailing slash names) */
+    dev_t dst_dev;         /* dst_parent's identity */
+    ino_t dst_ino;
+    int round;             /* copied after the rounds before it (operands.c) */
+    int drop;              /* enum mtcp_drop: not copied */
+    bool repeated;         /* given again later (warned once) */
 } mtcp_operand;
+
+enum mtcp_drop { MTCP_DROP_NONE, MTCP_DROP_REPEAT, MTCP_DROP_FAILED };
 
 /* A directory being copied. */
 typedef struct mtcp_node {
@@ -140,11 +148,18 @@ typedef struct mtcp {
 } mtcp;
 
 /* ---- engine.c ---- */
-int mtcp_run(mtcp *m, mtcp_operand *ops, int nops);
+/* Copy the operands (one round: no two share a destination name). */
+int mtcp_run(mtcp *m, mtcp_operand **ops, int nops);
 void mtcp_push(mtcp *m, mtcp_job *j);
 void mtcp_offer_big(mtcp *m, struct mtcp_bigfile *b);
 bool mtcp_stopping(mtcp *m);
 void mtcp_stop(mtcp *m, int why);
+
+/* ---- operands.c ---- */
+/* Mark repeated SOURCEs and those that may not replace an earlier one's
+ * copy (reported), and sort the rest into rounds (ops[].round, in order);
+ * returns the number of rounds. */
+int mtcp_operands_plan(mtcp *m, mtcp_operand *ops, int nops, const char *dest, bool into);
 
 /* ---- walk.c ---- */
 mtcp_node *mtcp_node_pseudo(mtcp_operand *op);
