@@ -251,13 +251,18 @@ static inline bool same_bytes(const char *a, const char *b)
     return same;
 }
 
-/* Entries whose name starts with ".mtcp-" anywhere under path. */
+/* The mark of an unfinished copy, in the copy's top directory. */
+#define MTCP_MARK ".mtcp-unfinished"
+
+/* Entries whose name starts with ".mtcp-" anywhere under path, but for the
+ * mark of an unfinished copy. */
 static int tmp_count;
 static int count_tmp(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
     (void)flag;
-    tmp_count += strncmp(path + ftw->base, ".mtcp-", 6) == 0;
+    tmp_count += strncmp(path + ftw->base, ".mtcp-", 6) == 0 &&
+                 strcmp(path + ftw->base, MTCP_MARK) != 0;
     return 0;
 }
 

@@ -651,3 +651,43 @@ FAULT_TEST(a_source_written_through_a_mapping_is_never_put_in_place_torn)
     path_in(d, sizeof d, "d");
     cr_expect_eq(temporaries(d), 0);
 }
+
+/* The man page's `mtcp --resume big-tree /mnt/usb/big-tree` after a killed
+ * `mtcp big-tree /mnt/usb/big-tree`: the unfinished copy is finished where
+ * it is (it was copied again into it, as big-tree/big-tree, and the killed
+ * run's temporary files were left). */
+FAULT_TEST(resume_finishes_a_copy_named_dest_where_it_is)
+{
+    char s[512], d[512], p[600];
+    mk("s");
+    mk("s/sub");
+    file("s/big", (size_t)70 << 20, 9); /* two ranges */
+    for (int i = 0; i < 10; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "s/sub/f%d", i);
+        file(name, 100 << 10, (unsigned)i);
+    }
+    mk("usb");
+    path_in(s, sizeof s, "s");
+    path_in(d, sizeof d, "usb/copy");
+    char *argv[] = {"mtcp", "--bwlimit", "40M", s, d, NULL};
+    pid_t pid = mtcp_start(dir, NULL, argv);
+    mt_sleep(1.0);
+    kill(pid, SIGKILL);
+    mtcp_collect(dir, pid, &r);
+    cr_assert_eq(r.status, 128 + SIGKILL, "the copy ended before the kill: %s", r.err);
+    cr_assert_gt(temporaries(d), 0, "the kill left no partial file");
+    snprintf(p, sizeof p, "%s/" MTCP_MARK, d);
+    cr_assert_eq(access(p, F_OK), 0, "the unfinished copy has no mark");
+    mtcp_run_in(dir, NULL, &r, "--resume", s, d);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    snprintf(p, sizeof p, "%s/s", d);
+    cr_expect_neq(access(p, F_OK), 0, "a second copy was made inside the first");
+    expect_same_tree(s, d, true);
+    cr_expect_eq(temporaries(d), 0, "temporary files were left");
+    cr_expect_eq(count_entries(d), count_entries(s), "the mark was left");
+    /* once complete, the rule is cp's again: into DEST */
+    mtcp_run_in(dir, NULL, &r, "--resume", s, d);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect_eq(access(p, F_OK), 0, "a complete copy was taken for an unfinished one");
+}

@@ -75,7 +75,8 @@ static void usage(FILE *f)
             "      --no-progress      the same as --progress=none\n"
             "      --verify           read both sides back and compare XXH3 digests\n"
             "      --resume           skip files already complete at DEST (same size and\n"
-            "                         mtime); finish big files a killed run left partial\n"
+            "                         mtime); finish big files a killed run left partial,\n"
+            "                         and a copy named DEST that a killed run left\n"
             "  -n, --dry-run          say what would be copied, change nothing\n"
             "  -v, --verbose          name each file copied (on stdout)\n"
             "  -q, --quiet            no progress, no warnings, no summary; errors only\n"
@@ -398,6 +399,29 @@ failed:
     return 1;
 }
 
+/* The mark a copy of src to dest carries until complete (resume_mark.c),
+ * or NULL. A DEST directory that holds the mark of an unfinished copy of
+ * this very SOURCE is that copy: --resume finishes it there (*into turns
+ * false) instead of copying into it as DEST/SOURCE, as cp's rule would. */
+static char *unfinished_copy(const mtcp_opts *o, const char *src, const char *dest, bool *into)
+{
+    char *mark = mtcp_mark_text(src);
+    if (!mark || !*into || !mtcp_mark_found(dest, mark))
+        return mark;
+    if (o->resume) {
+        *into = false;
+    } else if (o->verbose >= 0) {
+        char *qd = mtcp_quote(dest), *qs = mtcp_quote(src);
+        fprintf(stderr,
+                MTCP_NAME ": warning: '%s' holds an unfinished copy of '%s': copying into it, "
+                          "as cp does (--resume finishes that copy instead)\n",
+                qd ? qd : "?", qs ? qs : "?");
+        free(qd);
+        free(qs);
+    }
+    return mark;
+}
+
 /* Run the engine on the operands of one round that are not dropped. */
 static int run_round(mtcp *m, mtcp_operand *ops, int n)
 {
@@ -425,6 +449,7 @@ static void operand_free(mtcp_operand *op)
     free(op->src);
     free(op->src_name);
     free(op->dst_name);
+    free(op->mark);
 }
 
 static void on_signal(int sig)
@@ -494,14 +519,22 @@ int main(int argc, char **argv)
         free(o.excludes);
         return usage_error("target '%s' is not a directory", dest);
     }
+    char *mark = nsrc == 1 && !o.dry_run ? unfinished_copy(&o, argv[first], dest, &into) : NULL;
     for (int i = 0; i < nsrc; i++) {
-        if (operand(&m, &ops[nops], argv[first + i], dest, into) == 0)
+        if (operand(&m, &ops[nops], argv[first + i], dest, into) == 0) {
+            /* the copy is DEST itself: marked until it is complete */
+            if (mark && S_ISDIR(ops[nops].src_st.st_mode) &&
+                (!into || strcmp(ops[nops].dst_name, ".") == 0)) {
+                ops[nops].mark = mark;
+                mark = NULL;
+            }
             nops++;
-        else {
+        } else {
             operand_free(&ops[nops]);
             atomic_fetch_add(&m.files_failed, 1);
         }
     }
+    free(mark);
     int err = mt_progress_new(&m.progress, &(mt_progress_opts){.mode = o.progress,
                                                                .desc = MTCP_NAME,
                                                                .item_unit = "files",

@@ -72,6 +72,7 @@ typedef struct mtcp_operand {
     int round;             /* copied after the rounds before it (operands.c) */
     int drop;              /* enum mtcp_drop: not copied */
     bool repeated;         /* given again later (warned once) */
+    char *mark;            /* the text of the unfinished copy's mark, or NULL */
 } mtcp_operand;
 
 enum mtcp_drop { MTCP_DROP_NONE, MTCP_DROP_REPEAT, MTCP_DROP_FAILED };
@@ -160,6 +161,17 @@ void mtcp_stop(mtcp *m, int why);
  * copy (reported), and sort the rest into rounds (ops[].round, in order);
  * returns the number of rounds. */
 int mtcp_operands_plan(mtcp *m, mtcp_operand *ops, int nops, const char *dest, bool into);
+
+/* ---- resume_mark.c ---- */
+#define MTCP_MARK ".mtcp-unfinished"
+/* The mark's text for a copy of src (malloc'd), or NULL. */
+char *mtcp_mark_text(const char *src);
+/* Whether the directory dest holds the mark with this text. */
+bool mtcp_mark_found(const char *dest, const char *text);
+/* Put the mark in the copy's top directory dfd; 0 or -errno. */
+int mtcp_mark_set(int dfd, const char *text);
+/* Remove it (when it is still ours): everything in the copy was copied. */
+void mtcp_mark_clear(int dfd, const char *text);
 
 /* ---- walk.c ---- */
 mtcp_node *mtcp_node_pseudo(mtcp_operand *op);

@@ -68,6 +68,10 @@ void mtcp_node_ref(mtcp_node *n)
 /* The last reference is gone: everything inside is done. */
 static void finish_dir(mtcp *m, mtcp_node *n)
 {
+    /* the copy's top directory: complete when nothing failed */
+    if (n->dfd >= 0 && n->parent->pseudo && n->op->mark && !mtcp_stopping(m) &&
+        atomic_load(&m->files_failed) == 0)
+        mtcp_mark_clear(n->dfd, n->op->mark);
     if (n->dfd >= 0 && !mtcp_stopping(m)) {
         int err = mtcp_meta_fd(m, n->dfd, &n->st, n->sfd, true);
         if (err == 0 && m->o->fsync && fsync(n->dfd) < 0)
@@ -359,6 +363,9 @@ static mtcp_node *open_dir(mtcp *m, mtcp_node *parent, const char *name, const c
         n->dfd = openat(parent->dfd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (n->dfd < 0)
             goto fail;
+        what = "cannot mark the unfinished copy";
+        if (parent->pseudo && n->op->mark && (errno = -mtcp_mark_set(n->dfd, n->op->mark)))
+            goto fail;
     }
     n->parent = parent;
     mtcp_node_ref(parent);
@@ -371,6 +378,8 @@ fail:
     mt_progress_failed(m->progress, 1);
     if (n->sfd >= 0)
         close(n->sfd);
+    if (n->dfd >= 0)
+        close(n->dfd);
     free(n->drel);
     free(n->rel);
     free(n);
