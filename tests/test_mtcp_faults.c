@@ -262,17 +262,23 @@ FAULT_TEST(sigint_stops_workers_and_removes_temporaries)
     cr_expect(strstr(r.err, "interrupted"), "%s", r.err);
 }
 
-FAULT_TEST(sigkill_then_resume_gives_the_same_tree)
+/* dir/s: a big file of `big` bytes and ten small ones in s/sub. */
+static void big_and_small_tree(size_t big)
 {
-    char s[512], d[512];
     mk("s");
     mk("s/sub");
-    file("s/big", (size_t)136 << 20, 9); /* three ranges */
+    file("s/big", big, 9);
     for (int i = 0; i < 10; i++) {
         char name[32];
         snprintf(name, sizeof name, "s/sub/f%d", i);
         file(name, 100 << 10, (unsigned)i);
     }
+}
+
+FAULT_TEST(sigkill_then_resume_gives_the_same_tree)
+{
+    char s[512], d[512];
+    big_and_small_tree((size_t)136 << 20); /* three ranges */
     interrupt(SIGKILL, 1.5, "64M");
     cr_expect_eq(r.status, 128 + SIGKILL);
     path_in(s, sizeof s, "s");
@@ -659,14 +665,7 @@ FAULT_TEST(a_source_written_through_a_mapping_is_never_put_in_place_torn)
 FAULT_TEST(resume_finishes_a_copy_named_dest_where_it_is)
 {
     char s[512], d[512], p[600];
-    mk("s");
-    mk("s/sub");
-    file("s/big", (size_t)70 << 20, 9); /* two ranges */
-    for (int i = 0; i < 10; i++) {
-        char name[32];
-        snprintf(name, sizeof name, "s/sub/f%d", i);
-        file(name, 100 << 10, (unsigned)i);
-    }
+    big_and_small_tree((size_t)70 << 20); /* two ranges */
     mk("usb");
     path_in(s, sizeof s, "s");
     path_in(d, sizeof d, "usb/copy");
