@@ -690,3 +690,39 @@ FAULT_TEST(resume_finishes_a_copy_named_dest_where_it_is)
     cr_expect_eq(r.status, 0, "%s", r.err);
     cr_expect_eq(access(p, F_OK), 0, "a complete copy was taken for an unfinished one");
 }
+
+/* A file at the destination that the user may not write is not replaced,
+ * as cp -a refuses to (it was replaced silently); the others are copied.
+ * Root writes anything, as with cp. */
+FAULT_TEST(a_read_only_destination_file_is_not_replaced)
+{
+    char s[512], d[512], p[512], q[512];
+    run_opts o = {.uid = geteuid() == 0 ? NOBODY : 0};
+    mk("s");
+    file("s/ro", 100, 1);
+    file("s/rw", 100, 2);
+    path_in(p, sizeof p, "s/ro");
+    cr_assert_eq(chmod(p, 0444), 0);
+    mk("out");
+    path_in(d, sizeof d, "out");
+    if (o.uid)
+        cr_assert_eq(chown(d, o.uid, o.uid), 0);
+    path_in(s, sizeof s, "s");
+    mtcp_run_in(dir, &o, &r, s, d);
+    cr_assert_eq(r.status, 0, "%s", r.err);
+    file("s/ro", 200, 3);
+    cr_assert_eq(chmod(p, 0444), 0);
+    file("s/rw", 200, 4);
+    mtcp_run_in(dir, &o, &r, s, d);
+    cr_expect_eq(r.status, 1, "%s", r.err);
+    cr_expect(strstr(r.err, "cannot replace the read-only copy of '") && strstr(r.err, "s/ro'"),
+              "%s", r.err);
+    struct stat st;
+    path_in(q, sizeof q, "out/s/ro");
+    cr_expect(stat(q, &st) == 0 && st.st_size == 100, "the read-only file was replaced");
+    path_in(p, sizeof p, "s/rw");
+    path_in(q, sizeof q, "out/s/rw");
+    cr_expect(same_bytes(p, q), "the writable file was not copied");
+    path_in(d, sizeof d, "out/s");
+    cr_expect_eq(temporaries(d), 0);
+}

@@ -93,6 +93,16 @@ static bool complete_at_dest(mtcp *m, mtcp_node *dir, const char *dname, const s
            S_ISREG(d.st_mode) && d.st_size == st->st_size && same_time(&d.st_mtim, &st->st_mtim);
 }
 
+/* Whether a file at dname that we may not write stays, as cp -a leaves it
+ * (it opens the file to write it, and fails): root writes anything. */
+static bool read_only_at_dest(mtcp *m, mtcp_node *dir, const char *dname)
+{
+    struct stat d;
+    return !m->o->root && fstatat(dir->dfd, dname, &d, AT_SYMLINK_NOFOLLOW) == 0 &&
+           S_ISREG(d.st_mode) && faccessat(dir->dfd, dname, W_OK, AT_EACCESS) < 0 &&
+           errno == EACCES;
+}
+
 /* Whether dfd/tmp is still the file open as tfd. */
 static bool tmp_is_ours(int dfd, const char *tmp, int tfd)
 {
@@ -230,6 +240,11 @@ int mtcp_copy_one(mtcp *m, mtcp_worker *w, mtcp_node *dir, const char *name, con
         mt_progress_skipped(m->progress, 1);
         mtcp_hl_done(m, hl, true, dir, dname);
         goto out;
+    }
+    if (read_only_at_dest(m, dir, dname)) {
+        what = "cannot replace the read-only copy of";
+        err = -EACCES;
+        goto fail;
     }
     if ((uint64_t)st.st_size >= MTCP_BIG_FILE) {
         err = big_start(m, w, dir, name, dname, path, sfd, &st, hl);
