@@ -17,6 +17,7 @@
 #include "mtcp.h"
 
 #define MARK_MAX 8192
+#define MARK_TMP MTCP_MARK ".part"
 
 char *mtcp_mark_text(const char *src)
 {
@@ -52,12 +53,22 @@ bool mtcp_mark_found(const char *dest, const char *text)
 
 int mtcp_mark_set(int dfd, const char *text)
 {
-    int fd = openat(dfd, MTCP_MARK, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (has_mark(dfd, text))
+        return 0; /* resumed */
+    /* Written under a fresh name and renamed over: whatever has the mark's
+     * name (a hard link to another file, say) is never written to. */
+    if (unlinkat(dfd, MARK_TMP, 0) < 0 && errno != ENOENT)
+        return -errno;
+    int fd = openat(dfd, MARK_TMP, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
     size_t len = strlen(text);
     int err = write(fd, text, len) == (ssize_t)len ? 0 : -EIO;
     close(fd);
+    if (err == 0 && renameat(dfd, MARK_TMP, dfd, MTCP_MARK) < 0)
+        err = -errno;
+    if (err < 0)
+        unlinkat(dfd, MARK_TMP, 0);
     return err;
 }
 
