@@ -403,22 +403,16 @@ failed:
  * or NULL. A DEST directory that holds the mark of an unfinished copy of
  * this very SOURCE is that copy: --resume finishes it there (*into turns
  * false) instead of copying into it as DEST/SOURCE, as cp's rule would. */
-static char *unfinished_copy(const mtcp_opts *o, const char *src, const char *dest, bool *into)
+static char *unfinished_copy(mtcp *m, const char *src, const char *dest, bool *into)
 {
     char *mark = mtcp_mark_text(src);
     if (!mark || !*into || !mtcp_mark_found(dest, mark))
         return mark;
-    if (o->resume) {
+    if (m->o->resume)
         *into = false;
-    } else if (o->verbose >= 0) {
-        char *qd = mtcp_quote(dest), *qs = mtcp_quote(src);
-        fprintf(stderr,
-                MTCP_NAME ": warning: '%s' holds an unfinished copy of '%s': copying into it, "
-                          "as cp does (--resume finishes that copy instead)\n",
-                qd ? qd : "?", qs ? qs : "?");
-        free(qd);
-        free(qs);
-    }
+    else
+        mtcp_warn(m, "'%s' holds an unfinished copy of '%s': copying into it, as cp does "
+                     "(--resume finishes that copy instead)", dest, src);
     return mark;
 }
 
@@ -519,7 +513,7 @@ int main(int argc, char **argv)
         free(o.excludes);
         return usage_error("target '%s' is not a directory", dest);
     }
-    char *mark = nsrc == 1 && !o.dry_run ? unfinished_copy(&o, argv[first], dest, &into) : NULL;
+    char *mark = nsrc == 1 && !o.dry_run ? unfinished_copy(&m, argv[first], dest, &into) : NULL;
     for (int i = 0; i < nsrc; i++) {
         if (operand(&m, &ops[nops], argv[first + i], dest, into) == 0) {
             /* the copy is DEST itself: marked until it is complete */

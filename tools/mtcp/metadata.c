@@ -134,9 +134,17 @@ int mtcp_meta_node(mtcp *m, int dirfd, const char *name, const struct stat *st)
     struct stat now;
     bool kept;
     int err = 0;
-    int fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    /* A FIFO opens for reading at once, with no side effect, and its fd
+     * takes a plain fchmod (unless its mode does not let us read it); other
+     * nodes are never opened for I/O, and are chmod-ed through /proc. */
+    bool real_fd = S_ISFIFO(st->st_mode);
+    int fd = real_fd ? openat(dirfd, name, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC) : -1;
+    if (fd < 0 && (!real_fd || errno == EACCES)) {
+        real_fd = false;
+        fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    }
     if (fd < 0)
-        return -errno;
+        return errno == ELOOP ? MTCP_ETMPGONE : -errno;
     if (fstat(fd, &now) < 0) {
         err = -errno;
         goto out;
@@ -153,7 +161,7 @@ int mtcp_meta_node(mtcp *m, int dirfd, const char *name, const struct stat *st)
     if (!kept)
         mode &= ~(mode_t)(S_ISUID | S_ISGID);
     if (!S_ISLNK(st->st_mode) && (needs_chown(m, st) || mode != (now.st_mode & 07777)) &&
-        (err = chmod_path_fd(fd, mode)) < 0)
+        (err = real_fd ? (fchmod(fd, mode) < 0 ? -errno : 0) : chmod_path_fd(fd, mode)) < 0)
         goto out;
     if (m->o->keep_times)
         err = set_times_path_fd(fd, dirfd, name, st);
