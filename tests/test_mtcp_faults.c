@@ -585,11 +585,12 @@ static bool swap_hook(long nr, long ret, void *ctx)
     return true;
 }
 
-/* A symlink to an outside file renamed over a FIFO's temporary name just
- * after mtcp made it: neither the outside file's mode nor anything else of
- * it changes (it was chmod-ed through the symlink), and the symlink is not
- * put in place as the FIFO. As root the FIFO's owner is set too. */
-FAULT_TEST(a_symlink_renamed_over_a_fifo_is_never_followed)
+/* Copy dir/s, holding a FIFO (mode 0666, owned by nobody as root), to dir/d
+ * with one worker while a hostile neighbour renames `spare` over the FIFO's
+ * temporary name just after mtcp made it; spare is a symlink to, or a hard
+ * link of, dir/secret (mode 0600). Neither the outside file's mode nor its
+ * owner changes, and what was renamed in is not put in place. */
+static void swap_over_a_fifo(bool hard)
 {
     char s[512], d[512], p[512], secret[512], like[64];
     mk("s");
@@ -602,7 +603,7 @@ FAULT_TEST(a_symlink_renamed_over_a_fifo_is_never_followed)
     path_in(secret, sizeof secret, "secret");
     cr_assert_eq(chmod(secret, 0600), 0);
     path_in(p, sizeof p, "spare");
-    cr_assert_eq(symlink(secret, p), 0);
+    cr_assert_eq(hard ? link(secret, p) : symlink(secret, p), 0);
     lookalike(like, sizeof like, "fifo");
     swap_at sw = {.nr = SYS_mknodat, .from = p};
     snprintf(sw.to, sizeof sw.to, "%s/d/%s", dir, like + 2); /* like is "s/..." */
@@ -617,10 +618,24 @@ FAULT_TEST(a_symlink_renamed_over_a_fifo_is_never_followed)
                  st.st_mode & 07777);
     cr_expect_eq(st.st_uid, geteuid(), "the outside file was chown-ed");
     path_in(p, sizeof p, "d/fifo");
-    cr_expect(lstat(p, &st) != 0 || S_ISFIFO(st.st_mode), "the symlink was put in place");
+    cr_expect(lstat(p, &st) != 0 || S_ISFIFO(st.st_mode), "what was renamed in was put in place");
     cr_expect_eq(r.status, 1, "%s", r.err);
     cr_expect(strstr(r.err, "fifo'"), "%s", r.err);
     cr_expect_eq(temporaries(d), 0);
+}
+
+/* A symlink renamed over the FIFO was followed: as root, an outside file
+ * went from 0600 to 0666. */
+FAULT_TEST(a_symlink_renamed_over_a_fifo_is_never_followed)
+{
+    swap_over_a_fifo(false);
+}
+
+/* A hard link to an outside file renamed over the FIFO got its owner and
+ * mode. */
+FAULT_TEST(a_hard_link_renamed_over_a_fifo_is_never_changed)
+{
+    swap_over_a_fifo(true);
 }
 
 /* A source written through a shared mapping while it is copied keeps its
