@@ -423,12 +423,9 @@ static int run_round(mtcp *m, mtcp_operand *ops, int n)
     if (!keep)
         return -ENOMEM;
     int k = 0;
-    for (int i = 0; i < n; i++) {
-        if (ops[i].drop == MTCP_DROP_FAILED)
-            atomic_fetch_add(&m->files_failed, 1);
+    for (int i = 0; i < n; i++)
         if (!ops[i].drop)
             keep[k++] = &ops[i];
-    }
     int err = k > 0 ? mtcp_run(m, keep, k) : 0;
     free(keep);
     return err;

@@ -157,9 +157,9 @@ bool mtcp_stopping(mtcp *m);
 void mtcp_stop(mtcp *m, int why);
 
 /* ---- operands.c ---- */
-/* Mark repeated SOURCEs and those that may not replace an earlier one's
- * copy (reported), and sort the rest into rounds (ops[].round, in order);
- * returns the number of rounds. */
+/* Mark repeated SOURCEs (warned) and those that may not replace an earlier
+ * one's copy (reported and counted failed), and sort the rest into rounds
+ * (ops[].round, in order); returns the number of rounds. */
 int mtcp_operands_plan(mtcp *m, mtcp_operand *ops, int nops, const char *dest, bool into);
 
 /* ---- resume_mark.c ---- */

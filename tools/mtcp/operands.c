@@ -65,6 +65,7 @@ int mtcp_operands_plan(mtcp *m, mtcp_operand *ops, int nops, const char *dest, b
                 free(qs);
                 free(to);
                 op->drop = MTCP_DROP_FAILED;
+                atomic_fetch_add(&m->files_failed, 1);
                 break;
             }
             if (op->round <= earlier->round)
