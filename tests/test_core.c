@@ -2,7 +2,10 @@
  * test_core.c - errors, time, buffers, packing.
  */
 #define _GNU_SOURCE
+#include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
 
 #include "helpers.h"
 
@@ -16,8 +19,55 @@ Test(core, error_names_and_messages)
     cr_expect_str_eq(mt_err_name(-99999), "EUNKNOWN");
     cr_expect_str_eq(mt_strerror(-ETIMEDOUT), "Connection timed out");
     cr_expect_str_eq(mt_strerror(MT_EBROKEN), "pool is broken: its workers cannot start");
-    cr_expect_str_eq(mt_strerror(12345), "unknown error");
+    cr_expect_str_eq(mt_strerror(-12345), "unknown error");
     cr_expect_str_eq(mt_strerror(0), "success");
+}
+
+/* INT_MIN has no negation: both must answer without overflowing (UBSan). */
+Test(core, error_names_of_extreme_codes)
+{
+    cr_expect_str_eq(mt_err_name(INT_MIN), "EUNKNOWN");
+    cr_expect_str_eq(mt_strerror(INT_MIN), "unknown error");
+    cr_expect_str_eq(mt_err_name(INT_MAX), "EUNKNOWN");
+    cr_expect_str_eq(mt_strerror(INT_MAX),
+                     "positive error code 2147483647: multitask returns negative codes");
+}
+
+/* A positive errno is the caller's slip (a missing minus): say so. */
+Test(core, strerror_of_a_positive_errno_says_so)
+{
+    cr_expect_str_eq(mt_strerror(EIO), "positive error code 5: multitask returns negative codes (-EIO)");
+    cr_expect_str_eq(mt_strerror(12345), "positive error code 12345: multitask returns negative codes");
+    cr_expect_str_eq(mt_err_name(EIO), "EUNKNOWN");
+}
+
+/* Each thread has its own buffer for those messages. */
+static void *positive_messages(void *arg)
+{
+    int code = *(int *)arg;
+    char want[128];
+    snprintf(want, sizeof want, "positive error code %d: multitask returns negative codes (-%s)",
+             code, mt_err_name(-code));
+    for (int i = 0; i < 20000; i++) {
+        const char *msg = mt_strerror(code);
+        sched_yield();
+        if (strcmp(msg, want) != 0)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+Test(core, strerror_of_positive_codes_is_thread_safe, .timeout = 60)
+{
+    int codes[] = {EIO, ENOENT, EAGAIN, EPIPE};
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, positive_messages, &codes[i]), 0);
+    for (int i = 0; i < 4; i++) {
+        void *bad;
+        pthread_join(th[i], &bad);
+        cr_expect_null(bad, "thread %d read another thread's message", i);
+    }
 }
 
 Test(core, version)
