@@ -27,7 +27,10 @@
  *      persist; mt_shared_remove() removes a kept one.
  *
  * Storage: each dict or list is one LMDB environment of its own (a directory
- * holding data.mdb and lock.mdb), so that writers of two different objects
+ * holding data.mdb and lock.mdb, and a small file "multitask-object" that
+ * marks it as one and names the pid that made it; only a directory with
+ * that mark is opened or removed, and a symbolic link in place of the
+ * directory is never followed), so that writers of two different objects
  * never wait for each other (LMDB admits one writer per environment) and each
  * has its own size and lifetime. Keys are 1 to 511 bytes (LMDB's limit);
  * values are 0 bytes up to the map size. Dict keys are kept sorted by their
@@ -111,7 +114,8 @@ typedef enum mt_shared_sync {
 typedef struct mt_shared_opts {
     /* At creation: the object's name, giving the directory /dev/shm/mt-NAME
      * (1 to 200 bytes, no '/', not starting with '.'); NULL makes a fresh
-     * unique one. Creating a name that exists fails with -EEXIST. */
+     * unique one. Creating a name that exists (even as an empty
+     * directory) fails with -EEXIST. */
     const char *name;
     /* At creation, instead of name: the directory to use (created, mode
      * 0700; it may exist if empty). Its name for mt_*_open is this path. */
@@ -130,10 +134,16 @@ typedef struct mt_shared_opts {
 /*
  * mt_shared_remove - remove a kept object's directory by the name mt_*_open
  * takes (a /dev/shm name, or a path). Processes that have it open keep
- * working on it; no one can open it any more. Returns 0, -ENOENT if there is
- * no such object, -EINVAL for a bad name, or the error of unlink/rmdir
- * (-ENOTEMPTY when the directory holds other files; they are kept).
- * Thread-safe.
+ * working on it; no one can open it any more. Only an object's own files
+ * (data.mdb, lock.mdb, the marker) and then its directory are removed, and
+ * only when the directory carries the marker: nothing is removed on any
+ * error but the last (-ENOTEMPTY). Returns 0, -ENOENT if there is no such
+ * object (nothing there, a file, an empty directory), -ELOOP when the name
+ * is a symbolic link (never followed), -EPROTO for a directory that is not
+ * a multitask object (no marker; an object made by multitask before 0.1.0
+ * has none either), -ESTALE when the directory was replaced meanwhile,
+ * -EINVAL for a bad name, or the error of unlinkat (-ENOTEMPTY when the
+ * directory holds other files; they are kept). Thread-safe.
  */
 int mt_shared_remove(const char *name);
 
@@ -152,9 +162,12 @@ int mt_dict_new(mt_dict **out, const mt_shared_opts *opts);
 /*
  * mt_dict_open - open an existing dict by name: what mt_dict_name() gives,
  * i.e. a /dev/shm name or a directory path (anything with a '/'). Only
- * opts->sync is used; opts may be NULL. Returns 0, -EINVAL (out or name NULL,
- * a bad name), -ENOENT (no dict by that name: nothing there, or a list),
- * -EPROTO (not an LMDB environment), -EACCES, -ENOMEM. Thread-safe.
+ * opts->sync is used; opts may be NULL. A directory that is not an object
+ * is left exactly as it was. Returns 0, -EINVAL (out or name NULL, a bad
+ * name), -ENOENT (no dict by that name: nothing there, an empty directory,
+ * or a list), -ELOOP (the name is a symbolic link: not followed), -EPROTO
+ * (a directory without multitask's marker, or not an LMDB environment of
+ * this version), -EACCES, -ENOMEM. Thread-safe.
  */
 int mt_dict_open(mt_dict **out, const char *name, const mt_shared_opts *opts);
 
