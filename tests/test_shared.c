@@ -652,6 +652,90 @@ SHM_TEST(dict, an_object_carries_its_marker, .timeout = 30)
     cr_expect_neq(lstat(shm, &st), 0, "not removed");
 }
 
+/* ------------------------------------------- C strings and int64 values */
+
+static int child_sets_typed(void *ctx)
+{
+    mt_dict *d = ctx;
+    return mt_dict_set_str(d, "from child", "hello") || mt_dict_set_i64(d, "pid", getpid());
+}
+
+SHM_TEST(dict, strings_and_int64_values, .timeout = 30)
+{
+    mt_dict *d;
+    cr_assert_eq(mt_dict_new(&d, NULL), 0);
+    mt_buf b = MT_BUF_INIT;
+    /* d["k"] = "v", read back as a C string and as bytes. */
+    cr_expect_eq(mt_dict_set_str(d, "k", "value"), 0);
+    cr_expect_eq(mt_dict_get_str(d, "k", &b), 0);
+    cr_expect_str_eq(b.data, "value");
+    cr_expect_eq(b.len, 5, "the NUL is not counted");
+    cr_expect(has_str(d, "k", "value"), "stored without its NUL, found by strlen(key)");
+    set_str(d, "raw", "bytes");
+    cr_expect_eq(mt_dict_get_str(d, "raw", &b), 0);
+    cr_expect_str_eq(b.data, "bytes");
+    cr_expect_eq(mt_dict_set_str(d, "empty", ""), 0);
+    cr_expect_eq(mt_dict_get_str(d, "empty", &b), 0);
+    cr_expect_str_eq(b.data, "");
+    cr_expect_eq(b.len, 0);
+    /* A value with a NUL inside is bytes, no C string; out is untouched. */
+    cr_assert_eq(mt_dict_set(d, "nul", 3, "a\0b", 3), 0);
+    mt_buf_reset(&b);
+    mt_buf_append(&b, "kept", 4);
+    cr_expect_eq(mt_dict_get_str(d, "nul", &b), -EINVAL);
+    cr_expect_eq(mt_dict_get_str(d, "missing", &b), -ENOENT);
+    cr_expect(b.len == 4 && memcmp(b.data, "kept", 4) == 0, "out changed on failure");
+
+    /* d["n"] = 5, shared with mt_dict_incr's counters. */
+    int64_t n = 0;
+    cr_expect_eq(mt_dict_set_i64(d, "n", 5), 0);
+    cr_expect_eq(mt_dict_get_i64(d, "n", &n), 0);
+    cr_expect_eq(n, 5);
+    cr_expect_eq(mt_dict_incr(d, "n", 1, 10, &n), 0);
+    cr_expect_eq(n, 15);
+    cr_expect_eq(mt_dict_incr(d, "c", 1, -7, NULL), 0);
+    cr_expect_eq(mt_dict_get_i64(d, "c", &n), 0);
+    cr_expect_eq(n, -7);
+    cr_expect_eq(mt_dict_set_i64(d, "min", INT64_MIN), 0);
+    cr_expect_eq(mt_dict_get_i64(d, "min", &n), 0);
+    cr_expect_eq(n, INT64_MIN);
+    /* A value that is not 8 bytes is no int64; *out is untouched. */
+    n = 42;
+    cr_expect_eq(mt_dict_get_i64(d, "k", &n), -EINVAL);
+    cr_expect_eq(mt_dict_get_i64(d, "missing", &n), -ENOENT);
+    cr_expect_eq(n, 42);
+
+    /* Bad arguments change nothing. */
+    char longkey[MT_SHARED_MAX_KEY + 2];
+    memset(longkey, 'x', sizeof longkey - 1);
+    longkey[sizeof longkey - 1] = '\0';
+    ssize_t len = mt_dict_len(d);
+    cr_expect_eq(mt_dict_set_str(NULL, "k", "v"), -EINVAL);
+    cr_expect_eq(mt_dict_set_str(d, NULL, "v"), -EINVAL);
+    cr_expect_eq(mt_dict_set_str(d, "", "v"), -EINVAL);
+    cr_expect_eq(mt_dict_set_str(d, longkey, "v"), -EINVAL);
+    cr_expect_eq(mt_dict_set_str(d, "k", NULL), -EINVAL);
+    cr_expect_eq(mt_dict_get_str(d, "k", NULL), -EINVAL);
+    cr_expect_eq(mt_dict_get_str(NULL, "k", &b), -EINVAL);
+    cr_expect_eq(mt_dict_set_i64(d, longkey, 1), -EINVAL);
+    cr_expect_eq(mt_dict_set_i64(NULL, "n", 1), -EINVAL);
+    cr_expect_eq(mt_dict_get_i64(d, "n", NULL), -EINVAL);
+    cr_expect_eq(mt_dict_get_i64(d, NULL, &n), -EINVAL);
+    longkey[MT_SHARED_MAX_KEY] = '\0'; /* the longest key there is */
+    cr_expect_eq(mt_dict_set_i64(d, longkey, 3), 0);
+    cr_expect_eq(mt_dict_len(d), len + 1);
+
+    /* Another process's writes, read here. */
+    cr_assert_eq(reap(spawn(child_sets_typed, d)), 0);
+    cr_expect_eq(mt_dict_get_str(d, "from child", &b), 0);
+    cr_expect_str_eq(b.data, "hello");
+    cr_expect_eq(mt_dict_get_i64(d, "pid", &n), 0);
+    cr_expect_gt(n, 0);
+    cr_expect_neq(n, getpid());
+    mt_buf_free(&b);
+    mt_dict_close(d);
+}
+
 /* ------------------------------------------------- read-modify-write */
 
 static int incr_many(void *ctx)

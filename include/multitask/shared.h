@@ -16,10 +16,11 @@
  *      MT_START_FORK, fork()) simply keeps using the same handle; an
  *      unrelated process calls mt_dict_open(&d, name, NULL) with the name
  *      that mt_dict_name(d) returns.
- *   3. Use it from every process: mt_dict_set/get/delete/contains/len/items,
- *      mt_list_append/get/set/pop/len/items. Read-modify-write is atomic
- *      through mt_dict_incr, mt_dict_cas and mt_dict_modify, so the lost
- *      updates of `d[k] += 1` on a Manager dict cannot happen. Many writes
+ *   3. Use it from every process: mt_dict_set/get/delete/contains/len/items
+ *      (mt_dict_set_str/get_str and mt_dict_set_i64/get_i64 for C strings
+ *      and numbers), mt_list_append/get/set/pop/len/items. Read-modify-write
+ *      is atomic through mt_dict_incr, mt_dict_cas and mt_dict_modify, so the
+ *      lost updates of `d[k] += 1` on a Manager dict cannot happen. Many writes
  *      in one transaction: mt_dict_update, mt_list_extend, or a batch
  *      (mt_dict_batch_begin ... mt_dict_batch_commit).
  *   4. mt_dict_close(d) in every process that has it. The creator's close
@@ -195,6 +196,39 @@ int mt_dict_set(mt_dict *d, const void *key, size_t klen, const void *value, siz
  * -EINVAL (bad arguments as for set, out NULL).
  */
 int mt_dict_get(mt_dict *d, const void *key, size_t klen, mt_buf *out);
+
+/*
+ * C strings and int64 values, as Python's d["k"] = "v" and d["n"] = 5. The
+ * key is a C string (1 to MT_SHARED_MAX_KEY bytes before its NUL) stored
+ * without its NUL, so the byte calls find it with strlen(key); a string
+ * value is stored without its NUL too, and an int64 as 8 bytes in host byte
+ * order, as mt_dict_incr keeps its counters: the byte calls, mt_dict_incr
+ * and these read each other's values. Thread-safe as the byte calls.
+ */
+
+/* mt_dict_set_str - d[key] = value. Returns 0, -EINVAL (d, key or value
+ * NULL, a bad key), -ENOSPC. */
+int mt_dict_set_str(mt_dict *d, const char *key, const char *value);
+
+/*
+ * mt_dict_get_str - d[key] as a C string: out's contents are replaced by the
+ * value followed by a NUL that out->len does not count, so out->data is the
+ * string. Returns 0, -ENOENT (no such key), -EINVAL (bad arguments, or the
+ * value holds a NUL byte, so it is no C string), -ENOMEM; out is unchanged
+ * on failure.
+ */
+int mt_dict_get_str(mt_dict *d, const char *key, mt_buf *out);
+
+/* mt_dict_set_i64 - d[key] = value, as 8 bytes. Returns 0, -EINVAL (d or
+ * key NULL, a bad key), -ENOSPC. */
+int mt_dict_set_i64(mt_dict *d, const char *key, int64_t value);
+
+/*
+ * mt_dict_get_i64 - d[key] as an int64 into *out. Returns 0, -ENOENT (no
+ * such key), -EINVAL (bad arguments, or the value is not 8 bytes long);
+ * *out is unchanged on failure.
+ */
+int mt_dict_get_i64(mt_dict *d, const char *key, int64_t *out);
 
 /*
  * A callback that sees a value without copying it: `value` points into the
