@@ -62,13 +62,15 @@
  *
  * Errors (besides those listed per function): -ENOMEM; -EIO for a damaged
  * environment (LMDB's MDB_CORRUPTED, MDB_PAGE_NOTFOUND, MDB_PANIC and its
- * other internal errors); -EPROTO for a directory that is not an LMDB
- * environment of this version (MDB_INVALID, MDB_VERSION_MISMATCH); -ENOSPC
- * when the map is full (MDB_MAP_FULL); -E2BIG when one transaction holds
- * too many changes (MDB_TXN_FULL: split the batch); -EAGAIN when every
- * reader slot is taken (MDB_READERS_FULL); -EDEADLK when a thread that is
- * writing an object starts a second write on it (inside an mt_dict_modify
- * callback, say); system errors from LMDB's own calls come back negated.
+ * other internal errors); -EPROTO for a directory that is not a multitask
+ * object (no marker) or not an LMDB environment of this version
+ * (MDB_INVALID, MDB_VERSION_MISMATCH); -ELOOP for a name that is a
+ * symbolic link; -ENOSPC when the map is full (MDB_MAP_FULL); -E2BIG when
+ * one transaction holds too many changes (MDB_TXN_FULL: split the batch);
+ * -EAGAIN when every reader slot is taken (MDB_READERS_FULL); -EDEADLK when
+ * a thread that is writing an object starts a second write on it (inside an
+ * mt_dict_modify callback, say); system errors from LMDB's own calls come
+ * back negated.
  */
 #ifndef MULTITASK_SHARED_H
 #define MULTITASK_SHARED_H
