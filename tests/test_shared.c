@@ -156,7 +156,7 @@ SHM_TEST(dict, set_get_delete_contains_len, .timeout = 30)
 
     mt_buf b = MT_BUF_INIT;
     mt_buf_append(&b, "keep", 4);
-    cr_expect_eq(mt_dict_get(d, "zz", 2, &b), -ENOENT);
+    cr_expect_eq(mt_dict_get(d, "zz", 2, &b), MT_EKEY);
     cr_expect_eq(b.len, 4, "a failed get leaves out alone");
     mt_buf_reset(&b);
     cr_assert_eq(mt_dict_items(d, collect_item, &b), 0);
@@ -164,11 +164,11 @@ SHM_TEST(dict, set_get_delete_contains_len, .timeout = 30)
     cr_expect_eq(memcmp(b.data, "a=1;b=two;c=;", b.len), 0, "items in key order");
 
     cr_expect_eq(mt_dict_delete(d, "a", 1), 0);
-    cr_expect_eq(mt_dict_delete(d, "a", 1), -ENOENT);
+    cr_expect_eq(mt_dict_delete(d, "a", 1), MT_EKEY);
     cr_expect_eq(mt_dict_pop(d, "b", 1, &b), 0);
     cr_expect_eq(b.len, 3);
     cr_expect_eq(memcmp(b.data, "two", 3), 0);
-    cr_expect_eq(mt_dict_pop(d, "b", 1, &b), -ENOENT);
+    cr_expect_eq(mt_dict_pop(d, "b", 1, &b), MT_EKEY);
     cr_expect_eq(mt_dict_pop(d, "c", 1, NULL), 0);
     cr_expect_eq(mt_dict_len(d), 0);
 
@@ -178,7 +178,7 @@ SHM_TEST(dict, set_get_delete_contains_len, .timeout = 30)
     cr_expect_eq(mt_dict_len(d), 0);
     cr_expect_eq(mt_dict_contains(d, "x", 1), 0);
     mt_buf_free(&b);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 static int check_view(const void *value, size_t len, void *ctx)
@@ -198,7 +198,7 @@ SHM_TEST(dict, view_keys_values, .timeout = 30)
     cr_expect_eq(mt_dict_view(d, "greeting", 8, check_view, &seen), 7, "fn's value comes back");
     cr_expect_neq(seen, NULL);
     seen = NULL;
-    cr_expect_eq(mt_dict_view(d, "nope", 4, check_view, &seen), -ENOENT);
+    cr_expect_eq(mt_dict_view(d, "nope", 4, check_view, &seen), MT_EKEY);
     cr_expect_eq(seen, NULL, "fn is not called for a missing key");
 
     mt_buf b = MT_BUF_INIT;
@@ -214,7 +214,7 @@ SHM_TEST(dict, view_keys_values, .timeout = 30)
     cr_expect_eq(memcmp(parts[0].data, "hello", 5), 0);
     cr_expect_eq(memcmp(parts[1].data, "v2", 2), 0);
     mt_buf_free(&b);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 static int stop_at_second(const void *key, size_t klen, const void *value, size_t vlen, void *ctx)
@@ -233,7 +233,7 @@ SHM_TEST(dict, items_stop_when_fn_says_so, .timeout = 30)
     set_str(d, "c", "3");
     cr_expect_eq(mt_dict_items(d, stop_at_second, &calls), 42);
     cr_expect_eq(calls, 2);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 SHM_TEST(dict, bad_arguments_change_nothing, .timeout = 30)
@@ -267,9 +267,9 @@ SHM_TEST(dict, bad_arguments_change_nothing, .timeout = 30)
     cr_expect_eq(mt_dict_len(d), 2, "nothing changed");
     cr_expect(has_str(d, "a", "1"));
     cr_expect_eq(mt_dict_contains(d, "k", 1), 0, "a bad pair stops the whole update");
-    mt_dict_close(NULL);
+    mt_dict_free(NULL);
     mt_buf_free(&b);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 SHM_TEST(dict, bad_options_and_names, .timeout = 30)
@@ -289,7 +289,7 @@ SHM_TEST(dict, bad_options_and_names, .timeout = 30)
     cr_expect_eq(mt_dict_open(&d, "no-such-object-here", NULL), -ENOENT);
     cr_expect_eq(mt_dict_open(&d, "/nonexistent-dir/x", NULL), -ENOENT);
     cr_expect_eq(mt_dict_open(&d, "/etc/passwd", NULL), -ENOENT);
-    cr_expect_eq(mt_shared_remove("no-such-object-here"), -ENOENT);
+    cr_expect_eq(mt_shared_unlink("no-such-object-here"), -ENOENT);
     cr_expect_eq(d, NULL, "out is not written on failure");
     cr_expect_eq(count_ours(), before, "nothing was made, not even a hidden directory");
 }
@@ -311,7 +311,7 @@ SHM_TEST(dict, inherited_through_fork, .timeout = 30)
     set_str(d, "from", "parent"); /* used before the fork: the child reopens */
     cr_expect_eq(reap(spawn(child_sets, d)), 0);
     cr_expect(has_str(d, "from", "child"));
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 static int grandchild(void *ctx)
@@ -331,7 +331,7 @@ SHM_TEST(dict, inherited_by_grandchildren, .timeout = 30)
     cr_assert_eq(mt_dict_new(&d, NULL), 0);
     cr_expect_eq(reap(spawn(child_forks, d)), 0);
     cr_expect_eq(counter(d, "n"), 2);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 /* An unrelated process: forked before the dict existed, it gets only the
@@ -347,7 +347,7 @@ static int open_by_name(void *ctx)
     if (err < 0)
         return err;
     err = has_str(d, "hello", "world") ? mt_dict_set(d, "reply", 5, "ok", 2) : 1;
-    mt_dict_close(d);
+    mt_dict_free(d);
     return err;
 }
 
@@ -366,7 +366,7 @@ SHM_TEST(dict, opened_by_name_from_an_unrelated_process, .timeout = 30)
     close(p[1]);
     cr_expect_eq(reap(pid), 0);
     cr_expect(has_str(d, "reply", "ok"));
-    mt_dict_close(d);
+    mt_dict_free(d);
     mt_dict *again;
     cr_expect_eq(mt_dict_open(&again, name, NULL), -ENOENT, "the creator's close removed it");
 }
@@ -383,7 +383,7 @@ static int late_child(void *arg)
     if (read(c->fd, &x, 1) != 1)
         return 1;
     int err = mt_dict_set(c->d, "k", 1, "v", 1);
-    mt_dict_close(c->d); /* a child's close removes nothing */
+    mt_dict_free(c->d); /* a child's close removes nothing */
     return err == -ENOENT ? 0 : 1;
 }
 
@@ -397,7 +397,7 @@ SHM_TEST(dict, a_late_child_after_the_creators_close, .timeout = 30)
     } c = {NULL, p[0]};
     cr_assert_eq(mt_dict_new(&c.d, NULL), 0);
     pid_t pid = spawn(late_child, &c);
-    mt_dict_close(c.d);
+    mt_dict_free(c.d);
     cr_assert_eq(write(p[1], "x", 1), 1);
     cr_expect_eq(reap(pid), 0);
     close(p[0]);
@@ -417,13 +417,13 @@ SHM_TEST(dict, named_persisted_and_removed, .timeout = 30)
     set_str(d, "k", "v");
     cr_assert_eq(mt_dict_open(&d2, name, NULL), 0, "a second handle in the same process");
     cr_expect(has_str(d2, "k", "v"));
-    mt_dict_close(d);
+    mt_dict_free(d);
     cr_expect(has_str(d2, "k", "v"), "the other handle goes on");
-    mt_dict_close(d2);
+    mt_dict_free(d2);
     cr_assert_eq(mt_dict_open(&d, name, NULL), 0, "persisted");
     cr_expect(has_str(d, "k", "v"));
-    mt_dict_close(d);
-    cr_expect_eq(mt_shared_remove(name), 0);
+    mt_dict_free(d);
+    cr_expect_eq(mt_shared_unlink(name), 0);
     cr_expect_eq(mt_dict_open(&d, name, NULL), -ENOENT);
 }
 
@@ -436,12 +436,12 @@ SHM_TEST(dict, in_a_directory_of_the_callers_choosing, .timeout = 30)
     cr_assert_eq(mt_dict_new(&d, &(mt_shared_opts){.path = path, .map_size = 1 << 20}), 0);
     cr_expect_str_eq(mt_dict_name(d), path);
     set_str(d, "durable", "yes");
-    mt_dict_close(d);
+    mt_dict_free(d);
     cr_assert_eq(mt_dict_open(&d, path, &(mt_shared_opts){.sync = MT_SHARED_SYNC_META}), 0);
     cr_expect(has_str(d, "durable", "yes"), "a path is kept after close");
-    mt_dict_close(d);
+    mt_dict_free(d);
     cr_expect_eq(mt_dict_new(&d, &(mt_shared_opts){.path = path}), -EEXIST);
-    cr_expect_eq(mt_shared_remove(path), 0);
+    cr_expect_eq(mt_shared_unlink(path), 0);
     /* A path taken by a file holds other files already: -EEXIST, as mkdir. */
     int fd = open(path, O_CREAT | O_WRONLY | O_EXCL, 0600);
     cr_assert_geq(fd, 0);
@@ -526,7 +526,7 @@ SHM_TEST(dict, remove_and_open_leave_a_foreign_directory_alone, .timeout = 30)
     snprintf(path, sizeof path, "%s/theirs", base);
     make_foreign_dir(path);
     mt_dict *d = NULL;
-    cr_expect_eq(mt_shared_remove(path), -EPROTO);
+    cr_expect_eq(mt_shared_unlink(path), -EPROTO);
     cr_expect_eq(mt_dict_open(&d, path, NULL), -EPROTO);
     cr_expect(file_is(path, "data.mdb", "precious data, not an LMDB file at all; long enough to be read"));
     cr_expect(file_is(path, "lock.mdb", "precious lock"));
@@ -535,13 +535,13 @@ SHM_TEST(dict, remove_and_open_leave_a_foreign_directory_alone, .timeout = 30)
     test_shm_name(name, sizeof name, "foreign");
     snprintf(shm, sizeof shm, "/dev/shm/mt-%s", name);
     make_foreign_dir(shm);
-    cr_expect_eq(mt_shared_remove(name), -EPROTO);
+    cr_expect_eq(mt_shared_unlink(name), -EPROTO);
     cr_expect_eq(mt_list_open((mt_list **)&d, name, NULL), -EPROTO);
     cr_expect(file_is(shm, "data.mdb", "precious data, not an LMDB file at all; long enough to be read"));
     remove_foreign_dir(shm);
     /* An empty directory holds no object: -ENOENT, and it stays. */
     cr_assert_eq(mkdir(shm, 0700), 0);
-    cr_expect_eq(mt_shared_remove(name), -ENOENT);
+    cr_expect_eq(mt_shared_unlink(name), -ENOENT);
     cr_expect_eq(rmdir(shm), 0);
     cr_expect_eq(d, NULL);
     cr_expect_eq(rmdir(base), 0);
@@ -557,12 +557,12 @@ SHM_TEST(dict, remove_and_open_never_follow_a_symlink, .timeout = 30)
     mt_dict *d = NULL;
     cr_assert_eq(mt_dict_new(&d, &(mt_shared_opts){.path = path, .map_size = 1 << 20}), 0);
     set_str(d, "k", "v");
-    mt_dict_close(d);
+    mt_dict_free(d);
     d = NULL;
     test_shm_name(name, sizeof name, "planted");
     snprintf(shm, sizeof shm, "/dev/shm/mt-%s", name);
     cr_assert_eq(symlink(path, shm), 0);
-    cr_expect_eq(mt_shared_remove(name), -ELOOP);
+    cr_expect_eq(mt_shared_unlink(name), -ELOOP);
     cr_expect_eq(mt_dict_open(&d, name, NULL), -ELOOP);
     cr_expect(has_file(path, "data.mdb"), "removed through the link");
     cr_expect(has_file(path, "lock.mdb"), "removed through the link");
@@ -574,15 +574,15 @@ SHM_TEST(dict, remove_and_open_never_follow_a_symlink, .timeout = 30)
     snprintf(theirs, sizeof theirs, "%s/theirs", base);
     make_foreign_dir(theirs);
     cr_assert_eq(symlink(theirs, shm), 0);
-    cr_expect_eq(mt_shared_remove(name), -ELOOP);
+    cr_expect_eq(mt_shared_unlink(name), -ELOOP);
     cr_expect(file_is(theirs, "data.mdb", "precious data, not an LMDB file at all; long enough to be read"));
     cr_expect_eq(unlink(shm), 0);
     remove_foreign_dir(theirs);
     /* The object itself is still whole, and removable by its path. */
     cr_assert_eq(mt_dict_open(&d, path, NULL), 0);
     cr_expect(has_str(d, "k", "v"));
-    mt_dict_close(d);
-    cr_expect_eq(mt_shared_remove(path), 0);
+    mt_dict_free(d);
+    cr_expect_eq(mt_shared_unlink(path), 0);
     cr_expect_eq(rmdir(base), 0, "remove left something behind");
 }
 
@@ -637,17 +637,17 @@ SHM_TEST(dict, an_object_carries_its_marker, .timeout = 30)
     cr_assert_eq(mt_dict_new(&d, &(mt_shared_opts){.name = name, .persist = true}), 0);
     snprintf(want, sizeof want, "multitask shared object 1\ncreator pid %d\n", (int)getpid());
     cr_expect(file_is(shm, "multitask-object", want));
-    mt_dict_close(d);
+    mt_dict_free(d);
     /* A marker that is a link is no marker. */
     char marker[160];
     snprintf(marker, sizeof marker, "%s/multitask-object", shm);
     cr_assert_eq(unlink(marker), 0);
     cr_assert_eq(symlink("/etc/hostname", marker), 0);
-    cr_expect_eq(mt_shared_remove(name), -EPROTO);
+    cr_expect_eq(mt_shared_unlink(name), -EPROTO);
     cr_expect_eq(mt_dict_open(&d, name, NULL), -EPROTO);
     cr_assert_eq(unlink(marker), 0);
     put_file(shm, "multitask-object", want);
-    cr_expect_eq(mt_shared_remove(name), 0);
+    cr_expect_eq(mt_shared_unlink(name), 0);
     struct stat st;
     cr_expect_neq(lstat(shm, &st), 0, "not removed");
 }
@@ -733,7 +733,7 @@ SHM_TEST(dict, strings_and_int64_values, .timeout = 30)
     cr_expect_gt(n, 0);
     cr_expect_neq(n, getpid());
     mt_buf_free(&b);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 /* ------------------------------------------------- read-modify-write */
@@ -758,7 +758,7 @@ SHM_TEST(dict, incr_from_four_processes_loses_nothing, .timeout = 240)
     for (int i = 0; i < 4; i++)
         cr_expect_eq(reap(pids[i]), 0);
     cr_expect_eq(counter(d, "hits"), 400000);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 SHM_TEST(dict, incr_checks_the_value_and_overflow, .timeout = 30)
@@ -775,7 +775,7 @@ SHM_TEST(dict, incr_checks_the_value_and_overflow, .timeout = 30)
     set_str(d, "s", "text");
     cr_expect_eq(mt_dict_incr(d, "s", 1, 1, NULL), -EINVAL);
     cr_expect(has_str(d, "s", "text"));
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 static int cas_add(void *ctx)
@@ -818,7 +818,7 @@ SHM_TEST(dict, cas, .timeout = 60)
     cr_expect_eq(reap(a), 0);
     cr_expect_eq(reap(b), 0);
     cr_expect_eq(counter(d, "c"), 4000);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 /* Append the byte in ctx to the value (a string that grows). */
@@ -888,7 +888,7 @@ SHM_TEST(dict, modify, .timeout = 60)
     cr_expect(has_str(d, "new", "z"));
     cr_expect_eq(mt_dict_modify(d, "q", 1, reenter, d), -EDEADLK);
     cr_expect_eq(mt_dict_contains(d, "x", 1), 0);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 /* Two threads through one handle. */
@@ -913,7 +913,7 @@ SHM_TEST(dict, threads_share_a_handle, .timeout = 60)
     cr_expect_eq(r0, NULL);
     cr_expect_eq(r1, NULL);
     cr_expect_eq(counter(d, "t"), 10000);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 /* ------------------------------------------------------------- batching */
@@ -928,7 +928,7 @@ SHM_TEST(dict, update_is_one_transaction, .timeout = 30)
     cr_expect_eq(mt_dict_len(d), 2);
     cr_expect(has_str(d, "a", "3"), "the later pair wins");
     cr_expect_eq(mt_dict_update(d, pairs, 0), 0);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 static int sees_only_old(void *ctx)
@@ -947,7 +947,7 @@ SHM_TEST(dict, batch, .timeout = 30)
     set_str(d, "new", "1");
     cr_expect(has_str(d, "k", "new"), "the batch reads its own writes");
     cr_expect_eq(mt_dict_len(d), 2);
-    cr_expect_eq(mt_dict_delete(d, "missing", 7), -ENOENT);
+    cr_expect_eq(mt_dict_delete(d, "missing", 7), MT_EKEY);
     cr_expect_eq(reap(spawn(sees_only_old, d)), 0, "others see nothing before commit");
     cr_expect_eq(mt_dict_batch_commit(d), 0, "a failed delete does not spoil the batch");
     cr_expect(has_str(d, "k", "new"));
@@ -960,7 +960,7 @@ SHM_TEST(dict, batch, .timeout = 30)
 
     cr_assert_eq(mt_dict_batch_begin(d), 0);
     set_str(d, "left", "open");
-    mt_dict_close(d); /* aborts it */
+    mt_dict_free(d); /* aborts it */
 }
 
 static void *begin_in_thread(void *arg)
@@ -979,7 +979,7 @@ SHM_TEST(dict, a_batch_belongs_to_its_thread, .timeout = 30)
     pthread_join(t, &r);
     cr_expect_eq((intptr_t)r, -EBUSY);
     cr_expect_eq(mt_dict_batch_commit(d), 0);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 /* ------------------------------------------------------- crashes */
@@ -1044,7 +1044,7 @@ static void crash_while_writing(int (*child)(void *))
     cr_expect(has_str(d, "k", "later"));
     close(p[0]);
     close(p[1]);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 SHM_TEST(dict, writer_killed_in_a_batch, .timeout = 60)
@@ -1095,7 +1095,7 @@ SHM_TEST(dict, dead_readers_are_reclaimed, .timeout = 60)
     cr_expect_eq(mt_dict_reader_check(d), 0);
     close(p[0]);
     close(p[1]);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 SHM_TEST(dict, full_map_is_enospc, .timeout = 60)
@@ -1122,7 +1122,7 @@ SHM_TEST(dict, full_map_is_enospc, .timeout = 60)
     cr_expect_eq(mt_dict_batch_commit(d), -ENOSPC);
     cr_expect_eq(mt_dict_delete(d, "k0", 2), 0, "still usable");
     cr_expect_eq(mt_dict_set(d, "x", 1, "small", 5), 0);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 /* ------------------------------------------------------------------ list */
@@ -1152,8 +1152,8 @@ SHM_TEST(list, append_get_set_pop_insert, .timeout = 30)
     mt_buf b = MT_BUF_INIT;
     cr_assert_eq(mt_list_new(&l, NULL), 0);
     cr_expect_eq(mt_list_len(l), 0);
-    cr_expect_eq(mt_list_pop(l, -1, &b), -ERANGE, "pop from empty list");
-    cr_expect_eq(mt_list_get(l, 0, &b), -ERANGE);
+    cr_expect_eq(mt_list_pop(l, -1, &b), MT_EINDEX, "pop from empty list");
+    cr_expect_eq(mt_list_get(l, 0, &b), MT_EINDEX);
     for (const char *s = "abcde"; *s; s++)
         cr_assert_eq(mt_list_append(l, s, 1), 0);
     cr_expect_eq(mt_list_len(l), 5);
@@ -1161,11 +1161,11 @@ SHM_TEST(list, append_get_set_pop_insert, .timeout = 30)
     cr_expect(item_is(l, 4, "e"));
     cr_expect(item_is(l, -1, "e"));
     cr_expect(item_is(l, -5, "a"));
-    cr_expect_eq(mt_list_get(l, 5, &b), -ERANGE);
-    cr_expect_eq(mt_list_get(l, -6, &b), -ERANGE);
+    cr_expect_eq(mt_list_get(l, 5, &b), MT_EINDEX);
+    cr_expect_eq(mt_list_get(l, -6, &b), MT_EINDEX);
     cr_expect_eq(mt_list_set(l, 1, "B", 1), 0);
     cr_expect_eq(mt_list_set(l, -1, "E!", 2), 0);
-    cr_expect_eq(mt_list_set(l, 5, "x", 1), -ERANGE);
+    cr_expect_eq(mt_list_set(l, 5, "x", 1), MT_EINDEX);
     cr_expect(list_is(l, "0:a;1:B;2:c;3:d;4:E!;"));
 
     cr_expect_eq(mt_list_pop(l, -1, &b), 0);
@@ -1176,7 +1176,7 @@ SHM_TEST(list, append_get_set_pop_insert, .timeout = 30)
     cr_expect(list_is(l, "0:B;1:c;2:d;"));
     cr_expect_eq(mt_list_pop(l, 1, NULL), 0);
     cr_expect(list_is(l, "0:B;1:d;"));
-    cr_expect_eq(mt_list_pop(l, 2, &b), -ERANGE);
+    cr_expect_eq(mt_list_pop(l, 2, &b), MT_EINDEX);
 
     cr_expect_eq(mt_list_insert(l, 0, "0", 1), 0);
     cr_expect_eq(mt_list_insert(l, 100, "9", 1), 0);
@@ -1189,7 +1189,7 @@ SHM_TEST(list, append_get_set_pop_insert, .timeout = 30)
     cr_expect_eq(mt_list_insert(l, 3, "only", 4), 0);
     cr_expect(list_is(l, "0:only;"));
     mt_buf_free(&b);
-    mt_list_close(l);
+    mt_list_free(l);
 }
 
 /* Python's list is the model: random inserts and pops on both, compared. */
@@ -1226,7 +1226,7 @@ SHM_TEST(list, matches_a_plain_array, .timeout = 60)
         cr_expect_eq(v, model[i], "item %d", i);
         mt_buf_free(&b);
     }
-    mt_list_close(l);
+    mt_list_free(l);
 }
 
 SHM_TEST(list, bad_arguments_change_nothing, .timeout = 30)
@@ -1245,15 +1245,15 @@ SHM_TEST(list, bad_arguments_change_nothing, .timeout = 30)
     cr_expect_eq(mt_list_items(l, NULL, NULL), -EINVAL);
     cr_expect_eq(mt_list_pop(NULL, 0, &b), -EINVAL);
     cr_expect_eq(mt_list_len(NULL), -EINVAL);
-    cr_expect_eq(mt_list_pop(l, 1, &b), -ERANGE);
-    cr_expect_eq(mt_list_pop(l, -2, &b), -ERANGE);
-    cr_expect_eq(mt_list_set(l, 1, "x", 1), -ERANGE);
+    cr_expect_eq(mt_list_pop(l, 1, &b), MT_EINDEX);
+    cr_expect_eq(mt_list_pop(l, -2, &b), MT_EINDEX);
+    cr_expect_eq(mt_list_set(l, 1, "x", 1), MT_EINDEX);
     cr_expect_eq(mt_list_new(NULL, NULL), -EINVAL);
     cr_expect_eq(mt_list_open(&l, NULL, NULL), -EINVAL);
     cr_expect(list_is(l, "0:a;"));
-    mt_list_close(NULL);
+    mt_list_free(NULL);
     mt_buf_free(&b);
-    mt_list_close(l);
+    mt_list_free(l);
 }
 
 static int append_many(void *ctx)
@@ -1288,7 +1288,7 @@ SHM_TEST(list, appends_from_two_processes, .timeout = 60)
     cr_expect_eq(mt_list_items(l, count_by_value, counts), 0);
     cr_expect_eq(counts[0], 1000);
     cr_expect_eq(counts[1], 1000);
-    mt_list_close(l);
+    mt_list_free(l);
 }
 
 static int list_die_in_batch(void *arg)
@@ -1321,7 +1321,7 @@ SHM_TEST(list, writer_killed_in_a_batch, .timeout = 60)
     cr_expect(list_is(l, "0:a;1:b;2:c;"));
     close(p[0]);
     close(p[1]);
-    mt_list_close(l);
+    mt_list_free(l);
 }
 
 static int list_by_name(void *arg)
@@ -1331,7 +1331,7 @@ static int list_by_name(void *arg)
     if (err < 0)
         return err;
     err = item_is(l, -1, "parent") ? mt_list_append(l, "child", 5) : 1;
-    mt_list_close(l);
+    mt_list_free(l);
     return err;
 }
 
@@ -1347,7 +1347,7 @@ SHM_TEST(list, named_and_opened_by_name, .timeout = 30)
     cr_assert_eq(mt_list_append(l, "parent", 6), 0);
     cr_expect_eq(reap(spawn(list_by_name, name)), 0);
     cr_expect(list_is(l, "0:parent;1:child;"));
-    mt_list_close(l);
+    mt_list_free(l);
     cr_expect_eq(mt_list_open(&l, name, NULL), -ENOENT, "removed by the creator's close");
 }
 
@@ -1359,7 +1359,7 @@ SHM_TEST(list, batch_and_extend, .timeout = 30)
     cr_expect_eq(mt_list_append(l, "a", 1), 0);
     cr_expect_eq(mt_list_extend(l, (mt_iov[]){{"b", 1}, {"c", 1}}, 2), 0);
     cr_expect_eq(mt_list_len(l), 3);
-    cr_expect_eq(mt_list_get(l, 7, &(mt_buf)MT_BUF_INIT), -ERANGE);
+    cr_expect_eq(mt_list_get(l, 7, &(mt_buf)MT_BUF_INIT), MT_EINDEX);
     cr_expect_eq(mt_list_batch_commit(l), 0);
     cr_expect(list_is(l, "0:a;1:b;2:c;"));
     cr_assert_eq(mt_list_batch_begin(l), 0);
@@ -1367,7 +1367,7 @@ SHM_TEST(list, batch_and_extend, .timeout = 30)
     cr_expect_eq(mt_list_batch_abort(l), 0);
     cr_expect(list_is(l, "0:a;1:b;2:c;"));
     cr_expect_eq(mt_list_reader_check(l), 0);
-    mt_list_close(l);
+    mt_list_free(l);
 }
 
 /* ------------------------------------------------------------ examples */
@@ -1422,7 +1422,7 @@ static int make_and_keep(void *ctx)
     int err = mt_dict_new(&d, &(mt_shared_opts){.name = *name ? name : NULL, .persist = true});
     if (err == 0) {
         snprintf(name, 64, "%s", mt_dict_name(d));
-        mt_dict_close(d);
+        mt_dict_free(d);
     }
     return err;
 }
@@ -1466,13 +1466,13 @@ SHM_TEST(leak_check, counts_only_the_tests_own_names, .timeout = 30)
     cr_expect(strstr(text, named), "%s", text);
 
     /* Tidy up: everyone's. The child's name is the one left. */
-    cr_expect_eq(mt_shared_remove(mine), 0);
-    cr_expect_eq(mt_shared_remove(named), 0);
-    cr_expect_eq(mt_shared_remove(theirs[0]), 0);
-    cr_expect_eq(mt_shared_remove(theirs[1]), 0);
+    cr_expect_eq(mt_shared_unlink(mine), 0);
+    cr_expect_eq(mt_shared_unlink(named), 0);
+    cr_expect_eq(mt_shared_unlink(theirs[0]), 0);
+    cr_expect_eq(mt_shared_unlink(theirs[1]), 0);
     cr_expect_eq(shm_new_names(text, sizeof text), 1, "%s", text);
     char *at = strstr(text, "/dev/shm/mt-");
     cr_assert_not_null(at);
     cr_assert_eq(sscanf(at + strlen("/dev/shm/mt-"), "%63s", childs), 1);
-    cr_expect_eq(mt_shared_remove(childs), 0);
+    cr_expect_eq(mt_shared_unlink(childs), 0);
 }
