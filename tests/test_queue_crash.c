@@ -181,6 +181,48 @@ LEAK_TEST(crash, join_survives_a_dead_writer, .timeout = 30)
     mt_queue_free(q);
 }
 
+/* A consumer dies holding a message; the queue is closed after that. Close
+ * ends puts, not the messages still there: the dead consumer's message is
+ * given back and drained, by a get that waits and by one that does not,
+ * and only then do gets say -EPIPE. */
+LEAK_TEST(crash, close_after_a_dead_reader_drains_its_message, .timeout = 30)
+{
+    mt_queue *q;
+    cr_assert_eq(mt_queue_new(&q, &(mt_queue_opts){.maxsize = 4, .max_message = 4096}), 0);
+    char msg[4096];
+    size_t len[2];
+    for (uint64_t i = 0; i < 2; i++) {
+        len[i] = msg_make(msg, 100 + i, 4096);
+        while (len[i] < 100) /* long enough for the copy to reach the poisoned page */
+            len[i] = msg_make(msg, 100 + i + 2 * (uint64_t)(len[i] + 1), 4096);
+        cr_assert_eq(mt_queue_put(q, msg, len[i], 0), 0);
+    }
+    void *bad = poison(4096);
+    pid_t pid[2];
+    for (int k = 0; k < 2; k++) {
+        pid[k] = fork();
+        if (pid[k] == 0)
+            _exit(mt_queue_get_into(q, bad, 4096, 1) >= 0 ? 0 : 3);
+        while (pid_alive(pid[k]))
+            mt_sleep(0.001);
+    }
+    cr_assert_eq(mt_queue_close(q), 0);
+    /* One with a timeout of for ever, one that does not wait. */
+    memset(msg, 0, sizeof msg);
+    ssize_t n = mt_queue_get_into(q, msg, sizeof msg, MT_FOREVER);
+    cr_assert_geq(n, 0, "got %s", mt_err_name((int)n));
+    cr_expect_geq(msg_check(msg, (size_t)n, 4096), 100);
+    n = mt_queue_get_into_nowait(q, msg, sizeof msg);
+    cr_assert_geq(n, 0, "got %s", mt_err_name((int)n));
+    cr_expect_geq(msg_check(msg, (size_t)n, 4096), 100);
+    cr_expect_eq(mt_queue_get_into(q, msg, sizeof msg, MT_FOREVER), -EPIPE);
+    cr_expect_eq(mt_queue_get_into_nowait(q, msg, sizeof msg), -EPIPE);
+    for (int k = 0; k < 2; k++)
+        cr_expect(died(pid[k]));
+    munmap(bad, 4096);
+    mt_queue_free(q);
+}
+
 /* ---- random kills ----------------------------------------------------------- */
 
 /* Each round forks six processes: ThreadSanitizer makes that slow, and the

@@ -51,8 +51,14 @@
  * all sequentially consistent, so either the consumer's scan sees the slot
  * (WRITING: it waits for it) or the put sees the queue closed and gives the
  * position up (FREE(t + N)) and fails. A consumer returns -EPIPE only when
- * the queue was closed before a scan that found no message and no put under
- * way: nothing put successfully can arrive after that.
+ * the queue was closed before a scan that found no message, no put under
+ * way and no message held by another process: nothing put successfully can
+ * arrive after that. A message another process holds (READING) may still
+ * come back, if that process dies before it frees the slot, so a closed
+ * queue's consumers wait for it: a sweep tells at once whether the holder
+ * is dead (the message is then given back and taken), and a live holder
+ * wakes them when it frees the slot. Slots this process holds do not count:
+ * should it die, its getters die with it.
  *
  * Crashes. Kill a process anywhere:
  *  - before its claim, or after its final store: it held nothing;
@@ -227,6 +233,7 @@ int mt__ring_claim(mt_queue *q, mt__claim *c)
 
         uint64_t found = UINT64_MAX, first_writing = UINT64_MAX, p = hd;
         unsigned skipped = 0;
+        bool others_reading = false;
         for (uint64_t n = 0; n < q->nslots; n++, p++) {
             if (n > 0) {
                 sl = slot_at(q, p, &base);
@@ -247,12 +254,22 @@ int mt__ring_claim(mt_queue *q, mt__claim *c)
             }
             if (ph == PH_WRITING && first_writing == UINT64_MAX)
                 first_writing = p;
+            others_reading |= ph == PH_READING && st_pid(s) != self;
             skipped++;
         }
         if (skipped >= SWEEP_SKIPPED)
             mt__ring_sweep(q, false);
-        if (found == UINT64_MAX)
-            return closed && first_writing == UINT64_MAX ? -EPIPE : -EAGAIN;
+        if (found == UINT64_MAX) {
+            if (!closed || first_writing != UINT64_MAX)
+                return -EAGAIN;
+            if (!others_reading)
+                return -EPIPE;
+            /* Closed, but another process holds a message: it either frees
+             * it or dies and the message comes back. Find out now. */
+            if (mt__ring_sweep(q, true) > 0)
+                continue;
+            return -EAGAIN;
+        }
         if (first_writing < found)
             found = lowest_full(q, first_writing, found);
         sl = slot_at(q, found, &base);
@@ -290,6 +307,8 @@ void mt__ring_release(mt_queue *q, const mt__claim *c)
     atomic_store_explicit(&c->slot->state, st_make(base + q->nslots, 0, PH_FREE),
                           memory_order_seq_cst);
     wake_if_waiting(&h->putters_waiting, &h->get_seq);
+    if (atomic_load_explicit(&h->closed, memory_order_seq_cst))
+        wake_if_waiting(&h->getters_waiting, &h->put_seq); /* they wait for held messages */
     advance_head(q, c->pos);
 }
 
