@@ -80,8 +80,10 @@ static int wait_for(mt_queue *q, attempt_fn *attempt, ready_fn *ready, void *arg
         atomic_store_explicit(flag, 1, memory_order_seq_cst);
         if ((r = attempt(q, arg)) != -EAGAIN)
             return r;
-        if (mt__ring_sweep(q, false) > 0)
+        if (mt__ring_sweep(q, false) > 0 && !mt__deadline_passed(until))
             continue;
+        if ((r = mt__ring_damaged(q)) < 0)
+            return r;
         if (mt__deadline_passed(until))
             return -ETIMEDOUT;
         mt__deadline wake = (mt__deadline)mt_monotonic_ns() + WAKE_PERIOD_NS;
@@ -190,7 +192,7 @@ int mt_queue_put(mt_queue *q, const void *data, size_t len, double timeout)
     if (timeout == 0) {
         if (mt__ring_sweep(q, false) > 0)
             return mt__ring_put(q, data, len);
-        return -EAGAIN;
+        return mt__ring_damaged(q) ?: -EAGAIN;
     }
     put_arg a = {data, len};
     return wait_for(q, put_attempt, mt__ring_put_ready, &a, &q->h->putters_waiting,
@@ -250,7 +252,7 @@ static int get_common(mt_queue *q, sink *k, double timeout)
     if (timeout == 0) {
         if (mt__ring_sweep(q, false) > 0)
             return get_attempt(q, k);
-        return -EAGAIN;
+        return mt__ring_damaged(q) ?: -EAGAIN;
     }
     return wait_for(q, get_attempt, mt__ring_get_ready, k, &q->h->getters_waiting,
                     &q->h->put_seq, &q->spin_get, timeout);

@@ -30,6 +30,15 @@ enum {
     Q_SPIN_INITIAL = 16, /* a new handle's spin budget, in peeks (queue.c) */
 };
 
+/*
+ * What no healthy queue's shared words can say (a process that scribbled on
+ * the segment can): a position hint of 2^62 or more (a billion messages a
+ * second for 146 years), or a slot whose round is more than 2^32 positions
+ * away from a fresh hint's. Calls that meet them return -EPROTO.
+ */
+#define Q_POS_LIMIT (1ull << 62)
+#define Q_ROUND_LIMIT ((int64_t)1 << 32)
+
 /* Slot phases: the low two bits of a slot's state word. */
 enum { PH_FREE = 0, PH_WRITING = 1, PH_FULL = 2, PH_READING = 3 };
 
@@ -158,6 +167,10 @@ void mt__ring_release(mt_queue *q, const mt__claim *c);
 
 /* Give a claimed message back: the next get takes it again. */
 void mt__ring_unclaim(mt_queue *q, const mt__claim *c);
+
+/* -EPROTO when the hints or the slots at them say what no healthy queue
+ * can (see Q_POS_LIMIT), else 0. */
+int mt__ring_damaged(const mt_queue *q);
 
 /* Cheap checks for spinning: whether a get (put) may succeed now. */
 bool mt__ring_get_ready(const mt_queue *q);

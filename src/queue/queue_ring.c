@@ -101,6 +101,8 @@ enum {
     SWEEP_NS = 20 * 1000 * 1000, /* the least time between a handle's sweeps */
     SWEEP_SKIPPED = 32,          /* a get that skips this many slots sweeps */
     PUT_BATCH = 8,               /* put_ready waits for this many free slots */
+    CLAIM_ROUNDS = 1024,         /* a get's scans before it gives up for now */
+    PUT_WALK_LAPS = 4,           /* a put gives up after walking this many laps */
 };
 
 static inline qslot *slot_at(const mt_queue *q, uint64_t pos, uint64_t *base)
@@ -156,6 +158,44 @@ static void skip_position(mt_queue *q, qslot *sl, uint64_t base)
     wake_if_waiting(&h->getters_waiting, &h->put_seq); /* a closed queue's getters wait for puts */
 }
 
+/* After claiming position pos: move the tail hint on from pos, and past the
+ * positions after it that others claimed already (while the hint was still
+ * below pos, their own moves failed), so that qsize counts every message put.
+ * As advance_head: of this CAS-then-load and a later claimer's claim-then-CAS,
+ * one sees the other. */
+static void advance_tail(mt_queue *q, uint64_t pos)
+{
+    qhdr *h = q->h;
+    for (uint64_t n = 0; n < q->nslots; n++, pos++) {
+        uint64_t seen = pos, base;
+        if (!atomic_compare_exchange_strong_explicit(&h->tail, &seen, pos + 1,
+                                                     memory_order_seq_cst, memory_order_seq_cst))
+            return;
+        qslot *sl = slot_at(q, pos + 1, &base);
+        uint64_t s = atomic_load_explicit(&sl->state, memory_order_seq_cst);
+        int64_t d = st_diff(s, base);
+        if (d < 0 || (d == 0 && st_phase(s) == PH_FREE))
+            return;
+    }
+}
+
+int mt__ring_damaged(const mt_queue *q)
+{
+    qhdr *h = q->h;
+    uint64_t hd = atomic_load_explicit(&h->head, memory_order_seq_cst);
+    uint64_t t = atomic_load_explicit(&h->tail, memory_order_seq_cst);
+    if (hd >= Q_POS_LIMIT || t >= Q_POS_LIMIT)
+        return -EPROTO;
+    uint64_t base[2];
+    const qslot *sl[2] = {slot_at(q, hd, &base[0]), slot_at(q, t, &base[1])};
+    for (int i = 0; i < 2; i++) {
+        int64_t d = st_diff(atomic_load_explicit(&sl[i]->state, memory_order_seq_cst), base[i]);
+        if (d > Q_ROUND_LIMIT || d < -Q_ROUND_LIMIT)
+            return -EPROTO;
+    }
+    return 0;
+}
+
 int mt__ring_put(mt_queue *q, const void *data, size_t len)
 {
     qhdr *h = q->h;
@@ -163,17 +203,21 @@ int mt__ring_put(mt_queue *q, const void *data, size_t len)
         return -EPIPE;
     uint32_t self = mt__queue_self();
     uint64_t t = atomic_load_explicit(&h->tail, memory_order_relaxed);
-    for (uint64_t walked = 0;; walked++, t++) {
-        if (walked == q->nslots) { /* the hint lags far behind: catch up */
+    if (t >= Q_POS_LIMIT)
+        return -EPROTO;
+    /* A healthy queue ends a walk from a fresh hint within nslots steps; a
+     * longer walk means others kept claiming (or the words are scribbled):
+     * give up as if full, and the caller's timeout decides. */
+    for (uint64_t walked = 1; walked <= PUT_WALK_LAPS * q->nslots; walked++, t++) {
+        if (walked % q->nslots == 0) { /* the hint lags far behind: catch up */
             uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
             t = tail > t ? tail : t;
-            walked = 0;
         }
         uint64_t base;
         qslot *sl = slot_at(q, t, &base);
         uint64_t s = st_make(base, 0, PH_FREE);
         if (cas(&sl->state, &s, st_make(base, self, PH_WRITING))) {
-            advance(&h->tail, t);
+            advance_tail(q, t);
             if (atomic_load_explicit(&h->closed, memory_order_seq_cst)) {
                 skip_position(q, sl, base);
                 return -EPIPE;
@@ -188,11 +232,15 @@ int mt__ring_put(mt_queue *q, const void *data, size_t len)
             return 0;
         }
         int64_t d = st_diff(s, base);
-        if (d < 0)
-            return -EAGAIN; /* the slot still holds position t - N */
-        if (d == 0)
-            advance(&h->tail, t); /* help the claimer move the hint */
+        if (d < 0) /* the slot still holds position t - N: full */
+            return d < -Q_ROUND_LIMIT ? mt__ring_damaged(q) ?: -EAGAIN : -EAGAIN;
+        if (d > Q_ROUND_LIMIT)
+            return mt__ring_damaged(q) ?: -EAGAIN;
+        /* Position t was claimed (and perhaps consumed since): help move
+         * the hint past it, or a hint left behind would stay behind. */
+        advance(&h->tail, t);
     }
+    return -EAGAIN;
 }
 
 static int claimed(mt_queue *q, mt__claim *c, uint64_t pos, qslot *sl)
@@ -223,13 +271,18 @@ int mt__ring_claim(mt_queue *q, mt__claim *c)
 {
     qhdr *h = q->h;
     uint32_t self = mt__queue_self();
-    for (;;) {
+    /* Each round that fails lost its message to another consumer, who made
+     * progress; so many losses in a row mean scribbled words, or a caller
+     * that will simply try again. */
+    for (unsigned round = 0; round < CLAIM_ROUNDS; round++) {
         bool closed = atomic_load_explicit(&h->closed, memory_order_seq_cst);
         uint64_t hd = atomic_load_explicit(&h->head, memory_order_acquire), base;
         qslot *sl = slot_at(q, hd, &base);
         uint64_t s = st_make(base, 0, PH_FULL);
         if (cas(&sl->state, &s, st_make(base, self, PH_READING)))
             return claimed(q, c, hd, sl);
+        if (hd >= Q_POS_LIMIT)
+            return -EPROTO;
 
         uint64_t found = UINT64_MAX, first_writing = UINT64_MAX, p = hd;
         unsigned skipped = 0;
@@ -278,6 +331,7 @@ int mt__ring_claim(mt_queue *q, mt__claim *c)
             return claimed(q, c, found, sl);
         /* Another consumer took it first: it made progress, so may we. */
     }
+    return -EAGAIN;
 }
 
 /* After position pos was consumed: move the head hint on from pos, and past
