@@ -213,6 +213,23 @@ static bool header_ok(const qhdr *h, uint64_t file_size)
            lay.data_stride == h->data_stride && lay.total == h->total && h->total == file_size;
 }
 
+/*
+ * Whether fd's segment may be trusted: a file of the caller's effective uid
+ * that no one else may read or write. Another user's segment could be a
+ * squatter waiting for our messages, or could be changed under us; one open
+ * to others could be read or scribbled on by anyone. Checked on the fd
+ * before anything is mapped, so that the answer is about the file we map.
+ */
+static int owner_ok(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077))
+        return -EACCES;
+    return 0;
+}
+
 /* Remove the name if it still names this handle's segment. */
 static void unlink_if_ours(const mt_queue *q)
 {
@@ -263,7 +280,9 @@ int mt__queue_map_named(mt_queue *q, const char *name)
         qhdr *hh = NULL, *h = MAP_FAILED;
         size_t hh_len = 0;
         struct stat st;
-        int err = map_header(fd, &hh, &hh_len);
+        int err = owner_ok(fd);
+        if (err == 0)
+            err = map_header(fd, &hh, &hh_len);
         if (err < 0)
             goto out;
         if (fstat(fd, &st) < 0) {
@@ -334,7 +353,9 @@ int mt_queue_unlink(const char *name)
         return -errno;
     qhdr *h = NULL;
     size_t len = 0;
-    int err = map_header(fd, &h, &len);
+    int err = owner_ok(fd);
+    if (err == 0)
+        err = map_header(fd, &h, &len);
     if (err == 0) {
         mt_queue q = {.h = h};
         struct stat st;
