@@ -437,6 +437,101 @@ LEAK_TEST(queue, child_put_wakes_parent_blocked_in_get, .timeout = 20)
     mt_queue_free(q);
 }
 
+/* ---- acknowledged gets ------------------------------------------------------ */
+
+LEAK_TEST(queue, claim_ack_and_nack, .timeout = 20)
+{
+    mt_queue *q;
+    cr_assert_eq(
+        mt_queue_new(&q, &(mt_queue_opts){.maxsize = 4, .max_message = 8, .joinable = true}), 0);
+    mt_buf b = MT_BUF_INIT;
+    mt_queue_receipt r1, r2, r3;
+    cr_assert_eq(mt_queue_put(q, "a", 1, 0), 0);
+    cr_assert_eq(mt_queue_put(q, "b", 1, 0), 0);
+    cr_assert_eq(mt_queue_claim(q, &b, &r1, 0), 0);
+    cr_expect_str_eq(b.data, "a");
+    cr_expect_eq(mt_queue_qsize(q), 2, "a claim keeps its slot");
+    /* Others go on around the claim. */
+    cr_assert_eq(mt_queue_get(q, &b, 0), 0);
+    cr_expect_str_eq(b.data, "b");
+    cr_assert_eq(mt_queue_task_done(q), 0);
+    cr_expect_eq(mt_queue_claim(q, &b, &r2, 0), -EAGAIN);
+    cr_expect_eq(mt_queue_join(q, 0), -EAGAIN);
+    /* Given back: received again. */
+    cr_assert_eq(mt_queue_nack(q, &r1), 0);
+    cr_assert_eq(mt_queue_claim(q, &b, &r2, 0), 0);
+    cr_expect_str_eq(b.data, "a");
+    cr_expect_eq(mt_queue_join(q, 0), -EAGAIN);
+    /* Acknowledged: gone, and the join counts it done. */
+    cr_assert_eq(mt_queue_ack(q, &r2), 0);
+    cr_expect_eq(mt_queue_ack(q, &r2), -ESTALE);
+    cr_expect_eq(mt_queue_nack(q, &r2), -ESTALE);
+    cr_expect_eq(mt_queue_join(q, 0), 0);
+    cr_expect_eq(mt_queue_task_done(q), -EINVAL);
+    cr_expect_eq(mt_queue_qsize(q), 0);
+    cr_expect_eq(mt_queue_get(q, &b, 0), -EAGAIN);
+    /* Round the ring with claims. */
+    for (int i = 0; i < 10; i++) {
+        cr_assert_eq(mt_queue_put(q, "c", 1, 0), 0);
+        cr_assert_eq(mt_queue_claim(q, &b, &r3, 0), 0);
+        cr_assert_eq(mt_queue_ack(q, &r3), 0);
+    }
+    cr_expect_eq(mt_queue_join(q, 0), 0);
+    /* Bad arguments. */
+    mt_queue_receipt bad = {0, 0};
+    cr_expect_eq(mt_queue_ack(q, &bad), -EINVAL);
+    cr_expect_eq(mt_queue_ack(q, NULL), -EINVAL);
+    cr_expect_eq(mt_queue_ack(NULL, &r3), -EINVAL);
+    cr_expect_eq(mt_queue_claim(q, &b, NULL, 0), -EINVAL);
+    cr_expect_eq(mt_queue_claim(q, NULL, &r3, 0), -EINVAL);
+    cr_expect_eq(mt_queue_claim(q, &b, &r3, NAN), -EINVAL);
+    mt_buf_free(&b);
+    mt_queue_free(q);
+}
+
+/* A process that frees its last handle can acknowledge nothing any more: its
+ * claims go back to the queue at once (it is still alive, so no repair of a
+ * dead process could give them back). */
+LEAK_TEST(queue, claims_go_back_when_their_process_frees_the_queue, .timeout = 20)
+{
+    char name[64];
+    unique_name(name, sizeof name, "claim-free");
+    mt_queue *q;
+    cr_assert_eq(mt_queue_new(&q, &(mt_queue_opts){.name = name, .maxsize = 4, .max_message = 8}),
+                 0);
+    cr_assert_eq(mt_queue_put(q, "kept", 4, 0), 0);
+    int done[2], hold[2];
+    cr_assert_eq(pipe(done), 0);
+    cr_assert_eq(pipe(hold), 0);
+    pid_t child = fork();
+    if (child == 0) {
+        close(hold[1]);
+        close(done[0]);
+        mt_queue *mine;
+        mt_buf b = MT_BUF_INIT;
+        mt_queue_receipt r;
+        int err = mt_queue_open(&mine, name);
+        if (err == 0)
+            err = mt_queue_claim(mine, &b, &r, 1);
+        mt_queue_free(mine);
+        char c = (char)-err;
+        (void)!write(done[1], &c, 1);
+        (void)!read(hold[0], &c, 1); /* alive until the parent looked */
+        _exit(0);
+    }
+    close(done[1]);
+    close(hold[0]);
+    char c = 1, buf[8];
+    cr_assert_eq(read(done[0], &c, 1), 1);
+    cr_expect_eq(c, 0);
+    cr_expect(pid_alive(child));
+    cr_expect_eq(mt_queue_get_into(q, buf, sizeof buf, 0), 4);
+    close(hold[1]);
+    close(done[0]);
+    cr_expect_eq(wait_child(child), 0);
+    mt_queue_free(q);
+}
+
 /* ---- close --------------------------------------------------------------- */
 
 static void *blocked_get(void *arg)

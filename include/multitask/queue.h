@@ -64,6 +64,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "buf.h"
@@ -160,6 +161,53 @@ ssize_t mt_queue_get_into(mt_queue *q, void *buf, size_t cap, double timeout);
 
 /* mt_queue_get_into_nowait - mt_queue_get_into with timeout 0. */
 ssize_t mt_queue_get_into_nowait(mt_queue *q, void *buf, size_t cap);
+
+/*
+ * Acknowledged gets, for consumers that cannot lose work (at-least-once, as
+ * Redis streams' consumer groups and SQS give). A plain get hands the message
+ * over when it returns: a consumer killed after that and before it used the
+ * message loses it. mt_queue_claim instead returns the message while keeping
+ * it claimed by the calling process, until the process acknowledges it with
+ * mt_queue_ack. Should the process die first (SIGKILL included), or free its
+ * last handle of the queue, the message goes back to the queue and another
+ * get or claim receives it: a message is then processed at least once, and
+ * never again once acknowledged. A claimed message keeps its slot: claims
+ * not yet acknowledged count against maxsize and in qsize.
+ */
+
+/* What mt_queue_claim returns beside the message: pass it to mt_queue_ack or
+ * mt_queue_nack, once. Plain data: it may be copied, kept in shared memory,
+ * or settled by another thread or process that has the queue. */
+typedef struct mt_queue_receipt {
+    uint64_t pos;  /* the message's position */
+    uint64_t word; /* the claim as its slot records it */
+} mt_queue_receipt;
+
+/*
+ * mt_queue_claim - mt_queue_get that keeps the message claimed by the
+ * calling process: it leaves the queue only when mt_queue_ack(q, receipt)
+ * says it was processed, and goes back to it if this process dies first, or
+ * with mt_queue_nack. Waits, timeouts and errors as mt_queue_get (-EINVAL
+ * also for receipt NULL). On a joinable queue, the ack counts as the
+ * message's mt_queue_task_done: do not call both.
+ */
+int mt_queue_claim(mt_queue *q, mt_buf *out, mt_queue_receipt *receipt, double timeout);
+
+/*
+ * mt_queue_ack - a claimed message was processed: free its slot, for good.
+ * Returns 0; -ESTALE when the claim is no longer held (acknowledged or given
+ * back already, or its claimant died and the message went back to the
+ * queue: it may be processed again); -EINVAL (q or receipt NULL, not a
+ * receipt). Thread-safe; any process that has the queue may acknowledge.
+ */
+int mt_queue_ack(mt_queue *q, const mt_queue_receipt *receipt);
+
+/*
+ * mt_queue_nack - give a claimed message back unprocessed: the next get or
+ * claim receives it (after the messages taken meanwhile, as for one a dead
+ * consumer held). Returns 0, -ESTALE or -EINVAL as mt_queue_ack.
+ */
+int mt_queue_nack(mt_queue *q, const mt_queue_receipt *receipt);
 
 /*
  * mt_queue_qsize - about how many messages are in the queue: messages being

@@ -37,6 +37,7 @@ enum {
     SPIN_ROUNDS = 64,                   /* the most peeks before sleeping */
     SPIN_PAUSES = 16,                   /* pauses between peeks (~0.4 us) */
     WAKE_PERIOD_NS = 100 * 1000 * 1000, /* sleepers wake this often anyway */
+    DONE_TRIES = 1 << 20,               /* task_done's CAS attempts (count_done) */
 };
 
 typedef int attempt_fn(mt_queue *q, void *arg);
@@ -210,6 +211,7 @@ typedef struct sink {
     void *dst;
     size_t cap;
     size_t len;
+    mt_queue_receipt *receipt; /* keep the message claimed (mt_queue_claim) */
 } sink;
 
 static int get_attempt(mt_queue *q, void *arg)
@@ -237,7 +239,10 @@ static int get_attempt(mt_queue *q, void *arg)
             memcpy(k->dst, c.bytes, c.len);
     }
     k->len = c.len;
-    mt__ring_release(q, &c);
+    if (k->receipt)
+        *k->receipt = (mt_queue_receipt){c.pos, mt__ring_claim_word(q, &c)};
+    else
+        mt__ring_release(q, &c);
     return 0;
 }
 
@@ -283,6 +288,37 @@ ssize_t mt_queue_get_into(mt_queue *q, void *buf, size_t cap, double timeout)
 ssize_t mt_queue_get_into_nowait(mt_queue *q, void *buf, size_t cap)
 {
     return mt_queue_get_into(q, buf, cap, 0);
+}
+
+/* ---- acknowledged gets ------------------------------------------------------ */
+
+static int count_done(mt_queue *q);
+
+int mt_queue_claim(mt_queue *q, mt_buf *out, mt_queue_receipt *receipt, double timeout)
+{
+    if (!out || !receipt)
+        return -EINVAL;
+    sink k = {.buf = out, .receipt = receipt};
+    return get_common(q, &k, timeout);
+}
+
+int mt_queue_ack(mt_queue *q, const mt_queue_receipt *receipt)
+{
+    if (!q || !receipt)
+        return -EINVAL;
+    mt__queue_attach(q);
+    int r = mt__ring_settle(q, receipt->pos, receipt->word, true);
+    if (r == 0 && q->joinable)
+        count_done(q); /* cannot fail: the message was put and not yet done */
+    return r;
+}
+
+int mt_queue_nack(mt_queue *q, const mt_queue_receipt *receipt)
+{
+    if (!q || !receipt)
+        return -EINVAL;
+    mt__queue_attach(q);
+    return mt__ring_settle(q, receipt->pos, receipt->word, false);
 }
 
 /* ---- sizes --------------------------------------------------------------- */
@@ -334,14 +370,15 @@ static uint64_t published(mt_queue *q)
     return frontier >= skipped + writing ? frontier - skipped - writing : 0;
 }
 
-int mt_queue_task_done(mt_queue *q)
+/* Count one message done. Every failed CAS is another's task_done: so many
+ * in a row only come from a process scribbling on the word. */
+static int count_done(mt_queue *q)
 {
-    if (!q || !q->joinable)
-        return -EINVAL;
-    mt__queue_attach(q);
     qhdr *h = q->h;
     uint64_t done = atomic_load_explicit(&h->dones, memory_order_seq_cst);
-    for (;;) {
+    for (unsigned tries = 0;; tries++) {
+        if (tries == DONE_TRIES)
+            return -EPROTO;
         uint64_t puts = atomic_load_explicit(&h->puts, memory_order_seq_cst);
         if (done >= puts && done >= published(q))
             return -EINVAL;
@@ -353,6 +390,14 @@ int mt_queue_task_done(mt_queue *q)
         atomic_load_explicit(&h->joiners_waiting, memory_order_seq_cst))
         mt__queue_wake(&h->joiners_waiting, &h->join_seq);
     return 0;
+}
+
+int mt_queue_task_done(mt_queue *q)
+{
+    if (!q || !q->joinable)
+        return -EINVAL;
+    mt__queue_attach(q);
+    return count_done(q);
 }
 
 static int join_attempt(mt_queue *q, void *arg)

@@ -172,6 +172,14 @@ void mt__ring_unclaim(mt_queue *q, const mt__claim *c);
  * can (see Q_POS_LIMIT), else 0. */
 int mt__ring_damaged(const mt_queue *q);
 
+/* The state word of a slot this process claimed: what a receipt keeps. */
+uint64_t mt__ring_claim_word(const mt_queue *q, const mt__claim *c);
+
+/* Settle a kept claim, the slot of pos seen as word when claimed: free the
+ * slot (ack) or give the message back (!ack). Returns 0; -EINVAL when word
+ * is no claim of pos; -ESTALE when the slot no longer holds that claim. */
+int mt__ring_settle(mt_queue *q, uint64_t pos, uint64_t word, bool ack);
+
 /* Cheap checks for spinning: whether a get (put) may succeed now. */
 bool mt__ring_get_ready(const mt_queue *q);
 bool mt__ring_put_ready(const mt_queue *q);
@@ -215,8 +223,9 @@ static inline void mt__queue_attach(mt_queue *q)
  * earlier holder of its pid left behind. Returns 0 or -EUSERS. */
 int mt__queue_users_add(mt_queue *q);
 
-/* Remove one entry of the calling process. */
-void mt__queue_users_remove(mt_queue *q);
+/* Remove one entry of the calling process. Returns whether another entry
+ * of it (another handle of this process) remains. */
+bool mt__queue_users_remove(mt_queue *q);
 
 /* Whether a live process other than the caller's handle holds the queue. */
 bool mt__queue_users_live(mt_queue *q);

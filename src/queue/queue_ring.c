@@ -354,16 +354,22 @@ static void advance_head(mt_queue *q, uint64_t pos)
     }
 }
 
-void mt__ring_release(mt_queue *q, const mt__claim *c)
+/* After the slot of position pos was freed: wake who waits for that. */
+static void after_free(mt_queue *q, uint64_t pos)
 {
     qhdr *h = q->h;
-    uint64_t base = c->pos - q_index(q, c->pos);
-    atomic_store_explicit(&c->slot->state, st_make(base + q->nslots, 0, PH_FREE),
-                          memory_order_seq_cst);
     wake_if_waiting(&h->putters_waiting, &h->get_seq);
     if (atomic_load_explicit(&h->closed, memory_order_seq_cst))
         wake_if_waiting(&h->getters_waiting, &h->put_seq); /* they wait for held messages */
-    advance_head(q, c->pos);
+    advance_head(q, pos);
+}
+
+void mt__ring_release(mt_queue *q, const mt__claim *c)
+{
+    uint64_t base = c->pos - q_index(q, c->pos);
+    atomic_store_explicit(&c->slot->state, st_make(base + q->nslots, 0, PH_FREE),
+                          memory_order_seq_cst);
+    after_free(q, c->pos);
 }
 
 void mt__ring_unclaim(mt_queue *q, const mt__claim *c)
@@ -372,6 +378,27 @@ void mt__ring_unclaim(mt_queue *q, const mt__claim *c)
     uint64_t base = c->pos - q_index(q, c->pos);
     atomic_store_explicit(&c->slot->state, st_make(base, 0, PH_FULL), memory_order_seq_cst);
     wake_if_waiting(&h->getters_waiting, &h->put_seq);
+}
+
+uint64_t mt__ring_claim_word(const mt_queue *q, const mt__claim *c)
+{
+    return st_make(c->pos - q_index(q, c->pos), mt__queue_self(), PH_READING);
+}
+
+int mt__ring_settle(mt_queue *q, uint64_t pos, uint64_t word, bool ack)
+{
+    uint64_t base;
+    qslot *sl = slot_at(q, pos, &base);
+    if (st_phase(word) != PH_READING || st_diff(word, base) != 0 || !st_pid(word))
+        return -EINVAL;
+    uint64_t seen = word;
+    if (!cas(&sl->state, &seen, st_make(ack ? base + q->nslots : base, 0, ack ? PH_FREE : PH_FULL)))
+        return -ESTALE;
+    if (ack)
+        after_free(q, pos);
+    else
+        wake_if_waiting(&q->h->getters_waiting, &q->h->put_seq);
+    return 0;
 }
 
 bool mt__ring_get_ready(const mt_queue *q)

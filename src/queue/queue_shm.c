@@ -327,7 +327,11 @@ void mt__queue_unmap(mt_queue *q)
     if (!q->h)
         return;
     qhdr *h = q->h;
-    mt__queue_users_remove(q);
+    /* This process's last handle: the messages it claimed and did not
+     * acknowledge go back to the queue (nothing could acknowledge them). */
+    if (!mt__queue_users_remove(q) && atomic_load_explicit(&q->pid, memory_order_acquire) ==
+                                          mt__queue_self())
+        mt__ring_repair_own(q);
     uint32_t none = 0, self = mt__queue_self();
     if (q->name[0] && !mt__queue_users_live(q) &&
         atomic_compare_exchange_strong(&h->unlinking, &none, self)) {
