@@ -717,6 +717,127 @@ LEAK_TEST(queue, named_segment_goes_with_its_last_user, .timeout = 30)
     cr_expect_eq(mt_queue_open(&q2, name), -ENOENT);
 }
 
+/* A producer program that finishes before its consumer opens the queue: with
+ * persist, its messages wait for the consumer; the name goes only with
+ * mt_queue_unlink. */
+LEAK_TEST(queue, persist_keeps_a_finished_producers_messages, .timeout = 30)
+{
+    char name[64];
+    unique_name(name, sizeof name, "persist");
+    enum { N = 100 };
+    pid_t peer = start_peer((const char *[]){"produce", name, "100", NULL}, NULL, NULL);
+    cr_assert_eq(wait_child(peer), 0);
+    mode_t mode = 0;
+    cr_expect(shm_exists(name, &mode), "the producer's queue went with it");
+    cr_expect_eq(mode, 0600);
+    mt_queue *q;
+    cr_assert_eq(mt_queue_open(&q, name), 0);
+    cr_expect_eq(mt_queue_qsize(q), N);
+    char msg[512];
+    for (uint64_t i = 0; i < N; i++) {
+        ssize_t n = mt_queue_get_into(q, msg, sizeof msg, 0);
+        cr_assert_geq(n, 0, "%s", mt_strerror((int)n));
+        cr_assert_eq(msg_check(msg, (size_t)n, 512), (int64_t)i);
+        cr_assert_eq(mt_queue_task_done(q), 0);
+    }
+    cr_expect_eq(mt_queue_join(q, 0), 0);
+    mt_queue_free(q);
+    cr_expect(shm_exists(name, NULL), "a persistent queue went with its last handle");
+    cr_assert_eq(mt_queue_unlink(name), 0);
+    cr_expect(!shm_exists(name, NULL));
+    /* Without persist, the name goes with the last handle, as before. */
+    cr_assert_eq(mt_queue_new(&q, &(mt_queue_opts){.name = name}), 0);
+    mt_queue_free(q);
+    cr_expect(!shm_exists(name, NULL));
+}
+
+/* Processes that all call open_or_new at once end up on one queue. */
+LEAK_TEST(queue, open_or_new_makes_one_queue_for_all, .timeout = 30)
+{
+    char name[64];
+    unique_name(name, sizeof name, "open-or-new");
+    enum { KIDS = 4 };
+    int report[2], go[2];
+    cr_assert_eq(pipe(report), 0);
+    cr_assert_eq(pipe(go), 0);
+    mt_queue_opts o = {.name = name, .maxsize = 8, .max_message = 16, .joinable = true};
+    pid_t kids[KIDS];
+    for (int k = 0; k < KIDS; k++) {
+        if ((kids[k] = fork()) == 0) {
+            close(report[0]);
+            close(go[1]);
+            mt_queue *q;
+            int err = mt_queue_open_or_new(&q, &o);
+            if (err == 0)
+                err = mt_queue_put(q, &k, sizeof k, 0);
+            char c = (char)-err;
+            (void)!write(report[1], &c, 1);
+            (void)!read(go[0], &c, 1); /* keep the queue until the parent looked */
+            if (err == 0)
+                mt_queue_free(q);
+            _exit(err == 0 ? 0 : 1);
+        }
+    }
+    close(report[1]);
+    close(go[0]);
+    for (int k = 0; k < KIDS; k++) {
+        char c = 1;
+        cr_assert_eq(read(report[0], &c, 1), 1);
+        cr_expect_eq(c, 0, "open_or_new: %s", mt_err_name(-c));
+    }
+    mt_queue *q;
+    cr_assert_eq(mt_queue_open_or_new(&q, &o), 0);
+    cr_expect_eq(mt_queue_qsize(q), KIDS);
+    unsigned seen = 0;
+    for (int k = 0; k < KIDS; k++) {
+        int who = -1;
+        cr_assert_eq(mt_queue_get_into(q, &who, sizeof who, 0), (ssize_t)sizeof who);
+        cr_assert(who >= 0 && who < KIDS);
+        seen |= 1u << who;
+    }
+    cr_expect_eq(seen, (1u << KIDS) - 1);
+    /* Another shape under the same name is refused, not quietly adopted. */
+    mt_queue *other = (mt_queue *)1;
+    mt_queue_opts bigger = o;
+    bigger.maxsize = 16;
+    cr_expect_eq(mt_queue_open_or_new(&other, &bigger), -EEXIST);
+    cr_expect_null(other);
+    mt_queue_opts plain = o;
+    plain.joinable = false;
+    cr_expect_eq(mt_queue_open_or_new(&other, &plain), -EEXIST);
+    cr_expect_eq(mt_queue_open_or_new(&other, &(mt_queue_opts){0}), -EINVAL);
+    cr_expect_eq(mt_queue_open_or_new(&other, NULL), -EINVAL);
+    cr_expect_eq(mt_queue_open_or_new(NULL, &o), -EINVAL);
+    close(go[1]);
+    close(report[0]);
+    for (int k = 0; k < KIDS; k++)
+        cr_expect_eq(wait_child(kids[k]), 0);
+    mt_queue_free(q);
+    cr_expect(!shm_exists(name, NULL));
+}
+
+/* Waiting until a named queue is drained, from another program: join counts
+ * the task_done calls of every process on the queue. */
+LEAK_TEST(queue, join_waits_for_an_unrelated_consumer, .timeout = 30)
+{
+    char name[64];
+    unique_name(name, sizeof name, "join-named");
+    mt_queue *q;
+    cr_assert_eq(mt_queue_new(&q, &(mt_queue_opts){.name = name, .maxsize = 128,
+                                                   .max_message = 512, .joinable = true}),
+                 0);
+    enum { N = 60 };
+    char msg[512];
+    for (uint64_t i = 0; i < N; i++)
+        cr_assert_eq(mt_queue_put(q, msg, msg_make(msg, i, 512), 0), 0);
+    cr_expect_eq(mt_queue_join(q, 0.05), -ETIMEDOUT);
+    pid_t peer = start_peer((const char *[]){"drain", name, "60", NULL}, NULL, NULL);
+    cr_expect_eq(mt_queue_join(q, 20), 0);
+    cr_expect_eq(mt_queue_qsize(q), 0);
+    cr_expect_eq(wait_child(peer), 0);
+    mt_queue_free(q);
+}
+
 LEAK_TEST(queue, unlink_removes_the_name_not_the_queue, .timeout = 30)
 {
     char name[64];

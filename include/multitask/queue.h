@@ -97,6 +97,11 @@ typedef struct mt_queue_opts {
     const char *name;
     /* Count unfinished messages for mt_queue_task_done and mt_queue_join. */
     bool joinable;
+    /* A named queue only: keep the name, and the messages, when the last
+     * handle is freed, so that a producer may finish and exit before its
+     * consumer opens the queue. mt_queue_unlink() removes it (it lasts until
+     * then, or until the machine restarts). */
+    bool persist;
 } mt_queue_opts;
 
 /*
@@ -121,6 +126,19 @@ int mt_queue_new(mt_queue **out, const mt_queue_opts *opts);
  * second at most).
  */
 int mt_queue_open(mt_queue **out, const char *name);
+
+/*
+ * mt_queue_open_or_new - attach to the named queue opts->name, making it
+ * with opts if it does not exist yet, in one step that races safely with
+ * other processes doing the same (POSIX's O_CREAT without O_EXCL). The
+ * handle is freed with mt_queue_free. Returns 0; -EINVAL (out or opts NULL,
+ * no name, a bad size or name); -EEXIST when the queue exists with another
+ * maxsize, max_message or joinable than opts asks (after defaults; persist
+ * stays as its creator made it); the errors of mt_queue_new and
+ * mt_queue_open; -EAGAIN when the name kept appearing and vanishing under
+ * it (other processes making and removing it at that moment).
+ */
+int mt_queue_open_or_new(mt_queue **out, const mt_queue_opts *opts);
 
 /*
  * mt_queue_put - append a copy of the len bytes at data, waiting up to

@@ -37,6 +37,7 @@ enum {
     SPIN_ROUNDS = 64,                   /* the most peeks before sleeping */
     SPIN_PAUSES = 16,                   /* pauses between peeks (~0.4 us) */
     WAKE_PERIOD_NS = 100 * 1000 * 1000, /* sleepers wake this often anyway */
+    OPEN_OR_NEW_TURNS = 16,             /* mt_queue_open_or_new's tries */
     DONE_TRIES = 1 << 20,               /* task_done's CAS attempts (count_done) */
 };
 
@@ -94,20 +95,29 @@ static int wait_for(mt_queue *q, attempt_fn *attempt, ready_fn *ready, void *arg
 
 /* ---- life cycle -------------------------------------------------------- */
 
+/* The options with defaults filled in; -EINVAL when out of range. */
+static int resolve_opts(mt_queue_opts *o, const mt_queue_opts *opts)
+{
+    *o = opts ? *opts : (mt_queue_opts){0};
+    if (!o->maxsize)
+        o->maxsize = MT_QUEUE_DEFAULT_MAXSIZE;
+    if (!o->max_message)
+        o->max_message = MT_QUEUE_DEFAULT_MAX_MESSAGE;
+    if (o->maxsize > MT_QUEUE_MAX_MAXSIZE || o->max_message > MT_QUEUE_MAX_MESSAGE ||
+        (uint64_t)o->maxsize * o->max_message > MT_QUEUE_MAX_BYTES)
+        return -EINVAL;
+    if (o->name && !mt__queue_name_ok(o->name))
+        return -EINVAL;
+    return 0;
+}
+
 int mt_queue_new(mt_queue **out, const mt_queue_opts *opts)
 {
     if (!out)
         return -EINVAL;
     *out = NULL;
-    mt_queue_opts o = opts ? *opts : (mt_queue_opts){0};
-    if (!o.maxsize)
-        o.maxsize = MT_QUEUE_DEFAULT_MAXSIZE;
-    if (!o.max_message)
-        o.max_message = MT_QUEUE_DEFAULT_MAX_MESSAGE;
-    if (o.maxsize > MT_QUEUE_MAX_MAXSIZE || o.max_message > MT_QUEUE_MAX_MESSAGE ||
-        (uint64_t)o.maxsize * o.max_message > MT_QUEUE_MAX_BYTES)
-        return -EINVAL;
-    if (o.name && !mt__queue_name_ok(o.name))
+    mt_queue_opts o;
+    if (resolve_opts(&o, opts) < 0)
         return -EINVAL;
     mt_queue *q = calloc(1, sizeof *q);
     if (!q)
@@ -138,6 +148,35 @@ int mt_queue_open(mt_queue **out, const char *name)
     }
     *out = q;
     return 0;
+}
+
+int mt_queue_open_or_new(mt_queue **out, const mt_queue_opts *opts)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    mt_queue_opts o;
+    if (!opts || !opts->name || resolve_opts(&o, opts) < 0)
+        return -EINVAL;
+    /* Each failed turn saw the name appear or vanish under it: another
+     * process made or removed it meanwhile. */
+    for (int turn = 0; turn < OPEN_OR_NEW_TURNS; turn++) {
+        int err = mt_queue_open(out, o.name);
+        if (err == 0) {
+            mt_queue *q = *out;
+            if (q->nslots == o.maxsize && q->max_message == o.max_message &&
+                q->joinable == o.joinable)
+                return 0;
+            mt_queue_free(q);
+            *out = NULL;
+            return -EEXIST;
+        }
+        if (err != -ENOENT)
+            return err;
+        if ((err = mt_queue_new(out, &o)) != -EEXIST)
+            return err;
+    }
+    return -EAGAIN;
 }
 
 void mt_queue_free(mt_queue *q)

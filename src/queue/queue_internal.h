@@ -24,7 +24,7 @@
 
 enum {
     Q_MAGIC = 0x7571746d, /* "mtqu" */
-    Q_VERSION = 1,
+    Q_VERSION = 2,   /* 2: the persist word */
     Q_INLINE = 48,   /* message bytes that fit in the slot's own cache line */
     Q_USERS = 1024,  /* handles (in any processes) attached at once */
     Q_SPIN_INITIAL = 16, /* a new handle's spin budget, in peeks (queue.c) */
@@ -90,6 +90,7 @@ typedef struct qhdr {
     uint32_t version;
     uint32_t nslots;
     uint32_t joinable;
+    uint32_t persist; /* the name stays when its last user leaves */
     uint64_t max_message;
     uint64_t slots_off, data_off, data_stride, total;
     uint64_t pidns; /* the creator's PID namespace (inode), 0 if unknown */
@@ -130,6 +131,7 @@ struct mt_queue {
     uint64_t max_message;
     uint64_t stride;
     bool joinable;
+    bool persist;
     _Atomic uint32_t pid;         /* the process this handle is registered for */
     _Atomic uint32_t attach_lock; /* pid of the process attaching, 0 when free */
     _Atomic uint64_t last_sweep;  /* mt_monotonic_ns() of the last sweep */

@@ -59,6 +59,7 @@ static void adopt(mt_queue *q, qhdr *h)
     q->max_message = h->max_message;
     q->stride = h->data_stride;
     q->joinable = h->joinable != 0;
+    q->persist = h->persist != 0;
     atomic_store_explicit(&q->pid, mt__queue_self(), memory_order_relaxed);
     atomic_store_explicit(&q->spin_put, Q_SPIN_INITIAL, memory_order_relaxed);
     atomic_store_explicit(&q->spin_get, Q_SPIN_INITIAL, memory_order_relaxed);
@@ -118,7 +119,10 @@ static int publish(int fd, const char *name)
 
 int mt__queue_create(mt_queue *q, const mt_queue_opts *o)
 {
-    qhdr lay = {.version = Q_VERSION, .joinable = o->joinable, .pidns = mt__queue_pidns()};
+    qhdr lay = {.version = Q_VERSION,
+                .joinable = o->joinable,
+                .persist = o->name && o->persist,
+                .pidns = mt__queue_pidns()};
     layout(&lay, o->maxsize, o->max_message);
     bool named;
     int fd = new_file(o->name, &named);
@@ -136,6 +140,7 @@ int mt__queue_create(mt_queue *q, const mt_queue_opts *o)
     h->version = lay.version;
     h->nslots = lay.nslots;
     h->joinable = lay.joinable;
+    h->persist = lay.persist;
     h->max_message = lay.max_message;
     h->slots_off = lay.slots_off;
     h->data_off = lay.data_off;
@@ -333,7 +338,7 @@ void mt__queue_unmap(mt_queue *q)
                                           mt__queue_self())
         mt__ring_repair_own(q);
     uint32_t none = 0, self = mt__queue_self();
-    if (q->name[0] && !mt__queue_users_live(q) &&
+    if (q->name[0] && !q->persist && !mt__queue_users_live(q) &&
         atomic_compare_exchange_strong(&h->unlinking, &none, self)) {
         if (mt__queue_users_live(q)) {
             atomic_store(&h->unlinking, 0); /* someone arrived: theirs to do */
