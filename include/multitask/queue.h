@@ -237,7 +237,11 @@ typedef struct mt_queue_receipt {
  * says it was processed, and goes back to it if this process dies first, or
  * with mt_queue_nack. Waits, timeouts and errors as mt_queue_get (-EINVAL
  * also for receipt NULL). On a joinable queue, the ack counts as the
- * message's mt_queue_task_done: do not call both.
+ * message's mt_queue_task_done: do not call both. On a closed queue, gets
+ * and claims wait for the claims other processes still hold (their messages
+ * come back should those die) before they return -EPIPE: two processes
+ * that each wait in a get while holding a claim wait for each other, so
+ * acknowledge before taking the next message.
  */
 int mt_queue_claim(mt_queue *q, mt_buf *out, mt_queue_receipt *receipt, double timeout);
 

@@ -42,9 +42,22 @@
  *
  * Hints. Every position below tail is claimed and every position below head
  * is consumed: each moves by CAS from p to p + 1 only after p was seen so.
- * A lost or late update costs a few more steps, never a wrong answer. head
- * passes p only once p's slot is a round ahead, so a slot READING by a dead
- * consumer is never left behind the place where scans and sweeps start.
+ * A lost or late update costs a few more steps, never a wrong answer; and
+ * whoever moves a hint moves it on past the positions seen done meanwhile
+ * (advance_tail, advance_head), and a put helps it past every position it
+ * finds claimed, so a hint never stays behind for good. head passes p only
+ * once p's slot is a round ahead, so a slot READING by a dead consumer is
+ * never left behind the place where scans and sweeps start.
+ *
+ * Claims. mt_queue_claim is a get that stops before its last step: the
+ * slot stays READING(b, r) until the ack stores FREE(b + N), or the nack
+ * FULL(b), each one CAS from the exact word the claim left. A claimant
+ * that dies is repaired like any dead reader: the message comes back.
+ *
+ * Damage. Loops over shared words are bounded (a put walks a few laps at
+ * most, a get scans one lap per round and gives up after CLAIM_ROUNDS), so
+ * a scribbled segment costs a caller its timeout, never a spin for ever;
+ * words no healthy queue holds (Q_POS_LIMIT) are reported as -EPROTO.
  *
  * Close. A put checks `closed` again after its claim: the claim and that
  * load, close's store and a consumer's load of `closed` before its scan are
