@@ -571,6 +571,69 @@ LEAK_TEST(queue, close_wakes_blocked_getters, .timeout = 20)
     mt_queue_free(q);
 }
 
+/* A closed queue's gets wait for the claims other processes hold: given
+ * back, the message is drained; acknowledged, the gets say -EPIPE. */
+static pid_t claim_in_child(mt_queue *q, int *cmd_fd)
+{
+    int ready[2], cmd[2];
+    cr_assert_eq(pipe(ready), 0);
+    cr_assert_eq(pipe(cmd), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(ready[0]);
+        close(cmd[1]);
+        mt_buf b = MT_BUF_INIT;
+        mt_queue_receipt r;
+        char c = mt_queue_claim(q, &b, &r, 5) == 0 ? 'y' : 'n';
+        (void)!write(ready[1], &c, 1);
+        if (read(cmd[0], &c, 1) != 1)
+            _exit(2);
+        _exit((c == 'a' ? mt_queue_ack(q, &r) : mt_queue_nack(q, &r)) == 0 ? 0 : 1);
+    }
+    close(ready[1]);
+    close(cmd[0]);
+    char c = 0;
+    cr_assert_eq(read(ready[0], &c, 1), 1);
+    cr_assert_eq(c, 'y');
+    close(ready[0]);
+    *cmd_fd = cmd[1];
+    return pid;
+}
+
+LEAK_TEST(queue, closed_queue_waits_for_others_claims, .timeout = 20)
+{
+    mt_queue *q;
+    cr_assert_eq(mt_queue_new(&q, &(mt_queue_opts){.maxsize = 4, .max_message = 8}), 0);
+    cr_assert_eq(mt_queue_put(q, "m", 1, 0), 0);
+    int cmd;
+    pid_t child = claim_in_child(q, &cmd);
+    cr_assert_eq(mt_queue_close(q), 0);
+    char buf[8];
+    cr_expect_eq(mt_queue_get_into(q, buf, sizeof buf, 0.2), -ETIMEDOUT);
+    cr_expect_eq(mt_queue_get_into_nowait(q, buf, sizeof buf), -EAGAIN);
+    cr_assert_eq(write(cmd, "n", 1), 1); /* given back */
+    cr_expect_eq(mt_queue_get_into(q, buf, sizeof buf, 5), 1);
+    cr_expect_eq(wait_child(child), 0);
+    close(cmd);
+    cr_expect_eq(mt_queue_get_into_nowait(q, buf, sizeof buf), -EPIPE);
+    mt_queue_free(q);
+
+    cr_assert_eq(mt_queue_new(&q, &(mt_queue_opts){.maxsize = 4, .max_message = 8}), 0);
+    cr_assert_eq(mt_queue_put(q, "m", 1, 0), 0);
+    child = claim_in_child(q, &cmd);
+    cr_assert_eq(mt_queue_close(q), 0);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, blocked_get, q), 0);
+    mt_sleep(0.1);
+    cr_assert_eq(write(cmd, "a", 1), 1); /* acknowledged */
+    void *r;
+    pthread_join(t, &r);
+    cr_expect_eq((intptr_t)r, -EPIPE);
+    cr_expect_eq(wait_child(child), 0);
+    close(cmd);
+    mt_queue_free(q);
+}
+
 LEAK_TEST(queue, close_wakes_blocked_putters_and_drains, .timeout = 20)
 {
     mt_queue *q;
