@@ -256,3 +256,33 @@ LEAK_TEST(damage, foreign_or_open_segment_is_refused, .timeout = 30)
     mt_queue_free(other);
     mt_queue_free(q);
 }
+
+/* An anonymous queue's memfd is sealed: whoever reaches it (through /proc)
+ * cannot truncate it under the queue's users. */
+LEAK_TEST(damage, anonymous_segment_cannot_be_truncated, .timeout = 30)
+{
+    mt_queue *q;
+    cr_assert_eq(mt_queue_new(&q, &(mt_queue_opts){.maxsize = 8, .max_message = 4096}), 0);
+    char line[512], path[128] = "";
+    FILE *maps = fopen("/proc/self/maps", "re");
+    cr_assert_not_null(maps);
+    while (fgets(line, sizeof line, maps)) {
+        unsigned long from, to;
+        if (strstr(line, "memfd:multitask-queue") && sscanf(line, "%lx-%lx", &from, &to) == 2 &&
+            (void *)from == (void *)q->h) {
+            snprintf(path, sizeof path, "/proc/self/map_files/%lx-%lx", from, to);
+            break;
+        }
+    }
+    fclose(maps);
+    cr_assert_neq(path[0], '\0', "the queue's mapping was not found");
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+    cr_expect_eq(ftruncate(fd, 4096), -1);
+    cr_expect_eq(errno, EPERM);
+    close(fd);
+    cr_assert_eq(mt_queue_put(q, "still", 5, 0), 0);
+    char buf[8];
+    cr_expect_eq(mt_queue_get_into(q, buf, sizeof buf, 0), 5);
+    mt_queue_free(q);
+}

@@ -61,12 +61,13 @@
  * process of the same uid can still scribble on the segment: that is not
  * the library's to prevent, but every call stays bounded by its timeout,
  * and shared words that no queue can hold are reported as -EPROTO (by put,
- * get, claim, join) rather than spun on. A segment file truncated under a
- * live handle (only its owner can) makes the next access to the lost pages
- * raise SIGBUS in every process that maps it, as for any shared mapping:
- * the library does not catch signals. Never truncate a queue's file; a
- * program that must survive a hostile owner of the same uid should not
- * share that uid.
+ * get, claim, join) rather than spun on. An anonymous queue's memfd is
+ * sealed at its size: it cannot be truncated. A named queue's file can be,
+ * by its owner: that makes the next access to the lost pages raise SIGBUS
+ * in every process that maps it, as for any shared mapping, and the library
+ * does not catch signals. Never truncate /dev/shm/mt-queue-NAME (opening
+ * one of the wrong size fails with -EINVAL); a program that must survive a
+ * hostile process of its own uid should not share that uid.
  *
  * Memory: maxsize * (max_message + 64) bytes of address space, of which only
  * the pages messages actually touch are ever committed. Messages up to 48

@@ -98,7 +98,7 @@ static int new_file(const char *name, bool *named)
 {
     *named = false;
     if (!name)
-        return memfd_create("multitask-queue", MFD_CLOEXEC);
+        return memfd_create("multitask-queue", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     int fd = open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
         return fd;
@@ -132,6 +132,11 @@ int mt__queue_create(mt_queue *q, const mt_queue_opts *o)
     struct stat st;
     qhdr *h = MAP_FAILED;
     if (fchmod(fd, 0600) < 0 || ftruncate(fd, (off_t)lay.total) < 0 || fstat(fd, &st) < 0)
+        goto fail;
+    /* An anonymous queue's size is fixed for good: nobody who reaches the
+     * memfd (through /proc) can cut it short under its users (SIGBUS). A
+     * named one's file cannot be sealed (queue.h says what truncating does). */
+    if (!o->name && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
         goto fail;
     /* The file is sparse: pages are committed only as messages touch them. */
     h = mmap(NULL, lay.total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
