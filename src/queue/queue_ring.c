@@ -63,7 +63,7 @@
  * load, close's store and a consumer's load of `closed` before its scan are
  * all sequentially consistent, so either the consumer's scan sees the slot
  * (WRITING: it waits for it) or the put sees the queue closed and gives the
- * position up (FREE(t + N)) and fails. A consumer returns -EPIPE only when
+ * position up (FREE(t + N)) and fails. A consumer returns MT_ECLOSED only when
  * the queue was closed before a scan that found no message, no put under
  * way and no message held by another process: nothing put successfully can
  * arrive after that. A message another process holds (READING) may still
@@ -213,7 +213,7 @@ int mt__ring_put(mt_queue *q, const void *data, size_t len)
 {
     qhdr *h = q->h;
     if (atomic_load_explicit(&h->closed, memory_order_acquire))
-        return -EPIPE;
+        return MT_ECLOSED;
     uint32_t self = mt__queue_self();
     uint64_t t = atomic_load_explicit(&h->tail, memory_order_relaxed);
     if (t >= Q_POS_LIMIT)
@@ -233,7 +233,7 @@ int mt__ring_put(mt_queue *q, const void *data, size_t len)
             advance_tail(q, t);
             if (atomic_load_explicit(&h->closed, memory_order_seq_cst)) {
                 skip_position(q, sl, base);
-                return -EPIPE;
+                return MT_ECLOSED;
             }
             sl->len = len;
             if (len)
@@ -329,7 +329,7 @@ int mt__ring_claim(mt_queue *q, mt__claim *c)
             if (!closed || first_writing != UINT64_MAX)
                 return -EAGAIN;
             if (!others_reading)
-                return -EPIPE;
+                return MT_ECLOSED;
             /* Closed, but another process holds a message: it either frees
              * it or dies and the message comes back. Find out now. */
             if (mt__ring_sweep(q, true) > 0)
