@@ -201,9 +201,9 @@ typedef struct mt__remote {
 
 struct mt_loop {
     uv_loop_t uv;
-    uv_timer_t uv_timer;   /* armed for our earliest deadline */
+    uv_timer_t uv_timer;   /* bounds one poll by our earliest deadline */
+    uv_prepare_t uv_prepare; /* arms uv_timer just before libuv polls */
     uv_async_t uv_async;   /* remote wake-ups */
-    int64_t uv_timer_at;   /* what uv_timer is armed for; INT64_MAX: none */
     mt__fiber main;        /* the scheduler's fiber: the thread's stack */
     mt_task *current;      /* the running task */
     mt_task *ready_head, *ready_tail;

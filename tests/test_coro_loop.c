@@ -1,0 +1,145 @@
+/*
+ * test_coro_loop.c - the loop itself: it never sleeps past a due timer
+ * while it also waits for an fd, and the reports it makes go to the hook
+ * the program set (nothing printed).
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <time.h>
+
+#include "coro_helpers.h"
+
+/* ---- timers beside an idle fd wait ------------------------------------- */
+
+/* A task that waits for a pipe nobody writes to: libuv then has an fd to
+ * watch, so a poll without a timeout would sleep for ever. */
+static int idle_reader(void *arg)
+{
+    int fd = *(int *)arg;
+    return mt_co_wait_fd(fd, MT_READABLE, MT_FOREVER);
+}
+
+typedef struct sleepers {
+    int n;        /* how many sleeper tasks */
+    int rounds;   /* how many sleeps each */
+    double each;  /* seconds a sleep lasts */
+    int woke;     /* sleeps that ended */
+} sleepers;
+
+static int short_sleeper(void *arg)
+{
+    sleepers *s = arg;
+    for (int i = 0; i < s->rounds; i++) {
+        int r = mt_co_sleep(s->each);
+        if (r)
+            return r;
+        s->woke++;
+    }
+    return 0;
+}
+
+static int sleepers_main(void *arg)
+{
+    sleepers *s = arg;
+    int fds[2];
+    cr_assert_eq(pipe2(fds, O_CLOEXEC), 0);
+    mt_task *reader;
+    cr_assert_eq(mt_task_create(&reader, idle_reader, &fds[0], NULL), 0);
+    for (int i = 0; i < s->n; i++)
+        cr_assert_eq(mt_task_create(NULL, short_sleeper, s, NULL), 0);
+    while (s->woke < s->n * s->rounds)
+        cr_assert_eq(mt_co_sleep(0.001), 0);
+    cr_expect_eq(mt_task_cancel(reader), 0);
+    cr_expect_eq(mt_task_await(reader), -ECANCELED);
+    mt_task_release(reader);
+    mt_co_close(fds[0]);
+    close(fds[1]);
+    return 0;
+}
+
+/* Before, a poll now and then began after libuv's timer had fallen due and
+ * been consumed, and waited without a timeout: these runs hung within a
+ * few seconds (on a busy machine more often). */
+LEAK_TEST(coro_loop, many_short_sleeps_beside_an_idle_fd_all_wake, .timeout = 60)
+{
+    sleepers a = {.n = 100, .rounds = 300, .each = 0.001};
+    cr_assert_eq(co_run(sleepers_main, &a), 0);
+    cr_expect_eq(a.woke, a.n * a.rounds);
+    sleepers b = {.n = 20000, .rounds = 3, .each = 0.001};
+    cr_assert_eq(co_run(sleepers_main, &b), 0);
+    cr_expect_eq(b.woke, b.n * b.rounds);
+    cr_expect_eq(co_reports[0], '\0', "unexpected report: %s", co_reports);
+}
+
+/* The same race made certain: a sleeper's deadline D is armed in libuv,
+ * whose clock counts whole milliseconds, so libuv's timer falls due up to
+ * 1 ms before D. A byte from another thread ends the poll early; the task
+ * that reads it stays busy until just before D. The next poll then begins
+ * with libuv's timer already due: before, libuv fired it before polling and
+ * then polled an idle pipe without a timeout, so the sleeper never woke. */
+typedef struct near_deadline {
+    int fds[2];
+    double deadline;  /* the sleeper's, on the loop's clock */
+    int slept;
+} near_deadline;
+
+static void *write_soon(void *arg)
+{
+    near_deadline *nd = arg;
+    nanosleep(&(struct timespec){.tv_nsec = 2000000}, NULL);
+    ssize_t w = write(nd->fds[1], "x", 1);
+    (void)w;
+    return NULL;
+}
+
+static int deadline_sleeper(void *arg)
+{
+    near_deadline *nd = arg;
+    nd->deadline = mt_loop_time() + 0.005;
+    int r = mt_co_sleep(0.005);
+    nd->slept = r == 0;
+    return r;
+}
+
+static int busy_reader(void *arg)
+{
+    near_deadline *nd = arg;
+    int r = mt_co_wait_fd(nd->fds[0], MT_READABLE, MT_FOREVER);
+    if (r < 0)
+        return r;
+    char c;
+    cr_expect_eq(read(nd->fds[0], &c, 1), 1);
+    while (mt_loop_time() < nd->deadline - 20e-6)
+        ; /* busy, without suspending, until just before the deadline */
+    return mt_co_wait_fd(nd->fds[0], MT_READABLE, MT_FOREVER);
+}
+
+static int near_deadline_main(void *arg)
+{
+    near_deadline *nd = arg;
+    cr_assert_eq(pipe2(nd->fds, O_CLOEXEC), 0);
+    mt_task *sleeper, *reader;
+    cr_assert_eq(mt_task_create(&sleeper, deadline_sleeper, nd, NULL), 0);
+    cr_assert_eq(mt_task_create(&reader, busy_reader, nd, NULL), 0);
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, write_soon, nd), 0);
+    int r = mt_task_await(sleeper);
+    pthread_join(th, NULL);
+    mt_task_cancel(reader);
+    cr_expect_eq(mt_task_await(reader), -ECANCELED);
+    mt_task_release(sleeper);
+    mt_task_release(reader);
+    mt_co_close(nd->fds[0]);
+    close(nd->fds[1]);
+    return r;
+}
+
+LEAK_TEST(coro_loop, a_poll_after_libuvs_timer_fell_due_still_wakes_the_sleeper, .timeout = 30)
+{
+    for (int run = 0; run < 20; run++) {
+        near_deadline nd = {0};
+        cr_assert_eq(co_run(near_deadline_main, &nd), 0, "run %d", run);
+        cr_expect_eq(nd.slept, 1);
+    }
+}
