@@ -96,7 +96,15 @@
  *     that stay unused so that a small overflow lands there. The program
  *     then ends with SIGABRT: the overflow is found, after it happened, and
  *     a frame that jumps over the pattern without writing it is missed.
- *   - the shared stack always has a guard region or page.
+ *   - the shared stack always has a guard region or page (never a canary,
+ *     even with MT_CO_GUARD=canary).
+ * A guard catches a frame that grows into it. A frame larger than the
+ * 16 KiB guard (a big local array, alloca, a VLA) can jump over it into a
+ * neighbouring coroutine's stack, unnoticed, unless its code is compiled
+ * with -fstack-clash-protection (GCC, Clang: the frame is touched page by
+ * page, so it faults in the guard), which Debian's gcc leaves off. The
+ * library is built with it; compile your coroutines' code with it too, or
+ * keep every frame under 16 KiB (big buffers on the heap).
  * MT_CO_GUARD=mprotect or MT_CO_GUARD=canary in the environment picks the
  * weaker ways on any kernel (for tests). The SIGSEGV handler runs on an
  * alternate signal stack (one is installed for the loop's thread if it has

@@ -107,6 +107,9 @@ typedef struct mt__stack {
 /* A mapping of `len` bytes (a multiple of the page size) with its guard.
  * Returns 0 or -ENOMEM. */
 int mt__stack_map(mt__stack *s, size_t len);
+/* The same for the loop's shared stack, whose guard always faults (never a
+ * canary, whatever MT_CO_GUARD says). Returns 0 or -ENOMEM. */
+int mt__stack_map_shared(mt__stack *s, size_t len);
 void mt__stack_unmap(mt__stack *s);
 /* Canary mode: write the band / whether it is whole. */
 void mt__canary_fill(mt__stack *s);
