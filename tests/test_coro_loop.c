@@ -143,3 +143,121 @@ LEAK_TEST(coro_loop, a_poll_after_libuvs_timer_fell_due_still_wakes_the_sleeper,
         cr_expect_eq(nd.slept, 1);
     }
 }
+
+/* ---- the report hook --------------------------------------------------- */
+
+typedef struct hook_log {
+    char lines[2048];
+    int calls;
+} hook_log;
+
+static void hook(const char *line, void *arg)
+{
+    hook_log *h = arg;
+    size_t used = strlen(h->lines);
+    snprintf(h->lines + used, sizeof h->lines - used, "%s\n", line);
+    h->calls++;
+}
+
+static int fail_enoent(void *arg)
+{
+    (void)arg;
+    return -ENOENT;
+}
+
+static int forgotten_sleeper(void *arg)
+{
+    (void)arg;
+    return mt_co_sleep(100);
+}
+
+/* Sets the hook from inside mt_run, then leaves an error unread and a
+ * task pending at close. */
+static int hooked_main(void *arg)
+{
+    cr_assert_eq(mt_loop_set_report(mt_loop_current(), hook, arg), 0);
+    mt_task *t;
+    cr_assert_eq(mt_task_create(&t, fail_enoent, NULL, &(mt_task_opts){.name = "lost"}), 0);
+    cr_assert_eq(mt_co_sleep(0.01), 0);
+    mt_task_release(t); /* reported now */
+    cr_assert_eq(mt_task_create(NULL, forgotten_sleeper, NULL, &(mt_task_opts){.name = "left"}),
+                 0);
+    return mt_co_yield();
+}
+
+/* Sends this process's stderr to a fresh temporary file; returns the fd to
+ * put back with stderr_back. */
+static int stderr_to(FILE *f)
+{
+    fflush(stderr);
+    int saved = dup(STDERR_FILENO);
+    cr_assert_geq(saved, 0);
+    cr_assert_geq(dup2(fileno(f), STDERR_FILENO), 0);
+    return saved;
+}
+
+/* Puts stderr back; returns what was written to f meanwhile. */
+static const char *stderr_back(int saved, FILE *f, char *buf, size_t cap)
+{
+    fflush(stderr);
+    dup2(saved, STDERR_FILENO);
+    close(saved);
+    rewind(f);
+    size_t n = fread(buf, 1, cap - 1, f);
+    buf[n] = '\0';
+    return buf;
+}
+
+LEAK_TEST(coro_loop, reports_go_to_the_hook_and_nothing_is_printed, .timeout = 20)
+{
+    hook_log h = {0};
+    FILE *f = tmpfile();
+    cr_assert(f);
+    int saved = stderr_to(f);
+    int r = mt_run(hooked_main, &h, NULL);
+    char printed[1024];
+    stderr_back(saved, f, printed, sizeof printed);
+    fclose(f);
+    cr_expect_eq(r, 0);
+    cr_expect(strstr(h.lines, "Task exception was never retrieved: task 'lost' failed: ENOENT"),
+              "hook got: %s", h.lines);
+    cr_expect(strstr(h.lines, "Task 'left' was still pending when the loop closed"),
+              "hook got: %s", h.lines);
+    cr_expect_eq(h.calls, 2, "hook got: %s", h.lines);
+    cr_expect_str_empty(printed, "printed: %s", printed);
+    cr_expect_eq(mt_loop_set_report(NULL, hook, &h), -EINVAL);
+}
+
+static int unretrieved_main(void *arg)
+{
+    (void)arg;
+    mt_task *t;
+    cr_assert_eq(mt_task_create(&t, fail_enoent, NULL, &(mt_task_opts){.name = "lost"}), 0);
+    cr_assert_eq(mt_co_sleep(0.01), 0);
+    mt_task_release(t);
+    return 0;
+}
+
+/* NULL puts the default hook back: the only one that prints. */
+LEAK_TEST(coro_loop, the_default_hook_prints_to_stderr, .timeout = 20)
+{
+    hook_log h = {0};
+    mt_loop *l;
+    cr_assert_eq(mt_loop_new(&l, &(mt_run_opts){.report = hook, .report_arg = &h}), 0);
+    cr_assert_eq(mt_loop_set_report(l, NULL, NULL), 0);
+    mt_task *t;
+    cr_assert_eq(mt_loop_create_task(l, &t, unretrieved_main, NULL, NULL), 0);
+    FILE *f = tmpfile();
+    cr_assert(f);
+    int saved = stderr_to(f);
+    int r = mt_loop_run_until_complete(l, t);
+    mt_task_release(t);
+    char printed[1024];
+    stderr_back(saved, f, printed, sizeof printed);
+    fclose(f);
+    cr_expect_eq(r, 0);
+    cr_expect_eq(mt_loop_close(l), 0);
+    cr_expect_eq(h.calls, 0);
+    cr_expect(strstr(printed, "Task exception was never retrieved: task 'lost' failed: ENOENT ("),
+              "printed: %s", printed);
+}

@@ -120,8 +120,10 @@
  * and whose result nobody looked at (await, gather, wait, mt_task_result)
  * is reported when its handle is released or the loop closes, as asyncio's
  * "Task exception was never retrieved". Tasks still pending when the loop
- * closes are cancelled, run to their end, and reported. Reports go to
- * stderr, or to mt_run_opts.report. In debug mode (mt_run_opts.debug or the
+ * closes are cancelled, run to their end, and reported. Reports go to the
+ * loop's report hook (mt_loop_set_report, mt_run_opts.report), whose
+ * default writes them to stderr: the only thing this layer ever prints,
+ * besides the message of a stack overflow that ends the program. In debug mode (mt_run_opts.debug or the
  * environment variable MT_CO_DEBUG=1) a task that runs longer than
  * slow_callback_duration (0.1 s) without suspending, or a timer callback
  * (mt_co_call_later) that takes that long, is reported too.
@@ -174,7 +176,9 @@ typedef struct mt_task_opts {
     mt_stack_mode stack;
 } mt_task_opts;
 
-/* Where reports go: one line of text each, without the final newline. */
+/* A report hook (asyncio's exception handler): receives each report of a
+ * loop, one line of text without the final newline, in the loop's thread.
+ * It must not suspend. See mt_loop_set_report. */
 typedef void mt_co_report_fn(const char *line, void *arg);
 
 /* Options for mt_run and mt_loop_new. A zeroed struct means defaults. */
@@ -185,7 +189,8 @@ typedef struct mt_run_opts {
     double slow_callback_duration;
     /* Size of the shared stack (MT_STACK_SHARED); 0 means 256 KiB. */
     size_t shared_stack_size;
-    /* Receives the reports; NULL writes them to stderr. */
+    /* The loop's report hook (mt_loop_set_report); NULL: the default,
+     * which writes each line to stderr. */
     mt_co_report_fn *report;
     void *report_arg;
 } mt_run_opts;
@@ -235,6 +240,19 @@ int mt_loop_run_until_complete(mt_loop *loop, mt_task *t);
  * callbacks). NULL is ignored (0).
  */
 int mt_loop_close(mt_loop *loop);
+
+/*
+ * mt_loop_set_report - make fn(line, arg) the loop's report hook
+ * (loop.set_exception_handler): the one place where the coroutine layer
+ * tells the program what it cannot return as an error - a task's error
+ * nobody retrieved, tasks still pending when the loop closed (or that
+ * would not end), slow tasks and timer callbacks in debug mode. fn NULL
+ * restores the default hook, the only one that prints: it writes each line
+ * to stderr. mt_run_opts.report sets the same hook when the loop is made;
+ * from inside mt_run, call this with mt_loop_current(). Call it from the
+ * loop's thread. Returns 0, or -EINVAL for a NULL loop.
+ */
+int mt_loop_set_report(mt_loop *loop, mt_co_report_fn *fn, void *arg);
 
 /* mt_loop_current - the loop running in this thread, or NULL. */
 mt_loop *mt_loop_current(void);

@@ -7,8 +7,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,32 +24,6 @@
 /* Turns of the scheduler between two looks at the clock and at libuv
  * while tasks stay ready: polling costs a system call. */
 #define POLL_EVERY 128
-
-/* ---- reports ---------------------------------------------------------- */
-
-void mt__report(mt_loop *l, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    l->pending_reports++;
-    if (l->report)
-        l->report(line, l->report_arg);
-    else
-        fprintf(stderr, "%s\n", line);
-}
-
-void mt__report_unretrieved(mt_task *t)
-{
-    if (t->state != MT__T_DONE || t->result >= 0 || t->result == -ECANCELED ||
-        (t->flags & (MT__F_RETRIEVED | MT__F_REPORTED)))
-        return;
-    t->flags |= MT__F_REPORTED;
-    mt__report(t->loop, "Task exception was never retrieved: task '%s' failed: %s (%s)",
-               mt_task_name(t), mt_err_name(t->result), mt_strerror(t->result));
-}
 
 /* ---- wake-ups from other threads ---------------------------------------- */
 
@@ -213,8 +185,7 @@ int mt_loop_new(mt_loop **out, const mt_run_opts *opts)
     l->shared_size = opts->shared_stack_size
                          ? (opts->shared_stack_size + ps - 1) & ~(ps - 1)
                          : DEFAULT_SHARED_STACK;
-    l->report = opts->report;
-    l->report_arg = opts->report_arg;
+    mt_loop_set_report(l, opts->report, opts->report_arg);
     const char *dbg = getenv("MT_CO_DEBUG");
     l->debug = opts->debug || (dbg && *dbg && strcmp(dbg, "0") != 0);
     double slow = opts->slow_callback_duration ? opts->slow_callback_duration : 0.1;

@@ -1,7 +1,7 @@
 /*
  * sched.c - the scheduler: making tasks, the ready queue, resuming a task
  * and suspending it, waking it, delivering cancellation, and a task's end.
- * The loop around it (libuv, closing, reports) is in loop.c.
+ * The loop around it (libuv, closing) is in loop.c, reports in report.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
