@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <uv.h>
 
+#include "../core/core_internal.h"
 #include "ctx.h"
 #include "multitask/coro.h"
 #include "multitask/executor.h"
@@ -253,10 +254,9 @@ static inline mt_task *mt__current(void)
     return l ? l->current : NULL;
 }
 
-/* Monotonic nanoseconds. */
-int64_t mt__now_ns(void);
-
-/* The deadline `seconds` from now; INT64_MAX for a negative value. */
+/* The deadline `seconds` from now on the core's clock (mt__now_ns),
+ * rounded up so that a timer never fires early; INT64_MAX for a negative
+ * value. */
 int64_t mt__deadline_ns(double seconds);
 
 /* The interrupt t would see now: 0, -ECANCELED or -ETIMEDOUT. */
