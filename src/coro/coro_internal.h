@@ -207,6 +207,7 @@ struct mt_loop {
     uv_loop_t uv;
     uv_timer_t uv_timer;   /* bounds one poll by our earliest deadline */
     uv_prepare_t uv_prepare; /* arms uv_timer just before libuv polls */
+    bool polling;          /* in the uv_run that may wait (loop.c) */
     uv_async_t uv_async;   /* remote wake-ups */
     mt__fiber main;        /* the scheduler's fiber: the thread's stack */
     mt_task *current;      /* the running task */

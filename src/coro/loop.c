@@ -77,6 +77,8 @@ static void on_uv_timer(uv_timer_t *h)
 static void on_prepare(uv_prepare_t *h)
 {
     mt_loop *l = h->data;
+    if (!l->polling)
+        return; /* uv_run(UV_RUN_NOWAIT): its poll does not wait anyway */
     int64_t next = l->ready_head ? 0 : mt__timers_next(l);
     if (next == INT64_MAX) {
         uv_timer_stop(&l->uv_timer);
@@ -97,7 +99,9 @@ static void poll_once(mt_loop *l, bool timers_pending)
         uv_ref((uv_handle_t *)&l->uv_prepare);
     else
         uv_unref((uv_handle_t *)&l->uv_prepare);
+    l->polling = true;
     uv_run(&l->uv, UV_RUN_ONCE);
+    l->polling = false;
 }
 
 /* Run until done() holds. Returns 0, or -EDEADLK when nothing can happen
