@@ -72,7 +72,9 @@
  * error (a task's error nobody retrieved, tasks pending when the loop
  * closes, slow tasks in debug mode) goes to the loop's report hook
  * (mt_loop_set_report, mt_run_opts.report). The default hook writes to
- * stderr; besides it, only the stack-overflow message above is printed.
+ * stderr. Besides it, this layer prints only just before it ends the
+ * program: the stack-overflow message above, and "multitask: out of memory
+ * saving a shared stack" (a shared-stack coroutine's frames cannot be kept).
  *
  * Threads: a loop belongs to the thread that runs it; every call here is
  * made from one of its coroutines unless it says otherwise. Other threads
