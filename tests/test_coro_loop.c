@@ -52,7 +52,7 @@ static int sleepers_main(void *arg)
         cr_assert_eq(mt_co_sleep(0.001), 0);
     cr_expect_eq(mt_task_cancel(reader), 0);
     cr_expect_eq(mt_task_await(reader), -ECANCELED);
-    mt_task_release(reader);
+    mt_task_free(reader);
     mt_co_close(fds[0]);
     close(fds[1]);
     return 0;
@@ -136,8 +136,8 @@ static int near_deadline_main(void *arg)
     pthread_join(th, NULL);
     mt_task_cancel(reader);
     cr_expect_eq(mt_task_await(reader), -ECANCELED);
-    mt_task_release(sleeper);
-    mt_task_release(reader);
+    mt_task_free(sleeper);
+    mt_task_free(reader);
     mt_co_close(nd->fds[0]);
     close(nd->fds[1]);
     return r;
@@ -187,7 +187,7 @@ static int hooked_main(void *arg)
     mt_task *t;
     cr_assert_eq(mt_task_create(&t, fail_enoent, NULL, &(mt_task_opts){.name = "lost"}), 0);
     cr_assert_eq(mt_co_sleep(0.01), 0);
-    mt_task_release(t); /* reported now */
+    mt_task_free(t); /* reported now */
     cr_assert_eq(mt_task_create(NULL, forgotten_sleeper, NULL, &(mt_task_opts){.name = "left"}),
                  0);
     return mt_co_yield();
@@ -242,7 +242,7 @@ static int unretrieved_main(void *arg)
     mt_task *t;
     cr_assert_eq(mt_task_create(&t, fail_enoent, NULL, &(mt_task_opts){.name = "lost"}), 0);
     cr_assert_eq(mt_co_sleep(0.01), 0);
-    mt_task_release(t);
+    mt_task_free(t);
     return 0;
 }
 
@@ -259,12 +259,12 @@ LEAK_TEST(coro_loop, the_default_hook_prints_to_stderr, .timeout = 20)
     cr_assert(f);
     int saved = stderr_to(f);
     int r = mt_loop_run_until_complete(l, t);
-    mt_task_release(t);
+    mt_task_free(t);
     char printed[1024];
     stderr_back(saved, f, printed, sizeof printed);
     fclose(f);
     cr_expect_eq(r, 0);
-    cr_expect_eq(mt_loop_close(l), 0);
+    cr_expect_eq(mt_loop_free(l), 0);
     cr_expect_eq(h.calls, 0);
     cr_expect(strstr(printed, "Task exception was never retrieved: task 'lost' failed: ENOENT ("),
               "printed: %s", printed);
