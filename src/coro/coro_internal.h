@@ -189,6 +189,7 @@ struct mt_task {
     char *saved;        /* shared-stack mode: the copied-out part */
     uint32_t saved_len, saved_cap;
     mt__stack map;      /* private stack mapping (unused on the shared stack) */
+    mt_buf *bytes;      /* its byte result (result.c); NULL until asked for */
 };
 
 /* ---- the loop --------------------------------------------------------- */
@@ -419,6 +420,9 @@ void mt__scopes_abandon(mt_task *t);
 
 /* Close every fd watcher (io.c). */
 void mt__fdw_free_all(mt_loop *l);
+
+/* Free a task's byte result (result.c). */
+void mt__task_bytes_free(mt_task *t);
 
 /* Default executor of the loop, made on first use. */
 int mt__loop_executor(mt_loop *l, mt_executor **out);

@@ -352,6 +352,8 @@ void mt__task_unref(mt_task *t)
     mt_loop *l = t->loop;
     if (t->result < 0)
         mt__report_unretrieved(t);
+    if (t->bytes)
+        mt__task_bytes_free(t);
     if (t->all_prev)
         t->all_prev->all_next = t->all_next;
     else
