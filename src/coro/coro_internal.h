@@ -12,6 +12,7 @@
 #define MT_CORO_INTERNAL_H
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -188,9 +189,13 @@ struct mt_task {
     char *stack_hi;
     char *saved;        /* shared-stack mode: the copied-out part */
     uint32_t saved_len, saved_cap;
-    mt__stack map;      /* private stack mapping (unused on the shared stack) */
     mt_buf *bytes;      /* its byte result (result.c); NULL until asked for */
+    /* Private stacks only, and last: a shared-stack task's record is
+     * allocated without it (MT__SHARED_RECORD bytes). */
+    mt__stack map;      /* private stack mapping */
 };
+
+#define MT__SHARED_RECORD offsetof(struct mt_task, map)
 
 /* ---- the loop --------------------------------------------------------- */
 
