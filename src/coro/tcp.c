@@ -47,22 +47,24 @@ static int make_addr(const char *host, int port, bool passive, struct sockaddr_s
     return 1;
 }
 
-/* One address of host:port in *ai: a numeric one in *ss, or the list a
- * lookup gave in *res (the caller frees it). Returns 0 or an error. */
+/* The addresses of host:port: a numeric one in *one (its bytes in *ss),
+ * or the list a lookup gave in *res (the caller frees it; NULL for a
+ * numeric host). Returns 0 or an error. */
 static int addresses(const char *host, int port, bool passive, struct sockaddr_storage *ss,
                      struct addrinfo *one, struct addrinfo **res)
 {
-    socklen_t len;
+    socklen_t len = 0;
     *res = NULL;
     int r = make_addr(host, port, passive, ss, &len);
-    if (r <= 0) {
-        *one = (struct addrinfo){.ai_family = ss->ss_family,
-                                 .ai_socktype = SOCK_STREAM,
-                                 .ai_addr = (struct sockaddr *)ss,
-                                 .ai_addrlen = len};
+    if (r < 0)
         return r;
-    }
-    return mt__resolve(host, port, passive, res);
+    if (r > 0)
+        return mt__resolve(host, port, passive, res);
+    *one = (struct addrinfo){.ai_family = ss->ss_family,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_addr = (struct sockaddr *)ss,
+                             .ai_addrlen = len};
+    return 0;
 }
 
 /* A non-blocking TCP socket for address family `family`, with option
