@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <sys/socket.h>
 
@@ -606,4 +607,56 @@ LEAK_TEST(coro_stream, task_byte_result, .timeout = 30)
     cr_assert_eq(co_run(bytes_main, NULL), 0);
     mt_buf *out;
     cr_expect_eq(mt_task_result_buf(&out), -EPERM);
+}
+
+/* ---- a stream over a pipe ---------------------------------------------- */
+
+static int pipe_writer_task(void *arg)
+{
+    int fd = *(int *)arg;
+    mt_stream *w;
+    int err = mt_stream_new(&w, fd, NULL);
+    if (err)
+        return err;
+    for (int i = 0; i < 3 && !err; i++) {
+        err = mt_stream_write(w, "ab\n", 3);
+        mt_co_sleep(0.01);
+    }
+    cr_expect_eq(mt_stream_close(w), -ENOTSOCK, "a pipe has no half-close");
+    mt_stream_free(w); /* the end of the stream for the reader */
+    return err;
+}
+
+static int pipe_main(void *arg)
+{
+    int *fds = arg;
+    mt_stream *r;
+    cr_assert_eq(mt_stream_new(&r, fds[0], NULL), 0);
+    mt_task *w;
+    mt_task_create(&w, pipe_writer_task, &fds[1], NULL);
+    mt_buf line = MT_BUF_INIT;
+    int lines = 0;
+    ssize_t n;
+    while ((n = mt_stream_readline(r, &line)) > 0) {
+        cr_expect_str_eq(line.data, "ab\n");
+        lines++;
+    }
+    cr_expect_eq(n, 0);
+    cr_expect_eq(lines, 3);
+    cr_expect(mt_stream_at_eof(r));
+    cr_expect_eq(mt_task_await(w), 0);
+    mt_task_release(w);
+    mt_buf_free(&line);
+    mt_stream_free(r);
+    return 0;
+}
+
+LEAK_TEST(coro_stream, stream_over_a_pipe, .timeout = 30)
+{
+    int fds[2];
+    cr_assert_eq(pipe2(fds, O_CLOEXEC), 0);
+    cr_assert_eq(co_run(pipe_main, fds), 0);
+    mt_stream *s;
+    cr_expect_eq(mt_stream_new(&s, -1, NULL), -EINVAL);
+    cr_expect_eq(mt_stream_new(&s, 1000000, NULL), -EBADF);
 }

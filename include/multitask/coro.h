@@ -620,8 +620,9 @@ typedef struct mt_stream mt_stream;
 /* Options of a stream. A zeroed struct means defaults. */
 typedef struct mt_stream_opts {
     /* The longest line mt_stream_readline and _readuntil accept, separator
-     * included, in bytes; 0 means 64 KiB (asyncio's limit). It bounds the
-     * buffer those calls use: limit + 16 KiB at most. */
+     * included, in bytes; 0 means 64 KiB (asyncio's limit). Those calls
+     * never grow the stream's buffer past limit + 16 KiB, whatever the
+     * peer sends. */
     size_t limit;
 } mt_stream_opts;
 
@@ -719,7 +720,8 @@ int mt_stream_fd(const mt_stream *s);
 void mt_stream_free(mt_stream *s);
 
 /* A server's work for one connection: s is the server's, freed (its
- * socket closed) when the function returns. Returns as a coroutine does. */
+ * socket closed) when the function returns, so tasks it started must be
+ * done with s by then. Returns as a coroutine does. */
 typedef int mt_stream_fn(mt_stream *s, void *arg);
 
 typedef struct mt_stream_server mt_stream_server;
