@@ -660,3 +660,62 @@ LEAK_TEST(coro_stream, stream_over_a_pipe, .timeout = 30)
     cr_expect_eq(mt_stream_new(&s, -1, NULL), -EINVAL);
     cr_expect_eq(mt_stream_new(&s, 1000000, NULL), -EBADF);
 }
+
+/* ---- large transfers: the buffer grows for readexactly, and a large
+ * read goes straight to the caller's memory ---------------------------- */
+
+#define BIG ((size_t)1 << 20)
+
+static int big_conn(mt_stream *s, void *arg)
+{
+    served *v = arg;
+    char *buf = malloc(BIG);
+    cr_assert(buf);
+    v->results[v->n++] = mt_stream_readexactly(s, buf, BIG, NULL);
+    size_t bad = 0;
+    for (size_t i = 0; i < BIG; i++)
+        bad += buf[i] != (char)(i * 7);
+    v->results[v->n++] = (int)bad;
+    size_t total = 0;
+    ssize_t n;
+    while ((n = mt_stream_read(s, buf, BIG)) > 0) { /* 16 KiB and more: no copy */
+        for (ssize_t i = 0; i < n; i++)
+            bad += buf[i] != (char)((total + (size_t)i) * 3);
+        total += (size_t)n;
+    }
+    v->results[v->n++] = (int)n;
+    v->results[v->n++] = (int)bad;
+    v->got = total;
+    free(buf);
+    return 0;
+}
+
+static int big_main(void *arg)
+{
+    (void)arg;
+    mt_stream_server *srv = serve(NULL, big_conn, NULL);
+    mt_stream *c = dial(srv);
+    char *data = malloc(BIG);
+    cr_assert(data);
+    for (size_t i = 0; i < BIG; i++)
+        data[i] = (char)(i * 7);
+    cr_expect_eq(mt_stream_write(c, data, BIG), 0);
+    for (size_t i = 0; i < BIG; i++)
+        data[i] = (char)(i * 3);
+    cr_expect_eq(mt_stream_write(c, data, BIG), 0);
+    cr_expect_eq(mt_stream_close(c), 0);
+    free(data);
+    unserve(srv);
+    mt_stream_free(c);
+    cr_expect_eq(sv.results[0], 0);
+    cr_expect_eq(sv.results[1], 0, "readexactly's bytes");
+    cr_expect_eq(sv.results[2], 0, "read ends at the end");
+    cr_expect_eq(sv.results[3], 0, "read's bytes");
+    cr_expect_eq(sv.got, BIG);
+    return 0;
+}
+
+LEAK_TEST(coro_stream, large_transfers, .timeout = 60)
+{
+    cr_assert_eq(co_run(big_main, NULL), 0);
+}
