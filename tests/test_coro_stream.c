@@ -512,6 +512,15 @@ static int unknown_main(void *arg)
 LEAK_TEST(coro_stream, unknown_host_is_clear, .timeout = 60)
 {
     cr_assert_eq(co_run(unknown_main, NULL), 0);
+    /* Outside a loop a name is looked up directly. */
+    int fd = -1;
+    cr_expect_eq(mt_co_tcp_listen("localhost", 0, 0, &fd), 0);
+    cr_expect_gt(mt_co_sock_port(fd), 0);
+    close(fd);
+    fd = -1;
+    int err = mt_co_tcp_listen("no-such-host.invalid", 0, 0, &fd);
+    cr_expect(err == MT_ENOHOST || err == -EAGAIN, "%s", mt_strerror(err));
+    cr_expect_eq(fd, -1);
     cr_expect_str_eq(mt_err_name(MT_ENOHOST), "MT_ENOHOST");
     cr_expect_str_eq(mt_strerror(MT_ENOHOST), "host name not known");
 }
