@@ -74,10 +74,10 @@ Test(task, fail_writes_the_message)
 {
     mt_buf b = MT_BUF_INIT;
     mt_buf_append(&b, "partial", 7);
-    cr_expect_eq(mt_task_fail(&b, -ENOENT, "no file %s", "x"), -ENOENT);
+    cr_expect_eq(mt_fail(&b, -ENOENT, "no file %s", "x"), -ENOENT);
     cr_expect_eq(b.len, 9);
     cr_expect_eq(memcmp(b.data, "no file x", 9), 0);
-    cr_expect_eq(mt_task_fail(&b, 5, "positive"), MT_ETASK);
+    cr_expect_eq(mt_fail(&b, 5, "positive"), MT_EFAILED);
     mt_buf_free(&b);
 }
 

@@ -22,7 +22,7 @@ LEAK_TEST(pool, apply_async_and_apply, .timeout = 60)
     mt_iov r;
     cr_assert_eq(mt_future_result(f, 10, &r), 0);
     cr_expect_eq(read_long(r.data), 144);
-    mt_future_release(f);
+    mt_future_free(f);
 
     mt_buf out = MT_BUF_INIT;
     cr_expect_eq(mt_pool_apply(p, square, &x, sizeof x, &out), 0);
@@ -45,7 +45,7 @@ LEAK_TEST(pool, many_futures_all_complete, .timeout = 60)
         mt_iov r;
         cr_assert_eq(mt_future_result(f[i], 30, &r), 0);
         cr_expect_eq(read_long(r.data), i * i);
-        mt_future_release(f[i]);
+        mt_future_free(f[i]);
     }
     end_pool(p);
 }
@@ -71,7 +71,7 @@ LEAK_TEST(pool, done_callbacks_fire_without_waiting, .timeout = 60)
         mt_sleep(0.001);
     cr_expect_eq(__atomic_load_n(&done, __ATOMIC_SEQ_CST), N);
     for (int i = 0; i < N; i++)
-        mt_future_release(f[i]);
+        mt_future_free(f[i]);
     end_pool(p);
 }
 
@@ -109,8 +109,8 @@ LEAK_TEST(pool, done_callbacks_may_use_the_pool, .timeout = 60)
     cr_expect_eq(mt_future_result(c.next, 10, &r), 0);
     cr_expect_eq(read_long(r.data), 25);
     cr_expect_eq(mt_future_result(f, 10, NULL), 0);
-    mt_future_release(c.next);
-    mt_future_release(f);
+    mt_future_free(c.next);
+    mt_future_free(f);
     end_pool(p);
 }
 
@@ -353,7 +353,7 @@ LEAK_TEST(pool, large_arguments_and_results, .timeout = 60)
         cr_expect_eq(mt_future_take(f, &taken), 0);
         cr_expect_eq(taken.len, sizes[k]);
         mt_buf_free(&taken);
-        mt_future_release(f);
+        mt_future_free(f);
 
         /* And as an argument, echoed back reversed. */
         char *arg = malloc(sizes[k] + 1);
@@ -463,16 +463,16 @@ LEAK_TEST(pool, closed_pool_refuses_work, .timeout = 60)
     cr_assert_eq(mt_pool_apply_async(p, square, &x, sizeof x, &f), 0);
     cr_assert_eq(mt_pool_close(p), 0);
     mt_future *g = NULL;
-    cr_expect_eq(mt_pool_apply_async(p, square, &x, sizeof x, &g), -EPIPE);
+    cr_expect_eq(mt_pool_apply_async(p, square, &x, sizeof x, &g), MT_ECLOSED);
     cr_expect_null(g);
-    cr_expect_str_eq(mt_strerror(-EPIPE), "Broken pipe");
+    cr_expect_str_eq(mt_strerror(MT_ECLOSED), "Broken pipe");
     mt_results *r = NULL;
-    cr_expect_eq(mt_pool_map(p, square, &x, 1, sizeof x, NULL, &r), -EPIPE);
+    cr_expect_eq(mt_pool_map(p, square, &x, 1, sizeof x, NULL, &r), MT_ECLOSED);
     cr_expect_null(r);
     cr_expect_eq(mt_pool_join(p, 30), 0);
     cr_expect_eq(mt_future_result(f, 0, NULL), 0, "work given before close finishes");
     cr_expect_eq(mt_pool_worker_pids(p, NULL, 0), 0);
-    mt_future_release(f);
+    mt_future_free(f);
     mt_pool_free(p);
 }
 
@@ -489,7 +489,7 @@ LEAK_TEST(pool, close_waits_for_queued_work, .timeout = 60)
     for (int i = 0; i < N; i++) {
         cr_expect(mt_future_done(f[i]));
         cr_expect_eq(mt_future_result(f[i], 0, NULL), 0);
-        mt_future_release(f[i]);
+        mt_future_free(f[i]);
     }
     mt_pool_free(p);
 }
@@ -508,11 +508,11 @@ LEAK_TEST(pool, terminate_cancels_what_is_left, .timeout = 60)
     cr_expect_lt(mt_monotonic() - t0, 5);
     for (int i = 0; i < 5; i++) {
         cr_expect_eq(mt_future_result(f[i], 0, NULL), -ECANCELED);
-        mt_future_release(f[i]);
+        mt_future_free(f[i]);
     }
     long x = 1;
     mt_future *g;
-    cr_expect_eq(mt_pool_apply_async(p, square, &x, sizeof x, &g), -EPIPE);
+    cr_expect_eq(mt_pool_apply_async(p, square, &x, sizeof x, &g), MT_ECLOSED);
     mt_pool_free(p);
 }
 
@@ -526,7 +526,7 @@ LEAK_TEST(pool, free_without_close, .timeout = 60)
     cr_assert_eq(mt_pool_worker_pids(p, pids, 2), 2);
     mt_pool_free(p);
     cr_expect_eq(mt_future_result(f, 0, NULL), -ECANCELED, "the future outlives the pool");
-    mt_future_release(f);
+    mt_future_free(f);
     cr_expect_not(pid_alive(pids[0]));
     cr_expect_not(pid_alive(pids[1]));
 }
@@ -544,8 +544,8 @@ LEAK_TEST(pool, future_timeout_and_cancel, .timeout = 60)
     cr_expect_eq(mt_future_cancel(queued), 0, "still waiting for a slot: cancelled");
     cr_expect_eq(mt_future_result(busy, 10, NULL), 0);
     cr_expect_eq(mt_future_result(queued, 0, NULL), -ECANCELED);
-    mt_future_release(busy);
-    mt_future_release(queued);
+    mt_future_free(busy);
+    mt_future_free(queued);
     end_pool(p);
 }
 

@@ -25,7 +25,7 @@ static void expect_size(mt_pool *p, int n)
     cr_expect_eq(mt_pool_worker_pids(p, NULL, 0), n, "the pool did not get back to full size");
 }
 
-static void expect_task_dies(mt_task_fn *fn, const char *how)
+static void expect_task_dies(mt_fn *fn, const char *how)
 {
     mt_pool *p = new_pool(2);
     mt_future *f;
@@ -34,7 +34,7 @@ static void expect_task_dies(mt_task_fn *fn, const char *how)
     const char *msg = mt_future_error_message(f);
     cr_expect(strstr(msg, "worker") && strstr(msg, "PoolWorker"), "message: %s", msg);
     cr_expect(strstr(msg, how), "message '%s' lacks '%s'", msg, how);
-    mt_future_release(f);
+    mt_future_free(f);
     expect_size(p, 2);
     long x = 9;
     mt_buf out = MT_BUF_INIT;
@@ -201,7 +201,7 @@ LEAK_TEST(faults, worker_killed_from_outside_mid_task, .timeout = 60)
     kill(pids[0], SIGKILL);
     kill(pids[1], SIGKILL);
     cr_expect_eq(mt_future_result(f, 10, NULL), MT_EWORKER);
-    mt_future_release(f);
+    mt_future_free(f);
     /* Both get replaced: two workers, neither of them an old one. */
     pid_t now[2] = {pids[0], pids[1]};
     double t0 = mt_monotonic();
@@ -302,7 +302,7 @@ LEAK_TEST(faults, many_crashes_in_a_row, .timeout = 120)
     }
     for (int i = 0; i < N; i++) {
         cr_expect_eq(mt_future_result(f[i], 60, NULL), i % 3 == 0 ? MT_EWORKER : 0, "task %d", i);
-        mt_future_release(f[i]);
+        mt_future_free(f[i]);
     }
     expect_size(p, 2);
     end_pool(p);
@@ -367,7 +367,7 @@ LEAK_TEST(faults, spawned_worker_crash, .timeout = 60)
     mt_future *f;
     mt_pool_apply_async(p, kill_myself, NULL, 0, &f);
     cr_expect_eq(mt_future_result(f, 30, NULL), MT_EWORKER);
-    mt_future_release(f);
+    mt_future_free(f);
     expect_size(p, 2);
     long x = 6;
     mt_buf out = MT_BUF_INIT;

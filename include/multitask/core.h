@@ -37,7 +37,7 @@ extern "C" {
 #define MT_OWN_ERRORS(XX)                                                                          \
     XX(MT_EWORKER, -1001, "worker process died while running the task")                           \
     XX(MT_EBROKEN, -1002, "pool is broken: its workers cannot start")                              \
-    XX(MT_ETASK, -1003, "task failed without an error code")                                       \
+    XX(MT_EFAILED, -1003, "task failed without an error code")                                       \
     XX(MT_ENOHOST, -1201, "host name not known")
 
 enum mt_own_error {

@@ -37,7 +37,7 @@
  *   asyncio.TaskGroup()              mt_task_group_*
  *   asyncio.shield(t)                mt_co_shield(t); around code:
  *                                    mt_co_shield_begin / mt_co_shield_end
- *   loop.call_later(s, cb)           mt_co_call_later(s, cb, arg, &h)
+ *   loop.call_later(s, cb)           mt_co_call_later(&h, s, cb, arg)
  *   loop.add_reader / add_writer     mt_co_wait_fd(fd, MT_READABLE, timeout)
  *   loop.sock_accept/recv/sendall    mt_co_sock_accept / _recv / _sendall
  *   loop.sock_connect                mt_co_sock_connect
@@ -137,7 +137,7 @@
 
 #include "executor.h"
 #include "future.h"
-#include "task.h"
+#include "fn.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -187,7 +187,7 @@ typedef struct mt_run_opts {
 /*
  * mt_run - make a loop in this thread, run fn(arg) as its first task until
  * it ends, then cancel what it left pending and close the loop (see
- * mt_loop_close). Returns fn's result; -EINVAL (fn NULL, bad options);
+ * mt_loop_free). Returns fn's result; -EINVAL (fn NULL, bad options);
  * -EBUSY when this thread is already running a loop; -ENOMEM; -EDEADLK when
  * every task waits for something that cannot happen any more (the tasks are
  * cancelled and reported). Not to be called from a coroutine.
@@ -218,7 +218,7 @@ int mt_loop_create_task(mt_loop *loop, mt_task **out, mt_co_fn *fn, void *arg,
 int mt_loop_run_until_complete(mt_loop *loop, mt_task *t);
 
 /*
- * mt_loop_close - cancel every task still pending, run the loop until they
+ * mt_loop_free - cancel every task still pending, run the loop until they
  * have ended, report them and any error nobody retrieved, then free the
  * loop and everything in it: every task handle of the loop is invalid
  * afterwards (release them before, or never). Returns 0, or the number of
@@ -226,7 +226,7 @@ int mt_loop_run_until_complete(mt_loop *loop, mt_task *t);
  * when called while the loop runs (from one of its coroutines or
  * callbacks). NULL is ignored (0).
  */
-int mt_loop_close(mt_loop *loop);
+int mt_loop_free(mt_loop *loop);
 
 /* mt_loop_current - the loop running in this thread, or NULL. */
 mt_loop *mt_loop_current(void);
@@ -241,9 +241,9 @@ double mt_loop_time(void);
  * mt_task_create - start fn(arg) as a new task of the running loop
  * (asyncio.create_task). It is queued to run once the caller suspends;
  * tasks start in the order they were created. With out not NULL, *out is a
- * handle to the task, owned by the caller (mt_task_release); with out NULL
+ * handle to the task, owned by the caller (mt_task_free); with out NULL
  * the task runs detached. opts may be NULL.
- * Returns 0; -EINVAL (fn NULL, bad options); -EPERM when no loop runs in
+ * Returns 0; -EINVAL (fn NULL, bad options); MT_ENOTCORO when no loop runs in
  * this thread; -ENOMEM. On error nothing is started.
  */
 int mt_task_create(mt_task **out, mt_co_fn *fn, void *arg, const mt_task_opts *opts);
@@ -253,7 +253,7 @@ int mt_task_create(mt_task **out, mt_co_fn *fn, void *arg, const mt_task_opts *o
  * return value, or -ECANCELED if it was cancelled. If the awaiting task is
  * cancelled or times out meanwhile, t is cancelled, awaited to its end, and
  * the awaiter's -ECANCELED / -ETIMEDOUT returned. -EINVAL for NULL or
- * awaiting oneself; -EPERM outside a coroutine.
+ * awaiting oneself; MT_ENOTCORO outside a coroutine.
  */
 int mt_task_await(mt_task *t);
 
@@ -285,11 +285,11 @@ const char *mt_task_name(const mt_task *t);
 mt_task *mt_task_current(void);
 
 /*
- * mt_task_release - give up a handle. The task goes on if it has not
+ * mt_task_free - give up a handle. The task goes on if it has not
  * ended; its memory is reused once it has ended and no handle is left. An
  * error nobody retrieved is reported now. NULL is ignored.
  */
-void mt_task_release(mt_task *t);
+void mt_task_free(mt_task *t);
 
 /* ---- suspending ------------------------------------------------------- */
 
@@ -297,12 +297,12 @@ void mt_task_release(mt_task *t);
  * mt_co_sleep - suspend for `seconds` (asyncio.sleep). Timers that fall due
  * together fire in the order they were started. Returns 0; -ECANCELED,
  * -ETIMEDOUT (an enclosing timeout); -EINVAL for a negative or non-finite
- * duration; -EPERM outside a coroutine.
+ * duration; MT_ENOTCORO outside a coroutine.
  */
 int mt_co_sleep(double seconds);
 
 /* mt_co_yield - let every other ready task run once, then go on
- * (asyncio.sleep(0)). Returns 0, -ECANCELED, -ETIMEDOUT or -EPERM. */
+ * (asyncio.sleep(0)). Returns 0, -ECANCELED, -ETIMEDOUT or MT_ENOTCORO. */
 int mt_co_yield(void);
 
 /* A timer of mt_co_call_later; owned by the loop. */
@@ -313,7 +313,7 @@ typedef void mt_co_timer_fn(void *arg);
  * mt_co_call_later - call cb(arg) in the loop after `seconds`, outside any
  * coroutine (loop.call_later). cb must not suspend; it may create tasks.
  * With out not NULL, *out identifies the timer for mt_co_timer_cancel until
- * it fires or is cancelled. Returns 0, -EINVAL, -EPERM, -ENOMEM.
+ * it fires or is cancelled. Returns 0, -EINVAL, MT_ENOTCORO, -ENOMEM.
  */
 int mt_co_call_later(double seconds, mt_co_timer_fn *cb, void *arg, mt_co_timer **out);
 
@@ -332,7 +332,7 @@ typedef struct mt_co_timeout {
  * mt_co_timeout_begin - from now on, for `seconds` (MT_FOREVER: no limit),
  * until mt_co_timeout_end: once the time is up, the suspending call in
  * progress and every later one return -ETIMEDOUT (async with
- * asyncio.timeout). Scopes nest. Returns 0, -EINVAL (NaN), -EPERM.
+ * asyncio.timeout). Scopes nest. Returns 0, -EINVAL (NaN), MT_ENOTCORO.
  */
 int mt_co_timeout_begin(mt_co_timeout *scope, double seconds);
 
@@ -364,7 +364,7 @@ typedef struct mt_gather_opts {
  * and that error is returned; with .return_exceptions every task runs to
  * its end and 0 is returned. If the caller is cancelled, so are the tasks.
  * The handles stay the caller's. Returns 0, the first error, -ECANCELED,
- * -ETIMEDOUT, -EINVAL (ts NULL with n > 0, a NULL entry), -EPERM.
+ * -ETIMEDOUT, -EINVAL (ts NULL with n > 0, a NULL entry), MT_ENOTCORO.
  */
 int mt_co_gather(mt_task *const *ts, size_t n, int *results, const mt_gather_opts *opts);
 
@@ -374,7 +374,7 @@ int mt_co_gather(mt_task *const *ts, size_t n, int *results, const mt_gather_opt
  * pass (asyncio.wait). Nothing is cancelled. done / not_done (each may be
  * NULL; room for n) receive the tasks in the order of ts, with their counts.
  * Returns 0, -ETIMEDOUT (the outputs are filled all the same), -ECANCELED,
- * -EINVAL, -EPERM.
+ * -EINVAL, MT_ENOTCORO.
  */
 int mt_co_wait(mt_task *const *ts, size_t n, double timeout, mt_return_when when,
                mt_task **done, size_t *ndone, mt_task **not_done, size_t *nnot_done);
@@ -383,7 +383,7 @@ int mt_co_wait(mt_task *const *ts, size_t n, double timeout, mt_return_when when
  * mt_co_wait_for - await t for at most `timeout` seconds
  * (asyncio.wait_for): returns its result, or -ETIMEDOUT after cancelling t
  * and waiting for it to end. -ECANCELED when the caller is cancelled (t is
- * too), -EINVAL, -EPERM.
+ * too), -EINVAL, MT_ENOTCORO.
  */
 int mt_co_wait_for(mt_task *t, double timeout);
 
@@ -405,7 +405,7 @@ typedef struct mt_task_group {
 /*
  * mt_task_group_init - start a group owned by the running task (entering
  * `async with asyncio.TaskGroup() as tg`). The owner must call
- * mt_task_group_wait before it returns. Returns 0, -EINVAL, -EPERM.
+ * mt_task_group_wait before it returns. Returns 0, -EINVAL, MT_ENOTCORO.
  */
 int mt_task_group_init(mt_task_group *g);
 
@@ -415,7 +415,7 @@ int mt_task_group_init(mt_task_group *g);
  * but -ECANCELED), its siblings are cancelled and so is the owner, at its
  * next suspension point before mt_task_group_wait. The group reads the
  * children's results: their errors are not reported as unread. Returns 0,
- * -EPIPE once the group is failing or finished, mt_task_create's errors.
+ * MT_ECLOSED once the group is failing or finished, mt_task_create's errors.
  */
 int mt_task_group_create_task(mt_task_group *g, mt_task **out, mt_co_fn *fn, void *arg,
                               const mt_task_opts *opts);
@@ -442,7 +442,7 @@ int mt_task_group_wait(mt_task_group *g);
  * add_writer as one await). Returns the event (> 0); -ETIMEDOUT,
  * -ECANCELED; -EBUSY when another coroutine waits for the same event on
  * this fd; -EBADF when mt_co_close closes fd during the wait; -EINVAL
- * (bad fd or events); -EPERM; a libuv error as -errno (-EBADF, -EPERM for
+ * (bad fd or events); MT_ENOTCORO; a libuv error as -errno (-EBADF, -EPERM for
  * a regular file). One reader and one writer may wait
  * at once. The loop keeps a watcher for each fd waited on (it sets the fd
  * non-blocking): close such fds with mt_co_close, or call mt_co_forget_fd
@@ -451,7 +451,7 @@ int mt_task_group_wait(mt_task_group *g);
 int mt_co_wait_fd(int fd, int events, double timeout);
 
 /* mt_co_forget_fd - drop the loop's watcher of fd (nobody may be waiting on
- * it: -EBUSY). Returns 0, -EINVAL, -EPERM (no loop in this thread). */
+ * it: -EBUSY). Returns 0, -EINVAL, MT_ENOTCORO (no loop in this thread). */
 int mt_co_forget_fd(int fd);
 
 /* mt_co_close - close fd and drop the loop's watcher of it. Coroutines
@@ -462,7 +462,7 @@ int mt_co_close(int fd);
 /*
  * mt_co_wait_signal - suspend until signal signum arrives (libuv's signal
  * handling, loop.add_signal_handler as one await) or `timeout` passes.
- * Returns signum, -ETIMEDOUT, -ECANCELED, -EINVAL, -EPERM, -ENOMEM.
+ * Returns signum, -ETIMEDOUT, -ECANCELED, -EINVAL, MT_ENOTCORO, -ENOMEM.
  */
 int mt_co_wait_signal(int signum, double timeout);
 
@@ -485,7 +485,7 @@ int mt_co_sock_port(int fd);
 /*
  * mt_co_sock_accept - accept a connection on listening socket lfd
  * (loop.sock_accept): *fd_out is a non-blocking socket with TCP_NODELAY.
- * Returns 0, -ECANCELED, accept's -errno, -EINVAL, -EPERM.
+ * Returns 0, -ECANCELED, accept's -errno, -EINVAL, MT_ENOTCORO.
  */
 int mt_co_sock_accept(int lfd, int *fd_out);
 
@@ -495,20 +495,20 @@ int mt_co_sock_accept(int lfd, int *fd_out);
  * a new non-blocking socket with TCP_NODELAY. Returns 0, -ECONNREFUSED and
  * connect's other -errno (the last address's), MT_ENOHOST for a name
  * nobody knows, -EAGAIN when the lookup failed for now, -ECANCELED,
- * -ETIMEDOUT, -EINVAL, -EPERM.
+ * -ETIMEDOUT, -EINVAL, MT_ENOTCORO.
  */
 int mt_co_sock_connect(const char *host, int port, int *fd_out);
 
 /*
  * mt_co_sock_recv - receive up to len bytes (loop.sock_recv). Returns the
- * count, 0 at the end of the stream, or -errno, -ECANCELED, -EPERM.
+ * count, 0 at the end of the stream, or -errno, -ECANCELED, MT_ENOTCORO.
  */
 ssize_t mt_co_sock_recv(int fd, void *buf, size_t len);
 
 /*
  * mt_co_sock_sendall - send all len bytes (loop.sock_sendall), suspending
  * while the socket buffer is full. Returns 0, -EPIPE / -ECONNRESET and
- * send's other -errno, -ECANCELED (some bytes may have gone), -EPERM.
+ * send's other -errno, -ECANCELED (some bytes may have gone), MT_ENOTCORO.
  */
 int mt_co_sock_sendall(int fd, const void *buf, size_t len);
 
@@ -522,7 +522,7 @@ int mt_co_sock_sendall(int fd, const void *buf, size_t len);
  * -ECANCELED when f was cancelled; with *result set as there. When the
  * coroutine is cancelled or `timeout` passes first, f is cancelled if it
  * has not started, and -ECANCELED / -ETIMEDOUT is returned. The caller
- * keeps its reference to f. -EINVAL, -EPERM, -ENOMEM.
+ * keeps its reference to f. -EINVAL, MT_ENOTCORO, -ENOMEM.
  */
 int mt_co_await_future(mt_future *f, double timeout, mt_iov *result);
 
@@ -534,12 +534,12 @@ int mt_co_await_future(mt_future *f, double timeout, mt_iov *result);
  * NULL. Returns the task's result, or mt_executor_submit's and
  * mt_co_await_future's errors.
  */
-int mt_co_run_in_executor(mt_executor *ex, mt_task_fn *fn, const void *arg, size_t len,
+int mt_co_run_in_executor(mt_executor *ex, mt_fn *fn, const void *arg, size_t len,
                           mt_buf *out);
 
 /* mt_co_to_thread - mt_co_run_in_executor on the default thread pool
  * (asyncio.to_thread). */
-int mt_co_to_thread(mt_task_fn *fn, const void *arg, size_t len, mt_buf *out);
+int mt_co_to_thread(mt_fn *fn, const void *arg, size_t len, mt_buf *out);
 
 /* ---- a task's byte result ---------------------------------------------- */
 
@@ -568,7 +568,7 @@ int mt_co_to_thread(mt_task_fn *fn, const void *arg, size_t len, mt_buf *out);
  * What the task appends is its result for mt_task_result_bytes and
  * mt_task_take; the buffer is the task's and is freed with it. It is
  * plain heap memory, so it works on the shared stack too. Returns 0,
- * -EPERM outside a coroutine, -ENOMEM, -EINVAL (out NULL).
+ * MT_ENOTCORO outside a coroutine, -ENOMEM, -EINVAL (out NULL).
  */
 int mt_task_result_buf(mt_buf **out);
 
@@ -646,7 +646,7 @@ int mt_stream_connect(mt_stream **out, const char *host, int port, const mt_stre
  * mt_stream_read - read up to n bytes into buf (reader.read(n)): what is
  * buffered, else what one receive brings. Returns the count, 0 at the end
  * of the stream (or for n 0), or an error: -ECANCELED, -ETIMEDOUT, -EBUSY,
- * -EPERM (outside a coroutine), -EINVAL, the receive's -errno
+ * MT_ENOTCORO (outside a coroutine), -EINVAL, the receive's -errno
  * (-ECONNRESET).
  */
 ssize_t mt_stream_read(mt_stream *s, void *buf, size_t n);
@@ -656,7 +656,7 @@ ssize_t mt_stream_read(mt_stream *s, void *buf, size_t n);
  * (reader.readexactly(n)). Returns 0 with all n there; MT_EOF when the
  * stream ended first (asyncio's IncompleteReadError): buf then holds the
  * *got bytes that came, and the stream is at its end. On any other error
- * (-ECANCELED, -ETIMEDOUT, -EBUSY, -EPERM, -EINVAL, -ENOMEM, the receive's
+ * (-ECANCELED, -ETIMEDOUT, -EBUSY, MT_ENOTCORO, -EINVAL, -ENOMEM, the receive's
  * -errno) nothing is consumed: the bytes received stay buffered and *got
  * is 0. got may be NULL. The buffer grows to n bytes if need be.
  */
@@ -695,7 +695,7 @@ bool mt_stream_at_eof(const mt_stream *s);
  * buffer is full (writer.write + await writer.drain()). Returns 0; -EPIPE
  * after mt_stream_close or when the peer has gone, -ECONNRESET and send's
  * other -errno; -ECANCELED / -ETIMEDOUT (some bytes may have gone);
- * -EBUSY, -EPERM, -EINVAL.
+ * -EBUSY, MT_ENOTCORO, -EINVAL.
  */
 int mt_stream_write(mt_stream *s, const void *data, size_t len);
 
@@ -741,7 +741,7 @@ typedef struct mt_stream_server_opts {
  * server retries every 0.1 s; another accept error stops the server (see
  * mt_stream_server_wait_closed). The handle is the caller's: free it with
  * mt_stream_server_free before the loop closes. opts may be NULL. Returns
- * 0, -EPERM when no loop runs in this thread, -EINVAL (out or fn NULL, bad
+ * 0, MT_ENOTCORO when no loop runs in this thread, -EINVAL (out or fn NULL, bad
  * options), mt_co_tcp_listen's errors, -ENOMEM. Call it from a coroutine to
  * listen on a name (else it is looked up blocking).
  */
@@ -764,7 +764,7 @@ int mt_stream_server_close(mt_stream_server *srv);
  * or its accepting failed) and every connection task has ended (await
  * server.serve_forever() and wait_closed() in one). Returns 0; the accept
  * error that stopped the server; -ECANCELED / -ETIMEDOUT (the server goes
- * on); -EBUSY when another coroutine waits already; -EINVAL; -EPERM.
+ * on); -EBUSY when another coroutine waits already; -EINVAL; MT_ENOTCORO.
  */
 int mt_stream_server_wait_closed(mt_stream_server *srv);
 

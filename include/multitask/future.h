@@ -16,7 +16,7 @@
  *   2. Wait for it: mt_future_result(f, timeout, &res) returns the task's own
  *      0 or error, -ETIMEDOUT when it is not done in time, -ECANCELED when it
  *      was cancelled. mt_future_wait() waits without looking at the result.
- *   3. Release it with mt_future_release() when done with it.
+ *   3. Release it with mt_future_free() when done with it.
  *
  * Many futures at once, from any producers mixed (concurrent.futures.wait
  * and as_completed):
@@ -114,9 +114,9 @@ int mt_future_add_done_callback(mt_future *f, mt_future_cb *cb, void *arg);
 /* mt_future_ref - take one more reference; returns f. */
 mt_future *mt_future_ref(mt_future *f);
 
-/* mt_future_release - drop one reference; the last frees the future.
+/* mt_future_free - drop one reference; the last frees the future.
  * NULL is accepted and ignored. */
-void mt_future_release(mt_future *f);
+void mt_future_free(mt_future *f);
 
 /* ---- many futures ------------------------------------------------------ */
 

@@ -15,7 +15,7 @@ int mt_task_result_buf(mt_buf **out)
         return -EINVAL;
     mt_task *t = mt__current();
     if (!t)
-        return -EPERM;
+        return MT_ENOTCORO;
     if (!t->bytes) {
         t->bytes = calloc(1, sizeof *t->bytes);
         if (!t->bytes)

@@ -46,7 +46,7 @@ static void server_unref(mt_stream_server *srv)
 {
     if (--srv->refs)
         return;
-    mt_task_release(srv->acceptor);
+    mt_task_free(srv->acceptor);
     free(srv);
 }
 
@@ -146,7 +146,7 @@ int mt_stream_server_new(mt_stream_server **out, const char *host, int port, mt_
 {
     mt_loop *l = mt__loop_tls;
     if (!l)
-        return -EPERM;
+        return MT_ENOTCORO;
     if (!out || !fn)
         return -EINVAL;
     mt_stream_server_opts none = {0};
@@ -158,7 +158,7 @@ int mt_stream_server_new(mt_stream_server **out, const char *host, int port, mt_
     mt_stream_server *srv = calloc(1, sizeof *srv);
     if (!srv)
         return -ENOMEM;
-    int err = mt_co_tcp_listen(host, port, opts->backlog, &srv->lfd);
+    int err = mt_co_tcp_listen(&srv->lfd, host, port, opts->backlog);
     if (err) {
         free(srv);
         return err;
@@ -206,7 +206,7 @@ int mt_stream_server_wait_closed(mt_stream_server *srv)
 {
     mt_task *t = mt__current();
     if (!t)
-        return -EPERM;
+        return MT_ENOTCORO;
     if (!srv || srv->loop != t->loop)
         return -EINVAL;
     if (srv->waiter)

@@ -136,7 +136,7 @@ static ssize_t fill(mt_stream *s, size_t want)
 static int read_begin(mt_stream *s)
 {
     if (!mt__current())
-        return -EPERM;
+        return MT_ENOTCORO;
     if (!s)
         return -EINVAL;
     if (s->reading)
@@ -276,7 +276,7 @@ ssize_t mt_stream_readline(mt_stream *s, mt_buf *line)
 int mt_stream_write(mt_stream *s, const void *data, size_t len)
 {
     if (!mt__current())
-        return -EPERM;
+        return MT_ENOTCORO;
     if (!s || (!data && len))
         return -EINVAL;
     if (s->writing)

@@ -130,7 +130,7 @@ int mt_co_sock_port(int fd)
 int mt_co_sock_accept(int lfd, int *fd_out)
 {
     if (!mt__current())
-        return -EPERM;
+        return MT_ENOTCORO;
     if (lfd < 0 || !fd_out)
         return -EINVAL;
     for (;;) {
@@ -184,7 +184,7 @@ int mt_co_sock_connect(const char *host, int port, int *fd_out)
 {
     mt_task *t = mt__current();
     if (!t)
-        return -EPERM;
+        return MT_ENOTCORO;
     if (!fd_out)
         return -EINVAL;
     struct sockaddr_storage ss;
@@ -248,7 +248,7 @@ int mt__fd_sendall(int fd, bool sock, const void *buf, size_t len)
 ssize_t mt_co_sock_recv(int fd, void *buf, size_t len)
 {
     if (!mt__current())
-        return -EPERM;
+        return MT_ENOTCORO;
     if (fd < 0 || (!buf && len))
         return -EINVAL;
     return mt__fd_recv(fd, true, buf, len);
@@ -257,7 +257,7 @@ ssize_t mt_co_sock_recv(int fd, void *buf, size_t len)
 int mt_co_sock_sendall(int fd, const void *buf, size_t len)
 {
     if (!mt__current())
-        return -EPERM;
+        return MT_ENOTCORO;
     if (fd < 0 || (!buf && len))
         return -EINVAL;
     return mt__fd_sendall(fd, true, buf, len);

@@ -73,7 +73,7 @@ typedef struct source {
     struct source *next;
     mt_future *future; /* a single task (apply_async), or NULL */
     batch *batch;      /* a map's remaining items, or NULL */
-    mt_task_fn *fn;
+    mt_fn *fn;
     mt_buf arg; /* the single task's argument */
 } source;
 
@@ -142,7 +142,7 @@ enum { POOL_RUN, POOL_CLOSED, POOL_TERMINATED };
 
 /* Parent-side batch of items (map, imap, starmap). */
 struct batch {
-    mt_task_fn *fn;
+    mt_fn *fn;
     const char *items;     /* JOB_FIXED: n * item_size bytes */
     const mt_iov *iov;     /* JOB_IOV */
     size_t n, item_size, chunksize, nchunks;
@@ -185,7 +185,7 @@ int mt__pool_start_worker(mt_pool *p, uint32_t i);
  * pending work. Returns true if anything happened. Called with mu held. */
 bool mt__pool_pump(mt_pool *p);
 
-/* 0 when new work may be queued, else -EPIPE or MT_EBROKEN. mu held. */
+/* 0 when new work may be queued, else MT_ECLOSED or MT_EBROKEN. mu held. */
 int mt__pool_open_for_work(const mt_pool *p);
 
 /* Put a source on the pending list and dispatch what fits. mu held. */

@@ -86,7 +86,7 @@ static size_t pick_chunksize(const mt_pool *p, size_t n, size_t avg_bytes, size_
 
 /* Make a batch and queue it; `whole` when its results are kept until all
  * are done (map), so that they can share an arena. mu is taken here. */
-static int batch_start(mt_pool *p, mt_task_fn *fn, const void *items, const mt_iov *iov,
+static int batch_start(mt_pool *p, mt_fn *fn, const void *items, const mt_iov *iov,
                        size_t n, size_t item_size, const mt_map_opts *opts, bool whole,
                        batch **out)
 {
@@ -240,7 +240,7 @@ static const mt__results_ops pool_results_ops = {.get = pool_results_get,
                                                  .first_error = pool_results_first_error,
                                                  .copy = pool_results_copy};
 
-static int map_run(mt_pool *p, mt_task_fn *fn, const void *items, const mt_iov *iov, size_t n,
+static int map_run(mt_pool *p, mt_fn *fn, const void *items, const mt_iov *iov, size_t n,
                    size_t item_size, const mt_map_opts *opts, mt_results **out)
 {
     if (!out)
@@ -270,7 +270,7 @@ static int map_run(mt_pool *p, mt_task_fn *fn, const void *items, const mt_iov *
     return mt__results_first_error(&r->base);
 }
 
-int mt_pool_map(mt_pool *p, mt_task_fn *fn, const void *items, size_t n, size_t item_size,
+int mt_pool_map(mt_pool *p, mt_fn *fn, const void *items, size_t n, size_t item_size,
                 const mt_map_opts *opts, mt_results **out)
 {
     if (!items && n)
@@ -278,7 +278,7 @@ int mt_pool_map(mt_pool *p, mt_task_fn *fn, const void *items, size_t n, size_t 
     return map_run(p, fn, items ? items : "", NULL, n, item_size, opts, out);
 }
 
-int mt_pool_map_iov(mt_pool *p, mt_task_fn *fn, const mt_iov *items, size_t n,
+int mt_pool_map_iov(mt_pool *p, mt_fn *fn, const mt_iov *items, size_t n,
                     const mt_map_opts *opts, mt_results **out)
 {
     static const mt_iov none;
@@ -287,7 +287,7 @@ int mt_pool_map_iov(mt_pool *p, mt_task_fn *fn, const mt_iov *items, size_t n,
     return map_run(p, fn, NULL, items ? items : &none, n, 0, opts, out);
 }
 
-int mt_pool_starmap(mt_pool *p, mt_task_fn *fn, const mt_iov *args, size_t n, size_t nargs,
+int mt_pool_starmap(mt_pool *p, mt_fn *fn, const mt_iov *args, size_t n, size_t nargs,
                     const mt_map_opts *opts, mt_results **out)
 {
     if ((!args && n && nargs) || !out)
@@ -314,7 +314,7 @@ int mt_pool_starmap(mt_pool *p, mt_task_fn *fn, const mt_iov *args, size_t n, si
 
 /* ---- imap ----------------------------------------------------------- */
 
-static int imap_start(mt_pool *p, mt_task_fn *fn, const void *items, const mt_iov *iov,
+static int imap_start(mt_pool *p, mt_fn *fn, const void *items, const mt_iov *iov,
                       size_t n, size_t item_size, const mt_map_opts *opts, mt_imap **out)
 {
     if (!out)
@@ -333,7 +333,7 @@ static int imap_start(mt_pool *p, mt_task_fn *fn, const void *items, const mt_io
     return 0;
 }
 
-int mt_pool_imap(mt_pool *p, mt_task_fn *fn, const void *items, size_t n, size_t item_size,
+int mt_pool_imap(mt_pool *p, mt_fn *fn, const void *items, size_t n, size_t item_size,
                  const mt_map_opts *opts, mt_imap **out)
 {
     if (!items && n)
@@ -341,7 +341,7 @@ int mt_pool_imap(mt_pool *p, mt_task_fn *fn, const void *items, size_t n, size_t
     return imap_start(p, fn, items ? items : "", NULL, n, item_size, opts, out);
 }
 
-int mt_pool_imap_iov(mt_pool *p, mt_task_fn *fn, const mt_iov *items, size_t n,
+int mt_pool_imap_iov(mt_pool *p, mt_fn *fn, const mt_iov *items, size_t n,
                      const mt_map_opts *opts, mt_imap **out)
 {
     static const mt_iov none;

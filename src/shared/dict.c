@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "multitask/task.h"
+#include "multitask/fn.h"
 #include "shared_internal.h"
 
 struct mt_dict {
@@ -61,7 +61,7 @@ int mt_dict_open(mt_dict **out, const char *name, const mt_shared_opts *opts)
     return err;
 }
 
-void mt_dict_close(mt_dict *d)
+void mt_dict_free(mt_dict *d)
 {
     mt__shared_close(d ? &d->s : NULL);
 }

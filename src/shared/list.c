@@ -157,7 +157,7 @@ int mt_list_open(mt_list **out, const char *name, const mt_shared_opts *opts)
     return err;
 }
 
-void mt_list_close(mt_list *l)
+void mt_list_free(mt_list *l)
 {
     mt__shared_close(l ? &l->s : NULL);
 }

@@ -495,7 +495,7 @@ int main(int argc, char **argv)
         err = mtcp_run(&m, ops, nops);
     if (err < 0 && err != -EINTR && !mtcp_signal)
         fprintf(stderr, MTCP_NAME ": %s\n", mt_strerror(err));
-    mt_progress_close(m.progress);
+    mt_progress_finish(m.progress);
     if (mtcp_signal)
         status = 128 + mtcp_signal;
     else if (atomic_load(&m.files_failed) || atomic_load(&m.stop) || err < 0)

@@ -1,5 +1,5 @@
 /*
- * multitask/task.h - the one task signature.
+ * multitask/fn.h - the one task signature.
  *
  * A task is a plain function that reads argument bytes and writes result
  * bytes. The same function runs unchanged in a child process (mt_process), a
@@ -9,7 +9,7 @@
  *   {
  *       long x;
  *       if (len != sizeof x)
- *           return mt_task_fail(out, -EINVAL, "want a long, got %zu bytes", len);
+ *           return mt_fail(out, -EINVAL, "want a long, got %zu bytes", len);
  *       memcpy(&x, arg, sizeof x);
  *       x *= x;
  *       return mt_buf_append(out, &x, sizeof x);
@@ -23,10 +23,10 @@
  *    result.
  *  - Return 0 for success, or a negative error code (-errno or MT_E*) for
  *    failure. On failure the bytes in `out` are the error message (text);
- *    mt_task_fail() writes one. A positive return value counts as MT_ETASK.
+ *    mt_fail() writes one. A positive return value counts as MT_EFAILED.
  */
-#ifndef MULTITASK_TASK_H
-#define MULTITASK_TASK_H
+#ifndef MULTITASK_FN_H
+#define MULTITASK_FN_H
 
 #include "buf.h"
 
@@ -34,14 +34,14 @@
 extern "C" {
 #endif
 
-typedef int mt_task_fn(const void *arg, size_t len, mt_buf *out);
+typedef int mt_fn(const void *arg, size_t len, mt_buf *out);
 
 /*
- * mt_task_fail - replace `out` with a formatted error message and return
- * `err`, so a task can end with `return mt_task_fail(out, -ENOENT, "...")`.
- * `err` should be negative; 0 or a positive value is returned as MT_ETASK.
+ * mt_fail - replace `out` with a formatted error message and return
+ * `err`, so a task can end with `return mt_fail(out, -ENOENT, "...")`.
+ * `err` should be negative; 0 or a positive value is returned as MT_EFAILED.
  */
-int mt_task_fail(mt_buf *out, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int mt_fail(mt_buf *out, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /*
  * mt_pack - append `n` byte ranges to `b` as one argument, for tasks that
