@@ -205,7 +205,10 @@ static int echo_main(void *arg)
     int fd;
     int r = mt_co_sock_connect("127.0.0.1", e->port, &fd);
     cr_expect_eq(r, -ECONNREFUSED, "connect: %s", mt_err_name(r));
-    cr_expect_eq(mt_co_sock_connect("not an address", 80, &fd), -EINVAL);
+    /* Not a number: looked up as a host name, which nobody knows. */
+    r = mt_co_sock_connect("not an address", 80, &fd);
+    cr_expect(r == MT_ENOHOST || r == -EAGAIN, "connect by name: %s", mt_err_name(r));
+    cr_expect_eq(mt_co_sock_connect("127.0.0.1", 65536, &fd), -EINVAL);
     return 0;
 }
 

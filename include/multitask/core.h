@@ -41,11 +41,12 @@ extern "C" {
 #define MT_OWN_ERRORS(XX)                                                                          \
     XX(MT_EWORKER, -1001, "worker process died while running the task")                           \
     XX(MT_EBROKEN, -1002, "pool is broken: its workers cannot start")                              \
-    XX(MT_EFAILED, -1003, "function failed without an error code")                             \
+    XX(MT_EFAILED, -1003, "function failed without an error code")                              \
     XX(MT_ECLOSED, -1004, "closed: it takes no more work or items")                              \
     XX(MT_EKEY, -1005, "no such key")                                                            \
     XX(MT_EINDEX, -1006, "index out of range")                                                   \
-    XX(MT_ENOTCORO, -1007, "not inside a coroutine of a running loop")
+    XX(MT_ENOTCORO, -1007, "not inside a coroutine of a running loop")                           \
+    XX(MT_ENOHOST, -1201, "host name not known")
 
 enum mt_own_error {
 #define MT__ENUM(name, value, msg) name = value,
@@ -53,7 +54,8 @@ enum mt_own_error {
 #undef MT__ENUM
 };
 
-/* The end of a stream of results (mt_imap_next, mt_as_completed_next): not
+/* The end of a stream of results or bytes (mt_imap_next, mt_as_completed_next,
+ * mt_stream_readexactly): not
  * an error, but outside errno's range like one. */
 #define MT_EOF (-1100)
 

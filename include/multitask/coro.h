@@ -445,10 +445,14 @@ int mt_co_wait_signal(int signum, double timeout);
 
 /*
  * mt_co_tcp_listen - a non-blocking TCP socket listening on host:port
- * (host numeric IPv4 or IPv6, "localhost", or NULL for every address; port
- * 0 picks a free one, see mt_co_sock_port), with SO_REUSEADDR; backlog 0
- * means 128. Does not suspend; usable outside a loop. Returns 0 with
- * *fd_out set, -EINVAL, or the socket call's -errno.
+ * (host numeric IPv4 or IPv6, a name such as "localhost", which binds its
+ * first IPv4 address, else its first, or NULL for every address; port 0
+ * picks a free one, see mt_co_sock_port), with SO_REUSEADDR; backlog 0
+ * means 128. A name is looked up as mt_co_getaddrinfo does (a coroutine
+ * waits, without blocking the loop); otherwise it does not suspend, and it
+ * is usable outside a loop. Returns 0 with *fd_out set, -EINVAL, the
+ * lookup's errors (MT_ENOHOST, -EAGAIN, -ECANCELED, -ETIMEDOUT), or the
+ * socket call's -errno.
  */
 int mt_co_tcp_listen(int *fd_out, const char *host, int port, int backlog);
 
@@ -464,9 +468,11 @@ int mt_co_sock_accept(int lfd, int *fd_out);
 
 /*
  * mt_co_sock_connect - connect to host:port (host as mt_co_tcp_listen;
- * NULL means 127.0.0.1): *fd_out is a new non-blocking socket with
- * TCP_NODELAY. Returns 0, -ECONNREFUSED and connect's other -errno,
- * -ECANCELED, -EINVAL, MT_ENOTCORO.
+ * NULL means 127.0.0.1; a name's addresses are tried in turn): *fd_out is
+ * a new non-blocking socket with TCP_NODELAY. Returns 0, -ECONNREFUSED and
+ * connect's other -errno (the last address's), MT_ENOHOST for a name
+ * nobody knows, -EAGAIN when the lookup failed for now, -ECANCELED,
+ * -ETIMEDOUT, -EINVAL, MT_ENOTCORO.
  */
 int mt_co_sock_connect(const char *host, int port, int *fd_out);
 
@@ -511,6 +517,256 @@ int mt_co_run_in_executor(mt_executor *ex, mt_fn *fn, const void *arg, size_t le
 /* mt_co_to_thread - mt_co_run_in_executor on the default thread pool
  * (asyncio.to_thread). */
 int mt_co_to_thread(mt_fn *fn, const void *arg, size_t len, mt_buf *out);
+
+/* ---- a task's byte result ---------------------------------------------- */
+
+/*
+ * A coroutine returns an int; a result larger than that goes into its
+ * byte result, an mt_buf the task owns (as a future's result bytes are):
+ *
+ *   static int fetch(void *arg)              // the task
+ *   {
+ *       mt_buf *out;
+ *       int err = mt_task_result_buf(&out);
+ *       if (err)
+ *           return err;
+ *       return mt_buf_append(out, page, page_len);
+ *   }
+ *   ...
+ *   int r = mt_task_await(t);                // the awaiter
+ *   mt_buf page = MT_BUF_INIT;
+ *   if (r >= 0)
+ *       mt_task_take(t, &page);              // or mt_task_result_bytes
+ */
+
+/*
+ * mt_task_result_buf - *out is the running task's byte result, empty at
+ * first and made on the first call (later calls give the same buffer).
+ * What the task appends is its result for mt_task_result_bytes and
+ * mt_task_take; the buffer is the task's and is freed with it. It is
+ * plain heap memory, so it works on the shared stack too. Returns 0,
+ * MT_ENOTCORO outside a coroutine, -ENOMEM, -EINVAL (out NULL).
+ */
+int mt_task_result_buf(mt_buf **out);
+
+/*
+ * mt_task_result_bytes - mt_task_result, and *out (not NULL) set to t's
+ * byte result: borrowed, valid until the handle is released or the bytes
+ * are taken; {NULL, 0} when the task stored none. Returns what
+ * mt_task_result returns (-EAGAIN while t is pending: *out is then empty).
+ */
+int mt_task_result_bytes(mt_task *t, mt_iov *out);
+
+/*
+ * mt_task_take - move t's byte result into *out (whose old memory is
+ * freed) without copying, as mt_future_take does: t keeps none. Returns
+ * what mt_task_result returns; on -EAGAIN (t pending) or -EINVAL nothing
+ * is moved.
+ */
+int mt_task_take(mt_task *t, mt_buf *out);
+
+/* ---- streams (asyncio's StreamReader and StreamWriter) ----------------- */
+
+/*
+ * A stream reads and writes a connected socket (or a pipe) from
+ * coroutines, with a buffer of received bytes, as asyncio's StreamReader
+ * and StreamWriter do together:
+ *
+ *   asyncio.open_connection(h, p)     mt_stream_connect(&s, h, p, NULL)
+ *   await reader.read(n)              mt_stream_read(s, buf, n)
+ *   await reader.readexactly(n)       mt_stream_readexactly(s, buf, n, &got)
+ *   await reader.readline()           mt_stream_readline(s, &line)
+ *   await reader.readuntil(sep)       mt_stream_readuntil(s, &out, sep, len)
+ *   reader.at_eof()                   mt_stream_at_eof(s)
+ *   writer.write(d); await drain()    mt_stream_write(s, d, len)
+ *   writer.write_eof()                mt_stream_close(s)
+ *   writer.close(); wait_closed()     mt_stream_free(s)
+ *   asyncio.start_server(cb, h, p)    mt_stream_server_new(&srv, h, p, cb, arg, NULL)
+ *   loop.getaddrinfo(h, p)            mt_co_getaddrinfo(&res, h, p, hints)
+ *
+ * Reads and writes suspend the calling coroutine only; they take no
+ * timeout of their own: an enclosing timeout scope (mt_co_timeout_begin,
+ * mt_co_wait_for) or a cancellation ends them with -ETIMEDOUT /
+ * -ECANCELED, and the bytes a read had received by then stay in the
+ * stream's buffer for the next read: nothing is lost. One coroutine may
+ * read while another writes; a second reader (or writer) at the same time
+ * gets -EBUSY. A stream belongs to its loop's thread.
+ */
+typedef struct mt_stream mt_stream;
+
+/* Options of a stream. A zeroed struct means defaults. */
+typedef struct mt_stream_opts {
+    /* The longest line mt_stream_readline and _readuntil accept, separator
+     * included, in bytes; 0 means 64 KiB (asyncio's limit). Those calls
+     * never grow the stream's buffer past limit + 16 KiB, whatever the
+     * peer sends. */
+    size_t limit;
+} mt_stream_opts;
+
+/*
+ * mt_stream_new - a stream over fd, a connected socket or a pipe, which it
+ * makes non-blocking and owns from now on (mt_stream_free closes it; on
+ * error the caller keeps it). opts may be NULL. Returns 0, -EINVAL (out
+ * NULL, fd < 0), fcntl's or fstat's -errno (-EBADF), -ENOMEM.
+ */
+int mt_stream_new(mt_stream **out, int fd, const mt_stream_opts *opts);
+
+/*
+ * mt_stream_connect - connect to host:port as mt_co_sock_connect does
+ * (names are looked up without blocking the loop) and make a stream of the
+ * socket (asyncio.open_connection). Returns 0 or mt_co_sock_connect's and
+ * mt_stream_new's errors (MT_ENOHOST for an unknown name, -ECONNREFUSED).
+ */
+int mt_stream_connect(mt_stream **out, const char *host, int port, const mt_stream_opts *opts);
+
+/*
+ * mt_stream_read - read up to n bytes into buf (reader.read(n)): what is
+ * buffered, else what one receive brings. Returns the count, 0 at the end
+ * of the stream (or for n 0), or an error: -ECANCELED, -ETIMEDOUT, -EBUSY,
+ * MT_ENOTCORO (outside a coroutine), -EINVAL, the receive's -errno
+ * (-ECONNRESET).
+ */
+ssize_t mt_stream_read(mt_stream *s, void *buf, size_t n);
+
+/*
+ * mt_stream_readexactly - read exactly n bytes into buf
+ * (reader.readexactly(n)). Returns 0 with all n there; MT_EOF when the
+ * stream ended first (asyncio's IncompleteReadError): buf then holds the
+ * *got bytes that came, and the stream is at its end. On any other error
+ * (-ECANCELED, -ETIMEDOUT, -EBUSY, MT_ENOTCORO, -EINVAL, -ENOMEM, the receive's
+ * -errno) nothing is consumed: the bytes received stay buffered and *got
+ * is 0. got may be NULL. The buffer grows to n bytes if need be.
+ */
+int mt_stream_readexactly(mt_stream *s, void *buf, size_t n, size_t *got);
+
+/*
+ * mt_stream_readline - read one line, up to and including "\n"
+ * (reader.readline()), into *line: its contents are replaced (line->len is
+ * the line's length; a NUL byte follows it, not counted). Returns that
+ * length; at the end of the stream the last bytes without a "\n" (a
+ * partial line), and 0 once nothing is left. A line longer than the
+ * stream's limit is -EMSGSIZE and is dropped, as far as it has come (through
+ * its "\n" if that has come; the rest is what the next read returns).
+ * Other errors as mt_stream_readexactly's (nothing consumed).
+ */
+ssize_t mt_stream_readline(mt_stream *s, mt_buf *line);
+
+/*
+ * mt_stream_readuntil - read up to and including the separator sep
+ * (seplen bytes, at least 1) into *out, contents replaced as by
+ * mt_stream_readline (reader.readuntil(sep)). Returns the length read,
+ * separator included; MT_EOF when the stream ended before a separator
+ * (*out then holds the bytes that came, and the stream is at its end);
+ * -EMSGSIZE when the separator does not come within the stream's limit
+ * (asyncio's LimitOverrunError): the bytes stay buffered, for
+ * mt_stream_read. Other errors as mt_stream_readexactly's.
+ */
+ssize_t mt_stream_readuntil(mt_stream *s, mt_buf *out, const void *sep, size_t seplen);
+
+/* mt_stream_at_eof - whether the stream has ended and every byte of it has
+ * been read (reader.at_eof()). */
+bool mt_stream_at_eof(const mt_stream *s);
+
+/*
+ * mt_stream_write - send all len bytes, suspending while the socket's
+ * buffer is full (writer.write + await writer.drain()). Returns 0; -EPIPE
+ * after mt_stream_close or when the peer has gone, -ECONNRESET and send's
+ * other -errno; -ECANCELED / -ETIMEDOUT (some bytes may have gone);
+ * -EBUSY, MT_ENOTCORO, -EINVAL.
+ */
+int mt_stream_write(mt_stream *s, const void *data, size_t len);
+
+/*
+ * mt_stream_close - write no more: the peer reads the end of the stream
+ * once what was written has reached it (writer.write_eof(); Python's
+ * close() is mt_stream_free). What the peer still sends can be read.
+ * Returns 0 (again 0 if already closed), -ENOTSOCK for a pipe, shutdown's
+ * -errno, -EINVAL. Does not suspend.
+ */
+int mt_stream_close(mt_stream *s);
+
+/* mt_stream_fd - the stream's fd (still the stream's), or -EINVAL. */
+int mt_stream_fd(const mt_stream *s);
+
+/*
+ * mt_stream_free - close the fd (as mt_co_close: waiters on it wake with
+ * -EBADF) and release the stream; bytes still buffered are dropped. No
+ * coroutine may be in a call on the stream once it returns. NULL is
+ * ignored. Usable outside a coroutine.
+ */
+void mt_stream_free(mt_stream *s);
+
+/* A server's work for one connection: s is the server's, freed (its
+ * socket closed) when the function returns, so tasks it started must be
+ * done with s by then. Returns as a coroutine does. */
+typedef int mt_stream_fn(mt_stream *s, void *arg);
+
+typedef struct mt_stream_server mt_stream_server;
+
+/* Options of mt_stream_server_new. A zeroed struct means defaults. */
+typedef struct mt_stream_server_opts {
+    int backlog;           /* of listen(); 0 means 128 */
+    mt_stream_opts stream; /* for each connection's stream */
+    mt_task_opts task;     /* for each connection's task (name, stack) */
+} mt_stream_server_opts;
+
+/*
+ * mt_stream_server_new - listen on host:port (as mt_co_tcp_listen) and
+ * serve each connection accepted by a task of its own running fn(stream,
+ * arg) (asyncio.start_server). A connection task that fails is reported as
+ * any detached task is. When accepting fails for lack of fds or memory the
+ * server retries every 0.1 s; another accept error stops the server (see
+ * mt_stream_server_wait_closed). The handle is the caller's: free it with
+ * mt_stream_server_free before the loop closes. opts may be NULL. Returns
+ * 0, MT_ENOTCORO when no loop runs in this thread, -EINVAL (out or fn NULL, bad
+ * options), mt_co_tcp_listen's errors, -ENOMEM. Call it from a coroutine to
+ * listen on a name (else it is looked up blocking).
+ */
+int mt_stream_server_new(mt_stream_server **out, const char *host, int port, mt_stream_fn *fn,
+                         void *arg, const mt_stream_server_opts *opts);
+
+/* mt_stream_server_port - the port the server listens on (port 0 given:
+ * the one picked), or -EINVAL. */
+int mt_stream_server_port(const mt_stream_server *srv);
+
+/*
+ * mt_stream_server_close - stop listening (Server.close()): no connection
+ * is accepted any more; those being served go on. Returns 0 (also when
+ * closed before), -EINVAL. Does not suspend.
+ */
+int mt_stream_server_close(mt_stream_server *srv);
+
+/*
+ * mt_stream_server_wait_closed - wait until the server has stopped (closed,
+ * or its accepting failed) and every connection task has ended (await
+ * server.serve_forever() and wait_closed() in one). Returns 0; the accept
+ * error that stopped the server; -ECANCELED / -ETIMEDOUT (the server goes
+ * on); -EBUSY when another coroutine waits already; -EINVAL; MT_ENOTCORO.
+ */
+int mt_stream_server_wait_closed(mt_stream_server *srv);
+
+/*
+ * mt_stream_server_free - close the server, cancel the connection tasks
+ * still running and release the handle; the memory goes when the last of
+ * its tasks has ended. Does not wait (mt_stream_server_wait_closed does).
+ * NULL is ignored.
+ */
+void mt_stream_server_free(mt_stream_server *srv);
+
+struct addrinfo;
+
+/*
+ * mt_co_getaddrinfo - getaddrinfo(host, service, hints) without blocking
+ * the loop (loop.getaddrinfo): the lookup runs on libuv's thread pool while
+ * the coroutine waits; outside a coroutine it is looked up directly.
+ * *out is the list, freed with freeaddrinfo(). Returns 0; MT_ENOHOST when
+ * the name is not known (or has no address of the family asked); -EAGAIN
+ * when the lookup failed for now (no DNS server answered); -ENOMEM;
+ * -EINVAL (out NULL, host and service both NULL, bad hints); -ECANCELED /
+ * -ETIMEDOUT (the lookup is abandoned, and its result freed when it ends).
+ */
+int mt_co_getaddrinfo(struct addrinfo **out, const char *host, const char *service,
+                      const struct addrinfo *hints);
 
 #ifdef __cplusplus
 }

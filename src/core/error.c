@@ -35,7 +35,7 @@ const char *mt_strerror(int err)
         MT_OWN_ERRORS(MT__MSG)
 #undef MT__MSG
     case MT_EOF:
-        return "end of results";
+        return "end of stream or results";
     case 0:
         return "success";
     case -ETIMEDOUT: /* glibc's "Connection timed out" misleads for a queue or a future */

@@ -12,6 +12,7 @@
 #define MT_CORO_INTERNAL_H
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -192,8 +193,13 @@ struct mt_task {
     char *stack_hi;
     char *saved;        /* shared-stack mode: the copied-out part */
     uint32_t saved_len, saved_cap;
-    mt__stack map;      /* private stack mapping (unused on the shared stack) */
+    mt_buf *bytes;      /* its byte result (result.c); NULL until asked for */
+    /* Private stacks only, and last: a shared-stack task's record is
+     * allocated without it (MT__SHARED_RECORD bytes). */
+    mt__stack map;      /* private stack mapping */
 };
+
+#define MT__SHARED_RECORD offsetof(struct mt_task, map)
 
 /* ---- the loop --------------------------------------------------------- */
 
@@ -423,6 +429,9 @@ void mt__scopes_abandon(mt_task *t);
 
 /* Close every fd watcher (io.c). */
 void mt__fdw_free_all(mt_loop *l);
+
+/* Free a task's byte result (result.c). */
+void mt__task_bytes_free(mt_task *t);
 
 /* Default executor of the loop, made on first use. */
 int mt__loop_executor(mt_loop *l, mt_executor **out);

@@ -13,8 +13,10 @@
 #include <unistd.h>
 
 #include "coro_internal.h"
+#include "net_internal.h"
 
-/* Fill a socket address from a numeric host (NULL: any / loopback). */
+/* Fill a socket address from a numeric host (NULL: any / loopback).
+ * Returns 0, 1 when host is a name to look up, or -EINVAL. */
 static int make_addr(const char *host, int port, bool passive, struct sockaddr_storage *ss,
                      socklen_t *len)
 {
@@ -30,8 +32,6 @@ static int make_addr(const char *host, int port, bool passive, struct sockaddr_s
         *len = sizeof *in4;
         return 0;
     }
-    if (strcmp(host, "localhost") == 0)
-        host = "127.0.0.1";
     if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
         in4->sin_family = AF_INET;
         in4->sin_port = htons((uint16_t)port);
@@ -44,18 +44,34 @@ static int make_addr(const char *host, int port, bool passive, struct sockaddr_s
         *len = sizeof *in6;
         return 0;
     }
-    return -EINVAL;
+    return 1;
 }
 
-/* A non-blocking TCP socket for host:port, with option `opt` (level
- * `level`) set; its address in *ss. Returns the fd or -errno. */
-static int tcp_socket(const char *host, int port, bool passive, int level, int opt,
-                      struct sockaddr_storage *ss, socklen_t *len)
+/* The addresses of host:port: a numeric one in *one (its bytes in *ss),
+ * or the list a lookup gave in *res (the caller frees it; NULL for a
+ * numeric host). Returns 0 or an error. */
+static int addresses(const char *host, int port, bool passive, struct sockaddr_storage *ss,
+                     struct addrinfo *one, struct addrinfo **res)
 {
-    int err = make_addr(host, port, passive, ss, len);
-    if (err)
-        return err;
-    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    socklen_t len = 0;
+    *res = NULL;
+    int r = make_addr(host, port, passive, ss, &len);
+    if (r < 0)
+        return r;
+    if (r > 0)
+        return mt__resolve(host, port, passive, res);
+    *one = (struct addrinfo){.ai_family = ss->ss_family,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_addr = (struct sockaddr *)ss,
+                             .ai_addrlen = len};
+    return 0;
+}
+
+/* A non-blocking TCP socket for address family `family`, with option
+ * `opt` (level `level`) set. Returns the fd or -errno. */
+static int tcp_socket(int family, int level, int opt)
+{
+    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     int one = 1;
@@ -68,18 +84,34 @@ int mt_co_tcp_listen(int *fd_out, const char *host, int port, int backlog)
     if (!fd_out || backlog < 0)
         return -EINVAL;
     struct sockaddr_storage ss;
-    socklen_t len;
-    int err;
-    int fd = tcp_socket(host, port, true, SOL_SOCKET, SO_REUSEADDR, &ss, &len);
-    if (fd < 0)
-        return fd;
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, backlog ? backlog : 128) != 0) {
+    struct addrinfo one, *res;
+    int err = addresses(host, port, true, &ss, &one, &res);
+    if (err)
+        return err;
+    /* A name binds its first IPv4 address (what "localhost" always meant
+     * here), else its first. */
+    const struct addrinfo *ai = res ? res : &one;
+    for (const struct addrinfo *p = ai; p; p = p->ai_next)
+        if (p->ai_family == AF_INET) {
+            ai = p;
+            break;
+        }
+    int fd = tcp_socket(ai->ai_family, SOL_SOCKET, SO_REUSEADDR);
+    if (fd < 0) {
+        err = fd;
+        goto out;
+    }
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 ||
+        listen(fd, backlog ? backlog : 128) != 0) {
         err = -errno;
         close(fd);
-        return err;
+        goto out;
     }
     *fd_out = fd;
-    return 0;
+out:
+    if (res)
+        freeaddrinfo(res);
+    return err;
 }
 
 int mt_co_sock_port(int fd)
@@ -119,19 +151,14 @@ int mt_co_sock_accept(int lfd, int *fd_out)
     }
 }
 
-int mt_co_sock_connect(const char *host, int port, int *fd_out)
+/* Connect a new socket to one address. Returns the fd or an error. */
+static int connect_one(const struct addrinfo *ai)
 {
-    if (!mt__current())
-        return MT_ENOTCORO;
-    if (!fd_out)
-        return -EINVAL;
-    struct sockaddr_storage ss;
-    socklen_t len;
-    int err;
-    int fd = tcp_socket(host, port, false, IPPROTO_TCP, TCP_NODELAY, &ss, &len);
+    int fd = tcp_socket(ai->ai_family, IPPROTO_TCP, TCP_NODELAY);
     if (fd < 0)
         return fd;
-    if (connect(fd, (struct sockaddr *)&ss, len) != 0) {
+    int err;
+    if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
         if (errno != EINPROGRESS) {
             err = -errno;
             goto fail;
@@ -147,21 +174,44 @@ int mt_co_sock_connect(const char *host, int port, int *fd_out)
             goto fail;
         }
     }
-    *fd_out = fd;
-    return 0;
+    return fd;
 fail:
     mt_co_close(fd);
     return err;
 }
 
-ssize_t mt_co_sock_recv(int fd, void *buf, size_t len)
+int mt_co_sock_connect(const char *host, int port, int *fd_out)
 {
-    if (!mt__current())
+    mt_task *t = mt__current();
+    if (!t)
         return MT_ENOTCORO;
-    if (fd < 0 || (!buf && len))
+    if (!fd_out)
         return -EINVAL;
+    struct sockaddr_storage ss;
+    struct addrinfo one, *res;
+    int err = addresses(host, port, false, &ss, &one, &res);
+    if (err)
+        return err;
+    /* Each address in turn (a name may have an IPv6 and an IPv4 one); a
+     * cancellation or timeout ends the attempts. */
+    int fd = -EHOSTUNREACH;
+    for (const struct addrinfo *ai = res ? res : &one; ai; ai = ai->ai_next) {
+        fd = connect_one(ai);
+        if (fd >= 0 || mt__interrupt_code(t))
+            break;
+    }
+    if (res)
+        freeaddrinfo(res);
+    if (fd < 0)
+        return fd;
+    *fd_out = fd;
+    return 0;
+}
+
+ssize_t mt__fd_recv(int fd, bool sock, void *buf, size_t len)
+{
     for (;;) {
-        ssize_t n = recv(fd, buf, len, 0);
+        ssize_t n = sock ? recv(fd, buf, len, 0) : read(fd, buf, len);
         if (n >= 0)
             return n;
         if (errno == EINTR)
@@ -174,15 +224,11 @@ ssize_t mt_co_sock_recv(int fd, void *buf, size_t len)
     }
 }
 
-int mt_co_sock_sendall(int fd, const void *buf, size_t len)
+int mt__fd_sendall(int fd, bool sock, const void *buf, size_t len)
 {
-    if (!mt__current())
-        return MT_ENOTCORO;
-    if (fd < 0 || (!buf && len))
-        return -EINVAL;
     const char *p = buf;
     while (len) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        ssize_t n = sock ? send(fd, p, len, MSG_NOSIGNAL) : write(fd, p, len);
         if (n >= 0) {
             p += n;
             len -= (size_t)n;
@@ -197,4 +243,22 @@ int mt_co_sock_sendall(int fd, const void *buf, size_t len)
             return r;
     }
     return 0;
+}
+
+ssize_t mt_co_sock_recv(int fd, void *buf, size_t len)
+{
+    if (!mt__current())
+        return MT_ENOTCORO;
+    if (fd < 0 || (!buf && len))
+        return -EINVAL;
+    return mt__fd_recv(fd, true, buf, len);
+}
+
+int mt_co_sock_sendall(int fd, const void *buf, size_t len)
+{
+    if (!mt__current())
+        return MT_ENOTCORO;
+    if (fd < 0 || (!buf && len))
+        return -EINVAL;
+    return mt__fd_sendall(fd, true, buf, len);
 }

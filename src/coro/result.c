@@ -1,0 +1,58 @@
+/*
+ * result.c - a task's byte result: an mt_buf on the heap, made when the
+ * task first asks for it, read or taken by whoever holds the task's handle
+ * (a result larger than the int a coroutine returns).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+
+#include "coro_internal.h"
+
+int mt_task_result_buf(mt_buf **out)
+{
+    if (!out)
+        return -EINVAL;
+    mt_task *t = mt__current();
+    if (!t)
+        return MT_ENOTCORO;
+    if (!t->bytes) {
+        t->bytes = calloc(1, sizeof *t->bytes);
+        if (!t->bytes)
+            return -ENOMEM;
+    }
+    *out = t->bytes;
+    return 0;
+}
+
+int mt_task_result_bytes(mt_task *t, mt_iov *out)
+{
+    if (!out)
+        return -EINVAL;
+    *out = (mt_iov){NULL, 0};
+    int r = mt_task_result(t);
+    if (t && t->state == MT__T_DONE && t->bytes && t->bytes->len)
+        *out = (mt_iov){t->bytes->data, t->bytes->len};
+    return r;
+}
+
+int mt_task_take(mt_task *t, mt_buf *out)
+{
+    if (!out)
+        return -EINVAL;
+    int r = mt_task_result(t);
+    if (!t || t->state != MT__T_DONE)
+        return r;
+    if (t->bytes)
+        mt_buf_move(out, t->bytes);
+    else
+        mt_buf_free(out);
+    return r;
+}
+
+void mt__task_bytes_free(mt_task *t)
+{
+    mt_buf_free(t->bytes);
+    free(t->bytes);
+    t->bytes = NULL;
+}
