@@ -55,8 +55,7 @@ enum mt_own_error {
 };
 
 /* The end of a stream of results or bytes (mt_imap_next, mt_as_completed_next,
- * mt_stream_readexactly): not
- * an error, but outside errno's range like one. */
+ * mt_stream_readexactly): not an error, but outside errno's range like one. */
 #define MT_EOF (-1100)
 
 /*
