@@ -82,8 +82,10 @@ int mtget_journal_open(mtget_journal **out, int dirfd, unsigned flags)
     if (j->fd < 0)
         goto fail;
     struct stat st;
+    /* Not a device, not another name of someone's file: opening cuts the
+     * file's tail, which must only ever be our own torn line. */
     err = -EINVAL;
-    if (fstat(j->fd, &st) < 0 || !S_ISREG(st.st_mode))
+    if (fstat(j->fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1)
         goto fail;
     if (flock(j->fd, LOCK_EX | LOCK_NB) < 0) {
         err = errno == EWOULDBLOCK ? -EBUSY : -errno;

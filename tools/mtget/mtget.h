@@ -225,7 +225,10 @@ typedef struct mtget_journal mtget_journal;
  * mtget_journal_open - open (create) the journal of the output directory
  * dirfd, locked against a second run (flock): -EBUSY when another holds it.
  * A torn last line (a run killed while appending) is cut off so that the
- * next record starts a line of its own. Returns 0 with *j set, or -errno.
+ * next record starts a line of its own. Returns 0 with *j set, -ELOOP when
+ * the name is a symbolic link, -EINVAL when it is not a regular file with
+ * one link (a hard link to another file is never written or cut), -EBUSY,
+ * or another -errno.
  */
 int mtget_journal_open(mtget_journal **j, int dirfd, unsigned flags);
 
