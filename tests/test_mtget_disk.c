@@ -841,3 +841,131 @@ DIR_TEST(mtget_journal, writer_killed_mid_append, .timeout = 120)
         cr_assert_geq(n, acked + 1, "round %d: acknowledged records lost", round);
     }
 }
+
+/* ---- --continue at start: the journal folded, leftovers swept ---- */
+
+/* A run killed mid-way: u0 done, u1 partial (journaled), u2 partial then
+ * given up (GONE), u3 partial but killed before its record was written. */
+static void killed_run(void)
+{
+    mtget_journal *j = NULL;
+    mtget_out *o = NULL;
+    if (mtget_journal_open(&j, dfd, 0) < 0)
+        _exit(1);
+    char *final = NULL;
+    if (mtget_out_open(&o, dfd, "done.txt", NULL) < 0 || mtget_out_write(o, "zero", 4) < 0 ||
+        mtget_out_commit(o, &final) < 0 ||
+        mtget_journal_append(j, &(mtget_record){.kind = MTGET_REC_DONE, .url = "http://h/u0",
+                                                .name = final, .size = 4}) < 0)
+        _exit(2);
+    free(final);
+    mtget_out_opts ten = {.flags = MTGET_OUT_LENGTH, .length = 10};
+    if (mtget_out_open(&o, dfd, "one.bin", &ten) < 0 ||
+        mtget_journal_append(j, &(mtget_record){.kind = MTGET_REC_PART, .url = "http://h/u1",
+                                                .name = mtget_out_tmpname(o), .size = 10,
+                                                .etag = "\"v1\""}) < 0 ||
+        mtget_out_write(o, "0123", 4) < 0)
+        _exit(3);
+    mtget_out *o2 = NULL, *o3 = NULL;
+    if (mtget_out_open(&o2, dfd, "two.bin", NULL) < 0 ||
+        mtget_journal_append(j, &(mtget_record){.kind = MTGET_REC_PART, .url = "http://h/u2",
+                                                .name = mtget_out_tmpname(o2)}) < 0 ||
+        mtget_journal_append(j, &(mtget_record){.kind = MTGET_REC_GONE, .url = "http://h/u2",
+                                                .name = mtget_out_tmpname(o2)}) < 0 ||
+        mtget_out_open(&o3, dfd, "three.bin", NULL) < 0 || mtget_out_write(o3, "3", 1) < 0)
+        _exit(4);
+    raise(SIGKILL);
+}
+
+DIR_TEST(mtget_resume, killed_run_resumed)
+{
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0)
+        killed_run();
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFSIGNALED(status), "the run failed at step %d", WEXITSTATUS(status));
+    cr_assert_eq(entries(".mtget-"), 4, "journal and three temporaries");
+
+    mtget_journal *j = NULL;
+    mtget_resume *r = NULL;
+    cr_assert_eq(mtget_journal_open(&j, dfd, 0), 0);
+    cr_assert_eq(mtget_resume_new(&r, j), 0);
+    const mtget_record *u0 = mtget_resume_find(r, "http://h/u0");
+    cr_assert(u0);
+    cr_expect_eq(u0->kind, MTGET_REC_DONE);
+    cr_expect_str_eq(u0->name, "done.txt");
+    cr_expect_null(mtget_resume_find(r, "http://h/u2"));
+    cr_expect_null(mtget_resume_find(r, "http://h/u3"));
+    const mtget_record *u1 = mtget_resume_find(r, "http://h/u1");
+    cr_assert(u1);
+    cr_expect_eq(u1->kind, MTGET_REC_PART);
+    cr_expect_str_eq(u1->etag, "\"v1\"");
+
+    /* the leftovers of u2 and u3 go, u1's temporary stays */
+    cr_expect_eq(mtget_out_sweep(dfd, mtget_resume_keep, r), 2);
+    cr_expect_eq(entries(".mtget-"), 2);
+    mtget_out *o = NULL;
+    mtget_out_opts opts = {.flags = MTGET_OUT_LENGTH, .length = u1->size, .resume = u1->name};
+    cr_assert_eq(mtget_out_open(&o, dfd, "one.bin", &opts), 0);
+    cr_expect_eq(mtget_out_size(o), 4); /* "Range: bytes=4-", If-Range: "v1" */
+    cr_assert_eq(mtget_out_write(o, "456789", 6), 0);
+    char *final = NULL;
+    cr_assert_eq(mtget_out_commit(o, &final), 0);
+    cr_assert_eq(mtget_journal_append(j, &(mtget_record){.kind = MTGET_REC_DONE,
+                                                          .url = "http://h/u1",
+                                                          .name = final, .size = 10}),
+                 0);
+    free(final);
+    mtget_resume_free(r);
+    cr_expect_str_eq(content("one.bin"), "0123456789");
+
+    /* the next run finds both done and nothing to sweep */
+    cr_assert_eq(mtget_resume_new(&r, j), 0);
+    cr_expect_eq(mtget_resume_find(r, "http://h/u1")->kind, MTGET_REC_DONE);
+    cr_expect_eq(mtget_out_sweep(dfd, mtget_resume_keep, r), 0);
+    cr_expect_eq(entries(".mtget-"), 1);
+    mtget_resume_free(r);
+    mtget_journal_free(j);
+}
+
+/* Many URLs, each written several times: the last record wins. */
+DIR_TEST(mtget_resume, last_record_wins)
+{
+    mtget_journal *j = NULL;
+    cr_assert_eq(mtget_journal_open(&j, dfd, 0), 0);
+    char url[64], name[64];
+    for (int pass = 0; pass < 3; pass++)
+        for (int i = 0; i < 2000; i++) {
+            snprintf(url, sizeof url, "http://h/%d", i);
+            snprintf(name, sizeof name, ".mtget-%016x.part", i * 3 + pass);
+            int kind = pass == 2 ? (i % 3 == 0 ? MTGET_REC_DONE
+                                   : i % 3 == 1 ? MTGET_REC_GONE : MTGET_REC_PART)
+                                 : MTGET_REC_PART;
+            cr_assert_eq(mtget_journal_append(j, &(mtget_record){.kind = kind, .url = url,
+                                                                  .name = name,
+                                                                  .size = (uint64_t)pass}),
+                         0);
+        }
+    mtget_resume *r = NULL;
+    cr_assert_eq(mtget_resume_new(&r, j), 0);
+    for (int i = 0; i < 2000; i++) {
+        snprintf(url, sizeof url, "http://h/%d", i);
+        const mtget_record *rec = mtget_resume_find(r, url);
+        snprintf(name, sizeof name, ".mtget-%016x.part", i * 3 + 1);
+        cr_assert_eq(mtget_resume_keep(r, name), false, "an earlier temporary is not kept");
+        snprintf(name, sizeof name, ".mtget-%016x.part", i * 3 + 2);
+        if (i % 3 == 1) {
+            cr_assert_null(rec);
+            cr_assert_eq(mtget_resume_keep(r, name), false);
+            continue;
+        }
+        cr_assert(rec);
+        cr_assert_eq(rec->kind, i % 3 == 0 ? MTGET_REC_DONE : MTGET_REC_PART);
+        cr_assert_eq(rec->size, 2);
+        cr_assert_eq(mtget_resume_keep(r, name), i % 3 == 2, "%s", name);
+    }
+    mtget_resume_free(r);
+    mtget_journal_free(j);
+}

@@ -10,6 +10,7 @@
  *                  directory, checked, then renamed into place
  *   sweep.c        leftover temporaries of a killed run
  *   journal.c      the --continue journal: what is done, what is partial
+ *   resume.c       the journal folded into each URL's state at start
  *   robots.c       robots.txt (RFC 9309): parsing and deciding a path
  *   errors.c       mtget's own error codes and their messages
  *
@@ -255,6 +256,30 @@ int mtget_journal_append(mtget_journal *j, const mtget_record *rec);
 
 /* Unlock, close and release. NULL is ignored. */
 void mtget_journal_free(mtget_journal *j);
+
+/* ---- resume.c ---- */
+typedef struct mtget_resume mtget_resume;
+
+/*
+ * mtget_resume_new - replay the journal and fold it into each URL's state:
+ * the URL's last record wins (a GONE record forgets the URL). Memory grows
+ * with the number of URLs in the journal. Returns 0 with *r set, -EINVAL,
+ * -ENOMEM, or the replay's -errno.
+ */
+int mtget_resume_new(mtget_resume **r, mtget_journal *j);
+
+/* The last record of url (DONE: skip it; PART: resume its temporary with
+ * its etag or last_modified for If-Range), or NULL when there is none or
+ * it was GONE. Valid until mtget_resume_free. */
+const mtget_record *mtget_resume_find(const mtget_resume *r, const char *url);
+
+/* An mtget_keep_fn (ctx: the mtget_resume): whether temporary `name` is the
+ * partial file of a URL whose last record is PART. With mtget_out_sweep it
+ * removes every other temporary a killed run left. */
+bool mtget_resume_keep(void *ctx, const char *name);
+
+/* Release. NULL is ignored. */
+void mtget_resume_free(mtget_resume *r);
 
 /* ---- robots.c ---- */
 typedef struct mtget_robots mtget_robots;
