@@ -86,6 +86,8 @@ void mtget_name_numbered(char *out, size_t max, const char *name, unsigned n);
 /* Percent-decode len bytes of s into out (len + 1 bytes, NUL-terminated);
  * the decoded length. A '%' not followed by two hex digits stays. */
 size_t mtget__pct_decode(char *out, const char *s, size_t len);
+/* The value of hex digit c, or -1. */
+int mtget__hexval(int c);
 
 /* ---- disposition.c ---- */
 /*

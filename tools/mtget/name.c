@@ -111,7 +111,7 @@ out:
     return err;
 }
 
-static int hexval(int c)
+int mtget__hexval(int c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -127,8 +127,8 @@ size_t mtget__pct_decode(char *out, const char *s, size_t len)
     for (size_t i = 0; i < len; i++) {
         int hi, lo;
         if (s[i] == '%' && i + 2 < len &&
-            (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
-            (lo = hexval((unsigned char)s[i + 2])) >= 0) {
+            (hi = mtget__hexval((unsigned char)s[i + 1])) >= 0 &&
+            (lo = mtget__hexval((unsigned char)s[i + 2])) >= 0) {
             out[n++] = (char)(hi << 4 | lo);
             i += 2;
         } else {

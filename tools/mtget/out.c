@@ -230,6 +230,10 @@ int mtget_out_commit(mtget_out *o, char **final_name)
         free(final);
         return err;
     }
+    /* with fsync, the rename too is made durable (best effort: the file is
+     * in place whatever the directory's fsync says) */
+    if (o->opts.flags & MTGET_OUT_FSYNC)
+        fsync(o->dirfd);
     close(o->fd);
     free(o);
     if (final_name)

@@ -45,14 +45,6 @@ static bool unreserved(int c)
     return isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c = tolower(c);
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* Write the normal form of len bytes of s to out (3 * len bytes at most);
  * its length. With pattern, runs of '*' become one. */
 static size_t normalize(char *out, const char *s, size_t len, bool pattern)
@@ -62,8 +54,8 @@ static size_t normalize(char *out, const char *s, size_t len, bool pattern)
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         int hi, lo;
-        if (c == '%' && i + 2 < len && (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
-            (lo = hexval((unsigned char)s[i + 2])) >= 0) {
+        if (c == '%' && i + 2 < len && (hi = mtget__hexval((unsigned char)s[i + 1])) >= 0 &&
+            (lo = mtget__hexval((unsigned char)s[i + 2])) >= 0) {
             int v = hi << 4 | lo;
             i += 2;
             if (unreserved(v)) {
