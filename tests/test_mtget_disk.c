@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <sys/stat.h>
+#include <xxhash.h>
 
 #include "helpers.h"
 #include "mtget.h"
@@ -686,6 +687,17 @@ DIR_TEST(mtget_journal, torn_and_garbage_lines_are_skipped)
                                   "\0\0\0\n"
                                   "not a record at all\n";
     append_raw(garbage, sizeof garbage - 1);
+    const char *wrong_fields[] = {"done\tu", "done\tu\tn\tNaN\t\t", "what\tu\tn\t1\t\t",
+                                  "done\t\tn\t1\t\t", "done\tu\tn\t1\t%4\t", "done\tu\tn\t1\t\t\t",
+                                  /* and one right record, made the same way */
+                                  "done\thttp://h/made\tn\t1\t\t"};
+    for (size_t i = 0; i < sizeof wrong_fields / sizeof *wrong_fields; i++) {
+        char line[128];
+        int n = snprintf(line, sizeof line, "%016llx %s\n",
+                         (unsigned long long)XXH64(wrong_fields[i], strlen(wrong_fields[i]), 0),
+                         wrong_fields[i]);
+        append_raw(line, (size_t)n);
+    }
     char *longline = malloc(MTGET_JOURNAL_LINE_MAX * 2 + 1);
     memset(longline, 'L', MTGET_JOURNAL_LINE_MAX * 2);
     longline[MTGET_JOURNAL_LINE_MAX * 2] = '\n';
@@ -702,9 +714,10 @@ DIR_TEST(mtget_journal, torn_and_garbage_lines_are_skipped)
     char line[] = "0123456789abcdef done\thttp://h/torn\tto";
     append_raw(line, strlen(line));
     seen s;
-    cr_assert_eq(replay_all(&s), 2);
+    cr_assert_eq(replay_all(&s), 3);
     cr_expect_str_eq(s.recs[0].url, odd.url);
-    cr_expect_str_eq(s.recs[1].url, "http://h/2");
+    cr_expect_str_eq(s.recs[1].url, "http://h/made");
+    cr_expect_str_eq(s.recs[2].url, "http://h/2");
 
     /* the next record after a torn line is whole (opening cut the tail) */
     cr_assert_eq(mtget_journal_open(&j, dfd, 0), 0);
@@ -712,8 +725,8 @@ DIR_TEST(mtget_journal, torn_and_garbage_lines_are_skipped)
                                                           .url = "http://h/3", .name = "3"}),
                  0);
     mtget_journal_free(j);
-    cr_assert_eq(replay_all(&s), 3);
-    cr_expect_str_eq(s.recs[2].url, "http://h/3");
+    cr_assert_eq(replay_all(&s), 4);
+    cr_expect_str_eq(s.recs[3].url, "http://h/3");
 
     /* a file of nothing but a torn line */
     cr_assert_eq(unlinkat(dfd, MTGET_JOURNAL, 0), 0);
