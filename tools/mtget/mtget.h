@@ -51,7 +51,7 @@ const char *mtget_strerror(int err);
  * ("http://h" and "http://h/"). The result is cut to fit `size` bytes with
  * its NUL (see mtget_name_fit). Returns 0, or -EINVAL for a NULL argument, a
  * size under 16, or a URL whose host is empty or unusable as a name where
- * the host name is needed.
+ * the host name is needed; -ENOMEM.
  */
 int mtget_name_from_url(char *out, size_t size, const char *url);
 
@@ -61,7 +61,7 @@ int mtget_name_from_url(char *out, size_t size, const char *url);
  * ".." (and an empty result) are refused with -EINVAL; a name that starts
  * with '.' gets a '_' in front, so that nothing a server names is hidden or
  * can be taken for one of mtget's own files (".mtget-..."). The result is
- * cut to fit size (mtget_name_fit). Returns 0 or -EINVAL.
+ * cut to fit size (mtget_name_fit). Returns 0, -EINVAL, -ENOMEM.
  */
 int mtget_name_sanitize(char *out, size_t size, const char *raw, size_t len);
 
@@ -95,9 +95,10 @@ int mtget__hexval(int c);
  * value suggests: `filename*=UTF-8''...` (RFC 8187, percent-decoded; charset
  * UTF-8 or US-ASCII) is preferred to `filename=` (a token or a quoted
  * string). Anything before the last '/' or '\' is dropped, then the name is
- * sanitised as mtget_name_sanitize does. Use it only when the user asks for
- * server-suggested names. Returns 0, -ENOENT when the header names no file,
- * -EINVAL when the name is refused or an argument is NULL.
+ * sanitised as mtget_name_sanitize does (a refused filename* falls back to
+ * filename). Use it only when the user asks for server-suggested names.
+ * Returns 0, -ENOENT when the header names no file, -EINVAL when the name
+ * is refused or an argument is NULL, -ENOMEM.
  */
 int mtget_name_from_disposition(char *out, size_t size, const char *header);
 
@@ -304,9 +305,11 @@ int mtget_robots_new(mtget_robots **r, const char *text, size_t len, const char 
 
 /*
  * mtget_robots_allowed - whether path ("/path?query", percent-encoded or
- * not) may be fetched: the longest matching allow or disallow rule decides
- * ('*' matches any run, a final '$' the end), allow winning a tie; no
- * matching rule allows; "/robots.txt" is always allowed.
+ * not; "" is "/") may be fetched: the longest matching allow or disallow
+ * rule decides ('*' matches any run, a final '$' the end), allow winning a
+ * tie; no matching rule allows; "/robots.txt" is always allowed. False for
+ * a NULL argument and when memory for the path's normal form runs out.
+ * A check costs at most the rules' total length times the path's.
  */
 bool mtget_robots_allowed(const mtget_robots *r, const char *path);
 

@@ -95,18 +95,15 @@ int mtget_name_sanitize(char *out, size_t size, const char *raw, size_t len)
         buf[n++] = (char)c;
     }
     buf[n] = '\0';
-    const char *name = buf + 1;
-    int err = 0;
-    if (!*name || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
-        err = -EINVAL;
-        goto out;
+    char *name = buf + 1;
+    int err = -EINVAL;
+    if (*name && strcmp(name, ".") != 0 && strcmp(name, "..") != 0) {
+        if (*name == '.')
+            *--name = '_';
+        mtget_name_fit(name, size - 1);
+        snprintf(out, size, "%s", name);
+        err = 0;
     }
-    char *start = buf + 1;
-    if (*start == '.')
-        *--start = '_';
-    mtget_name_fit(start, size - 1);
-    snprintf(out, size, "%s", start);
-out:
     free(buf);
     return err;
 }
