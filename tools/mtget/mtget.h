@@ -107,7 +107,7 @@ typedef struct mtget_out mtget_out;
 
 /* Flags of mtget_out_opts. */
 #define MTGET_OUT_LENGTH 0x1  /* the body has exactly opts.length bytes */
-#define MTGET_OUT_FSYNC 0x2   /* fsync the file before it is renamed into place */
+#define MTGET_OUT_FSYNC 0x2   /* fsync the file before the rename, the directory after */
 #define MTGET_OUT_REPLACE 0x4 /* an existing file at the name is replaced (not .1) */
 
 typedef struct mtget_out_opts {
@@ -134,8 +134,9 @@ bool mtget_is_tmpname(const char *name);
  * openat(O_CREAT|O_EXCL|O_NOFOLLOW) (a name that exists, a planted link
  * included, is never opened: another random name is drawn), or, with
  * opts->resume, to that existing temporary, opened O_NOFOLLOW and appended
- * to (mtget_out_size says from where). name must be a sanitised name
- * (no '/', not "." or ".."). opts may be NULL.
+ * to (mtget_out_size says from where). name must be a sanitised name:
+ * no '/', not starting with '.' (so never ".", ".." or one of mtget's own
+ * files), under 4096 bytes. opts may be NULL.
  * Returns 0 with *o set, -EINVAL (bad name; resume not one of our names or
  * not a regular file with one link), -ELOOP (resume is a link), -ENOENT
  * (resume is gone), MTGET_ETOOBIG (resume already past the cap),
@@ -152,7 +153,8 @@ uint64_t mtget_out_size(const mtget_out *o);
 /*
  * mtget_out_write - append len bytes. Nothing is written and MTGET_ETOOBIG is
  * returned when they would take the file past the cap, MTGET_ELENGTH when
- * past the announced length. Else 0 or -errno (-ENOSPC...).
+ * past the announced length. Else 0 or -errno (-ENOSPC...), after which
+ * part of the bytes may be written: mtget_out_size counts them.
  */
 int mtget_out_write(mtget_out *o, const void *buf, size_t len);
 
