@@ -1,0 +1,20 @@
+/*
+ * errors.c - messages for mtget's own error codes (mtget.h), and for
+ * -errno through the library's table.
+ */
+#include "multitask.h"
+#include "mtget.h"
+
+const char *mtget_strerror(int err)
+{
+    switch (err) {
+    case MTGET_ETOOBIG:
+        return "the file is larger than the size cap";
+    case MTGET_ELENGTH:
+        return "the body's length is not the announced one";
+    case MTGET_ETMPGONE:
+        return "the temporary file was replaced by another file";
+    default:
+        return mt_strerror(err);
+    }
+}
