@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "pool_tasks.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 
 #include "../src/pool/pool_shm.h"
@@ -67,6 +68,92 @@ LEAK_TEST(faults, task_calls_exit, .timeout = 60)
 #else
     expect_task_dies(exit_three, "exited with status 3");
 #endif
+}
+
+/* ---- a task that cuts its worker off from the pool ----------------------- */
+
+/* Close every fd from 3 up, as a daemon does, after a nap (so that the parent
+ * is asleep when the result comes), then open files that may take the
+ * closed numbers when the argument says so. */
+static int close_every_fd(const void *arg, size_t len, mt_buf *out)
+{
+    long how = len == sizeof(long) ? read_long(arg) : 0;
+    mt_sleep(0.05);
+    for (int fd = 3; fd < 1024; fd++)
+        close(fd);
+    for (long i = 0; i < how; i++)
+        (void)!open("/dev/null", O_RDWR);
+    return mt_buf_append(out, "done", 4);
+}
+
+static void expect_cut_off(long how)
+{
+    mt_pool *p = new_pool(2);
+    mt_buf out = MT_BUF_INIT;
+    cr_expect_eq(mt_pool_apply(p, close_every_fd, &how, sizeof how, &out), MT_EWORKER);
+    mt_buf_append(&out, "", 1);
+    cr_expect(strstr(out.data, "PoolWorker") && strstr(out.data, "lost its connection") &&
+                  strstr(out.data, "file descriptor"),
+              "message: %s", out.data);
+    mt_buf_free(&out);
+    expect_size(p, 2);
+    long x = 7;
+    mt_buf res = MT_BUF_INIT;
+    cr_expect_eq(mt_pool_apply(p, square, &x, sizeof x, &res), 0, "the pool serves on");
+    cr_expect_eq(res.len, sizeof x);
+    if (res.len == sizeof x)
+        cr_expect_eq(read_long(res.data), 49);
+    mt_buf_free(&res);
+    end_pool(p);
+}
+
+LEAK_TEST(faults, a_task_that_closes_every_fd_fails_and_is_replaced, .timeout = 30)
+{
+    expect_cut_off(0);
+}
+
+LEAK_TEST(faults, a_task_that_reuses_the_closed_fds_fails_and_is_replaced, .timeout = 30)
+{
+    expect_cut_off(8);
+}
+
+/* In a chunk: which item did it is not known, so the whole chunk fails. */
+static int close_every_fd_on_5(const void *arg, size_t len, mt_buf *out)
+{
+    if (read_long(arg) == 5)
+        return close_every_fd(NULL, 0, out);
+    return square(arg, len, out);
+}
+
+/* Map 0..n-1 with chunks of `chunksize`: items [lo, hi) fail with MT_EWORKER,
+ * the others give their squares, and the pool gets back to its size. */
+static void expect_map_fails_chunk(mt_task_fn *fn, size_t n, size_t chunksize, size_t lo,
+                                   size_t hi)
+{
+    mt_pool *p = new_pool(2);
+    long items[64];
+    cr_assert_leq(n, 64);
+    for (size_t i = 0; i < n; i++)
+        items[i] = (long)i;
+    mt_results *r;
+    cr_expect_eq(mt_pool_map(p, fn, items, n, sizeof(long), &(mt_map_opts){.chunksize = chunksize},
+                             &r),
+                 MT_EWORKER);
+    for (size_t i = 0; i < n; i++) {
+        mt_iov v;
+        int err = mt_results_get(r, i, &v);
+        cr_expect_eq(err, i >= lo && i < hi ? MT_EWORKER : 0, "item %zu", i);
+        if (err == 0)
+            cr_expect_eq(read_long(v.data), (long)(i * i), "item %zu", i);
+    }
+    mt_results_free(r);
+    expect_size(p, 2);
+    end_pool(p);
+}
+
+LEAK_TEST(faults, a_chunk_that_closes_every_fd_fails_whole, .timeout = 30)
+{
+    expect_map_fails_chunk(close_every_fd_on_5, 12, 4, 4, 8);
 }
 
 /* ---- a task that scribbles over its worker's result ring --------------- */
@@ -275,20 +362,7 @@ static int die_on_13_or_17(const void *arg, size_t len, mt_buf *out)
 
 LEAK_TEST(faults, a_chunk_that_crashes_twice_fails_whole, .timeout = 60)
 {
-    mt_pool *p = new_pool(2);
-    long items[30];
-    for (long i = 0; i < 30; i++)
-        items[i] = i;
-    mt_results *r;
-    cr_expect_eq(mt_pool_map(p, die_on_13_or_17, items, 30, sizeof(long),
-                             &(mt_map_opts){.chunksize = 10}, &r),
-                 MT_EWORKER);
-    for (size_t i = 0; i < 30; i++)
-        cr_expect_eq(mt_results_get(r, i, NULL), i >= 10 && i < 20 ? MT_EWORKER : 0, "item %zu",
-                     i);
-    mt_results_free(r);
-    expect_size(p, 2);
-    end_pool(p);
+    expect_map_fails_chunk(die_on_13_or_17, 30, 10, 10, 20);
 }
 
 LEAK_TEST(faults, many_crashes_in_a_row, .timeout = 120)

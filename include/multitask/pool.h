@@ -24,8 +24,12 @@
  * the chunk that was running goes round again without the item that killed
  * the worker, so that item alone fails; the chunk's items before it run a
  * second time (their first results died with the worker), and a chunk that
- * kills a second worker fails whole. A worker's stdout/stderr are the
- * parent's.
+ * kills a second worker fails whole. A task that closes or replaces the
+ * file descriptors joining its worker to the pool (closing every fd from 3
+ * up, as daemons do) leaves that worker unable to report: the worker notices
+ * after the task returns and leaves, and the task (a map's whole chunk)
+ * fails with MT_EWORKER and a message saying so; a replacement is started.
+ * A worker's stdout/stderr are the parent's.
  *
  * Lifetimes: results (mt_results) and futures outlive the pool; an mt_imap
  * does not: free it before the pool. Do not free a pool while other threads

@@ -27,14 +27,25 @@
 /* Translates the parent's function addresses in a spawned worker. */
 typedef struct mt__fnmap mt__fnmap;
 
+/* Which file an fd was when a worker started (see mt__worker_main). */
+typedef struct mt__file_id {
+    dev_t dev;
+    ino_t ino;
+} mt__file_id;
+
 typedef struct worker_ctx {
     shm_header *h;
     uint32_t index; /* worker position: which result ring is ours */
     int efd;        /* eventfd that wakes the parent's supervisor */
     int sock;       /* socket to the parent, for passing memfds */
+    mt__file_id efd_id, sock_id;
     pid_t parent;
     mt__fnmap *fnmap; /* NULL with fork: addresses are the same */
 } worker_ctx;
+
+/* The status of a worker that left because a task closed or replaced one of
+ * the fds that join it to the parent (shm_ring.cut_off says which). */
+#define WORKER_EXIT_CUT_OFF 4
 
 /* Run a worker until the pool stops it; exits the process. */
 _Noreturn void mt__worker_main(worker_ctx *w);

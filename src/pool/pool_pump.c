@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../process/process_internal.h"
@@ -28,6 +29,9 @@
  * slots in use stay few and their pages hot (the free list is a stack), and
  * a big map does not touch every slot's memory. */
 #define INFLIGHT_BYTES_MAX (1u << 20)
+
+/* How long the supervisor sleeps at most while work is out. */
+#define LOST_WAKEUP_MS 1000
 
 static void fail_pending(mt_pool *p, int err, const char *why);
 
@@ -656,6 +660,7 @@ static bool retry_without_crashed_item(mt_pool *p, uint32_t s, uint64_t st, cons
 void mt__pool_reap(mt_pool *p, uint32_t i, bool block)
 {
     worker_slot *w = &p->workers[i];
+    shm_header *h = p->h;
     int status;
     if (!w->alive || mt__wait_child(w->pid, w->pidfd, block ? MT__NEVER : mt__deadline_in(0),
                                     &status) != 0)
@@ -667,10 +672,15 @@ void mt__pool_reap(mt_pool *p, uint32_t i, bool block)
 
     /* Results it posted before it died still count. */
     drain_ring(p, i);
-    shm_header *h = p->h;
-    char why[256], how[96];
+    char why[256], how[160];
+    uint32_t cut_off = atomic_exchange(&shm_result_ring(h, i)->cut_off, 0);
     if (w->rejected)
         snprintf(how, sizeof how, "wrote a malformed result record and was stopped");
+    else if (cut_off && WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_CUT_OFF)
+        snprintf(how, sizeof how,
+                 "lost its connection to the pool: a task closed or replaced its file "
+                 "descriptor %u, so it left",
+                 cut_off - 1);
     else
         mt__describe_exit(status, how, sizeof how);
     w->rejected = false;
@@ -683,7 +693,7 @@ void mt__pool_reap(mt_pool *p, uint32_t i, bool block)
         _Atomic uint64_t *state = &shm_slots(h)[s].state;
         uint64_t st = atomic_load(state);
         if (state_phase(st) == SLOT_RUNNING && state_worker(st) == i) {
-            if (retry_without_crashed_item(p, s, st, why))
+            if (!cut_off && retry_without_crashed_item(p, s, st, why))
                 requeued++;
             else
                 fail_slot(p, s, MT_EWORKER, why);
@@ -824,6 +834,11 @@ void *mt__pool_supervise(void *arg)
         }
         if (!polling_pids && (timeout < 0 || timeout > 20))
             timeout = 20; /* no pidfds: look for dead workers now and then */
+        /* A worker's wake-up can go astray (a task may swap the eventfd for
+         * one of its own, which a worker cannot tell apart): while work is
+         * out, look at the rings now and then all the same. */
+        if (p->nfree < h->nslots && (timeout < 0 || timeout > LOST_WAKEUP_MS))
+            timeout = LOST_WAKEUP_MS;
         atomic_store(&h->sup_sleeping, 1);
         if (rings_pending(p)) {
             atomic_store(&h->sup_sleeping, 0);

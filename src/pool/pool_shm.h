@@ -100,11 +100,15 @@ typedef struct MT__ALIGNED shm_slot {
 } shm_slot;
 
 /* A result ring. head is the parent's, tail the worker's; `sleeping` is
- * set while the worker position's worker sleeps on disp_seq. */
+ * set while the worker position's worker sleeps on disp_seq. `cut_off` is
+ * set (to fd + 1) by a worker that found one of the file descriptors joining
+ * it to the parent closed or replaced by a task, just before it exits; the
+ * parent reads it when it reaps the worker, and clears it. */
 typedef struct shm_ring {
     MT__ALIGNED _Atomic uint64_t head;
     MT__ALIGNED _Atomic uint64_t tail;
     MT__ALIGNED _Atomic uint32_t sleeping;
+    _Atomic uint32_t cut_off;
     MT__ALIGNED char data[RESULT_RING_BYTES];
 } shm_ring;
 

@@ -55,6 +55,52 @@ static int write_all(int fd, const void *p, size_t n)
     return 0;
 }
 
+/* Exit without running the parent's atexit handlers, and flushing only the
+ * streams mt__fork emptied before the fork: any other stdio buffer holds the
+ * parent's data, which the parent writes itself. */
+static _Noreturn void leave(int status)
+{
+    mt__flush_std();
+    _exit(status);
+}
+
+static int file_id(int fd, mt__file_id *id)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    *id = (mt__file_id){st.st_dev, st.st_ino};
+    return 0;
+}
+
+static bool same_file(int fd, const mt__file_id *id)
+{
+    mt__file_id now;
+    return file_id(fd, &now) == 0 && now.dev == id->dev && now.ino == id->ino;
+}
+
+/*
+ * A task may close the fds that join us to the parent (a daemon-style
+ * "close everything from 3 up"), or close them and open files that take
+ * their numbers. Then our wake-ups would go nowhere, or into the task's
+ * files, and the parent could sleep for ever. Look after every job, before
+ * its results are posted: if they are not ours any more, say which one in
+ * our ring and leave; the parent fails the job with MT_EWORKER and starts a
+ * replacement. Two fstat calls a job.
+ */
+static void check_connection(worker_ctx *w)
+{
+    int lost = -1;
+    if (!same_file(w->efd, &w->efd_id))
+        lost = w->efd;
+    else if (!same_file(w->sock, &w->sock_id))
+        lost = w->sock;
+    if (lost < 0)
+        return;
+    atomic_store(&shm_result_ring(w->h, w->index)->cut_off, (uint32_t)lost + 1);
+    leave(WORKER_EXIT_CUT_OFF);
+}
+
 /* Wake the parent's supervisor if it sleeps and nobody else watches. */
 static void kick_parent(worker_ctx *w)
 {
@@ -291,11 +337,13 @@ static void run_job(worker_ctx *w, uint32_t slot_id, uint32_t gen, job_out *o)
             if (o->memfd >= 0)
                 close(o->memfd);
             o->memfd = -1;
+            check_connection(w);
             rec_hdr hdr = {.kind = REC_RESULT, .slot = slot_id, .gen = gen, .err = -ENOMEM};
             post(w, hdr, NULL, 0, NULL, 0);
             goto out;
         }
     }
+    check_connection(w);
     post_results(w, slot_id, gen, nitems, o);
 out:
     if (large_fd >= 0)
@@ -366,18 +414,11 @@ static bool wait_for_work(worker_ctx *w)
     }
 }
 
-/* Exit without running the parent's atexit handlers, and flushing only the
- * streams mt__fork emptied before the fork: any other stdio buffer holds the
- * parent's data, which the parent writes itself. */
-static _Noreturn void leave(int status)
-{
-    mt__flush_std();
-    _exit(status);
-}
-
 _Noreturn void mt__worker_main(worker_ctx *w)
 {
     shm_header *h = w->h;
+    if (file_id(w->efd, &w->efd_id) < 0 || file_id(w->sock, &w->sock_id) < 0)
+        leave(WORKER_EXIT_CUT_OFF);
     if (mt__trace_on) {
         char name[32];
         snprintf(name, sizeof name, "pool worker %d", (int)getpid());
@@ -387,6 +428,7 @@ _Noreturn void mt__worker_main(worker_ctx *w)
         mt_task_fn *init = task_of(w, h->initializer);
         mt_buf msg = MT_BUF_INIT;
         int rc = init ? init(SHM_AT(h, h->initarg_off, char *), h->initarg_len, &msg) : -ENOENT;
+        check_connection(w);
         if (rc != 0) {
             rec_hdr hdr = {.kind = REC_INITFAIL, .err = rc > 0 ? MT_ETASK : rc};
             post(w, hdr, msg.data, msg.len < 65536 ? msg.len : 65536, NULL, 0);
