@@ -6,6 +6,8 @@
 #define _GNU_SOURCE
 #include "pool_tasks.h"
 
+#include <math.h>
+
 /* Spawned workers re-execute this binary: catch them before Criterion's main. */
 __attribute__((constructor)) static void spawn_entry(void)
 {
@@ -580,6 +582,54 @@ LEAK_TEST(pool, bad_arguments, .timeout = 60)
     mt_imap_free(NULL);
     mt_pool_free(NULL);
     end_pool(p);
+}
+
+/* An item with no bytes but a length is refused by every call that takes
+ * items, as apply_async refuses such an argument. */
+LEAK_TEST(pool, a_null_item_with_a_length_is_refused, .timeout = 30)
+{
+    mt_pool *p = new_pool(1);
+    mt_iov items[3] = {{"abcdefgh", 8}, {NULL, 5}, {"", 0}};
+    mt_results *r = NULL;
+    mt_imap *it = NULL;
+    cr_expect_eq(mt_pool_map_iov(p, reverse, items, 3, NULL, &r), -EINVAL);
+    cr_expect_eq(mt_pool_imap_iov(p, reverse, items, 3, NULL, &it), -EINVAL);
+    cr_expect_eq(mt_pool_starmap(p, sum_args, items, 1, 3, NULL, &r), -EINVAL);
+    cr_expect_null(r);
+    cr_expect_null(it);
+    /* A NULL item of length 0 is an empty item. */
+    cr_expect_eq(mt_pool_map_iov(p, reverse, items + 2, 1, NULL, &r), 0);
+    mt_results_free(r);
+    end_pool(p);
+}
+
+/* A NaN timeout means nothing: every wait refuses it instead of spinning. */
+LEAK_TEST(pool, a_nan_timeout_is_refused, .timeout = 30)
+{
+    mt_pool *p = new_pool(1);
+    long x = 3;
+    mt_future *f;
+    cr_assert_eq(mt_pool_apply_async(p, square, &x, sizeof x, &f), 0);
+    cr_expect_eq(mt_future_wait(f, NAN), -EINVAL);
+    cr_expect_eq(mt_future_result(f, NAN, NULL), -EINVAL);
+    size_t nd = 7;
+    cr_expect_eq(mt_wait(&f, 1, NAN, MT_ALL_COMPLETED, NULL, &nd, NULL, NULL), -EINVAL);
+    cr_expect_eq(nd, 7, "nothing written");
+    mt_as_completed *ac = NULL;
+    cr_expect_eq(mt_as_completed_new(&ac, &f, 1, NAN), -EINVAL);
+    cr_expect_null(ac);
+    cr_expect_eq(mt_future_result(f, 10, NULL), 0);
+    mt_future_release(f);
+    mt_imap *it;
+    cr_assert_eq(mt_pool_imap(p, square, &x, 1, sizeof x, NULL, &it), 0);
+    cr_expect_eq(mt_imap_next(it, NAN, NULL, NULL), -EINVAL);
+    cr_expect_eq(mt_imap_next(it, 10, NULL, NULL), 0, "the item is still there");
+    mt_imap_free(it);
+    cr_expect_eq(mt_pool_close(p), 0);
+    cr_expect_eq(mt_pool_join(p, NAN), -EINVAL);
+    cr_expect_eq(mt_pool_join(p, -NAN), -EINVAL);
+    cr_expect_eq(mt_pool_join(p, 30), 0);
+    mt_pool_free(p);
 }
 
 LEAK_TEST(pool, default_size_is_cpu_count, .timeout = 60)

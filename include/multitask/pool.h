@@ -148,7 +148,8 @@ typedef struct mt_map_opts {
 int mt_pool_map(mt_pool *p, mt_task_fn *fn, const void *items, size_t n, size_t item_size,
                 const mt_map_opts *opts, mt_results **out);
 
-/* mt_pool_map_iov - mt_pool_map over n byte ranges of any sizes. */
+/* mt_pool_map_iov - mt_pool_map over n byte ranges of any sizes; an item
+ * with data NULL and a length is -EINVAL (nothing is queued). */
 int mt_pool_map_iov(mt_pool *p, mt_task_fn *fn, const mt_iov *items, size_t n,
                     const mt_map_opts *opts, mt_results **out);
 
@@ -181,7 +182,7 @@ int mt_pool_imap_iov(mt_pool *p, mt_task_fn *fn, const mt_iov *items, size_t n,
  * mt_imap_next - wait for the next result: the next item in order, or with
  * .unordered the next to finish. Sets *index to its item index and *out to
  * its bytes (valid until the next call on `it`) and returns its return value;
- * MT_EOF once every item was returned; -ETIMEDOUT.
+ * MT_EOF once every item was returned; -ETIMEDOUT; -EINVAL for a NaN timeout.
  */
 int mt_imap_next(mt_imap *it, double timeout, size_t *index, mt_iov *out);
 
@@ -203,7 +204,8 @@ int mt_pool_terminate(mt_pool *p);
 
 /*
  * mt_pool_join - wait until every worker has exited, after close or
- * terminate. Returns 0, -ETIMEDOUT, or -EINVAL if the pool is still open.
+ * terminate. Returns 0, -ETIMEDOUT, or -EINVAL if the pool is still open or
+ * the timeout is NaN.
  */
 int mt_pool_join(mt_pool *p, double timeout);
 

@@ -62,14 +62,6 @@ int mt__pool_start_worker(mt_pool *p, uint32_t i)
     return 0;
 }
 
-static int alive_count(mt_pool *p)
-{
-    int n = 0;
-    for (int i = 0; i < p->nworkers; i++)
-        n += p->workers[i].alive;
-    return n;
-}
-
 static int ready_count(mt_pool *p)
 {
     int n = 0;
@@ -180,15 +172,9 @@ static void pool_release(mt_pool *p)
 
 static int init_sync(mt_pool *p)
 {
-    pthread_condattr_t ca;
     if (pthread_mutex_init(&p->mu, NULL) != 0)
         return -ENOMEM;
-    if (pthread_condattr_init(&ca) != 0)
-        return -ENOMEM;
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int rc = pthread_cond_init(&p->cond, &ca);
-    pthread_condattr_destroy(&ca);
-    return rc ? -ENOMEM : 0;
+    return mt__cond_init(&p->cond);
 }
 
 int mt_pool_new(mt_pool **out, const mt_pool_opts *opts)
@@ -278,22 +264,16 @@ int mt_pool_terminate(mt_pool *p)
 
 int mt_pool_join(mt_pool *p, double timeout)
 {
-    if (!p)
+    mt__deadline d;
+    if (!p || mt__deadline_set(&d, timeout) < 0)
         return -EINVAL;
-    mt__deadline d = mt__deadline_in(timeout);
     int err = 0;
     pthread_mutex_lock(&p->mu);
     if (p->state == POOL_RUN)
         err = -EINVAL;
-    while (!err && alive_count(p) > 0 && p->supervisor_running) {
-        if (d == MT__NEVER) {
-            pthread_cond_wait(&p->cond, &p->mu);
-        } else {
-            struct timespec ts = {(time_t)(d / 1000000000), (long)(d % 1000000000)};
-            if (pthread_cond_timedwait(&p->cond, &p->mu, &ts) == ETIMEDOUT && alive_count(p))
-                err = -ETIMEDOUT;
-        }
-    }
+    while (!err && mt__pool_alive_workers(p) > 0 && p->supervisor_running)
+        if (mt__cond_wait(&p->cond, &p->mu, d) < 0 && mt__pool_alive_workers(p))
+            err = -ETIMEDOUT;
     pthread_mutex_unlock(&p->mu);
     return err;
 }
@@ -303,7 +283,7 @@ void mt_pool_free(mt_pool *p)
     if (!p)
         return;
     pthread_mutex_lock(&p->mu);
-    bool finished = p->state != POOL_RUN && alive_count(p) == 0 && !p->pending;
+    bool finished = p->state != POOL_RUN && mt__pool_alive_workers(p) == 0 && !p->pending;
     pthread_mutex_unlock(&p->mu);
     if (!finished)
         mt_pool_terminate(p);

@@ -189,6 +189,9 @@ typedef struct chunk_result {
     char *msg;        /* the job-level error message */
 } chunk_result;
 
+/* Workers started and not yet reaped. mu held. */
+int mt__pool_alive_workers(const mt_pool *p);
+
 /* Start a worker at position i (fork or spawn). Called with mu held. */
 int mt__pool_start_worker(mt_pool *p, uint32_t i);
 

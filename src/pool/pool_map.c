@@ -98,8 +98,11 @@ static int batch_start(mt_pool *p, mt_task_fn *fn, const void *items, const mt_i
     size_t avg = item_size;
     if (iov) {
         size_t total = 0;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+            if (!iov[i].data && iov[i].len)
+                return -EINVAL;
             total += iov[i].len + sizeof(uint64_t);
+        }
         avg = n ? total / n : 1;
     }
     batch *b = calloc(1, sizeof *b);
@@ -292,6 +295,9 @@ int mt_pool_starmap(mt_pool *p, mt_task_fn *fn, const mt_iov *args, size_t n, si
 {
     if ((!args && n && nargs) || !out)
         return -EINVAL;
+    for (size_t i = 0; i < n * nargs; i++)
+        if (!args[i].data && args[i].len)
+            return -EINVAL;
     mt_buf packed = MT_BUF_INIT;
     size_t *ends = calloc(n ? n : 1, sizeof *ends);
     mt_iov *items = calloc(n ? n : 1, sizeof *items);
@@ -365,14 +371,15 @@ static bool imap_ready(void *arg)
 int mt_imap_next(mt_imap *it, double timeout, size_t *index, mt_iov *out)
 {
     mt_iov ignored;
-    if (!it)
+    mt__deadline d;
+    if (!it || mt__deadline_set(&d, timeout) < 0)
         return -EINVAL;
     if (!out)
         out = &ignored;
     batch *b = it->b;
     if (it->next >= b->n)
         return MT_EOF;
-    int err = mt__pool_wait(it->pool, imap_ready, it, mt__deadline_in(timeout));
+    int err = mt__pool_wait(it->pool, imap_ready, it, d);
     if (err < 0)
         return err;
     pthread_mutex_lock(&it->pool->mu);

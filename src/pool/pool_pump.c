@@ -622,7 +622,7 @@ static bool work_waits(mt_pool *p)
     return p->pending || p->disp_tail != atomic_load(&p->h->disp_head);
 }
 
-static int alive_workers(mt_pool *p)
+int mt__pool_alive_workers(const mt_pool *p)
 {
     int n = 0;
     for (int i = 0; i < p->nworkers; i++)
@@ -728,7 +728,7 @@ void mt__pool_reap(mt_pool *p, uint32_t i, bool block)
                           mt_strerror(err), '\0');
         }
     }
-    if (p->broken && !alive_workers(p))
+    if (p->broken && !mt__pool_alive_workers(p))
         mt__pool_fail_all(p, p->broken, p->broken_msg.data ? p->broken_msg.data : "");
     pthread_cond_broadcast(&p->cond);
 }
@@ -769,12 +769,7 @@ int mt__pool_wait(mt_pool *p, bool (*done)(void *), void *arg, mt__deadline d)
             pthread_mutex_lock(&p->mu);
             continue;
         }
-        if (d == MT__NEVER) {
-            pthread_cond_wait(&p->cond, &p->mu);
-        } else {
-            struct timespec ts = {(time_t)(d / 1000000000), (long)(d % 1000000000)};
-            pthread_cond_timedwait(&p->cond, &p->mu, &ts);
-        }
+        mt__cond_wait(&p->cond, &p->mu, d);
     }
     mt__pool_unlock(p);
     return finished ? 0 : -ETIMEDOUT;
@@ -791,7 +786,7 @@ static void drain_eventfd(int fd)
 /* After terminate: SIGKILL whoever is still alive a second later. */
 static int escalate(mt_pool *p)
 {
-    if (p->state != POOL_TERMINATED || !alive_workers(p))
+    if (p->state != POOL_TERMINATED || !mt__pool_alive_workers(p))
         return -1;
     if (mt__deadline_passed(p->kill_at)) {
         for (int i = 0; i < p->nworkers; i++)
