@@ -7,7 +7,9 @@
  *   pool_pump.c      the parent's engine: dispatch, collect, supervise
  *   pool.c           life cycle: new, close, terminate, join, free
  *   pool_apply.c     apply_async / apply
- *   pool_map.c       map, imap, starmap and their results
+ *   pool_batch.c     a batch of items: its chunks and their results
+ *   pool_map.c       map, starmap and their results
+ *   pool_imap.c      imap(_unordered), over an array or a producer
  */
 #ifndef MT_POOL_INTERNAL_H
 #define MT_POOL_INTERNAL_H
@@ -139,6 +141,8 @@ struct mt_pool {
     struct pollfd *pollfds; /* the supervisor's: efd, ctl, pidfds */
     int *pollwho;           /* worker position of each pollfd */
     unsigned worker_serial; /* names: ForkPoolWorker-N */
+    size_t batches_fed;     /* batches still fed (mt_pool_imap_fn): a closed
+                             * pool keeps its workers for them */
     /* Futures finished under mu whose done callbacks must run once it is
      * released (a callback may call into the pool): see mt__pool_unlock.
      * held has room for every future the pool owns, so holding never
@@ -151,7 +155,7 @@ struct mt_pool {
 
 enum { POOL_RUN, POOL_CLOSED, POOL_TERMINATED };
 
-/* Parent-side batch of items (map, imap, starmap). */
+/* Parent-side batch of items (map, imap, starmap), cut into chunks. */
 struct batch {
     mt_task_fn *fn;
     const char *items;     /* JOB_FIXED: n * item_size bytes */
@@ -165,10 +169,21 @@ struct batch {
     bool use_arena;        /* map: results go to `arena`, freed together */
     mt__arena arena;
     bool queued;           /* on the pending list */
+    /* Chunk c's result is chunks[c % ring] (see mt__batch_chunk): a batch
+     * with all its items known has a place for every chunk (ring ==
+     * nchunks); a fed one (mt_pool_imap_fn) reuses the places of chunks
+     * that were handed back. */
     struct chunk_result *chunks;
-    /* imap_unordered: chunk indexes in completion order */
+    size_t ring;
+    /* imap_unordered: chunk indexes in completion order, also a ring */
     size_t *done_order;
     size_t ndone_order;
+    /* A fed batch: items come one by one from a producer. n and nchunks
+     * grow as they do; an item's bytes wait at fed[i % fed_ring] until they
+     * are dispatched. Only whole chunks go out while it is `feeding`. */
+    mt_iov *fed;
+    size_t fed_ring;
+    bool feeding;
 };
 
 typedef struct chunk_result {
@@ -187,6 +202,7 @@ typedef struct chunk_result {
     void *map;        /* the mapping behind body, if any */
     size_t map_len;
     char *msg;        /* the job-level error message */
+    bool consumed;    /* imap: handed back and freed; its place may be reused */
 } chunk_result;
 
 /* Workers started and not yet reaped. mu held. */
@@ -251,9 +267,57 @@ bool mt__chunk_record_ok(const rec_hdr *h, const char *body, uint64_t items);
  * message) in *out. */
 int mt__chunk_item(const chunk_result *c, size_t j, mt_iov *out);
 
-/* Batches: release one reference (mu held). */
+/* ---- batches (pool_batch.c) ------------------------------------------ */
+
+/* Where chunk c's result lives. */
+static inline chunk_result *mt__batch_chunk(const batch *b, size_t c)
+{
+    return &b->chunks[c % b->ring];
+}
+
+/* Item i's bytes (an iov or a fed batch; JOB_FIXED batches use items). */
+static inline mt_iov mt__batch_iov(const batch *b, size_t i)
+{
+    return b->fed ? b->fed[i % b->fed_ring] : b->iov[i];
+}
+
+/* The chunk size for n items of about avg_bytes each: `asked`, or for 0
+ * Python's map rule (about four chunks per worker, capped so that a chunk's
+ * arguments fit a slot's inline space). */
+size_t mt__batch_pick_chunksize(const mt_pool *p, size_t n, size_t avg_bytes, size_t asked);
+
+/* A new batch of n items (items, iov, or neither for a fed batch, which then
+ * gets rooms for `ring` chunks and fed_ring items), holding one reference. */
+batch *mt__batch_new(mt_task_fn *fn, const void *items, const mt_iov *iov, size_t n,
+                     size_t item_size, size_t chunksize, size_t ring, size_t fed_ring,
+                     bool unordered);
+
+/* Make a batch of n items and queue it (takes mu): `whole` when its
+ * results are kept until all are done (map), so that they share an arena
+ * and the chunk size follows the map rule; imap's default is one item. The
+ * caller holds the one reference *out gets. 0, -EINVAL, -ENOMEM, or
+ * mt__pool_open_for_work's error. */
+int mt__batch_start(mt_pool *p, mt_task_fn *fn, const void *items, const mt_iov *iov, size_t n,
+                    size_t item_size, const mt_map_opts *opts, bool whole, batch **out);
+
+/* Release one reference (mu held). */
 void mt__batch_unref(batch *b);
+
+/* Items ready to dispatch now: all the rest, or while a batch is still fed
+ * only whole chunks. */
+size_t mt__batch_ready_items(const batch *b);
+
 /* A finished chunk arrived (mu held): takes the result record's memory. */
-void mt__batch_chunk_done(mt_pool *p, batch *b, size_t chunk, chunk_result *res);
+void mt__batch_chunk_done(batch *b, size_t chunk, chunk_result *res);
+
+/* A fed batch gets no more items (mu held); its last chunk may go out. */
+void mt__batch_stop_feeding(mt_pool *p, batch *b);
+
+/* Fail the items of batch b that were never dispatched, and stop feeding
+ * it (mu held). */
+void mt__batch_fail_rest(mt_pool *p, batch *b, int err, const char *why);
+
+/* Free what a chunk result holds; it stays done. */
+void mt__chunk_free(chunk_result *c);
 
 #endif

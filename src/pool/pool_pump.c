@@ -164,7 +164,7 @@ static void finish_slot(mt_pool *p, const rec_hdr *hdr, const char *body, void *
                 r.nitems = 0;
             }
         }
-        mt__batch_chunk_done(p, j->batch, j->chunk, &r);
+        mt__batch_chunk_done(j->batch, j->chunk, &r);
     }
     free_slot(p, s);
 }
@@ -425,11 +425,12 @@ static bool dispatch_chunk(mt_pool *p, uint32_t s, batch *b)
     size_t first = b->next_item;
     size_t count = b->n - first < b->chunksize ? b->n - first : b->chunksize;
     size_t chunk = first / b->chunksize;
+    bool iov = b->iov || b->fed;
     uint64_t len = 0;
-    if (b->iov) {
+    if (iov) {
         len = count * sizeof(uint64_t);
         for (size_t i = 0; i < count; i++)
-            len += b->iov[first + i].len;
+            len += mt__batch_iov(b, first + i).len;
     } else {
         len = (uint64_t)count * b->item_size;
     }
@@ -441,16 +442,17 @@ static bool dispatch_chunk(mt_pool *p, uint32_t s, batch *b)
     char *dst = payload_space(p, s, len, &fd, &map);
     if (!dst) {
         chunk_result r = {.err = -ENOMEM, .msg = strdup("cannot place a chunk in shared memory")};
-        mt__batch_chunk_done(p, b, chunk, &r);
+        mt__batch_chunk_done(b, chunk, &r);
         return false;
     }
-    if (b->iov) {
+    if (iov) {
         uint64_t *lens = (uint64_t *)dst;
         char *data = dst + count * sizeof(uint64_t);
         for (size_t i = 0; i < count; i++) {
-            lens[i] = b->iov[first + i].len;
+            mt_iov item = mt__batch_iov(b, first + i);
+            lens[i] = item.len;
             if (lens[i])
-                memcpy(data, b->iov[first + i].data, lens[i]);
+                memcpy(data, item.data, lens[i]);
             data += lens[i];
         }
     } else if (len) {
@@ -458,9 +460,14 @@ static bool dispatch_chunk(mt_pool *p, uint32_t s, batch *b)
     }
     if (map)
         munmap(map, len);
+    for (size_t i = 0; b->fed && i < count; i++) { /* the slot has the bytes now */
+        mt_iov *item = &b->fed[(first + i) % b->fed_ring];
+        free((void *)item->data);
+        *item = (mt_iov){NULL, 0};
+    }
     p->jobs[s].batch = b;
     p->jobs[s].chunk = chunk;
-    queue_slot(p, s, b->fn, b->iov ? JOB_IOV : JOB_FIXED, (uint32_t)count, b->item_size, len, fd);
+    queue_slot(p, s, b->fn, iov ? JOB_IOV : JOB_FIXED, (uint32_t)count, b->item_size, len, fd);
     return true;
 }
 
@@ -499,7 +506,7 @@ static bool dispatch(mt_pool *p)
             continue;
         }
         batch *b = src->batch;
-        if (b->abandoned || b->next_item >= b->n) {
+        if (b->abandoned || mt__batch_ready_items(b) == 0) {
             pop_pending(p);
             b->queued = false;
             free(src);
@@ -532,7 +539,7 @@ void mt__pool_enqueue(mt_pool *p, source *s)
 /* When a closed pool has handed out all its work, let idle workers exit. */
 static void maybe_stop(mt_pool *p)
 {
-    if (p->state != POOL_CLOSED || p->pending ||
+    if (p->state != POOL_CLOSED || p->pending || p->batches_fed ||
         atomic_load_explicit(&p->h->stop, memory_order_relaxed))
         return;
     atomic_store(&p->h->stop, 1);
@@ -563,22 +570,9 @@ static void fail_slot(mt_pool *p, uint32_t s, int err, const char *why)
         mt__pool_finish(p, j->future, err, &msg);
     } else if (j->batch) {
         chunk_result r = {.err = err, .msg = strdup(why)};
-        mt__batch_chunk_done(p, j->batch, j->chunk, &r);
+        mt__batch_chunk_done(j->batch, j->chunk, &r);
     }
     free_slot(p, s);
-}
-
-/* Fail the items of batch b that were never dispatched. */
-static void fail_rest_of_batch(mt_pool *p, batch *b, int err, const char *why)
-{
-    while (b->next_item < b->n) {
-        size_t chunk = b->next_item / b->chunksize;
-        b->next_item = b->next_item + b->chunksize < b->n ? b->next_item + b->chunksize : b->n;
-        b->inflight++; /* mt__batch_chunk_done counts it back */
-        b->refs++;
-        chunk_result r = {.err = err, .msg = strdup(why)};
-        mt__batch_chunk_done(p, b, chunk, &r);
-    }
 }
 
 static void fail_pending(mt_pool *p, int err, const char *why)
@@ -597,7 +591,7 @@ static void fail_pending(mt_pool *p, int err, const char *why)
             }
             mt_buf_free(&src->arg);
         } else {
-            fail_rest_of_batch(p, src->batch, err, why);
+            mt__batch_fail_rest(p, src->batch, err, why);
             src->batch->queued = false;
             mt__batch_unref(src->batch);
         }
