@@ -384,7 +384,7 @@ LEAK_TEST(pool, imap_hands_out_one_item_at_a_time_by_default, .timeout = 60)
 /* A producer of the longs 0..n-1 that counts its calls; at item `wait_at`
  * it waits for item 0 to have started in a worker. */
 typedef struct counting {
-    long n, made, wait_at;
+    long n, made, wait_at; /* wait_at 0: no waiting */
     bool item0_ran_while_making;
     int fail_with; /* returned instead of item n, when not 0 */
 } counting;
@@ -394,7 +394,7 @@ static int make_long(void *ctx, mt_buf *item)
     counting *c = ctx;
     if (c->made == c->n)
         return c->fail_with ? c->fail_with : MT_EOF;
-    if (c->made == c->wait_at && byte_within(ran[0], 10))
+    if (c->wait_at && c->made == c->wait_at && byte_within(ran[0], 10))
         c->item0_ran_while_making = true;
     long x = c->made++;
     return mt_buf_append(item, &x, sizeof x);
