@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -22,6 +23,10 @@
 
 /* How long an idle worker keeps looking at the ring before it sleeps. */
 #define IDLE_SPIN_NS 50000
+
+/* A job that ran this long is followed by a look at our fds (see
+ * check_connection). */
+#define CHECK_AFTER_NS 20000
 
 typedef struct job_out {
     mt_buf data;    /* item bytes while the total stays small */
@@ -83,22 +88,55 @@ static bool same_file(int fd, const mt__file_id *id)
  * A task may close the fds that join us to the parent (a daemon-style
  * "close everything from 3 up"), or close them and open files that take
  * their numbers. Then our wake-ups would go nowhere, or into the task's
- * files, and the parent could sleep for ever. Look after every job, before
- * its results are posted: if they are not ours any more, say which one in
- * our ring and leave; the parent fails the job with MT_EWORKER and starts a
- * replacement. Two fstat calls a job.
+ * files, and the parent could sleep for ever. So before we use either fd we
+ * check that it is still the file it was; if it is not, we say which one in
+ * our ring and leave, and the parent starts a replacement.
+ *
+ * The check costs two fstat calls, too dear for every tiny task. It runs
+ * after a job only when the job took CHECK_AFTER_NS or more (closing fds one
+ * by one takes a system call each, so closing hundreds takes that long):
+ * then the job itself fails with MT_EWORKER, since its results cannot be
+ * trusted to reach the parent. A task that cuts us off faster is caught at
+ * the next use of the fds instead, after its results were posted: the
+ * wake-up write fails (our fds sit where new files do not land, see
+ * move_high), and a memfd is sent only after the check.
  */
+static _Noreturn void cut_off(worker_ctx *w, int fd)
+{
+    atomic_store(&shm_result_ring(w->h, w->index)->cut_off, (uint32_t)fd + 1);
+    leave(WORKER_EXIT_CUT_OFF);
+}
+
 static void check_connection(worker_ctx *w)
 {
-    int lost = -1;
     if (!same_file(w->efd, &w->efd_id))
-        lost = w->efd;
-    else if (!same_file(w->sock, &w->sock_id))
-        lost = w->sock;
-    if (lost < 0)
-        return;
-    atomic_store(&shm_result_ring(w->h, w->index)->cut_off, (uint32_t)lost + 1);
-    leave(WORKER_EXIT_CUT_OFF);
+        cut_off(w, w->efd);
+    if (!same_file(w->sock, &w->sock_id))
+        cut_off(w, w->sock);
+}
+
+/*
+ * Move one of our fds to the top of the fd table (below the soft limit),
+ * where files a task opens do not land: a task that closed ours and opened
+ * files then finds them on low numbers, and our wake-up write fails (EBADF)
+ * instead of writing into its file. Returns the new fd, or fd itself.
+ */
+static int move_high(int fd, int top)
+{
+    int high = fcntl(fd, F_DUPFD_CLOEXEC, top);
+    if (high < 0)
+        return fd;
+    close(fd);
+    return high;
+}
+
+/* Where move_high puts the fds: a few below the soft limit on open files. */
+static int high_fds(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 65536)
+        return 1024 - 8;
+    return rl.rlim_cur > 64 ? (int)rl.rlim_cur - 8 : 3;
 }
 
 /* Wake the parent's supervisor if it sleeps and nobody else watches. */
@@ -110,7 +148,12 @@ static void kick_parent(worker_ctx *w)
         atomic_load_explicit(&h->sup_sleeping, memory_order_relaxed) &&
         atomic_exchange(&h->sup_sleeping, 0)) {
         uint64_t one = 1;
-        (void)!write(w->efd, &one, sizeof one);
+        ssize_t n;
+        do
+            n = write(w->efd, &one, sizeof one);
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && errno != EAGAIN) /* closed, or not an eventfd any more */
+            cut_off(w, w->efd);
     }
 }
 
@@ -243,8 +286,10 @@ static void post_results(worker_ctx *w, uint32_t slot, uint32_t gen, uint32_t ni
     }
     if (err == 0)
         err = write_all(o->memfd, o->entries.data, o->entries.len);
-    if (err == 0)
+    if (err == 0) {
+        check_connection(w);
         err = send_fd(w->sock, o->memfd);
+    }
     if (o->memfd >= 0)
         close(o->memfd);
     o->memfd = -1;
@@ -319,6 +364,7 @@ static void run_job(worker_ctx *w, uint32_t slot_id, uint32_t gen, job_out *o)
     o->nitems = 0;
     o->nfailed = 0;
     o->uniform = true;
+    uint64_t started = mt_monotonic_ns();
     for (uint32_t i = 0; i < nitems; i++) {
         uint64_t len = kind == JOB_IOV ? lens[i] : item_size;
         mt_buf_reset(&o->item);
@@ -343,7 +389,8 @@ static void run_job(worker_ctx *w, uint32_t slot_id, uint32_t gen, job_out *o)
             goto out;
         }
     }
-    check_connection(w);
+    if (mt_monotonic_ns() - started >= CHECK_AFTER_NS)
+        check_connection(w);
     post_results(w, slot_id, gen, nitems, o);
 out:
     if (large_fd >= 0)
@@ -417,6 +464,9 @@ static bool wait_for_work(worker_ctx *w)
 _Noreturn void mt__worker_main(worker_ctx *w)
 {
     shm_header *h = w->h;
+    int top = high_fds();
+    w->efd = move_high(w->efd, top);
+    w->sock = move_high(w->sock, top);
     if (file_id(w->efd, &w->efd_id) < 0 || file_id(w->sock, &w->sock_id) < 0)
         leave(WORKER_EXIT_CUT_OFF);
     if (mt__trace_on) {
