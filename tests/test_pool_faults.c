@@ -72,18 +72,41 @@ LEAK_TEST(faults, task_calls_exit, .timeout = 60)
 
 /* ---- a task that cuts its worker off from the pool ----------------------- */
 
-/* Close every fd from 3 up, as a daemon does, after a nap (so that the parent
- * is asleep when the result comes), then open files that may take the
- * closed numbers when the argument says so. */
+/* After a nap (so that the parent is asleep when the result comes), close
+ * every fd from 3 up, as a daemon does, then open `how` files that may take
+ * the closed numbers; for `how` -1 close only 3..1023, as a daemon that
+ * assumes the usual limit does. */
 static int close_every_fd(const void *arg, size_t len, mt_buf *out)
 {
     long how = len == sizeof(long) ? read_long(arg) : 0;
+    long top = how < 0 ? 1024 : sysconf(_SC_OPEN_MAX);
     mt_sleep(0.05);
-    for (int fd = 3; fd < 1024; fd++)
-        close(fd);
+    for (long fd = 3; fd < top; fd++)
+        close((int)fd);
     for (long i = 0; i < how; i++)
         (void)!open("/dev/null", O_RDWR);
     return mt_buf_append(out, "done", 4);
+}
+
+/* The issue's program: it hung for ever. The worker keeps its fds near the
+ * top of the fd table, so with a limit above 1024 it is not even cut off. */
+LEAK_TEST(faults, a_task_that_closes_fds_3_to_1023_does_not_hang_the_pool, .timeout = 30)
+{
+    mt_pool *p = new_pool(2);
+    long how = -1;
+    mt_buf out = MT_BUF_INIT;
+    int err = mt_pool_apply(p, close_every_fd, &how, sizeof how, &out);
+    mt_buf_append(&out, "", 1);
+    if (sysconf(_SC_OPEN_MAX) > 1024)
+        cr_expect_eq(err, 0, "%s", out.data);
+    else
+        cr_expect(err == MT_EWORKER && strstr(out.data, "lost its connection"), "%d: %s", err,
+                  out.data);
+    mt_buf_free(&out);
+    expect_size(p, 2);
+    long x = 5;
+    cr_expect_eq(mt_pool_apply(p, square, &x, sizeof x, NULL), 0, "the pool serves on");
+    end_pool(p);
 }
 
 static void expect_cut_off(long how)
