@@ -20,48 +20,6 @@
 #define MAX_PROCESSES 4096
 #define TERMINATE_GRACE 1.0
 
-int mt__pool_start_worker(mt_pool *p, uint32_t i)
-{
-    worker_slot *w = &p->workers[i];
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-        return -errno;
-    bool spawn = p->opts.start_method == MT_START_SPAWN;
-    snprintf(w->name, sizeof w->name, "%sPoolWorker-%u", spawn ? "Spawn" : "Fork",
-             ++p->worker_serial);
-    pid_t pid;
-    if (spawn) {
-        pid = mt__spawn_worker(p, i, sv[1], w->name);
-    } else {
-        pid_t parent = getpid();
-        pid = mt__fork();
-        if (pid == 0) {
-            close(sv[0]);
-            /* Arguments in flight belong to the parent: holding their files
-             * would keep the memory alive as long as this worker lives. */
-            for (uint32_t s = 0; s < p->h->nslots; s++)
-                if (p->jobs[s].large_fd >= 0)
-                    close(p->jobs[s].large_fd);
-            mt__set_current_name(w->name);
-            mt__die_with_parent(parent);
-            worker_ctx ctx = {.h = p->h, .index = i, .efd = p->efd, .sock = sv[1],
-                              .parent = parent};
-            mt__worker_main(&ctx);
-        }
-    }
-    close(sv[1]);
-    if (pid < 0) {
-        close(sv[0]);
-        return pid;
-    }
-    w->pid = pid;
-    w->pidfd = mt__pidfd_open(pid);
-    w->sock = sv[0];
-    w->alive = true;
-    w->ready = false;
-    return 0;
-}
-
 static int ready_count(mt_pool *p)
 {
     int n = 0;

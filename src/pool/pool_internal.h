@@ -4,7 +4,8 @@
  *   pool_shm.c       shared memory layout
  *   pool_worker.c    the worker process: claim a slot, run it, post results
  *   pool_spawn.c     the spawn start method: re-exec, find functions again
- *   pool_pump.c      the parent's engine: dispatch, collect, supervise
+ *   pool_pump.c      the parent's engine: dispatch, collect, fail, wait
+ *   pool_supervise.c start, reap and replace workers; the supervisor thread
  *   pool.c           life cycle: new, close, terminate, join, free
  *   pool_apply.c     apply_async / apply
  *   pool_batch.c     a batch of items: its chunks and their results
@@ -14,6 +15,7 @@
 #ifndef MT_POOL_INTERNAL_H
 #define MT_POOL_INTERNAL_H
 
+#include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -54,8 +56,6 @@ _Noreturn void mt__worker_main(worker_ctx *w);
 
 /* The parent's module table, written into shared memory (spawn). */
 int mt__fnmap_publish(shm_header *h);
-/* Build the translation in a spawned worker; NULL when out of memory. */
-mt__fnmap *mt__fnmap_new(shm_header *h);
 /* Translate a parent address; 0 when it lies in no module we both have. */
 uint64_t mt__fnmap_translate(const mt__fnmap *m, uint64_t addr);
 
@@ -208,15 +208,17 @@ typedef struct chunk_result {
 /* Workers started and not yet reaped. mu held. */
 int mt__pool_alive_workers(const mt_pool *p);
 
-/* Start a worker at position i (fork or spawn). Called with mu held. */
-int mt__pool_start_worker(mt_pool *p, uint32_t i);
-
 /* Do whatever is ready: collect results, handle dead workers, dispatch
  * pending work. Returns true if anything happened. Called with mu held. */
 bool mt__pool_pump(mt_pool *p);
 
 /* 0 when new work may be queued, else -EPIPE or MT_EBROKEN. mu held. */
-int mt__pool_open_for_work(const mt_pool *p);
+static inline int mt__pool_open_for_work(const mt_pool *p)
+{
+    if (p->state != POOL_RUN)
+        return -EPIPE;
+    return p->broken ? MT_EBROKEN : 0;
+}
 
 /* Put a source on the pending list and dispatch what fits. mu held. */
 void mt__pool_enqueue(mt_pool *p, source *s);
@@ -224,13 +226,20 @@ void mt__pool_enqueue(mt_pool *p, source *s);
 /* Handle a worker whose pidfd became readable (or reap check). mu held. */
 void mt__pool_reap(mt_pool *p, uint32_t i, bool block);
 
+/* Read every published record of worker position i; true if there were
+ * any. mu held. */
+bool mt__pool_drain_ring(mt_pool *p, uint32_t i);
+
+/* Whether any result ring has unread records (a lock-free peek). */
+bool mt__pool_rings_pending(mt_pool *p);
+
+/* Worker position i died (why says how): fail what it was running, or with
+ * `retry` run a chunk again without the item that was running; put back
+ * what it took off the ring without claiming it. mu held. */
+void mt__pool_recover_slots(mt_pool *p, uint32_t i, const char *why, bool retry);
+
 /* Fail every job in flight or pending with err (terminate, free). mu held. */
 void mt__pool_fail_all(mt_pool *p, int err, const char *why);
-
-/* Finish a future the pool owns, under mu; its callbacks wait for
- * mt__pool_unlock and the pool's reference goes with them. */
-void mt__pool_finish(mt_pool *p, mt_future *f, int err, mt_buf *result);
-void mt__pool_hold(mt_pool *p, mt_future *f);
 
 /* Release mu, then run the callbacks of the futures finished under it. Use it
  * instead of a plain unlock wherever futures may have been finished. */

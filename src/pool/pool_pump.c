@@ -1,9 +1,9 @@
 /*
  * pool_pump.c - the parent's engine: put pending work into free slots,
- * collect results from the workers' rings, and supervise the workers (fail
- * what a dead one was running, put back what it dropped, start a
- * replacement). Everything here runs with the pool's mutex held, in the
- * supervisor thread or in a caller that waits for its own work.
+ * collect results from the workers' rings, fail work, and settle what a dead
+ * worker was running (fail it, or put it back). Everything here runs with
+ * the pool's mutex held, in the supervisor thread (pool_supervise.c) or in
+ * a caller that waits for its own work (mt__pool_wait).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,8 +30,6 @@
  * a big map does not touch every slot's memory. */
 #define INFLIGHT_BYTES_MAX (1u << 20)
 
-/* How long the supervisor sleeps at most while work is out. */
-#define LOST_WAKEUP_MS 1000
 
 static void fail_pending(mt_pool *p, int err, const char *why);
 
@@ -68,17 +66,21 @@ int mt__pool_own_future(mt_pool *p)
     return 0;
 }
 
-void mt__pool_hold(mt_pool *p, mt_future *f)
+/* Keep a future finished under mu for mt__pool_unlock, with the pool's
+ * reference. */
+static void hold(mt_pool *p, mt_future *f)
 {
     size_t n = atomic_load_explicit(&p->nheld, memory_order_relaxed);
     p->held[n] = f; /* room was made when the pool took the future */
     atomic_store_explicit(&p->nheld, n + 1, memory_order_release);
 }
 
-void mt__pool_finish(mt_pool *p, mt_future *f, int err, mt_buf *result)
+/* Finish a future the pool owns, under mu; its callbacks wait for
+ * mt__pool_unlock and the pool's reference goes with them. */
+static void finish(mt_pool *p, mt_future *f, int err, mt_buf *result)
 {
     mt__future_finish_held(f, err, result);
-    mt__pool_hold(p, f);
+    hold(p, f);
 }
 
 void mt__pool_unlock(mt_pool *p)
@@ -108,18 +110,18 @@ static void finish_future(mt_pool *p, mt_future *f, const rec_hdr *hdr, const ch
     mt_buf buf = MT_BUF_INIT;
     if (hdr->err) {
         mt_buf_append(&buf, body, hdr->body);
-        mt__pool_finish(p, f, hdr->err, &buf);
+        finish(p, f, hdr->err, &buf);
     } else {
         chunk_result c = mt__chunk_view(hdr, body);
         mt_iov item;
         int err = mt__chunk_item(&c, 0, &item);
         if (map && err == 0) {
             mt__future_finish_mapped_held(f, map, map_len, item.data, item.len);
-            mt__pool_hold(p, f);
+            hold(p, f);
             return; /* the future owns the mapping now */
         }
         mt_buf_append(&buf, item.data, item.len);
-        mt__pool_finish(p, f, err, &buf);
+        finish(p, f, err, &buf);
     }
     if (map)
         munmap(map, map_len);
@@ -278,7 +280,7 @@ static void take_record(mt_pool *p, uint32_t wi, const rec_hdr *hdr, const char 
 }
 
 /* Read every published record of worker position wi. */
-static bool drain_ring(mt_pool *p, uint32_t wi)
+bool mt__pool_drain_ring(mt_pool *p, uint32_t wi)
 {
     shm_ring *r = shm_result_ring(p->h, wi);
     uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
@@ -315,7 +317,7 @@ static bool drain_ring(mt_pool *p, uint32_t wi)
 }
 
 /* Whether any ring has unread records (lock-free peek). */
-static bool rings_pending(mt_pool *p)
+bool mt__pool_rings_pending(mt_pool *p)
 {
     for (uint32_t i = 0; i < p->h->nworkers; i++) {
         shm_ring *r = shm_result_ring(p->h, i);
@@ -407,7 +409,7 @@ static bool dispatch_single(mt_pool *p, uint32_t s, source *src)
     if (!dst) {
         mt_buf msg = MT_BUF_INIT;
         mt_buf_printf(&msg, "cannot place a %zu-byte argument in shared memory", src->arg.len);
-        mt__pool_finish(p, src->future, -ENOMEM, &msg);
+        finish(p, src->future, -ENOMEM, &msg);
         return false;
     }
     if (src->arg.len)
@@ -491,7 +493,7 @@ static bool dispatch(mt_pool *p)
         if (src->future) {
             pop_pending(p);
             if (mt__future_start(src->future) != 0) { /* cancelled while pending */
-                mt__pool_hold(p, src->future);             /* released outside the lock */
+                hold(p, src->future);             /* released outside the lock */
             } else {
                 uint32_t s = p->free_slots[--p->nfree];
                 if (dispatch_single(p, s, src)) {
@@ -551,7 +553,7 @@ bool mt__pool_pump(mt_pool *p)
 {
     bool any = false;
     for (uint32_t i = 0; i < p->h->nworkers; i++)
-        any |= drain_ring(p, i);
+        any |= mt__pool_drain_ring(p, i);
     any |= dispatch(p);
     maybe_stop(p);
     if (any)
@@ -567,7 +569,7 @@ static void fail_slot(mt_pool *p, uint32_t s, int err, const char *why)
     if (j->future) {
         mt_buf msg = MT_BUF_INIT;
         mt_buf_printf(&msg, "%s", why);
-        mt__pool_finish(p, j->future, err, &msg);
+        finish(p, j->future, err, &msg);
     } else if (j->batch) {
         chunk_result r = {.err = err, .msg = strdup(why)};
         mt__batch_chunk_done(j->batch, j->chunk, &r);
@@ -584,10 +586,10 @@ static void fail_pending(mt_pool *p, int err, const char *why)
             mt_buf msg = MT_BUF_INIT;
             mt_buf_printf(&msg, "%s", why);
             if (mt__future_start(src->future) == 0) {
-                mt__pool_finish(p, src->future, err, &msg);
+                finish(p, src->future, err, &msg);
             } else {
                 mt_buf_free(&msg);
-                mt__pool_hold(p, src->future);
+                hold(p, src->future);
             }
             mt_buf_free(&src->arg);
         } else {
@@ -606,131 +608,6 @@ void mt__pool_fail_all(mt_pool *p, int err, const char *why)
         if (p->jobs[s].busy)
             fail_slot(p, s, err, why);
     pthread_cond_broadcast(&p->cond);
-}
-
-/* ---- supervision ---------------------------------------------------- */
-
-/* Whether work waits for a worker: pending, or queued in the ring. */
-static bool work_waits(mt_pool *p)
-{
-    return p->pending || p->disp_tail != atomic_load(&p->h->disp_head);
-}
-
-int mt__pool_alive_workers(const mt_pool *p)
-{
-    int n = 0;
-    for (int i = 0; i < p->nworkers; i++)
-        n += p->workers[i].alive;
-    return n;
-}
-
-/*
- * A worker died running slot s (state st). A chunk of several items goes back
- * to the ring once, marked to skip the item that was running: that item
- * fails with MT_EWORKER, the others run (those before it a second time). A
- * chunk that kills a worker again fails whole. Returns true if requeued.
- */
-static bool retry_without_crashed_item(mt_pool *p, uint32_t s, uint64_t st, const char *why)
-{
-    slot_job *j = &p->jobs[s];
-    shm_slot *sl = &shm_slots(p->h)[s];
-    if (!j->batch || j->crashed || sl->nitems < 2)
-        return false;
-    uint32_t item = atomic_load_explicit(&sl->progress, memory_order_acquire);
-    char *msg = strdup(why);
-    if (item >= sl->nitems || !msg) {
-        free(msg);
-        return false;
-    }
-    j->crashed = item + 1;
-    j->crash_msg = msg;
-    sl->skip = item + 1;
-    atomic_store_explicit(&sl->state, slot_state(state_gen(st) + 1, 0, SLOT_QUEUED),
-                          memory_order_release);
-    push_entry(p, s);
-    return true;
-}
-
-void mt__pool_reap(mt_pool *p, uint32_t i, bool block)
-{
-    worker_slot *w = &p->workers[i];
-    shm_header *h = p->h;
-    int status;
-    if (!w->alive || mt__wait_child(w->pid, w->pidfd, block ? MT__NEVER : mt__deadline_in(0),
-                                    &status) != 0)
-        return;
-    w->alive = false;
-    if (w->pidfd >= 0)
-        close(w->pidfd);
-    w->pidfd = -1;
-
-    /* Results it posted before it died still count. */
-    drain_ring(p, i);
-    char why[256], how[160];
-    uint32_t cut_off = atomic_exchange(&shm_result_ring(h, i)->cut_off, 0);
-    if (w->rejected)
-        snprintf(how, sizeof how, "wrote a malformed result record and was stopped");
-    else if (cut_off && WIFEXITED(status) && WEXITSTATUS(status) == WORKER_EXIT_CUT_OFF)
-        snprintf(how, sizeof how,
-                 "lost its connection to the pool: a task closed or replaced its file "
-                 "descriptor %u, so it left",
-                 cut_off - 1);
-    else
-        mt__describe_exit(status, how, sizeof how);
-    w->rejected = false;
-    snprintf(why, sizeof why, "worker %d (%s) %s", (int)w->pid, w->name, how);
-    uint64_t head = atomic_load(&h->disp_head);
-    uint32_t requeued = 0;
-    for (uint32_t s = 0; s < h->nslots; s++) {
-        if (!p->jobs[s].busy)
-            continue;
-        _Atomic uint64_t *state = &shm_slots(h)[s].state;
-        uint64_t st = atomic_load(state);
-        if (state_phase(st) == SLOT_RUNNING && state_worker(st) == i) {
-            if (!cut_off && retry_without_crashed_item(p, s, st, why))
-                requeued++;
-            else
-                fail_slot(p, s, MT_EWORKER, why);
-        } else if (state_phase(st) == SLOT_QUEUED && p->jobs[s].ring_pos < head) {
-            /* Taken off the ring but never claimed: put it back. */
-            uint64_t again = slot_state(state_gen(st) + 1, 0, SLOT_QUEUED);
-            if (atomic_compare_exchange_strong(state, &st, again)) {
-                push_entry(p, s);
-                requeued++;
-            }
-        }
-    }
-    if (requeued)
-        publish(p, requeued);
-    if (w->sock >= 0)
-        close(w->sock);
-    w->sock = -1;
-    atomic_store(&shm_result_ring(h, i)->sleeping, 0);
-
-    if (p->starting && !p->start_error) { /* mt_pool_new gives up: no replacement */
-        p->start_error = MT_EBROKEN;
-        mt_buf_reset(&p->broken_msg);
-        mt_buf_printf(&p->broken_msg, "%s while starting%c", why, '\0');
-    }
-    bool wanted = p->state == POOL_RUN || (p->state == POOL_CLOSED && work_waits(p));
-    if (p->state != POOL_TERMINATED && !p->broken && !p->start_error && wanted && !p->exiting) {
-        int err = mt__pool_start_worker(p, i);
-        if (err < 0 && !p->broken) {
-            p->broken = MT_EBROKEN;
-            mt_buf_reset(&p->broken_msg);
-            mt_buf_printf(&p->broken_msg, "cannot start a replacement worker: %s%c",
-                          mt_strerror(err), '\0');
-        }
-    }
-    if (p->broken && !mt__pool_alive_workers(p))
-        mt__pool_fail_all(p, p->broken, p->broken_msg.data ? p->broken_msg.data : "");
-    pthread_cond_broadcast(&p->cond);
-}
-
-void mt__pool_poke(mt_pool *p)
-{
-    uint64_t one = 1;
-    (void)!write(p->ctl, &one, sizeof one);
 }
 
 int mt__pool_wait(mt_pool *p, bool (*done)(void *), void *arg, mt__deadline d)
@@ -769,84 +646,59 @@ int mt__pool_wait(mt_pool *p, bool (*done)(void *), void *arg, mt__deadline d)
     return finished ? 0 : -ETIMEDOUT;
 }
 
-/* ---- the supervisor thread ------------------------------------------ */
+/* ---- a dead worker's slots ------------------------------------------ */
 
-static void drain_eventfd(int fd)
+/*
+ * A worker died running slot s (state st). A chunk of several items goes back
+ * to the ring once, marked to skip the item that was running: that item
+ * fails with MT_EWORKER, the others run (those before it a second time). A
+ * chunk that kills a worker again fails whole. Returns true if requeued.
+ */
+static bool retry_without_crashed_item(mt_pool *p, uint32_t s, uint64_t st, const char *why)
 {
-    uint64_t v;
-    (void)!read(fd, &v, sizeof v);
-}
-
-/* After terminate: SIGKILL whoever is still alive a second later. */
-static int escalate(mt_pool *p)
-{
-    if (p->state != POOL_TERMINATED || !mt__pool_alive_workers(p))
-        return -1;
-    if (mt__deadline_passed(p->kill_at)) {
-        for (int i = 0; i < p->nworkers; i++)
-            if (p->workers[i].alive)
-                mt__signal_child(p->workers[i].pid, p->workers[i].pidfd, SIGKILL);
-        return 100;
+    slot_job *j = &p->jobs[s];
+    shm_slot *sl = &shm_slots(p->h)[s];
+    if (!j->batch || j->crashed || sl->nitems < 2)
+        return false;
+    uint32_t item = atomic_load_explicit(&sl->progress, memory_order_acquire);
+    char *msg = strdup(why);
+    if (item >= sl->nitems || !msg) {
+        free(msg);
+        return false;
     }
-    return mt__deadline_poll_ms(p->kill_at);
+    j->crashed = item + 1;
+    j->crash_msg = msg;
+    sl->skip = item + 1;
+    atomic_store_explicit(&sl->state, slot_state(state_gen(st) + 1, 0, SLOT_QUEUED),
+                          memory_order_release);
+    push_entry(p, s);
+    return true;
 }
 
-void *mt__pool_supervise(void *arg)
+void mt__pool_recover_slots(mt_pool *p, uint32_t i, const char *why, bool retry)
 {
-    mt_pool *p = arg;
     shm_header *h = p->h;
-    struct pollfd *fds = p->pollfds;
-    int *who = p->pollwho;
-    pthread_mutex_lock(&p->mu);
-    for (int i = 0; i < p->nworkers && !p->start_error; i++)
-        p->start_error = mt__pool_start_worker(p, (uint32_t)i);
-    p->supervisor_running = true;
-    pthread_cond_broadcast(&p->cond);
-    while (!p->exiting) {
-        if (mt__pool_pump(p)) {
-            /* Let submitters and waiting callers have the lock now and then. */
-            mt__pool_unlock(p);
-            pthread_mutex_lock(&p->mu);
+    uint64_t head = atomic_load(&h->disp_head);
+    uint32_t requeued = 0;
+    for (uint32_t s = 0; s < h->nslots; s++) {
+        if (!p->jobs[s].busy)
             continue;
+        _Atomic uint64_t *state = &shm_slots(h)[s].state;
+        uint64_t st = atomic_load(state);
+        if (state_phase(st) == SLOT_RUNNING && state_worker(st) == i) {
+            if (retry && retry_without_crashed_item(p, s, st, why))
+                requeued++;
+            else
+                fail_slot(p, s, MT_EWORKER, why);
+        } else if (state_phase(st) == SLOT_QUEUED && p->jobs[s].ring_pos < head) {
+            /* Taken off the ring but never claimed: put it back. */
+            uint64_t again = slot_state(state_gen(st) + 1, 0, SLOT_QUEUED);
+            if (atomic_compare_exchange_strong(state, &st, again)) {
+                push_entry(p, s);
+                requeued++;
+            }
         }
-        int nfds = 2, timeout = escalate(p);
-        fds[0] = (struct pollfd){.fd = p->efd, .events = POLLIN};
-        fds[1] = (struct pollfd){.fd = p->ctl, .events = POLLIN};
-        bool polling_pids = true;
-        for (int i = 0; i < p->nworkers; i++) {
-            if (!p->workers[i].alive)
-                continue;
-            if (p->workers[i].pidfd < 0)
-                polling_pids = false;
-            who[nfds] = i;
-            fds[nfds++] = (struct pollfd){.fd = p->workers[i].pidfd, .events = POLLIN};
-        }
-        if (!polling_pids && (timeout < 0 || timeout > 20))
-            timeout = 20; /* no pidfds: look for dead workers now and then */
-        /* A worker's wake-up can go astray (a task may swap the eventfd for
-         * one of its own, which a worker cannot tell apart): while work is
-         * out, look at the rings now and then all the same. */
-        if (p->nfree < h->nslots && (timeout < 0 || timeout > LOST_WAKEUP_MS))
-            timeout = LOST_WAKEUP_MS;
-        atomic_store(&h->sup_sleeping, 1);
-        if (rings_pending(p)) {
-            atomic_store(&h->sup_sleeping, 0);
-            continue;
-        }
-        mt__pool_unlock(p);
-        int n = poll(fds, (nfds_t)nfds, timeout);
-        pthread_mutex_lock(&p->mu);
-        atomic_store(&h->sup_sleeping, 0);
-        if (n > 0 && fds[0].revents)
-            drain_eventfd(p->efd);
-        if (n > 0 && fds[1].revents)
-            drain_eventfd(p->ctl);
-        for (int k = 2; k < nfds; k++)
-            if (fds[k].fd < 0 || fds[k].revents || !polling_pids)
-                mt__pool_reap(p, (uint32_t)who[k], false);
     }
-    p->supervisor_running = false;
-    pthread_cond_broadcast(&p->cond);
-    mt__pool_unlock(p);
-    return NULL;
+    if (requeued)
+        publish(p, requeued);
 }

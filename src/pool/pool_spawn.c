@@ -90,7 +90,8 @@ static int match_one(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
-mt__fnmap *mt__fnmap_new(shm_header *h)
+/* Build the translation in a spawned worker; NULL when out of memory. */
+static mt__fnmap *fnmap_new(shm_header *h)
 {
     mt__fnmap *m = calloc(1, sizeof *m);
     if (!m)
@@ -207,7 +208,7 @@ int mt_init(int argc, char **argv)
         _exit(126);
     mt__set_current_name(name);
     worker_ctx w = {.h = h, .index = index, .efd = efd, .sock = sock, .parent = parent,
-                    .fnmap = mt__fnmap_new(h)};
+                    .fnmap = fnmap_new(h)};
     if (!w.fnmap)
         _exit(126);
     mt__worker_main(&w);
