@@ -182,7 +182,7 @@ LEAK_TEST(faults, a_chunk_that_closes_every_fd_fails_whole, .timeout = 30)
 /* ---- a task that scribbles over its worker's result ring --------------- */
 
 /* The pool's shared memory as this worker mapped it, found by its name. */
-static shm_header *pool_memory(void)
+static mt__shm_header *pool_memory(void)
 {
     FILE *f = fopen("/proc/self/maps", "r");
     char line[512];
@@ -192,11 +192,11 @@ static shm_header *pool_memory(void)
             break;
     if (f)
         fclose(f);
-    return (shm_header *)lo;
+    return (mt__shm_header *)lo;
 }
 
 /* The ring of the worker running the one job in flight. */
-static shm_ring *my_ring(shm_header *h)
+static mt__shm_ring *my_ring(mt__shm_header *h)
 {
     for (uint32_t s = 0; s < h->nslots; s++) {
         uint64_t st = atomic_load(&shm_slots(h)[s].state);
@@ -209,10 +209,10 @@ static shm_ring *my_ring(shm_header *h)
 /* Publish `hdr` as if the worker had, claiming `claimed` bytes of the ring,
  * and return: the worker's own record for the task follows it. The parent
  * must stop this worker rather than believe either. */
-static int publish_bogus(rec_hdr hdr, uint64_t claimed)
+static int publish_bogus(mt__rec_hdr hdr, uint64_t claimed)
 {
-    shm_header *h = pool_memory();
-    shm_ring *r = h ? my_ring(h) : NULL;
+    mt__shm_header *h = pool_memory();
+    mt__shm_ring *r = h ? my_ring(h) : NULL;
     if (!r)
         return 1;
     uint64_t tail = atomic_load(&r->tail);
@@ -225,21 +225,21 @@ static int record_of_size_zero(const void *arg, size_t len, mt_buf *out)
 {
     (void)arg, (void)len, (void)out;
     /* Once made the parent spin for ever with the pool's lock held. */
-    return publish_bogus((rec_hdr){.kind = REC_RESULT, .size = 0}, 8);
+    return publish_bogus((mt__rec_hdr){.kind = REC_RESULT, .size = 0}, 8);
 }
 
 static int body_past_the_record(const void *arg, size_t len, mt_buf *out)
 {
     (void)arg, (void)len, (void)out;
-    return publish_bogus((rec_hdr){.kind = REC_RESULT, .size = sizeof(rec_hdr),
+    return publish_bogus((mt__rec_hdr){.kind = REC_RESULT, .size = sizeof(mt__rec_hdr),
                                    .body = 1u << 30},
-                         sizeof(rec_hdr));
+                         sizeof(mt__rec_hdr));
 }
 
 static int tail_far_ahead(const void *arg, size_t len, mt_buf *out)
 {
     (void)arg, (void)len, (void)out;
-    return publish_bogus((rec_hdr){.kind = REC_RESULT, .size = sizeof(rec_hdr)},
+    return publish_bogus((mt__rec_hdr){.kind = REC_RESULT, .size = sizeof(mt__rec_hdr)},
                          3ull * RESULT_RING_BYTES);
 }
 
@@ -254,8 +254,8 @@ LEAK_TEST(faults, malformed_result_records_stop_the_worker, .timeout = 60)
  * caller views of memory outside the record. */
 static int chunk_entries_out_of_bounds(const void *arg, size_t len, mt_buf *out)
 {
-    shm_header *h = pool_memory();
-    shm_ring *r = h ? my_ring(h) : NULL;
+    mt__shm_header *h = pool_memory();
+    mt__shm_ring *r = h ? my_ring(h) : NULL;
     if (!r)
         return 1;
     uint32_t slot = 0;
@@ -264,14 +264,14 @@ static int chunk_entries_out_of_bounds(const void *arg, size_t len, mt_buf *out)
             slot = s;
     uint64_t st = atomic_load(&shm_slots(h)[slot].state);
     uint32_t nitems = shm_slots(h)[slot].nitems;
-    uint64_t body = (uint64_t)nitems * sizeof(rec_entry);
-    rec_hdr hdr = {.kind = REC_RESULT, .slot = slot, .gen = state_gen(st), .nitems = nitems,
+    uint64_t body = (uint64_t)nitems * sizeof(mt__rec_entry);
+    mt__rec_hdr hdr = {.kind = REC_RESULT, .slot = slot, .gen = state_gen(st), .nitems = nitems,
                    .body = body, .size = (uint32_t)(sizeof hdr + body)};
     uint64_t tail = atomic_load(&r->tail);
     char *at = r->data + tail % RESULT_RING_BYTES;
     memcpy(at, &hdr, sizeof hdr);
     for (uint32_t i = 0; i < nitems; i++) {
-        rec_entry e = {.end = 1u << 20};
+        mt__rec_entry e = {.end = 1u << 20};
         memcpy(at + sizeof hdr + i * sizeof e, &e, sizeof e);
     }
     atomic_store(&r->tail, tail + hdr.size);

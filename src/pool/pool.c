@@ -72,12 +72,12 @@ static int pool_alloc(mt_pool *p)
     if (!p->workers || !p->jobs || !p->free_slots || !p->pollfds || !p->pollwho)
         return -ENOMEM;
     for (int i = 0; i < p->nworkers; i++)
-        p->workers[i] = (worker_slot){.pidfd = -1, .sock = -1};
+        p->workers[i] = (mt__worker_slot){.pidfd = -1, .sock = -1};
     for (uint32_t s = 0; s < nslots; s++) {
         p->jobs[s].large_fd = -1;
         p->free_slots[p->nfree++] = nslots - 1 - s; /* hand out slot 0 first */
     }
-    shm_header *h = p->h;
+    mt__shm_header *h = p->h;
     for (int i = 0; i < p->nworkers; i++)
         if ((err = mt__shm_prefault_ring(h, (uint32_t)i)) < 0)
             return err;

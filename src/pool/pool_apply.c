@@ -24,7 +24,7 @@ int mt_pool_apply_async(mt_pool *p, mt_task_fn *fn, const void *arg, size_t len,
     if (!p || !fn || !out || (!arg && len))
         return -EINVAL;
     mt_future *f = mt__future_new();
-    source *s = calloc(1, sizeof *s);
+    mt__source *s = calloc(1, sizeof *s);
     if (!f || !s || mt_buf_append(&s->arg, arg, len) < 0) {
         mt_future_release(f);
         free(s);

@@ -27,11 +27,11 @@ size_t mt__batch_pick_chunksize(const mt_pool *p, size_t n, size_t avg_bytes, si
     return size ? size : 1;
 }
 
-batch *mt__batch_new(mt_task_fn *fn, const void *items, const mt_iov *iov, size_t n,
+mt__batch *mt__batch_new(mt_task_fn *fn, const void *items, const mt_iov *iov, size_t n,
                      size_t item_size, size_t chunksize, size_t ring, size_t fed_ring,
                      bool unordered)
 {
-    batch *b = calloc(1, sizeof *b);
+    mt__batch *b = calloc(1, sizeof *b);
     if (!b)
         return NULL;
     b->fn = fn;
@@ -58,7 +58,7 @@ batch *mt__batch_new(mt_task_fn *fn, const void *items, const mt_iov *iov, size_
     return b;
 }
 
-void mt__chunk_free(chunk_result *c)
+void mt__chunk_free(mt__chunk_result *c)
 {
     if (c->map)
         munmap(c->map, c->map_len);
@@ -66,10 +66,10 @@ void mt__chunk_free(chunk_result *c)
         free((void *)c->body);
     free(c->msg);
     free(c->crash_msg);
-    *c = (chunk_result){.done = c->done};
+    *c = (mt__chunk_result){.done = c->done};
 }
 
-void mt__batch_unref(batch *b)
+void mt__batch_unref(mt__batch *b)
 {
     if (--b->refs > 0)
         return;
@@ -84,16 +84,16 @@ void mt__batch_unref(batch *b)
     free(b);
 }
 
-size_t mt__batch_ready_items(const batch *b)
+size_t mt__batch_ready_items(const mt__batch *b)
 {
     size_t left = b->n - b->next_item;
     return b->feeding ? left - left % b->chunksize : left;
 }
 
-void mt__batch_chunk_done(batch *b, size_t chunk, chunk_result *res)
+void mt__batch_chunk_done(mt__batch *b, size_t chunk, mt__chunk_result *res)
 {
     res->done = true;
-    chunk_result *c = mt__batch_chunk(b, chunk);
+    mt__chunk_result *c = mt__batch_chunk(b, chunk);
     *c = *res;
     if (b->abandoned)
         mt__chunk_free(c);
@@ -104,7 +104,7 @@ void mt__batch_chunk_done(batch *b, size_t chunk, chunk_result *res)
     mt__batch_unref(b);
 }
 
-void mt__batch_stop_feeding(mt_pool *p, batch *b)
+void mt__batch_stop_feeding(mt_pool *p, mt__batch *b)
 {
     if (!b->feeding)
         return;
@@ -112,7 +112,7 @@ void mt__batch_stop_feeding(mt_pool *p, batch *b)
     p->batches_fed--;
 }
 
-void mt__batch_fail_rest(mt_pool *p, batch *b, int err, const char *why)
+void mt__batch_fail_rest(mt_pool *p, mt__batch *b, int err, const char *why)
 {
     mt__batch_stop_feeding(p, b); /* a fed batch ends here */
     while (b->next_item < b->n) {
@@ -120,20 +120,20 @@ void mt__batch_fail_rest(mt_pool *p, batch *b, int err, const char *why)
         b->next_item = b->next_item + b->chunksize < b->n ? b->next_item + b->chunksize : b->n;
         b->inflight++; /* mt__batch_chunk_done counts it back */
         b->refs++;
-        chunk_result r = {.err = err, .msg = strdup(why)};
+        mt__chunk_result r = {.err = err, .msg = strdup(why)};
         mt__batch_chunk_done(b, chunk, &r);
     }
 }
 
-chunk_result mt__chunk_view(const rec_hdr *hdr, const char *body)
+mt__chunk_result mt__chunk_view(const mt__rec_hdr *hdr, const char *body)
 {
-    return (chunk_result){.done = true, .body = body, .body_len = hdr->body,
+    return (mt__chunk_result){.done = true, .body = body, .body_len = hdr->body,
                           .nitems = hdr->nitems, .nfailed = hdr->nfailed,
                           .uniform = hdr->uniform != 0, .item_len = hdr->item_len,
                           .err = hdr->err};
 }
 
-int mt__chunk_item(const chunk_result *c, size_t j, mt_iov *out)
+int mt__chunk_item(const mt__chunk_result *c, size_t j, mt_iov *out)
 {
     if (c->err || j >= c->nitems) {
         *out = (mt_iov){c->msg ? c->msg : "", c->msg ? strlen(c->msg) : 0};
@@ -149,8 +149,8 @@ int mt__chunk_item(const chunk_result *c, size_t j, mt_iov *out)
         return 0;
     }
     /* Entries follow data of any length: copy them out, they may be unaligned. */
-    const char *entries = c->body + c->body_len - (uint64_t)c->nitems * sizeof(rec_entry);
-    rec_entry e, prev = {0};
+    const char *entries = c->body + c->body_len - (uint64_t)c->nitems * sizeof(mt__rec_entry);
+    mt__rec_entry e, prev = {0};
     memcpy(&e, entries + j * sizeof e, sizeof e);
     if (j)
         memcpy(&prev, entries + (j - 1) * sizeof e, sizeof e);
@@ -159,7 +159,7 @@ int mt__chunk_item(const chunk_result *c, size_t j, mt_iov *out)
 }
 
 int mt__batch_start(mt_pool *p, mt_task_fn *fn, const void *items, const mt_iov *iov, size_t n,
-                    size_t item_size, const mt_map_opts *opts, bool whole, batch **out)
+                    size_t item_size, const mt_map_opts *opts, bool whole, mt__batch **out)
 {
     static const mt_map_opts defaults;
     if (!opts)
@@ -180,8 +180,8 @@ int mt__batch_start(mt_pool *p, mt_task_fn *fn, const void *items, const mt_iov 
      * as Python's imap does, so that the first result is not held back. */
     size_t chunksize = whole ? mt__batch_pick_chunksize(p, n, avg, opts->chunksize)
                              : mt__batch_pick_chunksize(p, n, avg, opts->chunksize ? opts->chunksize : 1);
-    batch *b = mt__batch_new(fn, items, iov, n, item_size, chunksize, 0, 0, opts->unordered);
-    source *s = calloc(1, sizeof *s);
+    mt__batch *b = mt__batch_new(fn, items, iov, n, item_size, chunksize, 0, 0, opts->unordered);
+    mt__source *s = calloc(1, sizeof *s);
     if (!b || !s) {
         free(s);
         if (b)

@@ -20,7 +20,7 @@
 
 struct mt_imap {
     mt_pool *pool;
-    batch *b;
+    mt__batch *b;
     bool unordered;
     size_t next;     /* ordered: the next item; unordered: items returned */
     size_t cur;      /* unordered: position in done_order */
@@ -84,7 +84,7 @@ int mt_pool_imap_iov(mt_pool *p, mt_task_fn *fn, const mt_iov *items, size_t n,
  * the chunk it opens has a free place. */
 static bool feed_room(const mt_imap *it)
 {
-    const batch *b = it->b;
+    const mt__batch *b = it->b;
     return b->feeding && b->n - it->next < it->window && b->n / b->chunksize < it->low + b->ring;
 }
 
@@ -92,14 +92,14 @@ static bool feed_room(const mt_imap *it)
 static int queue_ready(mt_imap *it)
 {
     mt_pool *p = it->pool;
-    batch *b = it->b;
+    mt__batch *b = it->b;
     if (b->abandoned || mt__batch_ready_items(b) == 0)
         return 0;
     if (b->queued) { /* on the pending list: the new chunk goes out with it */
         mt__pool_pump(p);
         return 0;
     }
-    source *s = calloc(1, sizeof *s);
+    mt__source *s = calloc(1, sizeof *s);
     if (!s)
         return -ENOMEM;
     s->batch = b;
@@ -109,11 +109,11 @@ static int queue_ready(mt_imap *it)
 }
 
 /* Add one item the producer made (mu held); the batch takes its bytes. */
-static void add_item(batch *b, mt_buf *item)
+static void add_item(mt__batch *b, mt_buf *item)
 {
     size_t i = b->n;
     if (i % b->chunksize == 0) { /* opens a chunk, in a place feed_room freed */
-        *mt__batch_chunk(b, i / b->chunksize) = (chunk_result){.done = false};
+        *mt__batch_chunk(b, i / b->chunksize) = (mt__chunk_result){.done = false};
         b->nchunks++;
     }
     b->fed[i % b->fed_ring] = (mt_iov){item->data, item->len};
@@ -140,7 +140,7 @@ static void end_feed(mt_imap *it, int err)
 static void feed(mt_imap *it)
 {
     mt_pool *p = it->pool;
-    batch *b = it->b;
+    mt__batch *b = it->b;
     mt_buf item = MT_BUF_INIT;
     for (;;) {
         pthread_mutex_lock(&p->mu);
@@ -188,7 +188,7 @@ int mt_pool_imap_fn(mt_imap **out, mt_pool *p, mt_task_fn *fn, mt_next_item_fn *
      * one held by the caller, one part-filled. */
     size_t ring = window / chunksize + 3;
     mt_imap *it = imap_new(p, opts);
-    batch *b = it ? mt__batch_new(fn, NULL, NULL, 0, 0, chunksize, ring, window + chunksize,
+    mt__batch *b = it ? mt__batch_new(fn, NULL, NULL, 0, 0, chunksize, ring, window + chunksize,
                                   opts->unordered)
                   : NULL;
     if (!b) {
@@ -222,7 +222,7 @@ int mt_pool_imap_fn(mt_imap **out, mt_pool *p, mt_task_fn *fn, mt_next_item_fn *
 static bool imap_ready(void *arg)
 {
     mt_imap *it = arg;
-    batch *b = it->b;
+    mt__batch *b = it->b;
     if (it->next >= b->n)
         return !b->feeding;
     if (it->unordered)
@@ -234,8 +234,8 @@ static bool imap_ready(void *arg)
  * place once every chunk before it is free too. */
 static void hand_back(mt_imap *it, size_t c)
 {
-    batch *b = it->b;
-    chunk_result *r = mt__batch_chunk(b, c);
+    mt__batch *b = it->b;
+    mt__chunk_result *r = mt__batch_chunk(b, c);
     mt__chunk_free(r);
     r->consumed = true;
     while (it->low < b->nchunks && mt__batch_chunk(b, it->low)->consumed)
@@ -247,7 +247,7 @@ static void hand_back(mt_imap *it, size_t c)
  * fed imap may reuse its place. */
 static void release_held(mt_imap *it)
 {
-    const batch *b = it->b;
+    const mt__batch *b = it->b;
     if (!it->held)
         return;
     size_t c = it->held - 1, end = (c + 1) * b->chunksize;
@@ -266,7 +266,7 @@ int mt_imap_next(mt_imap *it, double timeout, size_t *index, mt_iov *out)
         return -EINVAL;
     if (!out)
         out = &ignored;
-    batch *b = it->b;
+    mt__batch *b = it->b;
     pthread_mutex_lock(&it->pool->mu);
     release_held(it);
     mt__pool_unlock(it->pool);
@@ -316,7 +316,7 @@ void mt_imap_free(mt_imap *it)
     if (!it)
         return;
     pthread_mutex_lock(&it->pool->mu);
-    batch *b = it->b;
+    mt__batch *b = it->b;
     b->abandoned = true;
     mt__batch_stop_feeding(it->pool, b);
     mt__pool_pump(it->pool); /* a closed pool may let its workers go now */

@@ -16,13 +16,13 @@
 typedef struct pool_results {
     mt_results base;
     size_t chunksize, nchunks;
-    chunk_result *chunks;
+    mt__chunk_result *chunks;
     mt__arena arena; /* where the chunks' bodies live */
 } pool_results;
 
 static bool batch_done(void *arg)
 {
-    batch *b = arg;
+    mt__batch *b = arg;
     return b->chunks_done == b->nchunks;
 }
 
@@ -68,7 +68,7 @@ static int pool_results_copy(const mt_results *base, void *dst, size_t item_size
 {
     const pool_results *r = (const pool_results *)base;
     for (size_t c = 0; c < r->nchunks; c++) {
-        const chunk_result *ch = &r->chunks[c];
+        const mt__chunk_result *ch = &r->chunks[c];
         size_t from = c * r->chunksize;
         int err = 0;
         if (!ch->err && ch->uniform && ch->item_len == item_size)
@@ -95,7 +95,7 @@ static int map_run(mt_pool *p, mt_task_fn *fn, const void *items, const mt_iov *
     pool_results *r = calloc(1, sizeof *r);
     if (!r)
         return -ENOMEM;
-    batch *b;
+    mt__batch *b;
     int err = mt__batch_start(p, fn, items, iov, n, item_size, opts, true, &b);
     if (err < 0) {
         free(r);

@@ -37,16 +37,16 @@ static void fail_pending(mt_pool *p, int err, const char *why);
 
 static void free_slot(mt_pool *p, uint32_t s)
 {
-    shm_slot *sl = &shm_slots(p->h)[s];
+    mt__shm_slot *sl = &shm_slots(p->h)[s];
     uint64_t st = atomic_load_explicit(&sl->state, memory_order_relaxed);
     atomic_store_explicit(&sl->state, slot_state(state_gen(st) + 1, 0, SLOT_FREE),
                           memory_order_release);
-    slot_job *j = &p->jobs[s];
+    mt__slot_job *j = &p->jobs[s];
     if (j->large_fd >= 0)
         close(j->large_fd);
     free(j->crash_msg);
     p->inflight_bytes -= j->inline_bytes;
-    *j = (slot_job){.large_fd = -1};
+    *j = (mt__slot_job){.large_fd = -1};
     p->free_slots[p->nfree++] = s;
 }
 
@@ -104,7 +104,7 @@ void mt__pool_unlock(mt_pool *p)
 }
 
 /* Finish a single task's future from its result record. */
-static void finish_future(mt_pool *p, mt_future *f, const rec_hdr *hdr, const char *body,
+static void finish_future(mt_pool *p, mt_future *f, const mt__rec_hdr *hdr, const char *body,
                           void *map, size_t map_len)
 {
     mt_buf buf = MT_BUF_INIT;
@@ -112,7 +112,7 @@ static void finish_future(mt_pool *p, mt_future *f, const rec_hdr *hdr, const ch
         mt_buf_append(&buf, body, hdr->body);
         finish(p, f, hdr->err, &buf);
     } else {
-        chunk_result c = mt__chunk_view(hdr, body);
+        mt__chunk_result c = mt__chunk_view(hdr, body);
         mt_iov item;
         int err = mt__chunk_item(&c, 0, &item);
         if (map && err == 0) {
@@ -128,7 +128,7 @@ static void finish_future(mt_pool *p, mt_future *f, const rec_hdr *hdr, const ch
 }
 
 /* A job's result record arrived: hand it to its future or batch. */
-static void finish_slot(mt_pool *p, const rec_hdr *hdr, const char *body, void *map,
+static void finish_slot(mt_pool *p, const mt__rec_hdr *hdr, const char *body, void *map,
                         size_t map_len)
 {
     uint32_t s = hdr->slot;
@@ -138,11 +138,11 @@ static void finish_slot(mt_pool *p, const rec_hdr *hdr, const char *body, void *
             munmap(map, map_len);
         return;
     }
-    slot_job *j = &p->jobs[s];
+    mt__slot_job *j = &p->jobs[s];
     if (j->future) {
         finish_future(p, j->future, hdr, body, map, map_len);
     } else {
-        chunk_result r = mt__chunk_view(hdr, NULL);
+        mt__chunk_result r = mt__chunk_view(hdr, NULL);
         r.done = false;
         r.crashed = j->crashed; /* a chunk run again without the item that crashed */
         r.crash_msg = j->crash_msg;
@@ -154,7 +154,7 @@ static void finish_slot(mt_pool *p, const rec_hdr *hdr, const char *body, void *
         } else if (hdr->err) {
             r.msg = strndup(body, hdr->body);
         } else {
-            batch *b = j->batch;
+            mt__batch *b = j->batch;
             char *copy = b->use_arena ? mt__arena_alloc(&b->arena, hdr->body ? hdr->body : 1)
                                       : malloc(hdr->body ? hdr->body : 1);
             r.in_arena = b->use_arena;
@@ -200,7 +200,7 @@ static int recv_fd(int sock)
  */
 static void reject_worker(mt_pool *p, uint32_t wi)
 {
-    worker_slot *w = &p->workers[wi];
+    mt__worker_slot *w = &p->workers[wi];
     if (!w->rejected && w->alive)
         kill(w->pid, SIGKILL);
     w->rejected = true;
@@ -208,18 +208,18 @@ static void reject_worker(mt_pool *p, uint32_t wi)
 
 /* Whether a chunk's result record carries the items its chunk had. Records
  * for slots that are not running are dropped later by finish_slot. */
-static bool result_fits(mt_pool *p, const rec_hdr *hdr, const char *body)
+static bool result_fits(mt_pool *p, const mt__rec_hdr *hdr, const char *body)
 {
     uint32_t s = hdr->slot;
     if (s >= p->h->nslots || !p->jobs[s].busy || !p->jobs[s].batch)
         return true;
-    const batch *b = p->jobs[s].batch;
+    const mt__batch *b = p->jobs[s].batch;
     size_t first = p->jobs[s].chunk * b->chunksize;
     uint64_t items = first < b->n ? (b->n - first < b->chunksize ? b->n - first : b->chunksize) : 0;
     return mt__chunk_record_ok(hdr, body, items);
 }
 
-static void take_large(mt_pool *p, uint32_t wi, rec_hdr hdr)
+static void take_large(mt_pool *p, uint32_t wi, mt__rec_hdr hdr)
 {
     int fd = recv_fd(p->workers[wi].sock);
     void *map = MAP_FAILED;
@@ -252,7 +252,7 @@ static void take_large(mt_pool *p, uint32_t wi, rec_hdr hdr)
     finish_slot(p, &hdr, map, map, len);
 }
 
-static void take_record(mt_pool *p, uint32_t wi, const rec_hdr *hdr, const char *body)
+static void take_record(mt_pool *p, uint32_t wi, const mt__rec_hdr *hdr, const char *body)
 {
     switch (hdr->kind) {
     case REC_READY:
@@ -282,7 +282,7 @@ static void take_record(mt_pool *p, uint32_t wi, const rec_hdr *hdr, const char 
 /* Read every published record of worker position wi. */
 bool mt__pool_drain_ring(mt_pool *p, uint32_t wi)
 {
-    shm_ring *r = shm_result_ring(p->h, wi);
+    mt__shm_ring *r = shm_result_ring(p->h, wi);
     uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
     uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
     if (head == tail)
@@ -295,20 +295,20 @@ bool mt__pool_drain_ring(mt_pool *p, uint32_t wi)
             break;
         }
         uint64_t off = head % RESULT_RING_BYTES;
-        const rec_hdr *hdr = (const rec_hdr *)(r->data + off);
-        if (RESULT_RING_BYTES - off < sizeof(rec_hdr) || hdr->kind == REC_PAD) {
+        const mt__rec_hdr *hdr = (const mt__rec_hdr *)(r->data + off);
+        if (RESULT_RING_BYTES - off < sizeof(mt__rec_hdr) || hdr->kind == REC_PAD) {
             if (tail - head < RESULT_RING_BYTES - off)
                 reject_worker(p, wi);
             else
                 head += RESULT_RING_BYTES - off;
             continue;
         }
-        rec_hdr copy = *hdr;
+        mt__rec_hdr copy = *hdr;
         if (!mt__record_ok(&copy, off, tail - head)) {
             reject_worker(p, wi);
             continue;
         }
-        take_record(p, wi, &copy, r->data + off + sizeof(rec_hdr));
+        take_record(p, wi, &copy, r->data + off + sizeof(mt__rec_hdr));
         head += copy.size;
         /* Free ring space at once: a worker may be waiting for it. */
         atomic_store_explicit(&r->head, head, memory_order_release);
@@ -320,7 +320,7 @@ bool mt__pool_drain_ring(mt_pool *p, uint32_t wi)
 bool mt__pool_rings_pending(mt_pool *p)
 {
     for (uint32_t i = 0; i < p->h->nworkers; i++) {
-        shm_ring *r = shm_result_ring(p->h, i);
+        mt__shm_ring *r = shm_result_ring(p->h, i);
         if (atomic_load_explicit(&r->head, memory_order_relaxed) !=
             atomic_load_explicit(&r->tail, memory_order_acquire))
             return true;
@@ -359,7 +359,7 @@ static char *payload_space(mt_pool *p, uint32_t s, uint64_t len, int *fd, void *
 static void queue_slot(mt_pool *p, uint32_t s, mt_task_fn *fn, uint32_t kind, uint32_t nitems,
                        uint64_t item_size, uint64_t arg_len, int large_fd)
 {
-    shm_slot *sl = &shm_slots(p->h)[s];
+    mt__shm_slot *sl = &shm_slots(p->h)[s];
     sl->fn = (uint64_t)(uintptr_t)fn;
     sl->kind = kind;
     sl->nitems = nitems;
@@ -387,7 +387,7 @@ static void push_entry(mt_pool *p, uint32_t s)
 
 static void publish(mt_pool *p, uint32_t count)
 {
-    shm_header *h = p->h;
+    mt__shm_header *h = p->h;
     atomic_store_explicit(&h->disp_tail, p->disp_tail, memory_order_release);
     atomic_thread_fence(memory_order_seq_cst);
     uint32_t idle = 0;
@@ -401,7 +401,7 @@ static void publish(mt_pool *p, uint32_t count)
 
 /* Put one single task in slot s. Returns false when its payload could not
  * be placed (the future is failed). */
-static bool dispatch_single(mt_pool *p, uint32_t s, source *src)
+static bool dispatch_single(mt_pool *p, uint32_t s, mt__source *src)
 {
     int fd;
     void *map;
@@ -422,7 +422,7 @@ static bool dispatch_single(mt_pool *p, uint32_t s, source *src)
 }
 
 /* Put the next chunk of batch b in slot s. */
-static bool dispatch_chunk(mt_pool *p, uint32_t s, batch *b)
+static bool dispatch_chunk(mt_pool *p, uint32_t s, mt__batch *b)
 {
     size_t first = b->next_item;
     size_t count = b->n - first < b->chunksize ? b->n - first : b->chunksize;
@@ -443,7 +443,7 @@ static bool dispatch_chunk(mt_pool *p, uint32_t s, batch *b)
     void *map;
     char *dst = payload_space(p, s, len, &fd, &map);
     if (!dst) {
-        chunk_result r = {.err = -ENOMEM, .msg = strdup("cannot place a chunk in shared memory")};
+        mt__chunk_result r = {.err = -ENOMEM, .msg = strdup("cannot place a chunk in shared memory")};
         mt__batch_chunk_done(b, chunk, &r);
         return false;
     }
@@ -475,7 +475,7 @@ static bool dispatch_chunk(mt_pool *p, uint32_t s, batch *b)
 
 static void pop_pending(mt_pool *p)
 {
-    source *s = p->pending;
+    mt__source *s = p->pending;
     p->pending = s->next;
     if (!p->pending)
         p->pending_tail = &p->pending;
@@ -488,7 +488,7 @@ static bool dispatch(mt_pool *p)
     bool any = false;
     while (p->nfree && p->pending &&
            (p->inflight_bytes < INFLIGHT_BYTES_MAX || p->nfree == p->h->nslots)) {
-        source *src = p->pending;
+        mt__source *src = p->pending;
         any = true;
         if (src->future) {
             pop_pending(p);
@@ -507,7 +507,7 @@ static bool dispatch(mt_pool *p)
             free(src);
             continue;
         }
-        batch *b = src->batch;
+        mt__batch *b = src->batch;
         if (b->abandoned || mt__batch_ready_items(b) == 0) {
             pop_pending(p);
             b->queued = false;
@@ -528,7 +528,7 @@ static bool dispatch(mt_pool *p)
     return any;
 }
 
-void mt__pool_enqueue(mt_pool *p, source *s)
+void mt__pool_enqueue(mt_pool *p, mt__source *s)
 {
     s->next = NULL;
     *p->pending_tail = s;
@@ -565,13 +565,13 @@ bool mt__pool_pump(mt_pool *p)
 
 static void fail_slot(mt_pool *p, uint32_t s, int err, const char *why)
 {
-    slot_job *j = &p->jobs[s];
+    mt__slot_job *j = &p->jobs[s];
     if (j->future) {
         mt_buf msg = MT_BUF_INIT;
         mt_buf_printf(&msg, "%s", why);
         finish(p, j->future, err, &msg);
     } else if (j->batch) {
-        chunk_result r = {.err = err, .msg = strdup(why)};
+        mt__chunk_result r = {.err = err, .msg = strdup(why)};
         mt__batch_chunk_done(j->batch, j->chunk, &r);
     }
     free_slot(p, s);
@@ -580,7 +580,7 @@ static void fail_slot(mt_pool *p, uint32_t s, int err, const char *why)
 static void fail_pending(mt_pool *p, int err, const char *why)
 {
     while (p->pending) {
-        source *src = p->pending;
+        mt__source *src = p->pending;
         pop_pending(p);
         if (src->future) {
             mt_buf msg = MT_BUF_INIT;
@@ -612,7 +612,7 @@ void mt__pool_fail_all(mt_pool *p, int err, const char *why)
 
 int mt__pool_wait(mt_pool *p, bool (*done)(void *), void *arg, mt__deadline d)
 {
-    shm_header *h = p->h;
+    mt__shm_header *h = p->h;
     bool finished = false;
     atomic_fetch_add(&h->watching, 1);
     uint64_t start = mt_monotonic_ns();
@@ -656,8 +656,8 @@ int mt__pool_wait(mt_pool *p, bool (*done)(void *), void *arg, mt__deadline d)
  */
 static bool retry_without_crashed_item(mt_pool *p, uint32_t s, uint64_t st, const char *why)
 {
-    slot_job *j = &p->jobs[s];
-    shm_slot *sl = &shm_slots(p->h)[s];
+    mt__slot_job *j = &p->jobs[s];
+    mt__shm_slot *sl = &shm_slots(p->h)[s];
     if (!j->batch || j->crashed || sl->nitems < 2)
         return false;
     uint32_t item = atomic_load_explicit(&sl->progress, memory_order_acquire);
@@ -677,7 +677,7 @@ static bool retry_without_crashed_item(mt_pool *p, uint32_t s, uint64_t st, cons
 
 void mt__pool_recover_slots(mt_pool *p, uint32_t i, const char *why, bool retry)
 {
-    shm_header *h = p->h;
+    mt__shm_header *h = p->h;
     uint64_t head = atomic_load(&h->disp_head);
     uint32_t requeued = 0;
     for (uint32_t s = 0; s < h->nslots; s++) {

@@ -23,7 +23,7 @@
 /* Start a worker at position i (fork or spawn). */
 static int start_worker(mt_pool *p, uint32_t i)
 {
-    worker_slot *w = &p->workers[i];
+    mt__worker_slot *w = &p->workers[i];
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         return -errno;
@@ -45,7 +45,7 @@ static int start_worker(mt_pool *p, uint32_t i)
                     close(p->jobs[s].large_fd);
             mt__set_current_name(w->name);
             mt__die_with_parent(parent);
-            worker_ctx ctx = {.h = p->h, .index = i, .efd = p->efd, .sock = sv[1],
+            mt__worker_ctx ctx = {.h = p->h, .index = i, .efd = p->efd, .sock = sv[1],
                               .parent = parent};
             mt__worker_main(&ctx);
         }
@@ -79,8 +79,8 @@ static bool work_waits(mt_pool *p)
 
 void mt__pool_reap(mt_pool *p, uint32_t i, bool block)
 {
-    worker_slot *w = &p->workers[i];
-    shm_header *h = p->h;
+    mt__worker_slot *w = &p->workers[i];
+    mt__shm_header *h = p->h;
     int status;
     if (!w->alive || mt__wait_child(w->pid, w->pidfd, block ? MT__NEVER : mt__deadline_in(0),
                                     &status) != 0)
@@ -162,7 +162,7 @@ static int escalate(mt_pool *p)
 void *mt__pool_supervise(void *arg)
 {
     mt_pool *p = arg;
-    shm_header *h = p->h;
+    mt__shm_header *h = p->h;
     struct pollfd *fds = p->pollfds;
     int *who = p->pollwho;
     pthread_mutex_lock(&p->mu);

@@ -30,7 +30,7 @@
 
 typedef struct job_out {
     mt_buf data;    /* item bytes while the total stays small */
-    mt_buf entries; /* rec_entry per item */
+    mt_buf entries; /* mt__rec_entry per item */
     mt_buf item;    /* what the task is writing now */
     int memfd;      /* once results are large: where the data goes */
     uint64_t spilled;
@@ -101,13 +101,13 @@ static bool same_file(int fd, const mt__file_id *id)
  * wake-up write fails (our fds sit where new files do not land, see
  * move_high), and a memfd is sent only after the check.
  */
-static _Noreturn void cut_off(worker_ctx *w, int fd)
+static _Noreturn void cut_off(mt__worker_ctx *w, int fd)
 {
     atomic_store(&shm_result_ring(w->h, w->index)->cut_off, (uint32_t)fd + 1);
     leave(WORKER_EXIT_CUT_OFF);
 }
 
-static void check_connection(worker_ctx *w)
+static void check_connection(mt__worker_ctx *w)
 {
     if (!same_file(w->efd, &w->efd_id))
         cut_off(w, w->efd);
@@ -140,9 +140,9 @@ static int high_fds(void)
 }
 
 /* Wake the parent's supervisor if it sleeps and nobody else watches. */
-static void kick_parent(worker_ctx *w)
+static void kick_parent(mt__worker_ctx *w)
 {
-    shm_header *h = w->h;
+    mt__shm_header *h = w->h;
     atomic_thread_fence(memory_order_seq_cst);
     if (atomic_load_explicit(&h->watching, memory_order_relaxed) == 0 &&
         atomic_load_explicit(&h->sup_sleeping, memory_order_relaxed) &&
@@ -159,9 +159,9 @@ static void kick_parent(worker_ctx *w)
 
 /* Reserve `need` contiguous bytes in our result ring, padding over the end
  * when they do not fit there. Waits (kicking the parent) while it is full. */
-static char *ring_reserve(worker_ctx *w, uint64_t need, uint64_t *tail_out)
+static char *ring_reserve(mt__worker_ctx *w, uint64_t need, uint64_t *tail_out)
 {
-    shm_ring *r = shm_result_ring(w->h, w->index);
+    mt__shm_ring *r = shm_result_ring(w->h, w->index);
     uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
     uint64_t off = tail % RESULT_RING_BYTES;
     uint64_t skip = RESULT_RING_BYTES - off < need ? RESULT_RING_BYTES - off : 0;
@@ -173,22 +173,22 @@ static char *ring_reserve(worker_ctx *w, uint64_t need, uint64_t *tail_out)
         nanosleep(&ts, NULL);
     }
     if (skip) {
-        if (skip >= sizeof(rec_hdr))
-            ((rec_hdr *)(r->data + off))->kind = REC_PAD;
+        if (skip >= sizeof(mt__rec_hdr))
+            ((mt__rec_hdr *)(r->data + off))->kind = REC_PAD;
         tail += skip;
     }
     *tail_out = tail;
     return r->data + tail % RESULT_RING_BYTES;
 }
 
-static void ring_publish(worker_ctx *w, uint64_t tail)
+static void ring_publish(mt__worker_ctx *w, uint64_t tail)
 {
     atomic_store_explicit(&shm_result_ring(w->h, w->index)->tail, tail, memory_order_release);
     kick_parent(w);
 }
 
 /* Post a record whose body is `body` bytes (or none). */
-static void post(worker_ctx *w, rec_hdr hdr, const void *a, size_t alen, const void *b,
+static void post(mt__worker_ctx *w, mt__rec_hdr hdr, const void *a, size_t alen, const void *b,
                  size_t blen)
 {
     hdr.body = alen + blen;
@@ -243,7 +243,7 @@ static int add_item(job_out *o, int err, const mt_buf *item)
 {
     /* Count every entry the record may need, written yet or not: a run of
      * uniform results owes its entries the moment one result differs. */
-    uint64_t total = o->spilled + o->data.len + item->len + (o->nitems + 1) * sizeof(rec_entry);
+    uint64_t total = o->spilled + o->data.len + item->len + (o->nitems + 1) * sizeof(mt__rec_entry);
     int rc = 0;
     if (o->memfd < 0 && total > LARGE_RESULT_BYTES)
         rc = spill(o);
@@ -261,18 +261,18 @@ static int add_item(job_out *o, int err, const mt_buf *item)
     if (o->uniform) { /* they just did: write the entries of the items so far */
         o->uniform = false;
         for (uint32_t i = 0; rc == 0 && i + 1 < o->nitems; i++) {
-            rec_entry e = {.end = (uint64_t)(i + 1) * o->first_len};
+            mt__rec_entry e = {.end = (uint64_t)(i + 1) * o->first_len};
             rc = mt_buf_append(&o->entries, &e, sizeof e);
         }
     }
-    rec_entry e = {.err = err, .end = o->spilled + o->data.len};
+    mt__rec_entry e = {.err = err, .end = o->spilled + o->data.len};
     int rc2 = mt_buf_append(&o->entries, &e, sizeof e);
     return rc ? rc : rc2;
 }
 
-static void post_results(worker_ctx *w, uint32_t slot, uint32_t gen, uint32_t nitems, job_out *o)
+static void post_results(mt__worker_ctx *w, uint32_t slot, uint32_t gen, uint32_t nitems, job_out *o)
 {
-    rec_hdr hdr = {.kind = REC_RESULT, .slot = slot, .gen = gen, .nitems = nitems,
+    mt__rec_hdr hdr = {.kind = REC_RESULT, .slot = slot, .gen = gen, .nitems = nitems,
                    .nfailed = o->nfailed, .uniform = o->uniform, .item_len = o->first_len};
     /* Results of one size need no table: item j is at j * item_len (and
      * add_item wrote none). A record must fit the ring: should the table
@@ -309,7 +309,7 @@ static void post_results(worker_ctx *w, uint32_t slot, uint32_t gen, uint32_t ni
 }
 
 /* Map a payload the parent put in a memfd (open it through /proc). */
-static const char *map_large(worker_ctx *w, int parent_fd, uint64_t len, int *err)
+static const char *map_large(mt__worker_ctx *w, int parent_fd, uint64_t len, int *err)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)w->parent, parent_fd);
@@ -324,7 +324,7 @@ static const char *map_large(worker_ctx *w, int parent_fd, uint64_t len, int *er
     return m == MAP_FAILED ? NULL : m;
 }
 
-static mt_task_fn *task_of(worker_ctx *w, uint64_t addr)
+static mt_task_fn *task_of(mt__worker_ctx *w, uint64_t addr)
 {
     if (w->fnmap)
         addr = mt__fnmap_translate(w->fnmap, addr);
@@ -333,9 +333,9 @@ static mt_task_fn *task_of(worker_ctx *w, uint64_t addr)
 
 /* Run every item of a claimed slot and post the results. Once they are
  * posted the slot is the parent's again: read nothing from it after that. */
-static void run_job(worker_ctx *w, uint32_t slot_id, uint32_t gen, job_out *o)
+static void run_job(mt__worker_ctx *w, uint32_t slot_id, uint32_t gen, job_out *o)
 {
-    const shm_slot *s = &shm_slots(w->h)[slot_id];
+    const mt__shm_slot *s = &shm_slots(w->h)[slot_id];
     const uint32_t kind = s->kind, nitems = s->nitems;
     const uint64_t item_size = s->item_size, arg_len = s->arg_len;
     const int large_fd = s->large_fd;
@@ -349,7 +349,7 @@ static void run_job(worker_ctx *w, uint32_t slot_id, uint32_t gen, job_out *o)
     if (!err && !fn)
         err = -ENOENT;
     if (err) {
-        rec_hdr hdr = {.kind = REC_RESULT, .slot = slot_id, .gen = gen, .err = err};
+        mt__rec_hdr hdr = {.kind = REC_RESULT, .slot = slot_id, .gen = gen, .err = err};
         const char *msg = "the worker could not load the task or its argument";
         post(w, hdr, msg, strlen(msg), NULL, 0);
         return;
@@ -384,7 +384,7 @@ static void run_job(worker_ctx *w, uint32_t slot_id, uint32_t gen, job_out *o)
                 close(o->memfd);
             o->memfd = -1;
             check_connection(w);
-            rec_hdr hdr = {.kind = REC_RESULT, .slot = slot_id, .gen = gen, .err = -ENOMEM};
+            mt__rec_hdr hdr = {.kind = REC_RESULT, .slot = slot_id, .gen = gen, .err = -ENOMEM};
             post(w, hdr, NULL, 0, NULL, 0);
             goto out;
         }
@@ -398,9 +398,9 @@ out:
 }
 
 /* Try to take one slot. Returns true with the slot and its generation set. */
-static bool claim(worker_ctx *w, uint32_t *slot, uint32_t *gen)
+static bool claim(mt__worker_ctx *w, uint32_t *slot, uint32_t *gen)
 {
-    shm_header *h = w->h;
+    mt__shm_header *h = w->h;
     uint32_t mask = h->nslots - 1;
     for (;;) {
         uint64_t head = atomic_load_explicit(&h->disp_head, memory_order_acquire);
@@ -413,7 +413,7 @@ static bool claim(worker_ctx *w, uint32_t *slot, uint32_t *gen)
                                                    memory_order_acq_rel, memory_order_relaxed))
             continue;
         uint32_t s = (uint32_t)(e >> 16) & 0xffff;
-        shm_slot *sl = &shm_slots(h)[s];
+        mt__shm_slot *sl = &shm_slots(h)[s];
         uint64_t st = atomic_load_explicit(&sl->state, memory_order_acquire);
         if (state_phase(st) != SLOT_QUEUED || (state_gen(st) & 0xffff) != (e & 0xffff))
             continue; /* put back by the parent meanwhile: the newer entry counts */
@@ -428,9 +428,9 @@ static bool claim(worker_ctx *w, uint32_t *slot, uint32_t *gen)
 }
 
 /* Wait until there may be work, or the pool wants us gone (returns false). */
-static bool wait_for_work(worker_ctx *w)
+static bool wait_for_work(mt__worker_ctx *w)
 {
-    shm_header *h = w->h;
+    mt__shm_header *h = w->h;
     uint64_t start = mt_monotonic_ns();
     for (unsigned spins = 0;; spins++) {
         uint32_t stop = atomic_load_explicit(&h->stop, memory_order_acquire);
@@ -461,9 +461,9 @@ static bool wait_for_work(worker_ctx *w)
     }
 }
 
-_Noreturn void mt__worker_main(worker_ctx *w)
+_Noreturn void mt__worker_main(mt__worker_ctx *w)
 {
-    shm_header *h = w->h;
+    mt__shm_header *h = w->h;
     int top = high_fds();
     w->efd = move_high(w->efd, top);
     w->sock = move_high(w->sock, top);
@@ -480,13 +480,13 @@ _Noreturn void mt__worker_main(worker_ctx *w)
         int rc = init ? init(SHM_AT(h, h->initarg_off, char *), h->initarg_len, &msg) : -ENOENT;
         check_connection(w);
         if (rc != 0) {
-            rec_hdr hdr = {.kind = REC_INITFAIL, .err = rc > 0 ? MT_ETASK : rc};
+            mt__rec_hdr hdr = {.kind = REC_INITFAIL, .err = rc > 0 ? MT_ETASK : rc};
             post(w, hdr, msg.data, msg.len < 65536 ? msg.len : 65536, NULL, 0);
             leave(3);
         }
         mt_buf_free(&msg);
     }
-    post(w, (rec_hdr){.kind = REC_READY}, NULL, 0, NULL, 0);
+    post(w, (mt__rec_hdr){.kind = REC_READY}, NULL, 0, NULL, 0);
 
     job_out out = {.memfd = -1};
     uint64_t done = 0;
