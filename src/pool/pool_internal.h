@@ -9,7 +9,7 @@
  *   pool.c           life cycle: new, close, terminate, join, free
  *   pool_apply.c     apply_async / apply
  *   pool_batch.c     a batch of items: its chunks and their results
- *   pool_map.c       map, starmap and their results
+ *   pool_map.c       map, starmap and their results; queuing a batch
  *   pool_imap.c      imap(_unordered), over an array or a producer
  */
 #ifndef MT_POOL_INTERNAL_H
@@ -284,12 +284,6 @@ static inline mt__chunk_result *mt__batch_chunk(const mt__batch *b, size_t c)
     return &b->chunks[c % b->ring];
 }
 
-/* Item i's bytes (an iov or a fed batch; JOB_FIXED batches use items). */
-static inline mt_iov mt__batch_iov(const mt__batch *b, size_t i)
-{
-    return b->fed ? b->fed[i % b->fed_ring] : b->iov[i];
-}
-
 /* The chunk size for n items of about avg_bytes each: `asked`, or for 0
  * Python's map rule (about four chunks per worker, capped so that a chunk's
  * arguments fit a slot's inline space). */
@@ -301,7 +295,7 @@ mt__batch *mt__batch_new(mt_task_fn *fn, const void *items, const mt_iov *iov, s
                      size_t item_size, size_t chunksize, size_t ring, size_t fed_ring,
                      bool unordered);
 
-/* Make a batch of n items and queue it (takes mu): `whole` when its
+/* Make a batch of n items and queue it (pool_map.c; takes mu): `whole` when its
  * results are kept until all are done (map), so that they share an arena
  * and the chunk size follows the map rule; imap's default is one item. The
  * caller holds the one reference *out gets. 0, -EINVAL, -ENOMEM, or

@@ -20,6 +20,55 @@ typedef struct pool_results {
     mt__arena arena; /* where the chunks' bodies live */
 } pool_results;
 
+int mt__batch_start(mt_pool *p, mt_task_fn *fn, const void *items, const mt_iov *iov, size_t n,
+                    size_t item_size, const mt_map_opts *opts, bool whole, mt__batch **out)
+{
+    static const mt_map_opts defaults;
+    if (!opts)
+        opts = &defaults;
+    if (!p || !fn || !out || (n && !items && !iov) || (!iov && !item_size))
+        return -EINVAL;
+    size_t avg = item_size;
+    if (iov) {
+        size_t total = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!iov[i].data && iov[i].len)
+                return -EINVAL;
+            total += iov[i].len + sizeof(uint64_t);
+        }
+        avg = n ? total / n : 1;
+    }
+    /* imap hands results out as they come: one item a chunk unless asked,
+     * as Python's imap does, so that the first result is not held back. */
+    size_t chunksize = whole ? mt__batch_pick_chunksize(p, n, avg, opts->chunksize)
+                             : mt__batch_pick_chunksize(p, n, avg, opts->chunksize ? opts->chunksize : 1);
+    mt__batch *b = mt__batch_new(fn, items, iov, n, item_size, chunksize, 0, 0, opts->unordered);
+    mt__source *s = calloc(1, sizeof *s);
+    if (!b || !s) {
+        free(s);
+        if (b)
+            mt__batch_unref(b);
+        return -ENOMEM;
+    }
+    b->use_arena = whole;
+    s->batch = b;
+    pthread_mutex_lock(&p->mu);
+    int err = mt__pool_open_for_work(p);
+    if (err == 0 && n) {
+        b->refs++; /* the pending list's */
+        mt__pool_enqueue(p, s);
+        s = NULL;
+    }
+    mt__pool_unlock(p);
+    free(s);
+    if (err < 0) {
+        mt__batch_unref(b);
+        return err;
+    }
+    *out = b;
+    return 0;
+}
+
 static bool batch_done(void *arg)
 {
     mt__batch *b = arg;

@@ -421,6 +421,12 @@ static bool dispatch_single(mt_pool *p, uint32_t s, mt__source *src)
     return true;
 }
 
+/* Item i's bytes (an iov or a fed batch; JOB_FIXED batches use items). */
+static mt_iov batch_iov(const mt__batch *b, size_t i)
+{
+    return b->fed ? b->fed[i % b->fed_ring] : b->iov[i];
+}
+
 /* Put the next chunk of batch b in slot s. */
 static bool dispatch_chunk(mt_pool *p, uint32_t s, mt__batch *b)
 {
@@ -432,7 +438,7 @@ static bool dispatch_chunk(mt_pool *p, uint32_t s, mt__batch *b)
     if (iov) {
         len = count * sizeof(uint64_t);
         for (size_t i = 0; i < count; i++)
-            len += mt__batch_iov(b, first + i).len;
+            len += batch_iov(b, first + i).len;
     } else {
         len = (uint64_t)count * b->item_size;
     }
@@ -451,7 +457,7 @@ static bool dispatch_chunk(mt_pool *p, uint32_t s, mt__batch *b)
         uint64_t *lens = (uint64_t *)dst;
         char *data = dst + count * sizeof(uint64_t);
         for (size_t i = 0; i < count; i++) {
-            mt_iov item = mt__batch_iov(b, first + i);
+            mt_iov item = batch_iov(b, first + i);
             lens[i] = item.len;
             if (lens[i])
                 memcpy(data, item.data, lens[i]);
