@@ -221,7 +221,10 @@ int mt_pool_imap_fn(mt_imap **out, mt_pool *p, mt_task_fn *fn, mt_next_item_fn *
  * mt_imap_next - wait for the next result: the next item in order, or with
  * .unordered the next to finish. Sets *index to its item index and *out to
  * its bytes (valid until the next call on `it`) and returns its return value;
- * MT_EOF once every item was returned; -ETIMEDOUT; -EINVAL for a NaN timeout.
+ * MT_EOF once every item was returned (for mt_pool_imap_fn, the producer's
+ * own error first if it ended with one); -ETIMEDOUT; -EINVAL for a NaN
+ * timeout. With mt_pool_imap_fn it first takes more items from the
+ * producer while there is room (the timeout does not bound the producer).
  */
 int mt_imap_next(mt_imap *it, double timeout, size_t *index, mt_iov *out);
 
