@@ -405,6 +405,48 @@ LEAK_TEST(faults, many_crashes_in_a_row, .timeout = 120)
     end_pool(p);
 }
 
+/* The longs 10..39, one a call: item 3 is 13, which kills its worker. */
+static int count_from_10(void *ctx, mt_buf *item)
+{
+    long *made = ctx, x = 10 + *made;
+    if (*made == 30)
+        return MT_EOF;
+    ++*made;
+    return mt_buf_append(item, &x, sizeof x);
+}
+
+/*
+ * A closed pool that still feeds a streaming map replaces a worker that
+ * died, though nothing else was queued then: the items still to come need
+ * one. Here the only worker runs items 1..3 while the caller waits, and dies
+ * on item 3 with nothing behind it.
+ */
+LEAK_TEST(faults, a_closed_pool_replaces_a_worker_its_imap_fn_needs, .timeout = 60)
+{
+    mt_pool *p = new_pool(1);
+    long made = 0;
+    mt_imap *it;
+    cr_assert_eq(mt_pool_imap_fn(&it, p, die_on_13, count_from_10, &made,
+                                 &(mt_map_opts){.max_inflight = 4}),
+                 0);
+    cr_assert_eq(mt_pool_close(p), 0);
+    for (long i = 0; i < 30; i++) {
+        size_t index;
+        mt_iov v;
+        int err = mt_imap_next(it, 20, &index, &v);
+        cr_assert_eq(err, i == 3 ? MT_EWORKER : 0, "item %ld", i);
+        cr_assert_eq(index, (size_t)i);
+        if (err == 0)
+            cr_expect_eq(read_long(v.data), (10 + i) * (10 + i));
+        if (i == 0)
+            mt_sleep(0.5); /* the worker runs on to item 3 and dies */
+    }
+    cr_expect_eq(mt_imap_next(it, 1, NULL, NULL), MT_EOF);
+    mt_imap_free(it);
+    cr_expect_eq(mt_pool_join(p, 30), 0);
+    mt_pool_free(p);
+}
+
 LEAK_TEST(faults, failing_initializer_fails_creation, .timeout = 60)
 {
     mt_pool *p = NULL;

@@ -71,10 +71,11 @@ int mt__pool_alive_workers(const mt_pool *p)
     return n;
 }
 
-/* Whether work waits for a worker: pending, or queued in the ring. */
+/* Whether work waits for a worker: pending, queued in the ring, or still to
+ * be fed to a streaming map. */
 static bool work_waits(mt_pool *p)
 {
-    return p->pending || p->disp_tail != atomic_load(&p->h->disp_head);
+    return p->pending || p->batches_fed || p->disp_tail != atomic_load(&p->h->disp_head);
 }
 
 void mt__pool_reap(mt_pool *p, uint32_t i, bool block)
