@@ -478,6 +478,45 @@ static mt_imap *imap_squares(mt_pool *p, counting *c)
     return it;
 }
 
+/* Item i: i * 23 KiB of bytes (i * 7 + k) % 251, so some items go in a
+ * memory file and the last chunk is part-filled. */
+static int make_varied(void *ctx, mt_buf *item)
+{
+    long *made = ctx, i = *made;
+    if (i == 10)
+        return MT_EOF;
+    ++*made;
+    size_t len = (size_t)i * 23 * 1024;
+    int err = mt_buf_reserve(item, len ? len : 1);
+    for (size_t k = 0; err == 0 && k < len; k++)
+        item->data[k] = (char)((i * 7 + (long)k) % 251);
+    item->len = len;
+    return err;
+}
+
+LEAK_TEST(pool, imap_fn_items_of_any_size_in_chunks, .timeout = 60)
+{
+    mt_pool *p = new_pool(2);
+    long made = 0;
+    mt_imap *it;
+    cr_assert_eq(mt_pool_imap_fn(&it, p, reverse, make_varied, &made,
+                                 &(mt_map_opts){.chunksize = 4, .max_inflight = 8}),
+                 0);
+    for (long i = 0; i < 10; i++) {
+        size_t index;
+        mt_iov v;
+        cr_assert_eq(mt_imap_next(it, 30, &index, &v), 0, "item %ld", i);
+        cr_assert_eq(index, (size_t)i);
+        cr_assert_eq(v.len, (size_t)i * 23 * 1024);
+        for (size_t k = 0; k < v.len; k++)
+            cr_assert_eq((unsigned char)((const char *)v.data)[v.len - 1 - k],
+                         (unsigned char)((i * 7 + (long)k) % 251), "item %ld byte %zu", i, k);
+    }
+    cr_expect_eq(mt_imap_next(it, 1, NULL, NULL), MT_EOF);
+    mt_imap_free(it);
+    end_pool(p);
+}
+
 LEAK_TEST(pool, imap_fn_producer_error_comes_after_its_items, .timeout = 60)
 {
     mt_pool *p = new_pool(2);
