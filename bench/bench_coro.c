@@ -108,7 +108,7 @@ static int yield_main(void *arg)
     bench_check(mt_co_gather(ts, (size_t)p, NULL, NULL), "mt_co_gather");
     double secs = bench_now() - t0;
     for (int i = 0; i < p; i++)
-        mt_task_release(ts[i]);
+        mt_task_free(ts[i]);
     free(ts);
     bench_json_begin(a);
     bench_json_int("tasks", p);
@@ -132,7 +132,7 @@ static int create_main(void *arg)
         mt_task *t;
         mt_task_create(&t, nothing, NULL, NULL);
         mt_task_await(t);
-        mt_task_release(t);
+        mt_task_free(t);
     }
     double t0 = bench_now();
     for (long i = 0; i < a->n; i++) {
@@ -140,7 +140,7 @@ static int create_main(void *arg)
         bench_check(mt_task_create(&t, nothing, (void *)(i & 0xff), NULL), "mt_task_create");
         if (mt_task_await(t) != (int)(i & 0xff))
             bench_die("wrong result");
-        mt_task_release(t);
+        mt_task_free(t);
     }
     double secs = bench_now() - t0;
     bench_json_begin(a);
@@ -195,8 +195,8 @@ static int aqueue_main(void *arg)
     double secs = bench_now() - t0;
     if (q.sum != a->n * (a->n - 1) / 2)
         bench_die("the consumer got the wrong items");
-    mt_task_release(ts[0]);
-    mt_task_release(ts[1]);
+    mt_task_free(ts[0]);
+    mt_task_free(ts[1]);
     mt_aqueue_free(q.q);
     bench_json_begin(a);
     bench_json_num("seconds", secs);
@@ -274,12 +274,12 @@ static int sleep_start_main(void *arg)
     const bench_args *a = arg;
     mt_co_timer **ts = bench_alloc((size_t)a->n * sizeof *ts);
     for (long i = 0; i < a->n; i++) /* warm: the timers' memory */
-        bench_check(mt_co_call_later(10.0, never, NULL, &ts[i]), "mt_co_call_later");
+        bench_check(mt_co_call_later(&ts[i], 10.0, never, NULL), "mt_co_call_later");
     for (long i = 0; i < a->n; i++)
         mt_co_timer_cancel(ts[i]);
     double t0 = bench_now();
     for (long i = 0; i < a->n; i++)
-        bench_check(mt_co_call_later(10.0, never, NULL, &ts[i]), "mt_co_call_later");
+        bench_check(mt_co_call_later(&ts[i], 10.0, never, NULL), "mt_co_call_later");
     double secs = bench_now() - t0;
     for (long i = 0; i < a->n; i++)
         mt_co_timer_cancel(ts[i]);
@@ -323,7 +323,7 @@ static int echo_main(void *arg)
 {
     const bench_args *a = arg;
     int lfd;
-    bench_check(mt_co_tcp_listen("127.0.0.1", 0, 1024, &lfd), "mt_co_tcp_listen");
+    bench_check(mt_co_tcp_listen(&lfd, "127.0.0.1", 0, 1024), "mt_co_tcp_listen");
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
         bench_die("pipe");
@@ -358,7 +358,7 @@ static int echo_main(void *arg)
     waitpid(pid, &status, 0);
     mt_task_cancel(acceptor);
     mt_task_await(acceptor);
-    mt_task_release(acceptor);
+    mt_task_free(acceptor);
     mt_co_close(fds[0]);
     mt_co_close(lfd);
     double rps = 0;
@@ -430,7 +430,7 @@ static int echo_client_main(void *arg)
     long total = 0;
     for (int i = 0; i < p; i++) {
         total += cs[i].done;
-        mt_task_release(ts[i]);
+        mt_task_free(ts[i]);
     }
     bench_json_begin(a);
     bench_json_num("seconds", secs);

@@ -52,7 +52,7 @@ static int square(const void *arg, size_t len, mt_buf *out)
 {
     long x;
     if (len != sizeof x)
-        return mt_task_fail(out, -EINVAL, "want a long, got %zu bytes", len);
+        return mt_fail(out, -EINVAL, "want a long, got %zu bytes", len);
     memcpy(&x, arg, sizeof x);
     x *= x;
     return mt_buf_append(out, &x, sizeof x);
@@ -93,7 +93,7 @@ static void run_tasks(const bench_args *a)
         memcpy(&v, r.data, sizeof v);
         if (v != i * i)
             bench_die("task %ld: wrong square %ld", i, v);
-        mt_future_release(fs[i]);
+        mt_future_free(fs[i]);
     }
     double secs = mt_monotonic() - t0;
     mt_executor_free(ex);
@@ -115,7 +115,7 @@ static void run_latency(const bench_args *a)
             bench_die("latency: a result of %zu bytes", r.len);
         memcpy(&dt, r.data, sizeof dt);
         lat[i] = (double)dt * 1e-3;
-        mt_future_release(f);
+        mt_future_free(f);
     }
     mt_executor_free(ex);
     report_latency(a, "multitask", lat);

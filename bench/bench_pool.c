@@ -32,7 +32,7 @@ static int square(const void *arg, size_t len, mt_buf *out)
 {
     long x;
     if (len != sizeof x)
-        return mt_task_fail(out, -EINVAL, "want a long, got %zu bytes", len);
+        return mt_fail(out, -EINVAL, "want a long, got %zu bytes", len);
     memcpy(&x, arg, sizeof x);
     x *= x;
     return mt_buf_append(out, &x, sizeof x);
@@ -60,7 +60,7 @@ static int report_and_hang(const void *arg, size_t len, mt_buf *out)
     (void)arg, (void)len;
     pid_t me = getpid();
     if (write(crash_fd, &me, sizeof me) != (ssize_t)sizeof me)
-        return mt_task_fail(out, -EIO, "cannot report the worker's pid");
+        return mt_fail(out, -EIO, "cannot report the worker's pid");
     for (;;)
         pause();
 }
@@ -158,7 +158,7 @@ static void run_apply_rt(const bench_args *a)
         memcpy(&got, res.data, sizeof got);
         if (got != x * x)
             bench_die("round trip %zu: got %ld, want %ld", i, got, x * x);
-        mt_future_release(f);
+        mt_future_free(f);
     }
     double secs = bench_now() - start;
     pool_stop(p);
@@ -216,7 +216,7 @@ static void crash_once(mt_pool *p, int rfd, double *failed, double *ready)
     *failed = bench_now() - t0;
     if (err != MT_EWORKER)
         bench_die("killed task: got %s, want MT_EWORKER", mt_err_name(err));
-    mt_future_release(f);
+    mt_future_free(f);
 
     mt_buf out = MT_BUF_INIT;
     bench_check(mt_pool_apply(p, whoami, NULL, 0, &out), "mt_pool_apply");

@@ -142,7 +142,7 @@ static void *consumer(void *arg)
     long got = 0;
     for (;;) {
         ssize_t n = mt_queue_get_into(w->s->q, msg, sizeof msg, MT_FOREVER);
-        if (n == -EPIPE)
+        if (n == MT_ECLOSED)
             break;
         if (n != sizeof msg || msg[0] >= (uint64_t)w->s->producers || msg[1] < next[msg[0]]) {
             atomic_store(&w->s->bad, 1);

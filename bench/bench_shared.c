@@ -203,8 +203,8 @@ static void run_shared(const bench_args *a)
     bench_json_num("seconds", secs);
     bench_json_num("ops_per_s", (double)ops / secs);
     bench_json_end();
-    mt_list_close(b.l);
-    mt_dict_close(b.d);
+    mt_list_free(b.l);
+    mt_dict_free(b.d);
 }
 
 int main(int argc, char **argv)

@@ -19,13 +19,13 @@ static int copy_task(const void *arg, size_t len, mt_buf *out)
 {
     mt_iov a[2];
     if (mt_unpack(arg, len, a, 2) != 2)
-        return mt_task_fail(out, -EINVAL, "copy_task takes (path, toPath)");
+        return mt_fail(out, -EINVAL, "copy_task takes (path, toPath)");
     char path[PATH_MAX], to_path[PATH_MAX];
     snprintf(path, sizeof path, "%.*s", (int)a[0].len, (const char *)a[0].data);
     snprintf(to_path, sizeof to_path, "%.*s", (int)a[1].len, (const char *)a[1].data);
     int err = copy_file(path, to_path);
     if (err < 0)
-        return mt_task_fail(out, err, "cannot copy '%s': %s", path, strerror(-err));
+        return mt_fail(out, err, "cannot copy '%s': %s", path, strerror(-err));
     return 0;
 }
 
@@ -83,7 +83,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "%s\n", mt_future_error_message(futures[i]));
             failed = 1;
         }
-        mt_future_release(futures[i]);
+        mt_future_free(futures[i]);
     }
     mt_pool_free(pool);
     copy_dirs_done(&d);

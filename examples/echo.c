@@ -71,7 +71,7 @@ static int main_coro(void *arg)
 {
     (void)arg;
     int lfd;
-    int err = mt_co_tcp_listen("127.0.0.1", 0, 0, &lfd);
+    int err = mt_co_tcp_listen(&lfd, "127.0.0.1", 0, 0);
     if (err)
         return err;
     int port = mt_co_sock_port(lfd);
@@ -87,11 +87,11 @@ static int main_coro(void *arg)
     err = mt_co_gather(clients, 3, results, NULL);
     for (int k = 0; k < 3; k++) {
         printf("client %d: %d of 3 replies match\n", k, results[k]);
-        mt_task_release(clients[k]);
+        mt_task_free(clients[k]);
     }
     mt_task_cancel(srv); /* server.close() */
     mt_task_await(srv);  /* await server.wait_closed() */
-    mt_task_release(srv);
+    mt_task_free(srv);
     mt_co_close(lfd);
     printf("server closed\n");
     return err;

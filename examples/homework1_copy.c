@@ -135,7 +135,7 @@ static int copy_file_task(const void *arg, size_t len, mt_buf *out)
     mt_queue *q;
     uint32_t index;
     if (mt_unpack(arg, len, a, 4) != 4 || a[0].len != sizeof q || a[1].len != sizeof index)
-        return mt_task_fail(out, -EINVAL, "copy_file takes (queue, index, source, target)");
+        return mt_fail(out, -EINVAL, "copy_file takes (queue, index, source, target)");
     memcpy(&q, a[0].data, sizeof q);
     memcpy(&index, a[1].data, sizeof index);
     char source[PATH_MAX], target[PATH_MAX];
@@ -146,7 +146,7 @@ static int copy_file_task(const void *arg, size_t len, mt_buf *out)
     int err = copy_reporting(q, index, source, target, &done);
     int sent = send_report(q, COPY_END, index, done, err);
     if (err < 0)
-        return mt_task_fail(out, err, "cannot copy '%s': %s", source, mt_strerror(err));
+        return mt_fail(out, err, "cannot copy '%s': %s", source, mt_strerror(err));
     return sent;
 }
 
@@ -402,7 +402,7 @@ static int copy_all(copy_job *job)
     mt_pool_free(pool);
     mt_queue_free(q);
     for (size_t i = 0; i < job->n; i++)
-        mt_future_release(job->files[i].future);
+        mt_future_free(job->files[i].future);
     return err;
 }
 

@@ -71,9 +71,9 @@ int main(void)
     mt_loop_create_task(loop, &waiter, wait_all, tasks, &(mt_task_opts){.name = "wait"});
     mt_loop_run_until_complete(loop, waiter);
     for (int i = 0; i < 2; i++)
-        mt_task_release(tasks[i]);
-    mt_task_release(waiter);
-    mt_loop_close(loop);
+        mt_task_free(tasks[i]);
+    mt_task_free(waiter);
+    mt_loop_free(loop);
     mt_aqueue_free(q);
     printf("%.15g  s\n", mt_time() - t0);
     return 0;

@@ -52,7 +52,7 @@ int main(void)
         printf("}\n");
     }
     mt_process_free(p);
-    mt_dict_close(mydict);
+    mt_dict_free(mydict);
     if (err < 0)
         fprintf(stderr, "manager_dict: %s\n", mt_strerror(err));
     return err < 0;

@@ -50,7 +50,7 @@ int main(void)
         printf("]\n");
     }
     mt_process_free(p);
-    mt_list_close(list);
+    mt_list_free(list);
     if (err < 0)
         fprintf(stderr, "manager_list: %s\n", mt_strerror(err));
     return err < 0;

@@ -14,7 +14,7 @@ static int run(const void *arg, size_t len, mt_buf *out)
 {
     int index;
     if (len != sizeof index)
-        return mt_task_fail(out, -EINVAL, "run takes an int");
+        return mt_fail(out, -EINVAL, "run takes an int");
     memcpy(&index, arg, sizeof index);
 
     printf("CPU number:%d\n", mt_cpu_count());
@@ -42,7 +42,7 @@ int main(void)
         check(mt_pool_apply_async(pool, run, &i, sizeof i, &f), "mt_pool_apply_async");
         /* The Python drops each AsyncResult; in C we drop our reference. The
          * task still runs: the pool holds its own. */
-        mt_future_release(f);
+        mt_future_free(f);
     }
 
     /* No more tasks after close(); join() waits for those given. */

@@ -12,7 +12,7 @@ static int function(const void *arg, size_t len, mt_buf *out)
 {
     int index;
     if (len != sizeof index)
-        return mt_task_fail(out, -EINVAL, "function takes an int");
+        return mt_fail(out, -EINVAL, "function takes an int");
     memcpy(&index, arg, sizeof index);
     printf("Start process:  %d\n", index); /* print(a, b) puts a space between */
     mt_sleep(2);
@@ -35,7 +35,7 @@ int main(void)
         int value;
         memcpy(&value, bytes.data, sizeof value);
         printf("%d\n", value);
-        mt_future_release(result);
+        mt_future_free(result);
     }
     printf("Started processes\n");
     check(mt_pool_close(pool), "mt_pool_close");

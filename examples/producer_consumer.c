@@ -33,7 +33,7 @@ static int product(const void *arg, size_t len, mt_buf *out)
     static const char *const data[] = {"good", "nice", "cool", "handsome"};
     mt_queue *q = queue_arg(arg, len);
     if (!q)
-        return mt_task_fail(out, -EINVAL, "product takes a queue");
+        return mt_fail(out, -EINVAL, "product takes a queue");
     printf("启动生产子进程……\n");
     int err = 0;
     for (size_t i = 0; i < 4 && err == 0; i++) {
@@ -45,7 +45,7 @@ static int product(const void *arg, size_t len, mt_buf *out)
     if (err == 0)
         printf("结束生产子进程……\n");
     mt_queue_free(q);
-    return err < 0 ? mt_task_fail(out, err, "put: %s", mt_strerror(err)) : 0;
+    return err < 0 ? mt_fail(out, err, "put: %s", mt_strerror(err)) : 0;
 }
 
 /* The Python names its target customer but defines it as t. */
@@ -53,7 +53,7 @@ static int customer(const void *arg, size_t len, mt_buf *out)
 {
     mt_queue *q = queue_arg(arg, len);
     if (!q)
-        return mt_task_fail(out, -EINVAL, "customer takes a queue");
+        return mt_fail(out, -EINVAL, "customer takes a queue");
     printf("启动消费子进程……\n");
     mt_buf value = MT_BUF_INIT;
     int err;
@@ -69,7 +69,7 @@ static int customer(const void *arg, size_t len, mt_buf *out)
         printf("结束消费子进程……\n");
     mt_buf_free(&value);
     mt_queue_free(q);
-    return err < 0 ? mt_task_fail(out, err, "get: %s", mt_strerror(err)) : 0;
+    return err < 0 ? mt_fail(out, err, "get: %s", mt_strerror(err)) : 0;
 }
 
 /* Whether a joined child ended with status 0. */

@@ -98,9 +98,9 @@ static int main_coro(void *arg)
         err = mt_co_gather(consumers, 2, NULL, NULL);
     printf("12 items in %.1f s\n", mt_time() - t0);
     for (int k = 0; k < 3; k++)
-        mt_task_release(producers[k]);
+        mt_task_free(producers[k]);
     for (int k = 0; k < 2; k++)
-        mt_task_release(consumers[k]);
+        mt_task_free(consumers[k]);
     mt_aqueue_free(q);
     return err;
 }

@@ -85,7 +85,7 @@ static int fun(const void *arg, size_t len, mt_buf *out)
 {
     mt_queue *myque;
     if (len != sizeof myque)
-        return mt_task_fail(out, -EINVAL, "fun takes a queue");
+        return mt_fail(out, -EINVAL, "fun takes a queue");
     memcpy(&myque, arg, sizeof myque);
     int err = put_list(myque, (const char *const[]){"sa", "sb", "sc"}, 3);
     mt_queue_free(myque);

@@ -24,7 +24,7 @@ static int run2(const void *arg, size_t len, mt_buf *out)
 {
     mt_iov a[2];
     if (mt_unpack(arg, len, a, 2) != 2)
-        return mt_task_fail(out, -EINVAL, "run2 takes (name, word)");
+        return mt_fail(out, -EINVAL, "run2 takes (name, word)");
     for (int i = 0; i < 5; i++) {
         printf("%.*s is a %.*s man\n", (int)a[0].len, (const char *)a[0].data, (int)a[1].len,
                (const char *)a[1].data);

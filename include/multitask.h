@@ -7,7 +7,7 @@
 
 #include "multitask/core.h"
 #include "multitask/buf.h"
-#include "multitask/task.h"
+#include "multitask/fn.h"
 #include "multitask/future.h"
 #include "multitask/results.h"
 #include "multitask/process.h"

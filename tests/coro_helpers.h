@@ -34,7 +34,7 @@ static inline void co_collect(const char *line, void *arg)
 static inline void release_all(mt_task **ts, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        mt_task_release(ts[i]);
+        mt_task_free(ts[i]);
 }
 
 /* Run fn(arg) as the main task of a loop whose reports go to co_reports;

@@ -12,6 +12,7 @@
 #include <ftw.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
@@ -24,6 +25,7 @@ typedef struct run_opts {
     uid_t uid;          /* run as this user (0: as we are) */
     long fsize;         /* RLIMIT_FSIZE in bytes (0: none) */
     bool no_wait;       /* mtcp_start: return the pid at once */
+    bool traced;        /* mtcp_start: stopped for ptrace before exec */
 } run_opts;
 
 typedef struct run_result {
@@ -76,6 +78,8 @@ static inline pid_t mtcp_start(const char *dir, const run_opts *o, char **argv)
         }
         if (o && o->uid && (setgid(o->uid) < 0 || setuid(o->uid) < 0))
             _exit(99);
+        if (o && o->traced && (ptrace(PTRACE_TRACEME, 0, NULL, NULL) < 0 || raise(SIGSTOP) < 0))
+            _exit(97);
         argv[0] = (char *)mtcp_path_exe();
         execv(argv[0], argv);
         _exit(98);
@@ -83,13 +87,10 @@ static inline pid_t mtcp_start(const char *dir, const run_opts *o, char **argv)
     return pid;
 }
 
-/* Wait for pid and collect what it wrote into r. */
-static inline void mtcp_collect(const char *dir, pid_t pid, run_result *r)
+/* What mtcp wrote, into r. */
+static inline void mtcp_read_output(const char *dir, run_result *r)
 {
-    int st;
     char path[512];
-    cr_assert_eq(waitpid(pid, &st, 0), pid);
-    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     snprintf(path, sizeof path, "%s/.out", dir);
     slurp(path, r->out, sizeof r->out);
     unlink(path);
@@ -98,12 +99,85 @@ static inline void mtcp_collect(const char *dir, pid_t pid, run_result *r)
     unlink(path);
 }
 
+/* Wait for pid and collect what it wrote into r. */
+static inline void mtcp_collect(const char *dir, pid_t pid, run_result *r)
+{
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    mtcp_read_output(dir, r);
+}
+
 /* Run mtcp to the end: run(dir, &opts, &result, "--flag", "src", "dst", NULL). */
 #define mtcp_run_in(dir, opts, r, ...)                                                             \
     do {                                                                                           \
         char *argv_[] = {"mtcp", __VA_ARGS__, NULL};                                               \
         mtcp_collect((dir), mtcp_start((dir), (opts), argv_), (r));                               \
     } while (0)
+
+/* Called in the test each time a thread of a traced mtcp returns from
+ * system call nr with ret: it may change the files around it (a hostile
+ * neighbour, at an exact point). It returns true once its work is done;
+ * mtcp then runs on untraced. */
+typedef bool syscall_hook(long nr, long ret, void *ctx);
+
+/* The system call a thread of the traced mtcp is in. */
+typedef struct traced_thread {
+    pid_t tid;
+    long nr;
+} traced_thread;
+
+/* Run mtcp (argv as for mtcp_start) under ptrace, calling hook at every
+ * system call exit of any of its threads until it returns true. */
+static inline void mtcp_run_traced(const char *dir, char **argv, syscall_hook *hook, void *ctx,
+                                   run_result *r)
+{
+    run_opts o = {.traced = true};
+    pid_t pid = mtcp_start(dir, &o, argv);
+    int st;
+    cr_assert_eq(waitpid(pid, &st, 0), pid);
+    if (WIFEXITED(st) && WEXITSTATUS(st) == 97)
+        cr_skip_test("ptrace is not allowed here");
+    cr_assert(WIFSTOPPED(st), "mtcp did not stop for tracing");
+    cr_assert_eq(ptrace(PTRACE_SETOPTIONS, pid, NULL,
+                        (void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_TRACECLONE |
+                                       PTRACE_O_TRACEEXEC | PTRACE_O_EXITKILL)),
+                 0);
+    cr_assert_eq(ptrace(PTRACE_SYSCALL, pid, NULL, NULL), 0);
+    traced_thread threads[512] = {{0, 0}};
+    bool done = false;
+    for (;;) {
+        pid_t t = waitpid(-1, &st, __WALL);
+        if (t < 0)
+            break;
+        if (WIFEXITED(st) || WIFSIGNALED(st)) {
+            if (t == pid) {
+                r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+                break;
+            }
+            continue;
+        }
+        int sig = WSTOPSIG(st), deliver = 0;
+        if (sig == (SIGTRAP | 0x80) && !done) {
+            traced_thread *th = NULL;
+            for (size_t i = 0; i < sizeof threads / sizeof threads[0] && !th; i++)
+                if (threads[i].tid == t || threads[i].tid == 0)
+                    th = &threads[i];
+            struct __ptrace_syscall_info info;
+            if (th && ptrace(PTRACE_GET_SYSCALL_INFO, t, (void *)sizeof info, &info) > 0) {
+                th->tid = t;
+                if (info.op == PTRACE_SYSCALL_INFO_ENTRY)
+                    th->nr = (long)info.entry.nr;
+                else if (info.op == PTRACE_SYSCALL_INFO_EXIT)
+                    done = hook(th->nr, (long)info.exit.rval, ctx);
+            }
+        } else if (sig != SIGTRAP && sig != (SIGTRAP | 0x80) && sig != SIGSTOP) {
+            deliver = sig; /* a real signal; SIGSTOP starts a new thread */
+        }
+        ptrace(done ? PTRACE_DETACH : PTRACE_SYSCALL, t, NULL, (void *)(long)deliver);
+    }
+    mtcp_read_output(dir, r);
+}
 
 /* A fresh temporary directory, world-readable so that "nobody" can read
  * what the tests put there. */
@@ -131,6 +205,12 @@ static inline void rm_tree(const char *path)
     if (system(cmd) != 0)
         (void)0;
     nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    /* a tree deeper than PATH_MAX is beyond nftw's paths */
+    if (access(path, F_OK) == 0) {
+        snprintf(cmd, sizeof cmd, "rm -rf -- '%s'", path);
+        if (system(cmd) != 0)
+            (void)0;
+    }
 }
 
 /* Write `size` bytes that depend on `seed` (not zeros) to path. */
@@ -173,13 +253,18 @@ static inline bool same_bytes(const char *a, const char *b)
     return same;
 }
 
-/* Entries whose name starts with ".mtcp-" anywhere under path. */
+/* The mark of an unfinished copy, in the copy's top directory. */
+#define MTCP_MARK ".mtcp-unfinished"
+
+/* Entries whose name starts with ".mtcp-" anywhere under path, but for the
+ * mark of an unfinished copy. */
 static int tmp_count;
 static int count_tmp(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
     (void)st;
     (void)flag;
-    tmp_count += strncmp(path + ftw->base, ".mtcp-", 6) == 0;
+    tmp_count += strncmp(path + ftw->base, ".mtcp-", 6) == 0 &&
+                 strcmp(path + ftw->base, MTCP_MARK) != 0;
     return 0;
 }
 

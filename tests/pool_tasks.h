@@ -14,7 +14,7 @@ static inline int square(const void *arg, size_t len, mt_buf *out)
 {
     long x;
     if (len != sizeof x)
-        return mt_task_fail(out, -EINVAL, "want %zu bytes, got %zu", sizeof x, len);
+        return mt_fail(out, -EINVAL, "want %zu bytes, got %zu", sizeof x, len);
     memcpy(&x, arg, sizeof x);
     x *= x;
     return mt_buf_append(out, &x, sizeof x);
@@ -38,7 +38,7 @@ static inline int fail_odd(const void *arg, size_t len, mt_buf *out)
     (void)len;
     long x = read_long(arg);
     if (x % 2)
-        return mt_task_fail(out, -EDOM, "%ld is odd", x);
+        return mt_fail(out, -EDOM, "%ld is odd", x);
     return mt_buf_append(out, &x, sizeof x);
 }
 
@@ -100,7 +100,7 @@ static inline int sum_args(const void *arg, size_t len, mt_buf *out)
     mt_iov parts[8];
     int n = mt_unpack(arg, len, parts, 8);
     if (n < 0)
-        return mt_task_fail(out, n, "not a pack");
+        return mt_fail(out, n, "not a pack");
     long sum = 0;
     for (int i = 0; i < n && i < 8; i++)
         sum += read_long(parts[i].data);
@@ -140,14 +140,14 @@ static inline int get_init_value(const void *arg, size_t len, mt_buf *out)
 static inline int refuse_init(const void *arg, size_t len, mt_buf *out)
 {
     (void)arg, (void)len;
-    return mt_task_fail(out, -EACCES, "initializer says no");
+    return mt_fail(out, -EACCES, "initializer says no");
 }
 
 /* No result for a 0 byte; fail for a 1 byte (a filter that rarely matches). */
 static inline int empty_unless_marked(const void *arg, size_t len, mt_buf *out)
 {
     if (len == 1 && *(const char *)arg == 1)
-        return mt_task_fail(out, -EDOM, "marked");
+        return mt_fail(out, -EDOM, "marked");
     return 0;
 }
 

@@ -112,7 +112,7 @@ static void *produce(void *arg)
         long x = r->id * 100000L + i;
         mt_future *f;
         int err = mt_executor_submit(r->s->ex, i % 3 ? square : slow_square, &x, sizeof x, &f);
-        if (err == -EPIPE)
+        if (err == MT_ECLOSED)
             break;
         CHECK(err == 0, "submit: %s", mt_strerror(err));
         if (err < 0)
@@ -154,7 +154,7 @@ static void producers_and_cancels(bool shut_down_midway)
     pthread_create(&th[4], NULL, cancel_some, s);
     if (shut_down_midway) {
         mt_sleep(0.002);
-        CHECK(mt_executor_shutdown(s->ex, true, true) == 0, "shutdown");
+        CHECK(mt_executor_shutdown(s->ex, MT_SHUTDOWN_WAIT | MT_SHUTDOWN_CANCEL_FUTURES) == 0, "shutdown");
     }
     for (int i = 0; i < 4; i++)
         pthread_join(th[i], NULL);
@@ -167,7 +167,7 @@ static void producers_and_cancels(bool shut_down_midway)
         CHECK(shut_down_midway || n == PER_THREAD, "producer %d submitted %d", t, n);
         for (int i = 0; i < n; i++) {
             check_square(s->fs[t][i], t * 100000L + i, t == 0 || shut_down_midway);
-            mt_future_release(s->fs[t][i]);
+            mt_future_free(s->fs[t][i]);
         }
     }
     mt_executor_free(s->ex);
@@ -188,7 +188,7 @@ static void bursts(void)
         for (long i = 0; i < k; i++) {
             CHECK(mt_future_wait(fs[i], LONG_WAIT) == 0, "round %d: lost wake-up", round);
             check_square(fs[i], i, false);
-            mt_future_release(fs[i]);
+            mt_future_free(fs[i]);
         }
         mt_sleep(round % 3 ? 5e-5 : 2e-4); /* past the spin: the workers sleep */
     }
@@ -222,7 +222,7 @@ static void waits_while_finishing(void)
 
     /* as_completed freed while its futures are still finishing. */
     for (long i = 0; i < NWAIT; i++) {
-        mt_future_release(fs[i]);
+        mt_future_free(fs[i]);
         CHECK(mt_executor_submit(ex, slow_square, &i, sizeof i, &fs[i]) == 0, "submit");
     }
     mt_as_completed *it;
@@ -237,7 +237,7 @@ static void waits_while_finishing(void)
     CHECK(mt_wait(fs, NWAIT, LONG_WAIT, MT_ALL_COMPLETED, NULL, NULL, NULL, NULL) == 0, "all");
     for (long i = 0; i < NWAIT; i++) {
         check_square(fs[i], i, false);
-        mt_future_release(fs[i]);
+        mt_future_free(fs[i]);
     }
     mt_executor_free(ex);
 }
@@ -248,7 +248,7 @@ static int init_fails(const void *arg, size_t len, mt_buf *out)
 {
     (void)arg, (void)len;
     mt_sleep(1e-4);
-    return mt_task_fail(out, -EIO, "no");
+    return mt_fail(out, -EIO, "no");
 }
 
 typedef struct broken_role {
@@ -270,7 +270,7 @@ static void *submit_to_broken(void *arg)
         err = mt_future_result(f, LONG_WAIT, NULL);
         CHECK(err == MT_EBROKEN, "queued task: %s", mt_strerror(err));
         atomic_fetch_add(&b->outcomes, 1);
-        mt_future_release(f);
+        mt_future_free(f);
     }
     return NULL;
 }
@@ -326,8 +326,8 @@ static int shut_down_from_inside(const void *arg, size_t len, mt_buf *out)
     if (err < 0)
         return err;
     check_square(f, x, false);
-    mt_future_release(f);
-    err = mt_executor_shutdown(self_ex, true, false);
+    mt_future_free(f);
+    err = mt_executor_shutdown(self_ex, MT_SHUTDOWN_WAIT);
     return mt_buf_append(out, &err, sizeof err);
 }
 
@@ -346,14 +346,14 @@ static void shutdowns(void)
         }
         for (long i = 0; i < 7; i++) {
             check_square(fs[i], i, false);
-            mt_future_release(fs[i]);
+            mt_future_free(fs[i]);
         }
         mt_iov r;
         int err = mt_future_result(fs[7], LONG_WAIT, &r);
         CHECK(err == 0 && r.len == sizeof err, "shutdown task: %s", mt_strerror(err));
         if (err == 0)
             CHECK(read_int(r.data) == -EDEADLK, "shutdown from inside: %d", read_int(r.data));
-        mt_future_release(fs[7]);
+        mt_future_free(fs[7]);
         mt_executor_free(self_ex);
 
         mt_executor *ex = executor(2);
@@ -363,12 +363,12 @@ static void shutdowns(void)
             if (err2 < 0)
                 exit(1);
         }
-        CHECK(mt_executor_shutdown(ex, false, round % 2) == 0, "shutdown without wait");
+        CHECK(mt_executor_shutdown(ex, (round % 2 ? MT_SHUTDOWN_CANCEL_FUTURES : 0)) == 0, "shutdown without wait");
         mt_executor_free(ex);
         for (long i = 0; i < 8; i++) {
             CHECK(mt_future_done(fs[i]), "free returned before item %ld ended", i);
             check_square(fs[i], i, round % 2);
-            mt_future_release(fs[i]);
+            mt_future_free(fs[i]);
         }
     }
 }
@@ -401,7 +401,7 @@ static void mixed_with_a_process_pool(void)
     CHECK(seen == n, "as_completed gave %zu of %zu", seen, n);
     mt_as_completed_free(it);
     for (i = 0; i < n; i++)
-        mt_future_release(fs[i]);
+        mt_future_free(fs[i]);
     mt_executor_free(ex);
     mt_pool_free(pool);
 }

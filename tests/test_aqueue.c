@@ -27,14 +27,14 @@ LEAK_TEST(aqueue, nowait_calls_and_sizes, .timeout = 20)
     cr_expect_eq(mt_aqueue_task_done(q), 0);
     cr_expect_eq(mt_aqueue_task_done(q), 0);
     cr_expect_eq(mt_aqueue_task_done(q), -EINVAL);
-    cr_expect_eq(mt_aqueue_put(q, &v), -EPERM);
-    cr_expect_eq(mt_aqueue_get(q, &out), -EPERM);
-    cr_expect_eq(mt_aqueue_join(q), -EPERM);
+    cr_expect_eq(mt_aqueue_put(q, &v), MT_ENOTCORO);
+    cr_expect_eq(mt_aqueue_get(q, &out), MT_ENOTCORO);
+    cr_expect_eq(mt_aqueue_join(q), MT_ENOTCORO);
     cr_expect_eq(mt_aqueue_put_nowait(NULL, &v), -EINVAL);
     cr_expect_eq(mt_aqueue_put_nowait(q, NULL), -EINVAL);
     mt_aqueue_shutdown(q, false);
-    cr_expect_eq(mt_aqueue_put_nowait(q, &v), -EPIPE);
-    cr_expect_eq(mt_aqueue_get_nowait(q, &out), -EPIPE);
+    cr_expect_eq(mt_aqueue_put_nowait(q, &v), MT_ECLOSED);
+    cr_expect_eq(mt_aqueue_get_nowait(q, &out), MT_ECLOSED);
     mt_aqueue_free(q);
 
     cr_expect_eq(mt_aqueue_new(NULL, NULL), -EINVAL);
@@ -132,7 +132,7 @@ static int consumer(void *arg)
         int item;
         int r = mt_aqueue_get(s->q, &item);
         if (r)
-            return r == -EPIPE ? 0 : r;
+            return r == MT_ECLOSED ? 0 : r;
         s->got[item]++;
         s->received++;
         if (item % 7 == 0)
@@ -155,9 +155,9 @@ static int pc_main(void *arg)
     mt_aqueue_shutdown(s->q, false);
     cr_expect_eq(mt_co_gather(c, 2, NULL, NULL), 0);
     for (int i = 0; i < 3; i++)
-        mt_task_release(p[i]);
+        mt_task_free(p[i]);
     for (int i = 0; i < 2; i++)
-        mt_task_release(c[i]);
+        mt_task_free(c[i]);
     return 0;
 }
 
@@ -195,7 +195,7 @@ static int cancel_main(void *arg)
                 mt_co_yield();
             int r = mt_task_await(c[k]);
             cr_expect(r == -ECANCELED || r == 0, "consumer ended with %d", r);
-            mt_task_release(c[k]);
+            mt_task_free(c[k]);
             mt_task_create(&c[k], consumer, s, NULL);
             cancelled++;
         }
@@ -206,7 +206,7 @@ static int cancel_main(void *arg)
     mt_aqueue_shutdown(s->q, false);
     cr_expect_eq(mt_co_gather(c, NC, NULL, NULL), 0);
     for (int i = 0; i < NC; i++)
-        mt_task_release(c[i]);
+        mt_task_free(c[i]);
     return 0;
 }
 
@@ -308,20 +308,20 @@ static int put_cancel_main(void *arg)
     mt_co_sleep(0.01);
     mt_task_cancel(t);
     cr_expect_eq(mt_task_await(t), -ECANCELED);
-    mt_task_release(t);
+    mt_task_free(t);
     cr_expect_eq(mt_aqueue_qsize(q), 1, "the cancelled put put nothing");
 
-    /* Shutdown wakes a waiting put with -EPIPE; getters drain first. */
+    /* Shutdown wakes a waiting put with MT_ECLOSED; getters drain first. */
     mt_task_create(&t, blocked_putter, &p, NULL);
     mt_co_sleep(0.01);
     mt_aqueue_shutdown(q, false);
     mt_task_await(t);
-    cr_expect_eq(p.result, -EPIPE);
-    mt_task_release(t);
+    cr_expect_eq(p.result, MT_ECLOSED);
+    mt_task_free(t);
     int v;
     cr_expect_eq(mt_aqueue_get(q, &v), 0);
     cr_expect_eq(v, 1);
-    cr_expect_eq(mt_aqueue_get(q, &v), -EPIPE);
+    cr_expect_eq(mt_aqueue_get(q, &v), MT_ECLOSED);
     return 0;
 }
 
@@ -353,9 +353,9 @@ static int immediate_main(void *arg)
     cr_expect_eq(mt_task_await(j), 0, "join ends: the dropped items count as done");
     mt_task_create(&g, blocked_getter, &p, NULL);
     mt_task_await(g);
-    cr_expect_eq(p.result, -EPIPE);
-    mt_task_release(j);
-    mt_task_release(g);
+    cr_expect_eq(p.result, MT_ECLOSED);
+    mt_task_free(j);
+    mt_task_free(g);
     return 0;
 }
 

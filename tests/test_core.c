@@ -14,7 +14,12 @@ Test(core, error_names_and_messages)
     cr_expect_str_eq(mt_err_name(MT_EWORKER), "MT_EWORKER");
     cr_expect_str_eq(mt_err_name(MT_EOF), "MT_EOF");
     cr_expect_str_eq(mt_err_name(-99999), "EUNKNOWN");
-    cr_expect_str_eq(mt_strerror(-ETIMEDOUT), "Connection timed out");
+    cr_expect_str_eq(mt_strerror(-ETIMEDOUT), "timed out");
+    cr_expect_str_eq(mt_strerror(-ENOENT), "No such file or directory");
+    cr_expect_str_eq(mt_strerror(MT_ECLOSED), "closed: it takes no more work or items");
+    cr_expect_str_eq(mt_strerror(MT_EKEY), "no such key");
+    cr_expect_str_eq(mt_strerror(MT_EINDEX), "index out of range");
+    cr_expect_str_eq(mt_err_name(MT_ENOTCORO), "MT_ENOTCORO");
     cr_expect_str_eq(mt_strerror(MT_EBROKEN), "pool is broken: its workers cannot start");
     cr_expect_str_eq(mt_strerror(12345), "unknown error");
     cr_expect_str_eq(mt_strerror(0), "success");
@@ -74,10 +79,10 @@ Test(task, fail_writes_the_message)
 {
     mt_buf b = MT_BUF_INIT;
     mt_buf_append(&b, "partial", 7);
-    cr_expect_eq(mt_task_fail(&b, -ENOENT, "no file %s", "x"), -ENOENT);
+    cr_expect_eq(mt_fail(&b, -ENOENT, "no file %s", "x"), -ENOENT);
     cr_expect_eq(b.len, 9);
     cr_expect_eq(memcmp(b.data, "no file x", 9), 0);
-    cr_expect_eq(mt_task_fail(&b, 5, "positive"), MT_ETASK);
+    cr_expect_eq(mt_fail(&b, 5, "positive"), MT_EFAILED);
     mt_buf_free(&b);
 }
 

@@ -19,7 +19,7 @@ static int return_arg(void *arg)
 static int nested_run(void *arg)
 {
     (void)arg;
-    cr_expect_eq(mt_loop_close(mt_loop_current()), -EBUSY);
+    cr_expect_eq(mt_loop_free(mt_loop_current()), -EBUSY);
     return mt_run(return_arg, NULL, NULL);
 }
 
@@ -35,12 +35,12 @@ LEAK_TEST(coro, run_returns_the_main_result, .timeout = 20)
 
 LEAK_TEST(coro, calls_outside_a_coroutine_fail, .timeout = 20)
 {
-    cr_expect_eq(mt_co_sleep(0.1), -EPERM);
-    cr_expect_eq(mt_co_yield(), -EPERM);
-    cr_expect_eq(mt_task_create(NULL, return_arg, NULL, NULL), -EPERM);
+    cr_expect_eq(mt_co_sleep(0.1), MT_ENOTCORO);
+    cr_expect_eq(mt_co_yield(), MT_ENOTCORO);
+    cr_expect_eq(mt_task_create(NULL, return_arg, NULL, NULL), MT_ENOTCORO);
     cr_expect_eq(mt_task_current(), NULL);
-    cr_expect_eq(mt_task_await(NULL), -EPERM);
-    cr_expect_eq(mt_co_gather(NULL, 0, NULL, NULL), -EPERM);
+    cr_expect_eq(mt_task_await(NULL), MT_ENOTCORO);
+    cr_expect_eq(mt_co_gather(NULL, 0, NULL, NULL), MT_ENOTCORO);
 }
 
 static int loop_api_task(void *arg)
@@ -67,9 +67,9 @@ LEAK_TEST(coro, loop_new_run_until_complete_close, .timeout = 20)
     cr_expect(mt_task_done(b));
     cr_expect_eq(mt_task_result(b), 5);
     cr_expect_eq(mt_loop_run_until_complete(l, NULL), -EINVAL);
-    mt_task_release(a);
-    mt_task_release(b);
-    cr_expect_eq(mt_loop_close(l), 0);
+    mt_task_free(a);
+    mt_task_free(b);
+    cr_expect_eq(mt_loop_free(l), 0);
     cr_expect_eq(mt_loop_new(NULL, NULL), -EINVAL);
 }
 
@@ -110,7 +110,7 @@ static int sleep_order_main(void *arg)
     cr_assert_eq(mt_co_gather(ts, 6, res, NULL), 0);
     for (int i = 0; i < 6; i++) {
         cr_expect_eq(res[i], i);
-        mt_task_release(ts[i]);
+        mt_task_free(ts[i]);
     }
     return 0;
 }
@@ -150,7 +150,7 @@ static int yield_main(void *arg)
     }
     cr_expect_eq(mt_co_gather(ts, 3, NULL, NULL), 0);
     for (int i = 0; i < 3; i++)
-        mt_task_release(ts[i]);
+        mt_task_free(ts[i]);
     cr_expect_eq(mt_co_sleep(-1), -EINVAL);
     cr_expect_eq(mt_co_sleep(NAN), -EINVAL);
     cr_expect_eq(mt_co_sleep(INFINITY), -EINVAL);
@@ -187,11 +187,11 @@ static int call_later_main(void *arg)
 {
     (void)arg;
     mt_co_timer *t2;
-    cr_assert_eq(mt_co_call_later(0.03, later_record, (void *)1L, NULL), 0);
-    cr_assert_eq(mt_co_call_later(0.01, later_record, (void *)2L, NULL), 0);
-    cr_assert_eq(mt_co_call_later(0.02, later_record, (void *)3L, &t2), 0);
-    cr_expect_eq(mt_co_call_later(-1, later_record, NULL, NULL), -EINVAL);
-    cr_expect_eq(mt_co_call_later(0, NULL, NULL, NULL), -EINVAL);
+    cr_assert_eq(mt_co_call_later(NULL, 0.03, later_record, (void *)1L), 0);
+    cr_assert_eq(mt_co_call_later(NULL, 0.01, later_record, (void *)2L), 0);
+    cr_assert_eq(mt_co_call_later(&t2, 0.02, later_record, (void *)3L), 0);
+    cr_expect_eq(mt_co_call_later(NULL, -1, later_record, NULL), -EINVAL);
+    cr_expect_eq(mt_co_call_later(NULL, 0, NULL, NULL), -EINVAL);
     cr_assert_eq(mt_co_timer_cancel(t2), 0);
     return mt_co_sleep(0.06);
 }
@@ -248,7 +248,7 @@ static int cancel_main(void *arg)
     cr_expect_eq(p.second_result, -ECANCELED);
     cr_expect_eq(p.cleanup, 1);
     cr_expect_eq(mt_task_cancel(t), -EBUSY);
-    mt_task_release(t);
+    mt_task_free(t);
 
     /* Cancelled before it first ran: it never runs. */
     probe q = {.secs = 0};
@@ -256,7 +256,7 @@ static int cancel_main(void *arg)
     cr_expect_eq(mt_task_cancel(t), 0);
     cr_expect_eq(mt_task_await(t), -ECANCELED);
     cr_expect_eq(q.started, 0);
-    mt_task_release(t);
+    mt_task_free(t);
 
     cr_expect_eq(mt_task_await(mt_task_current()), -EINVAL);
     cr_expect_eq(mt_task_cancel(NULL), -EINVAL);
@@ -284,7 +284,7 @@ static int awaiter(void *arg)
     cr_assert_eq(mt_task_create(&inner, await_inner, arg, NULL), 0);
     int r = mt_task_await(inner);
     cr_expect(mt_task_done(inner));
-    mt_task_release(inner);
+    mt_task_free(inner);
     return r;
 }
 
@@ -305,7 +305,7 @@ static int pass_on_main(void *arg)
     mt_task_cancel(outer);
     cr_expect_eq(mt_task_await(outer), -ECANCELED);
     cr_expect_eq(p.cleanup, 1);
-    mt_task_release(outer);
+    mt_task_free(outer);
 
     /* A shield keeps it running. */
     probe q = {.secs = 0.05};
@@ -318,8 +318,8 @@ static int pass_on_main(void *arg)
     cr_expect(!mt_task_done(inner));
     cr_expect_eq(mt_task_await(inner), 0);
     cr_expect_eq(q.finished, 1);
-    mt_task_release(outer);
-    mt_task_release(inner);
+    mt_task_free(outer);
+    mt_task_free(inner);
     return 0;
 }
 
@@ -449,12 +449,12 @@ static int wait_for_main(void *arg)
     cr_expect_lt(mt_loop_time() - t0, 1.0);
     cr_expect(mt_task_cancelled(t));
     cr_expect_eq(slow.cancelled, 1);
-    mt_task_release(t);
+    mt_task_free(t);
 
     job quick = {0.01, 7, 0};
     spawn_jobs(&t, &quick, 1);
     cr_expect_eq(mt_co_wait_for(t, 1.0), 7);
-    mt_task_release(t);
+    mt_task_free(t);
 
     /* A timeout scope: every suspension in it fails once time is up. */
     mt_co_timeout sc, inner;
@@ -489,7 +489,7 @@ static int group_main(void *arg)
     for (int i = 0; i < 3; i++)
         cr_assert_eq(mt_task_group_create_task(&g, NULL, job_fn, &ok[i], NULL), 0);
     cr_expect_eq(mt_task_group_wait(&g), 0);
-    cr_expect_eq(mt_task_group_create_task(&g, NULL, job_fn, &ok[0], NULL), -EPIPE);
+    cr_expect_eq(mt_task_group_create_task(&g, NULL, job_fn, &ok[0], NULL), MT_ECLOSED);
 
     /* A failing child cancels its siblings and the owner's own wait. */
     job bad[3] = {{5, 1, 0}, {0.02, -EIO, 0}, {5, 3, 0}};
@@ -504,7 +504,7 @@ static int group_main(void *arg)
     cr_expect_eq(mt_task_group_wait(&g), -EIO);
     cr_expect_eq(bad[0].cancelled + bad[2].cancelled, 2);
     cr_expect(mt_task_cancelled(first));
-    mt_task_release(first);
+    mt_task_free(first);
     cr_expect_eq(mt_co_sleep(0.001), 0); /* the group's cancel is withdrawn */
     return 0;
 }
@@ -535,7 +535,7 @@ static int group_cancel_main(void *arg)
     mt_task_cancel(owner);
     cr_expect_eq(mt_task_await(owner), -ECANCELED);
     cr_expect_eq(jobs[0].cancelled + jobs[1].cancelled, 2);
-    mt_task_release(owner);
+    mt_task_free(owner);
     return 0;
 }
 
@@ -583,8 +583,8 @@ static int deadlock_main(void *arg)
     mt_task_create(&a, await_other, &b, NULL);
     mt_task_create(&b, await_other, &a, NULL);
     int r = mt_task_await(a);
-    mt_task_release(a);
-    mt_task_release(b);
+    mt_task_free(a);
+    mt_task_free(b);
     return r;
 }
 
@@ -606,7 +606,7 @@ static int busy_main(void *arg)
 {
     (void)arg;
     busy_callback(NULL);
-    mt_co_call_later(0, busy_callback, NULL, NULL);
+    mt_co_call_later(NULL, 0, busy_callback, NULL);
     return mt_co_sleep(0.01);
 }
 

@@ -17,7 +17,7 @@ static int square(const void *arg, size_t len, mt_buf *out)
 {
     long x;
     if (len != sizeof x)
-        return mt_task_fail(out, -EINVAL, "want a long, got %zu bytes", len);
+        return mt_fail(out, -EINVAL, "want a long, got %zu bytes", len);
     memcpy(&x, arg, sizeof x);
     x *= x;
     return mt_buf_append(out, &x, sizeof x);
@@ -30,7 +30,7 @@ static int echo(const void *arg, size_t len, mt_buf *out)
 
 static int fail_enoent(const void *arg, size_t len, mt_buf *out)
 {
-    return mt_task_fail(out, -ENOENT, "no such thing: %.*s", (int)len, (const char *)arg);
+    return mt_fail(out, -ENOENT, "no such thing: %.*s", (int)len, (const char *)arg);
 }
 
 static int return_positive(const void *arg, size_t len, mt_buf *out)
@@ -127,7 +127,7 @@ LEAK_TEST(executor, results_and_errors, .timeout = 20)
     cr_expect_eq(result_long(ok), 144);
     cr_expect_eq(mt_future_result(bad, MT_FOREVER, NULL), -ENOENT);
     cr_expect_str_eq(mt_future_error_message(bad), "no such thing: thing");
-    cr_expect_eq(mt_future_result(positive, MT_FOREVER, NULL), MT_ETASK);
+    cr_expect_eq(mt_future_result(positive, MT_FOREVER, NULL), MT_EFAILED);
     cr_expect(mt_future_done(ok) && !mt_future_cancelled(ok) && !mt_future_running(ok));
 
     /* A small result is kept inside the future; take copies it out. */
@@ -136,9 +136,9 @@ LEAK_TEST(executor, results_and_errors, .timeout = 20)
     cr_expect_eq(b.len, sizeof x);
     cr_expect_eq(read_long(b.data), 144);
     mt_buf_free(&b);
-    mt_future_release(ok);
-    mt_future_release(bad);
-    mt_future_release(positive);
+    mt_future_free(ok);
+    mt_future_free(bad);
+    mt_future_free(positive);
     mt_executor_free(ex);
 }
 
@@ -161,7 +161,7 @@ LEAK_TEST(executor, arguments_small_large_and_borrowed, .timeout = 20)
         cr_assert_eq(mt_future_result(fs[i], MT_FOREVER, &r), 0);
         cr_assert_eq(r.len, sizes[i]);
         cr_expect_eq(memcmp(r.data, want, r.len), 0, "size %zu", sizes[i]);
-        mt_future_release(fs[i]);
+        mt_future_free(fs[i]);
     }
     free(want);
     /* A borrowed argument is read in place. */
@@ -172,7 +172,7 @@ LEAK_TEST(executor, arguments_small_large_and_borrowed, .timeout = 20)
     cr_assert_eq(mt_future_result(f, MT_FOREVER, &r), 0);
     cr_expect_eq(r.len, 1000);
     cr_expect_eq(memcmp(r.data, big, 1000), 0);
-    mt_future_release(f);
+    mt_future_free(f);
     free(big);
     mt_executor_free(ex);
 }
@@ -205,7 +205,8 @@ LEAK_TEST(executor, bad_arguments_change_nothing, .timeout = 20)
     cr_expect_eq(mt_executor_map_iov(ex, square, NULL, 2, MT_FOREVER, &r), -EINVAL);
     cr_expect_eq(mt_executor_map(ex, NULL, &x, 1, sizeof x, MT_FOREVER, &r), -EINVAL);
     cr_expect_eq(mt_executor_map(ex, square, &x, 1, sizeof x, MT_FOREVER, NULL), -EINVAL);
-    cr_expect_eq(mt_executor_shutdown(NULL, true, false), -EINVAL);
+    cr_expect_eq(mt_executor_shutdown(NULL, MT_SHUTDOWN_WAIT), -EINVAL);
+    cr_expect_eq(mt_executor_shutdown(ex, 4), -EINVAL, "an unknown flag changes nothing");
     /* None of that started a thread or queued anything. */
     cr_expect_eq(threads_now(), before);
     mt_executor_free(ex);
@@ -226,7 +227,7 @@ static int fail_odd(const void *arg, size_t len, mt_buf *out)
 {
     long x = read_long(arg);
     if (x % 2)
-        return mt_task_fail(out, -EDOM, "odd %ld", x);
+        return mt_fail(out, -EDOM, "odd %ld", x);
     return square(arg, len, out);
 }
 
@@ -320,8 +321,8 @@ LEAK_TEST(executor, cancel_before_start, .timeout = 20)
     gate_open();
     cr_expect_eq(mt_future_result(running, MT_FOREVER, NULL), 0);
     cr_expect_eq(calls, 1);
-    mt_future_release(running);
-    mt_future_release(queued);
+    mt_future_free(running);
+    mt_future_free(queued);
     mt_executor_free(ex);
 }
 
@@ -346,14 +347,14 @@ LEAK_TEST(executor, done_callbacks_run_in_the_worker_thread, .timeout = 20)
     cr_assert_eq(mt_future_add_done_callback(f, note_thread, NULL), 0);
     gate_open();
     cr_assert_eq(mt_future_wait(f, MT_FOREVER), 0);
-    mt_executor_shutdown(ex, true, false); /* the callback has returned */
+    mt_executor_shutdown(ex, MT_SHUTDOWN_WAIT); /* the callback has returned */
     cr_expect_neq(atomic_load(&callback_tid), 0);
     cr_expect_neq(atomic_load(&callback_tid), gettid());
     cr_expect_str_eq(callback_thread, "cbtest_0");
     /* Added after the end: runs at once, in this thread. */
     cr_assert_eq(mt_future_add_done_callback(f, note_thread, NULL), 0);
     cr_expect_eq(atomic_load(&callback_tid), gettid());
-    mt_future_release(f);
+    mt_future_free(f);
     mt_executor_free(ex);
 }
 
@@ -366,19 +367,19 @@ LEAK_TEST(executor, shutdown_wait_runs_the_queued_work, .timeout = 20)
     mt_future *fs[50];
     for (long i = 0; i < 50; i++)
         cr_assert_eq(mt_executor_submit(ex, slow_square, &i, sizeof i, &fs[i]), 0);
-    cr_assert_eq(mt_executor_shutdown(ex, true, false), 0);
+    cr_assert_eq(mt_executor_shutdown(ex, MT_SHUTDOWN_WAIT), 0);
     cr_expect_eq(threads_now(), before, "every thread has exited");
     for (long i = 0; i < 50; i++) {
         cr_expect(mt_future_done(fs[i]));
         cr_expect_eq(result_long(fs[i]), i * i);
-        mt_future_release(fs[i]);
+        mt_future_free(fs[i]);
     }
     mt_future *f = NULL;
-    cr_expect_eq(mt_executor_submit(ex, square, &before, sizeof before, &f), -EPIPE);
+    cr_expect_eq(mt_executor_submit(ex, square, &before, sizeof before, &f), MT_ECLOSED);
     cr_expect_eq(f, NULL);
     mt_results *r;
-    cr_expect_eq(mt_executor_map(ex, echo, "ab", 2, 1, MT_FOREVER, &r), -EPIPE);
-    cr_expect_eq(mt_executor_shutdown(ex, true, true), 0, "again is harmless");
+    cr_expect_eq(mt_executor_map(ex, echo, "ab", 2, 1, MT_FOREVER, &r), MT_ECLOSED);
+    cr_expect_eq(mt_executor_shutdown(ex, MT_SHUTDOWN_WAIT | MT_SHUTDOWN_CANCEL_FUTURES), 0, "again is harmless");
     mt_executor_free(ex);
 }
 
@@ -394,16 +395,16 @@ LEAK_TEST(executor, shutdown_cancel_futures, .timeout = 20)
     }
     gate_wait_for(1);
     /* Without wait it returns while the running task still waits. */
-    cr_assert_eq(mt_executor_shutdown(ex, false, true), 0);
+    cr_assert_eq(mt_executor_shutdown(ex, MT_SHUTDOWN_CANCEL_FUTURES), 0);
     cr_expect_eq(calls, 10);
     for (int i = 0; i < 10; i++) {
         cr_expect_eq(mt_future_result(queued[i], 0, NULL), -ECANCELED);
-        mt_future_release(queued[i]);
+        mt_future_free(queued[i]);
     }
     cr_expect(!mt_future_done(running));
     gate_open();
     cr_expect_eq(mt_future_result(running, MT_FOREVER, NULL), 0);
-    mt_future_release(running);
+    mt_future_free(running);
     mt_executor_free(ex);
 }
 
@@ -413,12 +414,12 @@ LEAK_TEST(executor, free_lets_queued_work_finish, .timeout = 20)
     mt_future *fs[5];
     for (long i = 0; i < 5; i++)
         cr_assert_eq(mt_executor_submit(ex, slow_square, &i, sizeof i, &fs[i]), 0);
-    cr_assert_eq(mt_executor_shutdown(ex, false, false), 0);
+    cr_assert_eq(mt_executor_shutdown(ex, 0), 0);
     mt_executor_free(ex);
     for (long i = 0; i < 5; i++) {
         cr_expect(mt_future_done(fs[i]));
         cr_expect_eq(result_long(fs[i]), i * i);
-        mt_future_release(fs[i]);
+        mt_future_free(fs[i]);
     }
 }
 
@@ -436,10 +437,10 @@ static int nested(const void *arg, size_t len, mt_buf *out)
     mt_iov r;
     if ((err = mt_future_result(f, MT_FOREVER, &r)) == 0)
         memcpy(&v, r.data, sizeof v);
-    mt_future_release(f);
-    err = mt_executor_shutdown(self_ex, true, false);
+    mt_future_free(f);
+    err = mt_executor_shutdown(self_ex, MT_SHUTDOWN_WAIT);
     mt_buf_append(out, &v, sizeof v);
-    return err == -EDEADLK ? 0 : mt_task_fail(out, -EPROTO, "shutdown said %d", err);
+    return err == -EDEADLK ? 0 : mt_fail(out, -EPROTO, "shutdown said %d", err);
 }
 
 LEAK_TEST(executor, a_task_submits_and_shuts_down_its_own_executor, .timeout = 20)
@@ -448,9 +449,9 @@ LEAK_TEST(executor, a_task_submits_and_shuts_down_its_own_executor, .timeout = 2
     mt_future *f;
     cr_assert_eq(mt_executor_submit(self_ex, nested, NULL, 0, &f), 0);
     cr_expect_eq(result_long(f), 81);
-    mt_future_release(f);
+    mt_future_free(f);
     mt_future *g = NULL;
-    cr_expect_eq(mt_executor_submit(self_ex, square, &(long){1}, sizeof(long), &g), -EPIPE);
+    cr_expect_eq(mt_executor_submit(self_ex, square, &(long){1}, sizeof(long), &g), MT_ECLOSED);
     mt_executor_free(self_ex);
 }
 
@@ -462,8 +463,8 @@ static int stop_with_wait(const void *arg, size_t len, mt_buf *out)
     stoppers_arrived++;
     while (atomic_load(&stoppers_arrived) < 2)
         usleep(100);
-    int err = mt_executor_shutdown(self_ex, true, false);
-    return err == -EDEADLK ? 0 : mt_task_fail(out, -EPROTO, "shutdown said %d", err);
+    int err = mt_executor_shutdown(self_ex, MT_SHUTDOWN_WAIT);
+    return err == -EDEADLK ? 0 : mt_fail(out, -EPROTO, "shutdown said %d", err);
 }
 
 LEAK_TEST(executor, two_tasks_shut_down_with_wait_at_once, .timeout = 20)
@@ -475,7 +476,7 @@ LEAK_TEST(executor, two_tasks_shut_down_with_wait_at_once, .timeout = 20)
         cr_assert_eq(mt_executor_submit(self_ex, stop_with_wait, NULL, 0, &fs[i]), 0);
     for (int i = 0; i < 2; i++) {
         cr_expect_eq(mt_future_result(fs[i], 10, NULL), 0, "%s", mt_future_error_message(fs[i]));
-        mt_future_release(fs[i]);
+        mt_future_free(fs[i]);
     }
     mt_executor_free(self_ex);
 }
@@ -485,8 +486,8 @@ static int late_stop_with_wait(const void *arg, size_t len, mt_buf *out)
 {
     (void)arg, (void)len;
     usleep(50 * 1000);
-    int err = mt_executor_shutdown(self_ex, true, false);
-    return err == -EDEADLK ? 0 : mt_task_fail(out, -EPROTO, "shutdown said %d", err);
+    int err = mt_executor_shutdown(self_ex, MT_SHUTDOWN_WAIT);
+    return err == -EDEADLK ? 0 : mt_fail(out, -EPROTO, "shutdown said %d", err);
 }
 
 LEAK_TEST(executor, a_task_shuts_down_with_wait_during_free, .timeout = 20)
@@ -496,7 +497,7 @@ LEAK_TEST(executor, a_task_shuts_down_with_wait_during_free, .timeout = 20)
     cr_assert_eq(mt_executor_submit(self_ex, late_stop_with_wait, NULL, 0, &f), 0);
     mt_executor_free(self_ex); /* joins the thread that runs the task */
     cr_expect_eq(mt_future_result(f, 0, NULL), 0, "%s", mt_future_error_message(f));
-    mt_future_release(f);
+    mt_future_free(f);
 }
 
 /* ---- initializer ------------------------------------------------------ */
@@ -520,7 +521,7 @@ static int get_value(const void *arg, size_t len, mt_buf *out)
 static int init_fails(const void *arg, size_t len, mt_buf *out)
 {
     (void)arg, (void)len;
-    return mt_task_fail(out, -EIO, "cannot open the device");
+    return mt_fail(out, -EIO, "cannot open the device");
 }
 
 LEAK_TEST(executor, initializer_runs_in_each_thread, .timeout = 20)
@@ -538,7 +539,7 @@ LEAK_TEST(executor, initializer_runs_in_each_thread, .timeout = 20)
         cr_assert_eq(mt_executor_submit(ex, get_value, NULL, 0, &fs[i]), 0);
     for (int i = 0; i < 6; i++) {
         cr_expect_eq(result_long(fs[i]), 42);
-        mt_future_release(fs[i]);
+        mt_future_free(fs[i]);
     }
     mt_executor_free(ex);
 }
@@ -555,11 +556,11 @@ LEAK_TEST(executor, initializer_failure_breaks_the_executor, .timeout = 20)
     const char *msg = mt_future_error_message(f);
     cr_expect(strstr(msg, "initializer failed"), "%s", msg);
     cr_expect(strstr(msg, "EIO: cannot open the device"), "%s", msg);
-    mt_future_release(f);
+    mt_future_free(f);
     mt_future *g = NULL;
     cr_expect_eq(mt_executor_submit(ex, echo, "x", 1, &g), MT_EBROKEN);
     cr_expect_eq(g, NULL);
-    mt_executor_shutdown(ex, true, false);
+    mt_executor_shutdown(ex, MT_SHUTDOWN_WAIT);
     cr_expect_eq(mt_executor_submit(ex, echo, "x", 1, &g), MT_EBROKEN, "broken comes first");
     mt_executor_free(ex);
 }
@@ -576,7 +577,7 @@ LEAK_TEST(executor, threads_start_lazily, .timeout = 20)
         mt_future *f;
         cr_assert_eq(mt_executor_submit(ex, square, &i, sizeof i, &f), 0);
         cr_expect_eq(result_long(f), i * i);
-        mt_future_release(f);
+        mt_future_free(f);
     }
     cr_expect_eq(threads_now(), before + 1);
     /* Busy threads: each submit starts one more, up to max_workers. */
@@ -588,7 +589,7 @@ LEAK_TEST(executor, threads_start_lazily, .timeout = 20)
     gate_open();
     for (int i = 0; i < 8; i++) {
         cr_expect_eq(mt_future_result(fs[i], MT_FOREVER, NULL), 0);
-        mt_future_release(fs[i]);
+        mt_future_free(fs[i]);
     }
     cr_expect_eq(threads_now(), before + 4);
     mt_executor_free(ex);
@@ -603,11 +604,11 @@ LEAK_TEST(executor, default_thread_names, .timeout = 20)
     cr_assert_eq(mt_future_add_done_callback(f, note_thread, NULL), 0);
     gate_open();
     cr_assert_eq(mt_future_wait(f, MT_FOREVER), 0);
-    mt_executor_shutdown(ex, true, false);
+    mt_executor_shutdown(ex, MT_SHUTDOWN_WAIT);
     cr_expect_eq(strncmp(callback_thread, "ThreadPool-", 11), 0, "%s", callback_thread);
     cr_expect_eq(strcmp(callback_thread + strlen(callback_thread) - 2, "_0"), 0, "%s",
                  callback_thread);
-    mt_future_release(f);
+    mt_future_free(f);
     mt_executor_free(ex);
 }
 
@@ -634,7 +635,7 @@ static void *producer(void *arg)
         long x = p->base + i;
         if (!fs[i] || mt_future_result(fs[i], MT_FOREVER, &r) != 0 || read_long(r.data) != x * x)
             p->failures++;
-        mt_future_release(fs[i]);
+        mt_future_free(fs[i]);
     }
     free(fs);
     return NULL;
@@ -711,7 +712,7 @@ LEAK_TEST(wait, first_completed_all_completed_and_timeouts, .timeout = 20)
     cr_expect_eq(nd, 3);
     cr_expect_eq(nn, 0);
     for (int i = 0; i < 3; i++)
-        mt_future_release(fs[i]);
+        mt_future_free(fs[i]);
     mt_executor_free(ex);
 }
 
@@ -727,7 +728,7 @@ LEAK_TEST(wait, first_exception_among_thread_futures, .timeout = 20)
     cr_expect_eq(done[0], fs[1]);
     gate_open();
     for (int i = 0; i < 2; i++)
-        mt_future_release(fs[i]);
+        mt_future_free(fs[i]);
     mt_executor_free(ex);
 }
 
@@ -739,7 +740,7 @@ static int report_and_hang(const void *arg, size_t len, mt_buf *out)
     (void)arg, (void)len;
     pid_t me = getpid();
     if (write(report_fd, &me, sizeof me) != (ssize_t)sizeof me)
-        return mt_task_fail(out, -EIO, "cannot report");
+        return mt_fail(out, -EIO, "cannot report");
     for (;;)
         pause();
 }
@@ -797,7 +798,7 @@ LEAK_TEST(wait, mixed_futures_with_a_killed_pool_worker, .timeout = 60)
     mt_as_completed_free(it);
 
     for (int k = 0; k < 3; k++)
-        mt_future_release(fs[k]);
+        mt_future_free(fs[k]);
     mt_executor_free(ex);
     mt_pool_free(pool);
     close(fds[0]);
@@ -813,7 +814,7 @@ LEAK_TEST(wait, as_completed_keeps_its_futures, .timeout = 20)
     mt_as_completed *it;
     cr_assert_eq(mt_as_completed_new(&it, fs, 20, MT_FOREVER), 0);
     for (int i = 0; i < 20; i++)
-        mt_future_release(fs[i]); /* the iterator holds its own references */
+        mt_future_free(fs[i]); /* the iterator holds its own references */
     bool seen[20] = {0};
     size_t i;
     mt_future *f;
@@ -844,9 +845,9 @@ LEAK_TEST(wait, as_completed_freed_early, .timeout = 20)
     gate_open();
     for (int i = 0; i < 2; i++) {
         cr_expect_eq(mt_future_wait(fs[i], MT_FOREVER), 0);
-        mt_future_release(fs[i]);
+        mt_future_free(fs[i]);
     }
-    mt_executor_shutdown(ex, true, false);
+    mt_executor_shutdown(ex, MT_SHUTDOWN_WAIT);
     cr_expect_eq(calls, 1);
     mt_executor_free(ex);
 }

@@ -494,3 +494,82 @@ MTCP_TEST(resume_checks_a_renamed_symlink_under_its_new_name)
     cr_expect_eq(readlink(d, buf, sizeof buf - 1), 6, "out/newname was not made");
     cr_expect_str_eq(buf, "target");
 }
+
+/* Occurrences of needle in haystack. */
+static int count_of(const char *haystack, const char *needle)
+{
+    int n = 0;
+    for (const char *p = haystack; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+/* The same SOURCE four times is copied once, with one warning, as cp does
+ * (two workers shared one temporary name: one removed the other's live
+ * file, a hard link was lost, and the run failed). */
+MTCP_TEST(the_same_source_twice_is_copied_once)
+{
+    char a[512], dot_a[600], d[512], copy[600];
+    mk("a", 0755);
+    for (int i = 0; i < 40; i++) {
+        char name[32], other[32];
+        snprintf(name, sizeof name, "a/f%02d", i);
+        file(name, 20000, (unsigned)i);
+        if (i % 4 == 0) {
+            snprintf(other, sizeof other, "a/l%02d", i);
+            hard_link(name, other);
+        }
+    }
+    mk("dst", 0755);
+    path_in(a, sizeof a, "a");
+    snprintf(dot_a, sizeof dot_a, "%s/../%s/a/", dir, strrchr(dir, '/') + 1);
+    path_in(d, sizeof d, "dst");
+    mtcp_run_in(dir, NULL, &r, "-j", "8", a, a, dot_a, a, d);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    cr_expect_eq(count_of(r.err, "specified more than once"), 1, "%s", r.err);
+    cr_expect(strstr(r.err, "mtcp: warning: source directory '"), "%s", r.err);
+    snprintf(copy, sizeof copy, "%s/a", d);
+    expect_same_tree(a, copy, true);
+    cr_expect_eq(temporaries(d), 0);
+}
+
+/* Different SOURCEs with one destination name go one after the other:
+ * directories merge, the later one's files winning; a file does not replace
+ * the one an earlier SOURCE just made (as cp). */
+MTCP_TEST(sources_with_one_destination_name_go_in_turn)
+{
+    char x[512], y[512], d[512], p[512], q[512];
+    mk("x", 0755);
+    mk("y", 0755);
+    mk("x/d", 0755);
+    mk("y/d", 0755);
+    file("x/d/one", 100, 1);
+    file("y/d/two", 100, 2);
+    file("x/d/both", 300000, 3);
+    file("y/d/both", 300000, 4);
+    file("x/f", 10, 5);
+    file("y/f", 10, 6);
+    mk("dst", 0755);
+    path_in(x, sizeof x, "x/d");
+    path_in(y, sizeof y, "y/d");
+    path_in(d, sizeof d, "dst");
+    mtcp_run_in(dir, NULL, &r, "-j", "4", x, y, d);
+    cr_expect_eq(r.status, 0, "%s", r.err);
+    path_in(p, sizeof p, "y/d/both");
+    path_in(q, sizeof q, "dst/d/both");
+    cr_expect(same_bytes(p, q), "the later SOURCE's file did not win");
+    path_in(q, sizeof q, "dst/d/one");
+    cr_expect_eq(access(q, F_OK), 0);
+    path_in(q, sizeof q, "dst/d/two");
+    cr_expect_eq(access(q, F_OK), 0);
+    cr_expect_eq(temporaries(d), 0);
+
+    path_in(x, sizeof x, "x/f");
+    path_in(y, sizeof y, "y/f");
+    mtcp_run_in(dir, NULL, &r, x, y, d);
+    cr_expect_eq(r.status, 1, "%s", r.err);
+    cr_expect(strstr(r.err, "will not overwrite just-created '") && strstr(r.err, "y/f'"), "%s",
+              r.err);
+    path_in(q, sizeof q, "dst/f");
+    cr_expect(same_bytes(x, q));
+}

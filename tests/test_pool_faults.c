@@ -26,7 +26,7 @@ static void expect_size(mt_pool *p, int n)
     cr_expect_eq(mt_pool_worker_pids(p, NULL, 0), n, "the pool did not get back to full size");
 }
 
-static void expect_task_dies(mt_task_fn *fn, const char *how)
+static void expect_task_dies(mt_fn *fn, const char *how)
 {
     mt_pool *p = new_pool(2);
     mt_future *f;
@@ -35,7 +35,7 @@ static void expect_task_dies(mt_task_fn *fn, const char *how)
     const char *msg = mt_future_error_message(f);
     cr_expect(strstr(msg, "worker") && strstr(msg, "PoolWorker"), "message: %s", msg);
     cr_expect(strstr(msg, how), "message '%s' lacks '%s'", msg, how);
-    mt_future_release(f);
+    mt_future_free(f);
     expect_size(p, 2);
     long x = 9;
     mt_buf out = MT_BUF_INIT;
@@ -150,7 +150,7 @@ static int close_every_fd_on_5(const void *arg, size_t len, mt_buf *out)
 
 /* Map 0..n-1 with chunks of `chunksize`: items [lo, hi) fail with MT_EWORKER,
  * the others give their squares, and the pool gets back to its size. */
-static void expect_map_fails_chunk(mt_task_fn *fn, size_t n, size_t chunksize, size_t lo,
+static void expect_map_fails_chunk(mt_fn *fn, size_t n, size_t chunksize, size_t lo,
                                    size_t hi)
 {
     mt_pool *p = new_pool(2);
@@ -311,7 +311,7 @@ LEAK_TEST(faults, worker_killed_from_outside_mid_task, .timeout = 60)
     kill(pids[0], SIGKILL);
     kill(pids[1], SIGKILL);
     cr_expect_eq(mt_future_result(f, 10, NULL), MT_EWORKER);
-    mt_future_release(f);
+    mt_future_free(f);
     /* Both get replaced: two workers, neither of them an old one. */
     pid_t now[2] = {pids[0], pids[1]};
     double t0 = mt_monotonic();
@@ -399,7 +399,7 @@ LEAK_TEST(faults, many_crashes_in_a_row, .timeout = 120)
     }
     for (int i = 0; i < N; i++) {
         cr_expect_eq(mt_future_result(f[i], 60, NULL), i % 3 == 0 ? MT_EWORKER : 0, "task %d", i);
-        mt_future_release(f[i]);
+        mt_future_free(f[i]);
     }
     expect_size(p, 2);
     end_pool(p);
@@ -506,7 +506,7 @@ LEAK_TEST(faults, spawned_worker_crash, .timeout = 60)
     mt_future *f;
     mt_pool_apply_async(p, kill_myself, NULL, 0, &f);
     cr_expect_eq(mt_future_result(f, 30, NULL), MT_EWORKER);
-    mt_future_release(f);
+    mt_future_free(f);
     expect_size(p, 2);
     long x = 6;
     mt_buf out = MT_BUF_INIT;

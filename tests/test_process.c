@@ -18,7 +18,7 @@ static int succeed(const void *arg, size_t len, mt_buf *out)
 static int fail(const void *arg, size_t len, mt_buf *out)
 {
     (void)arg, (void)len;
-    return mt_task_fail(out, -EIO, "failing on purpose");
+    return mt_fail(out, -EIO, "failing on purpose");
 }
 
 static int exit_with(const void *arg, size_t len, mt_buf *out)
@@ -55,7 +55,7 @@ static int bump_global(const void *arg, size_t len, mt_buf *out)
     return global_num == 11 ? 0 : -EINVAL;
 }
 
-static int run(mt_task_fn *fn, const void *arg, size_t len, const mt_process_opts *o)
+static int run(mt_fn *fn, const void *arg, size_t len, const mt_process_opts *o)
 {
     mt_process *p;
     cr_assert_eq(mt_process_new(&p, fn, arg, len, o), 0);

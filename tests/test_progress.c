@@ -87,7 +87,7 @@ LEAK_TEST(progress, plain_lines_and_json_events_on_a_pipe, .timeout = 10)
     mt_sleep(0.02);
     cr_expect(mt_progress_refresh(p));
     cr_expect_not(mt_progress_refresh(p), "drew again within the interval");
-    cr_expect_eq(mt_progress_close(p), 0);
+    cr_expect_eq(mt_progress_finish(p), 0);
     drain(fds[0], buf, sizeof buf);
     cr_expect(strstr(buf, "copy:  50% 1.00 KiB/2.00 KiB  2/4 files"), "%s", buf);
     cr_expect_eq(strchr(buf, '\x1b'), NULL, "escape codes off a terminal");
@@ -104,7 +104,7 @@ LEAK_TEST(progress, plain_lines_and_json_events_on_a_pipe, .timeout = 10)
     cr_expect_eq(mt_progress_event(p, "note", "\"n\":1"), 0);
     mt_progress_slot_end(p, 0);
     mt_progress_advance(p, 10, 1);
-    mt_progress_close(p);
+    mt_progress_finish(p);
     mt_progress_free(p);
     drain(fds[0], buf, sizeof buf);
     cr_expect(strstr(buf, "{\"event\":\"progress\""), "%s", buf);
@@ -170,7 +170,7 @@ LEAK_TEST(progress, bars_in_the_foreground, .timeout = 10)
         if (!mt_progress_refresh(p))
             _exit(2);
         mt_progress_print(p, 2, "a message");
-        mt_progress_close(p);
+        mt_progress_finish(p);
         mt_progress_free(p);
         _exit(0);
     }

@@ -160,7 +160,7 @@ SHM_TEST(dict, set_get_delete_contains_len, .timeout = 30)
 
     mt_buf b = MT_BUF_INIT;
     mt_buf_append(&b, "keep", 4);
-    cr_expect_eq(mt_dict_get(d, "zz", 2, &b), -ENOENT);
+    cr_expect_eq(mt_dict_get(d, "zz", 2, &b), MT_EKEY);
     cr_expect_eq(b.len, 4, "a failed get leaves out alone");
     mt_buf_reset(&b);
     cr_assert_eq(mt_dict_items(d, collect_item, &b), 0);
@@ -168,11 +168,11 @@ SHM_TEST(dict, set_get_delete_contains_len, .timeout = 30)
     cr_expect_eq(memcmp(b.data, "a=1;b=two;c=;", b.len), 0, "items in key order");
 
     cr_expect_eq(mt_dict_delete(d, "a", 1), 0);
-    cr_expect_eq(mt_dict_delete(d, "a", 1), -ENOENT);
+    cr_expect_eq(mt_dict_delete(d, "a", 1), MT_EKEY);
     cr_expect_eq(mt_dict_pop(d, "b", 1, &b), 0);
     cr_expect_eq(b.len, 3);
     cr_expect_eq(memcmp(b.data, "two", 3), 0);
-    cr_expect_eq(mt_dict_pop(d, "b", 1, &b), -ENOENT);
+    cr_expect_eq(mt_dict_pop(d, "b", 1, &b), MT_EKEY);
     cr_expect_eq(mt_dict_pop(d, "c", 1, NULL), 0);
     cr_expect_eq(mt_dict_len(d), 0);
 
@@ -182,7 +182,7 @@ SHM_TEST(dict, set_get_delete_contains_len, .timeout = 30)
     cr_expect_eq(mt_dict_len(d), 0);
     cr_expect_eq(mt_dict_contains(d, "x", 1), 0);
     mt_buf_free(&b);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 static int check_view(const void *value, size_t len, void *ctx)
@@ -202,7 +202,7 @@ SHM_TEST(dict, view_keys_values, .timeout = 30)
     cr_expect_eq(mt_dict_view(d, "greeting", 8, check_view, &seen), 7, "fn's value comes back");
     cr_expect_neq(seen, NULL);
     seen = NULL;
-    cr_expect_eq(mt_dict_view(d, "nope", 4, check_view, &seen), -ENOENT);
+    cr_expect_eq(mt_dict_view(d, "nope", 4, check_view, &seen), MT_EKEY);
     cr_expect_eq(seen, NULL, "fn is not called for a missing key");
 
     mt_buf b = MT_BUF_INIT;
@@ -218,7 +218,7 @@ SHM_TEST(dict, view_keys_values, .timeout = 30)
     cr_expect_eq(memcmp(parts[0].data, "hello", 5), 0);
     cr_expect_eq(memcmp(parts[1].data, "v2", 2), 0);
     mt_buf_free(&b);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 static int stop_at_second(const void *key, size_t klen, const void *value, size_t vlen, void *ctx)
@@ -237,7 +237,7 @@ SHM_TEST(dict, items_stop_when_fn_says_so, .timeout = 30)
     set_str(d, "c", "3");
     cr_expect_eq(mt_dict_items(d, stop_at_second, &calls), 42);
     cr_expect_eq(calls, 2);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 SHM_TEST(dict, bad_arguments_change_nothing, .timeout = 30)
@@ -271,9 +271,9 @@ SHM_TEST(dict, bad_arguments_change_nothing, .timeout = 30)
     cr_expect_eq(mt_dict_len(d), 2, "nothing changed");
     cr_expect(has_str(d, "a", "1"));
     cr_expect_eq(mt_dict_contains(d, "k", 1), 0, "a bad pair stops the whole update");
-    mt_dict_close(NULL);
+    mt_dict_free(NULL);
     mt_buf_free(&b);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 SHM_TEST(dict, bad_options_and_names, .timeout = 30)
@@ -293,7 +293,7 @@ SHM_TEST(dict, bad_options_and_names, .timeout = 30)
     cr_expect_eq(mt_dict_open(&d, "no-such-object-here", NULL), -ENOENT);
     cr_expect_eq(mt_dict_open(&d, "/nonexistent-dir/x", NULL), -ENOENT);
     cr_expect_eq(mt_dict_open(&d, "/etc/passwd", NULL), -ENOENT);
-    cr_expect_eq(mt_shared_remove("no-such-object-here"), -ENOENT);
+    cr_expect_eq(mt_shared_unlink("no-such-object-here"), -ENOENT);
     cr_expect_eq(d, NULL, "out is not written on failure");
     cr_expect_eq(count_ours(), before, "nothing was made, not even a hidden directory");
 }
@@ -315,7 +315,7 @@ SHM_TEST(dict, inherited_through_fork, .timeout = 30)
     set_str(d, "from", "parent"); /* used before the fork: the child reopens */
     cr_expect_eq(reap(spawn(child_sets, d)), 0);
     cr_expect(has_str(d, "from", "child"));
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 static int grandchild(void *ctx)
@@ -335,7 +335,7 @@ SHM_TEST(dict, inherited_by_grandchildren, .timeout = 30)
     cr_assert_eq(mt_dict_new(&d, NULL), 0);
     cr_expect_eq(reap(spawn(child_forks, d)), 0);
     cr_expect_eq(counter(d, "n"), 2);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 /* An unrelated process: forked before the dict existed, it gets only the
@@ -351,7 +351,7 @@ static int open_by_name(void *ctx)
     if (err < 0)
         return err;
     err = has_str(d, "hello", "world") ? mt_dict_set(d, "reply", 5, "ok", 2) : 1;
-    mt_dict_close(d);
+    mt_dict_free(d);
     return err;
 }
 
@@ -370,7 +370,7 @@ SHM_TEST(dict, opened_by_name_from_an_unrelated_process, .timeout = 30)
     close(p[1]);
     cr_expect_eq(reap(pid), 0);
     cr_expect(has_str(d, "reply", "ok"));
-    mt_dict_close(d);
+    mt_dict_free(d);
     mt_dict *again;
     cr_expect_eq(mt_dict_open(&again, name, NULL), -ENOENT, "the creator's close removed it");
 }
@@ -387,7 +387,7 @@ static int late_child(void *arg)
     if (read(c->fd, &x, 1) != 1)
         return 1;
     int err = mt_dict_set(c->d, "k", 1, "v", 1);
-    mt_dict_close(c->d); /* a child's close removes nothing */
+    mt_dict_free(c->d); /* a child's close removes nothing */
     return err == -ENOENT ? 0 : 1;
 }
 
@@ -401,7 +401,7 @@ SHM_TEST(dict, a_late_child_after_the_creators_close, .timeout = 30)
     } c = {NULL, p[0]};
     cr_assert_eq(mt_dict_new(&c.d, NULL), 0);
     pid_t pid = spawn(late_child, &c);
-    mt_dict_close(c.d);
+    mt_dict_free(c.d);
     cr_assert_eq(write(p[1], "x", 1), 1);
     cr_expect_eq(reap(pid), 0);
     close(p[0]);
@@ -421,13 +421,13 @@ SHM_TEST(dict, named_persisted_and_removed, .timeout = 30)
     set_str(d, "k", "v");
     cr_assert_eq(mt_dict_open(&d2, name, NULL), 0, "a second handle in the same process");
     cr_expect(has_str(d2, "k", "v"));
-    mt_dict_close(d);
+    mt_dict_free(d);
     cr_expect(has_str(d2, "k", "v"), "the other handle goes on");
-    mt_dict_close(d2);
+    mt_dict_free(d2);
     cr_assert_eq(mt_dict_open(&d, name, NULL), 0, "persisted");
     cr_expect(has_str(d, "k", "v"));
-    mt_dict_close(d);
-    cr_expect_eq(mt_shared_remove(name), 0);
+    mt_dict_free(d);
+    cr_expect_eq(mt_shared_unlink(name), 0);
     cr_expect_eq(mt_dict_open(&d, name, NULL), -ENOENT);
 }
 
@@ -440,12 +440,12 @@ SHM_TEST(dict, in_a_directory_of_the_callers_choosing, .timeout = 30)
     cr_assert_eq(mt_dict_new(&d, &(mt_shared_opts){.path = path, .map_size = 1 << 20}), 0);
     cr_expect_str_eq(mt_dict_name(d), path);
     set_str(d, "durable", "yes");
-    mt_dict_close(d);
+    mt_dict_free(d);
     cr_assert_eq(mt_dict_open(&d, path, &(mt_shared_opts){.sync = MT_SHARED_SYNC_META}), 0);
     cr_expect(has_str(d, "durable", "yes"), "a path is kept after close");
-    mt_dict_close(d);
+    mt_dict_free(d);
     cr_expect_eq(mt_dict_new(&d, &(mt_shared_opts){.path = path}), -EEXIST);
-    cr_expect_eq(mt_shared_remove(path), 0);
+    cr_expect_eq(mt_shared_unlink(path), 0);
     /* A path taken by a file holds other files already: -EEXIST, as mkdir. */
     int fd = open(path, O_CREAT | O_WRONLY | O_EXCL, 0600);
     cr_assert_geq(fd, 0);
@@ -491,7 +491,7 @@ SHM_TEST(dict, incr_from_four_processes_loses_nothing, .timeout = 240)
     for (int i = 0; i < 4; i++)
         cr_expect_eq(reap(pids[i]), 0);
     cr_expect_eq(counter(d, "hits"), 400000);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 SHM_TEST(dict, incr_checks_the_value_and_overflow, .timeout = 30)
@@ -508,7 +508,7 @@ SHM_TEST(dict, incr_checks_the_value_and_overflow, .timeout = 30)
     set_str(d, "s", "text");
     cr_expect_eq(mt_dict_incr(d, "s", 1, 1, NULL), -EINVAL);
     cr_expect(has_str(d, "s", "text"));
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 static int cas_add(void *ctx)
@@ -551,7 +551,7 @@ SHM_TEST(dict, cas, .timeout = 60)
     cr_expect_eq(reap(a), 0);
     cr_expect_eq(reap(b), 0);
     cr_expect_eq(counter(d, "c"), 4000);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 /* Append the byte in ctx to the value (a string that grows). */
@@ -621,7 +621,7 @@ SHM_TEST(dict, modify, .timeout = 60)
     cr_expect(has_str(d, "new", "z"));
     cr_expect_eq(mt_dict_modify(d, "q", 1, reenter, d), -EDEADLK);
     cr_expect_eq(mt_dict_contains(d, "x", 1), 0);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 /* Two threads through one handle. */
@@ -646,7 +646,7 @@ SHM_TEST(dict, threads_share_a_handle, .timeout = 60)
     cr_expect_eq(r0, NULL);
     cr_expect_eq(r1, NULL);
     cr_expect_eq(counter(d, "t"), 10000);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 /* ------------------------------------------------------------- batching */
@@ -661,7 +661,7 @@ SHM_TEST(dict, update_is_one_transaction, .timeout = 30)
     cr_expect_eq(mt_dict_len(d), 2);
     cr_expect(has_str(d, "a", "3"), "the later pair wins");
     cr_expect_eq(mt_dict_update(d, pairs, 0), 0);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 static int sees_only_old(void *ctx)
@@ -680,7 +680,7 @@ SHM_TEST(dict, batch, .timeout = 30)
     set_str(d, "new", "1");
     cr_expect(has_str(d, "k", "new"), "the batch reads its own writes");
     cr_expect_eq(mt_dict_len(d), 2);
-    cr_expect_eq(mt_dict_delete(d, "missing", 7), -ENOENT);
+    cr_expect_eq(mt_dict_delete(d, "missing", 7), MT_EKEY);
     cr_expect_eq(reap(spawn(sees_only_old, d)), 0, "others see nothing before commit");
     cr_expect_eq(mt_dict_batch_commit(d), 0, "a failed delete does not spoil the batch");
     cr_expect(has_str(d, "k", "new"));
@@ -693,7 +693,7 @@ SHM_TEST(dict, batch, .timeout = 30)
 
     cr_assert_eq(mt_dict_batch_begin(d), 0);
     set_str(d, "left", "open");
-    mt_dict_close(d); /* aborts it */
+    mt_dict_free(d); /* aborts it */
 }
 
 static void *begin_in_thread(void *arg)
@@ -712,7 +712,7 @@ SHM_TEST(dict, a_batch_belongs_to_its_thread, .timeout = 30)
     pthread_join(t, &r);
     cr_expect_eq((intptr_t)r, -EBUSY);
     cr_expect_eq(mt_dict_batch_commit(d), 0);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 /* ------------------------------------------------------- crashes */
@@ -777,7 +777,7 @@ static void crash_while_writing(int (*child)(void *))
     cr_expect(has_str(d, "k", "later"));
     close(p[0]);
     close(p[1]);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 SHM_TEST(dict, writer_killed_in_a_batch, .timeout = 60)
@@ -828,7 +828,7 @@ SHM_TEST(dict, dead_readers_are_reclaimed, .timeout = 60)
     cr_expect_eq(mt_dict_reader_check(d), 0);
     close(p[0]);
     close(p[1]);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 SHM_TEST(dict, full_map_is_enospc, .timeout = 60)
@@ -855,7 +855,7 @@ SHM_TEST(dict, full_map_is_enospc, .timeout = 60)
     cr_expect_eq(mt_dict_batch_commit(d), -ENOSPC);
     cr_expect_eq(mt_dict_delete(d, "k0", 2), 0, "still usable");
     cr_expect_eq(mt_dict_set(d, "x", 1, "small", 5), 0);
-    mt_dict_close(d);
+    mt_dict_free(d);
 }
 
 /* ------------------------------------------------------------------ list */
@@ -885,8 +885,8 @@ SHM_TEST(list, append_get_set_pop_insert, .timeout = 30)
     mt_buf b = MT_BUF_INIT;
     cr_assert_eq(mt_list_new(&l, NULL), 0);
     cr_expect_eq(mt_list_len(l), 0);
-    cr_expect_eq(mt_list_pop(l, -1, &b), -ERANGE, "pop from empty list");
-    cr_expect_eq(mt_list_get(l, 0, &b), -ERANGE);
+    cr_expect_eq(mt_list_pop(l, -1, &b), MT_EINDEX, "pop from empty list");
+    cr_expect_eq(mt_list_get(l, 0, &b), MT_EINDEX);
     for (const char *s = "abcde"; *s; s++)
         cr_assert_eq(mt_list_append(l, s, 1), 0);
     cr_expect_eq(mt_list_len(l), 5);
@@ -894,11 +894,11 @@ SHM_TEST(list, append_get_set_pop_insert, .timeout = 30)
     cr_expect(item_is(l, 4, "e"));
     cr_expect(item_is(l, -1, "e"));
     cr_expect(item_is(l, -5, "a"));
-    cr_expect_eq(mt_list_get(l, 5, &b), -ERANGE);
-    cr_expect_eq(mt_list_get(l, -6, &b), -ERANGE);
+    cr_expect_eq(mt_list_get(l, 5, &b), MT_EINDEX);
+    cr_expect_eq(mt_list_get(l, -6, &b), MT_EINDEX);
     cr_expect_eq(mt_list_set(l, 1, "B", 1), 0);
     cr_expect_eq(mt_list_set(l, -1, "E!", 2), 0);
-    cr_expect_eq(mt_list_set(l, 5, "x", 1), -ERANGE);
+    cr_expect_eq(mt_list_set(l, 5, "x", 1), MT_EINDEX);
     cr_expect(list_is(l, "0:a;1:B;2:c;3:d;4:E!;"));
 
     cr_expect_eq(mt_list_pop(l, -1, &b), 0);
@@ -909,7 +909,7 @@ SHM_TEST(list, append_get_set_pop_insert, .timeout = 30)
     cr_expect(list_is(l, "0:B;1:c;2:d;"));
     cr_expect_eq(mt_list_pop(l, 1, NULL), 0);
     cr_expect(list_is(l, "0:B;1:d;"));
-    cr_expect_eq(mt_list_pop(l, 2, &b), -ERANGE);
+    cr_expect_eq(mt_list_pop(l, 2, &b), MT_EINDEX);
 
     cr_expect_eq(mt_list_insert(l, 0, "0", 1), 0);
     cr_expect_eq(mt_list_insert(l, 100, "9", 1), 0);
@@ -922,7 +922,7 @@ SHM_TEST(list, append_get_set_pop_insert, .timeout = 30)
     cr_expect_eq(mt_list_insert(l, 3, "only", 4), 0);
     cr_expect(list_is(l, "0:only;"));
     mt_buf_free(&b);
-    mt_list_close(l);
+    mt_list_free(l);
 }
 
 /* Python's list is the model: random inserts and pops on both, compared. */
@@ -959,7 +959,7 @@ SHM_TEST(list, matches_a_plain_array, .timeout = 60)
         cr_expect_eq(v, model[i], "item %d", i);
         mt_buf_free(&b);
     }
-    mt_list_close(l);
+    mt_list_free(l);
 }
 
 SHM_TEST(list, bad_arguments_change_nothing, .timeout = 30)
@@ -978,15 +978,15 @@ SHM_TEST(list, bad_arguments_change_nothing, .timeout = 30)
     cr_expect_eq(mt_list_items(l, NULL, NULL), -EINVAL);
     cr_expect_eq(mt_list_pop(NULL, 0, &b), -EINVAL);
     cr_expect_eq(mt_list_len(NULL), -EINVAL);
-    cr_expect_eq(mt_list_pop(l, 1, &b), -ERANGE);
-    cr_expect_eq(mt_list_pop(l, -2, &b), -ERANGE);
-    cr_expect_eq(mt_list_set(l, 1, "x", 1), -ERANGE);
+    cr_expect_eq(mt_list_pop(l, 1, &b), MT_EINDEX);
+    cr_expect_eq(mt_list_pop(l, -2, &b), MT_EINDEX);
+    cr_expect_eq(mt_list_set(l, 1, "x", 1), MT_EINDEX);
     cr_expect_eq(mt_list_new(NULL, NULL), -EINVAL);
     cr_expect_eq(mt_list_open(&l, NULL, NULL), -EINVAL);
     cr_expect(list_is(l, "0:a;"));
-    mt_list_close(NULL);
+    mt_list_free(NULL);
     mt_buf_free(&b);
-    mt_list_close(l);
+    mt_list_free(l);
 }
 
 static int append_many(void *ctx)
@@ -1021,7 +1021,7 @@ SHM_TEST(list, appends_from_two_processes, .timeout = 60)
     cr_expect_eq(mt_list_items(l, count_by_value, counts), 0);
     cr_expect_eq(counts[0], 1000);
     cr_expect_eq(counts[1], 1000);
-    mt_list_close(l);
+    mt_list_free(l);
 }
 
 static int list_die_in_batch(void *arg)
@@ -1054,7 +1054,7 @@ SHM_TEST(list, writer_killed_in_a_batch, .timeout = 60)
     cr_expect(list_is(l, "0:a;1:b;2:c;"));
     close(p[0]);
     close(p[1]);
-    mt_list_close(l);
+    mt_list_free(l);
 }
 
 static int list_by_name(void *arg)
@@ -1064,7 +1064,7 @@ static int list_by_name(void *arg)
     if (err < 0)
         return err;
     err = item_is(l, -1, "parent") ? mt_list_append(l, "child", 5) : 1;
-    mt_list_close(l);
+    mt_list_free(l);
     return err;
 }
 
@@ -1080,7 +1080,7 @@ SHM_TEST(list, named_and_opened_by_name, .timeout = 30)
     cr_assert_eq(mt_list_append(l, "parent", 6), 0);
     cr_expect_eq(reap(spawn(list_by_name, name)), 0);
     cr_expect(list_is(l, "0:parent;1:child;"));
-    mt_list_close(l);
+    mt_list_free(l);
     cr_expect_eq(mt_list_open(&l, name, NULL), -ENOENT, "removed by the creator's close");
 }
 
@@ -1092,7 +1092,7 @@ SHM_TEST(list, batch_and_extend, .timeout = 30)
     cr_expect_eq(mt_list_append(l, "a", 1), 0);
     cr_expect_eq(mt_list_extend(l, (mt_iov[]){{"b", 1}, {"c", 1}}, 2), 0);
     cr_expect_eq(mt_list_len(l), 3);
-    cr_expect_eq(mt_list_get(l, 7, &(mt_buf)MT_BUF_INIT), -ERANGE);
+    cr_expect_eq(mt_list_get(l, 7, &(mt_buf)MT_BUF_INIT), MT_EINDEX);
     cr_expect_eq(mt_list_batch_commit(l), 0);
     cr_expect(list_is(l, "0:a;1:b;2:c;"));
     cr_assert_eq(mt_list_batch_begin(l), 0);
@@ -1100,7 +1100,7 @@ SHM_TEST(list, batch_and_extend, .timeout = 30)
     cr_expect_eq(mt_list_batch_abort(l), 0);
     cr_expect(list_is(l, "0:a;1:b;2:c;"));
     cr_expect_eq(mt_list_reader_check(l), 0);
-    mt_list_close(l);
+    mt_list_free(l);
 }
 
 /* ------------------------------------------------------------ examples */

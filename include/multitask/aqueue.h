@@ -16,7 +16,7 @@
  *      never wait (-EAGAIN: Python's QueueFull / QueueEmpty).
  *   3. Consumers call mt_aqueue_task_done for each item they finished;
  *      mt_aqueue_join waits until every item put has been.
- *   4. mt_aqueue_shutdown (Python 3.13): puts fail with -EPIPE from then
+ *   4. mt_aqueue_shutdown (Python 3.13): puts fail with MT_ECLOSED from then
  *      on, gets once the queue is empty; with `immediate` the items left
  *      are dropped. Every waiter wakes and sees this.
  *   5. mt_aqueue_free once no coroutine uses the queue.
@@ -72,24 +72,24 @@ void mt_aqueue_free(mt_aqueue *q);
 
 /*
  * mt_aqueue_put - copy item_size bytes from item into the queue, waiting
- * while it is full. Returns 0; -EPIPE after shutdown; -ECANCELED,
- * -ETIMEDOUT (nothing put); -EINVAL (NULL); -EPERM outside a coroutine.
+ * while it is full. Returns 0; MT_ECLOSED after shutdown; -ECANCELED,
+ * -ETIMEDOUT (nothing put); -EINVAL (NULL); MT_ENOTCORO outside a coroutine.
  */
 int mt_aqueue_put(mt_aqueue *q, const void *item);
 
 /*
  * mt_aqueue_get - take the next item into item (item_size bytes), waiting
- * while the queue is empty. Returns 0; -EPIPE once shut down and empty;
- * -ECANCELED, -ETIMEDOUT (nothing taken); -EINVAL; -EPERM.
+ * while the queue is empty. Returns 0; MT_ECLOSED once shut down and empty;
+ * -ECANCELED, -ETIMEDOUT (nothing taken); -EINVAL; MT_ENOTCORO.
  */
 int mt_aqueue_get(mt_aqueue *q, void *item);
 
 /* mt_aqueue_put_nowait - put without waiting: 0, -EAGAIN when full,
- * -EPIPE after shutdown, -EINVAL, -ENOMEM (unbounded queue growing). */
+ * MT_ECLOSED after shutdown, -EINVAL, -ENOMEM (unbounded queue growing). */
 int mt_aqueue_put_nowait(mt_aqueue *q, const void *item);
 
 /* mt_aqueue_get_nowait - get without waiting: 0, -EAGAIN when empty,
- * -EPIPE when shut down and empty, -EINVAL. */
+ * MT_ECLOSED when shut down and empty, -EINVAL. */
 int mt_aqueue_get_nowait(mt_aqueue *q, void *item);
 
 /* mt_aqueue_qsize - items in the queue. */
@@ -110,7 +110,7 @@ int mt_aqueue_task_done(mt_aqueue *q);
 
 /*
  * mt_aqueue_join - wait until every item put has been marked done.
- * Returns 0, -ECANCELED, -ETIMEDOUT, -EINVAL, -EPERM.
+ * Returns 0, -ECANCELED, -ETIMEDOUT, -EINVAL, MT_ENOTCORO.
  */
 int mt_aqueue_join(mt_aqueue *q);
 

@@ -3,10 +3,14 @@
  *
  * Return convention (stated once for the whole library): a function that can
  * fail returns 0 on success or a negative error code. Most codes are negated
- * errno values (-EINVAL, -ETIMEDOUT, -EAGAIN for Full/Empty, -EPIPE for a
- * closed object, -ECANCELED for a cancelled task); a few are multitask's own
- * (MT_E*, below), outside errno's range. mt_strerror() and mt_err_name() name
- * any of them. The library never aborts and never prints on a caller's error.
+ * errno values (-EINVAL, -ETIMEDOUT, -EAGAIN for Full/Empty, -ECANCELED for a
+ * cancelled task); where errno's text would mislead, the library's own
+ * situations have their own codes (MT_E*, below, outside errno's range):
+ * MT_ECLOSED for work or items given to a closed pool, executor or queue,
+ * MT_EKEY for a missing dict key (KeyError), MT_EINDEX for a list index out
+ * of range (IndexError), MT_ENOTCORO for a coroutine-only call made outside
+ * a coroutine. mt_strerror() and mt_err_name() name any of them. The library
+ * never aborts and never prints on a caller's error.
  *
  * Timeouts are in seconds as a double, as in Python: a negative value
  * (MT_FOREVER) waits forever, 0 polls without blocking.
@@ -37,7 +41,11 @@ extern "C" {
 #define MT_OWN_ERRORS(XX)                                                                          \
     XX(MT_EWORKER, -1001, "worker process died while running the task")                           \
     XX(MT_EBROKEN, -1002, "pool is broken: its workers cannot start")                              \
-    XX(MT_ETASK, -1003, "task failed without an error code")
+    XX(MT_EFAILED, -1003, "function failed without an error code")                             \
+    XX(MT_ECLOSED, -1004, "closed: it takes no more work or items")                              \
+    XX(MT_EKEY, -1005, "no such key")                                                            \
+    XX(MT_EINDEX, -1006, "index out of range")                                                   \
+    XX(MT_ENOTCORO, -1007, "not inside a coroutine of a running loop")
 
 enum mt_own_error {
 #define MT__ENUM(name, value, msg) name = value,

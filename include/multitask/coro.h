@@ -37,7 +37,7 @@
  *   asyncio.TaskGroup()              mt_task_group_*
  *   asyncio.shield(t)                mt_co_shield(t); around code:
  *                                    mt_co_shield_begin / mt_co_shield_end
- *   loop.call_later(s, cb)           mt_co_call_later(s, cb, arg, &h)
+ *   loop.call_later(s, cb)           mt_co_call_later(&h, s, cb, arg)
  *   loop.add_reader / add_writer     mt_co_wait_fd(fd, MT_READABLE, timeout)
  *   loop.sock_accept/recv/sendall    mt_co_sock_accept / _recv / _sendall
  *   loop.sock_connect                mt_co_sock_connect
@@ -137,7 +137,7 @@
 
 #include "executor.h"
 #include "future.h"
-#include "task.h"
+#include "fn.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -187,7 +187,7 @@ typedef struct mt_run_opts {
 /*
  * mt_run - make a loop in this thread, run fn(arg) as its first task until
  * it ends, then cancel what it left pending and close the loop (see
- * mt_loop_close). Returns fn's result; -EINVAL (fn NULL, bad options);
+ * mt_loop_free). Returns fn's result; -EINVAL (fn NULL, bad options);
  * -EBUSY when this thread is already running a loop; -ENOMEM; -EDEADLK when
  * every task waits for something that cannot happen any more (the tasks are
  * cancelled and reported). Not to be called from a coroutine.
@@ -218,7 +218,7 @@ int mt_loop_create_task(mt_loop *loop, mt_task **out, mt_co_fn *fn, void *arg,
 int mt_loop_run_until_complete(mt_loop *loop, mt_task *t);
 
 /*
- * mt_loop_close - cancel every task still pending, run the loop until they
+ * mt_loop_free - cancel every task still pending, run the loop until they
  * have ended, report them and any error nobody retrieved, then free the
  * loop and everything in it: every task handle of the loop is invalid
  * afterwards (release them before, or never). Returns 0, or the number of
@@ -226,7 +226,7 @@ int mt_loop_run_until_complete(mt_loop *loop, mt_task *t);
  * when called while the loop runs (from one of its coroutines or
  * callbacks). NULL is ignored (0).
  */
-int mt_loop_close(mt_loop *loop);
+int mt_loop_free(mt_loop *loop);
 
 /* mt_loop_current - the loop running in this thread, or NULL. */
 mt_loop *mt_loop_current(void);
@@ -241,9 +241,9 @@ double mt_loop_time(void);
  * mt_task_create - start fn(arg) as a new task of the running loop
  * (asyncio.create_task). It is queued to run once the caller suspends;
  * tasks start in the order they were created. With out not NULL, *out is a
- * handle to the task, owned by the caller (mt_task_release); with out NULL
+ * handle to the task, owned by the caller (mt_task_free); with out NULL
  * the task runs detached. opts may be NULL.
- * Returns 0; -EINVAL (fn NULL, bad options); -EPERM when no loop runs in
+ * Returns 0; -EINVAL (fn NULL, bad options); MT_ENOTCORO when no loop runs in
  * this thread; -ENOMEM. On error nothing is started.
  */
 int mt_task_create(mt_task **out, mt_co_fn *fn, void *arg, const mt_task_opts *opts);
@@ -253,7 +253,7 @@ int mt_task_create(mt_task **out, mt_co_fn *fn, void *arg, const mt_task_opts *o
  * return value, or -ECANCELED if it was cancelled. If the awaiting task is
  * cancelled or times out meanwhile, t is cancelled, awaited to its end, and
  * the awaiter's -ECANCELED / -ETIMEDOUT returned. -EINVAL for NULL or
- * awaiting oneself; -EPERM outside a coroutine.
+ * awaiting oneself; MT_ENOTCORO outside a coroutine.
  */
 int mt_task_await(mt_task *t);
 
@@ -285,11 +285,11 @@ const char *mt_task_name(const mt_task *t);
 mt_task *mt_task_current(void);
 
 /*
- * mt_task_release - give up a handle. The task goes on if it has not
+ * mt_task_free - give up a handle. The task goes on if it has not
  * ended; its memory is reused once it has ended and no handle is left. An
  * error nobody retrieved is reported now. NULL is ignored.
  */
-void mt_task_release(mt_task *t);
+void mt_task_free(mt_task *t);
 
 /* ---- suspending ------------------------------------------------------- */
 
@@ -297,12 +297,12 @@ void mt_task_release(mt_task *t);
  * mt_co_sleep - suspend for `seconds` (asyncio.sleep). Timers that fall due
  * together fire in the order they were started. Returns 0; -ECANCELED,
  * -ETIMEDOUT (an enclosing timeout); -EINVAL for a negative or non-finite
- * duration; -EPERM outside a coroutine.
+ * duration; MT_ENOTCORO outside a coroutine.
  */
 int mt_co_sleep(double seconds);
 
 /* mt_co_yield - let every other ready task run once, then go on
- * (asyncio.sleep(0)). Returns 0, -ECANCELED, -ETIMEDOUT or -EPERM. */
+ * (asyncio.sleep(0)). Returns 0, -ECANCELED, -ETIMEDOUT or MT_ENOTCORO. */
 int mt_co_yield(void);
 
 /* A timer of mt_co_call_later; owned by the loop. */
@@ -313,9 +313,10 @@ typedef void mt_co_timer_fn(void *arg);
  * mt_co_call_later - call cb(arg) in the loop after `seconds`, outside any
  * coroutine (loop.call_later). cb must not suspend; it may create tasks.
  * With out not NULL, *out identifies the timer for mt_co_timer_cancel until
- * it fires or is cancelled. Returns 0, -EINVAL, -EPERM, -ENOMEM.
+ * it fires or is cancelled (out may be NULL: nobody will cancel it).
+ * Returns 0, -EINVAL, MT_ENOTCORO, -ENOMEM.
  */
-int mt_co_call_later(double seconds, mt_co_timer_fn *cb, void *arg, mt_co_timer **out);
+int mt_co_call_later(mt_co_timer **out, double seconds, mt_co_timer_fn *cb, void *arg);
 
 /* mt_co_timer_cancel - stop a timer of mt_co_call_later that has not fired;
  * returns 0, or -EINVAL for NULL. */
@@ -332,7 +333,7 @@ typedef struct mt_co_timeout {
  * mt_co_timeout_begin - from now on, for `seconds` (MT_FOREVER: no limit),
  * until mt_co_timeout_end: once the time is up, the suspending call in
  * progress and every later one return -ETIMEDOUT (async with
- * asyncio.timeout). Scopes nest. Returns 0, -EINVAL (NaN), -EPERM.
+ * asyncio.timeout). Scopes nest. Returns 0, -EINVAL (NaN), MT_ENOTCORO.
  */
 int mt_co_timeout_begin(mt_co_timeout *scope, double seconds);
 
@@ -364,7 +365,7 @@ typedef struct mt_gather_opts {
  * and that error is returned; with .return_exceptions every task runs to
  * its end and 0 is returned. If the caller is cancelled, so are the tasks.
  * The handles stay the caller's. Returns 0, the first error, -ECANCELED,
- * -ETIMEDOUT, -EINVAL (ts NULL with n > 0, a NULL entry), -EPERM.
+ * -ETIMEDOUT, -EINVAL (ts NULL with n > 0, a NULL entry), MT_ENOTCORO.
  */
 int mt_co_gather(mt_task *const *ts, size_t n, int *results, const mt_gather_opts *opts);
 
@@ -374,7 +375,7 @@ int mt_co_gather(mt_task *const *ts, size_t n, int *results, const mt_gather_opt
  * pass (asyncio.wait). Nothing is cancelled. done / not_done (each may be
  * NULL; room for n) receive the tasks in the order of ts, with their counts.
  * Returns 0, -ETIMEDOUT (the outputs are filled all the same), -ECANCELED,
- * -EINVAL, -EPERM.
+ * -EINVAL, MT_ENOTCORO.
  */
 int mt_co_wait(mt_task *const *ts, size_t n, double timeout, mt_return_when when,
                mt_task **done, size_t *ndone, mt_task **not_done, size_t *nnot_done);
@@ -383,7 +384,7 @@ int mt_co_wait(mt_task *const *ts, size_t n, double timeout, mt_return_when when
  * mt_co_wait_for - await t for at most `timeout` seconds
  * (asyncio.wait_for): returns its result, or -ETIMEDOUT after cancelling t
  * and waiting for it to end. -ECANCELED when the caller is cancelled (t is
- * too), -EINVAL, -EPERM.
+ * too), -EINVAL, MT_ENOTCORO.
  */
 int mt_co_wait_for(mt_task *t, double timeout);
 
@@ -405,7 +406,7 @@ typedef struct mt_task_group {
 /*
  * mt_task_group_init - start a group owned by the running task (entering
  * `async with asyncio.TaskGroup() as tg`). The owner must call
- * mt_task_group_wait before it returns. Returns 0, -EINVAL, -EPERM.
+ * mt_task_group_wait before it returns. Returns 0, -EINVAL, MT_ENOTCORO.
  */
 int mt_task_group_init(mt_task_group *g);
 
@@ -415,7 +416,7 @@ int mt_task_group_init(mt_task_group *g);
  * but -ECANCELED), its siblings are cancelled and so is the owner, at its
  * next suspension point before mt_task_group_wait. The group reads the
  * children's results: their errors are not reported as unread. Returns 0,
- * -EPIPE once the group is failing or finished, mt_task_create's errors.
+ * MT_ECLOSED once the group is failing or finished, mt_task_create's errors.
  */
 int mt_task_group_create_task(mt_task_group *g, mt_task **out, mt_co_fn *fn, void *arg,
                               const mt_task_opts *opts);
@@ -442,7 +443,7 @@ int mt_task_group_wait(mt_task_group *g);
  * add_writer as one await). Returns the event (> 0); -ETIMEDOUT,
  * -ECANCELED; -EBUSY when another coroutine waits for the same event on
  * this fd; -EBADF when mt_co_close closes fd during the wait; -EINVAL
- * (bad fd or events); -EPERM; a libuv error as -errno (-EBADF, -EPERM for
+ * (bad fd or events); MT_ENOTCORO; a libuv error as -errno (-EBADF, -EPERM for
  * a regular file). One reader and one writer may wait
  * at once. The loop keeps a watcher for each fd waited on (it sets the fd
  * non-blocking): close such fds with mt_co_close, or call mt_co_forget_fd
@@ -451,7 +452,7 @@ int mt_task_group_wait(mt_task_group *g);
 int mt_co_wait_fd(int fd, int events, double timeout);
 
 /* mt_co_forget_fd - drop the loop's watcher of fd (nobody may be waiting on
- * it: -EBUSY). Returns 0, -EINVAL, -EPERM (no loop in this thread). */
+ * it: -EBUSY). Returns 0, -EINVAL, MT_ENOTCORO (no loop in this thread). */
 int mt_co_forget_fd(int fd);
 
 /* mt_co_close - close fd and drop the loop's watcher of it. Coroutines
@@ -462,7 +463,7 @@ int mt_co_close(int fd);
 /*
  * mt_co_wait_signal - suspend until signal signum arrives (libuv's signal
  * handling, loop.add_signal_handler as one await) or `timeout` passes.
- * Returns signum, -ETIMEDOUT, -ECANCELED, -EINVAL, -EPERM, -ENOMEM.
+ * Returns signum, -ETIMEDOUT, -ECANCELED, -EINVAL, MT_ENOTCORO, -ENOMEM.
  */
 int mt_co_wait_signal(int signum, double timeout);
 
@@ -473,7 +474,7 @@ int mt_co_wait_signal(int signum, double timeout);
  * means 128. Does not suspend; usable outside a loop. Returns 0 with
  * *fd_out set, -EINVAL, or the socket call's -errno.
  */
-int mt_co_tcp_listen(const char *host, int port, int backlog, int *fd_out);
+int mt_co_tcp_listen(int *fd_out, const char *host, int port, int backlog);
 
 /* mt_co_sock_port - the local port of a socket, or -errno. */
 int mt_co_sock_port(int fd);
@@ -481,7 +482,7 @@ int mt_co_sock_port(int fd);
 /*
  * mt_co_sock_accept - accept a connection on listening socket lfd
  * (loop.sock_accept): *fd_out is a non-blocking socket with TCP_NODELAY.
- * Returns 0, -ECANCELED, accept's -errno, -EINVAL, -EPERM.
+ * Returns 0, -ECANCELED, accept's -errno, -EINVAL, MT_ENOTCORO.
  */
 int mt_co_sock_accept(int lfd, int *fd_out);
 
@@ -489,20 +490,20 @@ int mt_co_sock_accept(int lfd, int *fd_out);
  * mt_co_sock_connect - connect to host:port (host as mt_co_tcp_listen;
  * NULL means 127.0.0.1): *fd_out is a new non-blocking socket with
  * TCP_NODELAY. Returns 0, -ECONNREFUSED and connect's other -errno,
- * -ECANCELED, -EINVAL, -EPERM.
+ * -ECANCELED, -EINVAL, MT_ENOTCORO.
  */
 int mt_co_sock_connect(const char *host, int port, int *fd_out);
 
 /*
  * mt_co_sock_recv - receive up to len bytes (loop.sock_recv). Returns the
- * count, 0 at the end of the stream, or -errno, -ECANCELED, -EPERM.
+ * count, 0 at the end of the stream, or -errno, -ECANCELED, MT_ENOTCORO.
  */
 ssize_t mt_co_sock_recv(int fd, void *buf, size_t len);
 
 /*
  * mt_co_sock_sendall - send all len bytes (loop.sock_sendall), suspending
  * while the socket buffer is full. Returns 0, -EPIPE / -ECONNRESET and
- * send's other -errno, -ECANCELED (some bytes may have gone), -EPERM.
+ * send's other -errno, -ECANCELED (some bytes may have gone), MT_ENOTCORO.
  */
 int mt_co_sock_sendall(int fd, const void *buf, size_t len);
 
@@ -516,7 +517,7 @@ int mt_co_sock_sendall(int fd, const void *buf, size_t len);
  * -ECANCELED when f was cancelled; with *result set as there. When the
  * coroutine is cancelled or `timeout` passes first, f is cancelled if it
  * has not started, and -ECANCELED / -ETIMEDOUT is returned. The caller
- * keeps its reference to f. -EINVAL, -EPERM, -ENOMEM.
+ * keeps its reference to f. -EINVAL, MT_ENOTCORO, -ENOMEM.
  */
 int mt_co_await_future(mt_future *f, double timeout, mt_iov *result);
 
@@ -528,12 +529,12 @@ int mt_co_await_future(mt_future *f, double timeout, mt_iov *result);
  * NULL. Returns the task's result, or mt_executor_submit's and
  * mt_co_await_future's errors.
  */
-int mt_co_run_in_executor(mt_executor *ex, mt_task_fn *fn, const void *arg, size_t len,
+int mt_co_run_in_executor(mt_executor *ex, mt_fn *fn, const void *arg, size_t len,
                           mt_buf *out);
 
 /* mt_co_to_thread - mt_co_run_in_executor on the default thread pool
  * (asyncio.to_thread). */
-int mt_co_to_thread(mt_task_fn *fn, const void *arg, size_t len, mt_buf *out);
+int mt_co_to_thread(mt_fn *fn, const void *arg, size_t len, mt_buf *out);
 
 #ifdef __cplusplus
 }

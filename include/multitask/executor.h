@@ -15,7 +15,7 @@
  *        mt_executor_submit_ref  one task, its argument borrowed; a future
  *        mt_executor_map         many items, results in item order
  *      and wait with mt_future_result, mt_wait or mt_as_completed.
- *   3. mt_executor_shutdown(ex, true, false) lets the queued work finish and
+ *   3. mt_executor_shutdown(ex, MT_SHUTDOWN_WAIT) lets the queued work finish and
  *      joins the threads (cancel_futures drops the work not yet started).
  *   4. mt_executor_free(ex).
  *
@@ -45,7 +45,7 @@
 
 #include "future.h"
 #include "results.h"
-#include "task.h"
+#include "fn.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -61,7 +61,7 @@ typedef struct mt_executor_opts {
      * bytes. If it fails, the executor is broken: the work queued fails with
      * MT_EBROKEN (the message names the initializer's error and message), and
      * so does every later submit. */
-    mt_task_fn *initializer;
+    mt_fn *initializer;
     const void *initarg;
     size_t initarg_len;
     /* Thread names are "<prefix>_<n>", cut to the 15 bytes Linux keeps;
@@ -88,12 +88,12 @@ int mt_executor_max_workers(const mt_executor *ex);
  * Tasks start in the order they were submitted.
  *
  * Returns 0; MT_EBROKEN when an initializer failed (checked first, as
- * Python does); -EPIPE after mt_executor_shutdown (Python's RuntimeError);
+ * Python does); MT_ECLOSED after mt_executor_shutdown (Python's RuntimeError);
  * -EINVAL (ex, fn or out NULL; arg NULL with len > 0); -ENOMEM; -EAGAIN when
  * the executor has no thread and cannot start one. On error nothing is
  * queued and *out is untouched. Thread-safe.
  */
-int mt_executor_submit(mt_executor *ex, mt_task_fn *fn, const void *arg, size_t len,
+int mt_executor_submit(mt_executor *ex, mt_fn *fn, const void *arg, size_t len,
                        mt_future **out);
 
 /*
@@ -102,7 +102,7 @@ int mt_executor_submit(mt_executor *ex, mt_task_fn *fn, const void *arg, size_t 
  * until the future is done (mt_future_wait returned 0, or it was
  * cancelled). Same errors as mt_executor_submit.
  */
-int mt_executor_submit_ref(mt_executor *ex, mt_task_fn *fn, const void *arg, size_t len,
+int mt_executor_submit_ref(mt_executor *ex, mt_fn *fn, const void *arg, size_t len,
                            mt_future **out);
 
 /*
@@ -118,36 +118,45 @@ int mt_executor_submit_ref(mt_executor *ex, mt_task_fn *fn, const void *arg, siz
  *
  * Returns 0 when every item succeeded; -ETIMEDOUT when the timeout passed;
  * else the error of the first failed item in item order. -EINVAL (ex, fn or
- * out NULL, items NULL with n > 0, item_size 0), MT_EBROKEN, -EPIPE, -ENOMEM
+ * out NULL, items NULL with n > 0, item_size 0), MT_EBROKEN, MT_ECLOSED, -ENOMEM
  * and -EAGAIN (as submit: the items already submitted are cancelled) leave
  * *out NULL. Thread-safe.
  */
-int mt_executor_map(mt_executor *ex, mt_task_fn *fn, const void *items, size_t n,
+int mt_executor_map(mt_executor *ex, mt_fn *fn, const void *items, size_t n,
                     size_t item_size, double timeout, mt_results **out);
 
 /* mt_executor_map_iov - mt_executor_map over n byte ranges of any sizes
  * (each copied as it is submitted). */
-int mt_executor_map_iov(mt_executor *ex, mt_task_fn *fn, const mt_iov *items, size_t n,
+int mt_executor_map_iov(mt_executor *ex, mt_fn *fn, const mt_iov *items, size_t n,
                         double timeout, mt_results **out);
+
+/* What mt_executor_shutdown does besides refusing new work; or them together.
+ * Python's shutdown(wait=True, cancel_futures=False) is MT_SHUTDOWN_WAIT. */
+enum mt_shutdown_flags {
+    MT_SHUTDOWN_WAIT = 1 << 0,           /* return once every thread has exited */
+    MT_SHUTDOWN_CANCEL_FUTURES = 1 << 1, /* cancel the work not yet started */
+};
 
 /*
  * mt_executor_shutdown - accept no more work: later submits fail with
- * -EPIPE. With cancel_futures, the tasks not yet started are cancelled
- * (their futures report -ECANCELED and their done callbacks run); otherwise
- * the threads still run every queued task before they exit. With wait, it
- * returns once every thread has exited; without, at once. Calling it again
- * is harmless (a later call may still wait or cancel).
+ * MT_ECLOSED. With MT_SHUTDOWN_CANCEL_FUTURES, the calls not yet started are
+ * cancelled (their futures report -ECANCELED and their done callbacks run);
+ * otherwise the threads still run every queued call before they exit. With
+ * MT_SHUTDOWN_WAIT, it returns once every thread has exited; without, at
+ * once. Calling it again is harmless (a later call may still wait or
+ * cancel).
  *
- * Returns 0; -EINVAL for a NULL ex; -EDEADLK when called with wait from one
- * of ex's own threads, in a task or a done callback (the shutdown happens,
- * but that thread waits for no thread: it cannot wait for itself, nor for
- * one that may be waiting for it; it exits after its task). Thread-safe.
+ * Returns 0; -EINVAL for a NULL ex or unknown flags; -EDEADLK when called
+ * with MT_SHUTDOWN_WAIT from one of ex's own threads, in a call of fn or a
+ * done callback (the shutdown happens, but that thread waits for no thread:
+ * it cannot wait for itself, nor for one that may be waiting for it; it
+ * exits after its call). Thread-safe.
  */
-int mt_executor_shutdown(mt_executor *ex, bool wait, bool cancel_futures);
+int mt_executor_shutdown(mt_executor *ex, unsigned flags);
 
 /*
- * mt_executor_free - shut down as mt_executor_shutdown(ex, true, false) does
- * when not done yet (so queued work still runs, as on leaving Python's
+ * mt_executor_free - shut down as mt_executor_shutdown(ex, MT_SHUTDOWN_WAIT)
+ * does when not done yet (so queued work still runs, as on leaving Python's
  * `with` block), join every thread and release the executor. Futures held
  * elsewhere stay valid. Must not be called from one of ex's tasks, nor while
  * another thread may still use ex. NULL is ignored.

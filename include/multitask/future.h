@@ -1,12 +1,13 @@
 /*
  * multitask/future.h - one future for every asynchronous result.
  *
- * An mt_future is what the process pool, the thread pool and (later) the
- * coroutine loop hand back for work that finishes later: Python's
- * concurrent.futures.Future, asyncio.Future and multiprocessing's AsyncResult
- * in one object. A future moves through
+ * An mt_future is what the process pool and the thread pool hand back for
+ * work that finishes later, and what a coroutine awaits without blocking its
+ * loop (mt_co_await_future): Python's concurrent.futures.Future,
+ * asyncio.Future and multiprocessing's AsyncResult in one object. A future
+ * moves through
  *
- *   PENDING -> RUNNING -> DONE         (the task returned, successfully or not)
+ *   PENDING -> RUNNING -> DONE         (the function returned, well or not)
  *   PENDING -> CANCELLED               (mt_future_cancel before it started)
  *
  * and never changes once DONE or CANCELLED.
@@ -16,7 +17,7 @@
  *   2. Wait for it: mt_future_result(f, timeout, &res) returns the task's own
  *      0 or error, -ETIMEDOUT when it is not done in time, -ECANCELED when it
  *      was cancelled. mt_future_wait() waits without looking at the result.
- *   3. Release it with mt_future_release() when done with it.
+ *   3. Release it with mt_future_free() when done with it.
  *
  * Many futures at once, from any producers mixed (concurrent.futures.wait
  * and as_completed):
@@ -116,9 +117,9 @@ int mt_future_add_done_callback(mt_future *f, mt_future_cb *cb, void *arg);
 /* mt_future_ref - take one more reference; returns f. */
 mt_future *mt_future_ref(mt_future *f);
 
-/* mt_future_release - drop one reference; the last frees the future.
+/* mt_future_free - drop one reference; the last frees the future.
  * NULL is accepted and ignored. */
-void mt_future_release(mt_future *f);
+void mt_future_free(mt_future *f);
 
 /* ---- many futures ------------------------------------------------------ */
 

@@ -73,7 +73,7 @@
 
 #include "future.h"
 #include "results.h"
-#include "task.h"
+#include "fn.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -92,7 +92,7 @@ typedef struct mt_pool_opts {
      * fails in a starting pool, mt_pool_new returns its error; if it fails in
      * a replacement worker, the pool is broken and work fails with
      * MT_EBROKEN. */
-    mt_task_fn *initializer;
+    mt_fn *initializer;
     const void *initarg;
     size_t initarg_len;
     /* A worker exits and is replaced after this many tasks (map items count
@@ -118,10 +118,10 @@ int mt_pool_processes(const mt_pool *p);
 
 /*
  * mt_pool_apply_async - queue fn(arg, len) and return its future in *out
- * (the caller owns one reference). arg is copied. Returns 0; -EPIPE after
+ * (the caller owns one reference). arg is copied. Returns 0; MT_ECLOSED after
  * close or terminate; MT_EBROKEN; -EINVAL; -ENOMEM.
  */
-int mt_pool_apply_async(mt_pool *p, mt_task_fn *fn, const void *arg, size_t len,
+int mt_pool_apply_async(mt_pool *p, mt_fn *fn, const void *arg, size_t len,
                         mt_future **out);
 
 /*
@@ -129,7 +129,7 @@ int mt_pool_apply_async(mt_pool *p, mt_task_fn *fn, const void *arg, size_t len,
  * error message) is appended to *out when out is not NULL. Returns the task's
  * return value or one of mt_pool_apply_async's errors.
  */
-int mt_pool_apply(mt_pool *p, mt_task_fn *fn, const void *arg, size_t len, mt_buf *out);
+int mt_pool_apply(mt_pool *p, mt_fn *fn, const void *arg, size_t len, mt_buf *out);
 
 /* Options for the map family. A zeroed struct means defaults. */
 typedef struct mt_map_opts {
@@ -153,15 +153,15 @@ typedef struct mt_map_opts {
  * pool as they are dispatched). On return *out holds every item's outcome
  * (the caller frees it with mt_results_free, see results.h), even when some
  * failed. Returns 0 when every item succeeded, else the error of the first
- * failed item in item order; -EPIPE, MT_EBROKEN, -EINVAL (n > 0 with items
+ * failed item in item order; MT_ECLOSED, MT_EBROKEN, -EINVAL (n > 0 with items
  * NULL, item_size 0), -ENOMEM, where *out is left NULL.
  */
-int mt_pool_map(mt_pool *p, mt_task_fn *fn, const void *items, size_t n, size_t item_size,
+int mt_pool_map(mt_pool *p, mt_fn *fn, const void *items, size_t n, size_t item_size,
                 const mt_map_opts *opts, mt_results **out);
 
 /* mt_pool_map_iov - mt_pool_map over n byte ranges of any sizes; an item
  * with data NULL and a length is -EINVAL (nothing is queued). */
-int mt_pool_map_iov(mt_pool *p, mt_task_fn *fn, const mt_iov *items, size_t n,
+int mt_pool_map_iov(mt_pool *p, mt_fn *fn, const mt_iov *items, size_t n,
                     const mt_map_opts *opts, mt_results **out);
 
 /*
@@ -169,7 +169,7 @@ int mt_pool_map_iov(mt_pool *p, mt_task_fn *fn, const mt_iov *items, size_t n,
  * args[i * nargs + k] is argument k. The task receives them packed with
  * mt_pack(); mt_unpack() splits them again.
  */
-int mt_pool_starmap(mt_pool *p, mt_task_fn *fn, const mt_iov *args, size_t n, size_t nargs,
+int mt_pool_starmap(mt_pool *p, mt_fn *fn, const mt_iov *args, size_t n, size_t nargs,
                     const mt_map_opts *opts, mt_results **out);
 
 /* A streaming map (imap / imap_unordered). */
@@ -181,12 +181,12 @@ typedef struct mt_imap mt_imap;
  * the array must stay valid and unchanged until mt_imap_free. Errors as
  * mt_pool_map; *out is the caller's to free.
  */
-int mt_pool_imap(mt_pool *p, mt_task_fn *fn, const void *items, size_t n, size_t item_size,
+int mt_pool_imap(mt_pool *p, mt_fn *fn, const void *items, size_t n, size_t item_size,
                  const mt_map_opts *opts, mt_imap **out);
 
 /* mt_pool_imap_iov - mt_pool_imap over byte ranges; the ranges and their
  * bytes must stay valid until mt_imap_free. */
-int mt_pool_imap_iov(mt_pool *p, mt_task_fn *fn, const mt_iov *items, size_t n,
+int mt_pool_imap_iov(mt_pool *p, mt_fn *fn, const mt_iov *items, size_t n,
                      const mt_map_opts *opts, mt_imap **out);
 
 /*
@@ -211,19 +211,21 @@ typedef int mt_next_item_fn(void *ctx, mt_buf *item);
  * every item (and mt_pool_join waits for them until mt_imap_free); a pool
  * terminated or broken fails the items not yet done and calls next_item no
  * more. Returns 0 with *out set (free it with mt_imap_free, before the
- * pool); -EINVAL (a NULL argument); -EPIPE after close or terminate;
+ * pool); -EINVAL (a NULL argument); MT_ECLOSED after close or terminate;
  * MT_EBROKEN; -ENOMEM.
  */
-int mt_pool_imap_fn(mt_imap **out, mt_pool *p, mt_task_fn *fn, mt_next_item_fn *next_item,
+int mt_pool_imap_fn(mt_imap **out, mt_pool *p, mt_fn *fn, mt_next_item_fn *next_item,
                     void *ctx, const mt_map_opts *opts);
 
 /*
  * mt_imap_next - wait for the next result: the next item in order, or with
  * .unordered the next to finish. Sets *index to its item index and *out to
- * its bytes (valid until the next call on `it`) and returns its return value;
- * MT_EOF once every item was returned (for mt_pool_imap_fn, the producer's
- * own error first if it ended with one); -ETIMEDOUT; -EINVAL for a NaN
- * timeout. With mt_pool_imap_fn it first takes more items from the
+ * its bytes (valid until the next call on `it`) and returns its return value:
+ * 0, or for an item that failed its error code with *out holding its error
+ * message (MT_EWORKER and a message naming the signal for an item whose
+ * worker died); MT_EOF once every item was returned (for mt_pool_imap_fn,
+ * the producer's own error first if it ended with one); -ETIMEDOUT; -EINVAL
+ * for a NaN timeout. With mt_pool_imap_fn it first takes more items from the
  * producer while there is room (the timeout does not bound the producer).
  */
 int mt_imap_next(mt_imap *it, double timeout, size_t *index, mt_iov *out);
@@ -234,7 +236,7 @@ int mt_imap_next(mt_imap *it, double timeout, size_t *index, mt_iov *out);
 void mt_imap_free(mt_imap *it);
 
 /*
- * mt_pool_close - accept no more work (later submissions fail with -EPIPE);
+ * mt_pool_close - accept no more work (later submissions fail with MT_ECLOSED);
  * the workers exit when the work already given is done. Returns 0.
  */
 int mt_pool_close(mt_pool *p);

@@ -39,7 +39,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
-#include "task.h"
+#include "fn.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -65,7 +65,7 @@ typedef struct mt_process_opts {
  * opts may be NULL for defaults. Returns 0, -EINVAL (fn or out NULL, or arg
  * NULL with len > 0) or -ENOMEM.
  */
-int mt_process_new(mt_process **out, mt_task_fn *fn, const void *arg, size_t len,
+int mt_process_new(mt_process **out, mt_fn *fn, const void *arg, size_t len,
                    const mt_process_opts *opts);
 
 /*

@@ -20,7 +20,7 @@
  *      and now and then mt_progress_refresh(p) (a cheap no-op until the
  *      interval passes). mt_progress_print writes a line of text (an error
  *      message) above the bars without tearing them.
- *   3. mt_progress_close(p) draws the final state; mt_progress_free(p).
+ *   3. mt_progress_finish(p) draws the final state; mt_progress_free(p).
  *
  * Output, by mode:
  *   BARS   one line with the total (percent, bar, amount, items, rate, ETA,
@@ -30,9 +30,9 @@
  *          drawing and carries on), at most every `interval` (0.1 s), and
  *          not before `delay` has passed (short jobs print nothing).
  *   PLAIN  the total line as plain text every `interval` (1 s), and once
- *          more when closed.
+ *          more when finished.
  *   JSON   one JSON object per line: {"event":"progress",...} every
- *          `interval` (1 s) and {"event":"end",...} when closed, and any
+ *          `interval` (1 s) and {"event":"end",...} when finished, and any
  *          event the program adds with mt_progress_event.
  *   AUTO   BARS when the fd is a terminal, else nothing.
  *   NONE   nothing (the counts still work: mt_progress_stats reads them).
@@ -182,14 +182,14 @@ int mt_progress_json_string(mt_buf *b, const char *s);
 void mt_progress_stats(mt_progress *p, mt_progress_stat *out);
 
 /*
- * mt_progress_close - draw the final state (BARS: the total line stays and
+ * mt_progress_finish - draw the final state (BARS: the total line stays and
  * the slot lines go; PLAIN: a last line; JSON: the "end" event) and stop
  * drawing. Later calls draw nothing. Returns 0 or -errno of the write.
  * Thread-safe; calling it twice is harmless.
  */
-int mt_progress_close(mt_progress *p);
+int mt_progress_finish(mt_progress *p);
 
-/* mt_progress_free - close when not done yet, and release p. NULL is
+/* mt_progress_free - finish when not done yet, and release p. NULL is
  * ignored. */
 void mt_progress_free(mt_progress *p);
 

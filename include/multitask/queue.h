@@ -17,7 +17,7 @@
  *      their own memory without any allocation. The _nowait forms never block
  *      and return -EAGAIN where Python raises Full or Empty.
  *   3. Optionally mt_queue_close(q): no more puts, for everyone; consumers
- *      receive what is left and then -EPIPE, which makes a natural "done"
+ *      receive what is left and then MT_ECLOSED, which makes a natural "done"
  *      signal for worker loops.
  *   4. With .joinable, consumers call mt_queue_task_done(q) for each message
  *      they finished and anyone may mt_queue_join(q, timeout) to wait until
@@ -125,7 +125,7 @@ int mt_queue_open(mt_queue **out, const char *name);
  * mt_queue_put - append a copy of the len bytes at data, waiting up to
  * `timeout` seconds for room. Returns 0 once the message is in the queue;
  * -EAGAIN when full and timeout is 0 (Python's Full); -ETIMEDOUT when still
- * full after the timeout; -EPIPE when the queue is closed (also when it is
+ * full after the timeout; MT_ECLOSED when the queue is closed (also when it is
  * closed while the call waits); -EMSGSIZE when len > max_message; -EINVAL
  * (q NULL, data NULL with len > 0, timeout NaN).
  */
@@ -140,7 +140,7 @@ int mt_queue_put_nowait(mt_queue *q, const void *data, size_t len);
  * message's length; a NUL byte follows it, not counted). The memory stays
  * the caller's; reusing one mt_buf avoids allocations after the first.
  * Returns 0; -EAGAIN when empty and timeout is 0 (Python's Empty);
- * -ETIMEDOUT; -EPIPE when the queue is closed and empty; -ENOMEM (the
+ * -ETIMEDOUT; MT_ECLOSED when the queue is closed and empty; -ENOMEM (the
  * message stays in the queue); -EINVAL (q or out NULL, timeout NaN).
  */
 int mt_queue_get(mt_queue *q, mt_buf *out, double timeout);
@@ -182,10 +182,10 @@ size_t mt_queue_max_message(const mt_queue *q);
 
 /*
  * mt_queue_close - close the queue for every process that uses it: later
- * puts fail with -EPIPE, gets return the messages still queued and then
- * -EPIPE, and every call blocked in put or get wakes up (with -EPIPE unless
+ * puts fail with MT_ECLOSED, gets return the messages still queued and then
+ * MT_ECLOSED, and every call blocked in put or get wakes up (with MT_ECLOSED unless
  * a message arrives for it). A put racing with close either returns 0, and
- * its message is delivered like the others, or -EPIPE, having queued
+ * its message is delivered like the others, or MT_ECLOSED, having queued
  * nothing. mt_queue_join is not affected: it still waits for the remaining
  * messages to be done. Closing twice is harmless. Returns 0, or -EINVAL for
  * NULL. The handle must still be freed.

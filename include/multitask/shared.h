@@ -11,7 +11,7 @@
  *   1. mt_dict_new(&d, NULL) makes an empty dict in a fresh private directory
  *      under /dev/shm (mode 0700); mt_list_new(&l, NULL) the same for a list.
  *      Options (mt_shared_opts) give it a name, put it in a directory of the
- *      caller's choosing, keep it after close, or set its maximum size.
+ *      caller's choosing, keep it after free, or set its maximum size.
  *   2. Share it: a child forked after this point (mt_process, mt_pool with
  *      MT_START_FORK, fork()) simply keeps using the same handle; an
  *      unrelated process calls mt_dict_open(&d, name, NULL) with the name
@@ -22,9 +22,9 @@
  *      updates of `d[k] += 1` on a Manager dict cannot happen. Many writes
  *      in one transaction: mt_dict_update, mt_list_extend, or a batch
  *      (mt_dict_batch_begin ... mt_dict_batch_commit).
- *   4. mt_dict_close(d) in every process that has it. The creator's close
+ *   4. mt_dict_free(d) in every process that has it. The creator's free
  *      removes the directory, unless it was named by path or asked to
- *      persist; mt_shared_remove() removes a kept one.
+ *      persist; mt_shared_unlink() removes a kept one.
  *
  * Storage: each dict or list is one LMDB environment of its own (a directory
  * holding data.mdb and lock.mdb), so that writers of two different objects
@@ -45,7 +45,7 @@
  * Processes: a handle inherited through fork() reopens the environment in
  * the child on first use (LMDB forbids using one environment across fork),
  * so a child should first use it while the creator still has it open: after
- * the creator's close has removed the directory, a child that had not used
+ * the creator's free has removed the directory, a child that had not used
  * it yet gets -ENOENT. Reader slots of processes that died are reclaimed
  * when an object is opened, when a batch begins, when the map is full, and
  * on mt_dict_reader_check(). Within one process, every handle on the same
@@ -116,8 +116,8 @@ typedef struct mt_shared_opts {
     /* At creation, instead of name: the directory to use (created, mode
      * 0700; it may exist if empty). Its name for mt_*_open is this path. */
     const char *path;
-    /* Keep a /dev/shm directory after the creator closes the object (one
-     * given by path is always kept). mt_shared_remove() removes it. */
+    /* Keep a /dev/shm directory after the creator frees the object (one
+     * given by path is always kept). mt_shared_unlink() removes it. */
     bool persist;
     /* At creation: the maximum size of the data in bytes, rounded up to the
      * page size; 0 means MT_SHARED_DEFAULT_MAP_SIZE. Writes beyond it fail
@@ -128,14 +128,14 @@ typedef struct mt_shared_opts {
 } mt_shared_opts;
 
 /*
- * mt_shared_remove - remove a kept object's directory by the name mt_*_open
+ * mt_shared_unlink - remove a kept object's directory by the name mt_*_open
  * takes (a /dev/shm name, or a path). Processes that have it open keep
  * working on it; no one can open it any more. Returns 0, -ENOENT if there is
  * no such object, -EINVAL for a bad name, or the error of unlink/rmdir
  * (-ENOTEMPTY when the directory holds other files; they are kept).
  * Thread-safe.
  */
-int mt_shared_remove(const char *name);
+int mt_shared_unlink(const char *name);
 
 /* ------------------------------------------------------------------ dict */
 
@@ -159,12 +159,12 @@ int mt_dict_new(mt_dict **out, const mt_shared_opts *opts);
 int mt_dict_open(mt_dict **out, const char *name, const mt_shared_opts *opts);
 
 /*
- * mt_dict_close - release the handle. In the creating process (not in a
+ * mt_dict_free - release the handle. In the creating process (not in a
  * forked child) this also removes the directory unless it was given by path
  * or opts.persist was set. A batch this thread left open is aborted. NULL is
  * ignored. Not to be called while another thread uses d.
  */
-void mt_dict_close(mt_dict *d);
+void mt_dict_free(mt_dict *d);
 
 /* mt_dict_name - the name mt_dict_open takes; owned by d. Thread-safe. */
 const char *mt_dict_name(const mt_dict *d);
@@ -178,7 +178,7 @@ int mt_dict_set(mt_dict *d, const void *key, size_t klen, const void *value, siz
 
 /*
  * mt_dict_get - copy d[key] into out, replacing its contents.
- * Returns 0, -ENOENT (no such key: Python's KeyError; out is unchanged),
+ * Returns 0, MT_EKEY (no such key: Python's KeyError; out is unchanged),
  * -EINVAL (bad arguments as for set, out NULL).
  */
 int mt_dict_get(mt_dict *d, const void *key, size_t klen, mt_buf *out);
@@ -192,19 +192,19 @@ typedef int mt_shared_view_fn(const void *value, size_t len, void *ctx);
 
 /*
  * mt_dict_view - call fn(value, len, ctx) on d[key] without copying it, in
- * one read transaction. Returns fn's return value, -ENOENT (no such key; fn
+ * one read transaction. Returns fn's return value, MT_EKEY (no such key; fn
  * is not called), -EINVAL (bad arguments, fn NULL).
  */
 int mt_dict_view(mt_dict *d, const void *key, size_t klen, mt_shared_view_fn *fn, void *ctx);
 
 /*
- * mt_dict_delete - del d[key]. Returns 0, -ENOENT (no such key), -EINVAL.
+ * mt_dict_delete - del d[key]. Returns 0, MT_EKEY (no such key), -EINVAL.
  */
 int mt_dict_delete(mt_dict *d, const void *key, size_t klen);
 
 /*
  * mt_dict_pop - remove d[key] and move its value into out (replaced), in one
- * transaction. out may be NULL to drop the value. Returns 0, -ENOENT,
+ * transaction. out may be NULL to drop the value. Returns 0, MT_EKEY,
  * -EINVAL.
  */
 int mt_dict_pop(mt_dict *d, const void *key, size_t klen, mt_buf *out);
@@ -317,7 +317,7 @@ int mt_dict_batch_begin(mt_dict *d);
  * first error a write of the batch failed with inside LMDB (-ENOSPC, ...):
  * from that failure on, every call of the batch returns that error too,
  * and nothing of the batch is kept. A write that failed for its own reason
- * (-ENOENT, -EINVAL, -EOVERFLOW, a modify function's error) changed nothing
+ * (MT_EKEY, -EINVAL, -EOVERFLOW, a modify function's error) changed nothing
  * and does not fail the batch. The batch is over in every case.
  */
 int mt_dict_batch_commit(mt_dict *d);
@@ -337,15 +337,15 @@ int mt_dict_reader_check(mt_dict *d);
 
 /* ------------------------------------------------------------------ list */
 
-/* mt_list_new, mt_list_open, mt_list_close, mt_list_name - as for a dict. */
+/* mt_list_new, mt_list_open, mt_list_free, mt_list_name - as for a dict. */
 int mt_list_new(mt_list **out, const mt_shared_opts *opts);
 int mt_list_open(mt_list **out, const char *name, const mt_shared_opts *opts);
-void mt_list_close(mt_list *l);
+void mt_list_free(mt_list *l);
 const char *mt_list_name(const mt_list *l);
 
 /*
  * Indexes are as in Python: 0 is the first item, -1 the last. A bad index
- * returns -ERANGE (IndexError) and changes nothing.
+ * returns MT_EINDEX (IndexError) and changes nothing.
  */
 
 /*
@@ -368,21 +368,21 @@ int mt_list_extend(mt_list *l, const mt_iov *items, size_t n);
  */
 int mt_list_insert(mt_list *l, long index, const void *value, size_t len);
 
-/* mt_list_get - copy l[index] into out (replaced). Returns 0, -ERANGE,
+/* mt_list_get - copy l[index] into out (replaced). Returns 0, MT_EINDEX,
  * -EINVAL (l or out NULL). */
 int mt_list_get(mt_list *l, long index, mt_buf *out);
 
 /* mt_list_view - fn(value, len, ctx) on l[index] without a copy (see
- * mt_shared_view_fn). Returns fn's value, -ERANGE, -EINVAL. */
+ * mt_shared_view_fn). Returns fn's value, MT_EINDEX, -EINVAL. */
 int mt_list_view(mt_list *l, long index, mt_shared_view_fn *fn, void *ctx);
 
-/* mt_list_set - l[index] = value. Returns 0, -ERANGE, -EINVAL, -ENOSPC. */
+/* mt_list_set - l[index] = value. Returns 0, MT_EINDEX, -EINVAL, -ENOSPC. */
 int mt_list_set(mt_list *l, long index, const void *value, size_t len);
 
 /*
  * mt_list_pop - remove l[index] (-1: the last) and move its value into out
  * (replaced; NULL to drop it). Popping either end is O(log n); elsewhere the
- * items on the shorter side move. Returns 0, -ERANGE (bad index, or the list
+ * items on the shorter side move. Returns 0, MT_EINDEX (bad index, or the list
  * is empty), -EINVAL.
  */
 int mt_list_pop(mt_list *l, long index, mt_buf *out);

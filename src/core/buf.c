@@ -9,7 +9,7 @@
 #include <stdlib.h>
 
 #include "multitask/core.h"
-#include "multitask/task.h"
+#include "multitask/fn.h"
 
 int mt_buf_grow(mt_buf *b, size_t extra)
 {
@@ -67,14 +67,14 @@ void mt_buf_move(mt_buf *dst, mt_buf *src)
     *src = (mt_buf)MT_BUF_INIT;
 }
 
-int mt_task_fail(mt_buf *out, int err, const char *fmt, ...)
+int mt_fail(mt_buf *out, int err, const char *fmt, ...)
 {
     mt_buf_reset(out);
     va_list ap;
     va_start(ap, fmt);
     mt_buf_vprintf(out, fmt, ap); /* best effort: the error code matters more */
     va_end(ap);
-    return err < 0 ? err : MT_ETASK;
+    return err < 0 ? err : MT_EFAILED;
 }
 
 int mt_pack(mt_buf *b, const mt_iov *parts, size_t n)

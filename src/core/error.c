@@ -19,6 +19,8 @@ const char *mt_strerror(int err)
         return "end of results";
     case 0:
         return "success";
+    case -ETIMEDOUT: /* glibc's "Connection timed out" misleads for a queue or a future */
+        return "timed out";
     }
     const char *s = err < 0 ? strerrordesc_np(-err) : NULL;
     return s ? s : "unknown error";

@@ -271,7 +271,7 @@ int mt_aqueue_put_nowait(mt_aqueue *q, const void *item)
     if (!q || !item)
         return -EINVAL;
     if (q->shutdown)
-        return -EPIPE;
+        return MT_ECLOSED;
     if (is_full(q))
         return -EAGAIN;
     if (q->count == q->cap) {
@@ -290,7 +290,7 @@ int mt_aqueue_get_nowait(mt_aqueue *q, void *item)
     if (!q || !item)
         return -EINVAL;
     if (!q->count)
-        return q->shutdown ? -EPIPE : -EAGAIN;
+        return q->shutdown ? MT_ECLOSED : -EAGAIN;
     take(q, item);
     wl_wake_one(&q->putters);
     return 0;
@@ -300,7 +300,7 @@ int mt_aqueue_put(mt_aqueue *q, const void *item)
 {
     mt_task *t = mt__current();
     if (!t)
-        return -EPERM;
+        return MT_ENOTCORO;
     for (;;) {
         int r = mt_aqueue_put_nowait(q, item);
         if (r != -EAGAIN)
@@ -315,7 +315,7 @@ int mt_aqueue_get(mt_aqueue *q, void *item)
 {
     mt_task *t = mt__current();
     if (!t)
-        return -EPERM;
+        return MT_ENOTCORO;
     for (;;) {
         int r = mt_aqueue_get_nowait(q, item);
         if (r != -EAGAIN)
@@ -359,7 +359,7 @@ int mt_aqueue_join(mt_aqueue *q)
 {
     mt_task *t = mt__current();
     if (!t)
-        return -EPERM;
+        return MT_ENOTCORO;
     if (!q)
         return -EINVAL;
     while (q->unfinished) {

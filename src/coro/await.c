@@ -26,7 +26,7 @@ static void one_notify(mt__waiter *w, mt_task *ended)
 static int check_awaitable(mt_task *cur, mt_task *t)
 {
     if (!cur)
-        return -EPERM;
+        return MT_ENOTCORO;
     if (!t || t == cur || t->loop != cur->loop)
         return -EINVAL;
     return 0;
@@ -165,7 +165,7 @@ static void many_end(mt_task *const *ts, size_t n, many_waiter *local, many_wait
 static int check_many(mt_task *cur, mt_task *const *ts, size_t n)
 {
     if (!cur)
-        return -EPERM;
+        return MT_ENOTCORO;
     if (!ts && n)
         return -EINVAL;
     for (size_t i = 0; i < n; i++) {

@@ -46,7 +46,7 @@ int mt_co_await_future(mt_future *f, double timeout, mt_iov *result)
 {
     mt_task *t = mt__current();
     if (!t)
-        return -EPERM;
+        return MT_ENOTCORO;
     if (!f)
         return -EINVAL;
     if (!mt_future_done(f)) {
@@ -101,12 +101,12 @@ int mt__loop_executor(mt_loop *l, mt_executor **out)
     return 0;
 }
 
-int mt_co_run_in_executor(mt_executor *ex, mt_task_fn *fn, const void *arg, size_t len,
+int mt_co_run_in_executor(mt_executor *ex, mt_fn *fn, const void *arg, size_t len,
                           mt_buf *out)
 {
     mt_task *t = mt__current();
     if (!t)
-        return -EPERM;
+        return MT_ENOTCORO;
     if (!fn || (!arg && len))
         return -EINVAL;
     if (!ex) {
@@ -128,11 +128,11 @@ int mt_co_run_in_executor(mt_executor *ex, mt_task_fn *fn, const void *arg, size
             mt_buf_append(out, msg, strlen(msg));
         }
     }
-    mt_future_release(f);
+    mt_future_free(f);
     return r;
 }
 
-int mt_co_to_thread(mt_task_fn *fn, const void *arg, size_t len, mt_buf *out)
+int mt_co_to_thread(mt_fn *fn, const void *arg, size_t len, mt_buf *out)
 {
     return mt_co_run_in_executor(NULL, fn, arg, len, out);
 }

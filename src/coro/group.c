@@ -35,7 +35,7 @@ int mt_task_group_init(mt_task_group *g)
 {
     mt_task *cur = mt__current();
     if (!cur)
-        return -EPERM;
+        return MT_ENOTCORO;
     if (!g)
         return -EINVAL;
     group *gr = mt__rec(cur, g, sizeof *gr);
@@ -60,7 +60,7 @@ int mt_task_group_create_task(mt_task_group *g, mt_task **out, mt_co_fn *fn, voi
     if (!gr || !gr->owner)
         return -EINVAL;
     if (gr->closed)
-        return -EPIPE;
+        return MT_ECLOSED;
     mt_task *t;
     int err = mt__task_new(gr->owner->loop, &t, out != NULL, fn, arg, opts);
     if (err)
@@ -108,7 +108,7 @@ int mt_task_group_wait(mt_task_group *g)
     group *gr = g ? group_of(g) : NULL;
     mt_task *cur = mt__current();
     if (!cur)
-        return -EPERM;
+        return MT_ENOTCORO;
     if (!gr || gr->owner != cur)
         return -EINVAL;
     gr->waiting = true;

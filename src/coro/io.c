@@ -94,7 +94,7 @@ int mt_co_wait_fd(int fd, int events, double timeout)
 {
     mt_task *t = mt__current();
     if (!t)
-        return -EPERM;
+        return MT_ENOTCORO;
     if (fd < 0 || !events || (events & ~(MT_READABLE | MT_WRITABLE)) ||
         events == (MT_READABLE | MT_WRITABLE))
         return -EINVAL;
@@ -143,7 +143,7 @@ int mt_co_forget_fd(int fd)
 {
     mt_loop *l = mt__loop_tls;
     if (!l)
-        return -EPERM;
+        return MT_ENOTCORO;
     if (fd < 0)
         return -EINVAL;
     if ((size_t)fd >= l->nfdw || !l->fdw[fd])
@@ -171,7 +171,7 @@ int mt_co_close(int fd)
             mt__wake(wr, -EBADF);
     }
     int err = mt_co_forget_fd(fd);
-    if (err && err != -EPERM)
+    if (err && err != MT_ENOTCORO)
         return err;
     return close(fd) == 0 ? 0 : -errno;
 }
@@ -210,7 +210,7 @@ int mt_co_wait_signal(int signum, double timeout)
 {
     mt_task *t = mt__current();
     if (!t)
-        return -EPERM;
+        return MT_ENOTCORO;
     if (signum <= 0 || signum >= 65)
         return -EINVAL;
     int code = mt__interrupt_code(t);

@@ -235,7 +235,7 @@ static void close_walk(uv_handle_t *h, void *arg)
         uv_close(h, NULL);
 }
 
-int mt_loop_close(mt_loop *l)
+int mt_loop_free(mt_loop *l)
 {
     if (!l)
         return 0;
@@ -307,11 +307,11 @@ int mt_run(mt_co_fn *fn, void *arg, const mt_run_opts *opts)
     mt_task *main_task;
     err = mt__task_new(l, &main_task, true, fn, arg, &(mt_task_opts){.name = "main"});
     if (err) {
-        mt_loop_close(l);
+        mt_loop_free(l);
         return err;
     }
     int r = mt_loop_run_until_complete(l, main_task);
-    mt_task_release(main_task);
-    mt_loop_close(l);
+    mt_task_free(main_task);
+    mt_loop_free(l);
     return r;
 }

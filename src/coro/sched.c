@@ -96,7 +96,7 @@ int mt_co_yield(void)
 {
     mt_task *t = mt__current();
     if (!t)
-        return -EPERM;
+        return MT_ENOTCORO;
     int code = mt__interrupt_code(t);
     if (code)
         return code;
@@ -291,7 +291,7 @@ int mt__task_new(mt_loop *l, mt_task **out, bool handle, mt_co_fn *fn, void *arg
         (o->stack_size && (o->stack_size < STACK_MIN || o->stack_size > STACK_MAX)))
         return -EINVAL;
     if (l->closing)
-        return -EPIPE;
+        return MT_ECLOSED;
     mt_task *t;
     if (o->stack == MT_STACK_SHARED) {
         if (!l->shared.map) {
@@ -373,7 +373,7 @@ int mt_task_create(mt_task **out, mt_co_fn *fn, void *arg, const mt_task_opts *o
 {
     mt_loop *l = mt__loop_tls;
     if (!l)
-        return -EPERM;
+        return MT_ENOTCORO;
     return mt_loop_create_task(l, out, fn, arg, opts);
 }
 
@@ -435,7 +435,7 @@ mt_task *mt_task_current(void)
     return mt__current();
 }
 
-void mt_task_release(mt_task *t)
+void mt_task_free(mt_task *t)
 {
     if (t)
         mt__task_unref(t);

@@ -63,7 +63,7 @@ static int tcp_socket(const char *host, int port, bool passive, int level, int o
     return fd;
 }
 
-int mt_co_tcp_listen(const char *host, int port, int backlog, int *fd_out)
+int mt_co_tcp_listen(int *fd_out, const char *host, int port, int backlog)
 {
     if (!fd_out || backlog < 0)
         return -EINVAL;
@@ -98,7 +98,7 @@ int mt_co_sock_port(int fd)
 int mt_co_sock_accept(int lfd, int *fd_out)
 {
     if (!mt__current())
-        return -EPERM;
+        return MT_ENOTCORO;
     if (lfd < 0 || !fd_out)
         return -EINVAL;
     for (;;) {
@@ -122,7 +122,7 @@ int mt_co_sock_accept(int lfd, int *fd_out)
 int mt_co_sock_connect(const char *host, int port, int *fd_out)
 {
     if (!mt__current())
-        return -EPERM;
+        return MT_ENOTCORO;
     if (!fd_out)
         return -EINVAL;
     struct sockaddr_storage ss;
@@ -157,7 +157,7 @@ fail:
 ssize_t mt_co_sock_recv(int fd, void *buf, size_t len)
 {
     if (!mt__current())
-        return -EPERM;
+        return MT_ENOTCORO;
     if (fd < 0 || (!buf && len))
         return -EINVAL;
     for (;;) {
@@ -177,7 +177,7 @@ ssize_t mt_co_sock_recv(int fd, void *buf, size_t len)
 int mt_co_sock_sendall(int fd, const void *buf, size_t len)
 {
     if (!mt__current())
-        return -EPERM;
+        return MT_ENOTCORO;
     if (fd < 0 || (!buf && len))
         return -EINVAL;
     const char *p = buf;

@@ -231,7 +231,7 @@ int mt_co_sleep(double seconds)
 {
     mt_task *t = mt__current();
     if (!t)
-        return -EPERM;
+        return MT_ENOTCORO;
     if (!(seconds >= 0) || isinf(seconds))
         return -EINVAL;
     if (seconds == 0)
@@ -292,11 +292,11 @@ static void call_later_fire(mt__timer *tm)
     cb(arg);
 }
 
-int mt_co_call_later(double seconds, mt_co_timer_fn *cb, void *arg, mt_co_timer **out)
+int mt_co_call_later(mt_co_timer **out, double seconds, mt_co_timer_fn *cb, void *arg)
 {
     mt_loop *l = mt__loop_tls;
     if (!l)
-        return -EPERM;
+        return MT_ENOTCORO;
     if (!cb || !(seconds >= 0) || isinf(seconds))
         return -EINVAL;
     mt_co_timer *ct = l->free_timers;
@@ -374,7 +374,7 @@ int mt_co_timeout_begin(mt_co_timeout *scope, double seconds)
 {
     mt_task *t = mt__current();
     if (!t)
-        return -EPERM;
+        return MT_ENOTCORO;
     if (!scope || isnan(seconds))
         return -EINVAL;
     mt__scope *s = mt__rec(t, scope, sizeof *s);

@@ -31,7 +31,7 @@
 /* ---- tasks ------------------------------------------------------------ */
 
 /* A future carrying fn and its argument, with a reference for the queue. */
-static mt_future *task_new(mt_task_fn *fn, const void *arg, size_t len, bool copy)
+static mt_future *task_new(mt_fn *fn, const void *arg, size_t len, bool copy)
 {
     bool inline_arg = copy && len <= INLINE_ARG_MAX;
     size_t room = inline_arg && len > SPACE_MIN ? len : SPACE_MIN;
@@ -51,7 +51,7 @@ static mt_future *task_new(mt_task_fn *fn, const void *arg, size_t len, bool cop
     } else if (copy) {
         t->owned = malloc(len);
         if (!t->owned) {
-            mt_future_release(f);
+            mt_future_free(f);
             return NULL;
         }
         memcpy(t->owned, arg, len);
@@ -65,7 +65,7 @@ static void task_drop(task *t)
 {
     mt_future *f = mt__future_of_ext(t);
     free(t->owned);
-    mt_future_release(f);
+    mt_future_free(f);
 }
 
 static void run_task(mt_executor *ex, task *t, mt_buf *out)
@@ -86,7 +86,7 @@ static void run_task(mt_executor *ex, task *t, mt_buf *out)
     if (atomic_load_explicit(&ex->nthreads, memory_order_relaxed) < ex->max_workers)
         atomic_fetch_add(&ex->idle, 1);
     mt__future_finish(f, err, out); /* t is gone from here on */
-    mt_future_release(f);
+    mt_future_free(f);
 }
 
 /* ---- the gate --------------------------------------------------------- */
@@ -118,7 +118,7 @@ static void fail_queued(mt_executor *ex)
         pthread_mutex_unlock(&ex->mu);
         mt__future_finish(f, MT_EBROKEN, &msg);
         mt_buf_free(&msg);
-        mt_future_release(f);
+        mt_future_free(f);
     }
 }
 
@@ -134,7 +134,7 @@ static int run_initializer(mt_executor *ex)
         return 0;
     }
     if (err > 0)
-        err = MT_ETASK;
+        err = MT_EFAILED;
     pthread_mutex_lock(&ex->mu);
     if (!ex->broken) {
         ex->broken = err;
@@ -293,13 +293,13 @@ int mt_executor_max_workers(const mt_executor *ex)
     return ex ? ex->max_workers : 0;
 }
 
-int mt__executor_submit(mt_executor *ex, mt_task_fn *fn, const void *arg, size_t len, bool copy,
+int mt__executor_submit(mt_executor *ex, mt_fn *fn, const void *arg, size_t len, bool copy,
                         mt_future **out)
 {
     if (!ex || !fn || !out || (!arg && len))
         return -EINVAL;
     uint32_t gate = atomic_fetch_add(&ex->gate, GATE_ONE);
-    int err = gate & GATE_BROKEN ? MT_EBROKEN : gate & GATE_SHUTDOWN ? -EPIPE : 0;
+    int err = gate & GATE_BROKEN ? MT_EBROKEN : gate & GATE_SHUTDOWN ? MT_ECLOSED : 0;
     mt_future *f = NULL;
     if (err == 0 && !(f = task_new(fn, arg ? arg : "", len, copy)))
         err = -ENOMEM;
@@ -311,31 +311,31 @@ int mt__executor_submit(mt_executor *ex, mt_task_fn *fn, const void *arg, size_t
     if (err < 0) {
         if (f)
             task_drop(mt__future_ext(f));
-        mt_future_release(f);
+        mt_future_free(f);
         return err;
     }
     *out = f;
     return 0;
 }
 
-int mt_executor_submit(mt_executor *ex, mt_task_fn *fn, const void *arg, size_t len,
+int mt_executor_submit(mt_executor *ex, mt_fn *fn, const void *arg, size_t len,
                        mt_future **out)
 {
     return mt__executor_submit(ex, fn, arg, len, true, out);
 }
 
-int mt_executor_submit_ref(mt_executor *ex, mt_task_fn *fn, const void *arg, size_t len,
+int mt_executor_submit_ref(mt_executor *ex, mt_fn *fn, const void *arg, size_t len,
                            mt_future **out)
 {
     return mt__executor_submit(ex, fn, arg, len, false, out);
 }
 
-int mt_executor_shutdown(mt_executor *ex, bool wait, bool cancel_futures)
+int mt_executor_shutdown(mt_executor *ex, unsigned flags)
 {
-    if (!ex)
+    if (!ex || (flags & ~(unsigned)(MT_SHUTDOWN_WAIT | MT_SHUTDOWN_CANCEL_FUTURES)))
         return -EINVAL;
     close_gate(ex, GATE_SHUTDOWN);
-    if (cancel_futures) {
+    if (flags & MT_SHUTDOWN_CANCEL_FUTURES) {
         task *t;
         while ((t = mt__rq_pop(&ex->q))) {
             mt_future_cancel(mt__future_of_ext(t));
@@ -343,14 +343,14 @@ int mt_executor_shutdown(mt_executor *ex, bool wait, bool cancel_futures)
         }
     }
     mt__rq_stop(&ex->q);
-    return wait ? join_threads(ex) : 0;
+    return flags & MT_SHUTDOWN_WAIT ? join_threads(ex) : 0;
 }
 
 void mt_executor_free(mt_executor *ex)
 {
     if (!ex)
         return;
-    mt_executor_shutdown(ex, true, false);
+    mt_executor_shutdown(ex, MT_SHUTDOWN_WAIT);
     /* Left only if no thread could run them (all failed to start). */
     task *t;
     while ((t = mt__rq_pop(&ex->q))) {

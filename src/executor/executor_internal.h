@@ -28,7 +28,7 @@
  * they are small enough. */
 typedef struct task {
     _Atomic(struct task *) next; /* the queue's link */
-    mt_task_fn *fn;
+    mt_fn *fn;
     const void *arg;
     size_t len;
     void *owned; /* a malloc'd copy of a large argument, or NULL */
@@ -95,14 +95,14 @@ struct mt_executor {
     pthread_mutex_t join_mu; /* one joiner at a time; never taken with mu */
 
     int max_workers;
-    mt_task_fn *initializer;
+    mt_fn *initializer;
     mt_buf initarg;
     char prefix[32]; /* of thread names, cut to what can show */
 };
 
 /* Start a task: queue fn with its argument (copied when `copy`), as
  * mt_executor_submit / _submit_ref. */
-int mt__executor_submit(mt_executor *ex, mt_task_fn *fn, const void *arg, size_t len, bool copy,
+int mt__executor_submit(mt_executor *ex, mt_fn *fn, const void *arg, size_t len, bool copy,
                         mt_future **out);
 
 #endif

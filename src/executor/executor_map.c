@@ -37,7 +37,7 @@ static void exec_results_free(mt_results *base)
 {
     exec_results *r = (exec_results *)base;
     for (size_t i = 0; i < r->base.n; i++)
-        mt_future_release(r->fs[i]);
+        mt_future_free(r->fs[i]);
     free(r->fs);
     free(r);
 }
@@ -54,13 +54,13 @@ static void abandon_unfinished(exec_results *r)
             continue;
         mt_future_cancel(f);
         if (!mt_future_done(f)) {
-            mt_future_release(f);
+            mt_future_free(f);
             r->fs[i] = NULL;
         }
     }
 }
 
-static int map_run(mt_executor *ex, mt_task_fn *fn, const char *items, const mt_iov *iov,
+static int map_run(mt_executor *ex, mt_fn *fn, const char *items, const mt_iov *iov,
                    size_t n, size_t item_size, double timeout, mt_results **out)
 {
     if (!out)
@@ -99,13 +99,13 @@ static int map_run(mt_executor *ex, mt_task_fn *fn, const char *items, const mt_
     return timed_out ? -ETIMEDOUT : mt__results_first_error(&r->base);
 }
 
-int mt_executor_map(mt_executor *ex, mt_task_fn *fn, const void *items, size_t n,
+int mt_executor_map(mt_executor *ex, mt_fn *fn, const void *items, size_t n,
                     size_t item_size, double timeout, mt_results **out)
 {
     return map_run(ex, fn, items, NULL, n, item_size, timeout, out);
 }
 
-int mt_executor_map_iov(mt_executor *ex, mt_task_fn *fn, const mt_iov *items, size_t n,
+int mt_executor_map_iov(mt_executor *ex, mt_fn *fn, const mt_iov *items, size_t n,
                         double timeout, mt_results **out)
 {
     static const mt_iov none;

@@ -108,7 +108,7 @@ mt_future *mt_future_ref(mt_future *f)
     return f;
 }
 
-void mt_future_release(mt_future *f)
+void mt_future_free(mt_future *f)
 {
     if (!f || atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
         return;
@@ -198,7 +198,7 @@ static int finish(mt_future *f, int err, mt_buf *result, bool held)
             mt_buf_free(result);
         return -EINVAL;
     }
-    f->err = err > 0 ? MT_ETASK : err;
+    f->err = err > 0 ? MT_EFAILED : err;
     if (result && result->len < f->ext_len) {
         /* Small enough for the producer's space, with room for a NUL: copy,
          * and leave the caller its memory to reuse. */

@@ -92,7 +92,7 @@ static void waiter_free(waiter *w)
         pthread_cond_wait(&w->cond, &w->mu);
     pthread_mutex_unlock(&w->mu);
     for (size_t i = 0; w->refs && i < w->n; i++)
-        mt_future_release(w->fs[i]);
+        mt_future_free(w->fs[i]);
     pthread_cond_destroy(&w->cond);
     pthread_mutex_destroy(&w->mu);
     free(w->watches);

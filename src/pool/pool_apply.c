@@ -18,7 +18,7 @@ static int drive_future(void *pool, mt_future *f, int64_t deadline)
     return mt__pool_wait(pool, future_done, f, deadline);
 }
 
-int mt_pool_apply_async(mt_pool *p, mt_task_fn *fn, const void *arg, size_t len,
+int mt_pool_apply_async(mt_pool *p, mt_fn *fn, const void *arg, size_t len,
                         mt_future **out)
 {
     if (!p || !fn || !out || (!arg && len))
@@ -26,7 +26,7 @@ int mt_pool_apply_async(mt_pool *p, mt_task_fn *fn, const void *arg, size_t len,
     mt_future *f = mt__future_new();
     mt__source *s = calloc(1, sizeof *s);
     if (!f || !s || mt_buf_append(&s->arg, arg, len) < 0) {
-        mt_future_release(f);
+        mt_future_free(f);
         free(s);
         return -ENOMEM;
     }
@@ -43,15 +43,15 @@ int mt_pool_apply_async(mt_pool *p, mt_task_fn *fn, const void *arg, size_t len,
     if (err < 0) {
         mt_buf_free(&s->arg);
         free(s);
-        mt_future_release(f);
-        mt_future_release(f);
+        mt_future_free(f);
+        mt_future_free(f);
         return err;
     }
     *out = f;
     return 0;
 }
 
-int mt_pool_apply(mt_pool *p, mt_task_fn *fn, const void *arg, size_t len, mt_buf *out)
+int mt_pool_apply(mt_pool *p, mt_fn *fn, const void *arg, size_t len, mt_buf *out)
 {
     mt_future *f;
     int err = mt_pool_apply_async(p, fn, arg, len, &f);
@@ -63,6 +63,6 @@ int mt_pool_apply(mt_pool *p, mt_task_fn *fn, const void *arg, size_t len, mt_bu
         mt_buf_append(out, res.data, res.len);
     else if (out)
         mt_buf_printf(out, "%s", mt_future_error_message(f));
-    mt_future_release(f);
+    mt_future_free(f);
     return err;
 }

@@ -27,7 +27,7 @@ size_t mt__batch_pick_chunksize(const mt_pool *p, size_t n, size_t avg_bytes, si
     return size ? size : 1;
 }
 
-mt__batch *mt__batch_new(mt_task_fn *fn, const void *items, const mt_iov *iov, size_t n,
+mt__batch *mt__batch_new(mt_fn *fn, const void *items, const mt_iov *iov, size_t n,
                      size_t item_size, size_t chunksize, size_t ring, size_t fed_ring,
                      bool unordered)
 {

@@ -44,7 +44,7 @@ static mt_imap *imap_new(mt_pool *p, const mt_map_opts *opts)
     return it;
 }
 
-static int imap_start(mt_pool *p, mt_task_fn *fn, const void *items, const mt_iov *iov,
+static int imap_start(mt_pool *p, mt_fn *fn, const void *items, const mt_iov *iov,
                       size_t n, size_t item_size, const mt_map_opts *opts, mt_imap **out)
 {
     if (!out)
@@ -61,7 +61,7 @@ static int imap_start(mt_pool *p, mt_task_fn *fn, const void *items, const mt_io
     return 0;
 }
 
-int mt_pool_imap(mt_pool *p, mt_task_fn *fn, const void *items, size_t n, size_t item_size,
+int mt_pool_imap(mt_pool *p, mt_fn *fn, const void *items, size_t n, size_t item_size,
                  const mt_map_opts *opts, mt_imap **out)
 {
     if (!items && n)
@@ -69,7 +69,7 @@ int mt_pool_imap(mt_pool *p, mt_task_fn *fn, const void *items, size_t n, size_t
     return imap_start(p, fn, items ? items : "", NULL, n, item_size, opts, out);
 }
 
-int mt_pool_imap_iov(mt_pool *p, mt_task_fn *fn, const mt_iov *items, size_t n,
+int mt_pool_imap_iov(mt_pool *p, mt_fn *fn, const mt_iov *items, size_t n,
                      const mt_map_opts *opts, mt_imap **out)
 {
     static const mt_iov none;
@@ -170,7 +170,7 @@ static void feed(mt_imap *it)
     mt_buf_free(&item);
 }
 
-int mt_pool_imap_fn(mt_imap **out, mt_pool *p, mt_task_fn *fn, mt_next_item_fn *next_item,
+int mt_pool_imap_fn(mt_imap **out, mt_pool *p, mt_fn *fn, mt_next_item_fn *next_item,
                     void *ctx, const mt_map_opts *opts)
 {
     static const mt_map_opts defaults;

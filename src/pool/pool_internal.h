@@ -86,7 +86,7 @@ typedef struct mt__source {
     struct mt__source *next;
     mt_future *future; /* a single task (apply_async), or NULL */
     mt__batch *batch;      /* a map's remaining items, or NULL */
-    mt_task_fn *fn;
+    mt_fn *fn;
     mt_buf arg; /* the single task's argument */
 } mt__source;
 
@@ -157,7 +157,7 @@ enum { POOL_RUN, POOL_CLOSED, POOL_TERMINATED };
 
 /* Parent-side batch of items (map, imap, starmap), cut into chunks. */
 struct mt__batch {
-    mt_task_fn *fn;
+    mt_fn *fn;
     const char *items;     /* JOB_FIXED: n * item_size bytes */
     const mt_iov *iov;     /* JOB_IOV */
     size_t n, item_size, chunksize, nchunks;
@@ -212,11 +212,11 @@ int mt__pool_alive_workers(const mt_pool *p);
  * pending work. Returns true if anything happened. Called with mu held. */
 bool mt__pool_pump(mt_pool *p);
 
-/* 0 when new work may be queued, else -EPIPE or MT_EBROKEN. mu held. */
+/* 0 when new work may be queued, else MT_ECLOSED or MT_EBROKEN. mu held. */
 static inline int mt__pool_open_for_work(const mt_pool *p)
 {
     if (p->state != POOL_RUN)
-        return -EPIPE;
+        return MT_ECLOSED;
     return p->broken ? MT_EBROKEN : 0;
 }
 
@@ -291,7 +291,7 @@ size_t mt__batch_pick_chunksize(const mt_pool *p, size_t n, size_t avg_bytes, si
 
 /* A new batch of n items (items, iov, or neither for a fed batch, which then
  * gets rooms for `ring` chunks and fed_ring items), holding one reference. */
-mt__batch *mt__batch_new(mt_task_fn *fn, const void *items, const mt_iov *iov, size_t n,
+mt__batch *mt__batch_new(mt_fn *fn, const void *items, const mt_iov *iov, size_t n,
                      size_t item_size, size_t chunksize, size_t ring, size_t fed_ring,
                      bool unordered);
 
@@ -300,7 +300,7 @@ mt__batch *mt__batch_new(mt_task_fn *fn, const void *items, const mt_iov *iov, s
  * and the chunk size follows the map rule; imap's default is one item. The
  * caller holds the one reference *out gets. 0, -EINVAL, -ENOMEM, or
  * mt__pool_open_for_work's error. */
-int mt__batch_start(mt_pool *p, mt_task_fn *fn, const void *items, const mt_iov *iov, size_t n,
+int mt__batch_start(mt_pool *p, mt_fn *fn, const void *items, const mt_iov *iov, size_t n,
                     size_t item_size, const mt_map_opts *opts, bool whole, mt__batch **out);
 
 /* Release one reference (mu held). */

@@ -20,7 +20,7 @@ typedef struct pool_results {
     mt__arena arena; /* where the chunks' bodies live */
 } pool_results;
 
-int mt__batch_start(mt_pool *p, mt_task_fn *fn, const void *items, const mt_iov *iov, size_t n,
+int mt__batch_start(mt_pool *p, mt_fn *fn, const void *items, const mt_iov *iov, size_t n,
                     size_t item_size, const mt_map_opts *opts, bool whole, mt__batch **out)
 {
     static const mt_map_opts defaults;
@@ -135,7 +135,7 @@ static const mt__results_ops pool_results_ops = {.get = pool_results_get,
                                                  .first_error = pool_results_first_error,
                                                  .copy = pool_results_copy};
 
-static int map_run(mt_pool *p, mt_task_fn *fn, const void *items, const mt_iov *iov, size_t n,
+static int map_run(mt_pool *p, mt_fn *fn, const void *items, const mt_iov *iov, size_t n,
                    size_t item_size, const mt_map_opts *opts, mt_results **out)
 {
     if (!out)
@@ -165,7 +165,7 @@ static int map_run(mt_pool *p, mt_task_fn *fn, const void *items, const mt_iov *
     return mt__results_first_error(&r->base);
 }
 
-int mt_pool_map(mt_pool *p, mt_task_fn *fn, const void *items, size_t n, size_t item_size,
+int mt_pool_map(mt_pool *p, mt_fn *fn, const void *items, size_t n, size_t item_size,
                 const mt_map_opts *opts, mt_results **out)
 {
     if (!items && n)
@@ -173,7 +173,7 @@ int mt_pool_map(mt_pool *p, mt_task_fn *fn, const void *items, size_t n, size_t 
     return map_run(p, fn, items ? items : "", NULL, n, item_size, opts, out);
 }
 
-int mt_pool_map_iov(mt_pool *p, mt_task_fn *fn, const mt_iov *items, size_t n,
+int mt_pool_map_iov(mt_pool *p, mt_fn *fn, const mt_iov *items, size_t n,
                     const mt_map_opts *opts, mt_results **out)
 {
     static const mt_iov none;
@@ -182,7 +182,7 @@ int mt_pool_map_iov(mt_pool *p, mt_task_fn *fn, const mt_iov *items, size_t n,
     return map_run(p, fn, NULL, items ? items : &none, n, 0, opts, out);
 }
 
-int mt_pool_starmap(mt_pool *p, mt_task_fn *fn, const mt_iov *args, size_t n, size_t nargs,
+int mt_pool_starmap(mt_pool *p, mt_fn *fn, const mt_iov *args, size_t n, size_t nargs,
                     const mt_map_opts *opts, mt_results **out)
 {
     if ((!args && n && nargs) || !out)

@@ -98,7 +98,7 @@ void mt__pool_unlock(mt_pool *p)
         pthread_mutex_unlock(&p->mu);
         for (size_t i = 0; i < k; i++) {
             mt__future_run_callbacks(batch[i]);
-            mt_future_release(batch[i]);
+            mt_future_free(batch[i]);
         }
     }
 }
@@ -260,7 +260,7 @@ static void take_record(mt_pool *p, uint32_t wi, const mt__rec_hdr *hdr, const c
         break;
     case REC_INITFAIL:
         if (!p->broken) {
-            p->broken = hdr->err ? hdr->err : MT_ETASK;
+            p->broken = hdr->err ? hdr->err : MT_EFAILED;
             mt_buf_reset(&p->broken_msg);
             mt_buf_append(&p->broken_msg, body, hdr->body);
             mt_buf_append(&p->broken_msg, "", 1);
@@ -356,7 +356,7 @@ static char *payload_space(mt_pool *p, uint32_t s, uint64_t len, int *fd, void *
 }
 
 /* Fill slot s's header and make it QUEUED; the ring entry comes after. */
-static void queue_slot(mt_pool *p, uint32_t s, mt_task_fn *fn, uint32_t kind, uint32_t nitems,
+static void queue_slot(mt_pool *p, uint32_t s, mt_fn *fn, uint32_t kind, uint32_t nitems,
                        uint64_t item_size, uint64_t arg_len, int large_fd)
 {
     mt__shm_slot *sl = &shm_slots(p->h)[s];

@@ -324,11 +324,11 @@ static const char *map_large(mt__worker_ctx *w, int parent_fd, uint64_t len, int
     return m == MAP_FAILED ? NULL : m;
 }
 
-static mt_task_fn *task_of(mt__worker_ctx *w, uint64_t addr)
+static mt_fn *task_of(mt__worker_ctx *w, uint64_t addr)
 {
     if (w->fnmap)
         addr = mt__fnmap_translate(w->fnmap, addr);
-    return (mt_task_fn *)(uintptr_t)addr;
+    return (mt_fn *)(uintptr_t)addr;
 }
 
 /* Run every item of a claimed slot and post the results. Once they are
@@ -341,7 +341,7 @@ static void run_job(mt__worker_ctx *w, uint32_t slot_id, uint32_t gen, job_out *
     const int large_fd = s->large_fd;
     const uint32_t skip = s->skip;
     _Atomic uint32_t *progress = &shm_slots(w->h)[slot_id].progress;
-    mt_task_fn *fn = task_of(w, s->fn);
+    mt_fn *fn = task_of(w, s->fn);
     int err = 0;
     const char *payload = shm_payload(w->h, slot_id);
     if (large_fd >= 0)
@@ -376,7 +376,7 @@ static void run_job(mt__worker_ctx *w, uint32_t slot_id, uint32_t gen, job_out *
         if (mt__trace_on)
             mt_trace_slice("task", "pool", (uint64_t)getpid(), t0, mt_monotonic_ns());
         if (rc > 0)
-            rc = MT_ETASK;
+            rc = MT_EFAILED;
         item += len;
         if (add_item(o, rc, &o->item) < 0) {
             /* No room for the results: fail the job as a whole. */
@@ -475,12 +475,12 @@ _Noreturn void mt__worker_main(mt__worker_ctx *w)
         mt_trace_track_name((uint64_t)getpid(), name);
     }
     if (h->initializer) {
-        mt_task_fn *init = task_of(w, h->initializer);
+        mt_fn *init = task_of(w, h->initializer);
         mt_buf msg = MT_BUF_INIT;
         int rc = init ? init(SHM_AT(h, h->initarg_off, char *), h->initarg_len, &msg) : -ENOENT;
         check_connection(w);
         if (rc != 0) {
-            mt__rec_hdr hdr = {.kind = REC_INITFAIL, .err = rc > 0 ? MT_ETASK : rc};
+            mt__rec_hdr hdr = {.kind = REC_INITFAIL, .err = rc > 0 ? MT_EFAILED : rc};
             post(w, hdr, msg.data, msg.len < 65536 ? msg.len : 65536, NULL, 0);
             leave(3);
         }

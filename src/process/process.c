@@ -17,7 +17,7 @@
 enum { P_NEW, P_STARTED, P_REAPED };
 
 struct mt_process {
-    mt_task_fn *fn;
+    mt_fn *fn;
     char *arg;
     size_t len;
     char *name;
@@ -30,7 +30,7 @@ struct mt_process {
 
 static atomic_uint process_counter;
 
-int mt_process_new(mt_process **out, mt_task_fn *fn, const void *arg, size_t len,
+int mt_process_new(mt_process **out, mt_fn *fn, const void *arg, size_t len,
                    const mt_process_opts *opts)
 {
     static const mt_process_opts defaults;

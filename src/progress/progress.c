@@ -360,7 +360,7 @@ void mt_progress_stats(mt_progress *p, mt_progress_stat *out)
                               .rate = s.rate};
 }
 
-int mt_progress_close(mt_progress *p)
+int mt_progress_finish(mt_progress *p)
 {
     if (!p)
         return -EINVAL;
@@ -380,7 +380,7 @@ void mt_progress_free(mt_progress *p)
 {
     if (!p)
         return;
-    mt_progress_close(p);
+    mt_progress_finish(p);
     for (int k = 0; k < p->nslots; k++) {
         free(p->slots[k].label);
         pthread_mutex_destroy(&p->slots[k].lock);

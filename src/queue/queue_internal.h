@@ -146,11 +146,11 @@ typedef struct mt__claim {
     size_t len;
 } mt__claim;
 
-/* Put a copy of the message. Returns 0, -EAGAIN (full) or -EPIPE (closed). */
+/* Put a copy of the message. Returns 0, -EAGAIN (full) or MT_ECLOSED (closed). */
 int mt__ring_put(mt_queue *q, const void *data, size_t len);
 
 /* Claim the oldest message. Returns 0 with *c filled, -EAGAIN when there is
- * none, or -EPIPE when the queue is closed and no put is under way. */
+ * none, or MT_ECLOSED when the queue is closed and no put is under way. */
 int mt__ring_claim(mt_queue *q, mt__claim *c);
 
 /* Free a claimed slot after copying the message out. */

@@ -50,7 +50,7 @@
  * load, close's store and a consumer's load of `closed` before its scan are
  * all sequentially consistent, so either the consumer's scan sees the slot
  * (WRITING: it waits for it) or the put sees the queue closed and gives the
- * position up (FREE(t + N)) and fails. A consumer returns -EPIPE only when
+ * position up (FREE(t + N)) and fails. A consumer returns MT_ECLOSED only when
  * the queue was closed before a scan that found no message and no put under
  * way: nothing put successfully can arrive after that.
  *
@@ -154,7 +154,7 @@ int mt__ring_put(mt_queue *q, const void *data, size_t len)
 {
     qhdr *h = q->h;
     if (atomic_load_explicit(&h->closed, memory_order_acquire))
-        return -EPIPE;
+        return MT_ECLOSED;
     uint32_t self = mt__queue_self();
     uint64_t t = atomic_load_explicit(&h->tail, memory_order_relaxed);
     for (uint64_t walked = 0;; walked++, t++) {
@@ -170,7 +170,7 @@ int mt__ring_put(mt_queue *q, const void *data, size_t len)
             advance(&h->tail, t);
             if (atomic_load_explicit(&h->closed, memory_order_seq_cst)) {
                 skip_position(q, sl, base);
-                return -EPIPE;
+                return MT_ECLOSED;
             }
             sl->len = len;
             if (len)
@@ -252,7 +252,7 @@ int mt__ring_claim(mt_queue *q, mt__claim *c)
         if (skipped >= SWEEP_SKIPPED)
             mt__ring_sweep(q, false);
         if (found == UINT64_MAX)
-            return closed && first_writing == UINT64_MAX ? -EPIPE : -EAGAIN;
+            return closed && first_writing == UINT64_MAX ? MT_ECLOSED : -EAGAIN;
         if (first_writing < found)
             found = lowest_full(q, first_writing, found);
         sl = slot_at(q, found, &base);

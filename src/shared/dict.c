@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "multitask/task.h"
+#include "multitask/fn.h"
 #include "shared_internal.h"
 
 struct mt_dict {
@@ -61,7 +61,7 @@ int mt_dict_open(mt_dict **out, const char *name, const mt_shared_opts *opts)
     return err;
 }
 
-void mt_dict_close(mt_dict *d)
+void mt_dict_free(mt_dict *d)
 {
     mt__shared_close(d ? &d->s : NULL);
 }
@@ -87,10 +87,17 @@ int mt_dict_set(mt_dict *d, const void *key, size_t klen, const void *value, siz
     return mt__shared_write(&d->s, op_set, &o);
 }
 
+/* A missing key is MT_EKEY (Python's KeyError), not LMDB's not-found turned
+ * into -ENOENT, whose text speaks of files. */
+static int key_err(int err)
+{
+    return err == -ENOENT ? MT_EKEY : err;
+}
+
 /* Look the key up into o->val. */
 static int lookup(mt__txn *t, dict_op *o)
 {
-    return mt__txn_err(t, mdb_get(t->txn, t->dbi, &o->key, &o->val));
+    return key_err(mt__txn_err(t, mdb_get(t->txn, t->dbi, &o->key, &o->val)));
 }
 
 static int op_get(mt__txn *t, void *arg)
@@ -126,7 +133,7 @@ int mt_dict_view(mt_dict *d, const void *key, size_t klen, mt_shared_view_fn *fn
 static int op_contains(mt__txn *t, void *arg)
 {
     int err = lookup(t, arg);
-    return err == -ENOENT ? 0 : err < 0 ? err : 1;
+    return err == MT_EKEY ? 0 : err < 0 ? err : 1;
 }
 
 int mt_dict_contains(mt_dict *d, const void *key, size_t klen)
@@ -140,7 +147,7 @@ int mt_dict_contains(mt_dict *d, const void *key, size_t klen)
 static int op_delete(mt__txn *t, void *arg)
 {
     dict_op *o = arg;
-    return mt__txn_err(t, mdb_del(t->txn, t->dbi, &o->key, NULL));
+    return key_err(mt__txn_err(t, mdb_del(t->txn, t->dbi, &o->key, NULL)));
 }
 
 int mt_dict_delete(mt_dict *d, const void *key, size_t klen)
@@ -277,7 +284,7 @@ static int op_incr(mt__txn *t, void *arg)
         return -EINVAL;
     if (err == 0)
         memcpy(&n, o->val.mv_data, sizeof n);
-    else if (err != -ENOENT)
+    else if (err != MT_EKEY)
         return err;
     if (__builtin_add_overflow(n, o->delta, &n))
         return -EOVERFLOW;
@@ -299,7 +306,7 @@ static int op_cas(mt__txn *t, void *arg)
 {
     dict_op *o = arg;
     int err = lookup(t, o);
-    if (err < 0 && err != -ENOENT)
+    if (err < 0 && err != MT_EKEY)
         return err;
     bool present = err == 0;
     if (present != (o->expected != NULL))
@@ -330,7 +337,7 @@ static int op_modify(mt__txn *t, void *arg)
 {
     dict_op *o = arg;
     int err = lookup(t, o);
-    if (err < 0 && err != -ENOENT)
+    if (err < 0 && err != MT_EKEY)
         return err;
     mt_iov old = {o->val.mv_data, o->val.mv_size};
     mt_buf nv = MT_BUF_INIT;

@@ -506,7 +506,7 @@ int mt__shared_reader_check(mt__shared *s)
     return err < 0 ? err : dead;
 }
 
-int mt_shared_remove(const char *name)
+int mt_shared_unlink(const char *name)
 {
     char *dir = NULL, data[PATH_MAX];
     struct stat st;

@@ -74,7 +74,7 @@ static int locate(mt__txn *t, long index, span *sp, long *i)
     return err;
 }
 
-/* The key of item `index` (negative from the end), or -ERANGE. */
+/* The key of item `index` (negative from the end), or MT_EINDEX. */
 static int item_key(mt__txn *t, long index, size_t *pos)
 {
     span sp = {0, 0};
@@ -83,7 +83,7 @@ static int item_key(mt__txn *t, long index, size_t *pos)
     if (err < 0)
         return err;
     if (i < 0 || (size_t)i >= sp.n)
-        return -ERANGE;
+        return MT_EINDEX;
     *pos = sp.first + (size_t)i;
     return 0;
 }
@@ -157,7 +157,7 @@ int mt_list_open(mt_list **out, const char *name, const mt_shared_opts *opts)
     return err;
 }
 
-void mt_list_close(mt_list *l)
+void mt_list_free(mt_list *l)
 {
     mt__shared_close(l ? &l->s : NULL);
 }
@@ -270,7 +270,7 @@ static int op_pop(mt__txn *t, void *arg)
         return err;
     long n = (long)sp.n;
     if (i < 0 || i >= n)
-        return -ERANGE;
+        return MT_EINDEX;
     size_t at = sp.first + (size_t)i, last = sp.first + sp.n - 1;
     MDB_val v;
     if (o->out && (err = get_at(t, at, &v)) == 0) {

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "multitask/core.h"
 #include "multitask/shared.h"
 
 /* The kind of object an environment holds, as its main database's flags. */

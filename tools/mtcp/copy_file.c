@@ -59,6 +59,18 @@ static bool changed(const struct stat *a, const struct stat *b)
            !same_time(&a->st_ctim, &b->st_ctim) || a->st_ino != b->st_ino;
 }
 
+/* Start writing back the source's pages that were written but are not on
+ * disk yet, before its times are taken. A process that writes the file
+ * through a shared mapping stamps its times only when it writes to a page
+ * that is clean: once the pages are sent to disk, every such write during
+ * the copy shows in changed(). (Writes into a page dirtied after this, or
+ * on a filesystem that never stamps them, such as tmpfs, do not show:
+ * --verify reads both sides back.) */
+static void settle(int sfd)
+{
+    sync_file_range(sfd, 0, 0, SYNC_FILE_RANGE_WRITE);
+}
+
 static int make_file(void *mode, int dfd, const char *tmp)
 {
     int fd = openat(dfd, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, *(mode_t *)mode);
@@ -79,6 +91,16 @@ static bool complete_at_dest(mtcp *m, mtcp_node *dir, const char *dname, const s
     struct stat d;
     return m->o->resume && fstatat(dir->dfd, dname, &d, AT_SYMLINK_NOFOLLOW) == 0 &&
            S_ISREG(d.st_mode) && d.st_size == st->st_size && same_time(&d.st_mtim, &st->st_mtim);
+}
+
+/* Whether a file at dname that we may not write stays, as cp -a leaves it
+ * (it opens the file to write it, and fails): root writes anything. */
+static bool read_only_at_dest(mtcp *m, mtcp_node *dir, const char *dname)
+{
+    struct stat d;
+    return !m->o->root && fstatat(dir->dfd, dname, &d, AT_SYMLINK_NOFOLLOW) == 0 &&
+           S_ISREG(d.st_mode) && faccessat(dir->dfd, dname, W_OK, AT_EACCESS) < 0 &&
+           errno == EACCES;
 }
 
 /* Whether dfd/tmp is still the file open as tfd. */
@@ -119,6 +141,13 @@ static int finish_tmp(mtcp *m, mtcp_worker *w, mtcp_node *dir, int sfd, int tfd,
     *what = "cannot write";
     if (m->o->fsync && fsync(tfd) < 0)
         return -errno;
+    /* once more, as late as can be: verify, fsync and the rest took time */
+    if (fstat(sfd, &now) < 0)
+        return -errno;
+    if (changed(st, &now)) {
+        *what = "cannot copy";
+        return MTCP_ECHANGED;
+    }
     *what = "cannot rename into place";
     /* The name must still be the file we wrote: a source file named like one
      * of our temporaries (a killed run's leftover, copied back) may have been
@@ -182,6 +211,8 @@ int mtcp_copy_one(mtcp *m, mtcp_worker *w, mtcp_node *dir, const char *name, con
         goto out;
     }
     sfd = openat(dir->sfd, name, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+    if (sfd >= 0)
+        settle(sfd);
     if (sfd < 0 || fstat(sfd, &st) < 0) {
         err = -errno;
         goto fail;
@@ -209,6 +240,11 @@ int mtcp_copy_one(mtcp *m, mtcp_worker *w, mtcp_node *dir, const char *name, con
         mt_progress_skipped(m->progress, 1);
         mtcp_hl_done(m, hl, true, dir, dname);
         goto out;
+    }
+    if (read_only_at_dest(m, dir, dname)) {
+        what = "cannot replace the read-only copy of";
+        err = -EACCES;
+        goto fail;
     }
     if ((uint64_t)st.st_size >= MTCP_BIG_FILE) {
         err = big_start(m, w, dir, name, dname, path, sfd, &st, hl);
@@ -389,8 +425,9 @@ static int big_reopen(mtcp *m, mtcp_bigfile *b, const char *marker)
         return -errno;
     ssize_t n = fgetxattr(fd, XATTR_SRC, have, sizeof have - 1);
     struct stat d;
+    /* ours: our marker, the size, and one name (not a link to another file) */
     if (n < 0 || (have[n] = '\0', strcmp(have, marker) != 0) || fstat(fd, &d) < 0 ||
-        d.st_size != b->st.st_size ||
+        d.st_size != b->st.st_size || d.st_nlink != 1 ||
         fgetxattr(fd, XATTR_RANGES, b->map, (b->nranges + 7) / 8) < 0) {
         memset(b->map, 0, (b->nranges + 7) / 8);
         close(fd);

@@ -119,7 +119,7 @@ static int worker_main(const void *arg, size_t len, mt_buf *out)
 {
     worker_arg a;
     if (len != sizeof a)
-        return mt_task_fail(out, -EINVAL, "bad worker argument");
+        return mt_fail(out, -EINVAL, "bad worker argument");
     memcpy(&a, arg, sizeof a);
     mtcp_worker w = {.index = a.index};
     w.buf = malloc(MTCP_BUF);
@@ -128,7 +128,7 @@ static int worker_main(const void *arg, size_t len, mt_buf *out)
         free(w.buf);
         free(w.dents);
         mtcp_stop(a.m, -ENOMEM);
-        return mt_task_fail(out, -ENOMEM, "no memory for a worker");
+        return mt_fail(out, -ENOMEM, "no memory for a worker");
     }
     mtcp_job *j;
     while ((j = pop(a.m))) {
@@ -168,7 +168,7 @@ static void drain(mtcp *m)
     }
 }
 
-int mtcp_run(mtcp *m, mtcp_operand *ops, int nops)
+int mtcp_run(mtcp *m, mtcp_operand **ops, int nops)
 {
     mt_executor *ex = NULL;
     mt_future **futs = NULL;
@@ -181,9 +181,9 @@ int mtcp_run(mtcp *m, mtcp_operand *ops, int nops)
         goto out;
     }
     for (int i = 0; i < nops; i++) {
-        roots[i] = mtcp_node_pseudo(&ops[i]);
-        mtcp_job *j = roots[i] ? mtcp_job_new(MTCP_JOB_ENTRY, roots[i], ops[i].src_name,
-                                              ops[i].dst_name)
+        roots[i] = mtcp_node_pseudo(ops[i]);
+        mtcp_job *j = roots[i] ? mtcp_job_new(MTCP_JOB_ENTRY, roots[i], ops[i]->src_name,
+                                              ops[i]->dst_name)
                                : NULL;
         if (!j) {
             err = -ENOMEM;
@@ -216,7 +216,7 @@ out:
     if (err < 0)
         mtcp_stop(m, err);
     for (int i = 0; i < started; i++)
-        mt_future_release(futs[i]);
+        mt_future_free(futs[i]);
     mt_executor_free(ex);
     drain(m);
     for (int i = 0; roots && i < nops; i++)

@@ -5,9 +5,16 @@
  * is in place, or by the owner when it finishes (so no worker ever waits for
  * another). An entry is kept only for files with several links, and only
  * until all their names have been seen.
+ *
+ * The copy is found again through directory fds opened one name at a time
+ * with O_NOFOLLOW, never through a path: a destination directory swapped for
+ * a symlink must not send a link outside the destination (nor can a path
+ * longer than PATH_MAX fail), and every name made must be a link to the very
+ * inode we copied, checked before it takes its final name.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +32,12 @@ typedef struct waiter {
     uint64_t size;
 } waiter;
 
+/* The inode of the copy every other name links to. */
+typedef struct copy_id {
+    dev_t dev;
+    ino_t ino;
+} copy_id;
+
 typedef struct entry {
     struct entry *next;
     dev_t dev;
@@ -33,6 +46,7 @@ typedef struct entry {
     bool done;    /* the copy is in place at op's dst_parent / drel */
     mtcp_operand *op;
     char *drel;
+    copy_id copy; /* once done */
     waiter *waiters;
 } entry;
 
@@ -64,36 +78,82 @@ static int make_link(void *from, int dfd, const char *tmp)
     return linkat(f->fd, f->name, dfd, tmp, 0) < 0 ? -errno : 0;
 }
 
-/* Make dir/dname a link to from_fd/from, through a temporary name. */
-static void link_one(mtcp *m, int from_fd, const char *from, mtcp_node *dir, const char *dname,
-                     const char *path)
+static bool is_copy(const copy_id *c, int dirfd, const char *name)
+{
+    struct stat st;
+    return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+           st.st_dev == c->dev && st.st_ino == c->ino;
+}
+
+/* The directory holding the copy at drel below root, opened one name at a
+ * time, never through a symlink; *base is the copy's name there. Returns an
+ * fd the caller closes, or -errno. */
+static int open_copy_dir(int root, const char *drel, const char **base)
+{
+    char comp[NAME_MAX + 1];
+    int fd = fcntl(root, F_DUPFD_CLOEXEC, 0);
+    const char *p = drel;
+    for (const char *slash; fd >= 0 && (slash = strchr(p, '/')); p = slash + 1) {
+        size_t len = (size_t)(slash - p);
+        if (len == 0)
+            continue;
+        if (len > NAME_MAX) {
+            close(fd);
+            return -ENAMETOOLONG;
+        }
+        memcpy(comp, p, len);
+        comp[len] = '\0';
+        int next = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        close(fd);
+        fd = next;
+    }
+    *base = p;
+    return fd >= 0 ? fd : -errno;
+}
+
+/* Make dir/dname a link to the copy c, named from_fd/from, through a temporary
+ * name; 0 when made or already there, else -errno or an MTCP_E* code. */
+static int link_to_copy(const copy_id *c, int from_fd, const char *from, mtcp_node *dir,
+                        const char *dname, bool *already)
 {
     char tmp[MTCP_TMPNAME];
-    int err = 0;
-    struct stat want, have;
-    if (fstatat(from_fd, from, &want, AT_SYMLINK_NOFOLLOW) == 0 &&
-        fstatat(dir->dfd, dname, &have, AT_SYMLINK_NOFOLLOW) == 0 && want.st_dev == have.st_dev &&
-        want.st_ino == have.st_ino) {
-        /* Already that link (--resume): renaming a second name of the same
-         * file onto it would do nothing and leave the temporary name. */
-        atomic_fetch_add(&m->files_skipped, 1);
-        mt_progress_skipped(m->progress, 1);
-        return;
-    }
+    *already = is_copy(c, dir->dfd, dname);
+    if (*already) /* --resume: renaming a second name of the same file onto
+                   * it would do nothing and leave the temporary name */
+        return 0;
+    if (!is_copy(c, from_fd, from))
+        return MTCP_EMOVED;
     link_from f = {from_fd, from};
-    err = mtcp_tmp_make(dir, dname, tmp, mtcp_tmp_first_free(dir, dname, tmp), make_link, &f);
-    if (err == 0 && renameat(dir->dfd, tmp, dir->dfd, dname) < 0) {
+    int err = mtcp_tmp_make(dir, dname, tmp, mtcp_tmp_first_free(dir, dname, tmp), make_link, &f);
+    if (err < 0)
+        return err;
+    /* The name may have been swapped between the check and the link. */
+    if (!is_copy(c, dir->dfd, tmp))
+        err = MTCP_EMOVED;
+    else if (renameat(dir->dfd, tmp, dir->dfd, dname) < 0)
         err = -errno;
+    if (err < 0)
         unlinkat(dir->dfd, tmp, 0);
-    }
+    return err;
+}
+
+/* Make dir/dname a link to the copy c, named from_fd/from, and count it. */
+static void link_one(mtcp *m, const copy_id *c, int from_fd, const char *from, mtcp_node *dir,
+                     const char *dname, const char *path)
+{
+    bool already = false;
+    int err = from_fd < 0 ? from_fd : link_to_copy(c, from_fd, from, dir, dname, &already);
     if (err < 0) {
         mtcp_error(m, path, "cannot link", err);
         atomic_fetch_add(&m->files_failed, 1);
         mt_progress_failed(m->progress, 1);
-        return;
+    } else if (already) {
+        atomic_fetch_add(&m->files_skipped, 1);
+        mt_progress_skipped(m->progress, 1);
+    } else {
+        atomic_fetch_add(&m->files_copied, 1);
+        mtcp_verbose(m, path, NULL);
     }
-    atomic_fetch_add(&m->files_copied, 1);
-    mtcp_verbose(m, path, NULL);
 }
 
 int mtcp_hl_claim(mtcp *m, const struct stat *st, mtcp_node *dir, const char *dname,
@@ -119,7 +179,11 @@ int mtcp_hl_claim(mtcp *m, const struct stat *st, mtcp_node *dir, const char *dn
         e->left--;
     char *path = mtcp_path(dir, dname);
     if (e->done) {
-        link_one(m, e->op->dst_parent, e->drel, dir, dname, path ? path : dname);
+        const char *base = NULL;
+        int fd = open_copy_dir(e->op->dst_parent, e->drel, &base);
+        link_one(m, &e->copy, fd, base, dir, dname, path ? path : dname);
+        if (fd >= 0)
+            close(fd);
         free(path);
         if (e->left == 0) {
             *p = e->next;
@@ -174,13 +238,19 @@ void mtcp_hl_done(mtcp *m, void *handle, bool ok, mtcp_node *dir, const char *dn
     waiter *ws = e->waiters;
     e->waiters = NULL;
     entry **p = slot(e->dev, e->ino);
+    struct stat copy;
     if (ok) {
         e->done = true;
         e->op = dir->op;
         e->drel = mtcp_join(dir->drel, dname);
-        if (!e->drel)
+        /* the copy just put in place (or found complete by --resume) */
+        if (!e->drel || fstatat(dir->dfd, dname, &copy, AT_SYMLINK_NOFOLLOW) < 0)
             ok = false;
+        else {
+            e->copy = (copy_id){copy.st_dev, copy.st_ino};
+        }
     }
+    copy_id target = e->copy; /* e may be freed below */
     if (!ok || e->left == 0) {
         *p = e->next;
         entry_free(e);
@@ -190,7 +260,7 @@ void mtcp_hl_done(mtcp *m, void *handle, bool ok, mtcp_node *dir, const char *dn
         waiter *w = ws;
         ws = w->next;
         if (ok)
-            link_one(m, dir->dfd, dname, w->dir, w->dname, w->path);
+            link_one(m, &target, dir->dfd, dname, w->dir, w->dname, w->path);
         else if (!mtcp_stopping(m))
             requeue(m, w);
         mtcp_node_unref(m, w->dir);

@@ -75,7 +75,8 @@ static void usage(FILE *f)
             "      --no-progress      the same as --progress=none\n"
             "      --verify           read both sides back and compare XXH3 digests\n"
             "      --resume           skip files already complete at DEST (same size and\n"
-            "                         mtime); finish big files a killed run left partial\n"
+            "                         mtime); finish big files a killed run left partial,\n"
+            "                         and a copy named DEST that a killed run left\n"
             "  -n, --dry-run          say what would be copied, change nothing\n"
             "  -v, --verbose          name each file copied (on stdout)\n"
             "  -q, --quiet            no progress, no warnings, no summary; errors only\n"
@@ -365,10 +366,13 @@ static int operand(mtcp *m, mtcp_operand *op, const char *src, const char *dest,
         op->dst_name = dname;
         dname = NULL;
     }
-    if (op->dst_parent < 0)
+    if (op->dst_parent < 0 || fstat(op->dst_parent, &dst) < 0)
         goto fail;
     if (!op->dst_name)
         goto nomem;
+    op->src_st = st;
+    op->dst_dev = dst.st_dev;
+    op->dst_ino = dst.st_ino;
     if (fstatat(op->dst_parent, op->dst_name, &dst, AT_SYMLINK_NOFOLLOW) == 0 && same_file(&st, &dst)) {
         mt_progress_print(NULL, 2, MTCP_NAME ": '%s' and '%s' are the same file", src, dest);
         goto failed;
@@ -395,6 +399,38 @@ failed:
     return 1;
 }
 
+/* The mark a copy of src to dest carries until complete (resume_mark.c),
+ * or NULL. A DEST directory that holds the mark of an unfinished copy of
+ * this very SOURCE is that copy: --resume finishes it there (*into turns
+ * false) instead of copying into it as DEST/SOURCE, as cp's rule would. */
+static char *unfinished_copy(mtcp *m, const char *src, const char *dest, bool *into)
+{
+    char *mark = mtcp_mark_text(src);
+    if (!mark || !*into || !mtcp_mark_found(dest, mark))
+        return mark;
+    if (m->o->resume)
+        *into = false;
+    else
+        mtcp_warn(m, "'%s' holds an unfinished copy of '%s': copying into it, as cp does "
+                     "(--resume finishes that copy instead)", dest, src);
+    return mark;
+}
+
+/* Run the engine on the operands of one round that are not dropped. */
+static int run_round(mtcp *m, mtcp_operand *ops, int n)
+{
+    mtcp_operand **keep = calloc((size_t)n + 1, sizeof *keep);
+    if (!keep)
+        return -ENOMEM;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (!ops[i].drop)
+            keep[k++] = &ops[i];
+    int err = k > 0 ? mtcp_run(m, keep, k) : 0;
+    free(keep);
+    return err;
+}
+
 static void operand_free(mtcp_operand *op)
 {
     if (op->src_parent >= 0)
@@ -404,6 +440,7 @@ static void operand_free(mtcp_operand *op)
     free(op->src);
     free(op->src_name);
     free(op->dst_name);
+    free(op->mark);
 }
 
 static void on_signal(int sig)
@@ -473,14 +510,22 @@ int main(int argc, char **argv)
         free(o.excludes);
         return usage_error("target '%s' is not a directory", dest);
     }
+    char *mark = nsrc == 1 && !o.dry_run ? unfinished_copy(&m, argv[first], dest, &into) : NULL;
     for (int i = 0; i < nsrc; i++) {
-        if (operand(&m, &ops[nops], argv[first + i], dest, into) == 0)
+        if (operand(&m, &ops[nops], argv[first + i], dest, into) == 0) {
+            /* the copy is DEST itself: marked until it is complete */
+            if (mark && S_ISDIR(ops[nops].src_st.st_mode) &&
+                (!into || strcmp(ops[nops].dst_name, ".") == 0)) {
+                ops[nops].mark = mark;
+                mark = NULL;
+            }
             nops++;
-        else {
+        } else {
             operand_free(&ops[nops]);
             atomic_fetch_add(&m.files_failed, 1);
         }
     }
+    free(mark);
     int err = mt_progress_new(&m.progress, &(mt_progress_opts){.mode = o.progress,
                                                                .desc = MTCP_NAME,
                                                                .item_unit = "files",
@@ -491,11 +536,17 @@ int main(int argc, char **argv)
         status = 1;
         goto out;
     }
-    if (nops > 0)
-        err = mtcp_run(&m, ops, nops);
+    int rounds = mtcp_operands_plan(&m, ops, nops, dest, into);
+    for (int i = 0, r = 0; r < rounds && err >= 0 && !mtcp_stopping(&m) && !mtcp_signal; r++) {
+        int n = 0;
+        while (i + n < nops && ops[i + n].round == r)
+            n++;
+        err = run_round(&m, ops + i, n);
+        i += n;
+    }
     if (err < 0 && err != -EINTR && !mtcp_signal)
         fprintf(stderr, MTCP_NAME ": %s\n", mt_strerror(err));
-    mt_progress_close(m.progress);
+    mt_progress_finish(m.progress);
     if (mtcp_signal)
         status = 128 + mtcp_signal;
     else if (atomic_load(&m.files_failed) || atomic_load(&m.stop) || err < 0)

@@ -36,6 +36,7 @@
 #define MTCP_ECHANGED (-2001)  /* the source changed while being copied */
 #define MTCP_ETMPGONE (-2003)  /* our temporary name now holds another file */
 #define MTCP_EMISMATCH (-2002) /* --verify found the two sides differ */
+#define MTCP_EMOVED (-2004)    /* a hard link's copy is no longer where we put it */
 
 enum mtcp_tristate { MTCP_AUTO = 0, MTCP_ALWAYS = 1, MTCP_NEVER = 2 };
 
@@ -65,7 +66,16 @@ typedef struct mtcp_operand {
     int dst_parent; /* fd of the directory that receives the copy */
     char *dst_name; /* the copy's name there ("." when it is dst_parent) */
     atomic_bool no_reflink, no_cfr; /* learnt: this pair does not do them */
+    struct stat src_st;    /* the source (what a trailing slash names) */
+    dev_t dst_dev;         /* dst_parent's identity */
+    ino_t dst_ino;
+    int round;             /* copied after the rounds before it (operands.c) */
+    int drop;              /* enum mtcp_drop: not copied */
+    bool repeated;         /* given again later (warned once) */
+    char *mark;            /* the text of the unfinished copy's mark, or NULL */
 } mtcp_operand;
+
+enum mtcp_drop { MTCP_DROP_NONE, MTCP_DROP_REPEAT, MTCP_DROP_FAILED };
 
 /* A directory being copied. */
 typedef struct mtcp_node {
@@ -139,11 +149,29 @@ typedef struct mtcp {
 } mtcp;
 
 /* ---- engine.c ---- */
-int mtcp_run(mtcp *m, mtcp_operand *ops, int nops);
+/* Copy the operands (one round: no two share a destination name). */
+int mtcp_run(mtcp *m, mtcp_operand **ops, int nops);
 void mtcp_push(mtcp *m, mtcp_job *j);
 void mtcp_offer_big(mtcp *m, struct mtcp_bigfile *b);
 bool mtcp_stopping(mtcp *m);
 void mtcp_stop(mtcp *m, int why);
+
+/* ---- operands.c ---- */
+/* Mark repeated SOURCEs (warned) and those that may not replace an earlier
+ * one's copy (reported and counted failed), and sort the rest into rounds
+ * (ops[].round, in order); returns the number of rounds. */
+int mtcp_operands_plan(mtcp *m, mtcp_operand *ops, int nops, const char *dest, bool into);
+
+/* ---- resume_mark.c ---- */
+#define MTCP_MARK ".mtcp-unfinished"
+/* The mark's text for a copy of src (malloc'd), or NULL. */
+char *mtcp_mark_text(const char *src);
+/* Whether the directory dest holds the mark with this text. */
+bool mtcp_mark_found(const char *dest, const char *text);
+/* Put the mark in the copy's top directory dfd; 0 or -errno. */
+int mtcp_mark_set(int dfd, const char *text);
+/* Remove it (when it is still ours): everything in the copy was copied. */
+void mtcp_mark_clear(int dfd, const char *text);
 
 /* ---- walk.c ---- */
 mtcp_node *mtcp_node_pseudo(mtcp_operand *op);
@@ -188,7 +216,10 @@ int mtcp_verify(mtcp_worker *w, int sfd, int tfd, uint64_t size);
 
 /* ---- metadata.c ---- */
 int mtcp_meta_fd(mtcp *m, int fd, const struct stat *st, int src_fd, bool is_dir);
-int mtcp_meta_at(mtcp *m, int dirfd, const char *name, const struct stat *st, bool symlink);
+/* The metadata of the symlink, FIFO or device node just made as dirfd/name,
+ * set through an fd of that node once it is checked to be the one we made;
+ * MTCP_ETMPGONE when the name holds something else. */
+int mtcp_meta_node(mtcp *m, int dirfd, const char *name, const struct stat *st);
 int mtcp_copy_xattrs(int sfd, int tfd);
 mode_t mtcp_create_mode(mtcp *m, const struct stat *st);
 

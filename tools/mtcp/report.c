@@ -46,6 +46,8 @@ static const char *reason(int err)
         return "file changed while being copied";
     if (err == MTCP_ETMPGONE)
         return "its temporary name was taken by another file (one named like mtcp's temporaries?)";
+    if (err == MTCP_EMOVED)
+        return "its first name's copy was moved or replaced in the destination";
     if (err == MTCP_EMISMATCH)
         return "the copy differs from the source";
     if (err == -EINTR)

@@ -68,6 +68,10 @@ void mtcp_node_ref(mtcp_node *n)
 /* The last reference is gone: everything inside is done. */
 static void finish_dir(mtcp *m, mtcp_node *n)
 {
+    /* the copy's top directory: complete when nothing failed */
+    if (n->dfd >= 0 && n->parent->pseudo && n->op->mark && !mtcp_stopping(m) &&
+        atomic_load(&m->files_failed) == 0)
+        mtcp_mark_clear(n->dfd, n->op->mark);
     if (n->dfd >= 0 && !mtcp_stopping(m)) {
         int err = mtcp_meta_fd(m, n->dfd, &n->st, n->sfd, true);
         if (err == 0 && m->o->fsync && fsync(n->dfd) < 0)
@@ -220,7 +224,10 @@ static int make_other(void *ctx, int dfd, const char *tmp)
         mtcp_warn(m, "skipping device '%s': only root can make device nodes", path);
         return 1;
     }
-    if (mknodat(dfd, tmp, (st->st_mode & S_IFMT) | 0600, st->st_rdev) < 0) {
+    /* Made with its final permission bits unless its owner is to change
+     * (the umask is 0 here): no chmod is needed on the way. */
+    mode_t mode = mtcp_create_mode(m, st);
+    if (mknodat(dfd, tmp, (st->st_mode & S_IFMT) | mode, st->st_rdev) < 0) {
         if (errno == EPERM && !S_ISFIFO(st->st_mode)) {
             mtcp_warn(m, "skipping device '%s': %s", path, strerror(errno));
             return 1;
@@ -249,7 +256,7 @@ static void copy_other(mtcp *m, mtcp_node *dir, const char *name, const char *dn
     other o = {m, dir, name, dname, path, st};
     err = mtcp_tmp_make(dir, dname, tmp, mtcp_tmp_first_free(dir, dname, tmp), make_other, &o);
     if (err == 0) {
-        err = mtcp_meta_at(m, dir->dfd, tmp, st, S_ISLNK(st->st_mode));
+        err = mtcp_meta_node(m, dir->dfd, tmp, st);
         if (err == 0 && renameat(dir->dfd, tmp, dir->dfd, dname) < 0)
             err = -errno;
         if (err < 0)
@@ -356,6 +363,9 @@ static mtcp_node *open_dir(mtcp *m, mtcp_node *parent, const char *name, const c
         n->dfd = openat(parent->dfd, dname, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (n->dfd < 0)
             goto fail;
+        what = "cannot mark the unfinished copy";
+        if (parent->pseudo && n->op->mark && (errno = -mtcp_mark_set(n->dfd, n->op->mark)))
+            goto fail;
     }
     n->parent = parent;
     mtcp_node_ref(parent);
@@ -368,6 +378,8 @@ fail:
     mt_progress_failed(m->progress, 1);
     if (n->sfd >= 0)
         close(n->sfd);
+    if (n->dfd >= 0)
+        close(n->dfd);
     free(n->drel);
     free(n->rel);
     free(n);

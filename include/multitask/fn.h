@@ -1,32 +1,36 @@
 /*
- * multitask/task.h - the one task signature.
+ * multitask/fn.h - the one signature of work: an mt_fn.
  *
- * A task is a plain function that reads argument bytes and writes result
+ * An mt_fn is a plain function that reads argument bytes and writes result
  * bytes. The same function runs unchanged in a child process (mt_process), a
- * process pool (mt_pool), a thread pool and, through those, under a coroutine:
+ * process pool (mt_pool), a thread pool (mt_executor) and, through those,
+ * under a coroutine (mt_co_await_future, mt_co_run_in_executor). The word
+ * "task" belongs to coroutines (mt_task_create, as asyncio's create_task);
+ * the pools' documentation says "a call of fn" or "work" for one run of an
+ * mt_fn:
  *
  *   static int square(const void *arg, size_t len, mt_buf *out)
  *   {
  *       long x;
  *       if (len != sizeof x)
- *           return mt_task_fail(out, -EINVAL, "want a long, got %zu bytes", len);
+ *           return mt_fail(out, -EINVAL, "want a long, got %zu bytes", len);
  *       memcpy(&x, arg, sizeof x);
  *       x *= x;
  *       return mt_buf_append(out, &x, sizeof x);
  *   }
  *
  * Contract:
- *  - `arg`/`len` are the argument bytes; they stay valid until the task
+ *  - `arg`/`len` are the argument bytes; they stay valid until the function
  *    returns and must not be written. In a process they are not aligned
  *    beyond 8 bytes; copy them out (memcpy) rather than casting.
- *  - `out` is empty when the task starts; what the task appends is the
+ *  - `out` is empty when the function starts; what it appends is the
  *    result.
  *  - Return 0 for success, or a negative error code (-errno or MT_E*) for
  *    failure. On failure the bytes in `out` are the error message (text);
- *    mt_task_fail() writes one. A positive return value counts as MT_ETASK.
+ *    mt_fail() writes one. A positive return value counts as MT_EFAILED.
  */
-#ifndef MULTITASK_TASK_H
-#define MULTITASK_TASK_H
+#ifndef MULTITASK_FN_H
+#define MULTITASK_FN_H
 
 #include "buf.h"
 
@@ -34,17 +38,17 @@
 extern "C" {
 #endif
 
-typedef int mt_task_fn(const void *arg, size_t len, mt_buf *out);
+typedef int mt_fn(const void *arg, size_t len, mt_buf *out);
 
 /*
- * mt_task_fail - replace `out` with a formatted error message and return
- * `err`, so a task can end with `return mt_task_fail(out, -ENOENT, "...")`.
- * `err` should be negative; 0 or a positive value is returned as MT_ETASK.
+ * mt_fail - replace `out` with a formatted error message and return
+ * `err`, so a function can end with `return mt_fail(out, -ENOENT, "...")`.
+ * `err` should be negative; 0 or a positive value is returned as MT_EFAILED.
  */
-int mt_task_fail(mt_buf *out, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int mt_fail(mt_buf *out, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /*
- * mt_pack - append `n` byte ranges to `b` as one argument, for tasks that
+ * mt_pack - append `n` byte ranges to `b` as one argument, for functions that
  * take several arguments (the starmap case). The layout is a 32-bit count,
  * then each range as a 32-bit length and its bytes, in host byte order.
  * Returns 0, -ENOMEM, or -EMSGSIZE when a range is 4 GiB or larger.
