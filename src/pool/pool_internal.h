@@ -43,6 +43,7 @@ typedef struct mt__worker_ctx {
     int efd;        /* eventfd that wakes the parent's supervisor */
     int sock;       /* socket to the parent, for passing memfds */
     mt__file_id efd_id, sock_id;
+    uint64_t clock_ns; /* the worker's last look at the clock */
     pid_t parent;
     mt__fnmap *fnmap; /* NULL with fork: addresses are the same */
 } mt__worker_ctx;
