@@ -30,10 +30,13 @@
  * second time (their first results died with the worker), and a chunk that
  * kills a second worker fails whole. A task that closes or replaces the
  * file descriptors joining its worker to the pool (closing every fd from 3
- * up, as daemons do) leaves that worker unable to report: the worker notices
- * after the task returns and leaves, and the task (a map's whole chunk)
- * fails with MT_EWORKER and a message saying so; a replacement is started.
- * A worker's stdout/stderr are the parent's.
+ * up, as daemons do) leaves that worker unable to report. Workers keep those
+ * fds at the top of their fd table (below the limit on open files), out of
+ * reach of a loop over 3..1023 when the limit is higher. A worker that finds
+ * them closed all the same leaves, and a replacement starts: the task (a
+ * map's whole chunk) fails with MT_EWORKER and a message saying so when it
+ * ran 20 microseconds or more, as closing fds one by one does; a faster one
+ * keeps its result. A worker's stdout/stderr are the parent's.
  *
  * Lifetimes: results (mt_results) and futures outlive the pool; an mt_imap
  * does not: free it before the pool. Do not free a pool while other threads
