@@ -621,16 +621,47 @@ def loadavg():
 
 # ---- main ----------------------------------------------------------------------
 
+def install():
+    """Install the Debian packages that the programs and the anchors need, as
+    ./test.sh does for the tests: scripts/deps.sh installs what is missing
+    when run as root, and otherwise prints the apt-get line and fails."""
+    log("$ need_packages build bench   # scripts/deps.sh")
+    script = '. "$1/scripts/deps.sh" && need_packages build bench'
+    if subprocess.run(["bash", "-c", script, "deps", str(ROOT)],
+                      stdout=sys.stderr).returncode != 0:
+        sys.exit("run.py: the packages above are missing (--no-install runs without them)")
+
+
 def build(build_dir):
     opts = ["--buildtype=release", "-Dtests=false", "-Dexamples=false", "-Dbenchmarks=true"]
     if (build_dir / "build.ninja").exists():
-        cmd = ["meson", "configure", str(build_dir)] + opts
+        # --reconfigure looks for the optional dependencies again (GLib,
+        # Boost.Context, State Threads), which may have been installed since.
+        cmd = ["meson", "setup", "--reconfigure", str(build_dir), str(ROOT)] + opts
     else:
         cmd = ["meson", "setup", str(build_dir), str(ROOT)] + opts
     for argv in (cmd, ["ninja", "-C", str(build_dir)]):
         log("$ " + " ".join(argv))
         if subprocess.run(argv, stdout=sys.stderr).returncode != 0:
             sys.exit(f"run.py: {argv[0]} failed")
+
+
+def check_programs(benches, build_dir):
+    """Every program the chosen benchmarks run exists: else say which and
+    why, rather than a row of "cannot run" for each round."""
+    missing = {}
+    for b in benches:
+        values = command_values(b, True, build_dir)
+        for side in b.sides():
+            prog = fill(b.command(side), values)[0]
+            if "/" in prog and not os.access(prog, os.X_OK):
+                missing.setdefault(prog, []).append(f"{b.name} ({side})")
+    for prog, users in missing.items():
+        print(f"run.py: {relative(Path(prog))} is missing, needed by {', '.join(users)}: "
+              "its Debian package is not installed (scripts/deps.sh, MT_PACKAGES_bench) "
+              "or it was not built", file=sys.stderr)
+    if missing:
+        sys.exit(1)
 
 
 def check_table():
@@ -686,6 +717,8 @@ def main():
     ap.add_argument("--build-dir", default=str(ROOT / "build-bench"),
                     help="meson build directory (default build-bench)")
     ap.add_argument("--no-build", action="store_true", help="use the programs already built")
+    ap.add_argument("--no-install", action="store_true",
+                    help="do not install the Debian packages the benchmarks need")
     ap.add_argument("--no-write", action="store_true",
                     help="print the tables only; leave bench/results/ alone")
     args = ap.parse_args()
@@ -699,8 +732,11 @@ def main():
         ap.error("--rounds must be at least 1")
     benches = select(args.only)
     build_dir = Path(args.build_dir).resolve()
+    if not args.no_install:
+        install()
     if not args.no_build:
         build(build_dir)
+    check_programs(benches, build_dir)
 
     started = datetime.datetime.now(datetime.timezone.utc)
     load_before = loadavg()

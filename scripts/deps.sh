@@ -1,5 +1,6 @@
 # deps.sh - make sure the Debian packages a command needs are installed.
-# Sourced by demo.sh, test.sh and .ci/run: `need_packages build test`.
+# Sourced by demo.sh, test.sh and .ci/run: `need_packages build test`;
+# bench/run.py runs `need_packages build bench` before it builds.
 # As root it installs what is missing; otherwise it prints the exact
 # apt-get line and fails.
 
@@ -7,9 +8,10 @@
 MT_PACKAGES_build="gcc libc6-dev pkg-config meson ninja-build liblmdb-dev libxxhash-dev libuv1-dev"
 MT_PACKAGES_test="libcriterion-dev"
 # bench: the anchors of the copy benchmarks (rsync, rclone, GNU parallel,
-# gnuplot for the chart, GNU time) and of the coroutine benchmarks (uvloop,
-# State Threads, Boost.Context); trace: scripts/trace_to_png.py.
-MT_PACKAGES_bench="python3 rsync rclone parallel gnuplot-nox time python3-uvloop libst-dev libboost-context-dev"
+# gnuplot for the chart, GNU time), of the thread pool's (GLib's
+# GThreadPool, built into bench_executor) and of the coroutine benchmarks
+# (uvloop, State Threads, Boost.Context); trace: scripts/trace_to_png.py.
+MT_PACKAGES_bench="python3 rsync rclone parallel gnuplot-nox time libglib2.0-dev python3-uvloop libst-dev libboost-context-dev"
 MT_PACKAGES_trace="python3 python3-matplotlib"
 
 need_packages() {

@@ -1,7 +1,7 @@
 /*
  * helpers.h - what every test file shares: proving that a test left nothing
- * behind (no fd, no child process, no zombie, no shared-memory file), and
- * small conveniences for tasks.
+ * behind (no fd, no child process, no zombie, no shared-memory file of its
+ * own), and small conveniences for tasks.
  *
  *   LEAK_TEST(pool, something, .timeout = 30) { ... }
  *
@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,9 +41,138 @@ static inline int count_dir(const char *path, const char *prefix)
     return n - (strcmp(path, "/proc/self/fd") == 0); /* opendir's own fd */
 }
 
-/* Everything multitask puts in /dev/shm is named "mt-..."; other programs'
- * files there are none of our business. */
+/* Everything multitask puts in /dev/shm is named "mt-..." (".mt-..." while
+ * a shared object is being made); other programs' files there are none of
+ * our business. */
 #define SHM_PREFIX "mt-"
+
+/*
+ * Shared-memory names of this test's own. Other multitask programs (another
+ * test run among them) may make and remove names in /dev/shm meanwhile, so
+ * the leak check counts only a name that is new since the test began and
+ * that this test made:
+ *   - named objects carry the test's pid: name them with test_shm_name;
+ *   - a shared dict or list names its creator in its marker file: this
+ *     process, a live descendant of it, or a child handed to
+ *     leak_check_adopt (a child that made objects may be gone by the end).
+ */
+static inline void test_shm_name(char *out, size_t size, const char *what)
+{
+    snprintf(out, size, "test-%s-%d", what, (int)getpid());
+}
+
+#define LEAK_MAX_ADOPTED 64
+static pid_t leak_adopted[LEAK_MAX_ADOPTED];
+static int leak_nadopted;
+
+/* Count objects that child `pid` makes as this test's. */
+static inline void leak_check_adopt(pid_t pid)
+{
+    if (pid > 0 && leak_nadopted < LEAK_MAX_ADOPTED)
+        leak_adopted[leak_nadopted++] = pid;
+}
+
+/* Whether pid is this process or one of its live descendants, or adopted. */
+static inline int pid_is_ours(pid_t pid)
+{
+    for (int i = 0; i < leak_nadopted; i++)
+        if (leak_adopted[i] == pid)
+            return 1;
+    for (int depth = 0; pid > 1 && depth < 64; depth++) {
+        if (pid == getpid())
+            return 1;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+        FILE *f = fopen(path, "re");
+        int ppid = 0;
+        int ok = f && fscanf(f, "%*d (%*[^)]) %*c %d", &ppid) == 1;
+        if (f)
+            fclose(f);
+        if (!ok)
+            return 0;
+        pid = ppid;
+    }
+    return 0;
+}
+
+/* Whether /dev/shm entry `name` is this test's: see above. */
+static inline int shm_name_is_ours(const char *name)
+{
+    char tag[32], path[512], text[128] = {0};
+    int n = snprintf(tag, sizeof tag, "-%d", (int)getpid());
+    for (const char *p = name; (p = strstr(p, tag)); p++)
+        if (p[n] == '\0' || p[n] == '-')
+            return 1;
+    snprintf(path, sizeof path, "/dev/shm/%s/multitask-object", name);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    size_t len = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[len] = '\0';
+    const char *creator = strstr(text, "\ncreator pid ");
+    return creator && pid_is_ours((pid_t)atoi(creator + strlen("\ncreator pid ")));
+}
+
+static inline int shm_name_is_multitask(const char *name)
+{
+    return strncmp(name, SHM_PREFIX, 3) == 0 || strncmp(name, "." SHM_PREFIX, 4) == 0;
+}
+
+/* The multitask names in /dev/shm when the test began, sorted. */
+static char **leak_shm_names;
+static size_t leak_shm_count;
+
+static int leak_name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static inline void shm_snapshot(void)
+{
+    size_t cap = 0;
+    DIR *d = opendir("/dev/shm");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (!shm_name_is_multitask(e->d_name))
+            continue;
+        if (leak_shm_count == cap) {
+            cap = cap ? 2 * cap : 64;
+            leak_shm_names = realloc(leak_shm_names, cap * sizeof *leak_shm_names);
+        }
+        leak_shm_names[leak_shm_count++] = strdup(e->d_name);
+    }
+    if (d)
+        closedir(d);
+    if (leak_shm_count)
+        qsort(leak_shm_names, leak_shm_count, sizeof *leak_shm_names, leak_name_cmp);
+}
+
+/* The names this test made since it began and left in /dev/shm, one per
+ * line into out (if not NULL); how many. */
+static inline int shm_new_names(char *out, size_t size)
+{
+    int n = 0;
+    size_t used = 0;
+    DIR *d = opendir("/dev/shm");
+    struct dirent *e;
+    if (out && size)
+        out[0] = '\0';
+    while (d && (e = readdir(d))) {
+        const char *name = e->d_name;
+        if (!shm_name_is_multitask(name) ||
+            (leak_shm_count && bsearch(&name, leak_shm_names, leak_shm_count,
+                                       sizeof *leak_shm_names, leak_name_cmp)) ||
+            !shm_name_is_ours(name))
+            continue;
+        n++;
+        if (out && used < size)
+            used += (size_t)snprintf(out + used, size - used, "  /dev/shm/%s\n", name);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
 
 
 /* Children of this process that are alive or zombies, from /proc. */
@@ -74,21 +204,20 @@ static inline int count_children(void)
 }
 
 static int leak_fds_before = -1;
-static int leak_shm_before = -1;
 
 static inline void leak_check_begin(void)
 {
     leak_fds_before = count_dir("/proc/self/fd", "");
-    leak_shm_before = count_dir("/dev/shm", SHM_PREFIX);
+    shm_snapshot();
 }
 
 static inline void leak_check_end(void)
 {
+    char names[1024];
     cr_expect_eq(count_dir("/proc/self/fd", ""), leak_fds_before, "file descriptors leaked");
     cr_expect_eq(count_children(), 0, "child processes left behind");
-    /* Tests running beside this one may make theirs: only growth counts. */
-    cr_expect_leq(count_dir("/dev/shm", SHM_PREFIX), leak_shm_before,
-                  "shared-memory files left behind");
+    cr_expect_eq(shm_new_names(names, sizeof names), 0, "shared-memory files left behind:\n%s",
+                 names);
 }
 
 /* A Test whose body runs between begin() (as .init) and end(), inside the

@@ -8,6 +8,10 @@
  *                                 on queue OUT, unchanged
  *   queue_peer hold NAME          open NAME, write "ready\n" on stdout, wait
  *                                 until stdin closes, then free it
+ *   queue_peer produce NAME N     open or make NAME (joinable, persistent,
+ *                                 128 slots of 512 bytes), put messages 0 to
+ *                                 N - 1 (queue_helpers.h) and leave
+ *   queue_peer drain NAME N       take N messages from NAME, marking each done
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,6 +21,7 @@
 #include <unistd.h>
 
 #include "multitask.h"
+#include "queue_helpers.h"
 
 static int open_queue(const char *name, mt_queue **q)
 {
@@ -44,6 +49,38 @@ static int echo(const char *in_name, const char *out_name, long n)
     return err;
 }
 
+static int produce(const char *name, long n)
+{
+    mt_queue *q;
+    mt_queue_opts o = {
+        .name = name, .maxsize = 128, .max_message = 512, .joinable = true, .persist = true};
+    int err = mt_queue_open_or_new(&q, &o);
+    if (err < 0)
+        return err;
+    char msg[512];
+    for (long i = 0; err == 0 && i < n; i++)
+        err = mt_queue_put(q, msg, msg_make(msg, (uint64_t)i, 512), 10);
+    mt_queue_free(q);
+    return err;
+}
+
+static int drain(const char *name, long n)
+{
+    mt_queue *q = NULL;
+    int err = open_queue(name, &q);
+    char msg[512];
+    for (long i = 0; err == 0 && i < n; i++) {
+        ssize_t len = mt_queue_get_into(q, msg, sizeof msg, 10);
+        err = len < 0 ? (int)len : 0;
+        if (err == 0) {
+            usleep(1000); /* the work */
+            err = mt_queue_task_done(q);
+        }
+    }
+    mt_queue_free(q);
+    return err;
+}
+
 int main(int argc, char **argv)
 {
     mt_queue *q;
@@ -62,8 +99,13 @@ int main(int argc, char **argv)
                 ;
             mt_queue_free(q);
         }
+    } else if (argc == 4 && strcmp(argv[1], "produce") == 0) {
+        err = produce(argv[2], atol(argv[3]));
+    } else if (argc == 4 && strcmp(argv[1], "drain") == 0) {
+        err = drain(argv[2], atol(argv[3]));
     } else {
-        fprintf(stderr, "usage: queue_peer open NAME | echo IN OUT N | hold NAME\n");
+        fprintf(stderr, "usage: queue_peer open NAME | echo IN OUT N | hold NAME | "
+                        "produce NAME N | drain NAME N\n");
         return 2;
     }
     return -err;

@@ -714,9 +714,10 @@ static int deep(void *arg)
     return mt_co_yield();
 }
 
-/* Run a coroutine that recurses `depth` KiB deep on a 64 KiB stack in a
- * child process; returns its wait status, stderr in err. */
-static int overflow_child(const char *guard, int depth, mt_stack_mode mode, char *err, size_t cap)
+/* Run fn(arg) in a child process with MT_CO_GUARD=guard (NULL: unset);
+ * returns its wait status (the child exits with fn's result), its stderr
+ * in err. */
+static int in_child(int (*fn)(void *arg), void *arg, const char *guard, char *err, size_t cap)
 {
     int fds[2];
     cr_assert_eq(pipe2(fds, O_CLOEXEC), 0);
@@ -726,15 +727,7 @@ static int overflow_child(const char *guard, int depth, mt_stack_mode mode, char
         dup2(fds[1], STDERR_FILENO);
         if (guard)
             setenv("MT_CO_GUARD", guard, 1);
-        mt_loop *l;
-        mt_task *t;
-        if (mt_loop_new(&l, &(mt_run_opts){.shared_stack_size = 64 << 10}) != 0)
-            _exit(90);
-        mt_loop_create_task(l, &t, deep, (void *)(long)depth,
-                            &(mt_task_opts){.name = "deep-one", .stack_size = 64 << 10,
-                                            .stack = mode});
-        mt_loop_run_until_complete(l, t);
-        _exit(0);
+        _exit(fn(arg));
     }
     close(fds[1]);
     size_t len = 0;
@@ -746,6 +739,32 @@ static int overflow_child(const char *guard, int depth, mt_stack_mode mode, char
     int status;
     cr_assert_eq(waitpid(pid, &status, 0), pid);
     return status;
+}
+
+typedef struct deep_run {
+    int depth;
+    mt_stack_mode mode;
+} deep_run;
+
+static int run_deep(void *arg)
+{
+    deep_run *d = arg;
+    mt_loop *l;
+    mt_task *t;
+    if (mt_loop_new(&l, &(mt_run_opts){.shared_stack_size = 64 << 10}) != 0)
+        return 90;
+    mt_loop_create_task(l, &t, deep, (void *)(long)d->depth,
+                        &(mt_task_opts){.name = "deep-one", .stack_size = 64 << 10,
+                                        .stack = d->mode});
+    mt_loop_run_until_complete(l, t);
+    return 0;
+}
+
+/* Run a coroutine that recurses `depth` KiB deep on a 64 KiB stack in a
+ * child process; returns its wait status, stderr in err. */
+static int overflow_child(const char *guard, int depth, mt_stack_mode mode, char *err, size_t cap)
+{
+    return in_child(run_deep, &(deep_run){depth, mode}, guard, err, cap);
 }
 
 LEAK_TEST(coro, stack_overflow_names_the_coroutine, .timeout = 60)
@@ -775,4 +794,75 @@ LEAK_TEST(coro, stack_overflow_names_the_coroutine, .timeout = 60)
     /* A stack that is deep enough is fine. */
     status = overflow_child(NULL, 40, MT_STACK_PRIVATE, err, sizeof err);
     cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %#x: %s", status, err);
+}
+
+/* The shared stack's guard faults whatever MT_CO_GUARD says: a canary below
+ * it was never checked (its tasks' frames are copied in and out), so with
+ * MT_CO_GUARD=canary an overflow there went on unnoticed. */
+LEAK_TEST(coro, shared_stack_keeps_its_guard_with_canaries, .timeout = 60)
+{
+    char err[4096];
+    int status = overflow_child("canary", 1000, MT_STACK_SHARED, err, sizeof err);
+    cr_expect(strstr(err, "multitask: coroutine 'deep-one' overflowed its stack of 65536 bytes"),
+              "stderr: %s", err);
+    cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "status %#x", status);
+}
+
+/* A frame larger than the stack and its guard together. */
+#ifdef __SANITIZE_ADDRESS__
+#define BIG_FRAME ((size_t)(256 + 32) << 10)
+#else
+#define BIG_FRAME ((size_t)(64 + 32) << 10)
+#endif
+#define NEIGHBOUR_BYTES ((size_t)48 << 10)
+
+/* Fills its locals, sleeps while the big frame runs, then says whether
+ * they are intact. */
+static int neighbour(void *arg)
+{
+    (void)arg;
+    volatile unsigned char mine[NEIGHBOUR_BYTES];
+    for (size_t i = 0; i < sizeof mine; i++)
+        mine[i] = 0x5a;
+    mt_co_sleep(0.05);
+    for (size_t i = 0; i < sizeof mine; i++)
+        if (mine[i] != 0x5a)
+            return 3;
+    return 0;
+}
+
+/* One big local array, of which only the lowest bytes are written: that
+ * write lands below the guard, in the neighbouring stack, unless the frame
+ * is probed page by page on its way down (-fstack-clash-protection). */
+static int big_frame(void *arg)
+{
+    (void)arg;
+    volatile unsigned char big[BIG_FRAME];
+    big[0] = 1;
+    big[1] = 2;
+    return big[0] + big[1] + mt_co_yield();
+}
+
+static int run_big_frame(void *arg)
+{
+    (void)arg;
+    mt_loop *l;
+    mt_task *n, *b;
+    if (mt_loop_new(&l, NULL) != 0)
+        return 90;
+    mt_loop_create_task(l, &n, neighbour, NULL, &(mt_task_opts){.name = "neighbour"});
+    mt_loop_create_task(l, &b, big_frame, NULL, &(mt_task_opts){.name = "big-frame"});
+    mt_loop_run_until_complete(l, b);
+    return mt_loop_run_until_complete(l, n);
+}
+
+/* Before (built without stack-clash protection), the big frame's write
+ * went into the neighbour's locals and the program went on. */
+LEAK_TEST(coro, a_frame_larger_than_the_guard_faults_in_it, .timeout = 60)
+{
+    char err[4096];
+    int status = in_child(run_big_frame, NULL, NULL, err, sizeof err);
+    cr_expect(strstr(err, "multitask: coroutine 'big-frame' overflowed its stack"), "stderr: %s",
+              err);
+    cr_expect(WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV, "status %#x", status);
 }

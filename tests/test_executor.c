@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -205,6 +206,14 @@ LEAK_TEST(executor, bad_arguments_change_nothing, .timeout = 20)
     cr_expect_eq(mt_executor_map_iov(ex, square, NULL, 2, MT_FOREVER, &r), -EINVAL);
     cr_expect_eq(mt_executor_map(ex, NULL, &x, 1, sizeof x, MT_FOREVER, &r), -EINVAL);
     cr_expect_eq(mt_executor_map(ex, square, &x, 1, sizeof x, MT_FOREVER, NULL), -EINVAL);
+    /* A NaN timeout is no timeout at all (it overflowed into a deadline). */
+    r = (mt_results *)1;
+    cr_expect_eq(mt_executor_map(ex, square, &x, 1, sizeof x, NAN, &r), -EINVAL);
+    cr_expect_eq(r, NULL);
+    mt_iov one = {&x, sizeof x};
+    r = (mt_results *)1;
+    cr_expect_eq(mt_executor_map_iov(ex, square, &one, 1, -NAN, &r), -EINVAL);
+    cr_expect_eq(r, NULL);
     cr_expect_eq(mt_executor_shutdown(NULL, MT_SHUTDOWN_WAIT), -EINVAL);
     cr_expect_eq(mt_executor_shutdown(ex, 4), -EINVAL, "an unknown flag changes nothing");
     /* None of that started a thread or queued anything. */

@@ -437,6 +437,101 @@ LEAK_TEST(queue, child_put_wakes_parent_blocked_in_get, .timeout = 20)
     mt_queue_free(q);
 }
 
+/* ---- acknowledged gets ------------------------------------------------------ */
+
+LEAK_TEST(queue, claim_ack_and_nack, .timeout = 20)
+{
+    mt_queue *q;
+    cr_assert_eq(
+        mt_queue_new(&q, &(mt_queue_opts){.maxsize = 4, .max_message = 8, .joinable = true}), 0);
+    mt_buf b = MT_BUF_INIT;
+    mt_queue_receipt r1, r2, r3;
+    cr_assert_eq(mt_queue_put(q, "a", 1, 0), 0);
+    cr_assert_eq(mt_queue_put(q, "b", 1, 0), 0);
+    cr_assert_eq(mt_queue_claim(q, &b, &r1, 0), 0);
+    cr_expect_str_eq(b.data, "a");
+    cr_expect_eq(mt_queue_qsize(q), 2, "a claim keeps its slot");
+    /* Others go on around the claim. */
+    cr_assert_eq(mt_queue_get(q, &b, 0), 0);
+    cr_expect_str_eq(b.data, "b");
+    cr_assert_eq(mt_queue_task_done(q), 0);
+    cr_expect_eq(mt_queue_claim(q, &b, &r2, 0), -EAGAIN);
+    cr_expect_eq(mt_queue_join(q, 0), -EAGAIN);
+    /* Given back: received again. */
+    cr_assert_eq(mt_queue_nack(q, &r1), 0);
+    cr_assert_eq(mt_queue_claim(q, &b, &r2, 0), 0);
+    cr_expect_str_eq(b.data, "a");
+    cr_expect_eq(mt_queue_join(q, 0), -EAGAIN);
+    /* Acknowledged: gone, and the join counts it done. */
+    cr_assert_eq(mt_queue_ack(q, &r2), 0);
+    cr_expect_eq(mt_queue_ack(q, &r2), -ESTALE);
+    cr_expect_eq(mt_queue_nack(q, &r2), -ESTALE);
+    cr_expect_eq(mt_queue_join(q, 0), 0);
+    cr_expect_eq(mt_queue_task_done(q), -EINVAL);
+    cr_expect_eq(mt_queue_qsize(q), 0);
+    cr_expect_eq(mt_queue_get(q, &b, 0), -EAGAIN);
+    /* Round the ring with claims. */
+    for (int i = 0; i < 10; i++) {
+        cr_assert_eq(mt_queue_put(q, "c", 1, 0), 0);
+        cr_assert_eq(mt_queue_claim(q, &b, &r3, 0), 0);
+        cr_assert_eq(mt_queue_ack(q, &r3), 0);
+    }
+    cr_expect_eq(mt_queue_join(q, 0), 0);
+    /* Bad arguments. */
+    mt_queue_receipt bad = {0, 0};
+    cr_expect_eq(mt_queue_ack(q, &bad), -EINVAL);
+    cr_expect_eq(mt_queue_ack(q, NULL), -EINVAL);
+    cr_expect_eq(mt_queue_ack(NULL, &r3), -EINVAL);
+    cr_expect_eq(mt_queue_claim(q, &b, NULL, 0), -EINVAL);
+    cr_expect_eq(mt_queue_claim(q, NULL, &r3, 0), -EINVAL);
+    cr_expect_eq(mt_queue_claim(q, &b, &r3, NAN), -EINVAL);
+    mt_buf_free(&b);
+    mt_queue_free(q);
+}
+
+/* A process that frees its last handle can acknowledge nothing any more: its
+ * claims go back to the queue at once (it is still alive, so no repair of a
+ * dead process could give them back). */
+LEAK_TEST(queue, claims_go_back_when_their_process_frees_the_queue, .timeout = 20)
+{
+    char name[64];
+    unique_name(name, sizeof name, "claim-free");
+    mt_queue *q;
+    cr_assert_eq(mt_queue_new(&q, &(mt_queue_opts){.name = name, .maxsize = 4, .max_message = 8}),
+                 0);
+    cr_assert_eq(mt_queue_put(q, "kept", 4, 0), 0);
+    int done[2], hold[2];
+    cr_assert_eq(pipe(done), 0);
+    cr_assert_eq(pipe(hold), 0);
+    pid_t child = fork();
+    if (child == 0) {
+        close(hold[1]);
+        close(done[0]);
+        mt_queue *mine;
+        mt_buf b = MT_BUF_INIT;
+        mt_queue_receipt r;
+        int err = mt_queue_open(&mine, name);
+        if (err == 0)
+            err = mt_queue_claim(mine, &b, &r, 1);
+        mt_queue_free(mine);
+        char c = (char)-err;
+        (void)!write(done[1], &c, 1);
+        (void)!read(hold[0], &c, 1); /* alive until the parent looked */
+        _exit(0);
+    }
+    close(done[1]);
+    close(hold[0]);
+    char c = 1, buf[8];
+    cr_assert_eq(read(done[0], &c, 1), 1);
+    cr_expect_eq(c, 0);
+    cr_expect(pid_alive(child));
+    cr_expect_eq(mt_queue_get_into(q, buf, sizeof buf, 0), 4);
+    close(hold[1]);
+    close(done[0]);
+    cr_expect_eq(wait_child(child), 0);
+    mt_queue_free(q);
+}
+
 /* ---- close --------------------------------------------------------------- */
 
 static void *blocked_get(void *arg)
@@ -473,6 +568,69 @@ LEAK_TEST(queue, close_wakes_blocked_getters, .timeout = 20)
     }
     cr_expect_eq(wait_child(child), 0, "the child's get returned MT_ECLOSED");
     cr_expect_eq(mt_queue_close(q), 0); /* twice is harmless */
+    mt_queue_free(q);
+}
+
+/* A closed queue's gets wait for the claims other processes hold: given
+ * back, the message is drained; acknowledged, the gets say MT_ECLOSED. */
+static pid_t claim_in_child(mt_queue *q, int *cmd_fd)
+{
+    int ready[2], cmd[2];
+    cr_assert_eq(pipe(ready), 0);
+    cr_assert_eq(pipe(cmd), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(ready[0]);
+        close(cmd[1]);
+        mt_buf b = MT_BUF_INIT;
+        mt_queue_receipt r;
+        char c = mt_queue_claim(q, &b, &r, 5) == 0 ? 'y' : 'n';
+        (void)!write(ready[1], &c, 1);
+        if (read(cmd[0], &c, 1) != 1)
+            _exit(2);
+        _exit((c == 'a' ? mt_queue_ack(q, &r) : mt_queue_nack(q, &r)) == 0 ? 0 : 1);
+    }
+    close(ready[1]);
+    close(cmd[0]);
+    char c = 0;
+    cr_assert_eq(read(ready[0], &c, 1), 1);
+    cr_assert_eq(c, 'y');
+    close(ready[0]);
+    *cmd_fd = cmd[1];
+    return pid;
+}
+
+LEAK_TEST(queue, closed_queue_waits_for_others_claims, .timeout = 20)
+{
+    mt_queue *q;
+    cr_assert_eq(mt_queue_new(&q, &(mt_queue_opts){.maxsize = 4, .max_message = 8}), 0);
+    cr_assert_eq(mt_queue_put(q, "m", 1, 0), 0);
+    int cmd;
+    pid_t child = claim_in_child(q, &cmd);
+    cr_assert_eq(mt_queue_close(q), 0);
+    char buf[8];
+    cr_expect_eq(mt_queue_get_into(q, buf, sizeof buf, 0.2), -ETIMEDOUT);
+    cr_expect_eq(mt_queue_get_into_nowait(q, buf, sizeof buf), -EAGAIN);
+    cr_assert_eq(write(cmd, "n", 1), 1); /* given back */
+    cr_expect_eq(mt_queue_get_into(q, buf, sizeof buf, 5), 1);
+    cr_expect_eq(wait_child(child), 0);
+    close(cmd);
+    cr_expect_eq(mt_queue_get_into_nowait(q, buf, sizeof buf), MT_ECLOSED);
+    mt_queue_free(q);
+
+    cr_assert_eq(mt_queue_new(&q, &(mt_queue_opts){.maxsize = 4, .max_message = 8}), 0);
+    cr_assert_eq(mt_queue_put(q, "m", 1, 0), 0);
+    child = claim_in_child(q, &cmd);
+    cr_assert_eq(mt_queue_close(q), 0);
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, blocked_get, q), 0);
+    mt_sleep(0.1);
+    cr_assert_eq(write(cmd, "a", 1), 1); /* acknowledged */
+    void *r;
+    pthread_join(t, &r);
+    cr_expect_eq((intptr_t)r, MT_ECLOSED);
+    cr_expect_eq(wait_child(child), 0);
+    close(cmd);
     mt_queue_free(q);
 }
 
@@ -620,6 +778,127 @@ LEAK_TEST(queue, named_segment_goes_with_its_last_user, .timeout = 30)
     mt_queue_free(q2);
     cr_expect(!shm_exists(name, NULL));
     cr_expect_eq(mt_queue_open(&q2, name), -ENOENT);
+}
+
+/* A producer program that finishes before its consumer opens the queue: with
+ * persist, its messages wait for the consumer; the name goes only with
+ * mt_queue_unlink. */
+LEAK_TEST(queue, persist_keeps_a_finished_producers_messages, .timeout = 30)
+{
+    char name[64];
+    unique_name(name, sizeof name, "persist");
+    enum { N = 100 };
+    pid_t peer = start_peer((const char *[]){"produce", name, "100", NULL}, NULL, NULL);
+    cr_assert_eq(wait_child(peer), 0);
+    mode_t mode = 0;
+    cr_expect(shm_exists(name, &mode), "the producer's queue went with it");
+    cr_expect_eq(mode, 0600);
+    mt_queue *q;
+    cr_assert_eq(mt_queue_open(&q, name), 0);
+    cr_expect_eq(mt_queue_qsize(q), N);
+    char msg[512];
+    for (uint64_t i = 0; i < N; i++) {
+        ssize_t n = mt_queue_get_into(q, msg, sizeof msg, 0);
+        cr_assert_geq(n, 0, "%s", mt_strerror((int)n));
+        cr_assert_eq(msg_check(msg, (size_t)n, 512), (int64_t)i);
+        cr_assert_eq(mt_queue_task_done(q), 0);
+    }
+    cr_expect_eq(mt_queue_join(q, 0), 0);
+    mt_queue_free(q);
+    cr_expect(shm_exists(name, NULL), "a persistent queue went with its last handle");
+    cr_assert_eq(mt_queue_unlink(name), 0);
+    cr_expect(!shm_exists(name, NULL));
+    /* Without persist, the name goes with the last handle, as before. */
+    cr_assert_eq(mt_queue_new(&q, &(mt_queue_opts){.name = name}), 0);
+    mt_queue_free(q);
+    cr_expect(!shm_exists(name, NULL));
+}
+
+/* Processes that all call open_or_new at once end up on one queue. */
+LEAK_TEST(queue, open_or_new_makes_one_queue_for_all, .timeout = 30)
+{
+    char name[64];
+    unique_name(name, sizeof name, "open-or-new");
+    enum { KIDS = 4 };
+    int report[2], go[2];
+    cr_assert_eq(pipe(report), 0);
+    cr_assert_eq(pipe(go), 0);
+    mt_queue_opts o = {.name = name, .maxsize = 8, .max_message = 16, .joinable = true};
+    pid_t kids[KIDS];
+    for (int k = 0; k < KIDS; k++) {
+        if ((kids[k] = fork()) == 0) {
+            close(report[0]);
+            close(go[1]);
+            mt_queue *q;
+            int err = mt_queue_open_or_new(&q, &o);
+            if (err == 0)
+                err = mt_queue_put(q, &k, sizeof k, 0);
+            char c = (char)-err;
+            (void)!write(report[1], &c, 1);
+            (void)!read(go[0], &c, 1); /* keep the queue until the parent looked */
+            if (err == 0)
+                mt_queue_free(q);
+            _exit(err == 0 ? 0 : 1);
+        }
+    }
+    close(report[1]);
+    close(go[0]);
+    for (int k = 0; k < KIDS; k++) {
+        char c = 1;
+        cr_assert_eq(read(report[0], &c, 1), 1);
+        cr_expect_eq(c, 0, "open_or_new: %s", mt_err_name(-c));
+    }
+    mt_queue *q;
+    cr_assert_eq(mt_queue_open_or_new(&q, &o), 0);
+    cr_expect_eq(mt_queue_qsize(q), KIDS);
+    unsigned seen = 0;
+    for (int k = 0; k < KIDS; k++) {
+        int who = -1;
+        cr_assert_eq(mt_queue_get_into(q, &who, sizeof who, 0), (ssize_t)sizeof who);
+        cr_assert(who >= 0 && who < KIDS);
+        seen |= 1u << who;
+    }
+    cr_expect_eq(seen, (1u << KIDS) - 1);
+    /* Another shape under the same name is refused, not quietly adopted. */
+    mt_queue *other = (mt_queue *)1;
+    mt_queue_opts bigger = o;
+    bigger.maxsize = 16;
+    cr_expect_eq(mt_queue_open_or_new(&other, &bigger), -EEXIST);
+    cr_expect_null(other);
+    mt_queue_opts plain = o;
+    plain.joinable = false;
+    cr_expect_eq(mt_queue_open_or_new(&other, &plain), -EEXIST);
+    cr_expect_eq(mt_queue_open_or_new(&other, &(mt_queue_opts){0}), -EINVAL);
+    cr_expect_eq(mt_queue_open_or_new(&other, NULL), -EINVAL);
+    cr_expect_eq(mt_queue_open_or_new(NULL, &o), -EINVAL);
+    close(go[1]);
+    close(report[0]);
+    for (int k = 0; k < KIDS; k++)
+        cr_expect_eq(wait_child(kids[k]), 0);
+    mt_queue_free(q);
+    cr_expect(!shm_exists(name, NULL));
+}
+
+/* Waiting until a named queue is drained, from another program: join counts
+ * the task_done calls of every process on the queue. */
+LEAK_TEST(queue, join_waits_for_an_unrelated_consumer, .timeout = 30)
+{
+    char name[64];
+    unique_name(name, sizeof name, "join-named");
+    mt_queue *q;
+    cr_assert_eq(mt_queue_new(&q, &(mt_queue_opts){.name = name, .maxsize = 128,
+                                                   .max_message = 512, .joinable = true}),
+                 0);
+    enum { N = 60 };
+    char msg[512];
+    for (uint64_t i = 0; i < N; i++)
+        cr_assert_eq(mt_queue_put(q, msg, msg_make(msg, i, 512), 0), 0);
+    cr_expect_eq(mt_queue_join(q, 0.05), -ETIMEDOUT);
+    pid_t peer = start_peer((const char *[]){"drain", name, "60", NULL}, NULL, NULL);
+    cr_expect_eq(mt_queue_join(q, 20), 0);
+    cr_expect_eq(mt_queue_qsize(q), 0);
+    cr_expect_eq(wait_child(peer), 0);
+    mt_queue_free(q);
 }
 
 LEAK_TEST(queue, unlink_removes_the_name_not_the_queue, .timeout = 30)

@@ -42,6 +42,14 @@ static bool died(pid_t pid)
     return WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0);
 }
 
+/* Reap pid and return its exit status (-1 when it did not exit). */
+static int wait_child_status(pid_t pid)
+{
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 /* ---- deaths at a known instruction ------------------------------------------ */
 
 LEAK_TEST(crash, writer_dies_holding_a_slot, .timeout = 30)
@@ -177,6 +185,45 @@ LEAK_TEST(crash, join_survives_a_dead_writer, .timeout = 30)
     cr_expect_eq(mt_queue_task_done(q), -EINVAL);
     cr_expect_eq(mt_queue_join(q, 5), 0);
     cr_expect(died(pid));
+    munmap(bad, 4096);
+    mt_queue_free(q);
+}
+
+/* A consumer dies holding a message; the queue is closed after that. Close
+ * ends puts, not the messages still there: the dead consumer's message is
+ * given back and drained, by a get that waits and by one that does not,
+ * and only then do gets say MT_ECLOSED. */
+LEAK_TEST(crash, close_after_a_dead_reader_drains_its_message, .timeout = 30)
+{
+    mt_queue *q;
+    cr_assert_eq(mt_queue_new(&q, &(mt_queue_opts){.maxsize = 4, .max_message = 4096}), 0);
+    char msg[4096];
+    size_t len[2];
+    for (uint64_t i = 0; i < 2; i++) {
+        len[i] = msg_make(msg, 100 + i, 4096);
+        while (len[i] < 100) /* long enough for the copy to reach the poisoned page */
+            len[i] = msg_make(msg, 100 + i + 2 * (uint64_t)(len[i] + 1), 4096);
+        cr_assert_eq(mt_queue_put(q, msg, len[i], 0), 0);
+    }
+    void *bad = poison(4096);
+    pid_t pid[2];
+    for (int k = 0; k < 2; k++) {
+        pid[k] = fork();
+        if (pid[k] == 0)
+            _exit(mt_queue_get_into(q, bad, 4096, 1) >= 0 ? 0 : 3);
+        cr_expect(died(pid[k])); /* reaped: a get that does not wait knows it is dead */
+    }
+    cr_assert_eq(mt_queue_close(q), 0);
+    /* One with a timeout of for ever, one that does not wait. */
+    memset(msg, 0, sizeof msg);
+    ssize_t n = mt_queue_get_into(q, msg, sizeof msg, MT_FOREVER);
+    cr_assert_geq(n, 0, "got %s", mt_err_name((int)n));
+    cr_expect_geq(msg_check(msg, (size_t)n, 4096), 100);
+    n = mt_queue_get_into_nowait(q, msg, sizeof msg);
+    cr_assert_geq(n, 0, "got %s", mt_err_name((int)n));
+    cr_expect_geq(msg_check(msg, (size_t)n, 4096), 100);
+    cr_expect_eq(mt_queue_get_into(q, msg, sizeof msg, MT_FOREVER), MT_ECLOSED);
+    cr_expect_eq(mt_queue_get_into_nowait(q, msg, sizeof msg), MT_ECLOSED);
     munmap(bad, 4096);
     mt_queue_free(q);
 }
@@ -419,6 +466,136 @@ LEAK_TEST(crash, random_kills_lose_and_duplicate_nothing, .timeout = 240)
     unsigned seed = (unsigned)getpid() ^ (unsigned)mt_monotonic_ns();
     for (int round = 0; round < ROUNDS; round++)
         one_round(&seed);
+}
+
+/* ---- acknowledged gets under random kills ------------------------------------ */
+
+/* Two processes on a named queue, as two programs would use it: a producer
+ * puts numbered messages; a consumer claims each, processes it (counts it)
+ * and acknowledges it. The test SIGKILLs the consumer at random moments and
+ * starts another. Every message whose put returned 0 must be processed at
+ * least once, none may be delivered again once acknowledged, and no more
+ * may be processed twice than there were kills. */
+enum {
+    ACK_TOTAL = 3000,
+    ACK_MAX_MSG = 64,
+#ifdef __SANITIZE_THREAD__
+    ACK_KILLS = 15,
+#else
+    ACK_KILLS = 60,
+#endif
+};
+
+typedef struct ack_record {
+    _Atomic uint8_t put_ok[ACK_TOTAL];      /* its put returned 0 */
+    _Atomic uint32_t processed[ACK_TOTAL];  /* times a consumer processed it */
+    _Atomic uint8_t acked[ACK_TOTAL];       /* its ack returned 0 */
+    _Atomic uint32_t after_ack;             /* deliveries of acknowledged ones */
+    _Atomic uint32_t consumed;              /* messages acknowledged, to time kills */
+    _Atomic int producer_done;
+} ack_record;
+
+static int ack_producer(const char *name, ack_record *r)
+{
+    mt_queue *q;
+    if (mt_queue_open(&q, name) < 0)
+        return 1;
+    char msg[ACK_MAX_MSG];
+    for (uint64_t id = 0; id < ACK_TOTAL; id++) {
+        if (mt_queue_put(q, msg, msg_make(msg, id, ACK_MAX_MSG), 30) < 0)
+            return 2;
+        atomic_store(&r->put_ok[id], 1);
+    }
+    mt_queue_free(q);
+    atomic_store(&r->producer_done, 1);
+    return 0;
+}
+
+/* Consume until the producer is done and nothing came for a while. */
+static int ack_consumer(const char *name, ack_record *r, unsigned seed)
+{
+    mt_queue *q;
+    if (mt_queue_open(&q, name) < 0)
+        return 1;
+    mt_buf b = MT_BUF_INIT;
+    for (;;) {
+        mt_queue_receipt rc;
+        int err = mt_queue_claim(q, &b, &rc, 1);
+        if (err == -ETIMEDOUT && atomic_load(&r->producer_done))
+            break;
+        if (err == -ETIMEDOUT)
+            continue;
+        if (err < 0)
+            return 3;
+        int64_t id = msg_check(b.data, b.len, ACK_MAX_MSG);
+        if (id < 0 || id >= ACK_TOTAL)
+            return 4;
+        if (atomic_load(&r->acked[id]))
+            atomic_fetch_add(&r->after_ack, 1);
+        atomic_fetch_add(&r->processed[id], 1);
+        for (unsigned spin = rand_r(&seed) % 2000; spin > 0; spin--) /* the work */
+            atomic_signal_fence(memory_order_seq_cst);
+        if (mt_queue_ack(q, &rc) < 0)
+            return 5;
+        atomic_store(&r->acked[id], 1);
+        atomic_fetch_add(&r->consumed, 1);
+    }
+    mt_buf_free(&b);
+    mt_queue_free(q);
+    return 0;
+}
+
+LEAK_TEST(crash, claimed_messages_survive_killed_consumers, .timeout = 120)
+{
+    char name[64];
+    unique_name(name, sizeof name, "ack-kills");
+    mt_queue *q;
+    cr_assert_eq(mt_queue_new(&q, &(mt_queue_opts){.name = name, .maxsize = 16,
+                                                   .max_message = ACK_MAX_MSG}),
+                 0);
+    ack_record *r = shared_mem(sizeof *r);
+    unsigned seed = (unsigned)getpid() ^ (unsigned)mt_monotonic_ns();
+    pid_t producer = fork();
+    if (producer == 0)
+        _exit(ack_producer(name, r));
+    int kills = 0;
+    for (; kills < ACK_KILLS && atomic_load(&r->consumed) < ACK_TOTAL * 9 / 10; kills++) {
+        unsigned child_seed = rand_r(&seed);
+        pid_t consumer = fork();
+        if (consumer == 0)
+            _exit(ack_consumer(name, r, child_seed));
+        /* Let it open the queue and consume a little, then kill it. */
+        uint32_t from = atomic_load(&r->consumed);
+        double until = mt_monotonic() + 2;
+        while (atomic_load(&r->consumed) < from + 1 + rand_r(&seed) % 8 &&
+               mt_monotonic() < until)
+            mt_sleep(0.0002);
+        mt_sleep((rand_r(&seed) % 1000) * 1e-6);
+        kill(consumer, SIGKILL);
+        cr_expect(died(consumer));
+    }
+    /* The last consumer is left to finish. */
+    pid_t last = fork();
+    if (last == 0)
+        _exit(ack_consumer(name, r, rand_r(&seed)));
+    cr_expect_eq(wait_child_status(producer), 0, "producer failed");
+    cr_expect_eq(wait_child_status(last), 0, "consumer failed");
+    uint64_t put = 0, processed = 0, missing = 0;
+    for (int id = 0; id < ACK_TOTAL; id++) {
+        put += atomic_load(&r->put_ok[id]);
+        processed += atomic_load(&r->processed[id]);
+        missing += atomic_load(&r->put_ok[id]) && !atomic_load(&r->processed[id]);
+    }
+    cr_log_info("%d kills: %llu put, %llu processed", kills, (unsigned long long)put,
+                (unsigned long long)processed);
+    cr_expect_eq(put, ACK_TOTAL);
+    cr_expect_eq(missing, 0, "messages put and never processed");
+    cr_expect_eq(atomic_load(&r->after_ack), 0, "messages delivered after their ack");
+    cr_expect_leq(processed, put + (uint64_t)kills, "more processed twice than kills");
+    char buf[ACK_MAX_MSG];
+    cr_expect_eq(mt_queue_get_into_nowait(q, buf, sizeof buf), -EAGAIN);
+    munmap(r, sizeof *r);
+    mt_queue_free(q);
 }
 
 /* ---- liveness of a process whose main thread has ended ------------------ */

@@ -14,9 +14,10 @@
 #include "helpers.h"
 
 /*
- * These tests make directories in /dev/shm, which the leak check counts:
- * they take turns (a lock on /dev/shm itself, across processes), so that one
- * test's live objects never count as another's leftovers.
+ * These tests make directories in /dev/shm. The leak check counts only the
+ * test's own (see helpers.h); they also take turns (a lock on /dev/shm
+ * itself, across processes), so that a test that counts every new name of
+ * its own in the middle (count_ours) sees no other test's.
  */
 static int shm_turn = -1;
 
@@ -50,6 +51,7 @@ static pid_t spawn(int (*fn)(void *), void *ctx)
     pid_t pid = fork();
     if (pid == 0)
         _exit(fn(ctx) == 0 ? 0 : 1);
+    leak_check_adopt(pid);
     return pid;
 }
 
@@ -62,17 +64,11 @@ static int reap(pid_t pid)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
-/* Directories of this layer in /dev/shm (other programs may use it too). */
+/* Names this test made in /dev/shm since it began (helpers.h), hidden ones
+ * of objects being made included. */
 static int count_ours(void)
 {
-    DIR *dir = opendir("/dev/shm");
-    int n = 0;
-    struct dirent *e;
-    while (dir && (e = readdir(dir)))
-        n += strncmp(e->d_name, "mt-", 3) == 0 || strncmp(e->d_name, ".mt-", 4) == 0;
-    if (dir)
-        closedir(dir);
-    return n;
+    return shm_new_names(NULL, 0);
 }
 
 static void set_str(mt_dict *d, const char *k, const char *v)
@@ -411,7 +407,7 @@ SHM_TEST(dict, a_late_child_after_the_creators_close, .timeout = 30)
 SHM_TEST(dict, named_persisted_and_removed, .timeout = 30)
 {
     char name[64];
-    snprintf(name, sizeof name, "test-%d", (int)getpid());
+    test_shm_name(name, sizeof name, "dict");
     mt_dict *d, *d2;
     mt_list *l;
     cr_assert_eq(mt_dict_new(&d, &(mt_shared_opts){.name = name, .persist = true}), 0);
@@ -467,6 +463,277 @@ SHM_TEST(dict, in_a_directory_of_the_callers_choosing, .timeout = 30)
     cr_expect_eq(unlink(data), 0);
     cr_expect_eq(rmdir(path), 0, "a lock.mdb or other file was left in the directory");
     cr_expect_eq(rmdir(base), 0, "nothing else was left in the directory");
+}
+
+/* ------------------------------------------- only our own are touched */
+
+/* Write a file of `text` at dir/name. */
+static void put_file(const char *dir, const char *name, const char *text)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, 0600);
+    cr_assert_geq(fd, 0, "%s", path);
+    cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+/* Whether dir/name holds exactly `text`. */
+static bool file_is(const char *dir, const char *name, const char *text)
+{
+    char path[256], buf[256] = {0};
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    return n == (ssize_t)strlen(text) && memcmp(buf, text, (size_t)n) == 0;
+}
+
+/* Whether dir holds a file called name. */
+static bool has_file(const char *dir, const char *name)
+{
+    char path[256];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return lstat(path, &st) == 0;
+}
+
+/* A directory of someone else's that happens to hold files by LMDB's names. */
+static void make_foreign_dir(const char *dir)
+{
+    cr_assert_eq(mkdir(dir, 0700), 0, "%s", dir);
+    put_file(dir, "data.mdb", "precious data, not an LMDB file at all; long enough to be read");
+    put_file(dir, "lock.mdb", "precious lock");
+}
+
+static void remove_foreign_dir(const char *dir)
+{
+    char path[256];
+    const char *files[] = {"data.mdb", "lock.mdb", "multitask-object"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        unlink(path);
+    }
+    cr_expect_eq(rmdir(dir), 0, "%s held something else", dir);
+}
+
+SHM_TEST(dict, remove_and_open_leave_a_foreign_directory_alone, .timeout = 30)
+{
+    char base[] = "/tmp/mt-test-XXXXXX", path[64], name[64], shm[128];
+    cr_assert_neq(mkdtemp(base), NULL);
+    snprintf(path, sizeof path, "%s/theirs", base);
+    make_foreign_dir(path);
+    mt_dict *d = NULL;
+    cr_expect_eq(mt_shared_unlink(path), -EPROTO);
+    cr_expect_eq(mt_dict_open(&d, path, NULL), -EPROTO);
+    cr_expect(file_is(path, "data.mdb", "precious data, not an LMDB file at all; long enough to be read"));
+    cr_expect(file_is(path, "lock.mdb", "precious lock"));
+    remove_foreign_dir(path);
+    /* The same under a /dev/shm name. */
+    test_shm_name(name, sizeof name, "foreign");
+    snprintf(shm, sizeof shm, "/dev/shm/mt-%s", name);
+    make_foreign_dir(shm);
+    cr_expect_eq(mt_shared_unlink(name), -EPROTO);
+    cr_expect_eq(mt_list_open((mt_list **)&d, name, NULL), -EPROTO);
+    cr_expect(file_is(shm, "data.mdb", "precious data, not an LMDB file at all; long enough to be read"));
+    remove_foreign_dir(shm);
+    /* An empty directory holds no object: -ENOENT, and it stays. */
+    cr_assert_eq(mkdir(shm, 0700), 0);
+    cr_expect_eq(mt_shared_unlink(name), -ENOENT);
+    cr_expect_eq(rmdir(shm), 0);
+    cr_expect_eq(d, NULL);
+    cr_expect_eq(rmdir(base), 0);
+}
+
+SHM_TEST(dict, remove_and_open_never_follow_a_symlink, .timeout = 30)
+{
+    char base[] = "/tmp/mt-test-XXXXXX", path[64], name[64], shm[128];
+    cr_assert_neq(mkdtemp(base), NULL);
+    snprintf(path, sizeof path, "%s/store", base);
+    /* A real object of the caller's (by path), and a name planted in
+     * /dev/shm that leads to it. */
+    mt_dict *d = NULL;
+    cr_assert_eq(mt_dict_new(&d, &(mt_shared_opts){.path = path, .map_size = 1 << 20}), 0);
+    set_str(d, "k", "v");
+    mt_dict_free(d);
+    d = NULL;
+    test_shm_name(name, sizeof name, "planted");
+    snprintf(shm, sizeof shm, "/dev/shm/mt-%s", name);
+    cr_assert_eq(symlink(path, shm), 0);
+    cr_expect_eq(mt_shared_unlink(name), -ELOOP);
+    cr_expect_eq(mt_dict_open(&d, name, NULL), -ELOOP);
+    cr_expect(has_file(path, "data.mdb"), "removed through the link");
+    cr_expect(has_file(path, "lock.mdb"), "removed through the link");
+    struct stat st;
+    cr_expect_eq(lstat(shm, &st), 0, "the link itself went");
+    cr_expect_eq(unlink(shm), 0);
+    /* A link to a foreign directory is left alone the same way. */
+    char theirs[96];
+    snprintf(theirs, sizeof theirs, "%s/theirs", base);
+    make_foreign_dir(theirs);
+    cr_assert_eq(symlink(theirs, shm), 0);
+    cr_expect_eq(mt_shared_unlink(name), -ELOOP);
+    cr_expect(file_is(theirs, "data.mdb", "precious data, not an LMDB file at all; long enough to be read"));
+    cr_expect_eq(unlink(shm), 0);
+    remove_foreign_dir(theirs);
+    /* The object itself is still whole, and removable by its path. */
+    cr_assert_eq(mt_dict_open(&d, path, NULL), 0);
+    cr_expect(has_str(d, "k", "v"));
+    mt_dict_free(d);
+    cr_expect_eq(mt_shared_unlink(path), 0);
+    cr_expect_eq(rmdir(base), 0, "remove left something behind");
+}
+
+SHM_TEST(dict, opening_a_foreign_directory_leaves_nothing, .timeout = 30)
+{
+    char base[] = "/tmp/mt-test-XXXXXX", path[64];
+    cr_assert_neq(mkdtemp(base), NULL);
+    snprintf(path, sizeof path, "%s/theirs", base);
+    cr_assert_eq(mkdir(path, 0700), 0);
+    /* A data.mdb of a page of zeros and text: not LMDB's, not empty. */
+    char page[4096];
+    memset(page, 0, sizeof page);
+    strcpy(page + 100, "someone's file");
+    char data[96];
+    snprintf(data, sizeof data, "%s/data.mdb", path);
+    int fd = open(data, O_CREAT | O_WRONLY | O_EXCL | O_CLOEXEC, 0600);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, page, sizeof page), (ssize_t)sizeof page);
+    close(fd);
+    mt_dict *d = NULL;
+    cr_expect_eq(mt_dict_open(&d, path, NULL), -EPROTO);
+    cr_expect(!has_file(path, "lock.mdb"), "open left a lock.mdb");
+    cr_expect_eq(unlink(data), 0);
+    /* An empty directory: nothing there, and nothing made. */
+    cr_expect_eq(mt_dict_open(&d, path, NULL), -ENOENT);
+    cr_expect_eq(rmdir(path), 0, "open left a file in an empty directory");
+    cr_expect_eq(rmdir(base), 0);
+    cr_expect_eq(d, NULL);
+}
+
+SHM_TEST(dict, a_name_taken_by_an_empty_directory_is_eexist, .timeout = 30)
+{
+    char name[64], shm[128];
+    test_shm_name(name, sizeof name, "empty");
+    snprintf(shm, sizeof shm, "/dev/shm/mt-%s", name);
+    cr_assert_eq(mkdir(shm, 0700), 0);
+    mt_dict *d = NULL;
+    mt_list *l = NULL;
+    cr_expect_eq(mt_dict_new(&d, &(mt_shared_opts){.name = name}), -EEXIST);
+    cr_expect_eq(mt_list_new(&l, &(mt_shared_opts){.name = name, .persist = true}), -EEXIST);
+    cr_expect_eq(rmdir(shm), 0, "the directory was taken over");
+    cr_expect_eq(d, NULL);
+    cr_expect_eq(l, NULL);
+}
+
+SHM_TEST(dict, an_object_carries_its_marker, .timeout = 30)
+{
+    char name[64], shm[128], want[64];
+    test_shm_name(name, sizeof name, "marked");
+    snprintf(shm, sizeof shm, "/dev/shm/mt-%s", name);
+    mt_dict *d;
+    cr_assert_eq(mt_dict_new(&d, &(mt_shared_opts){.name = name, .persist = true}), 0);
+    snprintf(want, sizeof want, "multitask shared object 1\ncreator pid %d\n", (int)getpid());
+    cr_expect(file_is(shm, "multitask-object", want));
+    mt_dict_free(d);
+    /* A marker that is a link is no marker. */
+    char marker[160];
+    snprintf(marker, sizeof marker, "%s/multitask-object", shm);
+    cr_assert_eq(unlink(marker), 0);
+    cr_assert_eq(symlink("/etc/hostname", marker), 0);
+    cr_expect_eq(mt_shared_unlink(name), -EPROTO);
+    cr_expect_eq(mt_dict_open(&d, name, NULL), -EPROTO);
+    cr_assert_eq(unlink(marker), 0);
+    put_file(shm, "multitask-object", want);
+    cr_expect_eq(mt_shared_unlink(name), 0);
+    struct stat st;
+    cr_expect_neq(lstat(shm, &st), 0, "not removed");
+}
+
+/* ------------------------------------------- C strings and int64 values */
+
+static int child_sets_typed(void *ctx)
+{
+    mt_dict *d = ctx;
+    return mt_dict_set_str(d, "from child", "hello") || mt_dict_set_i64(d, "pid", getpid());
+}
+
+SHM_TEST(dict, strings_and_int64_values, .timeout = 30)
+{
+    mt_dict *d;
+    cr_assert_eq(mt_dict_new(&d, NULL), 0);
+    mt_buf b = MT_BUF_INIT;
+    /* d["k"] = "v", read back as a C string and as bytes. */
+    cr_expect_eq(mt_dict_set_str(d, "k", "value"), 0);
+    cr_expect_eq(mt_dict_get_str(d, "k", &b), 0);
+    cr_expect_str_eq(b.data, "value");
+    cr_expect_eq(b.len, 5, "the NUL is not counted");
+    cr_expect(has_str(d, "k", "value"), "stored without its NUL, found by strlen(key)");
+    set_str(d, "raw", "bytes");
+    cr_expect_eq(mt_dict_get_str(d, "raw", &b), 0);
+    cr_expect_str_eq(b.data, "bytes");
+    cr_expect_eq(mt_dict_set_str(d, "empty", ""), 0);
+    cr_expect_eq(mt_dict_get_str(d, "empty", &b), 0);
+    cr_expect_str_eq(b.data, "");
+    cr_expect_eq(b.len, 0);
+    /* A value with a NUL inside is bytes, no C string; out is untouched. */
+    cr_assert_eq(mt_dict_set(d, "nul", 3, "a\0b", 3), 0);
+    mt_buf_reset(&b);
+    mt_buf_append(&b, "kept", 4);
+    cr_expect_eq(mt_dict_get_str(d, "nul", &b), -EINVAL);
+    cr_expect_eq(mt_dict_get_str(d, "missing", &b), MT_EKEY);
+    cr_expect(b.len == 4 && memcmp(b.data, "kept", 4) == 0, "out changed on failure");
+
+    /* d["n"] = 5, shared with mt_dict_incr's counters. */
+    int64_t n = 0;
+    cr_expect_eq(mt_dict_set_i64(d, "n", 5), 0);
+    cr_expect_eq(mt_dict_get_i64(d, "n", &n), 0);
+    cr_expect_eq(n, 5);
+    cr_expect_eq(mt_dict_incr(d, "n", 1, 10, &n), 0);
+    cr_expect_eq(n, 15);
+    cr_expect_eq(mt_dict_incr(d, "c", 1, -7, NULL), 0);
+    cr_expect_eq(mt_dict_get_i64(d, "c", &n), 0);
+    cr_expect_eq(n, -7);
+    cr_expect_eq(mt_dict_set_i64(d, "min", INT64_MIN), 0);
+    cr_expect_eq(mt_dict_get_i64(d, "min", &n), 0);
+    cr_expect_eq(n, INT64_MIN);
+    /* A value that is not 8 bytes is no int64; *out is untouched. */
+    n = 42;
+    cr_expect_eq(mt_dict_get_i64(d, "k", &n), -EINVAL);
+    cr_expect_eq(mt_dict_get_i64(d, "missing", &n), MT_EKEY);
+    cr_expect_eq(n, 42);
+
+    /* Bad arguments change nothing. */
+    char longkey[MT_SHARED_MAX_KEY + 2];
+    memset(longkey, 'x', sizeof longkey - 1);
+    longkey[sizeof longkey - 1] = '\0';
+    ssize_t len = mt_dict_len(d);
+    cr_expect_eq(mt_dict_set_str(NULL, "k", "v"), -EINVAL);
+    cr_expect_eq(mt_dict_set_str(d, NULL, "v"), -EINVAL);
+    cr_expect_eq(mt_dict_set_str(d, "", "v"), -EINVAL);
+    cr_expect_eq(mt_dict_set_str(d, longkey, "v"), -EINVAL);
+    cr_expect_eq(mt_dict_set_str(d, "k", NULL), -EINVAL);
+    cr_expect_eq(mt_dict_get_str(d, "k", NULL), -EINVAL);
+    cr_expect_eq(mt_dict_get_str(NULL, "k", &b), -EINVAL);
+    cr_expect_eq(mt_dict_set_i64(d, longkey, 1), -EINVAL);
+    cr_expect_eq(mt_dict_set_i64(NULL, "n", 1), -EINVAL);
+    cr_expect_eq(mt_dict_get_i64(d, "n", NULL), -EINVAL);
+    cr_expect_eq(mt_dict_get_i64(d, NULL, &n), -EINVAL);
+    longkey[MT_SHARED_MAX_KEY] = '\0'; /* the longest key there is */
+    cr_expect_eq(mt_dict_set_i64(d, longkey, 3), 0);
+    cr_expect_eq(mt_dict_len(d), len + 1);
+
+    /* Another process's writes, read here. */
+    cr_assert_eq(reap(spawn(child_sets_typed, d)), 0);
+    cr_expect_eq(mt_dict_get_str(d, "from child", &b), 0);
+    cr_expect_str_eq(b.data, "hello");
+    cr_expect_eq(mt_dict_get_i64(d, "pid", &n), 0);
+    cr_expect_gt(n, 0);
+    cr_expect_neq(n, getpid());
+    mt_buf_free(&b);
+    mt_dict_free(d);
 }
 
 /* ------------------------------------------------- read-modify-write */
@@ -1073,7 +1340,7 @@ SHM_TEST(list, named_and_opened_by_name, .timeout = 30)
     char name[64];
     mt_list *l;
     mt_dict *d;
-    snprintf(name, sizeof name, "list-%d", (int)getpid());
+    test_shm_name(name, sizeof name, "list");
     cr_assert_eq(mt_list_new(&l, &(mt_shared_opts){.name = name}), 0);
     cr_expect_str_eq(mt_list_name(l), name);
     cr_expect_eq(mt_dict_open(&d, name, NULL), -ENOENT, "a list is not a dict");
@@ -1113,10 +1380,23 @@ static void run_example(const char *name, const char *want)
     char cmd[512], out[256] = {0};
     snprintf(cmd, sizeof cmd, "%s/%s", dir, name);
     cr_assert_eq(access(cmd, X_OK), 0, "%s is not built", cmd);
-    FILE *f = popen(cmd, "r");
-    cr_assert_not_null(f);
-    size_t n = fread(out, 1, sizeof out - 1, f);
-    cr_expect_eq(pclose(f), 0);
+    int p[2];
+    cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(p[1], 1);
+        execl(cmd, name, (char *)NULL);
+        _exit(127);
+    }
+    leak_check_adopt(pid); /* what it makes counts as this test's */
+    close(p[1]);
+    size_t n = 0;
+    ssize_t r;
+    while (n < sizeof out - 1 && (r = read(p[0], out + n, sizeof out - 1 - n)) > 0)
+        n += (size_t)r;
+    close(p[0]);
+    cr_expect_eq(reap(pid), 0);
     cr_expect_eq(n, strlen(want));
     cr_expect_str_eq(out, want);
 }
@@ -1129,4 +1409,70 @@ SHM_TEST(examples, manager_dict, .timeout = 30)
 SHM_TEST(examples, manager_list, .timeout = 30)
 {
     run_example("manager_list", "['x', 'y', 'z']\n");
+}
+
+/* ------------------------------------------------------ the leak check */
+
+/* Make a kept object (named ctx if it holds a name), and put its name in
+ * ctx. */
+static int make_and_keep(void *ctx)
+{
+    char *name = ctx;
+    mt_dict *d;
+    int err = mt_dict_new(&d, &(mt_shared_opts){.name = *name ? name : NULL, .persist = true});
+    if (err == 0) {
+        snprintf(name, 64, "%s", mt_dict_name(d));
+        mt_dict_free(d);
+    }
+    return err;
+}
+
+/* The check must count what this test leaves, and nothing that another
+ * program makes meanwhile (here: a process that is no descendant of this
+ * test any more). */
+SHM_TEST(leak_check, counts_only_the_tests_own_names, .timeout = 30)
+{
+    /* Another program: a grandchild whose parent is gone makes two objects,
+     * a fresh one and a named one, and keeps them. */
+    char theirs[2][64] = {"", "leak-check-other"};
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    fflush(NULL);
+    pid_t mid = fork();
+    if (mid == 0) {
+        if (fork() == 0) {
+            int err = make_and_keep(theirs[0]) || make_and_keep(theirs[1]);
+            ssize_t w = write(p[1], theirs, sizeof theirs);
+            _exit(!err && w == sizeof theirs ? 0 : 1);
+        }
+        _exit(0);
+    }
+    cr_assert_eq(reap(mid), 0);
+    cr_assert_eq(read(p[0], theirs, sizeof theirs), (ssize_t)sizeof theirs);
+    close(p[0]);
+    close(p[1]);
+    cr_assert_neq(theirs[0][0], '\0', "the other program could not make its objects");
+    cr_expect_eq(count_ours(), 0, "another program's objects were counted");
+
+    /* This test's own: a fresh kept object, a named one, and one that an
+     * adopted child made. */
+    char mine[64] = "", named[64], childs[64] = "", text[1024];
+    cr_assert_eq(make_and_keep(mine), 0);
+    test_shm_name(named, sizeof named, "leak");
+    cr_assert_eq(make_and_keep(named), 0);
+    cr_assert_eq(reap(spawn(make_and_keep, childs)), 0); /* spawn adopts it */
+    cr_expect_eq(shm_new_names(text, sizeof text), 3, "counted as this test's:\n%s", text);
+    cr_expect(strstr(text, mine), "%s", text);
+    cr_expect(strstr(text, named), "%s", text);
+
+    /* Tidy up: everyone's. The child's name is the one left. */
+    cr_expect_eq(mt_shared_unlink(mine), 0);
+    cr_expect_eq(mt_shared_unlink(named), 0);
+    cr_expect_eq(mt_shared_unlink(theirs[0]), 0);
+    cr_expect_eq(mt_shared_unlink(theirs[1]), 0);
+    cr_expect_eq(shm_new_names(text, sizeof text), 1, "%s", text);
+    char *at = strstr(text, "/dev/shm/mt-");
+    cr_assert_not_null(at);
+    cr_assert_eq(sscanf(at + strlen("/dev/shm/mt-"), "%63s", childs), 1);
+    cr_expect_eq(mt_shared_unlink(childs), 0);
 }

@@ -58,14 +58,19 @@ enum mt_own_error {
 #define MT_EOF (-1100)
 
 /*
- * mt_strerror - a message for an error code: one of ours, or -errno.
- * Returns a static string; never NULL; thread-safe.
+ * mt_strerror - a message for an error code: one of ours, or -errno. A
+ * positive code (an errno passed without its minus) gets a message that says
+ * so: "positive error code 5: multitask returns negative codes (-EIO)".
+ * Never NULL; thread-safe. The string is static, except for a positive code,
+ * whose message lives in a buffer of the calling thread's, valid until that
+ * thread's next mt_strerror of a positive code.
  */
 const char *mt_strerror(int err);
 
 /*
  * mt_err_name - the symbolic name of an error code ("EAGAIN", "MT_EWORKER").
- * Returns a static string ("EUNKNOWN" for a code nobody defines); thread-safe.
+ * Returns a static string ("EUNKNOWN" for a code nobody defines, and for any
+ * positive code); thread-safe.
  */
 const char *mt_err_name(int err);
 

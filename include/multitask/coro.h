@@ -1,16 +1,15 @@
 /*
  * multitask/coro.h - coroutines on an event loop (asyncio).
  *
- * A coroutine here is a C function running on its own stack: it can suspend
- * in the middle of any call (mt_co_sleep, a queue get, reading a socket,
- * awaiting another task or an mt_future) and be resumed there later, so
- * code written top to bottom behaves like Python's `async def` with `await`
- * at each of those calls. One loop per thread schedules them: it runs one
- * coroutine at a time until that one suspends, then the next ready one, and
- * waits (on libuv: timers, fd readiness, signals, cross-thread wake-ups)
- * when none is ready. Nothing runs in parallel inside a loop; blocking
- * work goes to a thread or process pool and is awaited (mt_co_to_thread,
- * mt_co_await_future).
+ * A coroutine is a C function running on its own stack: it can suspend in
+ * the middle of any call of this header or aqueue.h (a sleep, a queue get,
+ * a socket read, awaiting a task or an mt_future) and resume there later,
+ * so code written top to bottom behaves like Python's `async def` with an
+ * `await` at each of those calls. One loop per thread runs one coroutine at
+ * a time and waits in libuv when none is ready. Blocking work goes to a
+ * thread or process pool and is awaited (mt_co_to_thread,
+ * mt_co_await_future). How it works, and the details this header only
+ * names: docs/coroutines.md.
  *
  * Usage:
  *   1. Write the coroutines: int fn(void *arg), returning 0 or a value >= 0
@@ -46,82 +45,41 @@
  *   asyncio.to_thread(f, a)          mt_co_to_thread(f, a, len, out)
  *   await asyncio.wrap_future(fut)   mt_co_await_future(f, timeout, &res)
  *   asyncio.current_task()           mt_task_current()
+ *   loop.set_exception_handler(h)    mt_loop_set_report(loop, fn, arg)
  *
- * Cancellation: mt_task_cancel(t) asks t to stop. It is delivered at t's
- * next suspension point (or at once if t is suspended): that call returns
- * -ECANCELED, and so does every later one (the request stays, as in
- * libdill), which sends the coroutine down its cleanup path; it should then
- * return -ECANCELED. A task that an event has already woken (an item
- * handed over, a timer fired) still gets that event: the request waits for
- * its next suspension, so nothing handed to it is lost. Code between mt_co_shield_begin and mt_co_shield_end
- * does not see it (cleanup that must await). A task cancelled before it
- * first ran never runs. Awaiting a task (mt_task_await, gather, wait_for)
- * passes the awaiter's cancellation on to it, as asyncio does; mt_co_shield
- * does not.
+ * Cancellation: mt_task_cancel(t) makes t's current or next suspending call
+ * return -ECANCELED, and every later one (the request stays), so that t
+ * runs its cleanup and returns -ECANCELED. Events already handed to t are
+ * not lost; mt_co_shield_begin/_end hold the request back around cleanup
+ * that must await; awaiting a task passes the awaiter's cancellation on.
+ * Timeouts (seconds; MT_FOREVER waits forever) make the calls inside return
+ * -ETIMEDOUT the same way.
  *
- * Timeouts: mt_co_wait_for, mt_co_timeout_begin/end and the timeout
- * arguments (seconds; MT_FOREVER waits forever) make the calls inside
- * return -ETIMEDOUT.
+ * Stacks: a private stack each (64 KiB by default, committed as touched;
+ * a sleeping coroutine costs about one page), or with MT_STACK_SHARED the
+ * loop's shared stack, copied out on each switch (a few hundred bytes a
+ * sleeper; never hand a pointer to such a coroutine's locals to anyone who
+ * uses it while it waits). A guard region below every stack turns an
+ * overflow into the message "multitask: coroutine 'NAME' overflowed its
+ * stack of N bytes" and the end of the program (SIGSEGV; SIGABRT where a
+ * canary stands in, see docs/coroutines.md). A frame larger than the 16 KiB
+ * guard can jump over it into a neighbouring stack unnoticed: compile the
+ * code that runs in coroutines with -fstack-clash-protection (the library
+ * is), or keep every frame under 16 KiB, or give that coroutine a stack
+ * big enough for its frames (mt_task_opts.stack_size).
  *
- * Stacks: each coroutine gets a private stack (64 KiB by default; 256 KiB
- * under AddressSanitizer), from mmap, committed by the kernel only as it is
- * touched; the task's own record lives in the stack's top page, and timers
- * and lists run through the records, so a coroutine that sleeps costs one
- * page of memory and nothing else. Stacks of the default size are mapped 64
- * at a time; a stack is reused by the next task when its task ends, and the
- * loop keeps them until it closes. With .stack = MT_STACK_SHARED a
- * coroutine runs on the loop's one shared stack instead, and the part it
- * uses is copied out when another coroutine needs the stack: a few hundred
- * bytes for a sleeping coroutine, at the price of a copy on each switch.
- * While such a coroutine waits, its stack's addresses hold another one's
- * frames: it must not hand a pointer to one of its locals to another
- * coroutine or thread that uses it meanwhile (the library's own waits keep
- * what they share off that stack, so every call here works there). A
- * new coroutine starts with the floating-point control words (rounding,
- * exceptions) of the code that created it, and each keeps its own (unless
- * the library is built with -Dcoro_fpu=per-thread).
- *
- * Stack overflow ends the program after the message
- *   "multitask: coroutine 'NAME' overflowed its stack of N bytes"
- * on stderr. How it is caught depends on the kernel:
- *   - Linux 6.13 and later: a 16 KiB guard region below every stack
- *     (madvise MADV_GUARD_INSTALL; on 6.14 one process_madvise call for 64
- *     stacks), which costs no kernel mapping, so there is one below each of
- *     a million stacks. The program ends with SIGSEGV.
- *   - older kernels: a PROT_NONE guard (mprotect) below each of the first
- *     16,384 stacks of the process, each of which costs a kernel mapping
- *     (vm.max_map_count is 65,530 by default; SIGSEGV too); stacks beyond
- *     those get a canary: the 64 bytes below the stack hold a pattern,
- *     checked each time the coroutine suspends or ends, and the 16 KiB below
- *     that stay unused so that a small overflow lands there. The program
- *     then ends with SIGABRT: the overflow is found, after it happened, and
- *     a frame that jumps over the pattern without writing it is missed.
- *   - the shared stack always has a guard region or page.
- * MT_CO_GUARD=mprotect or MT_CO_GUARD=canary in the environment picks the
- * weaker ways on any kernel (for tests). The SIGSEGV handler runs on an
- * alternate signal stack (one is installed for the loop's thread if it has
- * none) and passes faults outside the guard regions on to the handler that
- * was there before.
- *
- * Sanitizers and Valgrind: switches are announced to AddressSanitizer
- * (__sanitizer_start/finish_switch_fiber) and ThreadSanitizer (its fiber
- * API; it counts each coroutine as a thread and stops at 8,128 at once),
- * and stacks are registered with Valgrind when its header is installed.
- *
- * Errors left unread: a task that failed (an error other than -ECANCELED)
- * and whose result nobody looked at (await, gather, wait, mt_task_result)
- * is reported when its handle is released or the loop closes, as asyncio's
- * "Task exception was never retrieved". Tasks still pending when the loop
- * closes are cancelled, run to their end, and reported. Reports go to
- * stderr, or to mt_run_opts.report. In debug mode (mt_run_opts.debug or the
- * environment variable MT_CO_DEBUG=1) a task that runs longer than
- * slow_callback_duration (0.1 s) without suspending, or a timer callback
- * (mt_co_call_later) that takes that long, is reported too.
+ * Reports: what this layer must tell the program and cannot return as an
+ * error (a task's error nobody retrieved, tasks pending when the loop
+ * closes, slow tasks in debug mode) goes to the loop's report hook
+ * (mt_loop_set_report, mt_run_opts.report). The default hook writes to
+ * stderr. Besides it, this layer prints only just before it ends the
+ * program: the stack-overflow message above, and "multitask: out of memory
+ * saving a shared stack" (a shared-stack coroutine's frames cannot be kept).
  *
  * Threads: a loop belongs to the thread that runs it; every call here is
  * made from one of its coroutines unless it says otherwise. Other threads
- * reach a loop only through futures (mt_co_await_future). A process that
- * forks must not use its parent's loop in the child.
+ * reach a loop only through futures (mt_co_await_future). A child of a
+ * plain fork must not use its parent's loop.
  *
  * Global state: the SIGSEGV handler (installed once, by the first loop),
  * the count of guard pages made with mprotect, a thread-local pointer to
@@ -166,18 +124,23 @@ typedef struct mt_task_opts {
     mt_stack_mode stack;
 } mt_task_opts;
 
-/* Where reports go: one line of text each, without the final newline. */
+/* A report hook (asyncio's exception handler): receives each report of a
+ * loop, one line of text without the final newline, in the loop's thread.
+ * It must not suspend. See mt_loop_set_report. */
 typedef void mt_co_report_fn(const char *line, void *arg);
 
 /* Options for mt_run and mt_loop_new. A zeroed struct means defaults. */
 typedef struct mt_run_opts {
-    /* Report slow tasks (see the overview); also MT_CO_DEBUG=1. */
+    /* Debug mode: report a task that runs longer than
+     * slow_callback_duration without suspending, and a timer callback
+     * that takes that long. Also MT_CO_DEBUG=1 in the environment. */
     bool debug;
     /* Debug mode's threshold in seconds; 0 means 0.1. */
     double slow_callback_duration;
     /* Size of the shared stack (MT_STACK_SHARED); 0 means 256 KiB. */
     size_t shared_stack_size;
-    /* Receives the reports; NULL writes them to stderr. */
+    /* The loop's report hook (mt_loop_set_report); NULL: the default,
+     * which writes each line to stderr. */
     mt_co_report_fn *report;
     void *report_arg;
 } mt_run_opts;
@@ -227,6 +190,19 @@ int mt_loop_run_until_complete(mt_loop *loop, mt_task *t);
  * callbacks). NULL is ignored (0).
  */
 int mt_loop_free(mt_loop *loop);
+
+/*
+ * mt_loop_set_report - make fn(line, arg) the loop's report hook
+ * (loop.set_exception_handler): the one place where the coroutine layer
+ * tells the program what it cannot return as an error - a task's error
+ * nobody retrieved, tasks still pending when the loop closed (or that
+ * would not end), slow tasks and timer callbacks in debug mode. fn NULL
+ * restores the default hook, the only one that prints: it writes each line
+ * to stderr. mt_run_opts.report sets the same hook when the loop is made;
+ * from inside mt_run, call this with mt_loop_current(). Call it from the
+ * loop's thread. Returns 0, or -EINVAL for a NULL loop.
+ */
+int mt_loop_set_report(mt_loop *loop, mt_co_report_fn *fn, void *arg);
 
 /* mt_loop_current - the loop running in this thread, or NULL. */
 mt_loop *mt_loop_current(void);

@@ -118,9 +118,9 @@ int mt_executor_submit_ref(mt_executor *ex, mt_fn *fn, const void *arg, size_t l
  *
  * Returns 0 when every item succeeded; -ETIMEDOUT when the timeout passed;
  * else the error of the first failed item in item order. -EINVAL (ex, fn or
- * out NULL, items NULL with n > 0, item_size 0), MT_EBROKEN, MT_ECLOSED, -ENOMEM
- * and -EAGAIN (as submit: the items already submitted are cancelled) leave
- * *out NULL. Thread-safe.
+ * out NULL, items NULL with n > 0, item_size 0, a NaN timeout), MT_EBROKEN,
+ * MT_ECLOSED, -ENOMEM and -EAGAIN (as submit: the items already submitted are
+ * cancelled) leave *out NULL. Thread-safe.
  */
 int mt_executor_map(mt_executor *ex, mt_fn *fn, const void *items, size_t n,
                     size_t item_size, double timeout, mt_results **out);

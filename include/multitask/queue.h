@@ -11,21 +11,28 @@
  *   1. mt_queue_new(&q, &(mt_queue_opts){.maxsize = 64}) makes an anonymous
  *      queue; children forked afterwards inherit it and use the same handle.
  *      With .name = "jobs" it is also reachable by name: another program calls
- *      mt_queue_open(&q, "jobs").
+ *      mt_queue_open(&q, "jobs"), or mt_queue_open_or_new() when it does not
+ *      know which program comes first. With .persist the name (and what is
+ *      queued) stays after the last handle is freed, until mt_queue_unlink().
  *   2. Producers call mt_queue_put(q, data, len, timeout); consumers call
  *      mt_queue_get(q, &buf, timeout), or mt_queue_get_into() to receive into
  *      their own memory without any allocation. The _nowait forms never block
  *      and return -EAGAIN where Python raises Full or Empty.
+ *      Consumers that must not lose a message when they die take it with
+ *      mt_queue_claim() and acknowledge it with mt_queue_ack() once done
+ *      (see "Acknowledged gets" below).
  *   3. Optionally mt_queue_close(q): no more puts, for everyone; consumers
  *      receive what is left and then MT_ECLOSED, which makes a natural "done"
  *      signal for worker loops.
  *   4. With .joinable, consumers call mt_queue_task_done(q) for each message
  *      they finished and anyone may mt_queue_join(q, timeout) to wait until
- *      every message put has been done (JoinableQueue).
+ *      every message put has been done (JoinableQueue), from any process
+ *      that has the queue: this is how a producer waits until a named
+ *      queue's consumers drained it.
  *   5. mt_queue_free(q) in every process that holds the queue, when it is done
  *      with it. An anonymous queue disappears with its last user; a named
- *      one when its last user frees it or when mt_queue_unlink() removes its
- *      name.
+ *      one when its last user frees it (unless it persists) or when
+ *      mt_queue_unlink() removes its name.
  *
  * Messages are byte strings of 0 to max_message bytes, copied in by put and
  * out by get. A message larger than max_message is refused with -EMSGSIZE,
@@ -36,12 +43,31 @@
  *
  * Crash safety: a process killed at any instruction (SIGKILL included) never
  * corrupts the queue and never leaves the others blocked. A message whose put
- * returned 0 is delivered exactly once, to a get that returns it: a put cut
- * short delivers nothing, or delivers its message whole; a get cut short
- * before it took the message leaves the message for another consumer. The
- * others notice a dead process within about a tenth of a second, and only
- * when it stands in their way. All users of one queue must share a PID
- * namespace (they see one another's process ids).
+ * returned 0 is returned by at most one plain get, and by exactly one unless
+ * its consumer dies: a put cut short delivers nothing, or delivers its
+ * message whole; a get cut short before it returned leaves the message
+ * for another consumer (even once the queue is closed). What a plain get
+ * cannot protect is the message after it returned: a consumer killed then,
+ * before it used the message, loses it. Consumers that cannot lose work use
+ * mt_queue_claim and mt_queue_ack (at least once: a message whose claimant
+ * died is delivered again, so it may be processed twice, but never after
+ * its ack). The others notice a dead process within about a tenth of a
+ * second, and only when it stands in their way. All users of one queue must
+ * share a PID namespace (they see one another's process ids).
+ *
+ * Trust: a named queue is a file of its creator's uid, mode 0600. Opening
+ * refuses (-EACCES) a segment owned by another uid or that others may read
+ * or write, since whoever can write it can read or forge every message. A
+ * process of the same uid can still scribble on the segment: that is not
+ * the library's to prevent, but every call stays bounded by its timeout,
+ * and shared words that no queue can hold are reported as -EPROTO (by put,
+ * get, claim, join) rather than spun on. An anonymous queue's memfd is
+ * sealed at its size: it cannot be truncated. A named queue's file can be,
+ * by its owner: that makes the next access to the lost pages raise SIGBUS
+ * in every process that maps it, as for any shared mapping, and the library
+ * does not catch signals. Never truncate /dev/shm/mt-queue-NAME (opening
+ * one of the wrong size fails with -EINVAL); a program that must survive a
+ * hostile process of its own uid should not share that uid.
  *
  * Memory: maxsize * (max_message + 64) bytes of address space, of which only
  * the pages messages actually touch are ever committed. Messages up to 48
@@ -64,6 +90,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "buf.h"
@@ -96,6 +123,11 @@ typedef struct mt_queue_opts {
     const char *name;
     /* Count unfinished messages for mt_queue_task_done and mt_queue_join. */
     bool joinable;
+    /* A named queue only: keep the name, and the messages, when the last
+     * handle is freed, so that a producer may finish and exit before its
+     * consumer opens the queue. mt_queue_unlink() removes it (it lasts until
+     * then, or until the machine restarts). */
+    bool persist;
 } mt_queue_opts;
 
 /*
@@ -113,8 +145,10 @@ int mt_queue_new(mt_queue **out, const mt_queue_opts *opts);
  * mt_queue_open - attach to the named queue `name` made by mt_queue_new in
  * any process, and return a handle in *out (freed with mt_queue_free).
  * Returns 0; -ENOENT when no queue has that name (or it is being removed);
- * -EINVAL for a bad name, or a segment of that name that is not a queue;
- * -EACCES (another user's queue); -EXDEV when its creator runs in another
+ * -EINVAL for a bad name, or a segment of that name that is not a queue (a
+ * file shorter or longer than its header says included); -EACCES for a
+ * segment of another uid or with any group or other permission bit (checked
+ * before it is mapped); -EXDEV when its creator runs in another
  * PID namespace; -EUSERS when 1024 processes hold it already; -ENOMEM,
  * -EMFILE. A queue still being made by its creator is waited for (about a
  * second at most).
@@ -122,12 +156,26 @@ int mt_queue_new(mt_queue **out, const mt_queue_opts *opts);
 int mt_queue_open(mt_queue **out, const char *name);
 
 /*
+ * mt_queue_open_or_new - attach to the named queue opts->name, making it
+ * with opts if it does not exist yet, in one step that races safely with
+ * other processes doing the same (POSIX's O_CREAT without O_EXCL). The
+ * handle is freed with mt_queue_free. Returns 0; -EINVAL (out or opts NULL,
+ * no name, a bad size or name); -EEXIST when the queue exists with another
+ * maxsize, max_message or joinable than opts asks (after defaults; persist
+ * stays as its creator made it); the errors of mt_queue_new and
+ * mt_queue_open; -EAGAIN when the name kept appearing and vanishing under
+ * it (other processes making and removing it at that moment).
+ */
+int mt_queue_open_or_new(mt_queue **out, const mt_queue_opts *opts);
+
+/*
  * mt_queue_put - append a copy of the len bytes at data, waiting up to
  * `timeout` seconds for room. Returns 0 once the message is in the queue;
  * -EAGAIN when full and timeout is 0 (Python's Full); -ETIMEDOUT when still
  * full after the timeout; MT_ECLOSED when the queue is closed (also when it is
  * closed while the call waits); -EMSGSIZE when len > max_message; -EINVAL
- * (q NULL, data NULL with len > 0, timeout NaN).
+ * (q NULL, data NULL with len > 0, timeout NaN); -EPROTO when the segment's
+ * shared words were scribbled on (see "Trust").
  */
 int mt_queue_put(mt_queue *q, const void *data, size_t len, double timeout);
 
@@ -140,8 +188,10 @@ int mt_queue_put_nowait(mt_queue *q, const void *data, size_t len);
  * message's length; a NUL byte follows it, not counted). The memory stays
  * the caller's; reusing one mt_buf avoids allocations after the first.
  * Returns 0; -EAGAIN when empty and timeout is 0 (Python's Empty);
- * -ETIMEDOUT; MT_ECLOSED when the queue is closed and empty; -ENOMEM (the
- * message stays in the queue); -EINVAL (q or out NULL, timeout NaN).
+ * -ETIMEDOUT; MT_ECLOSED when the queue is closed and empty (a message another
+ * process holds, in a get under way or claimed, is waited for: it comes
+ * back if that process dies); -ENOMEM (the message stays in the queue);
+ * -EINVAL (q or out NULL, timeout NaN); -EPROTO (see "Trust").
  */
 int mt_queue_get(mt_queue *q, mt_buf *out, double timeout);
 
@@ -162,8 +212,60 @@ ssize_t mt_queue_get_into(mt_queue *q, void *buf, size_t cap, double timeout);
 ssize_t mt_queue_get_into_nowait(mt_queue *q, void *buf, size_t cap);
 
 /*
+ * Acknowledged gets, for consumers that cannot lose work (at-least-once, as
+ * Redis streams' consumer groups and SQS give). A plain get hands the message
+ * over when it returns: a consumer killed after that and before it used the
+ * message loses it. mt_queue_claim instead returns the message while keeping
+ * it claimed by the calling process, until the process acknowledges it with
+ * mt_queue_ack. Should the process die first (SIGKILL included), or free its
+ * last handle of the queue, the message goes back to the queue and another
+ * get or claim receives it: a message is then processed at least once, and
+ * never again once acknowledged. A claimed message keeps its slot: claims
+ * not yet acknowledged count against maxsize and in qsize.
+ */
+
+/* What mt_queue_claim returns beside the message: pass it to mt_queue_ack or
+ * mt_queue_nack, once. Plain data: it may be copied, kept in shared memory,
+ * or settled by another thread or process that has the queue. */
+typedef struct mt_queue_receipt {
+    uint64_t pos;  /* the message's position */
+    uint64_t word; /* the claim as its slot records it */
+} mt_queue_receipt;
+
+/*
+ * mt_queue_claim - mt_queue_get that keeps the message claimed by the
+ * calling process: it leaves the queue only when mt_queue_ack(q, receipt)
+ * says it was processed, and goes back to it if this process dies first, or
+ * with mt_queue_nack. Waits, timeouts and errors as mt_queue_get (-EINVAL
+ * also for receipt NULL). On a joinable queue, the ack counts as the
+ * message's mt_queue_task_done: do not call both. On a closed queue, gets
+ * and claims wait for the claims other processes still hold (their messages
+ * come back should those die) before they return MT_ECLOSED: two processes
+ * that each wait in a get while holding a claim wait for each other, so
+ * acknowledge before taking the next message.
+ */
+int mt_queue_claim(mt_queue *q, mt_buf *out, mt_queue_receipt *receipt, double timeout);
+
+/*
+ * mt_queue_ack - a claimed message was processed: free its slot, for good.
+ * Returns 0; -ESTALE when the claim is no longer held (acknowledged or given
+ * back already, or its claimant died and the message went back to the
+ * queue: it may be processed again); -EINVAL (q or receipt NULL, not a
+ * receipt). Thread-safe; any process that has the queue may acknowledge.
+ */
+int mt_queue_ack(mt_queue *q, const mt_queue_receipt *receipt);
+
+/*
+ * mt_queue_nack - give a claimed message back unprocessed: the next get or
+ * claim receives it (after the messages taken meanwhile, as for one a dead
+ * consumer held). Returns 0, -ESTALE or -EINVAL as mt_queue_ack.
+ */
+int mt_queue_nack(mt_queue *q, const mt_queue_receipt *receipt);
+
+/*
  * mt_queue_qsize - about how many messages are in the queue: messages being
- * put or taken at this moment may or may not count. As in Python, the
+ * put or taken at this moment may or may not count; claimed messages count
+ * until acknowledged, and so may messages taken after the oldest claim. As in Python, the
  * answer may be stale before the caller sees it.
  */
 size_t mt_queue_qsize(const mt_queue *q);
@@ -184,7 +286,9 @@ size_t mt_queue_max_message(const mt_queue *q);
  * mt_queue_close - close the queue for every process that uses it: later
  * puts fail with MT_ECLOSED, gets return the messages still queued and then
  * MT_ECLOSED, and every call blocked in put or get wakes up (with MT_ECLOSED unless
- * a message arrives for it). A put racing with close either returns 0, and
+ * a message arrives for it). Messages given back after the close (by a
+ * consumer that died holding one, or by mt_queue_nack) are still queued:
+ * gets return them too. A put racing with close either returns 0, and
  * its message is delivered like the others, or MT_ECLOSED, having queued
  * nothing. mt_queue_join is not affected: it still waits for the remaining
  * messages to be done. Closing twice is harmless. Returns 0, or -EINVAL for
@@ -199,7 +303,8 @@ bool mt_queue_closed(const mt_queue *q);
  * mt_queue_task_done - a consumer says it finished a message it got
  * (JoinableQueue.task_done). Returns 0; -EINVAL when the queue is not
  * joinable or when task_done has been called as many times as messages
- * were put (Python's ValueError).
+ * were put (Python's ValueError); -EPROTO (see "Trust"). A message taken
+ * with mt_queue_claim is counted done by its mt_queue_ack instead.
  */
 int mt_queue_task_done(mt_queue *q);
 
@@ -208,25 +313,28 @@ int mt_queue_task_done(mt_queue *q);
  * with mt_queue_task_done (JoinableQueue.join), up to `timeout` seconds.
  * Returns 0; -ETIMEDOUT (or -EAGAIN with timeout 0) while messages remain
  * unfinished; -EINVAL when the queue is not joinable or timeout is NaN.
- * A consumer that dies between get and task_done leaves its message
- * unfinished for ever, as in Python.
+ * A consumer that dies between a plain get and task_done leaves its message
+ * unfinished for ever, as in Python; one that dies holding a claim gives
+ * the message back, so join still returns once another consumer acks it.
  */
 int mt_queue_join(mt_queue *q, double timeout);
 
 /*
  * mt_queue_unlink - remove the name of a named queue (like shm_unlink):
  * handles already open keep working, mt_queue_open no longer finds it, and
- * the name may be used for a new queue at once. Returns 0; -ENOENT; -EINVAL
- * for a bad name or a segment that is not a queue (which is left alone);
- * -EACCES.
+ * the name may be used for a new queue at once. This is also how a
+ * persistent queue is removed. Returns 0; -ENOENT; -EINVAL for a bad name
+ * or a segment that is not a queue (which is left alone); -EACCES for a
+ * segment open_ would refuse (also left alone).
  */
 int mt_queue_unlink(const char *name);
 
 /*
  * mt_queue_free - detach this handle: unmap the queue and release the
- * handle. The last handle of a named queue removes its name, unless that
- * name now belongs to another queue; an anonymous queue goes when no
- * process maps it any more. Waiting calls on the same handle must have
+ * handle. The last handle of a named queue removes its name, unless the
+ * queue persists or that name now belongs to another queue; an anonymous
+ * queue goes when no process maps it any more. A process's last handle of a
+ * queue gives back the messages it claimed and did not acknowledge. Waiting calls on the same handle must have
  * returned. NULL is ignored. Other processes and handles are unaffected: to
  * stop them, close the queue first.
  */

@@ -16,10 +16,11 @@
  *      MT_START_FORK, fork()) simply keeps using the same handle; an
  *      unrelated process calls mt_dict_open(&d, name, NULL) with the name
  *      that mt_dict_name(d) returns.
- *   3. Use it from every process: mt_dict_set/get/delete/contains/len/items,
- *      mt_list_append/get/set/pop/len/items. Read-modify-write is atomic
- *      through mt_dict_incr, mt_dict_cas and mt_dict_modify, so the lost
- *      updates of `d[k] += 1` on a Manager dict cannot happen. Many writes
+ *   3. Use it from every process: mt_dict_set/get/delete/contains/len/items
+ *      (mt_dict_set_str/get_str and mt_dict_set_i64/get_i64 for C strings
+ *      and numbers), mt_list_append/get/set/pop/len/items. Read-modify-write
+ *      is atomic through mt_dict_incr, mt_dict_cas and mt_dict_modify, so the
+ *      lost updates of `d[k] += 1` on a Manager dict cannot happen. Many writes
  *      in one transaction: mt_dict_update, mt_list_extend, or a batch
  *      (mt_dict_batch_begin ... mt_dict_batch_commit).
  *   4. mt_dict_free(d) in every process that has it. The creator's free
@@ -27,7 +28,10 @@
  *      persist; mt_shared_unlink() removes a kept one.
  *
  * Storage: each dict or list is one LMDB environment of its own (a directory
- * holding data.mdb and lock.mdb), so that writers of two different objects
+ * holding data.mdb and lock.mdb, and a small file "multitask-object" that
+ * marks it as one and names the pid that made it; only a directory with
+ * that mark is opened or removed, and a symbolic link in place of the
+ * directory is never followed), so that writers of two different objects
  * never wait for each other (LMDB admits one writer per environment) and each
  * has its own size and lifetime. Keys are 1 to 511 bytes (LMDB's limit);
  * values are 0 bytes up to the map size. Dict keys are kept sorted by their
@@ -58,13 +62,15 @@
  *
  * Errors (besides those listed per function): -ENOMEM; -EIO for a damaged
  * environment (LMDB's MDB_CORRUPTED, MDB_PAGE_NOTFOUND, MDB_PANIC and its
- * other internal errors); -EPROTO for a directory that is not an LMDB
- * environment of this version (MDB_INVALID, MDB_VERSION_MISMATCH); -ENOSPC
- * when the map is full (MDB_MAP_FULL); -E2BIG when one transaction holds
- * too many changes (MDB_TXN_FULL: split the batch); -EAGAIN when every
- * reader slot is taken (MDB_READERS_FULL); -EDEADLK when a thread that is
- * writing an object starts a second write on it (inside an mt_dict_modify
- * callback, say); system errors from LMDB's own calls come back negated.
+ * other internal errors); -EPROTO for a directory that is not a multitask
+ * object (no marker) or not an LMDB environment of this version
+ * (MDB_INVALID, MDB_VERSION_MISMATCH); -ELOOP for a name that is a
+ * symbolic link; -ENOSPC when the map is full (MDB_MAP_FULL); -E2BIG when
+ * one transaction holds too many changes (MDB_TXN_FULL: split the batch);
+ * -EAGAIN when every reader slot is taken (MDB_READERS_FULL); -EDEADLK when
+ * a thread that is writing an object starts a second write on it (inside an
+ * mt_dict_modify callback, say); system errors from LMDB's own calls come
+ * back negated.
  */
 #ifndef MULTITASK_SHARED_H
 #define MULTITASK_SHARED_H
@@ -111,7 +117,8 @@ typedef enum mt_shared_sync {
 typedef struct mt_shared_opts {
     /* At creation: the object's name, giving the directory /dev/shm/mt-NAME
      * (1 to 200 bytes, no '/', not starting with '.'); NULL makes a fresh
-     * unique one. Creating a name that exists fails with -EEXIST. */
+     * unique one. Creating a name that exists (even as an empty
+     * directory) fails with -EEXIST. */
     const char *name;
     /* At creation, instead of name: the directory to use (created, mode
      * 0700; it may exist if empty). Its name for mt_*_open is this path. */
@@ -130,10 +137,16 @@ typedef struct mt_shared_opts {
 /*
  * mt_shared_unlink - remove a kept object's directory by the name mt_*_open
  * takes (a /dev/shm name, or a path). Processes that have it open keep
- * working on it; no one can open it any more. Returns 0, -ENOENT if there is
- * no such object, -EINVAL for a bad name, or the error of unlink/rmdir
- * (-ENOTEMPTY when the directory holds other files; they are kept).
- * Thread-safe.
+ * working on it; no one can open it any more. Only an object's own files
+ * (data.mdb, lock.mdb, the marker) and then its directory are removed, and
+ * only when the directory carries the marker: nothing is removed on any
+ * error but the last (-ENOTEMPTY). Returns 0, -ENOENT if there is no such
+ * object (nothing there, a file, an empty directory), -ELOOP when the name
+ * is a symbolic link (never followed), -EPROTO for a directory that is not
+ * a multitask object (no marker; an object made by multitask before 0.1.0
+ * has none either), -ESTALE when the directory was replaced meanwhile,
+ * -EINVAL for a bad name, or the error of unlinkat (-ENOTEMPTY when the
+ * directory holds other files; they are kept). Thread-safe.
  */
 int mt_shared_unlink(const char *name);
 
@@ -152,9 +165,12 @@ int mt_dict_new(mt_dict **out, const mt_shared_opts *opts);
 /*
  * mt_dict_open - open an existing dict by name: what mt_dict_name() gives,
  * i.e. a /dev/shm name or a directory path (anything with a '/'). Only
- * opts->sync is used; opts may be NULL. Returns 0, -EINVAL (out or name NULL,
- * a bad name), -ENOENT (no dict by that name: nothing there, or a list),
- * -EPROTO (not an LMDB environment), -EACCES, -ENOMEM. Thread-safe.
+ * opts->sync is used; opts may be NULL. A directory that is not an object
+ * is left exactly as it was. Returns 0, -EINVAL (out or name NULL, a bad
+ * name), -ENOENT (no dict by that name: nothing there, an empty directory,
+ * or a list), -ELOOP (the name is a symbolic link: not followed), -EPROTO
+ * (a directory without multitask's marker, or not an LMDB environment of
+ * this version), -EACCES, -ENOMEM. Thread-safe.
  */
 int mt_dict_open(mt_dict **out, const char *name, const mt_shared_opts *opts);
 
@@ -182,6 +198,39 @@ int mt_dict_set(mt_dict *d, const void *key, size_t klen, const void *value, siz
  * -EINVAL (bad arguments as for set, out NULL).
  */
 int mt_dict_get(mt_dict *d, const void *key, size_t klen, mt_buf *out);
+
+/*
+ * C strings and int64 values, as Python's d["k"] = "v" and d["n"] = 5. The
+ * key is a C string (1 to MT_SHARED_MAX_KEY bytes before its NUL) stored
+ * without its NUL, so the byte calls find it with strlen(key); a string
+ * value is stored without its NUL too, and an int64 as 8 bytes in host byte
+ * order, as mt_dict_incr keeps its counters: the byte calls, mt_dict_incr
+ * and these read each other's values. Thread-safe as the byte calls.
+ */
+
+/* mt_dict_set_str - d[key] = value. Returns 0, -EINVAL (d, key or value
+ * NULL, a bad key), -ENOSPC. */
+int mt_dict_set_str(mt_dict *d, const char *key, const char *value);
+
+/*
+ * mt_dict_get_str - d[key] as a C string: out's contents are replaced by the
+ * value followed by a NUL that out->len does not count, so out->data is the
+ * string. Returns 0, MT_EKEY (no such key), -EINVAL (bad arguments, or the
+ * value holds a NUL byte, so it is no C string), -ENOMEM; out is unchanged
+ * on failure.
+ */
+int mt_dict_get_str(mt_dict *d, const char *key, mt_buf *out);
+
+/* mt_dict_set_i64 - d[key] = value, as 8 bytes. Returns 0, -EINVAL (d or
+ * key NULL, a bad key), -ENOSPC. */
+int mt_dict_set_i64(mt_dict *d, const char *key, int64_t value);
+
+/*
+ * mt_dict_get_i64 - d[key] as an int64 into *out. Returns 0, MT_EKEY (no
+ * such key), -EINVAL (bad arguments, or the value is not 8 bytes long);
+ * *out is unchanged on failure.
+ */
+int mt_dict_get_i64(mt_dict *d, const char *key, int64_t *out);
 
 /*
  * A callback that sees a value without copying it: `value` points into the

@@ -16,8 +16,13 @@
  *
  * Format: a JSON array of events, one per line, written with O_APPEND
  * writes so that pool workers (other processes) add theirs to the same
- * file; the closing bracket is left out, as the format allows. Times are
- * microseconds on CLOCK_MONOTONIC.
+ * file. The process that started the trace closes the array (a last
+ * "trace_end" metadata event, then "]") when it calls mt_trace_stop or exits
+ * normally (exit, or a return from main), so that the file is plain JSON for
+ * jq or Python's json. A program killed, or ended with _exit, leaves the
+ * bracket out, which Chrome's format allows (scripts/trace_to_png.py reads
+ * both). Processes still writing after that (a pool not joined before exit)
+ * add lines after the bracket. Times are microseconds on CLOCK_MONOTONIC.
  *
  * Cost: when no trace is on, each place that could record tests one global
  * flag. Thread-safe and fork-safe: a forked child keeps writing to the same
@@ -40,7 +45,9 @@ extern "C" {
  */
 int mt_trace_start(const char *path);
 
-/* mt_trace_stop - stop tracing and close the file; harmless when off. */
+/* mt_trace_stop - stop tracing and close the file, ending the JSON array if
+ * this process started the trace (not in a forked child, which only stops
+ * its own writing); harmless when off. */
 void mt_trace_stop(void);
 
 /* mt_trace_enabled - whether a trace is being written. */

@@ -6,7 +6,7 @@
 #include <math.h>
 #include <time.h>
 
-#include "multitask/core.h"
+#include "core_internal.h"
 
 double mt_time(void)
 {
@@ -17,9 +17,7 @@ double mt_time(void)
 
 uint64_t mt_monotonic_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return (uint64_t)mt__now_ns();
 }
 
 double mt_monotonic(void)

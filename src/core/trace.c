@@ -1,7 +1,9 @@
 /*
  * trace.c - the trace writer: Chrome trace-event JSON, one event per line,
  * each line one O_APPEND write so that threads and forked pool workers can
- * share the file. MT_TRACE=file.json starts it before main().
+ * share the file. MT_TRACE=file.json starts it before main(). The process
+ * that started the trace closes the JSON array when it stops the trace or
+ * exits normally, so that any JSON reader takes the file.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,6 +24,43 @@ static _Atomic int trace_fd = -1;
  * number. */
 static atomic_int trace_writers;
 static pthread_mutex_t trace_mu = PTHREAD_MUTEX_INITIALIZER;
+/* The process that made the file, which alone closes the array (its forked
+ * children and the workers it spawns only append), or 0. */
+static pid_t trace_owner;
+static pthread_once_t atexit_once = PTHREAD_ONCE_INIT;
+
+/* Every line ends with a comma, so the array ends with one last event, a
+ * metadata record that viewers ignore, and then the bracket. */
+static void close_array(int fd)
+{
+    char tail[128];
+    int len = snprintf(tail, sizeof tail,
+                       "{\"name\":\"trace_end\",\"ph\":\"M\",\"pid\":%d,\"tid\":0,\"args\":{}}\n]\n",
+                       (int)getpid());
+    ssize_t w = write(fd, tail, (size_t)len);
+    (void)w;
+}
+
+/* A normal exit ends the trace as mt_trace_stop does. */
+static void stop_at_exit(void)
+{
+    mt_trace_stop();
+}
+
+static void register_stop_at_exit(void)
+{
+    atexit(stop_at_exit);
+}
+
+/* The trace is on, written to fd; `owner`: this process made the file. */
+static void trace_on(int fd, bool owner)
+{
+    trace_fd = fd;
+    trace_owner = owner ? getpid() : 0;
+    if (owner)
+        pthread_once(&atexit_once, register_stop_at_exit);
+    atomic_store(&mt__trace_fd_on, 1);
+}
 
 static int open_trace(const char *path, bool truncate)
 {
@@ -55,8 +94,7 @@ int mt_trace_start(const char *path)
         err = fd;
         goto out;
     }
-    trace_fd = fd;
-    atomic_store(&mt__trace_fd_on, 1);
+    trace_on(fd, true);
 out:
     pthread_mutex_unlock(&trace_mu);
     return err;
@@ -70,6 +108,8 @@ void mt_trace_stop(void)
         atomic_store(&mt__trace_fd_on, 0);
         while (atomic_load(&trace_writers))
             sched_yield();
+        if (trace_owner == getpid())
+            close_array(fd);
         close(fd);
     }
     pthread_mutex_unlock(&trace_mu);
@@ -91,8 +131,7 @@ __attribute__((constructor)) static void trace_from_env(void)
     int fd = open_trace(path, !append);
     if (fd < 0)
         return;
-    trace_fd = fd;
-    atomic_store(&mt__trace_fd_on, 1);
+    trace_on(fd, !append);
     setenv("MT__TRACE_APPEND", "1", 1);
 }
 

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <uv.h>
 
+#include "../core/core_internal.h"
 #include "ctx.h"
 #include "multitask/coro.h"
 #include "multitask/executor.h"
@@ -107,6 +108,9 @@ typedef struct mt__stack {
 /* A mapping of `len` bytes (a multiple of the page size) with its guard.
  * Returns 0 or -ENOMEM. */
 int mt__stack_map(mt__stack *s, size_t len);
+/* The same for the loop's shared stack, whose guard always faults (never a
+ * canary, whatever MT_CO_GUARD says). Returns 0 or -ENOMEM. */
+int mt__stack_map_shared(mt__stack *s, size_t len);
 void mt__stack_unmap(mt__stack *s);
 /* Canary mode: write the band / whether it is whole. */
 void mt__canary_fill(mt__stack *s);
@@ -201,9 +205,10 @@ typedef struct mt__remote {
 
 struct mt_loop {
     uv_loop_t uv;
-    uv_timer_t uv_timer;   /* armed for our earliest deadline */
+    uv_timer_t uv_timer;   /* bounds one poll by our earliest deadline */
+    uv_prepare_t uv_prepare; /* arms uv_timer just before libuv polls */
+    bool polling;          /* in the uv_run that may wait (loop.c) */
     uv_async_t uv_async;   /* remote wake-ups */
-    int64_t uv_timer_at;   /* what uv_timer is armed for; INT64_MAX: none */
     mt__fiber main;        /* the scheduler's fiber: the thread's stack */
     mt_task *current;      /* the running task */
     mt_task *ready_head, *ready_tail;
@@ -250,10 +255,9 @@ static inline mt_task *mt__current(void)
     return l ? l->current : NULL;
 }
 
-/* Monotonic nanoseconds. */
-int64_t mt__now_ns(void);
-
-/* The deadline `seconds` from now; INT64_MAX for a negative value. */
+/* The deadline `seconds` from now on the core's clock (mt__now_ns),
+ * rounded up so that a timer never fires early; INT64_MAX for a negative
+ * value. */
 int64_t mt__deadline_ns(double seconds);
 
 /* The interrupt t would see now: 0, -ECANCELED or -ETIMEDOUT. */

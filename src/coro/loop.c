@@ -7,8 +7,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,32 +24,6 @@
 /* Turns of the scheduler between two looks at the clock and at libuv
  * while tasks stay ready: polling costs a system call. */
 #define POLL_EVERY 128
-
-/* ---- reports ---------------------------------------------------------- */
-
-void mt__report(mt_loop *l, const char *fmt, ...)
-{
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    l->pending_reports++;
-    if (l->report)
-        l->report(line, l->report_arg);
-    else
-        fprintf(stderr, "%s\n", line);
-}
-
-void mt__report_unretrieved(mt_task *t)
-{
-    if (t->state != MT__T_DONE || t->result >= 0 || t->result == -ECANCELED ||
-        (t->flags & (MT__F_RETRIEVED | MT__F_REPORTED)))
-        return;
-    t->flags |= MT__F_REPORTED;
-    mt__report(t->loop, "Task exception was never retrieved: task '%s' failed: %s (%s)",
-               mt_task_name(t), mt_err_name(t->result), mt_strerror(t->result));
-}
 
 /* ---- wake-ups from other threads ---------------------------------------- */
 
@@ -86,24 +58,50 @@ static void on_async(uv_async_t *h)
 
 /* ---- the loop --------------------------------------------------------- */
 
+/*
+ * The loop sleeps in libuv only as long as the earliest of our timers
+ * allows, and that bound is set at the last moment: in a prepare callback,
+ * which libuv runs after its own due timers and just before it computes
+ * the poll's timeout. A libuv timer armed any earlier can fall due and be
+ * consumed by that timer phase (libuv's clock is in whole milliseconds and
+ * can run ahead of the deadline it was armed from), and the poll then
+ * waits without a timeout: timers of ours still pending, the loop asleep
+ * for ever beside an idle fd. So uv_timer only bounds the one poll that
+ * follows; what fires is decided by our own clock, after uv_run returns.
+ */
 static void on_uv_timer(uv_timer_t *h)
 {
-    mt_loop *l = h->data;
-    l->uv_timer_at = INT64_MAX; /* it does not repeat */
+    (void)h; /* it only ends the poll */
 }
 
-static void arm_uv_timer(mt_loop *l, int64_t next, int64_t now)
+static void on_prepare(uv_prepare_t *h)
 {
-    if (next == l->uv_timer_at)
-        return;
-    l->uv_timer_at = next;
+    mt_loop *l = h->data;
+    if (!l->polling)
+        return; /* uv_run(UV_RUN_NOWAIT): its poll does not wait anyway */
+    int64_t next = l->ready_head ? 0 : mt__timers_next(l);
     if (next == INT64_MAX) {
         uv_timer_stop(&l->uv_timer);
         return;
     }
-    int64_t ms = next > now ? (next - now + 999999) / 1000000 : 0;
+    int64_t now = next ? mt__now_ns() : 0;
+    uint64_t ms = next > now ? (uint64_t)(next - now + 999999) / 1000000 : 0;
     uv_update_time(&l->uv);
-    uv_timer_start(&l->uv_timer, on_uv_timer, (uint64_t)ms, 0);
+    uv_timer_start(&l->uv_timer, on_uv_timer, ms, 0);
+}
+
+/* Wait in libuv once: until an fd, signal or wake-up from another thread,
+ * or our earliest timer. While timers are pending the prepare handle keeps
+ * libuv's loop alive, so that uv_run goes as far as on_prepare. */
+static void poll_once(mt_loop *l, bool timers_pending)
+{
+    if (timers_pending)
+        uv_ref((uv_handle_t *)&l->uv_prepare);
+    else
+        uv_unref((uv_handle_t *)&l->uv_prepare);
+    l->polling = true;
+    uv_run(&l->uv, UV_RUN_ONCE);
+    l->polling = false;
 }
 
 /* Run until done() holds. Returns 0, or -EDEADLK when nothing can happen
@@ -118,19 +116,20 @@ static int run_until(mt_loop *l, bool (*done)(mt_loop *l, void *arg), void *arg)
                 continue;
         }
         batches = 0;
-        int64_t now = mt__now_ns();
-        mt__timers_run(l, now);
+        mt__timers_run(l, mt__now_ns());
         if (l->ready_head) {
             uv_run(&l->uv, UV_RUN_NOWAIT);
             continue;
         }
         if (done(l, arg))
             break;
-        int64_t next = mt__timers_next(l);
-        if (next == INT64_MAX && !uv_loop_alive(&l->uv))
-            return -EDEADLK;
-        arm_uv_timer(l, next, now);
-        uv_run(&l->uv, UV_RUN_ONCE);
+        bool timers_pending = mt__timers_next(l) != INT64_MAX;
+        if (!timers_pending) {
+            uv_timer_stop(&l->uv_timer);
+            if (!uv_loop_alive(&l->uv))
+                return -EDEADLK;
+        }
+        poll_once(l, timers_pending);
         mt__timers_run(l, mt__now_ns());
     }
     return 0;
@@ -172,6 +171,10 @@ int mt_loop_new(mt_loop **out, const mt_run_opts *opts)
         goto fail_free;
     uv_timer_init(&l->uv, &l->uv_timer);
     l->uv_timer.data = l;
+    uv_prepare_init(&l->uv, &l->uv_prepare);
+    l->uv_prepare.data = l;
+    uv_prepare_start(&l->uv_prepare, on_prepare);
+    uv_unref((uv_handle_t *)&l->uv_prepare);
     err = uv_async_init(&l->uv, &l->uv_async, on_async);
     if (err)
         goto fail_uv;
@@ -180,15 +183,13 @@ int mt_loop_new(mt_loop **out, const mt_run_opts *opts)
     err = mt__stack_signals_init(&l->altstack);
     if (err)
         goto fail_uv;
-    l->uv_timer_at = INT64_MAX;
     mt__fiber_init(&l->main, NULL, 0, true);
     l->default_stack = DEFAULT_STACK;
     size_t ps = 4096;
     l->shared_size = opts->shared_stack_size
                          ? (opts->shared_stack_size + ps - 1) & ~(ps - 1)
                          : DEFAULT_SHARED_STACK;
-    l->report = opts->report;
-    l->report_arg = opts->report_arg;
+    mt_loop_set_report(l, opts->report, opts->report_arg);
     const char *dbg = getenv("MT_CO_DEBUG");
     l->debug = opts->debug || (dbg && *dbg && strcmp(dbg, "0") != 0);
     double slow = opts->slow_callback_duration ? opts->slow_callback_duration : 0.1;
@@ -197,6 +198,7 @@ int mt_loop_new(mt_loop **out, const mt_run_opts *opts)
     return 0;
 fail_uv:
     uv_close((uv_handle_t *)&l->uv_timer, NULL);
+    uv_close((uv_handle_t *)&l->uv_prepare, NULL);
     if (uv_is_active((uv_handle_t *)&l->uv_async) || l->uv_async.data)
         uv_close((uv_handle_t *)&l->uv_async, NULL);
     uv_run(&l->uv, UV_RUN_DEFAULT);
@@ -276,6 +278,7 @@ int mt_loop_free(mt_loop *l)
         mt_executor_free(l->executor);
     mt__fdw_free_all(l);
     uv_close((uv_handle_t *)&l->uv_timer, NULL);
+    uv_close((uv_handle_t *)&l->uv_prepare, NULL);
     uv_close((uv_handle_t *)&l->uv_async, NULL);
     uv_run(&l->uv, UV_RUN_DEFAULT);
     if (uv_loop_close(&l->uv) == UV_EBUSY) {

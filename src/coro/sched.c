@@ -1,7 +1,7 @@
 /*
  * sched.c - the scheduler: making tasks, the ready queue, resuming a task
  * and suspending it, waking it, delivering cancellation, and a task's end.
- * The loop around it (libuv, closing, reports) is in loop.c.
+ * The loop around it (libuv, closing) is in loop.c, reports in report.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -295,7 +295,7 @@ int mt__task_new(mt_loop *l, mt_task **out, bool handle, mt_co_fn *fn, void *arg
     mt_task *t;
     if (o->stack == MT_STACK_SHARED) {
         if (!l->shared.map) {
-            int err = mt__stack_map(&l->shared, l->shared_size + MT__GUARD_SIZE);
+            int err = mt__stack_map_shared(&l->shared, l->shared_size + MT__GUARD_SIZE);
             if (err)
                 return err;
         }

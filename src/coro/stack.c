@@ -69,12 +69,16 @@ static int forced_guard(void)
 /* Guards for the n stacks of len bytes from base: returns the mode they
  * got. One process_madvise call covers them all where the kernel has it
  * (6.14: PIDFD_SELF); else one madvise each; else mprotect while the
- * process has few; else canaries. */
-static int guards_install(char *base, size_t len, size_t n)
+ * process has few; else canaries. With `faulting`, never a canary (the
+ * shared stack: its tasks' frames are copied in and out, so a canary below
+ * it is never checked): mprotect past the count, else MT__GUARD_NONE. */
+static int guards_install(char *base, size_t len, size_t n, bool faulting)
 {
     int forced = forced_guard();
-    if (forced == MT__GUARD_CANARY)
+    if (forced == MT__GUARD_CANARY && !faulting)
         return MT__GUARD_CANARY;
+    if (forced == MT__GUARD_CANARY)
+        forced = 0;
     BATCH_GUARD_INIT();
     if (!forced && atomic_load_explicit(&madvise_guard, memory_order_relaxed) != 0) {
         struct iovec iov[MT__SLAB_STACKS];
@@ -98,7 +102,7 @@ static int guards_install(char *base, size_t len, size_t n)
         if (errno == EINVAL)
             atomic_store_explicit(&madvise_guard, 0, memory_order_relaxed);
     }
-    if (atomic_fetch_add(&mprotect_guards, (int)n) + (int)n <= MPROTECT_GUARDS_MAX) {
+    if (atomic_fetch_add(&mprotect_guards, (int)n) + (int)n <= MPROTECT_GUARDS_MAX || faulting) {
         size_t done = 0;
         while (done < n && mprotect(base + done * len, MT__GUARD_SIZE, PROT_NONE) == 0)
             done++;
@@ -107,7 +111,7 @@ static int guards_install(char *base, size_t len, size_t n)
         /* A partial failure leaves some PROT_NONE: they stay harmless below
          * the canaries, but their count is kept. */
         atomic_fetch_sub(&mprotect_guards, (int)(n - done));
-        return MT__GUARD_CANARY;
+        return faulting ? MT__GUARD_NONE : MT__GUARD_CANARY;
     }
     atomic_fetch_sub(&mprotect_guards, (int)n);
     return MT__GUARD_CANARY;
@@ -138,7 +142,21 @@ int mt__stack_map(mt__stack *s, size_t len)
     char *p = map_anon(len);
     if (!p)
         return -ENOMEM;
-    stack_setup(s, p, len, guards_install(p, len, 1), false);
+    stack_setup(s, p, len, guards_install(p, len, 1, false), false);
+    return 0;
+}
+
+int mt__stack_map_shared(mt__stack *s, size_t len)
+{
+    char *p = map_anon(len);
+    if (!p)
+        return -ENOMEM;
+    int guard = guards_install(p, len, 1, true);
+    if (guard == MT__GUARD_NONE) {
+        munmap(p, len);
+        return -ENOMEM;
+    }
+    stack_setup(s, p, len, guard, false);
     return 0;
 }
 
@@ -171,7 +189,7 @@ int mt__stack_get(mt_loop *l, size_t len, mt__stack *out)
             return -ENOMEM;
         }
         sl->stack_len = len;
-        sl->guard = guards_install(sl->map, len, MT__SLAB_STACKS);
+        sl->guard = guards_install(sl->map, len, MT__SLAB_STACKS, false);
         sl->next = l->slabs;
         l->slabs = sl;
     }

@@ -6,7 +6,7 @@
  * Most timers arrive in deadline order (every sleep of the same length
  * does): those are appended to a FIFO in O(1); a timer that would jump the
  * queue goes to a binary heap instead. The earliest of the two heads fires
- * first. libuv sees one timer, armed for the earliest deadline (loop.c).
+ * first. The loop bounds its wait in libuv by the earliest deadline (loop.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,7 +14,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "../core/core_internal.h"
 #include "../core/trace_internal.h"
@@ -23,13 +22,6 @@
 #define SLOT_FIFO (1ULL << 63)
 #define SLOT_HEAP (1ULL << 62)
 #define SLOT_MASK (SLOT_HEAP - 1)
-
-int64_t mt__now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 /* now + seconds, for seconds >= 0; beyond 30 years it is "never", just
  * short of INT64_MAX. */

@@ -215,24 +215,18 @@ static int ensure_thread(mt_executor *ex)
  * may wait for work that only it would run. */
 static int join_threads(mt_executor *ex)
 {
-    int err = 0;
-    pthread_t self = pthread_self();
     if (current_executor == ex)
         return -EDEADLK;
     pthread_mutex_lock(&ex->join_mu);
     int n = atomic_load(&ex->nthreads); /* final: threads start only inside the gate */
     for (int i = 0; i < n; i++) {
-        if (ex->joined[i])
-            continue;
-        if (pthread_equal(ex->threads[i], self)) {
-            err = -EDEADLK;
-            continue;
+        if (!ex->joined[i]) {
+            pthread_join(ex->threads[i], NULL);
+            ex->joined[i] = true;
         }
-        pthread_join(ex->threads[i], NULL);
-        ex->joined[i] = true;
     }
     pthread_mutex_unlock(&ex->join_mu);
-    return err;
+    return 0;
 }
 
 /* ---- public ----------------------------------------------------------- */

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,7 +67,7 @@ static int map_run(mt_executor *ex, mt_fn *fn, const char *items, const mt_iov *
     if (!out)
         return -EINVAL;
     *out = NULL;
-    if (!ex || !fn || (n && !items && !iov) || (!iov && !item_size))
+    if (!ex || !fn || (n && !items && !iov) || (!iov && !item_size) || isnan(timeout))
         return -EINVAL;
     mt__deadline d = mt__deadline_in(timeout);
     exec_results *r = calloc(1, sizeof *r);

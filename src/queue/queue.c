@@ -37,6 +37,8 @@ enum {
     SPIN_ROUNDS = 64,                   /* the most peeks before sleeping */
     SPIN_PAUSES = 16,                   /* pauses between peeks (~0.4 us) */
     WAKE_PERIOD_NS = 100 * 1000 * 1000, /* sleepers wake this often anyway */
+    OPEN_OR_NEW_TURNS = 16,             /* mt_queue_open_or_new's tries */
+    DONE_TRIES = 1 << 20,               /* task_done's CAS attempts (count_done) */
 };
 
 typedef int attempt_fn(mt_queue *q, void *arg);
@@ -80,8 +82,10 @@ static int wait_for(mt_queue *q, attempt_fn *attempt, ready_fn *ready, void *arg
         atomic_store_explicit(flag, 1, memory_order_seq_cst);
         if ((r = attempt(q, arg)) != -EAGAIN)
             return r;
-        if (mt__ring_sweep(q, false) > 0)
+        if (mt__ring_sweep(q, false) > 0 && !mt__deadline_passed(until))
             continue;
+        if ((r = mt__ring_damaged(q)) < 0)
+            return r;
         if (mt__deadline_passed(until))
             return -ETIMEDOUT;
         mt__deadline wake = (mt__deadline)mt_monotonic_ns() + WAKE_PERIOD_NS;
@@ -91,20 +95,29 @@ static int wait_for(mt_queue *q, attempt_fn *attempt, ready_fn *ready, void *arg
 
 /* ---- life cycle -------------------------------------------------------- */
 
+/* The options with defaults filled in; -EINVAL when out of range. */
+static int resolve_opts(mt_queue_opts *o, const mt_queue_opts *opts)
+{
+    *o = opts ? *opts : (mt_queue_opts){0};
+    if (!o->maxsize)
+        o->maxsize = MT_QUEUE_DEFAULT_MAXSIZE;
+    if (!o->max_message)
+        o->max_message = MT_QUEUE_DEFAULT_MAX_MESSAGE;
+    if (o->maxsize > MT_QUEUE_MAX_MAXSIZE || o->max_message > MT_QUEUE_MAX_MESSAGE ||
+        (uint64_t)o->maxsize * o->max_message > MT_QUEUE_MAX_BYTES)
+        return -EINVAL;
+    if (o->name && !mt__queue_name_ok(o->name))
+        return -EINVAL;
+    return 0;
+}
+
 int mt_queue_new(mt_queue **out, const mt_queue_opts *opts)
 {
     if (!out)
         return -EINVAL;
     *out = NULL;
-    mt_queue_opts o = opts ? *opts : (mt_queue_opts){0};
-    if (!o.maxsize)
-        o.maxsize = MT_QUEUE_DEFAULT_MAXSIZE;
-    if (!o.max_message)
-        o.max_message = MT_QUEUE_DEFAULT_MAX_MESSAGE;
-    if (o.maxsize > MT_QUEUE_MAX_MAXSIZE || o.max_message > MT_QUEUE_MAX_MESSAGE ||
-        (uint64_t)o.maxsize * o.max_message > MT_QUEUE_MAX_BYTES)
-        return -EINVAL;
-    if (o.name && !mt__queue_name_ok(o.name))
+    mt_queue_opts o;
+    if (resolve_opts(&o, opts) < 0)
         return -EINVAL;
     mt_queue *q = calloc(1, sizeof *q);
     if (!q)
@@ -135,6 +148,35 @@ int mt_queue_open(mt_queue **out, const char *name)
     }
     *out = q;
     return 0;
+}
+
+int mt_queue_open_or_new(mt_queue **out, const mt_queue_opts *opts)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    mt_queue_opts o;
+    if (!opts || !opts->name || resolve_opts(&o, opts) < 0)
+        return -EINVAL;
+    /* Each failed turn saw the name appear or vanish under it: another
+     * process made or removed it meanwhile. */
+    for (int turn = 0; turn < OPEN_OR_NEW_TURNS; turn++) {
+        int err = mt_queue_open(out, o.name);
+        if (err == 0) {
+            mt_queue *q = *out;
+            if (q->nslots == o.maxsize && q->max_message == o.max_message &&
+                q->joinable == o.joinable)
+                return 0;
+            mt_queue_free(q);
+            *out = NULL;
+            return -EEXIST;
+        }
+        if (err != -ENOENT)
+            return err;
+        if ((err = mt_queue_new(out, &o)) != -EEXIST)
+            return err;
+    }
+    return -EAGAIN;
 }
 
 void mt_queue_free(mt_queue *q)
@@ -190,7 +232,7 @@ int mt_queue_put(mt_queue *q, const void *data, size_t len, double timeout)
     if (timeout == 0) {
         if (mt__ring_sweep(q, false) > 0)
             return mt__ring_put(q, data, len);
-        return -EAGAIN;
+        return mt__ring_damaged(q) ?: -EAGAIN;
     }
     put_arg a = {data, len};
     return wait_for(q, put_attempt, mt__ring_put_ready, &a, &q->h->putters_waiting,
@@ -208,6 +250,7 @@ typedef struct sink {
     void *dst;
     size_t cap;
     size_t len;
+    mt_queue_receipt *receipt; /* keep the message claimed (mt_queue_claim) */
 } sink;
 
 static int get_attempt(mt_queue *q, void *arg)
@@ -235,7 +278,10 @@ static int get_attempt(mt_queue *q, void *arg)
             memcpy(k->dst, c.bytes, c.len);
     }
     k->len = c.len;
-    mt__ring_release(q, &c);
+    if (k->receipt)
+        *k->receipt = (mt_queue_receipt){c.pos, mt__ring_claim_word(q, &c)};
+    else
+        mt__ring_release(q, &c);
     return 0;
 }
 
@@ -250,7 +296,7 @@ static int get_common(mt_queue *q, sink *k, double timeout)
     if (timeout == 0) {
         if (mt__ring_sweep(q, false) > 0)
             return get_attempt(q, k);
-        return -EAGAIN;
+        return mt__ring_damaged(q) ?: -EAGAIN;
     }
     return wait_for(q, get_attempt, mt__ring_get_ready, k, &q->h->getters_waiting,
                     &q->h->put_seq, &q->spin_get, timeout);
@@ -281,6 +327,37 @@ ssize_t mt_queue_get_into(mt_queue *q, void *buf, size_t cap, double timeout)
 ssize_t mt_queue_get_into_nowait(mt_queue *q, void *buf, size_t cap)
 {
     return mt_queue_get_into(q, buf, cap, 0);
+}
+
+/* ---- acknowledged gets ------------------------------------------------------ */
+
+static int count_done(mt_queue *q);
+
+int mt_queue_claim(mt_queue *q, mt_buf *out, mt_queue_receipt *receipt, double timeout)
+{
+    if (!out || !receipt)
+        return -EINVAL;
+    sink k = {.buf = out, .receipt = receipt};
+    return get_common(q, &k, timeout);
+}
+
+int mt_queue_ack(mt_queue *q, const mt_queue_receipt *receipt)
+{
+    if (!q || !receipt)
+        return -EINVAL;
+    mt__queue_attach(q);
+    int r = mt__ring_settle(q, receipt->pos, receipt->word, true);
+    if (r == 0 && q->joinable)
+        count_done(q); /* cannot fail: the message was put and not yet done */
+    return r;
+}
+
+int mt_queue_nack(mt_queue *q, const mt_queue_receipt *receipt)
+{
+    if (!q || !receipt)
+        return -EINVAL;
+    mt__queue_attach(q);
+    return mt__ring_settle(q, receipt->pos, receipt->word, false);
 }
 
 /* ---- sizes --------------------------------------------------------------- */
@@ -332,14 +409,15 @@ static uint64_t published(mt_queue *q)
     return frontier >= skipped + writing ? frontier - skipped - writing : 0;
 }
 
-int mt_queue_task_done(mt_queue *q)
+/* Count one message done. Every failed CAS is another's task_done: so many
+ * in a row only come from a process scribbling on the word. */
+static int count_done(mt_queue *q)
 {
-    if (!q || !q->joinable)
-        return -EINVAL;
-    mt__queue_attach(q);
     qhdr *h = q->h;
     uint64_t done = atomic_load_explicit(&h->dones, memory_order_seq_cst);
-    for (;;) {
+    for (unsigned tries = 0;; tries++) {
+        if (tries == DONE_TRIES)
+            return -EPROTO;
         uint64_t puts = atomic_load_explicit(&h->puts, memory_order_seq_cst);
         if (done >= puts && done >= published(q))
             return -EINVAL;
@@ -351,6 +429,14 @@ int mt_queue_task_done(mt_queue *q)
         atomic_load_explicit(&h->joiners_waiting, memory_order_seq_cst))
         mt__queue_wake(&h->joiners_waiting, &h->join_seq);
     return 0;
+}
+
+int mt_queue_task_done(mt_queue *q)
+{
+    if (!q || !q->joinable)
+        return -EINVAL;
+    mt__queue_attach(q);
+    return count_done(q);
 }
 
 static int join_attempt(mt_queue *q, void *arg)

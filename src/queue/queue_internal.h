@@ -24,11 +24,20 @@
 
 enum {
     Q_MAGIC = 0x7571746d, /* "mtqu" */
-    Q_VERSION = 1,
+    Q_VERSION = 2,   /* 2: the persist word */
     Q_INLINE = 48,   /* message bytes that fit in the slot's own cache line */
     Q_USERS = 1024,  /* handles (in any processes) attached at once */
     Q_SPIN_INITIAL = 16, /* a new handle's spin budget, in peeks (queue.c) */
 };
+
+/*
+ * What no healthy queue's shared words can say (a process that scribbled on
+ * the segment can): a position hint of 2^62 or more (a billion messages a
+ * second for 146 years), or a slot whose round is more than 2^32 positions
+ * away from a fresh hint's. Calls that meet them return -EPROTO.
+ */
+#define Q_POS_LIMIT (1ull << 62)
+#define Q_ROUND_LIMIT ((int64_t)1 << 32)
 
 /* Slot phases: the low two bits of a slot's state word. */
 enum { PH_FREE = 0, PH_WRITING = 1, PH_FULL = 2, PH_READING = 3 };
@@ -81,6 +90,7 @@ typedef struct qhdr {
     uint32_t version;
     uint32_t nslots;
     uint32_t joinable;
+    uint32_t persist; /* the name stays when its last user leaves */
     uint64_t max_message;
     uint64_t slots_off, data_off, data_stride, total;
     uint64_t pidns; /* the creator's PID namespace (inode), 0 if unknown */
@@ -121,6 +131,7 @@ struct mt_queue {
     uint64_t max_message;
     uint64_t stride;
     bool joinable;
+    bool persist;
     _Atomic uint32_t pid;         /* the process this handle is registered for */
     _Atomic uint32_t attach_lock; /* pid of the process attaching, 0 when free */
     _Atomic uint64_t last_sweep;  /* mt_monotonic_ns() of the last sweep */
@@ -158,6 +169,18 @@ void mt__ring_release(mt_queue *q, const mt__claim *c);
 
 /* Give a claimed message back: the next get takes it again. */
 void mt__ring_unclaim(mt_queue *q, const mt__claim *c);
+
+/* -EPROTO when the hints or the slots at them say what no healthy queue
+ * can (see Q_POS_LIMIT), else 0. */
+int mt__ring_damaged(const mt_queue *q);
+
+/* The state word of a slot this process claimed: what a receipt keeps. */
+uint64_t mt__ring_claim_word(const mt_queue *q, const mt__claim *c);
+
+/* Settle a kept claim, the slot of pos seen as word when claimed: free the
+ * slot (ack) or give the message back (!ack). Returns 0; -EINVAL when word
+ * is no claim of pos; -ESTALE when the slot no longer holds that claim. */
+int mt__ring_settle(mt_queue *q, uint64_t pos, uint64_t word, bool ack);
 
 /* Cheap checks for spinning: whether a get (put) may succeed now. */
 bool mt__ring_get_ready(const mt_queue *q);
@@ -202,8 +225,9 @@ static inline void mt__queue_attach(mt_queue *q)
  * earlier holder of its pid left behind. Returns 0 or -EUSERS. */
 int mt__queue_users_add(mt_queue *q);
 
-/* Remove one entry of the calling process. */
-void mt__queue_users_remove(mt_queue *q);
+/* Remove one entry of the calling process. Returns whether another entry
+ * of it (another handle of this process) remains. */
+bool mt__queue_users_remove(mt_queue *q);
 
 /* Whether a live process other than the caller's handle holds the queue. */
 bool mt__queue_users_live(mt_queue *q);

@@ -42,17 +42,36 @@
  *
  * Hints. Every position below tail is claimed and every position below head
  * is consumed: each moves by CAS from p to p + 1 only after p was seen so.
- * A lost or late update costs a few more steps, never a wrong answer. head
- * passes p only once p's slot is a round ahead, so a slot READING by a dead
- * consumer is never left behind the place where scans and sweeps start.
+ * A lost or late update costs a few more steps, never a wrong answer; and
+ * whoever moves a hint moves it on past the positions seen done meanwhile
+ * (advance_tail, advance_head), and a put helps it past every position it
+ * finds claimed, so a hint never stays behind for good. head passes p only
+ * once p's slot is a round ahead, so a slot READING by a dead consumer is
+ * never left behind the place where scans and sweeps start.
+ *
+ * Claims. mt_queue_claim is a get that stops before its last step: the
+ * slot stays READING(b, r) until the ack stores FREE(b + N), or the nack
+ * FULL(b), each one CAS from the exact word the claim left. A claimant
+ * that dies is repaired like any dead reader: the message comes back.
+ *
+ * Damage. Loops over shared words are bounded (a put walks a few laps at
+ * most, a get scans one lap per round and gives up after CLAIM_ROUNDS), so
+ * a scribbled segment costs a caller its timeout, never a spin for ever;
+ * words no healthy queue holds (Q_POS_LIMIT) are reported as -EPROTO.
  *
  * Close. A put checks `closed` again after its claim: the claim and that
  * load, close's store and a consumer's load of `closed` before its scan are
  * all sequentially consistent, so either the consumer's scan sees the slot
  * (WRITING: it waits for it) or the put sees the queue closed and gives the
  * position up (FREE(t + N)) and fails. A consumer returns MT_ECLOSED only when
- * the queue was closed before a scan that found no message and no put under
- * way: nothing put successfully can arrive after that.
+ * the queue was closed before a scan that found no message, no put under
+ * way and no message held by another process: nothing put successfully can
+ * arrive after that. A message another process holds (READING) may still
+ * come back, if that process dies before it frees the slot, so a closed
+ * queue's consumers wait for it: a sweep tells at once whether the holder
+ * is dead (the message is then given back and taken), and a live holder
+ * wakes them when it frees the slot. Slots this process holds do not count:
+ * should it die, its getters die with it.
  *
  * Crashes. Kill a process anywhere:
  *  - before its claim, or after its final store: it held nothing;
@@ -95,6 +114,8 @@ enum {
     SWEEP_NS = 20 * 1000 * 1000, /* the least time between a handle's sweeps */
     SWEEP_SKIPPED = 32,          /* a get that skips this many slots sweeps */
     PUT_BATCH = 8,               /* put_ready waits for this many free slots */
+    CLAIM_ROUNDS = 1024,         /* a get's scans before it gives up for now */
+    PUT_WALK_LAPS = 4,           /* a put gives up after walking this many laps */
 };
 
 static inline qslot *slot_at(const mt_queue *q, uint64_t pos, uint64_t *base)
@@ -150,6 +171,44 @@ static void skip_position(mt_queue *q, qslot *sl, uint64_t base)
     wake_if_waiting(&h->getters_waiting, &h->put_seq); /* a closed queue's getters wait for puts */
 }
 
+/* After claiming position pos: move the tail hint on from pos, and past the
+ * positions after it that others claimed already (while the hint was still
+ * below pos, their own moves failed), so that qsize counts every message put.
+ * As advance_head: of this CAS-then-load and a later claimer's claim-then-CAS,
+ * one sees the other. */
+static void advance_tail(mt_queue *q, uint64_t pos)
+{
+    qhdr *h = q->h;
+    for (uint64_t n = 0; n < q->nslots; n++, pos++) {
+        uint64_t seen = pos, base;
+        if (!atomic_compare_exchange_strong_explicit(&h->tail, &seen, pos + 1,
+                                                     memory_order_seq_cst, memory_order_seq_cst))
+            return;
+        qslot *sl = slot_at(q, pos + 1, &base);
+        uint64_t s = atomic_load_explicit(&sl->state, memory_order_seq_cst);
+        int64_t d = st_diff(s, base);
+        if (d < 0 || (d == 0 && st_phase(s) == PH_FREE))
+            return;
+    }
+}
+
+int mt__ring_damaged(const mt_queue *q)
+{
+    qhdr *h = q->h;
+    uint64_t hd = atomic_load_explicit(&h->head, memory_order_seq_cst);
+    uint64_t t = atomic_load_explicit(&h->tail, memory_order_seq_cst);
+    if (hd >= Q_POS_LIMIT || t >= Q_POS_LIMIT)
+        return -EPROTO;
+    uint64_t base[2];
+    const qslot *sl[2] = {slot_at(q, hd, &base[0]), slot_at(q, t, &base[1])};
+    for (int i = 0; i < 2; i++) {
+        int64_t d = st_diff(atomic_load_explicit(&sl[i]->state, memory_order_seq_cst), base[i]);
+        if (d > Q_ROUND_LIMIT || d < -Q_ROUND_LIMIT)
+            return -EPROTO;
+    }
+    return 0;
+}
+
 int mt__ring_put(mt_queue *q, const void *data, size_t len)
 {
     qhdr *h = q->h;
@@ -157,17 +216,21 @@ int mt__ring_put(mt_queue *q, const void *data, size_t len)
         return MT_ECLOSED;
     uint32_t self = mt__queue_self();
     uint64_t t = atomic_load_explicit(&h->tail, memory_order_relaxed);
-    for (uint64_t walked = 0;; walked++, t++) {
-        if (walked == q->nslots) { /* the hint lags far behind: catch up */
+    if (t >= Q_POS_LIMIT)
+        return -EPROTO;
+    /* A healthy queue ends a walk from a fresh hint within nslots steps; a
+     * longer walk means others kept claiming (or the words are scribbled):
+     * give up as if full, and the caller's timeout decides. */
+    for (uint64_t walked = 1; walked <= PUT_WALK_LAPS * q->nslots; walked++, t++) {
+        if (walked % q->nslots == 0) { /* the hint lags far behind: catch up */
             uint64_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
             t = tail > t ? tail : t;
-            walked = 0;
         }
         uint64_t base;
         qslot *sl = slot_at(q, t, &base);
         uint64_t s = st_make(base, 0, PH_FREE);
         if (cas(&sl->state, &s, st_make(base, self, PH_WRITING))) {
-            advance(&h->tail, t);
+            advance_tail(q, t);
             if (atomic_load_explicit(&h->closed, memory_order_seq_cst)) {
                 skip_position(q, sl, base);
                 return MT_ECLOSED;
@@ -182,11 +245,15 @@ int mt__ring_put(mt_queue *q, const void *data, size_t len)
             return 0;
         }
         int64_t d = st_diff(s, base);
-        if (d < 0)
-            return -EAGAIN; /* the slot still holds position t - N */
-        if (d == 0)
-            advance(&h->tail, t); /* help the claimer move the hint */
+        if (d < 0) /* the slot still holds position t - N: full */
+            return d < -Q_ROUND_LIMIT ? mt__ring_damaged(q) ?: -EAGAIN : -EAGAIN;
+        if (d > Q_ROUND_LIMIT)
+            return mt__ring_damaged(q) ?: -EAGAIN;
+        /* Position t was claimed (and perhaps consumed since): help move
+         * the hint past it, or a hint left behind would stay behind. */
+        advance(&h->tail, t);
     }
+    return -EAGAIN;
 }
 
 static int claimed(mt_queue *q, mt__claim *c, uint64_t pos, qslot *sl)
@@ -217,16 +284,22 @@ int mt__ring_claim(mt_queue *q, mt__claim *c)
 {
     qhdr *h = q->h;
     uint32_t self = mt__queue_self();
-    for (;;) {
+    /* Each round that fails lost its message to another consumer, who made
+     * progress; so many losses in a row mean scribbled words, or a caller
+     * that will simply try again. */
+    for (unsigned round = 0; round < CLAIM_ROUNDS; round++) {
         bool closed = atomic_load_explicit(&h->closed, memory_order_seq_cst);
         uint64_t hd = atomic_load_explicit(&h->head, memory_order_acquire), base;
         qslot *sl = slot_at(q, hd, &base);
         uint64_t s = st_make(base, 0, PH_FULL);
         if (cas(&sl->state, &s, st_make(base, self, PH_READING)))
             return claimed(q, c, hd, sl);
+        if (hd >= Q_POS_LIMIT)
+            return -EPROTO;
 
         uint64_t found = UINT64_MAX, first_writing = UINT64_MAX, p = hd;
         unsigned skipped = 0;
+        bool others_reading = false;
         for (uint64_t n = 0; n < q->nslots; n++, p++) {
             if (n > 0) {
                 sl = slot_at(q, p, &base);
@@ -247,12 +320,22 @@ int mt__ring_claim(mt_queue *q, mt__claim *c)
             }
             if (ph == PH_WRITING && first_writing == UINT64_MAX)
                 first_writing = p;
+            others_reading |= ph == PH_READING && st_pid(s) != self;
             skipped++;
         }
         if (skipped >= SWEEP_SKIPPED)
             mt__ring_sweep(q, false);
-        if (found == UINT64_MAX)
-            return closed && first_writing == UINT64_MAX ? MT_ECLOSED : -EAGAIN;
+        if (found == UINT64_MAX) {
+            if (!closed || first_writing != UINT64_MAX)
+                return -EAGAIN;
+            if (!others_reading)
+                return MT_ECLOSED;
+            /* Closed, but another process holds a message: it either frees
+             * it or dies and the message comes back. Find out now. */
+            if (mt__ring_sweep(q, true) > 0)
+                continue;
+            return -EAGAIN;
+        }
         if (first_writing < found)
             found = lowest_full(q, first_writing, found);
         sl = slot_at(q, found, &base);
@@ -261,6 +344,7 @@ int mt__ring_claim(mt_queue *q, mt__claim *c)
             return claimed(q, c, found, sl);
         /* Another consumer took it first: it made progress, so may we. */
     }
+    return -EAGAIN;
 }
 
 /* After position pos was consumed: move the head hint on from pos, and past
@@ -283,14 +367,22 @@ static void advance_head(mt_queue *q, uint64_t pos)
     }
 }
 
-void mt__ring_release(mt_queue *q, const mt__claim *c)
+/* After the slot of position pos was freed: wake who waits for that. */
+static void after_free(mt_queue *q, uint64_t pos)
 {
     qhdr *h = q->h;
+    wake_if_waiting(&h->putters_waiting, &h->get_seq);
+    if (atomic_load_explicit(&h->closed, memory_order_seq_cst))
+        wake_if_waiting(&h->getters_waiting, &h->put_seq); /* they wait for held messages */
+    advance_head(q, pos);
+}
+
+void mt__ring_release(mt_queue *q, const mt__claim *c)
+{
     uint64_t base = c->pos - q_index(q, c->pos);
     atomic_store_explicit(&c->slot->state, st_make(base + q->nslots, 0, PH_FREE),
                           memory_order_seq_cst);
-    wake_if_waiting(&h->putters_waiting, &h->get_seq);
-    advance_head(q, c->pos);
+    after_free(q, c->pos);
 }
 
 void mt__ring_unclaim(mt_queue *q, const mt__claim *c)
@@ -299,6 +391,27 @@ void mt__ring_unclaim(mt_queue *q, const mt__claim *c)
     uint64_t base = c->pos - q_index(q, c->pos);
     atomic_store_explicit(&c->slot->state, st_make(base, 0, PH_FULL), memory_order_seq_cst);
     wake_if_waiting(&h->getters_waiting, &h->put_seq);
+}
+
+uint64_t mt__ring_claim_word(const mt_queue *q, const mt__claim *c)
+{
+    return st_make(c->pos - q_index(q, c->pos), mt__queue_self(), PH_READING);
+}
+
+int mt__ring_settle(mt_queue *q, uint64_t pos, uint64_t word, bool ack)
+{
+    uint64_t base;
+    qslot *sl = slot_at(q, pos, &base);
+    if (st_phase(word) != PH_READING || st_diff(word, base) != 0 || !st_pid(word))
+        return -EINVAL;
+    uint64_t seen = word;
+    if (!cas(&sl->state, &seen, st_make(ack ? base + q->nslots : base, 0, ack ? PH_FREE : PH_FULL)))
+        return -ESTALE;
+    if (ack)
+        after_free(q, pos);
+    else
+        wake_if_waiting(&q->h->getters_waiting, &q->h->put_seq);
+    return 0;
 }
 
 bool mt__ring_get_ready(const mt_queue *q)

@@ -59,6 +59,7 @@ static void adopt(mt_queue *q, qhdr *h)
     q->max_message = h->max_message;
     q->stride = h->data_stride;
     q->joinable = h->joinable != 0;
+    q->persist = h->persist != 0;
     atomic_store_explicit(&q->pid, mt__queue_self(), memory_order_relaxed);
     atomic_store_explicit(&q->spin_put, Q_SPIN_INITIAL, memory_order_relaxed);
     atomic_store_explicit(&q->spin_get, Q_SPIN_INITIAL, memory_order_relaxed);
@@ -97,7 +98,7 @@ static int new_file(const char *name, bool *named)
 {
     *named = false;
     if (!name)
-        return memfd_create("multitask-queue", MFD_CLOEXEC);
+        return memfd_create("multitask-queue", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     int fd = open("/dev/shm", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
     if (fd >= 0 || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
         return fd;
@@ -118,7 +119,10 @@ static int publish(int fd, const char *name)
 
 int mt__queue_create(mt_queue *q, const mt_queue_opts *o)
 {
-    qhdr lay = {.version = Q_VERSION, .joinable = o->joinable, .pidns = mt__queue_pidns()};
+    qhdr lay = {.version = Q_VERSION,
+                .joinable = o->joinable,
+                .persist = o->name && o->persist,
+                .pidns = mt__queue_pidns()};
     layout(&lay, o->maxsize, o->max_message);
     bool named;
     int fd = new_file(o->name, &named);
@@ -129,6 +133,11 @@ int mt__queue_create(mt_queue *q, const mt_queue_opts *o)
     qhdr *h = MAP_FAILED;
     if (fchmod(fd, 0600) < 0 || ftruncate(fd, (off_t)lay.total) < 0 || fstat(fd, &st) < 0)
         goto fail;
+    /* An anonymous queue's size is fixed for good: nobody who reaches the
+     * memfd (through /proc) can cut it short under its users (SIGBUS). A
+     * named one's file cannot be sealed (queue.h says what truncating does). */
+    if (!o->name && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+        goto fail;
     /* The file is sparse: pages are committed only as messages touch them. */
     h = mmap(NULL, lay.total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (h == MAP_FAILED)
@@ -136,6 +145,7 @@ int mt__queue_create(mt_queue *q, const mt_queue_opts *o)
     h->version = lay.version;
     h->nslots = lay.nslots;
     h->joinable = lay.joinable;
+    h->persist = lay.persist;
     h->max_message = lay.max_message;
     h->slots_off = lay.slots_off;
     h->data_off = lay.data_off;
@@ -213,6 +223,23 @@ static bool header_ok(const qhdr *h, uint64_t file_size)
            lay.data_stride == h->data_stride && lay.total == h->total && h->total == file_size;
 }
 
+/*
+ * Whether fd's segment may be trusted: a file of the caller's effective uid
+ * that no one else may read or write. Another user's segment could be a
+ * squatter waiting for our messages, or could be changed under us; one open
+ * to others could be read or scribbled on by anyone. Checked on the fd
+ * before anything is mapped, so that the answer is about the file we map.
+ */
+static int owner_ok(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077))
+        return -EACCES;
+    return 0;
+}
+
 /* Remove the name if it still names this handle's segment. */
 static void unlink_if_ours(const mt_queue *q)
 {
@@ -263,7 +290,9 @@ int mt__queue_map_named(mt_queue *q, const char *name)
         qhdr *hh = NULL, *h = MAP_FAILED;
         size_t hh_len = 0;
         struct stat st;
-        int err = map_header(fd, &hh, &hh_len);
+        int err = owner_ok(fd);
+        if (err == 0)
+            err = map_header(fd, &hh, &hh_len);
         if (err < 0)
             goto out;
         if (fstat(fd, &st) < 0) {
@@ -308,9 +337,13 @@ void mt__queue_unmap(mt_queue *q)
     if (!q->h)
         return;
     qhdr *h = q->h;
-    mt__queue_users_remove(q);
+    /* This process's last handle: the messages it claimed and did not
+     * acknowledge go back to the queue (nothing could acknowledge them). */
+    if (!mt__queue_users_remove(q) && atomic_load_explicit(&q->pid, memory_order_acquire) ==
+                                          mt__queue_self())
+        mt__ring_repair_own(q);
     uint32_t none = 0, self = mt__queue_self();
-    if (q->name[0] && !mt__queue_users_live(q) &&
+    if (q->name[0] && !q->persist && !mt__queue_users_live(q) &&
         atomic_compare_exchange_strong(&h->unlinking, &none, self)) {
         if (mt__queue_users_live(q)) {
             atomic_store(&h->unlinking, 0); /* someone arrived: theirs to do */
@@ -334,7 +367,9 @@ int mt_queue_unlink(const char *name)
         return -errno;
     qhdr *h = NULL;
     size_t len = 0;
-    int err = map_header(fd, &h, &len);
+    int err = owner_ok(fd);
+    if (err == 0)
+        err = map_header(fd, &h, &len);
     if (err == 0) {
         mt_queue q = {.h = h};
         struct stat st;

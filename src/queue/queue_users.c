@@ -213,14 +213,18 @@ int mt__queue_users_add(mt_queue *q)
     return -EUSERS;
 }
 
-void mt__queue_users_remove(mt_queue *q)
+bool mt__queue_users_remove(mt_queue *q)
 {
     uint64_t me = user_make(mt__queue_self(), self_start_time());
-    for (unsigned i = 0; i < Q_USERS; i++) {
+    bool removed = false, others = false;
+    for (unsigned i = 0; i < Q_USERS && !others; i++) {
         uint64_t u = me;
-        if (atomic_compare_exchange_strong(&q->h->users[i], &u, 0))
-            return;
+        if (!removed && atomic_compare_exchange_strong(&q->h->users[i], &u, 0))
+            removed = true;
+        else
+            others = atomic_load_explicit(&q->h->users[i], memory_order_seq_cst) == me;
     }
+    return others;
 }
 
 bool mt__queue_users_live(mt_queue *q)

@@ -162,19 +162,6 @@ fail:
     return mt__lmdb_err(rc);
 }
 
-/* Remove an object's files and its directory. */
-static int remove_dir(const char *dir)
-{
-    char path[PATH_MAX];
-    static const char *const files[] = {"data.mdb", "lock.mdb"};
-    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
-        if (unlink(path) < 0 && errno != ENOENT)
-            return -errno;
-    }
-    return rmdir(dir) < 0 ? -errno : 0;
-}
-
 static bool name_ok(const char *name)
 {
     size_t len = strnlen(name, MAX_NAME + 1);
@@ -312,6 +299,8 @@ int mt__shared_create(mt__shared **out, unsigned kind, const mt_shared_opts *opt
         err = errno ? -errno : -ENOMEM;
         goto fail;
     }
+    if ((err = mt__shdir_mark(made)) < 0)
+        goto fail;
     if (!(e = env_new(kind, env_flags(made, o.sync)))) {
         err = -ENOMEM;
         goto fail;
@@ -332,7 +321,9 @@ int mt__shared_create(mt__shared **out, unsigned kind, const mt_shared_opts *opt
         goto fail;
     }
     if (!fresh) {
-        if (rename(build, dir) < 0) {
+        /* A name must be free; a path may be an empty directory. */
+        if (o.name ? renameat2(AT_FDCWD, build, AT_FDCWD, dir, RENAME_NOREPLACE) < 0
+                   : rename(build, dir) < 0) {
             /* A directory with files in it, or a file (ENOTDIR): taken. */
             err = errno == ENOTEMPTY || errno == EEXIST || errno == ENOTDIR ? -EEXIST : -errno;
             goto fail;
@@ -352,7 +343,7 @@ int mt__shared_create(mt__shared **out, unsigned kind, const mt_shared_opts *opt
     return 0;
 fail:
     if (made)
-        remove_dir(made);
+        mt__shdir_remove(made, NULL, false, NULL);
     env_free(e);
     free(s->name);
     free(s);
@@ -394,34 +385,27 @@ int mt__shared_open(mt__shared **out, unsigned kind, const char *name,
 {
     static const mt_shared_opts defaults;
     const mt_shared_opts *o = opts ? opts : &defaults;
-    char *dir = NULL, data[PATH_MAX];
+    char *dir = NULL;
     mt__shenv *e = NULL;
     struct stat st;
+    int dfd = -1;
     if ((unsigned)o->sync > MT_SHARED_SYNC_FULL)
         return -EINVAL;
     int err = resolve(name, &dir);
     if (err < 0)
         return err;
     pthread_once(&atfork_once, register_atfork);
-    snprintf(data, sizeof data, "%s/data.mdb", dir);
     mt__shared *s = calloc(1, sizeof *s);
     if (!s) {
         err = -ENOMEM;
         goto out;
     }
-    if (stat(data, &st) < 0) {
-        err = errno == ENOTDIR ? -ENOENT : -errno;
+    /* Checked before LMDB sees it: LMDB would make a lock.mdb in any
+     * directory, and a new, empty object of an empty data.mdb. */
+    if ((err = mt__shdir_open(dir, &dfd)) < 0)
         goto out;
-    }
-    /* LMDB writes its meta pages when it makes a file, and objects are made
-     * elsewhere and renamed into place: an empty data.mdb is not one of
-     * ours, and LMDB would quietly make it a new, empty one. */
-    if (!S_ISREG(st.st_mode) || st.st_size == 0) {
-        err = -EPROTO;
-        goto out;
-    }
-    if (stat(dir, &st) < 0) {
-        err = errno == ENOTDIR ? -ENOENT : -errno;
+    if (fstat(dfd, &st) < 0) {
+        err = -errno;
         goto out;
     }
     if (!(s->name = strdup(name))) {
@@ -446,6 +430,8 @@ out:
         free(s->name);
         free(s);
     }
+    if (dfd >= 0)
+        close(dfd);
     free(dir);
     return err;
 }
@@ -481,8 +467,9 @@ void mt__shared_close(mt__shared *s)
     mt__shared_batch_end(s, false); /* -EINVAL unless this thread has one */
     pthread_mutex_lock(&registry_lock);
     if (s->creator && s->creator == getpid()) {
+        struct stat made = {.st_dev = e->dev, .st_ino = e->ino};
         e->removed = true;
-        remove_dir(e->dir);
+        mt__shdir_remove(e->dir, &made, false, NULL);
     }
     if (--e->refs == 0) {
         mt__shenv **p = &registry;
@@ -508,23 +495,17 @@ int mt__shared_reader_check(mt__shared *s)
 
 int mt_shared_unlink(const char *name)
 {
-    char *dir = NULL, data[PATH_MAX];
-    struct stat st;
+    char *dir = NULL;
+    struct stat st = {0};
     int err = resolve(name, &dir);
     if (err < 0)
         return err;
-    snprintf(data, sizeof data, "%s/data.mdb", dir);
-    if (stat(data, &st) < 0 || stat(dir, &st) < 0) {
-        err = errno == ENOTDIR ? -ENOENT : -errno;
-        goto out;
-    }
     pthread_mutex_lock(&registry_lock);
-    mt__shenv *e = env_find(&st);
+    err = mt__shdir_remove(dir, NULL, true, &st);
+    mt__shenv *e = st.st_ino ? env_find(&st) : NULL;
     if (e)
         e->removed = true;
-    err = remove_dir(dir);
     pthread_mutex_unlock(&registry_lock);
-out:
     free(dir);
     return err;
 }

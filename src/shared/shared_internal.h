@@ -1,7 +1,8 @@
 /*
  * shared_internal.h - what mt_dict and mt_list have in common: one LMDB
  * environment per object, opened once per process and reopened after fork
- * (env.c), and transactions run on it, single or batched (txn.c).
+ * (env.c), in a directory marked as an object (dir.c), and transactions run
+ * on it, single or batched (txn.c).
  */
 #ifndef MT_SHARED_INTERNAL_H
 #define MT_SHARED_INTERNAL_H
@@ -77,6 +78,31 @@ int mt__shared_reopen(mt__shared *s);
 
 /* Free the reader slots of dead processes; how many, or -errno. */
 int mt__shared_reader_check(mt__shared *s);
+
+/* The file in every object's directory that says it is one of ours. */
+#define MT__SHARED_MARKER "multitask-object"
+
+struct stat;
+
+/* Write the marker into dir (a directory this process just made). */
+int mt__shdir_mark(const char *dir);
+
+/* Whether the directory dfd is an object: 0, -ENOENT (nothing there: no
+ * marker, no data), -EPROTO (not one of ours, or its data file is gone). */
+int mt__shdir_check(int dfd);
+
+/* Open dir (its last name not followed: -ELOOP for a link) and check that it
+ * is an object; 0 and the directory's fd in *dfd_out, or -errno. */
+int mt__shdir_open(const char *dir, int *dfd_out);
+
+/*
+ * Remove an object's files and its directory, never following a link and
+ * working on the directory opened: 0 or -errno (-ESTALE when dir is no
+ * longer `expect`, if given, or was swapped meanwhile). `check`: only if
+ * mt__shdir_check says it is an object. *seen (if not NULL) gets the
+ * directory's stat once it is known to be the one to remove.
+ */
+int mt__shdir_remove(const char *dir, const struct stat *expect, bool check, struct stat *seen);
 
 /* An LMDB return code as 0 or a negative errno (the mapping in shared.h). */
 int mt__lmdb_err(int rc);

@@ -1,0 +1,75 @@
+/*
+ * dict_typed.c - the dict with C strings and int64 values, as a Python user
+ * writes d["k"] = "v" and d["n"] = 5: thin wrappers over the byte calls,
+ * storing a string without its NUL and an int64 as mt_dict_incr does (8
+ * bytes, host order), so that the byte calls and these read each other's.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <string.h>
+
+#include "shared_internal.h"
+
+/* The key's length, or 0 when it is no key (NULL, "", or too long). */
+static size_t key_len(const char *key)
+{
+    size_t len = key ? strnlen(key, MT_SHARED_MAX_KEY + 1) : 0;
+    return len <= MT_SHARED_MAX_KEY ? len : 0;
+}
+
+/* fn(value, len, out) on d[key], key a C string; -EINVAL for a bad key or
+ * out NULL. */
+static int view_at(mt_dict *d, const char *key, mt_shared_view_fn *fn, void *out)
+{
+    size_t klen = key_len(key);
+    return klen && out ? mt_dict_view(d, key, klen, fn, out) : -EINVAL;
+}
+
+int mt_dict_set_str(mt_dict *d, const char *key, const char *value)
+{
+    size_t klen = key_len(key);
+    if (!klen || !value)
+        return -EINVAL;
+    return mt_dict_set(d, key, klen, value, strlen(value));
+}
+
+/* Copy a value that is a C string into the mt_buf ctx, NUL-terminated. */
+static int copy_str(const void *value, size_t len, void *ctx)
+{
+    mt_buf *out = ctx;
+    if (len && memchr(value, '\0', len))
+        return -EINVAL; /* bytes, not a C string */
+    int err = mt_buf_reserve(out, len + 1);
+    if (err < 0)
+        return err;
+    mt_buf_reset(out);
+    mt_buf_append(out, value, len);
+    out->data[len] = '\0';
+    return 0;
+}
+
+int mt_dict_get_str(mt_dict *d, const char *key, mt_buf *out)
+{
+    return view_at(d, key, copy_str, out);
+}
+
+int mt_dict_set_i64(mt_dict *d, const char *key, int64_t value)
+{
+    size_t klen = key_len(key);
+    if (!klen)
+        return -EINVAL;
+    return mt_dict_set(d, key, klen, &value, sizeof value);
+}
+
+static int copy_i64(const void *value, size_t len, void *ctx)
+{
+    if (len != sizeof(int64_t))
+        return -EINVAL;
+    memcpy(ctx, value, sizeof(int64_t));
+    return 0;
+}
+
+int mt_dict_get_i64(mt_dict *d, const char *key, int64_t *out)
+{
+    return view_at(d, key, copy_i64, out);
+}
