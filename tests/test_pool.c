@@ -6,6 +6,9 @@
 #define _GNU_SOURCE
 #include "pool_tasks.h"
 
+#include <math.h>
+#include <poll.h>
+
 /* Spawned workers re-execute this binary: catch them before Criterion's main. */
 __attribute__((constructor)) static void spawn_entry(void)
 {
@@ -315,6 +318,259 @@ LEAK_TEST(pool, imap_unordered_yields_each_once, .timeout = 60)
     end_pool(p);
 }
 
+/* ---- imap's chunk size, and imap over items made on demand -------------- */
+
+/* Workers inherit these pipes (fork): `gate` holds tasks back until the test
+ * lets them go, `ran` tells the test that a task has started. */
+static int gate[2] = {-1, -1}, ran[2] = {-1, -1};
+
+static void pipes_open(void)
+{
+    cr_assert_eq(pipe(gate), 0);
+    cr_assert_eq(pipe(ran), 0);
+}
+
+static void pipes_close(void)
+{
+    close(gate[0]), close(gate[1]), close(ran[0]), close(ran[1]);
+}
+
+/* Wait (at most `s` seconds) for a byte on fd; true when one came. */
+static bool byte_within(int fd, double s)
+{
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    char c;
+    return poll(&pfd, 1, (int)(s * 1000)) == 1 && read(fd, &c, 1) == 1;
+}
+
+/* Item 0 goes at once; the others wait for the gate. Returns the square. */
+static int gated_square(const void *arg, size_t len, mt_buf *out)
+{
+    if (read_long(arg) != 0 && !byte_within(gate[0], 20))
+        return mt_fail(out, -ETIMEDOUT, "the gate never opened");
+    return square(arg, len, out);
+}
+
+LEAK_TEST(pool, imap_hands_out_one_item_at_a_time_by_default, .timeout = 60)
+{
+    pipes_open();
+    mt_pool *p = new_pool(2);
+    enum { N = 40 };
+    long items[N];
+    for (long i = 0; i < N; i++)
+        items[i] = i;
+    /* With the map rule item 0 would share a chunk with gated items and
+     * its result would wait for theirs. */
+    mt_imap *it;
+    cr_assert_eq(mt_pool_imap(p, gated_square, items, N, sizeof(long), NULL, &it), 0);
+    size_t index = N;
+    mt_iov v;
+    cr_expect_eq(mt_imap_next(it, 10, &index, &v), 0, "item 0 came not alone");
+    cr_expect_eq(index, 0);
+    char open[N];
+    memset(open, 1, sizeof open);
+    cr_assert_eq(write(gate[1], open, N - 1), N - 1);
+    for (size_t i = 1; i < N; i++) {
+        cr_assert_eq(mt_imap_next(it, 30, &index, &v), 0);
+        cr_expect_eq(index, i);
+        cr_expect_eq(read_long(v.data), (long)(i * i));
+    }
+    cr_expect_eq(mt_imap_next(it, 1, NULL, NULL), MT_EOF);
+    mt_imap_free(it);
+    end_pool(p);
+    pipes_close();
+}
+
+/* A producer of the longs 0..n-1 that counts its calls; at item `wait_at`
+ * it waits for item 0 to have started in a worker. */
+typedef struct counting {
+    long n, made, wait_at; /* wait_at 0: no waiting */
+    bool item0_ran_while_making;
+    int fail_with; /* returned instead of item n, when not 0 */
+} counting;
+
+static int make_long(void *ctx, mt_buf *item)
+{
+    counting *c = ctx;
+    if (c->made == c->n)
+        return c->fail_with ? c->fail_with : MT_EOF;
+    if (c->wait_at && c->made == c->wait_at && byte_within(ran[0], 10))
+        c->item0_ran_while_making = true;
+    long x = c->made++;
+    return mt_buf_append(item, &x, sizeof x);
+}
+
+/* Square, telling the test when item 0 starts. */
+static int square_tell_0(const void *arg, size_t len, mt_buf *out)
+{
+    if (read_long(arg) == 0)
+        (void)!write(ran[1], "r", 1);
+    return square(arg, len, out);
+}
+
+LEAK_TEST(pool, imap_fn_starts_before_the_items_are_all_made, .timeout = 60)
+{
+    pipes_open();
+    mt_pool *p = new_pool(2);
+    counting c = {.n = 1000, .wait_at = 3};
+    mt_imap *it;
+    cr_assert_eq(mt_pool_imap_fn(&it, p, square_tell_0, make_long, &c,
+                                 &(mt_map_opts){.max_inflight = 16}),
+                 0);
+    cr_expect(c.item0_ran_while_making, "item 0 did not run while items were being made");
+    cr_expect_leq(c.made, 16, "more items made than the window holds");
+    for (long i = 0; i < 1000; i++) {
+        size_t index;
+        mt_iov v;
+        cr_assert_eq(mt_imap_next(it, 30, &index, &v), 0, "item %ld", i);
+        cr_assert_eq(index, (size_t)i);
+        cr_assert_eq(read_long(v.data), i * i);
+        cr_assert_leq(c.made, i + 1 + 16, "the producer ran ahead of the window");
+    }
+    cr_expect_eq(c.made, 1000);
+    cr_expect_eq(mt_imap_next(it, 1, NULL, NULL), MT_EOF);
+    cr_expect_eq(mt_imap_next(it, 1, NULL, NULL), MT_EOF);
+    mt_imap_free(it);
+    end_pool(p);
+    pipes_close();
+}
+
+/* Item 0 sleeps; the others are quick. */
+static int slow_first(void *ctx, mt_buf *item)
+{
+    counting *c = ctx;
+    if (c->made == c->n)
+        return MT_EOF;
+    double s = c->made++ == 0 ? 0.5 : 0.001;
+    return mt_buf_append(item, &s, sizeof s);
+}
+
+LEAK_TEST(pool, imap_fn_unordered_yields_each_once, .timeout = 60)
+{
+    mt_pool *p = new_pool(2);
+    enum { N = 200 };
+    counting c = {.n = N};
+    mt_imap *it;
+    cr_assert_eq(mt_pool_imap_fn(&it, p, nap, slow_first, &c,
+                                 &(mt_map_opts){.unordered = true, .chunksize = 3}),
+                 0);
+    bool seen[N] = {false};
+    size_t first = N, index;
+    for (int k = 0; k < N; k++) {
+        cr_assert_eq(mt_imap_next(it, 30, &index, NULL), 0);
+        cr_assert_lt(index, N);
+        cr_expect_not(seen[index], "item %zu twice", index);
+        seen[index] = true;
+        if (k == 0)
+            first = index;
+    }
+    cr_expect_geq(first, 3, "a quick chunk should come before the slow first one");
+    cr_expect_eq(mt_imap_next(it, 1, NULL, NULL), MT_EOF);
+    mt_imap_free(it);
+    end_pool(p);
+}
+
+/* Square the longs c->made.. made by make_long. */
+static mt_imap *imap_squares(mt_pool *p, counting *c)
+{
+    mt_imap *it = NULL;
+    cr_assert_eq(mt_pool_imap_fn(&it, p, square, make_long, c, NULL), 0);
+    return it;
+}
+
+/* Item i: i * 23 KiB of bytes (i * 7 + k) % 251, so some items go in a
+ * memory file and the last chunk is part-filled. */
+static int make_varied(void *ctx, mt_buf *item)
+{
+    long *made = ctx, i = *made;
+    if (i == 10)
+        return MT_EOF;
+    ++*made;
+    size_t len = (size_t)i * 23 * 1024;
+    int err = mt_buf_reserve(item, len ? len : 1);
+    for (size_t k = 0; err == 0 && k < len; k++)
+        item->data[k] = (char)((i * 7 + (long)k) % 251);
+    item->len = len;
+    return err;
+}
+
+LEAK_TEST(pool, imap_fn_items_of_any_size_in_chunks, .timeout = 60)
+{
+    mt_pool *p = new_pool(2);
+    long made = 0;
+    mt_imap *it;
+    cr_assert_eq(mt_pool_imap_fn(&it, p, reverse, make_varied, &made,
+                                 &(mt_map_opts){.chunksize = 4, .max_inflight = 8}),
+                 0);
+    for (long i = 0; i < 10; i++) {
+        size_t index;
+        mt_iov v;
+        cr_assert_eq(mt_imap_next(it, 30, &index, &v), 0, "item %ld", i);
+        cr_assert_eq(index, (size_t)i);
+        cr_assert_eq(v.len, (size_t)i * 23 * 1024);
+        for (size_t k = 0; k < v.len; k++)
+            cr_assert_eq((unsigned char)((const char *)v.data)[v.len - 1 - k],
+                         (unsigned char)((i * 7 + (long)k) % 251), "item %ld byte %zu", i, k);
+    }
+    cr_expect_eq(mt_imap_next(it, 1, NULL, NULL), MT_EOF);
+    mt_imap_free(it);
+    end_pool(p);
+}
+
+LEAK_TEST(pool, imap_fn_producer_error_comes_after_its_items, .timeout = 60)
+{
+    mt_pool *p = new_pool(2);
+    counting c = {.n = 5, .fail_with = -EIO};
+    mt_imap *it = imap_squares(p, &c);
+    for (long i = 0; i < 5; i++) {
+        mt_iov v;
+        cr_assert_eq(mt_imap_next(it, 30, NULL, &v), 0);
+        cr_expect_eq(read_long(v.data), i * i);
+    }
+    cr_expect_eq(mt_imap_next(it, 30, NULL, NULL), -EIO);
+    cr_expect_eq(mt_imap_next(it, 30, NULL, NULL), MT_EOF);
+    mt_imap_free(it);
+    end_pool(p);
+}
+
+LEAK_TEST(pool, imap_fn_freed_early_or_on_a_closed_pool, .timeout = 60)
+{
+    mt_pool *p = new_pool(2);
+    counting c = {.n = 100000};
+    mt_imap *it = imap_squares(p, &c);
+    /* Closed after the start: every item still runs, join waits for them. */
+    cr_expect_eq(mt_pool_close(p), 0);
+    for (int i = 0; i < 100; i++)
+        cr_assert_eq(mt_imap_next(it, 30, NULL, NULL), 0);
+    cr_expect_eq(mt_pool_join(p, 0.2), -ETIMEDOUT, "the workers left with work to do");
+    long made = c.made;
+    mt_imap_free(it);
+    cr_expect_eq(c.made, made, "the producer was called after free");
+    cr_expect_eq(mt_pool_join(p, 30), 0);
+    cr_expect_eq(mt_pool_imap_fn(&it, p, square, make_long, &c, NULL), MT_ECLOSED);
+    cr_expect_eq(mt_pool_imap_fn(NULL, p, square, make_long, &c, NULL), -EINVAL);
+    mt_pool_free(p);
+}
+
+LEAK_TEST(pool, imap_fn_on_a_terminated_pool, .timeout = 60)
+{
+    mt_pool *p = new_pool(2);
+    counting c = {.n = 100000};
+    mt_imap *it = imap_squares(p, &c);
+    cr_assert_eq(mt_imap_next(it, 30, NULL, NULL), 0);
+    mt_pool_terminate(p);
+    int err, n = 0;
+    while ((err = mt_imap_next(it, 30, NULL, NULL)) != MT_EOF && n < 200000) {
+        cr_assert(err == 0 || err == -ECANCELED, "err %d", err);
+        n++;
+    }
+    cr_expect_eq(err, MT_EOF);
+    cr_expect_lt(c.made, 1000, "the producer was called on after terminate");
+    mt_imap_free(it);
+    cr_expect_eq(mt_pool_join(p, 30), 0);
+    mt_pool_free(p);
+}
+
 LEAK_TEST(pool, imap_freed_early, .timeout = 60)
 {
     mt_pool *p = new_pool(2);
@@ -580,6 +836,54 @@ LEAK_TEST(pool, bad_arguments, .timeout = 60)
     mt_imap_free(NULL);
     mt_pool_free(NULL);
     end_pool(p);
+}
+
+/* An item with no bytes but a length is refused by every call that takes
+ * items, as apply_async refuses such an argument. */
+LEAK_TEST(pool, a_null_item_with_a_length_is_refused, .timeout = 30)
+{
+    mt_pool *p = new_pool(1);
+    mt_iov items[3] = {{"abcdefgh", 8}, {NULL, 5}, {"", 0}};
+    mt_results *r = NULL;
+    mt_imap *it = NULL;
+    cr_expect_eq(mt_pool_map_iov(p, reverse, items, 3, NULL, &r), -EINVAL);
+    cr_expect_eq(mt_pool_imap_iov(p, reverse, items, 3, NULL, &it), -EINVAL);
+    cr_expect_eq(mt_pool_starmap(p, sum_args, items, 1, 3, NULL, &r), -EINVAL);
+    cr_expect_null(r);
+    cr_expect_null(it);
+    /* A NULL item of length 0 is an empty item. */
+    cr_expect_eq(mt_pool_map_iov(p, reverse, items + 2, 1, NULL, &r), 0);
+    mt_results_free(r);
+    end_pool(p);
+}
+
+/* A NaN timeout means nothing: every wait refuses it instead of spinning. */
+LEAK_TEST(pool, a_nan_timeout_is_refused, .timeout = 30)
+{
+    mt_pool *p = new_pool(1);
+    long x = 3;
+    mt_future *f;
+    cr_assert_eq(mt_pool_apply_async(p, square, &x, sizeof x, &f), 0);
+    cr_expect_eq(mt_future_wait(f, NAN), -EINVAL);
+    cr_expect_eq(mt_future_result(f, NAN, NULL), -EINVAL);
+    size_t nd = 7;
+    cr_expect_eq(mt_wait(&f, 1, NAN, MT_ALL_COMPLETED, NULL, &nd, NULL, NULL), -EINVAL);
+    cr_expect_eq(nd, 7, "nothing written");
+    mt_as_completed *ac = NULL;
+    cr_expect_eq(mt_as_completed_new(&ac, &f, 1, NAN), -EINVAL);
+    cr_expect_null(ac);
+    cr_expect_eq(mt_future_result(f, 10, NULL), 0);
+    mt_future_free(f);
+    mt_imap *it;
+    cr_assert_eq(mt_pool_imap(p, square, &x, 1, sizeof x, NULL, &it), 0);
+    cr_expect_eq(mt_imap_next(it, NAN, NULL, NULL), -EINVAL);
+    cr_expect_eq(mt_imap_next(it, 10, NULL, NULL), 0, "the item is still there");
+    mt_imap_free(it);
+    cr_expect_eq(mt_pool_close(p), 0);
+    cr_expect_eq(mt_pool_join(p, NAN), -EINVAL);
+    cr_expect_eq(mt_pool_join(p, -NAN), -EINVAL);
+    cr_expect_eq(mt_pool_join(p, 30), 0);
+    mt_pool_free(p);
 }
 
 LEAK_TEST(pool, default_size_is_cpu_count, .timeout = 60)

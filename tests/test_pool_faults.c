@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "pool_tasks.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 
 #include "../src/pool/pool_shm.h"
@@ -69,10 +70,119 @@ LEAK_TEST(faults, task_calls_exit, .timeout = 60)
 #endif
 }
 
+/* ---- a task that cuts its worker off from the pool ----------------------- */
+
+/* After a nap (so that the parent is asleep when the result comes), close
+ * every fd from 3 up, as a daemon does, then open `how` files that may take
+ * the closed numbers; for `how` -1 close only 3..1023, as a daemon that
+ * assumes the usual limit does. */
+static int close_every_fd(const void *arg, size_t len, mt_buf *out)
+{
+    long how = len == sizeof(long) ? read_long(arg) : 0;
+    long top = how < 0 ? 1024 : sysconf(_SC_OPEN_MAX);
+    mt_sleep(0.05);
+    for (long fd = 3; fd < top; fd++)
+        close((int)fd);
+    for (long i = 0; i < how; i++)
+        (void)!open("/dev/null", O_RDWR);
+    return mt_buf_append(out, "done", 4);
+}
+
+/* The issue's program: it hung for ever. The worker keeps its fds near the
+ * top of the fd table, so with a limit above 1024 it is not even cut off. */
+LEAK_TEST(faults, a_task_that_closes_fds_3_to_1023_does_not_hang_the_pool, .timeout = 30)
+{
+    mt_pool *p = new_pool(2);
+    long how = -1;
+    mt_buf out = MT_BUF_INIT;
+    int err = mt_pool_apply(p, close_every_fd, &how, sizeof how, &out);
+    mt_buf_append(&out, "", 1);
+    if (sysconf(_SC_OPEN_MAX) > 1024)
+        cr_expect_eq(err, 0, "%s", out.data);
+    else
+        cr_expect(err == MT_EWORKER && strstr(out.data, "lost its connection"), "%d: %s", err,
+                  out.data);
+    mt_buf_free(&out);
+    expect_size(p, 2);
+    long x = 5;
+    cr_expect_eq(mt_pool_apply(p, square, &x, sizeof x, NULL), 0, "the pool serves on");
+    end_pool(p);
+}
+
+static void expect_cut_off(long how)
+{
+    mt_pool *p = new_pool(2);
+    mt_buf out = MT_BUF_INIT;
+    cr_expect_eq(mt_pool_apply(p, close_every_fd, &how, sizeof how, &out), MT_EWORKER);
+    mt_buf_append(&out, "", 1);
+    cr_expect(strstr(out.data, "PoolWorker") && strstr(out.data, "lost its connection") &&
+                  strstr(out.data, "file descriptor"),
+              "message: %s", out.data);
+    mt_buf_free(&out);
+    expect_size(p, 2);
+    long x = 7;
+    mt_buf res = MT_BUF_INIT;
+    cr_expect_eq(mt_pool_apply(p, square, &x, sizeof x, &res), 0, "the pool serves on");
+    cr_expect_eq(res.len, sizeof x);
+    if (res.len == sizeof x)
+        cr_expect_eq(read_long(res.data), 49);
+    mt_buf_free(&res);
+    end_pool(p);
+}
+
+LEAK_TEST(faults, a_task_that_closes_every_fd_fails_and_is_replaced, .timeout = 30)
+{
+    expect_cut_off(0);
+}
+
+LEAK_TEST(faults, a_task_that_reuses_the_closed_fds_fails_and_is_replaced, .timeout = 30)
+{
+    expect_cut_off(8);
+}
+
+/* In a chunk: which item did it is not known, so the whole chunk fails. */
+static int close_every_fd_on_5(const void *arg, size_t len, mt_buf *out)
+{
+    if (read_long(arg) == 5)
+        return close_every_fd(NULL, 0, out);
+    return square(arg, len, out);
+}
+
+/* Map 0..n-1 with chunks of `chunksize`: items [lo, hi) fail with MT_EWORKER,
+ * the others give their squares, and the pool gets back to its size. */
+static void expect_map_fails_chunk(mt_fn *fn, size_t n, size_t chunksize, size_t lo,
+                                   size_t hi)
+{
+    mt_pool *p = new_pool(2);
+    long items[64];
+    cr_assert_leq(n, 64);
+    for (size_t i = 0; i < n; i++)
+        items[i] = (long)i;
+    mt_results *r;
+    cr_expect_eq(mt_pool_map(p, fn, items, n, sizeof(long), &(mt_map_opts){.chunksize = chunksize},
+                             &r),
+                 MT_EWORKER);
+    for (size_t i = 0; i < n; i++) {
+        mt_iov v;
+        int err = mt_results_get(r, i, &v);
+        cr_expect_eq(err, i >= lo && i < hi ? MT_EWORKER : 0, "item %zu", i);
+        if (err == 0)
+            cr_expect_eq(read_long(v.data), (long)(i * i), "item %zu", i);
+    }
+    mt_results_free(r);
+    expect_size(p, 2);
+    end_pool(p);
+}
+
+LEAK_TEST(faults, a_chunk_that_closes_every_fd_fails_whole, .timeout = 30)
+{
+    expect_map_fails_chunk(close_every_fd_on_5, 12, 4, 4, 8);
+}
+
 /* ---- a task that scribbles over its worker's result ring --------------- */
 
 /* The pool's shared memory as this worker mapped it, found by its name. */
-static shm_header *pool_memory(void)
+static mt__shm_header *pool_memory(void)
 {
     FILE *f = fopen("/proc/self/maps", "r");
     char line[512];
@@ -82,11 +192,11 @@ static shm_header *pool_memory(void)
             break;
     if (f)
         fclose(f);
-    return (shm_header *)lo;
+    return (mt__shm_header *)lo;
 }
 
 /* The ring of the worker running the one job in flight. */
-static shm_ring *my_ring(shm_header *h)
+static mt__shm_ring *my_ring(mt__shm_header *h)
 {
     for (uint32_t s = 0; s < h->nslots; s++) {
         uint64_t st = atomic_load(&shm_slots(h)[s].state);
@@ -99,10 +209,10 @@ static shm_ring *my_ring(shm_header *h)
 /* Publish `hdr` as if the worker had, claiming `claimed` bytes of the ring,
  * and return: the worker's own record for the task follows it. The parent
  * must stop this worker rather than believe either. */
-static int publish_bogus(rec_hdr hdr, uint64_t claimed)
+static int publish_bogus(mt__rec_hdr hdr, uint64_t claimed)
 {
-    shm_header *h = pool_memory();
-    shm_ring *r = h ? my_ring(h) : NULL;
+    mt__shm_header *h = pool_memory();
+    mt__shm_ring *r = h ? my_ring(h) : NULL;
     if (!r)
         return 1;
     uint64_t tail = atomic_load(&r->tail);
@@ -115,21 +225,21 @@ static int record_of_size_zero(const void *arg, size_t len, mt_buf *out)
 {
     (void)arg, (void)len, (void)out;
     /* Once made the parent spin for ever with the pool's lock held. */
-    return publish_bogus((rec_hdr){.kind = REC_RESULT, .size = 0}, 8);
+    return publish_bogus((mt__rec_hdr){.kind = REC_RESULT, .size = 0}, 8);
 }
 
 static int body_past_the_record(const void *arg, size_t len, mt_buf *out)
 {
     (void)arg, (void)len, (void)out;
-    return publish_bogus((rec_hdr){.kind = REC_RESULT, .size = sizeof(rec_hdr),
+    return publish_bogus((mt__rec_hdr){.kind = REC_RESULT, .size = sizeof(mt__rec_hdr),
                                    .body = 1u << 30},
-                         sizeof(rec_hdr));
+                         sizeof(mt__rec_hdr));
 }
 
 static int tail_far_ahead(const void *arg, size_t len, mt_buf *out)
 {
     (void)arg, (void)len, (void)out;
-    return publish_bogus((rec_hdr){.kind = REC_RESULT, .size = sizeof(rec_hdr)},
+    return publish_bogus((mt__rec_hdr){.kind = REC_RESULT, .size = sizeof(mt__rec_hdr)},
                          3ull * RESULT_RING_BYTES);
 }
 
@@ -144,8 +254,8 @@ LEAK_TEST(faults, malformed_result_records_stop_the_worker, .timeout = 60)
  * caller views of memory outside the record. */
 static int chunk_entries_out_of_bounds(const void *arg, size_t len, mt_buf *out)
 {
-    shm_header *h = pool_memory();
-    shm_ring *r = h ? my_ring(h) : NULL;
+    mt__shm_header *h = pool_memory();
+    mt__shm_ring *r = h ? my_ring(h) : NULL;
     if (!r)
         return 1;
     uint32_t slot = 0;
@@ -154,14 +264,14 @@ static int chunk_entries_out_of_bounds(const void *arg, size_t len, mt_buf *out)
             slot = s;
     uint64_t st = atomic_load(&shm_slots(h)[slot].state);
     uint32_t nitems = shm_slots(h)[slot].nitems;
-    uint64_t body = (uint64_t)nitems * sizeof(rec_entry);
-    rec_hdr hdr = {.kind = REC_RESULT, .slot = slot, .gen = state_gen(st), .nitems = nitems,
+    uint64_t body = (uint64_t)nitems * sizeof(mt__rec_entry);
+    mt__rec_hdr hdr = {.kind = REC_RESULT, .slot = slot, .gen = state_gen(st), .nitems = nitems,
                    .body = body, .size = (uint32_t)(sizeof hdr + body)};
     uint64_t tail = atomic_load(&r->tail);
     char *at = r->data + tail % RESULT_RING_BYTES;
     memcpy(at, &hdr, sizeof hdr);
     for (uint32_t i = 0; i < nitems; i++) {
-        rec_entry e = {.end = 1u << 20};
+        mt__rec_entry e = {.end = 1u << 20};
         memcpy(at + sizeof hdr + i * sizeof e, &e, sizeof e);
     }
     atomic_store(&r->tail, tail + hdr.size);
@@ -275,20 +385,7 @@ static int die_on_13_or_17(const void *arg, size_t len, mt_buf *out)
 
 LEAK_TEST(faults, a_chunk_that_crashes_twice_fails_whole, .timeout = 60)
 {
-    mt_pool *p = new_pool(2);
-    long items[30];
-    for (long i = 0; i < 30; i++)
-        items[i] = i;
-    mt_results *r;
-    cr_expect_eq(mt_pool_map(p, die_on_13_or_17, items, 30, sizeof(long),
-                             &(mt_map_opts){.chunksize = 10}, &r),
-                 MT_EWORKER);
-    for (size_t i = 0; i < 30; i++)
-        cr_expect_eq(mt_results_get(r, i, NULL), i >= 10 && i < 20 ? MT_EWORKER : 0, "item %zu",
-                     i);
-    mt_results_free(r);
-    expect_size(p, 2);
-    end_pool(p);
+    expect_map_fails_chunk(die_on_13_or_17, 30, 10, 10, 20);
 }
 
 LEAK_TEST(faults, many_crashes_in_a_row, .timeout = 120)
@@ -306,6 +403,48 @@ LEAK_TEST(faults, many_crashes_in_a_row, .timeout = 120)
     }
     expect_size(p, 2);
     end_pool(p);
+}
+
+/* The longs 10..39, one a call: item 3 is 13, which kills its worker. */
+static int count_from_10(void *ctx, mt_buf *item)
+{
+    long *made = ctx, x = 10 + *made;
+    if (*made == 30)
+        return MT_EOF;
+    ++*made;
+    return mt_buf_append(item, &x, sizeof x);
+}
+
+/*
+ * A closed pool that still feeds a streaming map replaces a worker that
+ * died, though nothing else was queued then: the items still to come need
+ * one. Here the only worker runs items 1..3 while the caller waits, and dies
+ * on item 3 with nothing behind it.
+ */
+LEAK_TEST(faults, a_closed_pool_replaces_a_worker_its_imap_fn_needs, .timeout = 60)
+{
+    mt_pool *p = new_pool(1);
+    long made = 0;
+    mt_imap *it;
+    cr_assert_eq(mt_pool_imap_fn(&it, p, die_on_13, count_from_10, &made,
+                                 &(mt_map_opts){.max_inflight = 4}),
+                 0);
+    cr_assert_eq(mt_pool_close(p), 0);
+    for (long i = 0; i < 30; i++) {
+        size_t index;
+        mt_iov v;
+        int err = mt_imap_next(it, 20, &index, &v);
+        cr_assert_eq(err, i == 3 ? MT_EWORKER : 0, "item %ld", i);
+        cr_assert_eq(index, (size_t)i);
+        if (err == 0)
+            cr_expect_eq(read_long(v.data), (10 + i) * (10 + i));
+        if (i == 0)
+            mt_sleep(0.5); /* the worker runs on to item 3 and dies */
+    }
+    cr_expect_eq(mt_imap_next(it, 1, NULL, NULL), MT_EOF);
+    mt_imap_free(it);
+    cr_expect_eq(mt_pool_join(p, 30), 0);
+    mt_pool_free(p);
 }
 
 LEAK_TEST(faults, failing_initializer_fails_creation, .timeout = 60)

@@ -60,14 +60,16 @@ typedef void mt_future_cb(mt_future *f, void *arg);
 
 /*
  * mt_future_wait - wait until the future is done or cancelled.
- * Returns 0, or -ETIMEDOUT when `timeout` seconds pass first.
+ * Returns 0, -ETIMEDOUT when `timeout` seconds pass first, or -EINVAL for a
+ * NaN timeout or a NULL future.
  */
 int mt_future_wait(mt_future *f, double timeout);
 
 /*
  * mt_future_result - wait, then report the outcome.
  * Returns the task's own return value (0, or its error code), -ETIMEDOUT if
- * it is not done within `timeout`, or -ECANCELED if it was cancelled. When the
+ * it is not done within `timeout`, -ECANCELED if it was cancelled, or -EINVAL
+ * for a NaN timeout (nothing is waited for). When the
  * task succeeded and `result` is not NULL, *result points at the result bytes
  * (owned by the future). A task can itself fail with -ETIMEDOUT; tell the two
  * apart with mt_future_done().
@@ -144,7 +146,7 @@ typedef enum mt_return_when {
  * Returns 0 when `when` holds (for n == 0 at once), -ETIMEDOUT when the
  * timeout passed first (the outputs are filled all the same: Python returns
  * the two sets then too), -EINVAL (fs NULL with n > 0, a NULL entry, an
- * unknown `when`; nothing is written), -ENOMEM.
+ * unknown `when`, a NaN timeout; nothing is written), -ENOMEM.
  *
  * Thread-safe; several threads may wait on the same futures.
  */
@@ -160,7 +162,7 @@ typedef struct mt_as_completed mt_as_completed;
  * does: it counts from this call. The iterator takes a reference on each
  * future (so the caller may release its own) and gives them back in
  * mt_as_completed_free. Returns 0; -EINVAL (out NULL, fs NULL with n > 0, a
- * NULL entry); -ENOMEM. Thread-safe.
+ * NULL entry, a NaN timeout); -ENOMEM. Thread-safe.
  */
 int mt_as_completed_new(mt_as_completed **out, mt_future *const *fs, size_t n,
                         double timeout);

@@ -10,8 +10,12 @@
  *        mt_pool_apply_async  one task, a future for its result
  *        mt_pool_apply        one task, wait for it
  *        mt_pool_map          many items, results in order, wait for all
- *        mt_pool_imap         many items, results streamed in order or, with
- *                             .unordered, as they finish
+ *        mt_pool_imap         many items, results streamed in order (Python's
+ *                             imap) or, with .unordered = true, as they
+ *                             finish (Python's imap_unordered)
+ *        mt_pool_imap_fn      the same over items made one at a time by a
+ *                             function of yours (a directory walk), taken
+ *                             only as fast as results are taken back
  *        mt_pool_starmap      many items of several arguments each
  *   3. mt_pool_close() then mt_pool_join() to let the work finish and the
  *      workers exit, or mt_pool_terminate() to stop them now.
@@ -24,8 +28,15 @@
  * the chunk that was running goes round again without the item that killed
  * the worker, so that item alone fails; the chunk's items before it run a
  * second time (their first results died with the worker), and a chunk that
- * kills a second worker fails whole. A worker's stdout/stderr are the
- * parent's.
+ * kills a second worker fails whole. A task that closes or replaces the
+ * file descriptors joining its worker to the pool (closing every fd from 3
+ * up, as daemons do) leaves that worker unable to report. Workers keep those
+ * fds at the top of their fd table (below the limit on open files), out of
+ * reach of a loop over 3..1023 when the limit is higher. A worker that finds
+ * them closed all the same leaves, and a replacement starts: the task (a
+ * map's whole chunk) fails with MT_EWORKER and a message saying so when it
+ * ran 20 microseconds or more, as closing fds one by one does; a faster one
+ * keeps its result. A worker's stdout/stderr are the parent's.
  *
  * Lifetimes: results (mt_results) and futures outlive the pool; an mt_imap
  * does not: free it before the pool. Do not free a pool while other threads
@@ -125,11 +136,18 @@ int mt_pool_apply(mt_pool *p, mt_fn *fn, const void *arg, size_t len, mt_buf *ou
 
 /* Options for the map family. A zeroed struct means defaults. */
 typedef struct mt_map_opts {
-    /* Items sent to a worker at once. 0 picks one: about four chunks per
-     * worker, at most 64 KiB of arguments each. */
+    /* Items sent to a worker at once. 0 picks one: for map and starmap
+     * about four chunks per worker, at most 64 KiB of arguments each; for
+     * the imap family 1, as in Python, so that results come as soon as
+     * each item is done. */
     size_t chunksize;
-    /* imap only: yield results as they finish (imap_unordered). */
+    /* imap family only: yield results as they finish (Python's
+     * imap_unordered). */
     bool unordered;
+    /* mt_pool_imap_fn only: items taken from the producer and not yet
+     * handed back by mt_imap_next, at most (at least two chunks, at most
+     * 2^24). 0 means four chunks per worker. */
+    size_t max_inflight;
 } mt_map_opts;
 
 /*
@@ -144,7 +162,8 @@ typedef struct mt_map_opts {
 int mt_pool_map(mt_pool *p, mt_fn *fn, const void *items, size_t n, size_t item_size,
                 const mt_map_opts *opts, mt_results **out);
 
-/* mt_pool_map_iov - mt_pool_map over n byte ranges of any sizes. */
+/* mt_pool_map_iov - mt_pool_map over n byte ranges of any sizes; an item
+ * with data NULL and a length is -EINVAL (nothing is queued). */
 int mt_pool_map_iov(mt_pool *p, mt_fn *fn, const mt_iov *items, size_t n,
                     const mt_map_opts *opts, mt_results **out);
 
@@ -174,17 +193,49 @@ int mt_pool_imap_iov(mt_pool *p, mt_fn *fn, const mt_iov *items, size_t n,
                      const mt_map_opts *opts, mt_imap **out);
 
 /*
+ * mt_next_item_fn - makes the items of mt_pool_imap_fn, one per call:
+ * append the next item's bytes to `item` (empty on entry; the pool takes
+ * them) and return 0; return MT_EOF when there are no more. Any other
+ * negative value ends the items there: mt_imap_next hands it back once the
+ * items made before it were handed back, then MT_EOF.
+ */
+typedef int mt_next_item_fn(void *ctx, mt_buf *item);
+
+/*
+ * mt_pool_imap_fn - imap over items made on demand: the first task starts
+ * as soon as next_item has made the first chunk, not after it made them
+ * all. next_item(ctx, ...) is called only from this call and from
+ * mt_imap_next, in the calling thread, never from the pool's own thread,
+ * and only while fewer than opts->max_inflight items are out (taken from
+ * it and not yet handed back by mt_imap_next): a slow consumer slows the
+ * producer down instead of piling up items or results. Results come in
+ * item order, or with .unordered as they finish; item indexes count from 0
+ * in the order next_item made them. A pool closed meanwhile still runs
+ * every item (and mt_pool_join waits for them until mt_imap_free); a pool
+ * terminated or broken fails the items not yet done and calls next_item no
+ * more. Returns 0 with *out set (free it with mt_imap_free, before the
+ * pool); -EINVAL (a NULL argument); MT_ECLOSED after close or terminate;
+ * MT_EBROKEN; -ENOMEM.
+ */
+int mt_pool_imap_fn(mt_imap **out, mt_pool *p, mt_fn *fn, mt_next_item_fn *next_item,
+                    void *ctx, const mt_map_opts *opts);
+
+/*
  * mt_imap_next - wait for the next result: the next item in order, or with
  * .unordered the next to finish. Sets *index to its item index and *out to
  * its bytes (valid until the next call on `it`) and returns its return value:
  * 0, or for an item that failed its error code with *out holding its error
  * message (MT_EWORKER and a message naming the signal for an item whose
- * worker died); MT_EOF once every item was returned; -ETIMEDOUT.
+ * worker died); MT_EOF once every item was returned (for mt_pool_imap_fn,
+ * the producer's own error first if it ended with one); -ETIMEDOUT; -EINVAL
+ * for a NaN timeout. With mt_pool_imap_fn it first takes more items from the
+ * producer while there is room (the timeout does not bound the producer).
  */
 int mt_imap_next(mt_imap *it, double timeout, size_t *index, mt_iov *out);
 
 /* mt_imap_free - stop a streaming map: items not yet dispatched are dropped,
- * running ones finish in the pool and are discarded. NULL is ignored. */
+ * running ones finish in the pool and are discarded; a producer is called
+ * no more. NULL is ignored. */
 void mt_imap_free(mt_imap *it);
 
 /*
@@ -201,7 +252,8 @@ int mt_pool_terminate(mt_pool *p);
 
 /*
  * mt_pool_join - wait until every worker has exited, after close or
- * terminate. Returns 0, -ETIMEDOUT, or -EINVAL if the pool is still open.
+ * terminate. Returns 0, -ETIMEDOUT, or -EINVAL if the pool is still open or
+ * the timeout is NaN.
  */
 int mt_pool_join(mt_pool *p, double timeout);
 

@@ -18,8 +18,13 @@
 typedef int64_t mt__deadline;
 #define MT__NEVER INT64_MAX
 
-/* The deadline `timeout` seconds from now (negative: MT__NEVER). */
+/* The deadline `timeout` seconds from now (negative: MT__NEVER; NaN: now,
+ * but public calls refuse NaN with mt__deadline_set first). */
 mt__deadline mt__deadline_in(double timeout);
+
+/* *d = the deadline `timeout` seconds from now; -EINVAL (and *d untouched)
+ * for a NaN timeout, which every public call refuses. */
+int mt__deadline_set(mt__deadline *d, double timeout);
 
 /* Seconds left until d (0 when past; -1.0 for MT__NEVER). */
 double mt__deadline_left(mt__deadline d);

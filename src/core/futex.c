@@ -16,9 +16,19 @@
 
 mt__deadline mt__deadline_in(double timeout)
 {
+    if (timeout != timeout) /* NaN: converting it would be undefined */
+        return (mt__deadline)mt_monotonic_ns();
     if (timeout < 0 || timeout > 1e9)
         return MT__NEVER;
     return (mt__deadline)mt_monotonic_ns() + (mt__deadline)(timeout * 1e9);
+}
+
+int mt__deadline_set(mt__deadline *d, double timeout)
+{
+    if (timeout != timeout)
+        return -EINVAL;
+    *d = mt__deadline_in(timeout);
+    return 0;
 }
 
 double mt__deadline_left(mt__deadline d)

@@ -284,7 +284,9 @@ void mt__future_set_driver(mt_future *f, mt__future_driver *drive, void *ctx)
 
 int mt_future_wait(mt_future *f, double timeout)
 {
-    mt__deadline d = mt__deadline_in(timeout);
+    mt__deadline d;
+    if (!f || mt__deadline_set(&d, timeout) < 0)
+        return -EINVAL;
     if (f->drive && timeout != 0 && state_of(f) < ST_DONE)
         f->drive(f->drive_ctx, f, d);
     for (;;) {

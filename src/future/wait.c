@@ -118,7 +118,7 @@ static int waiter_new(waiter **out, mt_future *const *fs, size_t n, double timeo
         goto fail_mutex;
     w->n = n;
     w->refs = refs;
-    w->deadline = mt__deadline_in(timeout);
+    w->deadline = mt__deadline_in(timeout); /* NaN was refused before */
     for (size_t i = 0; i < n; i++)
         w->fs[i] = refs ? mt_future_ref(fs[i]) : fs[i];
     for (size_t i = 0; i < n; i++) {
@@ -157,8 +157,8 @@ static bool holds(mt_return_when when, size_t ndone, size_t nfailed, size_t n)
 int mt_wait(mt_future *const *fs, size_t n, double timeout, mt_return_when when,
             mt_future **done, size_t *ndone, mt_future **not_done, size_t *nnot_done)
 {
-    if (!valid_futures(fs, n) || (when != MT_ALL_COMPLETED && when != MT_FIRST_COMPLETED &&
-                                  when != MT_FIRST_EXCEPTION))
+    if (!valid_futures(fs, n) || timeout != timeout ||
+        (when != MT_ALL_COMPLETED && when != MT_FIRST_COMPLETED && when != MT_FIRST_EXCEPTION))
         return -EINVAL;
     waiter *w;
     int err = waiter_new(&w, fs, n, timeout, false);
@@ -198,7 +198,7 @@ struct mt_as_completed {
 
 int mt_as_completed_new(mt_as_completed **out, mt_future *const *fs, size_t n, double timeout)
 {
-    if (!out || !valid_futures(fs, n))
+    if (!out || !valid_futures(fs, n) || timeout != timeout)
         return -EINVAL;
     mt_as_completed *it = malloc(sizeof *it);
     if (!it)

@@ -20,56 +20,6 @@
 #define MAX_PROCESSES 4096
 #define TERMINATE_GRACE 1.0
 
-int mt__pool_start_worker(mt_pool *p, uint32_t i)
-{
-    worker_slot *w = &p->workers[i];
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
-        return -errno;
-    bool spawn = p->opts.start_method == MT_START_SPAWN;
-    snprintf(w->name, sizeof w->name, "%sPoolWorker-%u", spawn ? "Spawn" : "Fork",
-             ++p->worker_serial);
-    pid_t pid;
-    if (spawn) {
-        pid = mt__spawn_worker(p, i, sv[1], w->name);
-    } else {
-        pid_t parent = getpid();
-        pid = mt__fork();
-        if (pid == 0) {
-            close(sv[0]);
-            /* Arguments in flight belong to the parent: holding their files
-             * would keep the memory alive as long as this worker lives. */
-            for (uint32_t s = 0; s < p->h->nslots; s++)
-                if (p->jobs[s].large_fd >= 0)
-                    close(p->jobs[s].large_fd);
-            mt__set_current_name(w->name);
-            mt__die_with_parent(parent);
-            worker_ctx ctx = {.h = p->h, .index = i, .efd = p->efd, .sock = sv[1],
-                              .parent = parent};
-            mt__worker_main(&ctx);
-        }
-    }
-    close(sv[1]);
-    if (pid < 0) {
-        close(sv[0]);
-        return pid;
-    }
-    w->pid = pid;
-    w->pidfd = mt__pidfd_open(pid);
-    w->sock = sv[0];
-    w->alive = true;
-    w->ready = false;
-    return 0;
-}
-
-static int alive_count(mt_pool *p)
-{
-    int n = 0;
-    for (int i = 0; i < p->nworkers; i++)
-        n += p->workers[i].alive;
-    return n;
-}
-
 static int ready_count(mt_pool *p)
 {
     int n = 0;
@@ -122,12 +72,12 @@ static int pool_alloc(mt_pool *p)
     if (!p->workers || !p->jobs || !p->free_slots || !p->pollfds || !p->pollwho)
         return -ENOMEM;
     for (int i = 0; i < p->nworkers; i++)
-        p->workers[i] = (worker_slot){.pidfd = -1, .sock = -1};
+        p->workers[i] = (mt__worker_slot){.pidfd = -1, .sock = -1};
     for (uint32_t s = 0; s < nslots; s++) {
         p->jobs[s].large_fd = -1;
         p->free_slots[p->nfree++] = nslots - 1 - s; /* hand out slot 0 first */
     }
-    shm_header *h = p->h;
+    mt__shm_header *h = p->h;
     for (int i = 0; i < p->nworkers; i++)
         if ((err = mt__shm_prefault_ring(h, (uint32_t)i)) < 0)
             return err;
@@ -180,15 +130,9 @@ static void pool_release(mt_pool *p)
 
 static int init_sync(mt_pool *p)
 {
-    pthread_condattr_t ca;
     if (pthread_mutex_init(&p->mu, NULL) != 0)
         return -ENOMEM;
-    if (pthread_condattr_init(&ca) != 0)
-        return -ENOMEM;
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    int rc = pthread_cond_init(&p->cond, &ca);
-    pthread_condattr_destroy(&ca);
-    return rc ? -ENOMEM : 0;
+    return mt__cond_init(&p->cond);
 }
 
 int mt_pool_new(mt_pool **out, const mt_pool_opts *opts)
@@ -278,22 +222,16 @@ int mt_pool_terminate(mt_pool *p)
 
 int mt_pool_join(mt_pool *p, double timeout)
 {
-    if (!p)
+    mt__deadline d;
+    if (!p || mt__deadline_set(&d, timeout) < 0)
         return -EINVAL;
-    mt__deadline d = mt__deadline_in(timeout);
     int err = 0;
     pthread_mutex_lock(&p->mu);
     if (p->state == POOL_RUN)
         err = -EINVAL;
-    while (!err && alive_count(p) > 0 && p->supervisor_running) {
-        if (d == MT__NEVER) {
-            pthread_cond_wait(&p->cond, &p->mu);
-        } else {
-            struct timespec ts = {(time_t)(d / 1000000000), (long)(d % 1000000000)};
-            if (pthread_cond_timedwait(&p->cond, &p->mu, &ts) == ETIMEDOUT && alive_count(p))
-                err = -ETIMEDOUT;
-        }
-    }
+    while (!err && mt__pool_alive_workers(p) > 0 && p->supervisor_running)
+        if (mt__cond_wait(&p->cond, &p->mu, d) < 0 && mt__pool_alive_workers(p))
+            err = -ETIMEDOUT;
     pthread_mutex_unlock(&p->mu);
     return err;
 }
@@ -303,7 +241,7 @@ void mt_pool_free(mt_pool *p)
     if (!p)
         return;
     pthread_mutex_lock(&p->mu);
-    bool finished = p->state != POOL_RUN && alive_count(p) == 0 && !p->pending;
+    bool finished = p->state != POOL_RUN && mt__pool_alive_workers(p) == 0 && !p->pending;
     pthread_mutex_unlock(&p->mu);
     if (!finished)
         mt_pool_terminate(p);

@@ -18,21 +18,13 @@ static int drive_future(void *pool, mt_future *f, int64_t deadline)
     return mt__pool_wait(pool, future_done, f, deadline);
 }
 
-/* Whether new work may be queued; mu held. */
-static int open_for_work(const mt_pool *p)
-{
-    if (p->state != POOL_RUN)
-        return MT_ECLOSED;
-    return p->broken ? MT_EBROKEN : 0;
-}
-
 int mt_pool_apply_async(mt_pool *p, mt_fn *fn, const void *arg, size_t len,
                         mt_future **out)
 {
     if (!p || !fn || !out || (!arg && len))
         return -EINVAL;
     mt_future *f = mt__future_new();
-    source *s = calloc(1, sizeof *s);
+    mt__source *s = calloc(1, sizeof *s);
     if (!f || !s || mt_buf_append(&s->arg, arg, len) < 0) {
         mt_future_free(f);
         free(s);
@@ -42,7 +34,7 @@ int mt_pool_apply_async(mt_pool *p, mt_fn *fn, const void *arg, size_t len,
     s->future = mt_future_ref(f); /* the pool's reference */
     s->fn = fn;
     pthread_mutex_lock(&p->mu);
-    int err = open_for_work(p);
+    int err = mt__pool_open_for_work(p);
     if (err == 0)
         err = mt__pool_own_future(p);
     if (err == 0)
@@ -73,9 +65,4 @@ int mt_pool_apply(mt_pool *p, mt_fn *fn, const void *arg, size_t len, mt_buf *ou
         mt_buf_printf(out, "%s", mt_future_error_message(f));
     mt_future_free(f);
     return err;
-}
-
-int mt__pool_open_for_work(const mt_pool *p)
-{
-    return open_for_work(p);
 }

@@ -1,8 +1,7 @@
 /*
- * pool_map.c - many items through the pool: map, imap(_unordered),
- * starmap, and the results they give back. A batch is cut into chunks; each
- * chunk travels as one dispatch unit and comes back as one record (the items'
- * bytes, then an {err, end} entry per item), which the results keep as is.
+ * pool_map.c - many items through the pool, waiting for all: map,
+ * map_iov, starmap, and the results they give back, which keep the chunks'
+ * records as they came (see pool_batch.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,82 +12,16 @@
 #include "../future/results_internal.h"
 #include "pool_internal.h"
 
-#define CHUNK_ARG_BYTES (64 * 1024)
-
 /* A map's results: the chunk records as they came back. */
 typedef struct pool_results {
     mt_results base;
     size_t chunksize, nchunks;
-    chunk_result *chunks;
+    mt__chunk_result *chunks;
     mt__arena arena; /* where the chunks' bodies live */
 } pool_results;
 
-struct mt_imap {
-    mt_pool *pool;
-    batch *b;
-    bool unordered;
-    size_t next;     /* ordered: the next item; unordered: items returned */
-    size_t cur;      /* unordered: position in done_order */
-    size_t cur_item; /* unordered: next item within that chunk */
-    size_t held;     /* the chunk whose bytes the caller may still hold, +1 */
-};
-
-static void chunk_free(chunk_result *c)
-{
-    if (c->map)
-        munmap(c->map, c->map_len);
-    else if (!c->in_arena)
-        free((void *)c->body);
-    free(c->msg);
-    free(c->crash_msg);
-    *c = (chunk_result){.done = c->done};
-}
-
-void mt__batch_unref(batch *b)
-{
-    if (--b->refs > 0)
-        return;
-    for (size_t i = 0; b->chunks && i < b->nchunks; i++)
-        chunk_free(&b->chunks[i]);
-    free(b->chunks);
-    free(b->done_order);
-    mt__arena_free(&b->arena);
-    free(b);
-}
-
-void mt__batch_chunk_done(mt_pool *p, batch *b, size_t chunk, chunk_result *res)
-{
-    (void)p;
-    res->done = true;
-    b->chunks[chunk] = *res;
-    if (b->abandoned)
-        chunk_free(&b->chunks[chunk]);
-    if (b->done_order)
-        b->done_order[b->ndone_order++] = chunk;
-    b->chunks_done++;
-    b->inflight--;
-    mt__batch_unref(b);
-}
-
-static size_t pick_chunksize(const mt_pool *p, size_t n, size_t avg_bytes, size_t asked)
-{
-    if (asked)
-        return asked < UINT32_MAX ? asked : UINT32_MAX;
-    /* Python's rule (about four chunks per worker), capped so that a chunk's
-     * arguments fit a slot's inline space. */
-    size_t per = 4 * (size_t)p->nworkers;
-    size_t size = n / per + (n % per != 0);
-    size_t cap = CHUNK_ARG_BYTES / (avg_bytes ? avg_bytes : 1);
-    if (size > cap)
-        size = cap;
-    return size ? size : 1;
-}
-
-/* Make a batch and queue it; `whole` when its results are kept until all
- * are done (map), so that they can share an arena. mu is taken here. */
-static int batch_start(mt_pool *p, mt_fn *fn, const void *items, const mt_iov *iov,
-                       size_t n, size_t item_size, const mt_map_opts *opts, bool whole,
-                       batch **out)
+int mt__batch_start(mt_pool *p, mt_fn *fn, const void *items, const mt_iov *iov, size_t n,
+                    size_t item_size, const mt_map_opts *opts, bool whole, mt__batch **out)
 {
     static const mt_map_opts defaults;
     if (!opts)
@@ -98,31 +31,26 @@ static int batch_start(mt_pool *p, mt_fn *fn, const void *items, const mt_iov *i
     size_t avg = item_size;
     if (iov) {
         size_t total = 0;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < n; i++) {
+            if (!iov[i].data && iov[i].len)
+                return -EINVAL;
             total += iov[i].len + sizeof(uint64_t);
+        }
         avg = n ? total / n : 1;
     }
-    batch *b = calloc(1, sizeof *b);
-    if (!b)
-        return -ENOMEM;
-    b->fn = fn;
-    b->items = items;
-    b->iov = iov;
-    b->n = n;
-    b->item_size = item_size;
-    b->chunksize = pick_chunksize(p, n, avg, opts->chunksize);
-    b->nchunks = n / b->chunksize + (n % b->chunksize != 0);
-    b->refs = 1;
-    b->use_arena = whole;
-    b->chunks = calloc(b->nchunks ? b->nchunks : 1, sizeof *b->chunks);
-    if (opts->unordered)
-        b->done_order = calloc(b->nchunks ? b->nchunks : 1, sizeof *b->done_order);
-    source *s = calloc(1, sizeof *s);
-    if (!b->chunks || (opts->unordered && !b->done_order) || !s) {
+    /* imap hands results out as they come: one item a chunk unless asked,
+     * as Python's imap does, so that the first result is not held back. */
+    size_t chunksize = whole ? mt__batch_pick_chunksize(p, n, avg, opts->chunksize)
+                             : mt__batch_pick_chunksize(p, n, avg, opts->chunksize ? opts->chunksize : 1);
+    mt__batch *b = mt__batch_new(fn, items, iov, n, item_size, chunksize, 0, 0, opts->unordered);
+    mt__source *s = calloc(1, sizeof *s);
+    if (!b || !s) {
         free(s);
-        mt__batch_unref(b);
+        if (b)
+            mt__batch_unref(b);
         return -ENOMEM;
     }
+    b->use_arena = whole;
     s->batch = b;
     pthread_mutex_lock(&p->mu);
     int err = mt__pool_open_for_work(p);
@@ -143,41 +71,8 @@ static int batch_start(mt_pool *p, mt_fn *fn, const void *items, const mt_iov *i
 
 static bool batch_done(void *arg)
 {
-    batch *b = arg;
+    mt__batch *b = arg;
     return b->chunks_done == b->nchunks;
-}
-
-chunk_result mt__chunk_view(const rec_hdr *hdr, const char *body)
-{
-    return (chunk_result){.done = true, .body = body, .body_len = hdr->body,
-                          .nitems = hdr->nitems, .nfailed = hdr->nfailed,
-                          .uniform = hdr->uniform != 0, .item_len = hdr->item_len,
-                          .err = hdr->err};
-}
-
-int mt__chunk_item(const chunk_result *c, size_t j, mt_iov *out)
-{
-    if (c->err || j >= c->nitems) {
-        *out = (mt_iov){c->msg ? c->msg : "", c->msg ? strlen(c->msg) : 0};
-        return c->err ? c->err : -EPROTO;
-    }
-    if (c->crashed == j + 1) {
-        const char *m = c->crash_msg ? c->crash_msg : "";
-        *out = (mt_iov){m, strlen(m)};
-        return MT_EWORKER;
-    }
-    if (c->uniform) {
-        *out = (mt_iov){c->body + j * c->item_len, c->item_len};
-        return 0;
-    }
-    /* Entries follow data of any length: copy them out, they may be unaligned. */
-    const char *entries = c->body + c->body_len - (uint64_t)c->nitems * sizeof(rec_entry);
-    rec_entry e, prev = {0};
-    memcpy(&e, entries + j * sizeof e, sizeof e);
-    if (j)
-        memcpy(&prev, entries + (j - 1) * sizeof e, sizeof e);
-    *out = (mt_iov){c->body + prev.end, e.end - prev.end};
-    return e.err;
 }
 
 static int pool_results_get(const mt_results *base, size_t i, mt_iov *out)
@@ -190,7 +85,7 @@ static void pool_results_free(mt_results *base)
 {
     pool_results *r = (pool_results *)base;
     for (size_t i = 0; i < r->nchunks; i++)
-        chunk_free(&r->chunks[i]);
+        mt__chunk_free(&r->chunks[i]);
     free(r->chunks);
     mt__arena_free(&r->arena);
     free(r);
@@ -222,7 +117,7 @@ static int pool_results_copy(const mt_results *base, void *dst, size_t item_size
 {
     const pool_results *r = (const pool_results *)base;
     for (size_t c = 0; c < r->nchunks; c++) {
-        const chunk_result *ch = &r->chunks[c];
+        const mt__chunk_result *ch = &r->chunks[c];
         size_t from = c * r->chunksize;
         int err = 0;
         if (!ch->err && ch->uniform && ch->item_len == item_size)
@@ -249,8 +144,8 @@ static int map_run(mt_pool *p, mt_fn *fn, const void *items, const mt_iov *iov, 
     pool_results *r = calloc(1, sizeof *r);
     if (!r)
         return -ENOMEM;
-    batch *b;
-    int err = batch_start(p, fn, items, iov, n, item_size, opts, true, &b);
+    mt__batch *b;
+    int err = mt__batch_start(p, fn, items, iov, n, item_size, opts, true, &b);
     if (err < 0) {
         free(r);
         return err;
@@ -292,6 +187,9 @@ int mt_pool_starmap(mt_pool *p, mt_fn *fn, const mt_iov *args, size_t n, size_t 
 {
     if ((!args && n && nargs) || !out)
         return -EINVAL;
+    for (size_t i = 0; i < n * nargs; i++)
+        if (!args[i].data && args[i].len)
+            return -EINVAL;
     mt_buf packed = MT_BUF_INIT;
     size_t *ends = calloc(n ? n : 1, sizeof *ends);
     mt_iov *items = calloc(n ? n : 1, sizeof *items);
@@ -312,108 +210,3 @@ int mt_pool_starmap(mt_pool *p, mt_fn *fn, const mt_iov *args, size_t n, size_t 
     return err;
 }
 
-/* ---- imap ----------------------------------------------------------- */
-
-static int imap_start(mt_pool *p, mt_fn *fn, const void *items, const mt_iov *iov,
-                      size_t n, size_t item_size, const mt_map_opts *opts, mt_imap **out)
-{
-    if (!out)
-        return -EINVAL;
-    mt_imap *it = calloc(1, sizeof *it);
-    if (!it)
-        return -ENOMEM;
-    int err = batch_start(p, fn, items, iov, n, item_size, opts, false, &it->b);
-    if (err < 0) {
-        free(it);
-        return err;
-    }
-    it->pool = p;
-    it->unordered = opts && opts->unordered;
-    *out = it;
-    return 0;
-}
-
-int mt_pool_imap(mt_pool *p, mt_fn *fn, const void *items, size_t n, size_t item_size,
-                 const mt_map_opts *opts, mt_imap **out)
-{
-    if (!items && n)
-        return -EINVAL;
-    return imap_start(p, fn, items ? items : "", NULL, n, item_size, opts, out);
-}
-
-int mt_pool_imap_iov(mt_pool *p, mt_fn *fn, const mt_iov *items, size_t n,
-                     const mt_map_opts *opts, mt_imap **out)
-{
-    static const mt_iov none;
-    if (!items && n)
-        return -EINVAL;
-    return imap_start(p, fn, NULL, items ? items : &none, n, 0, opts, out);
-}
-
-/* Whether the next result is there (mu held). */
-static bool imap_ready(void *arg)
-{
-    mt_imap *it = arg;
-    batch *b = it->b;
-    if (it->next >= b->n)
-        return true;
-    if (it->unordered)
-        return it->cur < b->ndone_order;
-    return b->chunks[it->next / b->chunksize].done;
-}
-
-int mt_imap_next(mt_imap *it, double timeout, size_t *index, mt_iov *out)
-{
-    mt_iov ignored;
-    if (!it)
-        return -EINVAL;
-    if (!out)
-        out = &ignored;
-    batch *b = it->b;
-    if (it->next >= b->n)
-        return MT_EOF;
-    int err = mt__pool_wait(it->pool, imap_ready, it, mt__deadline_in(timeout));
-    if (err < 0)
-        return err;
-    pthread_mutex_lock(&it->pool->mu);
-    size_t chunk, item;
-    if (it->unordered) {
-        chunk = b->done_order[it->cur];
-        item = chunk * b->chunksize + it->cur_item;
-        size_t end = (chunk + 1) * b->chunksize < b->n ? (chunk + 1) * b->chunksize : b->n;
-        if (item + 1 >= end) {
-            it->cur++;
-            it->cur_item = 0;
-        } else {
-            it->cur_item++;
-        }
-    } else {
-        item = it->next;
-        chunk = item / b->chunksize;
-    }
-    /* The caller is done with the bytes of the chunk before this one. */
-    if (it->held && it->held - 1 != chunk)
-        chunk_free(&b->chunks[it->held - 1]);
-    it->held = chunk + 1;
-    it->next++;
-    err = mt__chunk_item(&b->chunks[chunk], item - chunk * b->chunksize, out);
-    mt__pool_unlock(it->pool);
-    if (index)
-        *index = item;
-    return err;
-}
-
-void mt_imap_free(mt_imap *it)
-{
-    if (!it)
-        return;
-    pthread_mutex_lock(&it->pool->mu);
-    batch *b = it->b;
-    b->abandoned = true;
-    for (size_t i = 0; i < b->nchunks; i++)
-        if (b->chunks[i].done)
-            chunk_free(&b->chunks[i]);
-    mt__batch_unref(b);
-    mt__pool_unlock(it->pool);
-    free(it);
-}

@@ -1,9 +1,9 @@
 /*
  * pool_pump.c - the parent's engine: put pending work into free slots,
- * collect results from the workers' rings, and supervise the workers (fail
- * what a dead one was running, put back what it dropped, start a
- * replacement). Everything here runs with the pool's mutex held, in the
- * supervisor thread or in a caller that waits for its own work.
+ * collect results from the workers' rings, fail work, and settle what a dead
+ * worker was running (fail it, or put it back). Everything here runs with
+ * the pool's mutex held, in the supervisor thread (pool_supervise.c) or in
+ * a caller that waits for its own work (mt__pool_wait).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../process/process_internal.h"
@@ -29,22 +30,23 @@
  * a big map does not touch every slot's memory. */
 #define INFLIGHT_BYTES_MAX (1u << 20)
 
+
 static void fail_pending(mt_pool *p, int err, const char *why);
 
 /* ---- collecting results --------------------------------------------- */
 
 static void free_slot(mt_pool *p, uint32_t s)
 {
-    shm_slot *sl = &shm_slots(p->h)[s];
+    mt__shm_slot *sl = &shm_slots(p->h)[s];
     uint64_t st = atomic_load_explicit(&sl->state, memory_order_relaxed);
     atomic_store_explicit(&sl->state, slot_state(state_gen(st) + 1, 0, SLOT_FREE),
                           memory_order_release);
-    slot_job *j = &p->jobs[s];
+    mt__slot_job *j = &p->jobs[s];
     if (j->large_fd >= 0)
         close(j->large_fd);
     free(j->crash_msg);
     p->inflight_bytes -= j->inline_bytes;
-    *j = (slot_job){.large_fd = -1};
+    *j = (mt__slot_job){.large_fd = -1};
     p->free_slots[p->nfree++] = s;
 }
 
@@ -64,17 +66,21 @@ int mt__pool_own_future(mt_pool *p)
     return 0;
 }
 
-void mt__pool_hold(mt_pool *p, mt_future *f)
+/* Keep a future finished under mu for mt__pool_unlock, with the pool's
+ * reference. */
+static void hold(mt_pool *p, mt_future *f)
 {
     size_t n = atomic_load_explicit(&p->nheld, memory_order_relaxed);
     p->held[n] = f; /* room was made when the pool took the future */
     atomic_store_explicit(&p->nheld, n + 1, memory_order_release);
 }
 
-void mt__pool_finish(mt_pool *p, mt_future *f, int err, mt_buf *result)
+/* Finish a future the pool owns, under mu; its callbacks wait for
+ * mt__pool_unlock and the pool's reference goes with them. */
+static void finish(mt_pool *p, mt_future *f, int err, mt_buf *result)
 {
     mt__future_finish_held(f, err, result);
-    mt__pool_hold(p, f);
+    hold(p, f);
 }
 
 void mt__pool_unlock(mt_pool *p)
@@ -98,31 +104,31 @@ void mt__pool_unlock(mt_pool *p)
 }
 
 /* Finish a single task's future from its result record. */
-static void finish_future(mt_pool *p, mt_future *f, const rec_hdr *hdr, const char *body,
+static void finish_future(mt_pool *p, mt_future *f, const mt__rec_hdr *hdr, const char *body,
                           void *map, size_t map_len)
 {
     mt_buf buf = MT_BUF_INIT;
     if (hdr->err) {
         mt_buf_append(&buf, body, hdr->body);
-        mt__pool_finish(p, f, hdr->err, &buf);
+        finish(p, f, hdr->err, &buf);
     } else {
-        chunk_result c = mt__chunk_view(hdr, body);
+        mt__chunk_result c = mt__chunk_view(hdr, body);
         mt_iov item;
         int err = mt__chunk_item(&c, 0, &item);
         if (map && err == 0) {
             mt__future_finish_mapped_held(f, map, map_len, item.data, item.len);
-            mt__pool_hold(p, f);
+            hold(p, f);
             return; /* the future owns the mapping now */
         }
         mt_buf_append(&buf, item.data, item.len);
-        mt__pool_finish(p, f, err, &buf);
+        finish(p, f, err, &buf);
     }
     if (map)
         munmap(map, map_len);
 }
 
 /* A job's result record arrived: hand it to its future or batch. */
-static void finish_slot(mt_pool *p, const rec_hdr *hdr, const char *body, void *map,
+static void finish_slot(mt_pool *p, const mt__rec_hdr *hdr, const char *body, void *map,
                         size_t map_len)
 {
     uint32_t s = hdr->slot;
@@ -132,11 +138,11 @@ static void finish_slot(mt_pool *p, const rec_hdr *hdr, const char *body, void *
             munmap(map, map_len);
         return;
     }
-    slot_job *j = &p->jobs[s];
+    mt__slot_job *j = &p->jobs[s];
     if (j->future) {
         finish_future(p, j->future, hdr, body, map, map_len);
     } else {
-        chunk_result r = mt__chunk_view(hdr, NULL);
+        mt__chunk_result r = mt__chunk_view(hdr, NULL);
         r.done = false;
         r.crashed = j->crashed; /* a chunk run again without the item that crashed */
         r.crash_msg = j->crash_msg;
@@ -148,7 +154,7 @@ static void finish_slot(mt_pool *p, const rec_hdr *hdr, const char *body, void *
         } else if (hdr->err) {
             r.msg = strndup(body, hdr->body);
         } else {
-            batch *b = j->batch;
+            mt__batch *b = j->batch;
             char *copy = b->use_arena ? mt__arena_alloc(&b->arena, hdr->body ? hdr->body : 1)
                                       : malloc(hdr->body ? hdr->body : 1);
             r.in_arena = b->use_arena;
@@ -160,7 +166,7 @@ static void finish_slot(mt_pool *p, const rec_hdr *hdr, const char *body, void *
                 r.nitems = 0;
             }
         }
-        mt__batch_chunk_done(p, j->batch, j->chunk, &r);
+        mt__batch_chunk_done(j->batch, j->chunk, &r);
     }
     free_slot(p, s);
 }
@@ -194,7 +200,7 @@ static int recv_fd(int sock)
  */
 static void reject_worker(mt_pool *p, uint32_t wi)
 {
-    worker_slot *w = &p->workers[wi];
+    mt__worker_slot *w = &p->workers[wi];
     if (!w->rejected && w->alive)
         kill(w->pid, SIGKILL);
     w->rejected = true;
@@ -202,18 +208,18 @@ static void reject_worker(mt_pool *p, uint32_t wi)
 
 /* Whether a chunk's result record carries the items its chunk had. Records
  * for slots that are not running are dropped later by finish_slot. */
-static bool result_fits(mt_pool *p, const rec_hdr *hdr, const char *body)
+static bool result_fits(mt_pool *p, const mt__rec_hdr *hdr, const char *body)
 {
     uint32_t s = hdr->slot;
     if (s >= p->h->nslots || !p->jobs[s].busy || !p->jobs[s].batch)
         return true;
-    const batch *b = p->jobs[s].batch;
+    const mt__batch *b = p->jobs[s].batch;
     size_t first = p->jobs[s].chunk * b->chunksize;
     uint64_t items = first < b->n ? (b->n - first < b->chunksize ? b->n - first : b->chunksize) : 0;
     return mt__chunk_record_ok(hdr, body, items);
 }
 
-static void take_large(mt_pool *p, uint32_t wi, rec_hdr hdr)
+static void take_large(mt_pool *p, uint32_t wi, mt__rec_hdr hdr)
 {
     int fd = recv_fd(p->workers[wi].sock);
     void *map = MAP_FAILED;
@@ -246,7 +252,7 @@ static void take_large(mt_pool *p, uint32_t wi, rec_hdr hdr)
     finish_slot(p, &hdr, map, map, len);
 }
 
-static void take_record(mt_pool *p, uint32_t wi, const rec_hdr *hdr, const char *body)
+static void take_record(mt_pool *p, uint32_t wi, const mt__rec_hdr *hdr, const char *body)
 {
     switch (hdr->kind) {
     case REC_READY:
@@ -274,9 +280,9 @@ static void take_record(mt_pool *p, uint32_t wi, const rec_hdr *hdr, const char 
 }
 
 /* Read every published record of worker position wi. */
-static bool drain_ring(mt_pool *p, uint32_t wi)
+bool mt__pool_drain_ring(mt_pool *p, uint32_t wi)
 {
-    shm_ring *r = shm_result_ring(p->h, wi);
+    mt__shm_ring *r = shm_result_ring(p->h, wi);
     uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
     uint64_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
     if (head == tail)
@@ -289,20 +295,20 @@ static bool drain_ring(mt_pool *p, uint32_t wi)
             break;
         }
         uint64_t off = head % RESULT_RING_BYTES;
-        const rec_hdr *hdr = (const rec_hdr *)(r->data + off);
-        if (RESULT_RING_BYTES - off < sizeof(rec_hdr) || hdr->kind == REC_PAD) {
+        const mt__rec_hdr *hdr = (const mt__rec_hdr *)(r->data + off);
+        if (RESULT_RING_BYTES - off < sizeof(mt__rec_hdr) || hdr->kind == REC_PAD) {
             if (tail - head < RESULT_RING_BYTES - off)
                 reject_worker(p, wi);
             else
                 head += RESULT_RING_BYTES - off;
             continue;
         }
-        rec_hdr copy = *hdr;
+        mt__rec_hdr copy = *hdr;
         if (!mt__record_ok(&copy, off, tail - head)) {
             reject_worker(p, wi);
             continue;
         }
-        take_record(p, wi, &copy, r->data + off + sizeof(rec_hdr));
+        take_record(p, wi, &copy, r->data + off + sizeof(mt__rec_hdr));
         head += copy.size;
         /* Free ring space at once: a worker may be waiting for it. */
         atomic_store_explicit(&r->head, head, memory_order_release);
@@ -311,10 +317,10 @@ static bool drain_ring(mt_pool *p, uint32_t wi)
 }
 
 /* Whether any ring has unread records (lock-free peek). */
-static bool rings_pending(mt_pool *p)
+bool mt__pool_rings_pending(mt_pool *p)
 {
     for (uint32_t i = 0; i < p->h->nworkers; i++) {
-        shm_ring *r = shm_result_ring(p->h, i);
+        mt__shm_ring *r = shm_result_ring(p->h, i);
         if (atomic_load_explicit(&r->head, memory_order_relaxed) !=
             atomic_load_explicit(&r->tail, memory_order_acquire))
             return true;
@@ -353,7 +359,7 @@ static char *payload_space(mt_pool *p, uint32_t s, uint64_t len, int *fd, void *
 static void queue_slot(mt_pool *p, uint32_t s, mt_fn *fn, uint32_t kind, uint32_t nitems,
                        uint64_t item_size, uint64_t arg_len, int large_fd)
 {
-    shm_slot *sl = &shm_slots(p->h)[s];
+    mt__shm_slot *sl = &shm_slots(p->h)[s];
     sl->fn = (uint64_t)(uintptr_t)fn;
     sl->kind = kind;
     sl->nitems = nitems;
@@ -381,7 +387,7 @@ static void push_entry(mt_pool *p, uint32_t s)
 
 static void publish(mt_pool *p, uint32_t count)
 {
-    shm_header *h = p->h;
+    mt__shm_header *h = p->h;
     atomic_store_explicit(&h->disp_tail, p->disp_tail, memory_order_release);
     atomic_thread_fence(memory_order_seq_cst);
     uint32_t idle = 0;
@@ -395,7 +401,7 @@ static void publish(mt_pool *p, uint32_t count)
 
 /* Put one single task in slot s. Returns false when its payload could not
  * be placed (the future is failed). */
-static bool dispatch_single(mt_pool *p, uint32_t s, source *src)
+static bool dispatch_single(mt_pool *p, uint32_t s, mt__source *src)
 {
     int fd;
     void *map;
@@ -403,7 +409,7 @@ static bool dispatch_single(mt_pool *p, uint32_t s, source *src)
     if (!dst) {
         mt_buf msg = MT_BUF_INIT;
         mt_buf_printf(&msg, "cannot place a %zu-byte argument in shared memory", src->arg.len);
-        mt__pool_finish(p, src->future, -ENOMEM, &msg);
+        finish(p, src->future, -ENOMEM, &msg);
         return false;
     }
     if (src->arg.len)
@@ -415,17 +421,24 @@ static bool dispatch_single(mt_pool *p, uint32_t s, source *src)
     return true;
 }
 
+/* Item i's bytes (an iov or a fed batch; JOB_FIXED batches use items). */
+static mt_iov batch_iov(const mt__batch *b, size_t i)
+{
+    return b->fed ? b->fed[i % b->fed_ring] : b->iov[i];
+}
+
 /* Put the next chunk of batch b in slot s. */
-static bool dispatch_chunk(mt_pool *p, uint32_t s, batch *b)
+static bool dispatch_chunk(mt_pool *p, uint32_t s, mt__batch *b)
 {
     size_t first = b->next_item;
     size_t count = b->n - first < b->chunksize ? b->n - first : b->chunksize;
     size_t chunk = first / b->chunksize;
+    bool iov = b->iov || b->fed;
     uint64_t len = 0;
-    if (b->iov) {
+    if (iov) {
         len = count * sizeof(uint64_t);
         for (size_t i = 0; i < count; i++)
-            len += b->iov[first + i].len;
+            len += batch_iov(b, first + i).len;
     } else {
         len = (uint64_t)count * b->item_size;
     }
@@ -436,17 +449,18 @@ static bool dispatch_chunk(mt_pool *p, uint32_t s, batch *b)
     void *map;
     char *dst = payload_space(p, s, len, &fd, &map);
     if (!dst) {
-        chunk_result r = {.err = -ENOMEM, .msg = strdup("cannot place a chunk in shared memory")};
-        mt__batch_chunk_done(p, b, chunk, &r);
+        mt__chunk_result r = {.err = -ENOMEM, .msg = strdup("cannot place a chunk in shared memory")};
+        mt__batch_chunk_done(b, chunk, &r);
         return false;
     }
-    if (b->iov) {
+    if (iov) {
         uint64_t *lens = (uint64_t *)dst;
         char *data = dst + count * sizeof(uint64_t);
         for (size_t i = 0; i < count; i++) {
-            lens[i] = b->iov[first + i].len;
+            mt_iov item = batch_iov(b, first + i);
+            lens[i] = item.len;
             if (lens[i])
-                memcpy(data, b->iov[first + i].data, lens[i]);
+                memcpy(data, item.data, lens[i]);
             data += lens[i];
         }
     } else if (len) {
@@ -454,15 +468,20 @@ static bool dispatch_chunk(mt_pool *p, uint32_t s, batch *b)
     }
     if (map)
         munmap(map, len);
+    for (size_t i = 0; b->fed && i < count; i++) { /* the slot has the bytes now */
+        mt_iov *item = &b->fed[(first + i) % b->fed_ring];
+        free((void *)item->data);
+        *item = (mt_iov){NULL, 0};
+    }
     p->jobs[s].batch = b;
     p->jobs[s].chunk = chunk;
-    queue_slot(p, s, b->fn, b->iov ? JOB_IOV : JOB_FIXED, (uint32_t)count, b->item_size, len, fd);
+    queue_slot(p, s, b->fn, iov ? JOB_IOV : JOB_FIXED, (uint32_t)count, b->item_size, len, fd);
     return true;
 }
 
 static void pop_pending(mt_pool *p)
 {
-    source *s = p->pending;
+    mt__source *s = p->pending;
     p->pending = s->next;
     if (!p->pending)
         p->pending_tail = &p->pending;
@@ -475,12 +494,12 @@ static bool dispatch(mt_pool *p)
     bool any = false;
     while (p->nfree && p->pending &&
            (p->inflight_bytes < INFLIGHT_BYTES_MAX || p->nfree == p->h->nslots)) {
-        source *src = p->pending;
+        mt__source *src = p->pending;
         any = true;
         if (src->future) {
             pop_pending(p);
             if (mt__future_start(src->future) != 0) { /* cancelled while pending */
-                mt__pool_hold(p, src->future);             /* released outside the lock */
+                hold(p, src->future);             /* released outside the lock */
             } else {
                 uint32_t s = p->free_slots[--p->nfree];
                 if (dispatch_single(p, s, src)) {
@@ -494,8 +513,8 @@ static bool dispatch(mt_pool *p)
             free(src);
             continue;
         }
-        batch *b = src->batch;
-        if (b->abandoned || b->next_item >= b->n) {
+        mt__batch *b = src->batch;
+        if (b->abandoned || mt__batch_ready_items(b) == 0) {
             pop_pending(p);
             b->queued = false;
             free(src);
@@ -515,7 +534,7 @@ static bool dispatch(mt_pool *p)
     return any;
 }
 
-void mt__pool_enqueue(mt_pool *p, source *s)
+void mt__pool_enqueue(mt_pool *p, mt__source *s)
 {
     s->next = NULL;
     *p->pending_tail = s;
@@ -528,7 +547,7 @@ void mt__pool_enqueue(mt_pool *p, source *s)
 /* When a closed pool has handed out all its work, let idle workers exit. */
 static void maybe_stop(mt_pool *p)
 {
-    if (p->state != POOL_CLOSED || p->pending ||
+    if (p->state != POOL_CLOSED || p->pending || p->batches_fed ||
         atomic_load_explicit(&p->h->stop, memory_order_relaxed))
         return;
     atomic_store(&p->h->stop, 1);
@@ -540,7 +559,7 @@ bool mt__pool_pump(mt_pool *p)
 {
     bool any = false;
     for (uint32_t i = 0; i < p->h->nworkers; i++)
-        any |= drain_ring(p, i);
+        any |= mt__pool_drain_ring(p, i);
     any |= dispatch(p);
     maybe_stop(p);
     if (any)
@@ -552,48 +571,35 @@ bool mt__pool_pump(mt_pool *p)
 
 static void fail_slot(mt_pool *p, uint32_t s, int err, const char *why)
 {
-    slot_job *j = &p->jobs[s];
+    mt__slot_job *j = &p->jobs[s];
     if (j->future) {
         mt_buf msg = MT_BUF_INIT;
         mt_buf_printf(&msg, "%s", why);
-        mt__pool_finish(p, j->future, err, &msg);
+        finish(p, j->future, err, &msg);
     } else if (j->batch) {
-        chunk_result r = {.err = err, .msg = strdup(why)};
-        mt__batch_chunk_done(p, j->batch, j->chunk, &r);
+        mt__chunk_result r = {.err = err, .msg = strdup(why)};
+        mt__batch_chunk_done(j->batch, j->chunk, &r);
     }
     free_slot(p, s);
-}
-
-/* Fail the items of batch b that were never dispatched. */
-static void fail_rest_of_batch(mt_pool *p, batch *b, int err, const char *why)
-{
-    while (b->next_item < b->n) {
-        size_t chunk = b->next_item / b->chunksize;
-        b->next_item = b->next_item + b->chunksize < b->n ? b->next_item + b->chunksize : b->n;
-        b->inflight++; /* mt__batch_chunk_done counts it back */
-        b->refs++;
-        chunk_result r = {.err = err, .msg = strdup(why)};
-        mt__batch_chunk_done(p, b, chunk, &r);
-    }
 }
 
 static void fail_pending(mt_pool *p, int err, const char *why)
 {
     while (p->pending) {
-        source *src = p->pending;
+        mt__source *src = p->pending;
         pop_pending(p);
         if (src->future) {
             mt_buf msg = MT_BUF_INIT;
             mt_buf_printf(&msg, "%s", why);
             if (mt__future_start(src->future) == 0) {
-                mt__pool_finish(p, src->future, err, &msg);
+                finish(p, src->future, err, &msg);
             } else {
                 mt_buf_free(&msg);
-                mt__pool_hold(p, src->future);
+                hold(p, src->future);
             }
             mt_buf_free(&src->arg);
         } else {
-            fail_rest_of_batch(p, src->batch, err, why);
+            mt__batch_fail_rest(p, src->batch, err, why);
             src->batch->queued = false;
             mt__batch_unref(src->batch);
         }
@@ -610,128 +616,9 @@ void mt__pool_fail_all(mt_pool *p, int err, const char *why)
     pthread_cond_broadcast(&p->cond);
 }
 
-/* ---- supervision ---------------------------------------------------- */
-
-/* Whether work waits for a worker: pending, or queued in the ring. */
-static bool work_waits(mt_pool *p)
-{
-    return p->pending || p->disp_tail != atomic_load(&p->h->disp_head);
-}
-
-static int alive_workers(mt_pool *p)
-{
-    int n = 0;
-    for (int i = 0; i < p->nworkers; i++)
-        n += p->workers[i].alive;
-    return n;
-}
-
-/*
- * A worker died running slot s (state st). A chunk of several items goes back
- * to the ring once, marked to skip the item that was running: that item
- * fails with MT_EWORKER, the others run (those before it a second time). A
- * chunk that kills a worker again fails whole. Returns true if requeued.
- */
-static bool retry_without_crashed_item(mt_pool *p, uint32_t s, uint64_t st, const char *why)
-{
-    slot_job *j = &p->jobs[s];
-    shm_slot *sl = &shm_slots(p->h)[s];
-    if (!j->batch || j->crashed || sl->nitems < 2)
-        return false;
-    uint32_t item = atomic_load_explicit(&sl->progress, memory_order_acquire);
-    char *msg = strdup(why);
-    if (item >= sl->nitems || !msg) {
-        free(msg);
-        return false;
-    }
-    j->crashed = item + 1;
-    j->crash_msg = msg;
-    sl->skip = item + 1;
-    atomic_store_explicit(&sl->state, slot_state(state_gen(st) + 1, 0, SLOT_QUEUED),
-                          memory_order_release);
-    push_entry(p, s);
-    return true;
-}
-
-void mt__pool_reap(mt_pool *p, uint32_t i, bool block)
-{
-    worker_slot *w = &p->workers[i];
-    int status;
-    if (!w->alive || mt__wait_child(w->pid, w->pidfd, block ? MT__NEVER : mt__deadline_in(0),
-                                    &status) != 0)
-        return;
-    w->alive = false;
-    if (w->pidfd >= 0)
-        close(w->pidfd);
-    w->pidfd = -1;
-
-    /* Results it posted before it died still count. */
-    drain_ring(p, i);
-    shm_header *h = p->h;
-    char why[256], how[96];
-    if (w->rejected)
-        snprintf(how, sizeof how, "wrote a malformed result record and was stopped");
-    else
-        mt__describe_exit(status, how, sizeof how);
-    w->rejected = false;
-    snprintf(why, sizeof why, "worker %d (%s) %s", (int)w->pid, w->name, how);
-    uint64_t head = atomic_load(&h->disp_head);
-    uint32_t requeued = 0;
-    for (uint32_t s = 0; s < h->nslots; s++) {
-        if (!p->jobs[s].busy)
-            continue;
-        _Atomic uint64_t *state = &shm_slots(h)[s].state;
-        uint64_t st = atomic_load(state);
-        if (state_phase(st) == SLOT_RUNNING && state_worker(st) == i) {
-            if (retry_without_crashed_item(p, s, st, why))
-                requeued++;
-            else
-                fail_slot(p, s, MT_EWORKER, why);
-        } else if (state_phase(st) == SLOT_QUEUED && p->jobs[s].ring_pos < head) {
-            /* Taken off the ring but never claimed: put it back. */
-            uint64_t again = slot_state(state_gen(st) + 1, 0, SLOT_QUEUED);
-            if (atomic_compare_exchange_strong(state, &st, again)) {
-                push_entry(p, s);
-                requeued++;
-            }
-        }
-    }
-    if (requeued)
-        publish(p, requeued);
-    if (w->sock >= 0)
-        close(w->sock);
-    w->sock = -1;
-    atomic_store(&shm_result_ring(h, i)->sleeping, 0);
-
-    if (p->starting && !p->start_error) { /* mt_pool_new gives up: no replacement */
-        p->start_error = MT_EBROKEN;
-        mt_buf_reset(&p->broken_msg);
-        mt_buf_printf(&p->broken_msg, "%s while starting%c", why, '\0');
-    }
-    bool wanted = p->state == POOL_RUN || (p->state == POOL_CLOSED && work_waits(p));
-    if (p->state != POOL_TERMINATED && !p->broken && !p->start_error && wanted && !p->exiting) {
-        int err = mt__pool_start_worker(p, i);
-        if (err < 0 && !p->broken) {
-            p->broken = MT_EBROKEN;
-            mt_buf_reset(&p->broken_msg);
-            mt_buf_printf(&p->broken_msg, "cannot start a replacement worker: %s%c",
-                          mt_strerror(err), '\0');
-        }
-    }
-    if (p->broken && !alive_workers(p))
-        mt__pool_fail_all(p, p->broken, p->broken_msg.data ? p->broken_msg.data : "");
-    pthread_cond_broadcast(&p->cond);
-}
-
-void mt__pool_poke(mt_pool *p)
-{
-    uint64_t one = 1;
-    (void)!write(p->ctl, &one, sizeof one);
-}
-
 int mt__pool_wait(mt_pool *p, bool (*done)(void *), void *arg, mt__deadline d)
 {
-    shm_header *h = p->h;
+    mt__shm_header *h = p->h;
     bool finished = false;
     atomic_fetch_add(&h->watching, 1);
     uint64_t start = mt_monotonic_ns();
@@ -759,90 +646,65 @@ int mt__pool_wait(mt_pool *p, bool (*done)(void *), void *arg, mt__deadline d)
             pthread_mutex_lock(&p->mu);
             continue;
         }
-        if (d == MT__NEVER) {
-            pthread_cond_wait(&p->cond, &p->mu);
-        } else {
-            struct timespec ts = {(time_t)(d / 1000000000), (long)(d % 1000000000)};
-            pthread_cond_timedwait(&p->cond, &p->mu, &ts);
-        }
+        mt__cond_wait(&p->cond, &p->mu, d);
     }
     mt__pool_unlock(p);
     return finished ? 0 : -ETIMEDOUT;
 }
 
-/* ---- the supervisor thread ------------------------------------------ */
+/* ---- a dead worker's slots ------------------------------------------ */
 
-static void drain_eventfd(int fd)
+/*
+ * A worker died running slot s (state st). A chunk of several items goes back
+ * to the ring once, marked to skip the item that was running: that item
+ * fails with MT_EWORKER, the others run (those before it a second time). A
+ * chunk that kills a worker again fails whole. Returns true if requeued.
+ */
+static bool retry_without_crashed_item(mt_pool *p, uint32_t s, uint64_t st, const char *why)
 {
-    uint64_t v;
-    (void)!read(fd, &v, sizeof v);
+    mt__slot_job *j = &p->jobs[s];
+    mt__shm_slot *sl = &shm_slots(p->h)[s];
+    if (!j->batch || j->crashed || sl->nitems < 2)
+        return false;
+    uint32_t item = atomic_load_explicit(&sl->progress, memory_order_acquire);
+    char *msg = strdup(why);
+    if (item >= sl->nitems || !msg) {
+        free(msg);
+        return false;
+    }
+    j->crashed = item + 1;
+    j->crash_msg = msg;
+    sl->skip = item + 1;
+    atomic_store_explicit(&sl->state, slot_state(state_gen(st) + 1, 0, SLOT_QUEUED),
+                          memory_order_release);
+    push_entry(p, s);
+    return true;
 }
 
-/* After terminate: SIGKILL whoever is still alive a second later. */
-static int escalate(mt_pool *p)
+void mt__pool_recover_slots(mt_pool *p, uint32_t i, const char *why, bool retry)
 {
-    if (p->state != POOL_TERMINATED || !alive_workers(p))
-        return -1;
-    if (mt__deadline_passed(p->kill_at)) {
-        for (int i = 0; i < p->nworkers; i++)
-            if (p->workers[i].alive)
-                mt__signal_child(p->workers[i].pid, p->workers[i].pidfd, SIGKILL);
-        return 100;
-    }
-    return mt__deadline_poll_ms(p->kill_at);
-}
-
-void *mt__pool_supervise(void *arg)
-{
-    mt_pool *p = arg;
-    shm_header *h = p->h;
-    struct pollfd *fds = p->pollfds;
-    int *who = p->pollwho;
-    pthread_mutex_lock(&p->mu);
-    for (int i = 0; i < p->nworkers && !p->start_error; i++)
-        p->start_error = mt__pool_start_worker(p, (uint32_t)i);
-    p->supervisor_running = true;
-    pthread_cond_broadcast(&p->cond);
-    while (!p->exiting) {
-        if (mt__pool_pump(p)) {
-            /* Let submitters and waiting callers have the lock now and then. */
-            mt__pool_unlock(p);
-            pthread_mutex_lock(&p->mu);
+    mt__shm_header *h = p->h;
+    uint64_t head = atomic_load(&h->disp_head);
+    uint32_t requeued = 0;
+    for (uint32_t s = 0; s < h->nslots; s++) {
+        if (!p->jobs[s].busy)
             continue;
+        _Atomic uint64_t *state = &shm_slots(h)[s].state;
+        uint64_t st = atomic_load(state);
+        if (state_phase(st) == SLOT_RUNNING && state_worker(st) == i) {
+            if (retry && retry_without_crashed_item(p, s, st, why))
+                requeued++;
+            else
+                fail_slot(p, s, MT_EWORKER, why);
+        } else if (state_phase(st) == SLOT_QUEUED && p->jobs[s].ring_pos < head) {
+            /* Taken off the ring but never claimed: put it back. */
+            uint64_t again = slot_state(state_gen(st) + 1, 0, SLOT_QUEUED);
+            if (atomic_compare_exchange_strong(state, &st, again)) {
+                push_entry(p, s);
+                requeued++;
+            }
         }
-        int nfds = 2, timeout = escalate(p);
-        fds[0] = (struct pollfd){.fd = p->efd, .events = POLLIN};
-        fds[1] = (struct pollfd){.fd = p->ctl, .events = POLLIN};
-        bool polling_pids = true;
-        for (int i = 0; i < p->nworkers; i++) {
-            if (!p->workers[i].alive)
-                continue;
-            if (p->workers[i].pidfd < 0)
-                polling_pids = false;
-            who[nfds] = i;
-            fds[nfds++] = (struct pollfd){.fd = p->workers[i].pidfd, .events = POLLIN};
-        }
-        if (!polling_pids && (timeout < 0 || timeout > 20))
-            timeout = 20; /* no pidfds: look for dead workers now and then */
-        atomic_store(&h->sup_sleeping, 1);
-        if (rings_pending(p)) {
-            atomic_store(&h->sup_sleeping, 0);
-            continue;
-        }
-        mt__pool_unlock(p);
-        int n = poll(fds, (nfds_t)nfds, timeout);
-        pthread_mutex_lock(&p->mu);
-        atomic_store(&h->sup_sleeping, 0);
-        if (n > 0 && fds[0].revents)
-            drain_eventfd(p->efd);
-        if (n > 0 && fds[1].revents)
-            drain_eventfd(p->ctl);
-        for (int k = 2; k < nfds; k++)
-            if (fds[k].fd < 0 || fds[k].revents || !polling_pids)
-                mt__pool_reap(p, (uint32_t)who[k], false);
     }
-    p->supervisor_running = false;
-    pthread_cond_broadcast(&p->cond);
-    mt__pool_unlock(p);
-    return NULL;
+    if (requeued)
+        publish(p, requeued);
 }

@@ -12,7 +12,7 @@
 
 #include <string.h>
 
-bool mt__record_ok(const rec_hdr *h, uint64_t off, uint64_t avail)
+bool mt__record_ok(const mt__rec_hdr *h, uint64_t off, uint64_t avail)
 {
     if (h->size < sizeof *h || h->size % 8 || h->size > avail ||
         h->size > RESULT_RING_BYTES - off)
@@ -29,7 +29,7 @@ bool mt__record_ok(const rec_hdr *h, uint64_t off, uint64_t avail)
     }
 }
 
-bool mt__chunk_record_ok(const rec_hdr *h, const char *body, uint64_t items)
+bool mt__chunk_record_ok(const mt__rec_hdr *h, const char *body, uint64_t items)
 {
     if (h->err)
         return true; /* the body is a message, read with its length */
@@ -37,13 +37,13 @@ bool mt__chunk_record_ok(const rec_hdr *h, const char *body, uint64_t items)
         return false;
     if (h->uniform)
         return !h->nitems || h->item_len <= h->body / h->nitems;
-    if (h->body / sizeof(rec_entry) < h->nitems)
+    if (h->body / sizeof(mt__rec_entry) < h->nitems)
         return false;
     /* Item data comes first, then one entry per item whose `end` offsets
      * climb through the data. */
-    uint64_t data = h->body - (uint64_t)h->nitems * sizeof(rec_entry), prev = 0;
+    uint64_t data = h->body - (uint64_t)h->nitems * sizeof(mt__rec_entry), prev = 0;
     for (uint32_t i = 0; i < h->nitems; i++) {
-        rec_entry e;
+        mt__rec_entry e;
         memcpy(&e, body + data + (uint64_t)i * sizeof e, sizeof e);
         if (e.end < prev || e.end > data)
             return false;

@@ -87,7 +87,7 @@ enum {
     JOB_IOV = 1,   /* nitems 64-bit lengths, then the items back to back */
 };
 
-typedef struct MT__ALIGNED shm_slot {
+typedef struct MT__ALIGNED mt__shm_slot {
     _Atomic uint64_t state;
     uint64_t fn;        /* the task, as an address in the parent */
     uint64_t item_size; /* JOB_FIXED */
@@ -97,16 +97,20 @@ typedef struct MT__ALIGNED shm_slot {
     int32_t large_fd; /* -1: payload inline; else the parent's fd of a memfd */
     uint32_t skip;    /* item + 1 not to run (it killed a worker before), or 0 */
     _Atomic uint32_t progress; /* the item the worker is running */
-} shm_slot;
+} mt__shm_slot;
 
 /* A result ring. head is the parent's, tail the worker's; `sleeping` is
- * set while the worker position's worker sleeps on disp_seq. */
-typedef struct shm_ring {
+ * set while the worker position's worker sleeps on disp_seq. `cut_off` is
+ * set (to fd + 1) by a worker that found one of the file descriptors joining
+ * it to the parent closed or replaced by a task, just before it exits; the
+ * parent reads it when it reaps the worker, and clears it. */
+typedef struct mt__shm_ring {
     MT__ALIGNED _Atomic uint64_t head;
     MT__ALIGNED _Atomic uint64_t tail;
     MT__ALIGNED _Atomic uint32_t sleeping;
+    _Atomic uint32_t cut_off;
     MT__ALIGNED char data[RESULT_RING_BYTES];
-} shm_ring;
+} mt__shm_ring;
 
 /* Result record kinds. */
 enum {
@@ -125,7 +129,7 @@ enum {
  * has the same body in a memfd instead. A record with a job-level err has no
  * entries: its body is the error message. Records start 8-byte aligned.
  */
-typedef struct rec_hdr {
+typedef struct mt__rec_hdr {
     uint32_t size; /* the whole record, aligned up to 8 */
     uint32_t kind;
     uint32_t slot;
@@ -136,23 +140,23 @@ typedef struct rec_hdr {
     uint32_t nfailed;  /* items that returned an error */
     uint32_t uniform;  /* 1: no entries; every item succeeded with item_len bytes */
     uint64_t item_len; /* with uniform */
-} rec_hdr;
+} mt__rec_hdr;
 
-typedef struct rec_entry {
+typedef struct mt__rec_entry {
     int32_t err;
     uint32_t pad;
     uint64_t end;
-} rec_entry;
+} mt__rec_entry;
 
 /* A module (the executable or a shared library) as the parent loaded it. */
-typedef struct shm_module {
+typedef struct mt__shm_module {
     uint64_t bias;  /* load bias: addresses in the file + bias */
     uint64_t start; /* lowest mapped address */
     uint64_t end;   /* just past the highest */
     char name[MODULE_NAME_BYTES];
-} shm_module;
+} mt__shm_module;
 
-typedef struct shm_header {
+typedef struct mt__shm_header {
     uint32_t magic;
     uint32_t nslots;     /* a power of two, at most 65536 */
     uint32_t nworkers;   /* worker positions */
@@ -170,49 +174,49 @@ typedef struct shm_header {
     _Atomic uint32_t stop;                  /* 1: exit when idle; 2: exit now */
     MT__ALIGNED _Atomic uint32_t sup_sleeping; /* the supervisor sleeps in poll */
     _Atomic uint32_t watching;                 /* parent threads reading the rings */
-} shm_header;
+} mt__shm_header;
 
 #define SHM_AT(h, off, type) ((type)((char *)(h) + (off)))
 
-static inline shm_slot *shm_slots(shm_header *h)
+static inline mt__shm_slot *shm_slots(mt__shm_header *h)
 {
-    return SHM_AT(h, h->slots_off, shm_slot *);
+    return SHM_AT(h, h->slots_off, mt__shm_slot *);
 }
-static inline _Atomic uint64_t *shm_disp(shm_header *h)
+static inline _Atomic uint64_t *shm_disp(mt__shm_header *h)
 {
     return SHM_AT(h, h->ring_off, _Atomic uint64_t *);
 }
-static inline shm_ring *shm_result_ring(shm_header *h, uint32_t worker)
+static inline mt__shm_ring *shm_result_ring(mt__shm_header *h, uint32_t worker)
 {
-    return SHM_AT(h, h->results_off, shm_ring *) + worker;
+    return SHM_AT(h, h->results_off, mt__shm_ring *) + worker;
 }
-static inline char *shm_payload(shm_header *h, uint32_t slot)
+static inline char *shm_payload(mt__shm_header *h, uint32_t slot)
 {
     return SHM_AT(h, h->payload_off, char *) + (uint64_t)slot * h->slot_bytes;
 }
-static inline shm_module *shm_modules(shm_header *h)
+static inline mt__shm_module *shm_modules(mt__shm_header *h)
 {
-    return SHM_AT(h, h->modules_off, shm_module *);
+    return SHM_AT(h, h->modules_off, mt__shm_module *);
 }
 
 /*
  * Create the memfd and map it (MAP_SHARED). Returns 0 with *out and *fd set,
  * or -errno.
  */
-int mt__shm_create(shm_header **out, int *fd, uint32_t nslots, uint32_t nworkers,
+int mt__shm_create(mt__shm_header **out, int *fd, uint32_t nslots, uint32_t nworkers,
                    uint64_t slot_bytes, uint64_t initarg_len);
 
 /* Map an existing pool memfd (a spawned worker). Returns 0 or -errno. */
-int mt__shm_attach(shm_header **out, int fd);
+int mt__shm_attach(mt__shm_header **out, int fd);
 
 /* Unmap. */
-void mt__shm_detach(shm_header *h);
+void mt__shm_detach(mt__shm_header *h);
 
 /* Allocate a worker position's result ring now rather than page by page as
  * records arrive. Returns 0 (also on kernels before 5.14, which lack the
  * call), or -ENOMEM when the memory is not there to be had. Done by
  * the parent once; a worker then only maps pages that exist, which costs it
  * less than populating them itself would delay its start. */
-int mt__shm_prefault_ring(shm_header *h, uint32_t worker);
+int mt__shm_prefault_ring(mt__shm_header *h, uint32_t worker);
 
 #endif

@@ -34,7 +34,7 @@ struct mt__fnmap {
 };
 
 /* Fill a module entry from one loaded object. */
-static void describe(struct dl_phdr_info *info, shm_module *m)
+static void describe(struct dl_phdr_info *info, mt__shm_module *m)
 {
     uint64_t lo = UINT64_MAX, hi = 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
@@ -55,13 +55,13 @@ static void describe(struct dl_phdr_info *info, shm_module *m)
 static int publish_one(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
-    shm_header *h = arg;
+    mt__shm_header *h = arg;
     if (h->nmodules < MAX_MODULES)
         describe(info, &shm_modules(h)[h->nmodules++]);
     return 0;
 }
 
-int mt__fnmap_publish(shm_header *h)
+int mt__fnmap_publish(mt__shm_header *h)
 {
     h->nmodules = 0;
     dl_iterate_phdr(publish_one, h);
@@ -69,7 +69,7 @@ int mt__fnmap_publish(shm_header *h)
 }
 
 typedef struct match_ctx {
-    const shm_module *want;
+    const mt__shm_module *want;
     uint64_t bias;
     bool found;
 } match_ctx;
@@ -78,7 +78,7 @@ static int match_one(struct dl_phdr_info *info, size_t size, void *arg)
 {
     (void)size;
     match_ctx *c = arg;
-    shm_module mine;
+    mt__shm_module mine;
     describe(info, &mine);
     /* Same file, same layout: its segments span as much as the parent's. */
     if (strcmp(mine.name, c->want->name) == 0 &&
@@ -90,7 +90,8 @@ static int match_one(struct dl_phdr_info *info, size_t size, void *arg)
     return 0;
 }
 
-mt__fnmap *mt__fnmap_new(shm_header *h)
+/* Build the translation in a spawned worker; NULL when out of memory. */
+static mt__fnmap *fnmap_new(mt__shm_header *h)
 {
     mt__fnmap *m = calloc(1, sizeof *m);
     if (!m)
@@ -202,12 +203,12 @@ int mt_init(int argc, char **argv)
     fcntl(shm_fd, F_SETFD, FD_CLOEXEC);
     fcntl(efd, F_SETFD, FD_CLOEXEC);
     fcntl(sock, F_SETFD, FD_CLOEXEC);
-    shm_header *h;
+    mt__shm_header *h;
     if (mt__shm_attach(&h, shm_fd) < 0 || index >= h->nworkers)
         _exit(126);
     mt__set_current_name(name);
-    worker_ctx w = {.h = h, .index = index, .efd = efd, .sock = sock, .parent = parent,
-                    .fnmap = mt__fnmap_new(h)};
+    mt__worker_ctx w = {.h = h, .index = index, .efd = efd, .sock = sock, .parent = parent,
+                    .fnmap = fnmap_new(h)};
     if (!w.fnmap)
         _exit(126);
     mt__worker_main(&w);
