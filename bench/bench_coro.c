@@ -274,12 +274,12 @@ static int sleep_start_main(void *arg)
     const bench_args *a = arg;
     mt_co_timer **ts = bench_alloc((size_t)a->n * sizeof *ts);
     for (long i = 0; i < a->n; i++) /* warm: the timers' memory */
-        bench_check(mt_co_call_later(NULL, &ts[i], 10.0, never), "mt_co_call_later");
+        bench_check(mt_co_call_later(&ts[i], 10.0, never, NULL), "mt_co_call_later");
     for (long i = 0; i < a->n; i++)
         mt_co_timer_cancel(ts[i]);
     double t0 = bench_now();
     for (long i = 0; i < a->n; i++)
-        bench_check(mt_co_call_later(NULL, &ts[i], 10.0, never), "mt_co_call_later");
+        bench_check(mt_co_call_later(&ts[i], 10.0, never, NULL), "mt_co_call_later");
     double secs = bench_now() - t0;
     for (long i = 0; i < a->n; i++)
         mt_co_timer_cancel(ts[i]);
@@ -323,7 +323,7 @@ static int echo_main(void *arg)
 {
     const bench_args *a = arg;
     int lfd;
-    bench_check(mt_co_tcp_listen(1024, &lfd, "127.0.0.1", 0), "mt_co_tcp_listen");
+    bench_check(mt_co_tcp_listen(&lfd, "127.0.0.1", 0, 1024), "mt_co_tcp_listen");
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
         bench_die("pipe");

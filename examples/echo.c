@@ -71,7 +71,7 @@ static int main_coro(void *arg)
 {
     (void)arg;
     int lfd;
-    int err = mt_co_tcp_listen(0, &lfd, "127.0.0.1", 0);
+    int err = mt_co_tcp_listen(&lfd, "127.0.0.1", 0, 0);
     if (err)
         return err;
     int port = mt_co_sock_port(lfd);

@@ -187,11 +187,11 @@ static int call_later_main(void *arg)
 {
     (void)arg;
     mt_co_timer *t2;
-    cr_assert_eq(mt_co_call_later((void *)1L, NULL, 0.03, later_record), 0);
-    cr_assert_eq(mt_co_call_later((void *)2L, NULL, 0.01, later_record), 0);
-    cr_assert_eq(mt_co_call_later((void *)3L, &t2, 0.02, later_record), 0);
-    cr_expect_eq(mt_co_call_later(NULL, NULL, -1, later_record), -EINVAL);
-    cr_expect_eq(mt_co_call_later(NULL, NULL, 0, NULL), -EINVAL);
+    cr_assert_eq(mt_co_call_later(NULL, 0.03, later_record, (void *)1L), 0);
+    cr_assert_eq(mt_co_call_later(NULL, 0.01, later_record, (void *)2L), 0);
+    cr_assert_eq(mt_co_call_later(&t2, 0.02, later_record, (void *)3L), 0);
+    cr_expect_eq(mt_co_call_later(NULL, -1, later_record, NULL), -EINVAL);
+    cr_expect_eq(mt_co_call_later(NULL, 0, NULL, NULL), -EINVAL);
     cr_assert_eq(mt_co_timer_cancel(t2), 0);
     return mt_co_sleep(0.06);
 }
@@ -606,7 +606,7 @@ static int busy_main(void *arg)
 {
     (void)arg;
     busy_callback(NULL);
-    mt_co_call_later(NULL, NULL, 0, busy_callback);
+    mt_co_call_later(NULL, 0, busy_callback, NULL);
     return mt_co_sleep(0.01);
 }
 

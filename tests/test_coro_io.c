@@ -182,7 +182,7 @@ static int echo_client(void *arg)
 static int echo_main(void *arg)
 {
     echo *e = arg;
-    cr_assert_eq(mt_co_tcp_listen(0, &e->lfd, "127.0.0.1", 0), 0);
+    cr_assert_eq(mt_co_tcp_listen(&e->lfd, "127.0.0.1", 0, 0), 0);
     e->port = mt_co_sock_port(e->lfd);
     cr_assert_gt(e->port, 0);
     mt_task *server, *clients[8];
@@ -217,7 +217,7 @@ LEAK_TEST(coro_io, echo_server_and_clients, .timeout = 30)
     echo e = {0};
     cr_assert_eq(co_run(echo_main, &e), 0);
     int fd;
-    cr_expect_eq(mt_co_tcp_listen(0, &fd, "127.0.0.1", 70000), -EINVAL);
+    cr_expect_eq(mt_co_tcp_listen(&fd, "127.0.0.1", 70000, 0), -EINVAL);
     cr_expect_eq(mt_co_sock_recv(0, NULL, 0), MT_ENOTCORO);
 }
 
@@ -233,7 +233,7 @@ static int signal_main(void *arg)
 {
     (void)arg;
     cr_expect_eq(mt_co_wait_signal(SIGUSR1, 0.02), -ETIMEDOUT);
-    mt_co_call_later(NULL, NULL, 0.02, raise_usr1);
+    mt_co_call_later(NULL, 0.02, raise_usr1, NULL);
     cr_expect_eq(mt_co_wait_signal(SIGUSR1, 5.0), SIGUSR1);
     cr_expect_eq(mt_co_wait_signal(0, 1.0), -EINVAL);
     return 0;

@@ -36,7 +36,7 @@
  *   asyncio.TaskGroup()              mt_task_group_*
  *   asyncio.shield(t)                mt_co_shield(t); around code:
  *                                    mt_co_shield_begin / mt_co_shield_end
- *   loop.call_later(s, cb)           mt_co_call_later(arg, &h, s, cb)
+ *   loop.call_later(s, cb)           mt_co_call_later(&h, s, cb, arg)
  *   loop.add_reader / add_writer     mt_co_wait_fd(fd, MT_READABLE, timeout)
  *   loop.sock_accept/recv/sendall    mt_co_sock_accept / _recv / _sendall
  *   loop.sock_connect                mt_co_sock_connect
