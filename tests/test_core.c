@@ -155,6 +155,13 @@ Test(task, pack_and_unpack)
     mt_buf_append(&b, "x", 1);
     cr_expect_eq(mt_unpack(b.data, b.len, out, 3), -EINVAL);
     cr_expect_eq(mt_unpack(NULL, 0, out, 3), -EINVAL);
+    /* A range with no data but a length is refused, not read (it crashed). */
+    size_t len = b.len;
+    mt_iov bad[2] = {{"ok", 2}, {NULL, 5}};
+    cr_expect_eq(mt_pack(&b, bad, 2), -EINVAL);
+    cr_expect_eq(mt_pack(&b, NULL, 1), -EINVAL);
+    cr_expect_eq(mt_pack(NULL, in, 1), -EINVAL);
+    cr_expect_eq(b.len, len, "nothing appended");
     mt_buf_free(&b);
 }
 

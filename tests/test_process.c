@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <math.h>
 #include <sched.h>
 #include <stdlib.h>
 
@@ -95,6 +96,7 @@ LEAK_TEST(process, join_timeout_then_kill, .timeout = 30)
     cr_expect_gt(mt_process_pid(p), 0);
     cr_expect(mt_process_is_alive(p));
     double t0 = mt_monotonic();
+    cr_expect_eq(mt_process_join(p, NAN), -EINVAL, "a NaN timeout");
     cr_expect_eq(mt_process_join(p, 0.1), -ETIMEDOUT);
     cr_expect_geq(mt_monotonic() - t0, 0.1);
     cr_expect_not(mt_process_exitcode(p, &code), "no exit code while running");

@@ -51,7 +51,8 @@ int mt_fail(mt_buf *out, int err, const char *fmt, ...) __attribute__((format(pr
  * mt_pack - append `n` byte ranges to `b` as one argument, for functions that
  * take several arguments (the starmap case). The layout is a 32-bit count,
  * then each range as a 32-bit length and its bytes, in host byte order.
- * Returns 0, -ENOMEM, or -EMSGSIZE when a range is 4 GiB or larger.
+ * Returns 0, -ENOMEM, -EMSGSIZE when a range is 4 GiB or larger, or -EINVAL
+ * (b NULL, parts NULL with n > 0, a range with data NULL and len > 0).
  */
 int mt_pack(mt_buf *b, const mt_iov *parts, size_t n);
 

@@ -77,7 +77,7 @@ int mt_process_start(mt_process *p);
 /*
  * mt_process_join - wait for the child to end and reap it. Returns 0 once it
  * has ended (also when already joined), -ETIMEDOUT, or -EINVAL if it was
- * never started. Without a time limit it blocks in waitpid(); with one it
+ * never started or the timeout is NaN. Without a time limit it blocks in waitpid(); with one it
  * polls a pidfd where the kernel has them, else waitpid() with a backoff.
  */
 int mt_process_join(mt_process *p, double timeout);

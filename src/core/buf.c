@@ -79,10 +79,14 @@ int mt_fail(mt_buf *out, int err, const char *fmt, ...)
 
 int mt_pack(mt_buf *b, const mt_iov *parts, size_t n)
 {
+    if (!b || (!parts && n))
+        return -EINVAL;
     if (n > UINT32_MAX)
         return -EMSGSIZE;
     size_t total = 4;
     for (size_t i = 0; i < n; i++) {
+        if (!parts[i].data && parts[i].len)
+            return -EINVAL;
         if (parts[i].len > UINT32_MAX)
             return -EMSGSIZE;
         total += 4 + parts[i].len;

@@ -4,6 +4,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,7 +105,7 @@ static void reaped(mt_process *p, int status)
 
 int mt_process_join(mt_process *p, double timeout)
 {
-    if (!p || p->state == P_NEW)
+    if (!p || p->state == P_NEW || isnan(timeout))
         return -EINVAL;
     if (p->state == P_REAPED)
         return 0;
