@@ -10,6 +10,8 @@
 #include "helpers.h"
 #include "multitask/html.h"
 
+#include <libxml/xmlerror.h>
+
 /* The lecture's list page, as such sites write it: a nav, scripts, a grid
  * of images in li.list-group-item (some lazily loaded, some not), ads that
  * look alike but are not list items, pagination. */
@@ -57,6 +59,51 @@ static mt_html_doc *parse_ok(const char *html, const char *url)
     cr_assert_eq(mt_html_parse(&doc, html, strlen(html), url, NULL), 0);
     cr_assert_not_null(doc);
     return doc;
+}
+
+/* Everything a page answers to the queries we care about, as one string. */
+static void answers(mt_html_doc *doc, mt_buf *out)
+{
+    static const char *const queries[] = {SEED_XPATH, "//a/@href", "//title", "//script",
+                                          "string(/)", "//@*", "//comment()"};
+    for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
+        mt_buf_printf(out, "[%s]", queries[i]);
+        cr_expect_geq(mt_html_xpath_list(doc, queries[i], out), 0);
+    }
+}
+
+static void expect_push_equals_parse(const char *page, size_t len, size_t step)
+{
+    mt_html_doc *one = NULL, *pushed = NULL;
+    cr_assert_eq(mt_html_parse(&one, page, len, PAGE_URL, NULL), 0);
+    mt_html_parser *p;
+    cr_assert_eq(mt_html_parser_new(&p, PAGE_URL, NULL), 0);
+    for (size_t i = 0; i < len; i += step)
+        cr_assert_eq(mt_html_parser_feed(p, page + i, len - i < step ? len - i : step), 0);
+    cr_assert_eq(mt_html_parser_finish(p, &pushed), 0);
+    mt_html_doc *again = (mt_html_doc *)1;
+    cr_expect_eq(mt_html_parser_finish(p, &again), -EINVAL);
+    cr_expect_null(again);
+    cr_expect_eq(mt_html_parser_feed(p, "x", 1), -EINVAL);
+    mt_html_parser_free(p);
+
+    mt_buf a = MT_BUF_INIT, b = MT_BUF_INIT;
+    answers(one, &a);
+    answers(pushed, &b);
+    cr_expect_eq(a.len, b.len, "step %zu: %zu bytes of answers, pushed %zu", step, a.len, b.len);
+    cr_expect(a.len == b.len && memcmp(a.data, b.data, a.len) == 0, "step %zu differs", step);
+    cr_expect_str_eq(mt_html_doc_base(one), mt_html_doc_base(pushed));
+    if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0) {
+        for (size_t i = 0; i < a.len; i++)
+            a.data[i] = a.data[i] ? a.data[i] : '|';
+        for (size_t i = 0; i < b.len; i++)
+            b.data[i] = b.data[i] ? b.data[i] : '|';
+        cr_log_error("one-shot: %.*s\npushed:   %.*s", (int)a.len, a.data, (int)b.len, b.data);
+    }
+    mt_buf_free(&a);
+    mt_buf_free(&b);
+    mt_html_doc_free(one);
+    mt_html_doc_free(pushed);
 }
 
 LEAK_TEST(html, seed_xpath_as_written)
@@ -361,6 +408,99 @@ LEAK_TEST(html, deep_nesting_is_cut_with_a_warning, .timeout = 60)
     mt_buf_free(&page);
 }
 
+LEAK_TEST(html, a_tag_with_many_attributes_is_cut_not_quadratic, .timeout = 60)
+{
+    /* 1 MiB of attributes in one tag: libxml2 alone compares each with
+     * every earlier one (minutes); the first 100 are kept. */
+    mt_buf page = MT_BUF_INIT;
+    cr_assert_eq(mt_buf_printf(&page, "<p><a href='/kept'"), 0);
+    for (int i = 0; page.len < (1u << 20); i++)
+        cr_assert_eq(mt_buf_printf(&page, " x%d=%d", i, i), 0);
+    cr_assert_eq(mt_buf_printf(&page, ">link</a><a href='/after'>2</a></p>"), 0);
+    double t0 = mt_monotonic();
+    mt_html_doc *doc = NULL;
+    cr_assert_eq(mt_html_parse(&doc, page.data, page.len, "http://a/",
+                               &(mt_html_opts){.max_bytes = 2u << 20}),
+                 0);
+    double dt = mt_monotonic() - t0;
+    cr_expect_lt(dt, 10.0, "parse took %.1f s", dt);
+    cr_assert_not_null(mt_html_doc_warning(doc));
+    cr_expect(strstr(mt_html_doc_warning(doc), "attributes") != NULL, "%s",
+              mt_html_doc_warning(doc));
+    mt_buf b = MT_BUF_INIT;
+    cr_expect_eq(mt_html_xpath_list(doc, "count(//a[1]/@*)", &b), 1);
+    cr_expect_str_eq(b.data, "100");
+    mt_buf_reset(&b);
+    int n = mt_html_links_list(doc, "//a/@href", &b);
+    const char *want[] = {"http://a/kept", "http://a/after"};
+    expect_list(&b, n, want, 2);
+    mt_buf_free(&b);
+    mt_html_doc_free(doc);
+    mt_buf_free(&page);
+}
+
+LEAK_TEST(html, raw_text_and_comments_are_not_taken_for_tags)
+{
+    /* What looks like a tag with many attributes inside a script, a style
+     * or a comment is text, and stays whole. */
+    mt_buf fake = MT_BUF_INIT, page = MT_BUF_INIT;
+    mt_buf_printf(&fake, "<a");
+    for (int i = 0; i < 300; i++)
+        mt_buf_printf(&fake, " y%d", i);
+    mt_buf_printf(&page,
+                  "<html><head><script type='text/javascript'>var s = '%s'; if (a</b) x();"
+                  "</SCRIPT ><style>p::after { content: '%s </p>' }</style></head>"
+                  "<body><!-- %s --><!----><p title='a>b'>text</p></body></html>",
+                  fake.data, fake.data, fake.data);
+    mt_html_doc *doc = NULL;
+    cr_assert_eq(mt_html_parse(&doc, page.data, page.len, NULL, NULL), 0);
+    cr_expect_null(mt_html_doc_warning(doc));
+    mt_buf b = MT_BUF_INIT;
+    cr_expect_eq(mt_html_xpath_list(doc, "//script", &b), 1);
+    cr_expect(strstr(b.data, fake.data) != NULL && strstr(b.data, "if (a</b) x();") != NULL);
+    mt_buf_reset(&b);
+    cr_expect_eq(mt_html_xpath_list(doc, "//style", &b), 1);
+    cr_expect(strstr(b.data, fake.data) != NULL && strstr(b.data, "</p>") != NULL);
+    mt_buf_reset(&b);
+    cr_expect_eq(mt_html_xpath_list(doc, "//comment()", &b), 2);
+    cr_expect(strstr(b.data, fake.data) != NULL);
+    mt_buf_reset(&b);
+    cr_expect_eq(mt_html_xpath_list(doc, "//p/@title | //p", &b), 2);
+    cr_expect_str_eq(b.data, "text");
+    cr_expect_str_eq(b.data + 5, "a>b");
+    mt_buf_free(&b);
+    mt_html_doc_free(doc);
+    /* The same page pushed a byte at a time reads the same. */
+    expect_push_equals_parse(page.data, page.len, 1);
+    mt_buf_free(&fake);
+    mt_buf_free(&page);
+}
+
+LEAK_TEST(html, nodes_over_the_cap_are_refused)
+{
+    mt_buf page = MT_BUF_INIT;
+    for (int i = 0; i < 600; i++)
+        mt_buf_printf(&page, "<p a b>%d</p>", i); /* 3 nodes each */
+    mt_html_opts opts = {.max_nodes = 1000};
+    mt_html_doc *doc = (mt_html_doc *)1;
+    cr_expect_eq(mt_html_parse(&doc, page.data, page.len, NULL, &opts), -EMSGSIZE);
+    cr_expect_null(doc);
+    mt_html_parser *p;
+    cr_assert_eq(mt_html_parser_new(&p, NULL, &opts), 0);
+    int err = 0;
+    for (size_t i = 0; i < page.len && !err; i += 100)
+        err = mt_html_parser_feed(p, page.data + i, page.len - i < 100 ? page.len - i : 100);
+    cr_expect_eq(err, -EMSGSIZE);
+    cr_expect_eq(mt_html_parser_feed(p, "<p>", 3), -EMSGSIZE);
+    cr_expect_eq(mt_html_parser_finish(p, &doc), -EMSGSIZE);
+    mt_html_parser_free(p);
+    /* Under it, fine. */
+    opts.max_nodes = 2000;
+    cr_expect_eq(mt_html_parse(&doc, page.data, page.len, NULL, &opts), 0);
+    mt_html_doc_free(doc);
+    mt_buf_free(&page);
+}
+
 static long maxrss_kib(void)
 {
     struct rusage ru;
@@ -507,51 +647,6 @@ LEAK_TEST(html, callback_can_stop_a_query)
     mt_html_doc_free(doc);
 }
 
-/* Everything a page answers to the queries we care about, as one string. */
-static void answers(mt_html_doc *doc, mt_buf *out)
-{
-    static const char *const queries[] = {SEED_XPATH, "//a/@href", "//title", "//script",
-                                          "string(/)", "//@*", "//comment()"};
-    for (size_t i = 0; i < sizeof queries / sizeof queries[0]; i++) {
-        mt_buf_printf(out, "[%s]", queries[i]);
-        cr_expect_geq(mt_html_xpath_list(doc, queries[i], out), 0);
-    }
-}
-
-static void expect_push_equals_parse(const char *page, size_t len, size_t step)
-{
-    mt_html_doc *one = NULL, *pushed = NULL;
-    cr_assert_eq(mt_html_parse(&one, page, len, PAGE_URL, NULL), 0);
-    mt_html_parser *p;
-    cr_assert_eq(mt_html_parser_new(&p, PAGE_URL, NULL), 0);
-    for (size_t i = 0; i < len; i += step)
-        cr_assert_eq(mt_html_parser_feed(p, page + i, len - i < step ? len - i : step), 0);
-    cr_assert_eq(mt_html_parser_finish(p, &pushed), 0);
-    mt_html_doc *again = (mt_html_doc *)1;
-    cr_expect_eq(mt_html_parser_finish(p, &again), -EINVAL);
-    cr_expect_null(again);
-    cr_expect_eq(mt_html_parser_feed(p, "x", 1), -EINVAL);
-    mt_html_parser_free(p);
-
-    mt_buf a = MT_BUF_INIT, b = MT_BUF_INIT;
-    answers(one, &a);
-    answers(pushed, &b);
-    cr_expect_eq(a.len, b.len, "step %zu: %zu bytes of answers, pushed %zu", step, a.len, b.len);
-    cr_expect(a.len == b.len && memcmp(a.data, b.data, a.len) == 0, "step %zu differs", step);
-    cr_expect_str_eq(mt_html_doc_base(one), mt_html_doc_base(pushed));
-    if (a.len != b.len || memcmp(a.data, b.data, a.len) != 0) {
-        for (size_t i = 0; i < a.len; i++)
-            a.data[i] = a.data[i] ? a.data[i] : '|';
-        for (size_t i = 0; i < b.len; i++)
-            b.data[i] = b.data[i] ? b.data[i] : '|';
-        cr_log_error("one-shot: %.*s\npushed:   %.*s", (int)a.len, a.data, (int)b.len, b.data);
-    }
-    mt_buf_free(&a);
-    mt_buf_free(&b);
-    mt_html_doc_free(one);
-    mt_html_doc_free(pushed);
-}
-
 LEAK_TEST(html, push_parser_in_tiny_chunks_equals_one_shot, .timeout = 60)
 {
     expect_push_equals_parse(list_page, sizeof list_page - 1, 1);
@@ -629,6 +724,95 @@ LEAK_TEST(html, nothing_is_ever_printed)
     cr_expect_eq(xerr, -EINVAL);
     cr_expect_eq(xerr2, -EINVAL);
     cr_expect_eq(size, 0, "%ld bytes printed on stderr", size);
+}
+
+/* A page as deep as libxml2 allows and more, then queries nested as deep
+ * as the expression length allows: what a coroutine's stack must bear. */
+static void *deep_work(void *arg)
+{
+    (void)arg;
+    long ok = 1;
+    mt_buf page = MT_BUF_INIT, expr = MT_BUF_INIT, b = MT_BUF_INIT;
+    for (int i = 0; i < 1000; i++)
+        mt_buf_printf(&page, "<div class=c%d><a href=/x%d>", i, i);
+    mt_html_doc *doc = NULL;
+    if (mt_html_parse(&doc, page.data, page.len, "http://s/", NULL) != 0)
+        return (void *)0;
+    static const char *const unit[][3] = {
+        {"(", "1", ")"}, {"1+", "1", ""},   {"not(", "1", ")"}, {"//*[", "1", "]"},
+        {"-", "1", ""},  {"1 and ", "1", ""}, {"concat(", "'a','b'", ")"}, {"//a|", "//a", ""},
+    };
+    for (size_t u = 0; u < sizeof unit / sizeof unit[0]; u++) {
+        mt_buf_reset(&expr);
+        size_t k = 0;
+        while (expr.len + strlen(unit[u][0]) + strlen(unit[u][1]) + (k + 1) * strlen(unit[u][2]) <
+               MT_HTML_MAX_XPATH_LEN) {
+            mt_buf_append(&expr, unit[u][0], strlen(unit[u][0]));
+            k++;
+        }
+        mt_buf_append(&expr, unit[u][1], strlen(unit[u][1]));
+        for (size_t i = 0; i < k; i++)
+            mt_buf_append(&expr, unit[u][2], strlen(unit[u][2]));
+        mt_buf_append(&expr, "", 1);
+        mt_buf_reset(&b);
+        int err = mt_html_xpath_list(doc, expr.data, &b);
+        if (err != -EINVAL && err < 0) {
+            fprintf(stderr, "unit %zu: %d\n", u, err);
+            ok = 0;
+        }
+    }
+    mt_buf_reset(&b);
+    int n = mt_html_links_list(doc, "//a/@href", &b);
+    if (n < 100) {
+        fprintf(stderr, "%d links\n", n);
+        ok = 0;
+    }
+    mt_html_doc_free(doc);
+    mt_buf_free(&page);
+    mt_buf_free(&expr);
+    mt_buf_free(&b);
+    return (void *)ok;
+}
+
+LEAK_TEST(html, everything_fits_a_64_kib_stack, .timeout = 60)
+{
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+#if defined(__SANITIZE_ADDRESS__)
+    pthread_attr_setstacksize(&attr, 256 * 1024); /* its frames are larger */
+#else
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+#endif
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, &attr, deep_work, NULL), 0);
+    void *ok;
+    pthread_join(t, &ok);
+    pthread_attr_destroy(&attr);
+    cr_expect_eq((long)ok, 1);
+}
+
+static void count_error(void *ctx, xmlErrorPtr e)
+{
+    (void)e;
+    ++*(int *)ctx;
+}
+
+LEAK_TEST(html, the_programs_own_libxml2_handlers_are_kept)
+{
+    /* A program that uses libxml2 itself keeps its handlers, and gets no
+     * errors of ours through them. */
+    int count = 0;
+    xmlSetStructuredErrorFunc(&count, count_error);
+    mt_html_doc *doc = NULL;
+    cr_assert_eq(mt_html_parse(&doc, "<p><b>x</p></i>\xff", 17, NULL, NULL), 0);
+    mt_buf b = MT_BUF_INIT;
+    cr_expect_eq(mt_html_xpath_list(doc, "//p[", &b), -EINVAL);
+    mt_html_doc_free(doc);
+    cr_expect_eq(count, 0);
+    cr_expect(xmlStructuredError == count_error);
+    cr_expect(xmlStructuredErrorContext == &count);
+    xmlSetStructuredErrorFunc(NULL, NULL);
+    mt_buf_free(&b);
 }
 
 static void *parse_in_thread(void *arg)

@@ -51,8 +51,10 @@
  * thread's own libxml2 error handlers are restored before each call
  * returns), so a program that also uses libxml2 directly is undisturbed.
  * Fork: a child may use documents it inherited, not parsers in progress of
- * another thread. XPath evaluation recurses in C: from a coroutine, use a
- * stack of 256 KiB or more.
+ * another thread. Stack: every call fits in 64 KiB (a coroutine's default
+ * stack), hostile expressions included: XPath nesting is limited to 20
+ * parentheses or 200 nested operations, beyond which an expression is
+ * -EINVAL ("nested too deep").
  */
 #ifndef MULTITASK_HTML_H
 #define MULTITASK_HTML_H
@@ -175,8 +177,8 @@ const char *mt_html_error(const mt_html_doc *doc);
  * and call fn(ctx, s, len) for each result, in document order (see the top
  * of this file for what a result is). Returns 0 after the last result;
  * fn's non-zero return value when fn stops it; -EINVAL for a NULL argument
- * or a bad expression (longer than MT_HTML_MAX_XPATH_LEN, a syntax error,
- * an unknown function or variable) before fn is ever called; -EMSGSIZE when
+ * or a bad expression (longer than MT_HTML_MAX_XPATH_LEN, nested too deep,
+ * a syntax error, an unknown function or variable) before fn is ever called; -EMSGSIZE when
  * the expression takes more than max_xpath_ops steps or gives more than
  * max_results results, before fn is ever called; -ENOMEM.
  */

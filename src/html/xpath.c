@@ -10,6 +10,16 @@
 
 #include "html_internal.h"
 
+/* libxml2 2.9.14 stops an expression whose recursion depth reaches 5000
+ * (XPATH_MAX_RECURSION_DEPTH, not in its headers): 10 per nested
+ * expression while compiling, 1 per nested operation while evaluating.
+ * Starting at 5000 - DEPTH_BUDGET leaves 20 nested parentheses or 200
+ * nested operations ("1+1+...+1"), which real queries never come near,
+ * and keeps the C stack under about 64 KiB (the limit itself would let a
+ * 4 KiB expression use more than 256 KiB). */
+#define LIBXML_MAX_DEPTH 5000
+#define DEPTH_BUDGET 200
+
 /* What went wrong, in our words, for libxml2's XPath error numbers. */
 static const char *xpath_problem(int code)
 {
@@ -66,8 +76,9 @@ static int fail(mt_html_doc *doc, int err, const char *expr, const eval_state *s
         werr = mt_buf_printf(&doc->error, "xpath: expression longer than %u bytes",
                              MT_HTML_MAX_XPATH_LEN);
     else
-        werr = mt_buf_printf(&doc->error, "xpath: %s at offset %d in '%s'",
-                             xpath_problem(st->code), st->offset, expr);
+        werr = mt_buf_printf(&doc->error, "xpath: %s at offset %d in '%.200s%s'",
+                             xpath_problem(st->code), st->offset, expr,
+                             strlen(expr) > 200 ? "..." : "");
     if (werr < 0)
         mt_buf_reset(&doc->error);
     return err;
@@ -113,6 +124,7 @@ int mt_html_xpath(mt_html_doc *doc, const char *expr, mt_html_each_fn *fn, void 
     xmlXPathContextPtr x = xmlXPathNewContext(doc->xml);
     if (x) {
         x->opLimit = doc->max_xpath_ops;
+        x->depth = LIBXML_MAX_DEPTH - DEPTH_BUDGET;
         x->error = on_error; /* else XPath errors are printed */
         x->userData = &st;
         obj = xmlXPathEvalExpression((const xmlChar *)expr, x);
