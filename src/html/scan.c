@@ -167,12 +167,36 @@ static bool step(mt__html_scan *st, unsigned char c)
     return true;
 }
 
+/* The byte before which every byte is kept and changes nothing but
+ * itself, or -1. */
+static int skip_to(const mt__html_scan *st)
+{
+    if (st->state == TEXT || (st->state == RAW && st->raw_match == 0))
+        return '<';
+    if (st->state == QUOTED && !st->dropping)
+        return (unsigned char)st->quote;
+    return -1;
+}
+
 int mt__html_scan_feed(mt__html_scan *st, const char *s, size_t n, mt_buf *out, size_t *cut)
 {
     int err = mt_buf_reserve(out, n);
     if (err < 0)
         return err;
     for (size_t i = 0; i < n; i++) {
+        /* Long stretches where only one byte matters go at memchr's pace:
+         * text up to the next "<", a quoted value up to its quote, raw
+         * text up to the next "<". */
+        int stop = skip_to(st);
+        if (stop >= 0) {
+            const char *p = memchr(s + i, stop, n - i);
+            size_t k = p ? (size_t)(p - (s + i)) : n - i;
+            memcpy(out->data + out->len, s + i, k);
+            out->len += k;
+            i += k;
+            if (i == n)
+                break;
+        }
         int before = st->state;
         if (step(st, (unsigned char)s[i]))
             out->data[out->len++] = s[i];
