@@ -30,7 +30,8 @@
  * stray bytes, NUL bytes, invalid UTF-8 all give a document). Input beyond
  * max_bytes, or more than max_nodes elements, attributes and comments, is
  * refused (-EMSGSIZE): a document's memory stays under about 150 bytes per
- * node plus a few times max_bytes (the defaults: under 64 MiB). Nesting
+ * node plus a few times max_bytes (with the defaults, under 60 MiB for the
+ * worst pages we could make; a list page of 40 KiB takes 0.6 MiB). Nesting
  * deeper than libxml2's limit (256 elements) or bytes that the page's
  * declared charset cannot decode stop the parse there: the document holds
  * what came before, and mt_html_doc_warning says why. A start tag's
@@ -50,11 +51,14 @@
  * is silenced only inside these calls and only for the calling thread (the
  * thread's own libxml2 error handlers are restored before each call
  * returns), so a program that also uses libxml2 directly is undisturbed.
- * Fork: a child may use documents it inherited, not parsers in progress of
- * another thread. Stack: every call fits in 64 KiB (a coroutine's default
- * stack), hostile expressions included: XPath nesting is limited to 20
- * parentheses or 200 nested operations, beyond which an expression is
- * -EINVAL ("nested too deep").
+ * Fork: a child may go on using documents and parsers it inherited only if
+ * no other thread of the parent was inside this layer at the fork (libxml2
+ * keeps process-wide locks).
+ *
+ * Stack: every call fits in 64 KiB (a coroutine's default stack), hostile
+ * expressions included: XPath nesting is limited to 20 parentheses or 200
+ * nested operations, beyond which an expression is -EINVAL ("nested too
+ * deep").
  */
 #ifndef MULTITASK_HTML_H
 #define MULTITASK_HTML_H
@@ -158,10 +162,11 @@ void mt_html_doc_free(mt_html_doc *doc);
 const char *mt_html_doc_base(const mt_html_doc *doc);
 
 /*
- * mt_html_doc_warning - NULL when the whole input was parsed; otherwise why
- * parsing stopped early ("nested deeper than 256 elements", "bytes the
- * page's charset cannot decode"): the document holds the part before.
- * Owned by the document.
+ * mt_html_doc_warning - NULL when the whole input was parsed as it is;
+ * otherwise what was left out: why parsing stopped early (elements nested
+ * deeper than 256, bytes the page's charset cannot decode; the document
+ * holds the part before) or that a tag's attributes beyond the 100th were
+ * dropped. Owned by the document.
  */
 const char *mt_html_doc_warning(const mt_html_doc *doc);
 

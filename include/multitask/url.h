@@ -18,9 +18,10 @@
  * taken as bytes: no IDNA conversion.
  *
  * Each function replaces the contents of `out` with the URL, NUL-terminated
- * (out->len excludes the NUL). On failure `out` holds no URL (len 0). Both
- * are pure functions of their arguments: thread-safe, fork-safe and
- * async-signal-unsafe only because they allocate.
+ * (out->len excludes the NUL). On failure `out` holds no URL (len 0). All
+ * three are pure functions of their arguments, with no global state:
+ * thread-safe and fork-safe (resolve and canonical allocate, so they are
+ * not async-signal-safe).
  */
 #ifndef MULTITASK_URL_H
 #define MULTITASK_URL_H
