@@ -685,6 +685,7 @@ LEAK_TEST(html, charsets)
     cr_expect_eq(mt_html_xpath_list(doc, "//p", &b), 1);
     cr_expect_str_eq(b.data, "“quoted”");
     mt_html_doc_free(doc);
+    expect_push_equals_parse(meta, sizeof meta - 1, 1);
 
     /* Invalid UTF-8 where UTF-8 is declared: still a document. */
     static const char bad[] = "<meta charset=utf-8><p>ok \xc3\x28 \xff</p><a href=/x>x</a>";
@@ -692,6 +693,26 @@ LEAK_TEST(html, charsets)
     mt_buf_reset(&b);
     cr_expect_eq(mt_html_links_list(doc, "//a/@href", &b), 1);
     cr_expect_str_eq(b.data, "http://u/x");
+    mt_html_doc_free(doc);
+    /* The server's charset wins over the page's <meta>. */
+    static const char both[] = "<meta charset=iso-8859-7><p>\xe0 la carte</p>";
+    cr_assert_eq(mt_html_parse(&doc, both, sizeof both - 1, NULL,
+                               &(mt_html_opts){.encoding = "windows-1252"}),
+                 0);
+    mt_buf_reset(&b);
+    cr_expect_eq(mt_html_xpath_list(doc, "//p", &b), 1);
+    cr_expect_str_eq(b.data, "à la carte");
+    mt_html_doc_free(doc);
+    /* Also when the <meta> is read before the text arrives. */
+    mt_html_parser *p;
+    cr_assert_eq(mt_html_parser_new(&p, NULL, &(mt_html_opts){.encoding = "windows-1252"}), 0);
+    for (size_t i = 0; i < sizeof both - 1; i++)
+        cr_assert_eq(mt_html_parser_feed(p, both + i, 1), 0);
+    cr_assert_eq(mt_html_parser_finish(p, &doc), 0);
+    mt_html_parser_free(p);
+    mt_buf_reset(&b);
+    cr_expect_eq(mt_html_xpath_list(doc, "//p", &b), 1);
+    cr_expect_str_eq(b.data, "à la carte");
     mt_html_doc_free(doc);
     /* An unknown charset name is ignored. */
     cr_assert_eq(mt_html_parse(&doc, "<p>x</p>", 8, NULL, &(mt_html_opts){.encoding = "no-such"}),
@@ -858,6 +879,8 @@ LEAK_TEST(html, bad_arguments)
     cr_assert_eq(mt_html_parser_new(&p, NULL, NULL), 0);
     cr_expect_eq(mt_html_parser_feed(p, NULL, 1), -EINVAL);
     cr_expect_eq(mt_html_parser_finish(p, NULL), -EINVAL);
+    /* No bytes is fine. */
+    cr_expect_eq(mt_html_parser_feed(p, NULL, 0), 0);
     /* Freed unfinished, after some input: no leak. */
     cr_expect_eq(mt_html_parser_feed(p, "<p>half", 7), 0);
     mt_html_parser_free(p);
