@@ -662,6 +662,29 @@ LEAK_TEST(html, push_parser_in_tiny_chunks_equals_one_shot, .timeout = 60)
         " title=\"multi\nline\">3</a><![CDATA[ x ]]><img src=i.png alt=a>b</body></html>";
     expect_push_equals_parse(messy, sizeof messy - 1, 1);
     expect_push_equals_parse(messy, sizeof messy - 1, 3);
+
+    /* Garbage on which libxml2's push parser reads differently when a chunk
+     * boundary falls inside raw text, each found by comparing the two. */
+#define CASE(s) {s, sizeof s - 1}
+    static const struct {
+        const char *s;
+        size_t n;
+    } odd[] = {
+        CASE("<!<script></></>"),          /* "<!" then a real <script> */
+        CASE("<?<style></><><"),           /* "<?" that is no PI */
+        CASE("<style<></><>/"),            /* a name ends at a byte it cannot hold */
+        CASE("<script!></><>/"),           /* and the rest of the tag is bogus */
+        CASE("<script></SCRIPT<><style></SCRIPT>\0<>"), /* "</SCRIPT" ends raw text */
+        CASE("<script></scripts><b></script><i>"),      /* "</scripts>" does not */
+        CASE("<a ='><!-->'><>"),           /* a quote not after a name is no quote */
+        CASE("<T\0<style></>\0<>"),       /* NUL bytes */
+        CASE("<!--><e>"),                  /* "<!-->" opens a comment only */
+        CASE("<h\">\"<!<script><!--</script><!-->a"),
+        CASE("<script></SCRIPT&><!--></script><>"),
+    };
+#undef CASE
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++)
+        expect_push_equals_parse(odd[i].s, odd[i].n, 1);
 }
 
 LEAK_TEST(html, charsets)

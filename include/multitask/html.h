@@ -27,9 +27,9 @@
  * <meta charset>, else UTF-8 (and Latin-1 when the bytes are not UTF-8).
  *
  * Hostile pages: malformed HTML is repaired as browsers do (unclosed tags,
- * stray bytes, NUL bytes, invalid UTF-8 all give a document). Input beyond
- * max_bytes, or more than max_nodes elements, attributes and comments, is
- * refused (-EMSGSIZE): a document's memory stays under about 150 bytes per
+ * stray bytes, invalid UTF-8 all give a document; NUL bytes are dropped).
+ * Input beyond max_bytes, or more than max_nodes elements, attributes and
+ * comments, is refused (-EMSGSIZE): a document's memory stays under about 150 bytes per
  * node plus a few times max_bytes (with the defaults, under 60 MiB for the
  * worst pages we could make; a list page of 40 KiB takes 0.6 MiB). Nesting
  * deeper than libxml2's limit (256 elements) or bytes that the page's

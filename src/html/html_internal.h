@@ -34,16 +34,17 @@ struct mt_html_doc {
 typedef struct mt__html_scan {
     int state;
     char quote;        /* the quote of a quoted value */
-    bool end_tag;      /* the tag is an end tag */
     bool dropping;     /* in a tag's attributes beyond the limit */
     bool dropped;      /* some attributes were dropped */
+    bool in_raw;       /* reading the end tag that may end raw text */
+    bool bang;         /* in a comment, "--!" just seen */
     char name[8];      /* the tag's name, lower case, if that short */
     size_t name_len;
     char raw[8];       /* in raw text: the element's name */
     size_t raw_match;  /* bytes of "</name" seen */
     size_t attrs;      /* attributes of the tag so far */
-    int dashes;        /* "-" just seen, for comments */
-    size_t decl_len;   /* bytes after "<!" */
+    size_t match;      /* after "<!": bytes of "DOCTYPE" seen, 100 for "-" */
+    size_t dashes;     /* in a comment, "-" just seen */
 } mt__html_scan;
 
 /* Scan `n` more bytes, appending those kept to `out`; *cut is set to the
