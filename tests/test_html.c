@@ -687,6 +687,60 @@ LEAK_TEST(html, push_parser_in_tiny_chunks_equals_one_shot, .timeout = 60)
         expect_push_equals_parse(odd[i].s, odd[i].n, 1);
 }
 
+/* Pages made of random pieces of markup, pushed in random chunks of 1 to
+ * 8 bytes: every one reads as it does whole (the same seed every run). */
+LEAK_TEST(html, tag_soup_pushed_in_random_chunks_equals_one_shot, .timeout = 120)
+{
+    static const char *const piece[] = {
+        "<", ">", "</", "/>", "<a href=", "<a", " href='x", "'", "\"", "=", " ", "\n",
+        "<script>", "</script>", "<style>", "</style>", "<!--", "-->", "<!", "<?", "?>",
+        "&amp;", "&", ";", "<p>", "</p>", "<div class=c>", "</div>", "<img src=i data-original=",
+        "x", "y z", "\xc3\xa9", "<base href=/b/>", "<li class=\"list-group-item\">",
+        "</SCRIPT", "<![CDATA[", "]]>", "<table><tr><td>", "a1 a2 a3", "<title>", "</title>",
+        "<br/>", "-", "--", "<meta charset=latin1>",
+    };
+    unsigned long seed = 12345;
+#define NEXT_RANDOM() (seed = seed * 6364136223846793005ul + 1442695040888963407ul, seed >> 33)
+    int differ = 0;
+    for (int page = 0; page < 3000; page++) {
+        mt_buf html = MT_BUF_INIT, a = MT_BUF_INIT, b = MT_BUF_INIT;
+        for (unsigned long n = NEXT_RANDOM() % 120; n > 0; n--) {
+            const char *t = piece[NEXT_RANDOM() % (sizeof piece / sizeof piece[0])];
+            mt_buf_append(&html, t, strlen(t));
+        }
+        mt_html_doc *one = NULL, *pushed = NULL;
+        int e1 = mt_html_parse(&one, html.data, html.len, "http://h/p/", NULL);
+        mt_html_parser *p;
+        cr_assert_eq(mt_html_parser_new(&p, "http://h/p/", NULL), 0);
+        int e2 = 0;
+        for (size_t i = 0; i < html.len && !e2;) {
+            size_t k = 1 + NEXT_RANDOM() % 8;
+            k = k < html.len - i ? k : html.len - i;
+            e2 = mt_html_parser_feed(p, html.data + i, k);
+            i += k;
+        }
+        if (!e2)
+            e2 = mt_html_parser_finish(p, &pushed);
+        mt_html_parser_free(p);
+        if (e1 == 0 && e2 == 0) {
+            answers(one, &a);
+            answers(pushed, &b);
+        }
+        if (e1 != e2 || a.len != b.len || (a.len && memcmp(a.data, b.data, a.len) != 0)) {
+            if (differ++ < 3)
+                cr_log_error("page %d differs pushed: %.*s", page, (int)html.len,
+                             html.data ? html.data : "");
+        }
+        mt_html_doc_free(one);
+        mt_html_doc_free(pushed);
+        mt_buf_free(&html);
+        mt_buf_free(&a);
+        mt_buf_free(&b);
+    }
+#undef NEXT_RANDOM
+    cr_expect_eq(differ, 0, "%d of 3000 pages read differently pushed", differ);
+}
+
 LEAK_TEST(html, charsets)
 {
     /* A charset from the server (the encoding option) and from <meta>. */
