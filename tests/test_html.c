@@ -260,6 +260,8 @@ LEAK_TEST(html, resolve_follows_rfc3986_examples)
         {"g;x=1/../y", "http://a/b/c/y"}, {"g?y/./x", "http://a/b/c/g?y/./x"},
         {"g?y/../x", "http://a/b/c/g?y/../x"}, {"g#s/./x", "http://a/b/c/g#s/./x"},
         {"g#s/../x", "http://a/b/c/g#s/../x"}, {"http:g", "http:g"},
+        /* a path without a host never starts with "//" */
+        {"g:/..//h", "g:/.//h"},
     };
     mt_buf b = MT_BUF_INIT;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -311,7 +313,11 @@ LEAK_TEST(html, canonical_form)
         {"HTTPS://EXAMPLE.COM:443", "https://example.com/"},
         {"ftp://files.example:21/pub", "ftp://files.example/pub"},
         {"mailto:Someone@Example.com", "mailto:Someone@Example.com"},
-        {"http://example.com/100%", "http://example.com/100%"},
+        {"http://example.com/100%", "http://example.com/100%25"},
+        {"http://example.com/%%41", "http://example.com/%25A"},
+        {"http:/..//evil.example/x", "http:/.//evil.example/x"},
+        {"http://Example.com:8080/", "http://example.com:8080/"},
+        {"http://[fe80::1%25eth0]/", "http://[fe80::1%25eth0]/"},
     };
     mt_buf b = MT_BUF_INIT;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -326,6 +332,7 @@ LEAK_TEST(html, canonical_form)
     static const char *const bad[] = {
         "/relative/path", "example.com/x", "http://example.com:80a/", "http://example.com:65536/",
         "http://[::1/x", "http://[::1]x/", "http:///path", "https://:443/", "",
+        "http://a b/", "http://a[b/", "http://host:80:80/", "http://x%zz/",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cr_expect_eq(mt_url_canonical(&b, bad[i]), -EINVAL, "'%s'", bad[i]);

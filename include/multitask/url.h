@@ -37,7 +37,8 @@ extern "C" {
  * mt_url_resolve - the absolute URL that `ref` (an href, a src) names when
  * found in a page whose URL is `base`, like urljoin(base, ref).
  * `base` may be NULL when `ref` is known to be absolute. The fragment of
- * `ref` is kept; dot segments ("." and "..") are removed.
+ * `ref` is kept; dot segments ("." and "..") are removed (and a path that
+ * would then start with "//" without a host is written "/.//").
  * Returns 0; -EINVAL when `ref` is relative and `base` is NULL or not
  * absolute (no scheme); -ENOMEM.
  */
@@ -50,10 +51,13 @@ int mt_url_resolve(mt_buf *out, const char *base, const char *ref);
  * ftp) and a port's leading zeros, dot segments removed, the fragment
  * dropped, percent-encoding hex digits upper-cased and percent-encoded
  * unreserved characters (letters, digits, "-._~") decoded ("%2F" stays
- * encoded: it is not "/"), an empty path of a URL with a host made "/".
- * Userinfo and query are kept (with their percent-encoding normalised).
- * Returns 0; -EINVAL when `url` has no scheme, or has "//" but an empty host
- * for http(s), or a port that is not a number up to 65535; -ENOMEM.
+ * encoded: it is not "/"), a "%" that starts no escape written "%25", an
+ * empty path of a URL with a host made "/". Userinfo and query are kept
+ * (with their percent-encoding normalised). The result is its own
+ * canonical form. Returns 0; -EINVAL when `url` has no scheme, has "//" but
+ * an empty host for http(s), a host with bytes no host may hold (spaces,
+ * controls, "[" outside an IP literal...), or a port that is not a number
+ * up to 65535; -ENOMEM.
  */
 int mt_url_canonical(mt_buf *out, const char *url);
 

@@ -24,16 +24,23 @@ static bool is_unreserved(unsigned char c)
 }
 
 /* Append with percent-escapes normalised: an escaped unreserved character
- * decoded, other escapes with upper-case hex; with `lower`, everything else
- * lower-cased (a host). */
+ * decoded, other escapes with upper-case hex, a "%" that starts none
+ * encoded; with `lower`, everything else lower-cased (a host). */
 static int append_normal(mt_buf *out, const char *s, size_t n, bool lower)
 {
     static const char hex[] = "0123456789ABCDEF";
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         int hi, lo;
-        if (c == '%' && i + 2 < n && (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
-            (lo = hexval((unsigned char)s[i + 2])) >= 0) {
+        if (c == '%' && !(i + 2 < n && (hi = hexval((unsigned char)s[i + 1])) >= 0 &&
+                          (lo = hexval((unsigned char)s[i + 2])) >= 0)) {
+            /* A "%" that starts no escape stands for itself: "%25", so
+             * that it cannot make one with what follows ("%%65"). */
+            if (mt_buf_append(out, "%25", 3) < 0)
+                return -ENOMEM;
+            continue;
+        }
+        if (c == '%') {
             unsigned char d = (unsigned char)(hi << 4 | lo);
             i += 2;
             if (is_unreserved(d)) {
@@ -77,11 +84,29 @@ static int normal_port(const mt__url *u, mt__url_part port, char digits[8])
     return 0;
 }
 
+/* Whether a host holds only what RFC 3986 allows in one (unreserved and
+ * sub-delims characters, escapes; in brackets, an IP literal), or bytes
+ * beyond ASCII (a name in UTF-8, which is written percent-encoded). */
+static bool valid_host(mt__url_part host)
+{
+    bool literal = host.n >= 2 && host.s[0] == '[';
+    for (size_t i = literal; i < host.n - literal; i++) {
+        unsigned char c = (unsigned char)host.s[i];
+        if (literal ? !(isalnum(c) || strchr(":.%-_~", c) != NULL) /* (zone: "%25eth0") */
+                    : (c <= ' ' || c == 0x7f || strchr("\"<>\\^`{|}[]%", c) != NULL) &&
+                          !(c == '%' && i + 2 < host.n && isxdigit((unsigned char)host.s[i + 1]) &&
+                            isxdigit((unsigned char)host.s[i + 2])))
+            return false;
+    }
+    return true;
+}
+
 static int append_authority(mt_buf *out, const mt__url *u)
 {
     mt__url_authority a;
     char port[8];
-    if (mt__url_split_authority(u->authority, &a) < 0 || normal_port(u, a.port, port) < 0)
+    if (mt__url_split_authority(u->authority, &a) < 0 || normal_port(u, a.port, port) < 0 ||
+        !valid_host(a.host))
         return -EINVAL;
     if (a.host.n == 0 && (mt__url_scheme_is(u->scheme, "http") ||
                           mt__url_scheme_is(u->scheme, "https")))
@@ -119,12 +144,15 @@ static int canonical(mt_buf *out, mt_buf *tmp, const mt__url *u)
     if (append_normal(tmp, u->path.s, u->path.n, false) < 0)
         return -ENOMEM;
     int err = 0;
+    size_t path_start = out->len;
     if (tmp->len == 0 && u->authority.has)
         err = mt_buf_append(out, "/", 1);
     else if (tmp->len > 0 && tmp->data[0] == '/')
         err = mt__url_append_path(out, tmp->data, tmp->len);
     else
         err = mt_buf_append(out, tmp->data, tmp->len);
+    if (!err && !u->authority.has)
+        err = mt__url_guard_path(out, path_start);
     if (!err && u->query.has) {
         err = mt_buf_append(out, "?", 1);
         if (!err)

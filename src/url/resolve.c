@@ -33,8 +33,11 @@ static int compose(mt_buf *out, const mt__url *t, mt__url_part path)
         if (!err)
             err = mt__url_append(out, t->authority.s, t->authority.n);
     }
+    size_t path_start = out->len;
     if (!err)
         err = mt__url_append_path(out, path.s, path.n);
+    if (!err && !t->authority.has)
+        err = mt__url_guard_path(out, path_start);
     if (!err && t->query.has) {
         err = mt_buf_append(out, "?", 1);
         if (!err)

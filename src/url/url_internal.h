@@ -57,6 +57,10 @@ int mt__url_append(mt_buf *out, const char *s, size_t n);
  * 5.2.4), percent-encoded as mt__url_append does. Returns 0 or -ENOMEM. */
 int mt__url_append_path(mt_buf *out, const char *s, size_t n);
 
+/* A path written at `start` of a URL without an authority must not start
+ * with "//" (it would read as one): make it "/.//". Returns 0 or -ENOMEM. */
+int mt__url_guard_path(mt_buf *out, size_t start);
+
 /* Whether a scheme (as split) equals `name`, ignoring case. */
 bool mt__url_scheme_is(mt__url_part scheme, const char *name);
 

@@ -98,10 +98,10 @@ int mt__url_split_authority(mt__url_part a, mt__url_authority *out)
         if (host_end < end && *host_end != ':')
             return -EINVAL;
     } else {
-        host_end = end;
-        for (const char *p = s; p < end; p++)
-            if (*p == ':')
-                host_end = p;
+        /* (a host name holds no ":"; the port is all after the first) */
+        host_end = memchr(s, ':', (size_t)(end - s));
+        if (!host_end)
+            host_end = end;
     }
     out->host = part(s, (size_t)(host_end - s));
     if (host_end < end)
@@ -195,4 +195,17 @@ int mt_url_is_http(const char *url)
     if (!mt__url_scheme_is(u.scheme, "http") && !mt__url_scheme_is(u.scheme, "https"))
         return 0;
     return u.authority.has && mt__url_split_authority(u.authority, &a) == 0 && a.host.n > 0;
+}
+
+int mt__url_guard_path(mt_buf *out, size_t start)
+{
+    if (out->len - start < 2 || out->data[start] != '/' || out->data[start + 1] != '/')
+        return 0;
+    int err = mt_buf_reserve(out, 2);
+    if (err < 0)
+        return err;
+    memmove(out->data + start + 2, out->data + start, out->len - start);
+    memcpy(out->data + start, "/.", 2);
+    out->len += 2;
+    return 0;
 }
