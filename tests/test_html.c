@@ -350,6 +350,50 @@ LEAK_TEST(html, canonical_form)
     cr_expect(!mt_url_is_http(NULL));
 }
 
+/* Random URL-like strings (the same seed every run): a canonical form is
+ * its own canonical form, a resolved URL resolves to itself, and both are
+ * valid URL text. */
+LEAK_TEST(html, random_urls_keep_their_promises, .timeout = 60)
+{
+    static const char *const piece[] = {
+        "http:", "HTTPS:", "//", "/", "..", ".", "?", "#", "@", ":", "[", "]", "::1", "%",
+        "%2e", "%2F", "%7e", "%zz", "a", "B", " ", "\t", "80", "443", "0", "65536",
+        "\xc3\xa9", "\x01", "\\", "mailto:", "x.y", "-", "~",
+    };
+    unsigned long seed = 4242;
+#define NEXT_RANDOM() (seed = seed * 6364136223846793005ul + 1442695040888963407ul, seed >> 33)
+    mt_buf url = MT_BUF_INIT, c1 = MT_BUF_INIT, c2 = MT_BUF_INIT;
+    int bad = 0;
+    for (int i = 0; i < 20000; i++) {
+        mt_buf_reset(&url);
+        for (unsigned long n = NEXT_RANDOM() % 12; n > 0; n--) {
+            const char *t = piece[NEXT_RANDOM() % (sizeof piece / sizeof piece[0])];
+            mt_buf_append(&url, t, strlen(t));
+        }
+        mt_buf_append(&url, "", 1);
+        if (mt_url_canonical(&c1, url.data) == 0 &&
+            (mt_url_canonical(&c2, c1.data) != 0 || strcmp(c1.data, c2.data) != 0) && bad++ < 3)
+            cr_log_error("canonical '%s' -> '%s' -> '%s'", url.data, c1.data, c2.data);
+        if (mt_url_resolve(&c1, "http://h/a/b?q", url.data) == 0) {
+            for (size_t k = 0; k < c1.len; k++)
+                if ((unsigned char)c1.data[k] <= ' ' || (unsigned char)c1.data[k] >= 0x7f) {
+                    if (bad++ < 3)
+                        cr_log_error("resolved '%s' holds byte %#x", url.data, c1.data[k]);
+                    break;
+                }
+            if ((mt_url_resolve(&c2, "http://h/a/b?q", c1.data) != 0 ||
+                 strcmp(c1.data, c2.data) != 0) &&
+                bad++ < 3)
+                cr_log_error("resolve '%s' -> '%s' -> '%s'", url.data, c1.data, c2.data);
+        }
+    }
+#undef NEXT_RANDOM
+    cr_expect_eq(bad, 0);
+    mt_buf_free(&url);
+    mt_buf_free(&c1);
+    mt_buf_free(&c2);
+}
+
 LEAK_TEST(html, malformed_html_gives_results)
 {
     /* Unclosed tags, stray end tags, attributes without quotes or values,
