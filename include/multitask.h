@@ -19,5 +19,7 @@
 #include "multitask/coro.h"
 #include "multitask/aqueue.h"
 #include "multitask/trace.h"
+#include "multitask/url.h"
+#include "multitask/html.h"
 
 #endif
