@@ -414,8 +414,7 @@ LEAK_TEST(pool, imap_fn_starts_before_the_items_are_all_made, .timeout = 60)
     mt_pool *p = new_pool(2);
     counting c = {.n = 1000, .wait_at = 3};
     mt_imap *it;
-    cr_assert_eq(mt_pool_imap_fn(&it, p, square_tell_0, make_long, &c,
-                                 &(mt_map_opts){.max_inflight = 16}),
+    cr_assert_eq(mt_pool_imap_fn(p, square_tell_0, make_long, &c, &(mt_map_opts){.max_inflight = 16}, &it),
                  0);
     cr_expect(c.item0_ran_while_making, "item 0 did not run while items were being made");
     cr_expect_leq(c.made, 16, "more items made than the window holds");
@@ -451,8 +450,7 @@ LEAK_TEST(pool, imap_fn_unordered_yields_each_once, .timeout = 60)
     enum { N = 200 };
     counting c = {.n = N};
     mt_imap *it;
-    cr_assert_eq(mt_pool_imap_fn(&it, p, nap, slow_first, &c,
-                                 &(mt_map_opts){.unordered = true, .chunksize = 3}),
+    cr_assert_eq(mt_pool_imap_fn(p, nap, slow_first, &c, &(mt_map_opts){.unordered = true, .chunksize = 3}, &it),
                  0);
     bool seen[N] = {false};
     size_t first = N, index;
@@ -474,7 +472,7 @@ LEAK_TEST(pool, imap_fn_unordered_yields_each_once, .timeout = 60)
 static mt_imap *imap_squares(mt_pool *p, counting *c)
 {
     mt_imap *it = NULL;
-    cr_assert_eq(mt_pool_imap_fn(&it, p, square, make_long, c, NULL), 0);
+    cr_assert_eq(mt_pool_imap_fn(p, square, make_long, c, NULL, &it), 0);
     return it;
 }
 
@@ -499,8 +497,7 @@ LEAK_TEST(pool, imap_fn_items_of_any_size_in_chunks, .timeout = 60)
     mt_pool *p = new_pool(2);
     long made = 0;
     mt_imap *it;
-    cr_assert_eq(mt_pool_imap_fn(&it, p, reverse, make_varied, &made,
-                                 &(mt_map_opts){.chunksize = 4, .max_inflight = 8}),
+    cr_assert_eq(mt_pool_imap_fn(p, reverse, make_varied, &made, &(mt_map_opts){.chunksize = 4, .max_inflight = 8}, &it),
                  0);
     for (long i = 0; i < 10; i++) {
         size_t index;
@@ -547,8 +544,8 @@ LEAK_TEST(pool, imap_fn_freed_early_or_on_a_closed_pool, .timeout = 60)
     mt_imap_free(it);
     cr_expect_eq(c.made, made, "the producer was called after free");
     cr_expect_eq(mt_pool_join(p, 30), 0);
-    cr_expect_eq(mt_pool_imap_fn(&it, p, square, make_long, &c, NULL), MT_ECLOSED);
-    cr_expect_eq(mt_pool_imap_fn(NULL, p, square, make_long, &c, NULL), -EINVAL);
+    cr_expect_eq(mt_pool_imap_fn(p, square, make_long, &c, NULL, &it), MT_ECLOSED);
+    cr_expect_eq(mt_pool_imap_fn(p, square, make_long, &c, NULL, NULL), -EINVAL);
     mt_pool_free(p);
 }
 

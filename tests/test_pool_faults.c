@@ -426,8 +426,7 @@ LEAK_TEST(faults, a_closed_pool_replaces_a_worker_its_imap_fn_needs, .timeout = 
     mt_pool *p = new_pool(1);
     long made = 0;
     mt_imap *it;
-    cr_assert_eq(mt_pool_imap_fn(&it, p, die_on_13, count_from_10, &made,
-                                 &(mt_map_opts){.max_inflight = 4}),
+    cr_assert_eq(mt_pool_imap_fn(p, die_on_13, count_from_10, &made, &(mt_map_opts){.max_inflight = 4}, &it),
                  0);
     cr_assert_eq(mt_pool_close(p), 0);
     for (long i = 0; i < 30; i++) {

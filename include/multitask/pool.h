@@ -217,8 +217,8 @@ typedef int mt_next_item_fn(void *ctx, mt_buf *item);
  * pool); -EINVAL (a NULL argument); MT_ECLOSED after close or terminate;
  * MT_EBROKEN; -ENOMEM.
  */
-int mt_pool_imap_fn(mt_imap **out, mt_pool *p, mt_fn *fn, mt_next_item_fn *next_item,
-                    void *ctx, const mt_map_opts *opts);
+int mt_pool_imap_fn(mt_pool *p, mt_fn *fn, mt_next_item_fn *next_item, void *ctx,
+                    const mt_map_opts *opts, mt_imap **out);
 
 /*
  * mt_imap_next - wait for the next result: the next item in order, or with

@@ -170,8 +170,8 @@ static void feed(mt_imap *it)
     mt_buf_free(&item);
 }
 
-int mt_pool_imap_fn(mt_imap **out, mt_pool *p, mt_fn *fn, mt_next_item_fn *next_item,
-                    void *ctx, const mt_map_opts *opts)
+int mt_pool_imap_fn(mt_pool *p, mt_fn *fn, mt_next_item_fn *next_item, void *ctx,
+                    const mt_map_opts *opts, mt_imap **out)
 {
     static const mt_map_opts defaults;
     if (!opts)
