@@ -33,7 +33,7 @@ static int server(void *arg)
         int fd;
         if ((err = mt_co_sock_accept(lfd, &fd)) != 0)
             break;
-        mt_task_group_create_task(&g, NULL, handle, (void *)(long)fd, NULL);
+        mt_task_group_create_task(&g, handle, (void *)(long)fd, NULL, NULL);
     }
     mt_task_group_wait(&g);
     return err;

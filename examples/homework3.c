@@ -66,9 +66,9 @@ int main(void)
         mt_loop_new(&loop, NULL) != 0)
         return 1;
     double t0 = mt_time();
-    mt_loop_create_task(loop, &tasks[0], producer, q, &(mt_task_opts){.name = "producer"});
-    mt_loop_create_task(loop, &tasks[1], consumer, q, &(mt_task_opts){.name = "consumer"});
-    mt_loop_create_task(loop, &waiter, wait_all, tasks, &(mt_task_opts){.name = "wait"});
+    mt_loop_create_task(loop, producer, q, &(mt_task_opts){.name = "producer"}, &tasks[0]);
+    mt_loop_create_task(loop, consumer, q, &(mt_task_opts){.name = "consumer"}, &tasks[1]);
+    mt_loop_create_task(loop, wait_all, tasks, &(mt_task_opts){.name = "wait"}, &waiter);
     mt_loop_run_until_complete(loop, waiter);
     for (int i = 0; i < 2; i++)
         mt_task_free(tasks[i]);

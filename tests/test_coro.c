@@ -57,8 +57,8 @@ LEAK_TEST(coro, loop_new_run_until_complete_close, .timeout = 20)
     cr_assert_eq(mt_loop_new(&l, NULL), 0);
     int ran = 0;
     mt_task *a, *b;
-    cr_assert_eq(mt_loop_create_task(l, &a, loop_api_task, &ran, NULL), 0);
-    cr_assert_eq(mt_loop_create_task(l, &b, loop_api_task, &ran, NULL), 0);
+    cr_assert_eq(mt_loop_create_task(l, loop_api_task, &ran, NULL, &a), 0);
+    cr_assert_eq(mt_loop_create_task(l, loop_api_task, &ran, NULL, &b), 0);
     cr_expect_eq(mt_loop_create_task(l, NULL, NULL, NULL, NULL), -EINVAL);
     cr_expect_eq(mt_loop_run_until_complete(l, a), 5);
     cr_expect_geq(ran, 1);
@@ -487,17 +487,17 @@ static int group_main(void *arg)
     job ok[3] = {{0.01, 1, 0}, {0.02, 2, 0}, {0.03, 3, 0}};
     cr_assert_eq(mt_task_group_init(&g), 0);
     for (int i = 0; i < 3; i++)
-        cr_assert_eq(mt_task_group_create_task(&g, NULL, job_fn, &ok[i], NULL), 0);
+        cr_assert_eq(mt_task_group_create_task(&g, job_fn, &ok[i], NULL, NULL), 0);
     cr_expect_eq(mt_task_group_wait(&g), 0);
-    cr_expect_eq(mt_task_group_create_task(&g, NULL, job_fn, &ok[0], NULL), MT_ECLOSED);
+    cr_expect_eq(mt_task_group_create_task(&g, job_fn, &ok[0], NULL, NULL), MT_ECLOSED);
 
     /* A failing child cancels its siblings and the owner's own wait. */
     job bad[3] = {{5, 1, 0}, {0.02, -EIO, 0}, {5, 3, 0}};
     cr_assert_eq(mt_task_group_init(&g), 0);
     mt_task *first;
-    cr_assert_eq(mt_task_group_create_task(&g, &first, job_fn, &bad[0], NULL), 0);
+    cr_assert_eq(mt_task_group_create_task(&g, job_fn, &bad[0], NULL, &first), 0);
     for (int i = 1; i < 3; i++)
-        cr_assert_eq(mt_task_group_create_task(&g, NULL, job_fn, &bad[i], NULL), 0);
+        cr_assert_eq(mt_task_group_create_task(&g, job_fn, &bad[i], NULL, NULL), 0);
     double t0 = mt_loop_time();
     cr_expect_eq(mt_co_sleep(5), -ECANCELED);
     cr_expect_lt(mt_loop_time() - t0, 2.0);
@@ -521,7 +521,7 @@ static int group_owner(void *arg)
     mt_task_group g;
     mt_task_group_init(&g);
     for (int i = 0; i < 2; i++)
-        mt_task_group_create_task(&g, NULL, job_fn, &jobs[i], NULL);
+        mt_task_group_create_task(&g, job_fn, &jobs[i], NULL, NULL);
     return mt_task_group_wait(&g);
 }
 
@@ -753,9 +753,8 @@ static int run_deep(void *arg)
     mt_task *t;
     if (mt_loop_new(&l, &(mt_run_opts){.shared_stack_size = 64 << 10}) != 0)
         return 90;
-    mt_loop_create_task(l, &t, deep, (void *)(long)d->depth,
-                        &(mt_task_opts){.name = "deep-one", .stack_size = 64 << 10,
-                                        .stack = d->mode});
+    mt_loop_create_task(l, deep, (void *)(long)d->depth, &(mt_task_opts){.name = "deep-one", .stack_size = 64 << 10,
+                                        .stack = d->mode}, &t);
     mt_loop_run_until_complete(l, t);
     return 0;
 }
@@ -850,8 +849,8 @@ static int run_big_frame(void *arg)
     mt_task *n, *b;
     if (mt_loop_new(&l, NULL) != 0)
         return 90;
-    mt_loop_create_task(l, &n, neighbour, NULL, &(mt_task_opts){.name = "neighbour"});
-    mt_loop_create_task(l, &b, big_frame, NULL, &(mt_task_opts){.name = "big-frame"});
+    mt_loop_create_task(l, neighbour, NULL, &(mt_task_opts){.name = "neighbour"}, &n);
+    mt_loop_create_task(l, big_frame, NULL, &(mt_task_opts){.name = "big-frame"}, &b);
     mt_loop_run_until_complete(l, b);
     return mt_loop_run_until_complete(l, n);
 }

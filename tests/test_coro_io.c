@@ -143,7 +143,7 @@ static int echo_server(void *arg)
             return r;
         }
         e->served++;
-        mt_task_group_create_task(&g, NULL, echo_conn, (void *)(long)fd, NULL);
+        mt_task_group_create_task(&g, echo_conn, (void *)(long)fd, NULL, NULL);
     }
 }
 
@@ -494,8 +494,8 @@ static int wait_in_every_way(void *arg)
 
     mt_task_group g;
     cr_assert_eq(mt_task_group_init(&g), 0);
-    cr_assert_eq(mt_task_group_create_task(&g, NULL, sleeps_long, e, &shared), 0);
-    cr_assert_eq(mt_task_group_create_task(&g, NULL, fails_soon, e, &shared), 0);
+    cr_assert_eq(mt_task_group_create_task(&g, sleeps_long, e, &shared, NULL), 0);
+    cr_assert_eq(mt_task_group_create_task(&g, fails_soon, e, &shared, NULL), 0);
     cr_expect_eq(mt_co_sleep(5), -ECANCELED, "task %d: the group cancels its owner", e->id);
     cr_expect_eq(mt_task_group_wait(&g), -EDOM);
 

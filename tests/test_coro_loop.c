@@ -254,7 +254,7 @@ LEAK_TEST(coro_loop, the_default_hook_prints_to_stderr, .timeout = 20)
     cr_assert_eq(mt_loop_new(&l, &(mt_run_opts){.report = hook, .report_arg = &h}), 0);
     cr_assert_eq(mt_loop_set_report(l, NULL, NULL), 0);
     mt_task *t;
-    cr_assert_eq(mt_loop_create_task(l, &t, unretrieved_main, NULL, NULL), 0);
+    cr_assert_eq(mt_loop_create_task(l, unretrieved_main, NULL, NULL, &t), 0);
     FILE *f = tmpfile();
     cr_assert(f);
     int saved = stderr_to(f);

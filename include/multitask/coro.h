@@ -167,10 +167,11 @@ int mt_loop_new(mt_loop **out, const mt_run_opts *opts);
 
 /*
  * mt_loop_create_task - mt_task_create from outside the loop: the task
- * starts when the loop runs. Same arguments and errors as mt_task_create.
+ * starts when the loop runs. The arguments of mt_task_create, the loop first
+ * and *out (which may be NULL) last; the same errors.
  */
-int mt_loop_create_task(mt_loop *loop, mt_task **out, mt_co_fn *fn, void *arg,
-                        const mt_task_opts *opts);
+int mt_loop_create_task(mt_loop *loop, mt_co_fn *fn, void *arg,
+                        const mt_task_opts *opts, mt_task **out);
 
 /*
  * mt_loop_run_until_complete - run the loop until task t ends; returns its
@@ -388,14 +389,14 @@ int mt_task_group_init(mt_task_group *g);
 
 /*
  * mt_task_group_create_task - start fn(arg) as a child of g (tg.create_task).
- * out, fn, arg and opts as mt_task_create. When a child fails (any error
- * but -ECANCELED), its siblings are cancelled and so is the owner, at its
- * next suspension point before mt_task_group_wait. The group reads the
+ * fn, arg, opts and out (last, may be NULL) as mt_task_create. When a child
+ * fails (any error but -ECANCELED), its siblings are cancelled and so is the
+ * owner, at its next suspension point before mt_task_group_wait. The group reads the
  * children's results: their errors are not reported as unread. Returns 0,
  * MT_ECLOSED once the group is failing or finished, mt_task_create's errors.
  */
-int mt_task_group_create_task(mt_task_group *g, mt_task **out, mt_co_fn *fn, void *arg,
-                              const mt_task_opts *opts);
+int mt_task_group_create_task(mt_task_group *g, mt_co_fn *fn, void *arg,
+                              const mt_task_opts *opts, mt_task **out);
 
 /*
  * mt_task_group_wait - wait for every child to end (leaving the `async

@@ -53,8 +53,8 @@ static void cancel_children(group *gr)
         mt__interrupt(c, MT__I_CANCEL);
 }
 
-int mt_task_group_create_task(mt_task_group *g, mt_task **out, mt_co_fn *fn, void *arg,
-                              const mt_task_opts *opts)
+int mt_task_group_create_task(mt_task_group *g, mt_co_fn *fn, void *arg,
+                              const mt_task_opts *opts, mt_task **out)
 {
     group *gr = g ? group_of(g) : NULL;
     if (!gr || !gr->owner)

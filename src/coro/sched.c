@@ -393,8 +393,8 @@ int mt_task_create(mt_task **out, mt_co_fn *fn, void *arg, const mt_task_opts *o
     return err;
 }
 
-int mt_loop_create_task(mt_loop *loop, mt_task **out, mt_co_fn *fn, void *arg,
-                        const mt_task_opts *opts)
+int mt_loop_create_task(mt_loop *loop, mt_co_fn *fn, void *arg,
+                        const mt_task_opts *opts, mt_task **out)
 {
     if (!loop)
         return -EINVAL;
