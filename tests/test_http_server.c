@@ -553,3 +553,61 @@ LEAK_TEST(http_server, a_silent_client_is_dropped_after_the_idle_time, .timeout 
     hc_close(&c);
     test_httpd_stop(&s);
 }
+
+/* Open file descriptors of process pid. */
+static int fds_of(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/fd", (int)pid);
+    return count_dir(path, "");
+}
+
+LEAK_TEST(http_server, a_thousand_connections_leave_no_fd_behind, .timeout = 120)
+{
+    test_httpd s;
+    test_httpd_start(&s, NULL);
+    test_httpd_put(&s, "x.txt", "x", 1);
+    hc_resp r;
+    cr_assert_eq(hc_get(s.port, "GET", "/x.txt", NULL, &r), 0);
+    free(r.body);
+    usleep(200000); /* the server closes its side of that connection */
+    int before = fds_of(s.pid);
+    for (int i = 0; i < 1000; i++) {
+        cr_assert_eq(hc_get(s.port, "GET", i % 2 ? "/x.txt" : "/_/status/503", NULL, &r), 0);
+        free(r.body);
+    }
+    hc_conn c;
+    cr_assert_eq(hc_open(&c, s.port, 10), 0);
+    for (int i = 0; i < 1000; i++) { /* and on one kept-alive connection */
+        hc_send_str(&c, "GET /x.txt HTTP/1.1\r\nHost: x\r\n\r\n");
+        cr_assert_eq(hc_read(&c, &r, false), 0);
+        free(r.body);
+    }
+    hc_close(&c);
+    cr_expect(test_httpd_log_has(&s, "GET /x.txt - 200 1", 5));
+    usleep(200000);
+    cr_expect_eq(fds_of(s.pid), before, "%d fds, %d before", fds_of(s.pid), before);
+    cr_expect_eq(count_of(s.port, "path=/x.txt"), 1501u);
+    test_httpd_stop(&s);
+}
+
+LEAK_TEST(http_server, stopping_with_connections_in_flight_exits_cleanly, .timeout = 60)
+{
+    test_httpd s;
+    test_httpd_start(&s, NULL);
+    hc_conn c[3];
+    const char *req[] = {"GET /_/stall?after=10 HTTP/1.1\r\n\r\n",
+                         "GET /_/endless HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\r\n"};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(hc_open(&c[i], s.port, 10), 0);
+        hc_send_str(&c[i], req[i]);
+    }
+    cr_assert_eq(hc_need(&c[0], 10), 0);
+    cr_assert_eq(hc_need(&c[1], 100000), 0);
+    test_httpd_stop(&s); /* expects exit status 0: no leak, no crash */
+    for (int i = 0; i < 3; i++) {
+        while (hc_fill(&c[i]) > 0)
+            hc_consume(&c[i], c[i].len);
+        hc_close(&c[i]);
+    }
+}

@@ -9,6 +9,33 @@
  *
  * Once it listens it prints "port N" on a line of its own to stdout; it
  * stops on SIGTERM or SIGINT, closing every connection, and exits 0.
+ * --log writes one line a request (to stdout with "-"):
+ *   METHOD TARGET RANGE STATUS BODY-BYTES        ("-" for what is missing)
+ *
+ * Files: GET and HEAD of DIR's files (index.html for a directory), ETag,
+ * Last-Modified, one byte range (206; 416 beyond the end) while If-Range
+ * matches, If-None-Match (304); "." and ".." segments get 403.
+ * Misbehaviour (generated bodies are the pattern 'a' + offset % 26):
+ *   /_/status/NNN?retry-after=S&retry-after-date=S|DATE  any status 200..599
+ *   /_/slow?bytes=N&rate=B          N bytes at B bytes/s
+ *   /_/stall?after=N&bytes=T        claims T bytes, sends N, then nothing
+ *   /_/reset?after=N&bytes=T        claims T, sends N, then an RST
+ *   /_/short?claim=N&send=M         Content-Length N, M bytes, then FIN
+ *   /_/badchunk?kind=hex|overflow|crlf|truncated   "hello", then bad framing
+ *   /_/chunked?bytes=N&chunk=C      a correct chunked body
+ *   /_/endless?chunk=C              chunks until the client leaves or --cap
+ *   /_/gzipbomb?mb=M                gzip of M MiB (1024) of zeros, ~M KiB
+ *   /_/redirect?n=K&to=URL&code=C   K redirects, then to URL (or a 200)
+ *   /_/loop?len=L                   a cycle of L redirects
+ *   /_/redirect-scheme?to=URL       a redirect to URL (file:///etc/passwd)
+ *   /_/name?cd=VALUE | ?filename=N  that Content-Disposition, &bytes=N body
+ *   /_/any/<anything>?bytes=N       N bytes under any name
+ *   /_/html/deep?n=N                N nested divs around a link
+ *   /_/html/huge?mb=M               an image list page of M MiB
+ *   /_/count?path=P | ?target=T     requests received for a decoded path or
+ *                                   an exact target ("/_/count" itself not)
+ * Bounds: request line 8 KiB (414), head 32 KiB or 100 fields (431),
+ * request bodies 64 KiB (413), a head must come within --idle seconds.
  */
 #define _GNU_SOURCE
 #include <errno.h>

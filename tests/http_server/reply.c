@@ -72,7 +72,7 @@ int httpd_send_raw(httpd_conn *c, const void *data, size_t len)
 
 int httpd_reply_head(httpd_conn *c, int status, const char *extra, long long clen)
 {
-    char head[4096], date[64];
+    char head[2 * HTTPD_MAX_LINE + 1024], date[64]; /* room for one long header */
     httpd_http_date(time(NULL), date, sizeof date);
     c->status = status;
     c->chunked = clen == HTTPD_CHUNKED;
@@ -127,7 +127,7 @@ int httpd_reply_text(httpd_conn *c, int status, const char *extra, const char *t
 
 int httpd_send_pattern(httpd_conn *c, unsigned long long total)
 {
-    for (unsigned long long off = 0; off < total;) {
+    for (unsigned long long off = 0; off < total && !c->req.head;) {
         size_t n = total - off < HTTPD_BUF ? (size_t)(total - off) : HTTPD_BUF;
         httpd_pattern(c->buf, n, off);
         int err = httpd_send_body(c, c->buf, n);

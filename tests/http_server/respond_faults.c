@@ -56,7 +56,7 @@ static int serve_slow(httpd_conn *c)
     long long piece = rate / 20 ? rate / 20 : 1;
     if (piece > HTTPD_BUF)
         piece = HTTPD_BUF;
-    for (long long off = 0; !err && off < total;) {
+    for (long long off = 0; !err && off < total && !c->req.head;) {
         size_t n = (size_t)(total - off < piece ? total - off : piece);
         httpd_pattern(c->buf, n, (unsigned long long)off);
         err = httpd_send_body(c, c->buf, n);
