@@ -8,7 +8,9 @@
 #ifndef MT_TEST_HTTP_CLIENT_H
 #define MT_TEST_HTTP_CLIENT_H
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>

@@ -3,7 +3,9 @@
  * the tests; its path is in $MT_TEST_HTTPD) on 127.0.0.1 with a port the
  * kernel picks, in a fresh temporary docroot, and stop it: SIGTERM, then
  * wait for it (SIGKILL after 10 s), so that the leak checks of helpers.h
- * find no child left. The server logs one line a request to s->log:
+ * find no child left. A test that fails before it stops the server takes
+ * it along: the server ends when the test's process does (--parent).
+ * The server logs one line a request to s->log:
  *   METHOD TARGET RANGE STATUS BODY-BYTES     ("-" for a missing field)
  *
  *   test_httpd s;
@@ -15,7 +17,9 @@
 #ifndef MT_TEST_HTTP_SERVER_H
 #define MT_TEST_HTTP_SERVER_H
 
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <criterion/criterion.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -25,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,8 +56,11 @@ static inline void test_httpd_start(test_httpd *s, const char *const *extra)
     snprintf(s->root, sizeof s->root, "%s/root", s->dir);
     snprintf(s->log, sizeof s->log, "%s/log", s->dir);
     cr_assert_eq(mkdir(s->root, 0755), 0);
-    const char *argv[32] = {exe, "--root", s->root, "--log", s->log, "--port", "0"};
-    for (int i = 7, j = 0; extra && extra[j] && i < 31; i++, j++)
+    char parent[32];
+    snprintf(parent, sizeof parent, "%d", (int)getpid());
+    const char *argv[32] = {exe,      "--root", s->root,  "--log", s->log,
+                            "--port", "0",      "--parent", parent};
+    for (int i = 9, j = 0; extra && extra[j] && i < 31; i++, j++)
         argv[i] = extra[j];
     int out[2];
     cr_assert_eq(pipe2(out, O_CLOEXEC), 0);

@@ -8,7 +8,8 @@
  *   reply.c             writing responses: head, body, chunks, the request log
  *   respond_static.c    files from the docroot: ETag, Last-Modified, Range
  *   respond_faults.c    statuses, slow/stalled/reset/short/broken bodies
- *   respond_generated.c redirects, names, generated HTML, the gzip bomb
+ *   respond_generated.c redirects, names, bodies under any name, generated HTML
+ *   gzipbomb.c          a small gzip body that inflates to a GiB
  *   counter.c           how many requests each path received (/_/count)
  *   main.c              options, the listener, one task per connection
  */

@@ -6,6 +6,7 @@
  *
  *   mt-test-httpd --root DIR [--port N] [--host H] [--log FILE|-]
  *                 [--idle S] [--send-timeout S] [--stall-max S] [--cap BYTES]
+ *                 [--parent PID]
  *
  * Once it listens it prints "port N" on a line of its own to stdout; it
  * stops on SIGTERM or SIGINT, closing every connection, and exits 0.
@@ -45,6 +46,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -212,7 +214,8 @@ static void report(const char *line, void *arg)
 static void usage(FILE *to)
 {
     fprintf(to, "usage: mt-test-httpd --root DIR [--port N] [--host H] [--log FILE|-]\n"
-                "                     [--idle S] [--send-timeout S] [--stall-max S] [--cap BYTES]\n");
+                "         [--idle S] [--send-timeout S] [--stall-max S] [--cap BYTES]\n"
+                "         [--parent PID]\n");
 }
 
 int main(int argc, char **argv)
@@ -222,10 +225,11 @@ int main(int argc, char **argv)
         {"host", required_argument, NULL, 'H'},  {"log", required_argument, NULL, 'l'},
         {"idle", required_argument, NULL, 'i'},  {"send-timeout", required_argument, NULL, 's'},
         {"stall-max", required_argument, NULL, 'S'}, {"cap", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"parent", required_argument, NULL, 'P'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *root = NULL, *host = "127.0.0.1", *log = NULL;
-    int port = 0, opt;
+    int port = 0, parent = 0, opt;
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (opt) {
         case 'r': root = optarg; break;
@@ -236,6 +240,7 @@ int main(int argc, char **argv)
         case 's': httpd_cfg.send_timeout = atof(optarg); break;
         case 'S': httpd_cfg.stall_max = atof(optarg); break;
         case 'c': httpd_cfg.cap = strtoull(optarg, NULL, 10); break;
+        case 'P': parent = atoi(optarg); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -245,6 +250,10 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    /* A test that dies before it stops the server must not leave it behind:
+     * with --parent it gets SIGTERM when that process ends. */
+    if (parent && (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent))
+        return 0;
     signal(SIGPIPE, SIG_IGN);
     httpd_cfg.rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (httpd_cfg.rootfd < 0) {

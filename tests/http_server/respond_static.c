@@ -127,8 +127,9 @@ int httpd_serve_static(httpd_conn *c)
         return httpd_reply_text(c, fd == -EACCES ? 403 : 404, NULL,
                                 fd == -EACCES ? "forbidden\n" : "not found\n");
     char etag[96], modified[64], extra[512];
-    snprintf(etag, sizeof etag, "\"%llx-%llx-%lx\"", (unsigned long long)st.st_ino,
-             (unsigned long long)st.st_size, (long)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000);
+    long long mtime_ms = (long long)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+    snprintf(etag, sizeof etag, "\"%llx-%llx-%llx\"", (unsigned long long)st.st_ino,
+             (unsigned long long)st.st_size, (unsigned long long)mtime_ms);
     httpd_http_date(st.st_mtim.tv_sec, modified, sizeof modified);
     int n = snprintf(extra, sizeof extra,
                      "ETag: %s\r\nLast-Modified: %s\r\nAccept-Ranges: bytes\r\n"
