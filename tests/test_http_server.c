@@ -191,6 +191,11 @@ LEAK_TEST(http_server, status_with_retry_after_in_seconds_and_as_a_date, .timeou
     cr_expect(!hc_header(&r, "Retry-After", v, sizeof v), "no header with CR LF in it");
     cr_expect(!hc_header(&r, "X-Injected", v, sizeof v), "no header injection");
     free(r.body);
+    double t0 = now();
+    cr_assert_eq(hc_get(s.port, "GET", "/_/status/200?delay-ms=300", NULL, &r), 0);
+    cr_expect_eq(r.status, 200);
+    cr_expect_geq(now() - t0, 0.25, "the head comes after the delay asked");
+    free(r.body);
     cr_assert_eq(hc_get(s.port, "GET", "/_/status/99", NULL, &r), 0);
     cr_expect_eq(r.status, 400);
     free(r.body);

@@ -16,7 +16,8 @@
  * Files: GET and HEAD of DIR's files (index.html for a directory), ETag,
  * Last-Modified, one byte range (206; 416 beyond the end) while If-Range
  * matches, If-None-Match (304); "." and ".." segments get 403.
- * Misbehaviour (generated bodies are the pattern 'a' + offset % 26):
+ * Misbehaviour (generated bodies are the pattern 'a' + offset % 26; each
+ * route also takes ?delay-ms=D, a wait before the response head):
  *   /_/status/NNN?retry-after=S&retry-after-date=S|DATE  any status 200..599
  *   /_/slow?bytes=N&rate=B          N bytes at B bytes/s
  *   /_/stall?after=N&bytes=T        claims T bytes, sends N, then nothing

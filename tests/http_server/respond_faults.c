@@ -185,6 +185,11 @@ static int serve_count(httpd_conn *c)
 int httpd_serve_fault(httpd_conn *c)
 {
     const char *what = c->req.path + strlen("/_/");
+    /* ?delay-ms=D on any of them: wait that long before the response head
+     * (for a client's page timeout). */
+    long long delay = httpd_param_num(&c->req, "delay-ms", 0, 0, 600000);
+    if (delay && mt_co_sleep((double)delay / 1000) != 0)
+        return -ECANCELED;
     if (strncmp(what, "status/", 7) == 0)
         return serve_status(c, what + 7);
     if (strcmp(what, "slow") == 0)
