@@ -79,9 +79,9 @@ typedef struct httpd_conn {
 
 /* ---- parse.c ---- */
 
-/* Read until conn holds a whole request head. 0 when it does; an HTTP status
- * (400, 414, 431) to answer with before closing; -1 when the client left or
- * went quiet (nothing to answer). */
+/* Read until conn holds a whole request head (within the idle time). 0
+ * when it does; an HTTP status (414, 431) to answer with before closing;
+ * -1 when the client left or went quiet (nothing to answer). */
 int httpd_read_head(httpd_conn *c);
 
 /* Parse the head read into c->req. 0, or an HTTP status to answer with. */
