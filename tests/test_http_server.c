@@ -87,6 +87,15 @@ LEAK_TEST(http_server, http_1_0_closes_and_missing_files_are_404, .timeout = 60)
     cr_expect_eq(hc_fill(&c), 0, "HTTP/1.0 without keep-alive ends the connection");
     free(r.body);
     hc_close(&c);
+    cr_assert_eq(hc_open(&c, s.port, 10), 0);
+    char v[64];
+    for (int i = 0; i < 2; i++) { /* HTTP/1.0 with keep-alive asked for */
+        hc_send_str(&c, "GET /robots.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+        cr_assert_eq(hc_read(&c, &r, false), 0);
+        cr_expect(hc_header(&r, "Connection", v, sizeof v) && strcmp(v, "keep-alive") == 0);
+        free(r.body);
+    }
+    hc_close(&c);
     cr_assert_eq(hc_get(s.port, "GET", "/nothing-here", NULL, &r), 0);
     cr_expect_eq(r.status, 404);
     free(r.body);

@@ -80,7 +80,10 @@ int httpd_reply_head(httpd_conn *c, int status, const char *extra, long long cle
         c->close = true;
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: mt-test-httpd\r\n%s%s", status,
-                     httpd_reason(status), date, c->close ? "Connection: close\r\n" : "",
+                     httpd_reason(status), date,
+                     c->close             ? "Connection: close\r\n"
+                     : c->req.minor == 0 ? "Connection: keep-alive\r\n" /* HTTP/1.0 asked */
+                                          : "",
                      extra ? extra : "");
     if (n < 0 || (size_t)n >= sizeof head - 64)
         return -EOVERFLOW;
