@@ -463,7 +463,8 @@ int mt_co_sock_port(int fd);
 /*
  * mt_co_sock_accept - accept a connection on listening socket lfd
  * (loop.sock_accept): *fd_out is a non-blocking socket with TCP_NODELAY.
- * Returns 0, -ECANCELED, accept's -errno, -EINVAL, MT_ENOTCORO.
+ * Returns 0, -ECANCELED, -ETIMEDOUT (an enclosing timeout scope), accept's
+ * -errno, -EINVAL, MT_ENOTCORO.
  */
 int mt_co_sock_accept(int lfd, int *fd_out);
 
@@ -479,14 +480,16 @@ int mt_co_sock_connect(const char *host, int port, int *fd_out);
 
 /*
  * mt_co_sock_recv - receive up to len bytes (loop.sock_recv). Returns the
- * count, 0 at the end of the stream, or -errno, -ECANCELED, MT_ENOTCORO.
+ * count, 0 at the end of the stream, or -errno, -ECANCELED, -ETIMEDOUT (an
+ * enclosing timeout scope), MT_ENOTCORO.
  */
 ssize_t mt_co_sock_recv(int fd, void *buf, size_t len);
 
 /*
  * mt_co_sock_sendall - send all len bytes (loop.sock_sendall), suspending
  * while the socket buffer is full. Returns 0, -EPIPE / -ECONNRESET and
- * send's other -errno, -ECANCELED (some bytes may have gone), MT_ENOTCORO.
+ * send's other -errno, -ECANCELED or -ETIMEDOUT (a timeout scope; some
+ * bytes may have gone), MT_ENOTCORO.
  */
 int mt_co_sock_sendall(int fd, const void *buf, size_t len);
 
