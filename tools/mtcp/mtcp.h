@@ -151,10 +151,18 @@ typedef struct mtcp {
 /* ---- engine.c ---- */
 /* Copy the operands (one round: no two share a destination name). */
 int mtcp_run(mtcp *m, mtcp_operand **ops, int nops);
+
+/* ---- worklist.c ---- */
 void mtcp_push(mtcp *m, mtcp_job *j);
 void mtcp_offer_big(mtcp *m, struct mtcp_bigfile *b);
 bool mtcp_stopping(mtcp *m);
 void mtcp_stop(mtcp *m, int why);
+/* The next job for a worker, or NULL when the work is done or stopped. */
+mtcp_job *mtcp_pop(mtcp *m);
+/* A worker finished j: count it done, wake who waits, free j. */
+void mtcp_job_done(mtcp *m, mtcp_job *j);
+/* Release what the list still holds after a stop (workers all gone). */
+void mtcp_drain(mtcp *m);
 
 /* ---- operands.c ---- */
 /* Mark repeated SOURCEs (warned) and those that may not replace an earlier
