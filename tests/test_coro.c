@@ -43,6 +43,41 @@ LEAK_TEST(coro, calls_outside_a_coroutine_fail, .timeout = 20)
     cr_expect_eq(mt_co_gather(NULL, 0, NULL, NULL), MT_ENOTCORO);
 }
 
+static int sleeps_a_while(void *arg)
+{
+    (void)arg;
+    return mt_co_sleep(5);
+}
+
+/* Every coroutine wait refuses a NaN timeout at once, as the other layers
+ * do (it reached an undefined conversion into a deadline). */
+static int nan_timeouts(void *arg)
+{
+    (void)arg;
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    cr_expect_eq(mt_co_wait_fd(fds[0], MT_READABLE, NAN), -EINVAL);
+    cr_expect_eq(mt_co_wait_signal(SIGUSR2, NAN), -EINVAL);
+    mt_task *t;
+    cr_assert_eq(mt_task_create(&t, sleeps_a_while, NULL, NULL), 0);
+    mt_task *done[1], *pending[1];
+    size_t nd = 9, np = 9;
+    cr_expect_eq(mt_co_wait(&t, 1, NAN, MT_ALL_COMPLETED, done, &nd, pending, &np), -EINVAL);
+    cr_expect_eq(mt_co_wait_for(t, NAN), -EINVAL);
+    mt_task_cancel(t);
+    mt_task_await(t);
+    mt_task_free(t);
+    mt_co_forget_fd(fds[0]);
+    close(fds[0]);
+    close(fds[1]);
+    return 0;
+}
+
+LEAK_TEST(coro, nan_timeouts_are_refused, .timeout = 20)
+{
+    cr_expect_eq(mt_run(nan_timeouts, NULL, NULL), 0);
+}
+
 static int loop_api_task(void *arg)
 {
     int *ran = arg;

@@ -13,7 +13,8 @@
  * never aborts and never prints on a caller's error.
  *
  * Timeouts are in seconds as a double, as in Python: a negative value
- * (MT_FOREVER) waits forever, 0 polls without blocking.
+ * (MT_FOREVER) waits forever, 0 polls without blocking, and a NaN is -EINVAL
+ * in every call that takes a timeout.
  */
 #ifndef MULTITASK_CORE_H
 #define MULTITASK_CORE_H

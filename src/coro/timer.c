@@ -252,6 +252,8 @@ static void wake_timer_fire(mt__timer *tm)
 int mt__wake_timer_start(mt__wake_timer *wt, mt_task *t, double timeout)
 {
     *wt = (mt__wake_timer){.tm.fire = wake_timer_fire, .who = t};
+    if (isnan(timeout)) /* no deadline at all: converting it is undefined */
+        return -EINVAL;
     if (timeout < 0)
         return 0;
     return mt__timer_start(t->loop, &wt->tm, mt__deadline_ns(timeout));
