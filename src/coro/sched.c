@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +67,7 @@ void mt__reap(mt_loop *l)
             l->shared_owner = NULL;
         free(t->saved);
         t->saved = NULL;
-        t->saved_len = t->saved_cap = 0;
+        t->saved_len = 0;
     }
     mt__task_unref(t); /* its life's reference */
 }
@@ -158,12 +159,13 @@ static void notify_waiters(mt_task *t)
 /* After the task's function: wake those who wait for it, then leave. */
 static __attribute__((noinline)) _Noreturn void task_ended(mt_task *t)
 {
-    if (t->scopes) /* timeout scopes it left open */
+    mt__task_extra *x = t->extra;
+    if (x && x->scopes) /* timeout scopes it left open */
         mt__scopes_abandon(t);
     t->state = MT__T_DONE;
     t->loop->live--;
     notify_waiters(t);
-    if (t->group)
+    if (x && x->group)
         mt__group_child_ended(t);
     leave_for_good(t);
 }
@@ -178,10 +180,13 @@ static void task_entry(void *arg)
     if (t->loop->dead)
         mt__reap(t->loop);
     t->flags |= MT__F_STARTED;
-    if (t->interrupt & (MT__I_CANCEL | MT__I_GROUP))
+    if (t->interrupt & (MT__I_CANCEL | MT__I_GROUP)) {
         t->result = -ECANCELED; /* cancelled before it ran: it never runs */
-    else
-        t->result = t->fn(t->arg);
+    } else {
+        mt_co_fn *fn = t->fn; /* read both before the timer's room is used */
+        void *arg = t->arg;
+        t->result = fn(arg);
+    }
     task_ended(t);
 }
 
@@ -206,10 +211,9 @@ static void shared_switch_in(mt_loop *l, mt_task *t)
         return;
     if (o && o->state != MT__T_DONE) {
         char *sp = mt__ctx_sp(&o->fiber.ctx);
-        size_t len = (size_t)(o->stack_hi - sp);
-        if (len > o->saved_cap) {
-            size_t cap = (len + 15) & ~(size_t)15;
-            char *p = realloc(o->saved, cap);
+        size_t len = (size_t)(mt__stack_hi(o) - sp);
+        if (!o->saved || len > malloc_usable_size(o->saved)) {
+            char *p = realloc(o->saved, len);
             if (!p) {
                 static const char msg[] = "multitask: out of memory saving a shared stack\n";
                 ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
@@ -217,7 +221,6 @@ static void shared_switch_in(mt_loop *l, mt_task *t)
                 abort();
             }
             o->saved = p;
-            o->saved_cap = (uint32_t)cap;
         }
         stack_copy(o->saved, sp, len);
         o->saved_len = (uint32_t)len;
@@ -227,13 +230,13 @@ static void shared_switch_in(mt_loop *l, mt_task *t)
     /* The shadow of the shared stack still describes the frames of the
      * tasks that used it before (redzones of frames that never returned):
      * clear it all, or t's calls trip over them. */
-    __asan_unpoison_memory_region(t->stack_lo, (size_t)(t->stack_hi - t->stack_lo));
+    __asan_unpoison_memory_region(mt__stack_lo(t), (size_t)(mt__stack_hi(t) - mt__stack_lo(t)));
 #endif
     if (!(t->flags & MT__F_STARTED))
-        mt__ctx_make(&t->fiber.ctx, t->stack_lo, (size_t)(t->stack_hi - t->stack_lo), task_entry,
-                     t);
+        mt__ctx_make(&t->fiber.ctx, mt__stack_lo(t), (size_t)(mt__stack_hi(t) - mt__stack_lo(t)),
+                     task_entry, t);
     else if (t->saved_len)
-        memcpy(t->stack_hi - t->saved_len, t->saved, t->saved_len);
+        memcpy(mt__stack_hi(t) - t->saved_len, t->saved, t->saved_len);
 }
 
 /* Back in the scheduler after `t` switched to it: account for its slice
@@ -287,7 +290,35 @@ static void record_clear(mt_task *t)
     }
 }
 
-int mt__task_new(mt_loop *l, mt_task **out, bool handle, mt_co_fn *fn, void *arg,
+mt__task_extra *mt__task_extra_of(mt_task *t)
+{
+    if (!t->extra)
+        t->extra = calloc(1, sizeof *t->extra);
+    return t->extra;
+}
+
+/* A record at the top of a private stack of `size` usable bytes: a freed
+ * one from the loop's list when the size is the default, else a new one. */
+static mt_task *private_record(mt_loop *l, size_t size, int *err)
+{
+    mt__stack s;
+    mt_task *t = l->free_records;
+    if (t && size == l->default_stack) {
+        l->free_records = t->next;
+        s = t->map;
+    } else {
+        *err = mt__stack_get(l, size + MT__GUARD_SIZE, &s);
+        if (*err)
+            return NULL;
+        t = (mt_task *)(s.map + s.len - RECORD_ROOM);
+    }
+    record_clear(t);
+    t->map = s;
+    t->guard = s.guard;
+    return t;
+}
+
+int mt__task_new(mt_loop *l, mt_task **out, unsigned how, mt_co_fn *fn, void *arg,
                  const mt_task_opts *o)
 {
     static const mt_task_opts none;
@@ -298,56 +329,57 @@ int mt__task_new(mt_loop *l, mt_task **out, bool handle, mt_co_fn *fn, void *arg
         return -EINVAL;
     if (l->closing)
         return MT_ECLOSED;
-    mt_task *t;
-    if (o->stack == MT_STACK_SHARED) {
-        if (!l->shared.map) {
-            int err = mt__stack_map_shared(&l->shared, l->shared_size + MT__GUARD_SIZE);
-            if (err)
-                return err;
-        }
-        t = calloc(1, MT__SHARED_RECORD);
-        if (!t)
+    mt__task_extra *x = NULL;
+    if (__builtin_expect(o->name || (how & MT__NEW_EXTRA), 0)) {
+        x = calloc(1, sizeof *x);
+        if (!x)
             return -ENOMEM;
+        x->name = o->name;
+    }
+    mt_task *t;
+    int err = 0;
+    if (o->stack == MT_STACK_SHARED) {
+        if (!l->shared.map)
+            err = mt__stack_map_shared(&l->shared, l->shared_size + MT__GUARD_SIZE);
+        t = err ? NULL : calloc(1, MT__SHARED_RECORD);
+        if (!t) {
+            free(x);
+            return err ? err : -ENOMEM;
+        }
         /* Only the fields before `map` are ever touched: hide the short
          * allocation from GCC's bounds warnings. */
         __asm__("" : "+r"(t));
         t->flags = MT__F_SHARED;
         t->guard = MT__GUARD_NONE;
-        t->stack_lo = l->shared.map + MT__GUARD_SIZE;
-        t->stack_hi = l->shared.map + l->shared.len;
     } else {
         size_t size = l->default_stack;
         if (o->stack_size)
             size = (o->stack_size + page_size() - 1) & ~(page_size() - 1);
-        mt__stack s;
-        int err = mt__stack_get(l, size + MT__GUARD_SIZE, &s);
-        if (err)
+        t = private_record(l, size, &err);
+        if (!t) {
+            free(x);
             return err;
-        t = (mt_task *)(s.map + s.len - RECORD_ROOM);
-        record_clear(t);
-        t->map = s;
-        t->guard = s.guard;
-        t->stack_lo = s.map + MT__GUARD_SIZE;
-        t->stack_hi = (char *)t;
-#ifdef MT__ASAN
-        __asan_unpoison_memory_region(t->stack_lo, (size_t)(t->stack_hi - t->stack_lo));
-#endif
+        }
     }
     t->loop = l;
+    char *lo = mt__stack_lo(t), *hi = mt__stack_hi(t);
+#ifdef MT__ASAN
+    if (!(t->flags & MT__F_SHARED))
+        __asan_unpoison_memory_region(lo, (size_t)(hi - lo));
+#endif
     t->fn = fn;
     t->arg = arg;
-    t->name = o->name;
+    t->extra = x;
     t->id = ++l->next_id;
-    t->refs = 1 + handle;
+    t->refs = 1 + (how & MT__NEW_HANDLE);
     t->all_next = l->tasks;
     if (l->tasks)
         l->tasks->all_prev = t;
     l->tasks = t;
     l->live++;
-    mt__fiber_init(&t->fiber, t->stack_lo, (size_t)(t->stack_hi - t->stack_lo), false);
+    mt__fiber_init(&t->fiber, lo, (size_t)(hi - lo), false);
     if (!(t->flags & MT__F_SHARED))
-        mt__ctx_make(&t->fiber.ctx, t->stack_lo, (size_t)(t->stack_hi - t->stack_lo), task_entry,
-                     t);
+        mt__ctx_make(&t->fiber.ctx, lo, (size_t)(hi - lo), task_entry, t);
     if (mt__trace_on)
         mt_trace_track_name(t->id, mt_task_name(t));
     mt__ready_push(l, t);
@@ -362,8 +394,11 @@ void mt__task_unref(mt_task *t)
     mt_loop *l = t->loop;
     if (t->result < 0)
         mt__report_unretrieved(t);
-    if (t->bytes)
-        mt__task_bytes_free(t);
+    if (t->extra) {
+        if (t->extra->bytes)
+            mt__task_bytes_free(t);
+        free(t->extra);
+    }
     if (t->all_prev)
         t->all_prev->all_next = t->all_next;
     else
@@ -373,10 +408,13 @@ void mt__task_unref(mt_task *t)
     if (t->flags & MT__F_SHARED) {
         free(t->saved);
         free(t);
-        return;
+    } else if (t->map.in_slab) {
+        t->next = l->free_records; /* its stack stays with it, for reuse */
+        l->free_records = t;
+    } else {
+        mt__stack s = t->map;
+        mt__stack_put(l, &s);
     }
-    mt__stack s = t->map;
-    mt__stack_put(l, &s);
 }
 
 /* ---- the public task calls -------------------------------------------- */
@@ -387,7 +425,7 @@ int mt_task_create(mt_task **out, mt_co_fn *fn, void *arg, const mt_task_opts *o
     if (!l)
         return MT_ENOTCORO;
     mt_task *t;
-    int err = mt__task_new(l, &t, out != NULL, fn, arg, opts);
+    int err = mt__task_new(l, &t, out ? MT__NEW_HANDLE : 0, fn, arg, opts);
     if (!err && out)
         *out = t;
     return err;
@@ -399,7 +437,7 @@ int mt_loop_create_task(mt_loop *loop, mt_task **out, mt_co_fn *fn, void *arg,
     if (!loop)
         return -EINVAL;
     mt_task *t;
-    int err = mt__task_new(loop, &t, out != NULL, fn, arg, opts);
+    int err = mt__task_new(loop, &t, out ? MT__NEW_HANDLE : 0, fn, arg, opts);
     if (!err && out)
         *out = t;
     return err;
@@ -440,8 +478,8 @@ const char *mt_task_name(const mt_task *t)
     static _Thread_local char buf[32];
     if (!t)
         return "";
-    if (t->name)
-        return t->name;
+    if (t->extra && t->extra->name)
+        return t->extra->name;
     snprintf(buf, sizeof buf, "Task-%u", t->id);
     return buf;
 }
