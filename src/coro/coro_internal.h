@@ -436,7 +436,8 @@ enum {
     MT__NEW_EXTRA = 1 << 1,  /* make its extra record now (a group's child) */
 };
 
-/* Make a task of loop l and queue it; *out receives it. `how`: MT__NEW_*.
+/* Make a task of loop l and queue it; *out receives it (out may be NULL
+ * for a detached task). `how`: MT__NEW_*.
  * Returns 0, -EINVAL, MT_ECLOSED or -ENOMEM. */
 int mt__task_new(mt_loop *l, mt_task **out, unsigned how, mt_co_fn *fn, void *arg,
                  const mt_task_opts *o);
@@ -444,9 +445,29 @@ int mt__task_new(mt_loop *l, mt_task **out, unsigned how, mt_co_fn *fn, void *ar
 /* Drop one reference; frees an ended task at zero. */
 void mt__task_unref(mt_task *t);
 
-/* Add / remove a waiter for t's end (t not done). */
-void mt__waiter_add(mt_task *t, mt__waiter *w);
-void mt__waiter_remove(mt_task *t, mt__waiter *w);
+/* Add / remove a waiter for t's end (t not done). Inline: each await
+ * does both. */
+static inline void mt__waiter_add(mt_task *t, mt__waiter *w)
+{
+    w->prev = NULL;
+    w->next = t->waiters;
+    if (t->waiters)
+        t->waiters->prev = w;
+    t->waiters = w;
+}
+
+static inline void mt__waiter_remove(mt_task *t, mt__waiter *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else if (t->waiters == w)
+        t->waiters = w->next;
+    else
+        return; /* not on the list (already notified) */
+    if (w->next)
+        w->next->prev = w->prev;
+    w->prev = w->next = NULL;
+}
 
 /* Resume the first ready task; returns when the scheduler's turn comes
  * again (tasks may switch among themselves meanwhile). */

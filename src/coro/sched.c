@@ -108,28 +108,6 @@ int mt_co_yield(void)
 
 /* ---- waiters for a task's end ------------------------------------------ */
 
-void mt__waiter_add(mt_task *t, mt__waiter *w)
-{
-    w->prev = NULL;
-    w->next = t->waiters;
-    if (t->waiters)
-        t->waiters->prev = w;
-    t->waiters = w;
-}
-
-void mt__waiter_remove(mt_task *t, mt__waiter *w)
-{
-    if (w->prev)
-        w->prev->next = w->next;
-    else if (t->waiters == w)
-        t->waiters = w->next;
-    else
-        return; /* not on the list (already notified) */
-    if (w->next)
-        w->next->prev = w->prev;
-    w->prev = w->next = NULL;
-}
-
 static void notify_waiters(mt_task *t)
 {
     /* Oldest first: the list is newest first, so reverse it. */
@@ -297,30 +275,74 @@ mt__task_extra *mt__task_extra_of(mt_task *t)
     return t->extra;
 }
 
-/* A record at the top of a private stack of `size` usable bytes: a freed
- * one from the loop's list when the size is the default, else a new one. */
-static mt_task *private_record(mt_loop *l, size_t size, int *err)
+/* The first of the loop's freed records (it has one), cleared, its stack
+ * kept. */
+static mt_task *reuse_record(mt_loop *l)
 {
-    mt__stack s;
     mt_task *t = l->free_records;
-    if (t && size == l->default_stack) {
-        l->free_records = t->next;
-        s = t->map;
-    } else {
-        *err = mt__stack_get(l, size + MT__GUARD_SIZE, &s);
-        if (*err)
-            return NULL;
-        t = (mt_task *)(s.map + s.len - RECORD_ROOM);
-    }
+    l->free_records = t->next;
+    mt__stack s = t->map;
     record_clear(t);
     t->map = s;
     t->guard = s.guard;
     return t;
 }
 
+/* A record at the top of a private stack of `size` usable bytes: a freed
+ * one from the loop's list when the size is the default, else a new one. */
+static mt_task *private_record(mt_loop *l, size_t size, int *err)
+{
+    if (l->free_records && size == l->default_stack)
+        return reuse_record(l);
+    mt__stack s;
+    *err = mt__stack_get(l, size + MT__GUARD_SIZE, &s);
+    if (*err)
+        return NULL;
+    mt_task *t = (mt_task *)(s.map + s.len - RECORD_ROOM);
+    record_clear(t);
+    t->map = s;
+    t->guard = s.guard;
+    return t;
+}
+
+/* The rest of making task t of loop l (its record and stack are ready):
+ * what it runs, its place in the loop's lists, its context; queue it. */
+static inline int task_start(mt_loop *l, mt_task *t, mt_task **out, unsigned how, mt_co_fn *fn,
+                             void *arg, mt__task_extra *x)
+{
+    t->loop = l;
+    char *lo = mt__stack_lo(t), *hi = mt__stack_hi(t);
+#ifdef MT__ASAN
+    if (!(t->flags & MT__F_SHARED))
+        __asan_unpoison_memory_region(lo, (size_t)(hi - lo));
+#endif
+    t->fn = fn;
+    t->arg = arg;
+    t->extra = x;
+    t->id = ++l->next_id;
+    t->refs = (uint16_t)(1 + (how & MT__NEW_HANDLE));
+    t->all_next = l->tasks;
+    if (l->tasks)
+        l->tasks->all_prev = t;
+    l->tasks = t;
+    l->live++;
+    mt__fiber_init(&t->fiber, lo, (size_t)(hi - lo), false);
+    if (!(t->flags & MT__F_SHARED))
+        mt__ctx_make(&t->fiber.ctx, lo, (size_t)(hi - lo), task_entry, t);
+    if (__builtin_expect(mt__trace_on, 0))
+        mt_trace_track_name(t->id, mt_task_name(t));
+    mt__ready_push(l, t);
+    if (out)
+        *out = t;
+    return 0;
+}
+
 int mt__task_new(mt_loop *l, mt_task **out, unsigned how, mt_co_fn *fn, void *arg,
                  const mt_task_opts *o)
 {
+    /* The usual task: no options, and a freed record to reuse. */
+    if (!o && fn && !l->closing && l->free_records && !(how & MT__NEW_EXTRA))
+        return task_start(l, reuse_record(l), out, how, fn, arg, NULL);
     static const mt_task_opts none;
     if (!o)
         o = &none;
@@ -361,30 +383,7 @@ int mt__task_new(mt_loop *l, mt_task **out, unsigned how, mt_co_fn *fn, void *ar
             return err;
         }
     }
-    t->loop = l;
-    char *lo = mt__stack_lo(t), *hi = mt__stack_hi(t);
-#ifdef MT__ASAN
-    if (!(t->flags & MT__F_SHARED))
-        __asan_unpoison_memory_region(lo, (size_t)(hi - lo));
-#endif
-    t->fn = fn;
-    t->arg = arg;
-    t->extra = x;
-    t->id = ++l->next_id;
-    t->refs = 1 + (how & MT__NEW_HANDLE);
-    t->all_next = l->tasks;
-    if (l->tasks)
-        l->tasks->all_prev = t;
-    l->tasks = t;
-    l->live++;
-    mt__fiber_init(&t->fiber, lo, (size_t)(hi - lo), false);
-    if (!(t->flags & MT__F_SHARED))
-        mt__ctx_make(&t->fiber.ctx, lo, (size_t)(hi - lo), task_entry, t);
-    if (mt__trace_on)
-        mt_trace_track_name(t->id, mt_task_name(t));
-    mt__ready_push(l, t);
-    *out = t;
-    return 0;
+    return task_start(l, t, out, how, fn, arg, x);
 }
 
 void mt__task_unref(mt_task *t)
@@ -424,11 +423,7 @@ int mt_task_create(mt_task **out, mt_co_fn *fn, void *arg, const mt_task_opts *o
     mt_loop *l = mt__loop_tls;
     if (!l)
         return MT_ENOTCORO;
-    mt_task *t;
-    int err = mt__task_new(l, &t, out ? MT__NEW_HANDLE : 0, fn, arg, opts);
-    if (!err && out)
-        *out = t;
-    return err;
+    return mt__task_new(l, out, out ? MT__NEW_HANDLE : 0, fn, arg, opts);
 }
 
 int mt_loop_create_task(mt_loop *loop, mt_task **out, mt_co_fn *fn, void *arg,
@@ -436,11 +431,7 @@ int mt_loop_create_task(mt_loop *loop, mt_task **out, mt_co_fn *fn, void *arg,
 {
     if (!loop)
         return -EINVAL;
-    mt_task *t;
-    int err = mt__task_new(loop, &t, out ? MT__NEW_HANDLE : 0, fn, arg, opts);
-    if (!err && out)
-        *out = t;
-    return err;
+    return mt__task_new(loop, out, out ? MT__NEW_HANDLE : 0, fn, arg, opts);
 }
 
 int mt_task_cancel(mt_task *t)
