@@ -310,7 +310,9 @@ typedef struct mt_co_timeout {
  * mt_co_timeout_begin - from now on, for `seconds` (MT_FOREVER: no limit),
  * until mt_co_timeout_end: once the time is up, the suspending call in
  * progress and every later one return -ETIMEDOUT (async with
- * asyncio.timeout). Scopes nest. Returns 0, -EINVAL (NaN), MT_ENOTCORO.
+ * asyncio.timeout). Scopes nest. Returns 0, -EINVAL (NaN), MT_ENOTCORO,
+ * -ENOMEM (a task's first scope makes a small record, kept until the task
+ * is freed; a timer may need room too).
  */
 int mt_co_timeout_begin(mt_co_timeout *scope, double seconds);
 
@@ -361,7 +363,7 @@ int mt_co_wait(mt_task *const *ts, size_t n, double timeout, mt_return_when when
  * mt_co_wait_for - await t for at most `timeout` seconds
  * (asyncio.wait_for): returns its result, or -ETIMEDOUT after cancelling t
  * and waiting for it to end. -ECANCELED when the caller is cancelled (t is
- * too), -EINVAL, MT_ENOTCORO.
+ * too), -EINVAL, MT_ENOTCORO, -ENOMEM (as mt_co_timeout_begin).
  */
 int mt_co_wait_for(mt_task *t, double timeout);
 

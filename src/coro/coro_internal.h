@@ -120,7 +120,8 @@ bool mt__canary_intact(const mt__stack *s);
  * loop's free list or slabs for the default size, else its own mapping.
  * Returns 0 or -ENOMEM. */
 int mt__stack_get(mt_loop *l, size_t len, mt__stack *out);
-/* Give a stack back: slab stacks are kept for reuse until the loop closes. */
+/* Unmap a stack that is not in a slab (slab stacks stay for reuse with
+ * their records, on the loop's free_records, until the loop closes). */
 void mt__stack_put(mt_loop *l, mt__stack *s);
 /* Unmap every slab of the loop (at close). */
 void mt__stacks_free_all(mt_loop *l);
@@ -167,12 +168,41 @@ struct mt__waiter {
 
 typedef struct mt__scope mt__scope; /* a timeout scope (timer.c) */
 
+/* What few tasks use, out of the record: made when first needed (a name
+ * given, a timeout scope, a group, a byte result), freed with the task. */
+typedef struct mt__task_extra {
+    const char *name;
+    mt__scope *scopes;  /* innermost timeout scope */
+    struct mt_task_group *group;
+    mt_task *group_prev, *group_next;
+    mt_buf *bytes;      /* its byte result (result.c); NULL until asked for */
+} mt__task_extra;
+
+/*
+ * A task record. Kept small: a shared-stack task's whole cost while it
+ * sleeps is this record plus its saved frames, and every field is cleared
+ * when a task is made. Rarely used fields are in `extra`; the function and
+ * argument share room with the sleep timer (the timer is first armed by the
+ * task itself, after both were read); the usable stack is computed
+ * (mt__stack_lo/hi), not stored.
+ */
 struct mt_task {
     mt__fiber fiber;
-    mt_task *next;      /* ready queue */
+    mt_task *next;      /* ready queue; the loop's free records once freed */
     mt_loop *loop;
-    mt_co_fn *fn;
-    void *arg;
+    union {
+        struct {        /* until the task starts */
+            mt_co_fn *fn;
+            void *arg;
+        };
+        mt__timer timer; /* its sleep, once started (slot is not shared) */
+    };
+    mt_task *all_prev, *all_next; /* every task of the loop not yet freed */
+    mt__waiter *waiters;
+    mt__task_extra *extra; /* NULL until needed (mt__task_extra_of) */
+    char *saved;        /* shared-stack mode: the copied-out part (its room:
+                         * malloc_usable_size) */
+    uint32_t saved_len;
     int result;
     int wake;           /* the value mt__suspend returns */
     uint8_t state;
@@ -182,22 +212,14 @@ struct mt_task {
     uint16_t shield;    /* mt_co_shield_begin depth */
     uint16_t refs;      /* handles, plus one while not done */
     uint32_t id;
-    const char *name;
-    mt_task *all_prev, *all_next; /* every task of the loop not yet freed */
-    mt__timer timer;    /* its sleep */
-    mt__waiter *waiters;
-    mt__scope *scopes;  /* innermost timeout scope */
-    struct mt_task_group *group;
-    mt_task *group_prev, *group_next;
-    char *stack_lo;     /* usable stack: [stack_lo, stack_hi) */
-    char *stack_hi;
-    char *saved;        /* shared-stack mode: the copied-out part */
-    uint32_t saved_len, saved_cap;
-    mt_buf *bytes;      /* its byte result (result.c); NULL until asked for */
     /* Private stacks only, and last: a shared-stack task's record is
      * allocated without it (MT__SHARED_RECORD bytes). */
     mt__stack map;      /* private stack mapping */
 };
+
+_Static_assert(offsetof(struct mt_task, fn) + 2 * sizeof(void *) <=
+                   offsetof(struct mt_task, timer) + offsetof(mt__timer, slot),
+               "a task's fn and arg must not overlap its timer's slot");
 
 #define MT__SHARED_RECORD offsetof(struct mt_task, map)
 
@@ -208,6 +230,9 @@ typedef struct mt__remote {
     struct mt__remote *_Atomic next;
     void (*deliver)(struct mt__remote *r);
 } mt__remote;
+
+/* A task's extra record, made if it has none. NULL when out of memory. */
+mt__task_extra *mt__task_extra_of(mt_task *t);
 
 struct mt_loop {
     uv_loop_t uv;
@@ -230,10 +255,10 @@ struct mt_loop {
     bool closing;
     bool debug;
     int64_t slow_ns;
-    /* Stacks of tasks that ended, for reuse, and the slabs they come from. */
+    /* Records of freed tasks on slab stacks (listed through `next`), each
+     * at the top of its stack, ready for reuse; the slabs they come from. */
     struct mt__slab *slabs;
-    mt__stack *free_stacks;
-    size_t nfree_stacks, free_stacks_cap;
+    mt_task *free_records;
     size_t default_stack;
     /* The shared stack and the task whose frames are on it. */
     mt__stack shared;
@@ -259,6 +284,19 @@ static inline mt_task *mt__current(void)
 {
     mt_loop *l = mt__loop_tls;
     return l ? l->current : NULL;
+}
+
+/* The usable stack of t: [mt__stack_lo(t), mt__stack_hi(t)). A private
+ * stack ends under the task record at its top. */
+static inline char *mt__stack_lo(const mt_task *t)
+{
+    return (t->flags & MT__F_SHARED) ? t->loop->shared.map + MT__GUARD_SIZE
+                                     : t->map.map + MT__GUARD_SIZE;
+}
+
+static inline char *mt__stack_hi(const mt_task *t)
+{
+    return (t->flags & MT__F_SHARED) ? t->loop->shared.map + t->loop->shared.len : (char *)t;
 }
 
 /* The deadline `seconds` from now on the core's clock (mt__now_ns),
@@ -318,9 +356,9 @@ void mt__reap(mt_loop *l);
  */
 static inline void mt__switch_out(mt_task *t)
 {
-    mt_loop *l = t->loop;
     if (t->guard == MT__GUARD_CANARY)
         mt__check_canary(t);
+    mt_loop *l = t->loop; /* read after the call: not kept across it */
     mt_task *next = l->ready_head;
     if (next && l->budget && !((t->flags | next->flags) & MT__F_SHARED) && !l->slow_path) {
         l->budget--;
@@ -333,8 +371,10 @@ static inline void mt__switch_out(mt_task *t)
     } else {
         mt__fiber_switch(&t->fiber, &l->main, false);
     }
-    if (l->dead)
-        mt__reap(l);
+    /* t->loop again rather than l: then only t stays live across the
+     * switch, and the frame that a shared-stack task saves is smaller. */
+    if (t->loop->dead)
+        mt__reap(t->loop);
 }
 
 /*
@@ -390,17 +430,44 @@ static inline void mt__rec_free(void *rec, void *local)
 /* Ask t to stop for `why` (MT__I_*): wake it if it waits interruptibly. */
 void mt__interrupt(mt_task *t, int why);
 
-/* Make a task of loop l and queue it; *out receives it (it is the caller's
- * handle when `handle`, else borrowed: the task runs detached). */
-int mt__task_new(mt_loop *l, mt_task **out, bool handle, mt_co_fn *fn, void *arg,
+/* How mt__task_new makes a task (flags). */
+enum {
+    MT__NEW_HANDLE = 1 << 0, /* *out is the caller's handle, else borrowed (detached) */
+    MT__NEW_EXTRA = 1 << 1,  /* make its extra record now (a group's child) */
+};
+
+/* Make a task of loop l and queue it; *out receives it (out may be NULL
+ * for a detached task). `how`: MT__NEW_*.
+ * Returns 0, -EINVAL, MT_ECLOSED or -ENOMEM. */
+int mt__task_new(mt_loop *l, mt_task **out, unsigned how, mt_co_fn *fn, void *arg,
                  const mt_task_opts *o);
 
 /* Drop one reference; frees an ended task at zero. */
 void mt__task_unref(mt_task *t);
 
-/* Add / remove a waiter for t's end (t not done). */
-void mt__waiter_add(mt_task *t, mt__waiter *w);
-void mt__waiter_remove(mt_task *t, mt__waiter *w);
+/* Add / remove a waiter for t's end (t not done). Inline: each await
+ * does both. */
+static inline void mt__waiter_add(mt_task *t, mt__waiter *w)
+{
+    w->prev = NULL;
+    w->next = t->waiters;
+    if (t->waiters)
+        t->waiters->prev = w;
+    t->waiters = w;
+}
+
+static inline void mt__waiter_remove(mt_task *t, mt__waiter *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else if (t->waiters == w)
+        t->waiters = w->next;
+    else
+        return; /* not on the list (already notified) */
+    if (w->next)
+        w->next->prev = w->prev;
+    w->prev = w->next = NULL;
+}
 
 /* Resume the first ready task; returns when the scheduler's turn comes
  * again (tasks may switch among themselves meanwhile). */

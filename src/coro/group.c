@@ -49,7 +49,7 @@ int mt_task_group_init(mt_task_group *g)
 
 static void cancel_children(group *gr)
 {
-    for (mt_task *c = gr->children; c; c = c->group_next)
+    for (mt_task *c = gr->children; c; c = c->extra->group_next)
         mt__interrupt(c, MT__I_CANCEL);
 }
 
@@ -62,14 +62,16 @@ int mt_task_group_create_task(mt_task_group *g, mt_co_fn *fn, void *arg,
     if (gr->closed)
         return MT_ECLOSED;
     mt_task *t;
-    int err = mt__task_new(gr->owner->loop, &t, out != NULL, fn, arg, opts);
+    int err = mt__task_new(gr->owner->loop, &t, (out ? MT__NEW_HANDLE : 0) | MT__NEW_EXTRA, fn,
+                           arg, opts);
     if (err)
         return err;
-    t->group = (struct mt_task_group *)gr;
-    t->group_prev = NULL;
-    t->group_next = gr->children;
+    mt__task_extra *x = t->extra;
+    x->group = (struct mt_task_group *)gr;
+    x->group_prev = NULL;
+    x->group_next = gr->children;
     if (gr->children)
-        gr->children->group_prev = t;
+        gr->children->extra->group_prev = t;
     gr->children = t;
     gr->remaining++;
     if (out)
@@ -79,15 +81,16 @@ int mt_task_group_create_task(mt_task_group *g, mt_co_fn *fn, void *arg,
 
 void mt__group_child_ended(mt_task *t)
 {
-    group *gr = (group *)t->group;
-    if (t->group_prev)
-        t->group_prev->group_next = t->group_next;
+    mt__task_extra *x = t->extra;
+    group *gr = (group *)x->group;
+    if (x->group_prev)
+        x->group_prev->extra->group_next = x->group_next;
     else
-        gr->children = t->group_next;
-    if (t->group_next)
-        t->group_next->group_prev = t->group_prev;
-    t->group = NULL;
-    t->group_prev = t->group_next = NULL;
+        gr->children = x->group_next;
+    if (x->group_next)
+        x->group_next->extra->group_prev = x->group_prev;
+    x->group = NULL;
+    x->group_prev = x->group_next = NULL;
     t->flags |= MT__F_RETRIEVED;
     gr->remaining--;
     if (t->result < 0 && t->result != -ECANCELED && !gr->first_error) {

@@ -308,7 +308,7 @@ int mt_run(mt_co_fn *fn, void *arg, const mt_run_opts *opts)
     if (err)
         return err;
     mt_task *main_task;
-    err = mt__task_new(l, &main_task, true, fn, arg, &(mt_task_opts){.name = "main"});
+    err = mt__task_new(l, &main_task, MT__NEW_HANDLE, fn, arg, &(mt_task_opts){.name = "main"});
     if (err) {
         mt_loop_free(l);
         return err;

@@ -16,12 +16,15 @@ int mt_task_result_buf(mt_buf **out)
     mt_task *t = mt__current();
     if (!t)
         return MT_ENOTCORO;
-    if (!t->bytes) {
-        t->bytes = calloc(1, sizeof *t->bytes);
-        if (!t->bytes)
+    mt__task_extra *x = mt__task_extra_of(t);
+    if (!x)
+        return -ENOMEM;
+    if (!x->bytes) {
+        x->bytes = calloc(1, sizeof *x->bytes);
+        if (!x->bytes)
             return -ENOMEM;
     }
-    *out = t->bytes;
+    *out = x->bytes;
     return 0;
 }
 
@@ -31,8 +34,9 @@ int mt_task_result_bytes(mt_task *t, mt_iov *out)
         return -EINVAL;
     *out = (mt_iov){NULL, 0};
     int r = mt_task_result(t);
-    if (t && t->state == MT__T_DONE && t->bytes && t->bytes->len)
-        *out = (mt_iov){t->bytes->data, t->bytes->len};
+    mt_buf *b = t && t->extra ? t->extra->bytes : NULL;
+    if (t && t->state == MT__T_DONE && b && b->len)
+        *out = (mt_iov){b->data, b->len};
     return r;
 }
 
@@ -43,8 +47,8 @@ int mt_task_take(mt_task *t, mt_buf *out)
     int r = mt_task_result(t);
     if (!t || t->state != MT__T_DONE)
         return r;
-    if (t->bytes)
-        mt_buf_move(out, t->bytes);
+    if (t->extra && t->extra->bytes)
+        mt_buf_move(out, t->extra->bytes);
     else
         mt_buf_free(out);
     return r;
@@ -52,7 +56,7 @@ int mt_task_take(mt_task *t, mt_buf *out)
 
 void mt__task_bytes_free(mt_task *t)
 {
-    mt_buf_free(t->bytes);
-    free(t->bytes);
-    t->bytes = NULL;
+    mt_buf_free(t->extra->bytes);
+    free(t->extra->bytes);
+    t->extra->bytes = NULL;
 }

@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,7 +67,7 @@ void mt__reap(mt_loop *l)
             l->shared_owner = NULL;
         free(t->saved);
         t->saved = NULL;
-        t->saved_len = t->saved_cap = 0;
+        t->saved_len = 0;
     }
     mt__task_unref(t); /* its life's reference */
 }
@@ -107,28 +108,6 @@ int mt_co_yield(void)
 
 /* ---- waiters for a task's end ------------------------------------------ */
 
-void mt__waiter_add(mt_task *t, mt__waiter *w)
-{
-    w->prev = NULL;
-    w->next = t->waiters;
-    if (t->waiters)
-        t->waiters->prev = w;
-    t->waiters = w;
-}
-
-void mt__waiter_remove(mt_task *t, mt__waiter *w)
-{
-    if (w->prev)
-        w->prev->next = w->next;
-    else if (t->waiters == w)
-        t->waiters = w->next;
-    else
-        return; /* not on the list (already notified) */
-    if (w->next)
-        w->next->prev = w->prev;
-    w->prev = w->next = NULL;
-}
-
 static void notify_waiters(mt_task *t)
 {
     /* Oldest first: the list is newest first, so reverse it. */
@@ -158,12 +137,13 @@ static void notify_waiters(mt_task *t)
 /* After the task's function: wake those who wait for it, then leave. */
 static __attribute__((noinline)) _Noreturn void task_ended(mt_task *t)
 {
-    if (t->scopes) /* timeout scopes it left open */
+    mt__task_extra *x = t->extra;
+    if (x && x->scopes) /* timeout scopes it left open */
         mt__scopes_abandon(t);
     t->state = MT__T_DONE;
     t->loop->live--;
     notify_waiters(t);
-    if (t->group)
+    if (x && x->group)
         mt__group_child_ended(t);
     leave_for_good(t);
 }
@@ -178,10 +158,13 @@ static void task_entry(void *arg)
     if (t->loop->dead)
         mt__reap(t->loop);
     t->flags |= MT__F_STARTED;
-    if (t->interrupt & (MT__I_CANCEL | MT__I_GROUP))
+    if (t->interrupt & (MT__I_CANCEL | MT__I_GROUP)) {
         t->result = -ECANCELED; /* cancelled before it ran: it never runs */
-    else
-        t->result = t->fn(t->arg);
+    } else {
+        mt_co_fn *fn = t->fn; /* read both before the timer's room is used */
+        void *arg = t->arg;
+        t->result = fn(arg);
+    }
     task_ended(t);
 }
 
@@ -206,10 +189,9 @@ static void shared_switch_in(mt_loop *l, mt_task *t)
         return;
     if (o && o->state != MT__T_DONE) {
         char *sp = mt__ctx_sp(&o->fiber.ctx);
-        size_t len = (size_t)(o->stack_hi - sp);
-        if (len > o->saved_cap) {
-            size_t cap = (len + 15) & ~(size_t)15;
-            char *p = realloc(o->saved, cap);
+        size_t len = (size_t)(mt__stack_hi(o) - sp);
+        if (!o->saved || len > malloc_usable_size(o->saved)) {
+            char *p = realloc(o->saved, len);
             if (!p) {
                 static const char msg[] = "multitask: out of memory saving a shared stack\n";
                 ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
@@ -217,7 +199,6 @@ static void shared_switch_in(mt_loop *l, mt_task *t)
                 abort();
             }
             o->saved = p;
-            o->saved_cap = (uint32_t)cap;
         }
         stack_copy(o->saved, sp, len);
         o->saved_len = (uint32_t)len;
@@ -227,13 +208,13 @@ static void shared_switch_in(mt_loop *l, mt_task *t)
     /* The shadow of the shared stack still describes the frames of the
      * tasks that used it before (redzones of frames that never returned):
      * clear it all, or t's calls trip over them. */
-    __asan_unpoison_memory_region(t->stack_lo, (size_t)(t->stack_hi - t->stack_lo));
+    __asan_unpoison_memory_region(mt__stack_lo(t), (size_t)(mt__stack_hi(t) - mt__stack_lo(t)));
 #endif
     if (!(t->flags & MT__F_STARTED))
-        mt__ctx_make(&t->fiber.ctx, t->stack_lo, (size_t)(t->stack_hi - t->stack_lo), task_entry,
-                     t);
+        mt__ctx_make(&t->fiber.ctx, mt__stack_lo(t), (size_t)(mt__stack_hi(t) - mt__stack_lo(t)),
+                     task_entry, t);
     else if (t->saved_len)
-        memcpy(t->stack_hi - t->saved_len, t->saved, t->saved_len);
+        memcpy(mt__stack_hi(t) - t->saved_len, t->saved, t->saved_len);
 }
 
 /* Back in the scheduler after `t` switched to it: account for its slice
@@ -275,21 +256,97 @@ void mt__run_ready(mt_loop *l)
 
 /* ---- making and freeing ----------------------------------------------- */
 
-/* Zero a task record with plain 16-byte stores: memset's "rep stos" costs
- * more than the rest of making a task. */
+/* Zero a task record up to its stack mapping (which a reused record
+ * keeps) with plain stores: memset's "rep stos" costs more than the rest of
+ * making a task. */
 static void record_clear(mt_task *t)
 {
     typedef uint64_t v2 __attribute__((vector_size(16), aligned(16)));
     v2 *p = (v2 *)(void *)t;
-    for (size_t i = 0; i < (sizeof *t + 15) / 16; i++) {
+    for (size_t i = 0; i < MT__SHARED_RECORD / 16; i++) {
         p[i] = (v2){0, 0};
         __asm__("" : : "r"(p) : "memory"); /* keep GCC from making it a memset */
     }
+    uint64_t *tail = (uint64_t *)(void *)t;
+    for (size_t i = MT__SHARED_RECORD / 16 * 2; i < MT__SHARED_RECORD / 8; i++)
+        tail[i] = 0;
 }
 
-int mt__task_new(mt_loop *l, mt_task **out, bool handle, mt_co_fn *fn, void *arg,
+_Static_assert(MT__SHARED_RECORD % 8 == 0, "the record clears in words");
+
+mt__task_extra *mt__task_extra_of(mt_task *t)
+{
+    if (!t->extra)
+        t->extra = calloc(1, sizeof *t->extra);
+    return t->extra;
+}
+
+/* The first of the loop's freed records (it has one), cleared, its stack
+ * kept. */
+static mt_task *reuse_record(mt_loop *l)
+{
+    mt_task *t = l->free_records;
+    l->free_records = t->next;
+    record_clear(t); /* its map stays */
+    t->guard = t->map.guard;
+    return t;
+}
+
+/* A record at the top of a private stack of `size` usable bytes: a freed
+ * one from the loop's list when the size is the default, else a new one. */
+static mt_task *private_record(mt_loop *l, size_t size, int *err)
+{
+    if (l->free_records && size == l->default_stack)
+        return reuse_record(l);
+    mt__stack s;
+    *err = mt__stack_get(l, size + MT__GUARD_SIZE, &s);
+    if (*err)
+        return NULL;
+    mt_task *t = (mt_task *)(s.map + s.len - RECORD_ROOM);
+    record_clear(t);
+    t->map = s;
+    t->guard = s.guard;
+    return t;
+}
+
+/* The rest of making task t of loop l (its record and stack are ready):
+ * what it runs, its place in the loop's lists, its context; queue it. */
+static inline int task_start(mt_loop *l, mt_task *t, mt_task **out, unsigned how, mt_co_fn *fn,
+                             void *arg, mt__task_extra *x)
+{
+    t->loop = l;
+    char *lo = mt__stack_lo(t), *hi = mt__stack_hi(t);
+#ifdef MT__ASAN
+    if (!(t->flags & MT__F_SHARED))
+        __asan_unpoison_memory_region(lo, (size_t)(hi - lo));
+#endif
+    t->fn = fn;
+    t->arg = arg;
+    t->extra = x;
+    t->id = ++l->next_id;
+    t->refs = (uint16_t)(1 + (how & MT__NEW_HANDLE));
+    t->all_next = l->tasks;
+    if (l->tasks)
+        l->tasks->all_prev = t;
+    l->tasks = t;
+    l->live++;
+    mt__fiber_init(&t->fiber, lo, (size_t)(hi - lo), false);
+    if (!(t->flags & MT__F_SHARED))
+        mt__ctx_make(&t->fiber.ctx, lo, (size_t)(hi - lo), task_entry, t);
+    if (__builtin_expect(mt__trace_on, 0))
+        mt_trace_track_name(t->id, mt_task_name(t));
+    mt__ready_push(l, t);
+    if (out)
+        *out = t;
+    return 0;
+}
+
+int mt__task_new(mt_loop *l, mt_task **out, unsigned how, mt_co_fn *fn, void *arg,
                  const mt_task_opts *o)
 {
+    /* The usual task: no options, and a freed record to reuse. */
+    if (!o && fn && !l->closing && l->free_records && !(how & MT__NEW_EXTRA))
+        return task_start(l, reuse_record(l), out, how, fn, arg, NULL);
     static const mt_task_opts none;
     if (!o)
         o = &none;
@@ -298,61 +355,39 @@ int mt__task_new(mt_loop *l, mt_task **out, bool handle, mt_co_fn *fn, void *arg
         return -EINVAL;
     if (l->closing)
         return MT_ECLOSED;
-    mt_task *t;
-    if (o->stack == MT_STACK_SHARED) {
-        if (!l->shared.map) {
-            int err = mt__stack_map_shared(&l->shared, l->shared_size + MT__GUARD_SIZE);
-            if (err)
-                return err;
-        }
-        t = calloc(1, MT__SHARED_RECORD);
-        if (!t)
+    mt__task_extra *x = NULL;
+    if (__builtin_expect(o->name || (how & MT__NEW_EXTRA), 0)) {
+        x = calloc(1, sizeof *x);
+        if (!x)
             return -ENOMEM;
+        x->name = o->name;
+    }
+    mt_task *t;
+    int err = 0;
+    if (o->stack == MT_STACK_SHARED) {
+        if (!l->shared.map)
+            err = mt__stack_map_shared(&l->shared, l->shared_size + MT__GUARD_SIZE);
+        t = err ? NULL : calloc(1, MT__SHARED_RECORD);
+        if (!t) {
+            free(x);
+            return err ? err : -ENOMEM;
+        }
         /* Only the fields before `map` are ever touched: hide the short
          * allocation from GCC's bounds warnings. */
         __asm__("" : "+r"(t));
         t->flags = MT__F_SHARED;
         t->guard = MT__GUARD_NONE;
-        t->stack_lo = l->shared.map + MT__GUARD_SIZE;
-        t->stack_hi = l->shared.map + l->shared.len;
     } else {
         size_t size = l->default_stack;
         if (o->stack_size)
             size = (o->stack_size + page_size() - 1) & ~(page_size() - 1);
-        mt__stack s;
-        int err = mt__stack_get(l, size + MT__GUARD_SIZE, &s);
-        if (err)
+        t = private_record(l, size, &err);
+        if (!t) {
+            free(x);
             return err;
-        t = (mt_task *)(s.map + s.len - RECORD_ROOM);
-        record_clear(t);
-        t->map = s;
-        t->guard = s.guard;
-        t->stack_lo = s.map + MT__GUARD_SIZE;
-        t->stack_hi = (char *)t;
-#ifdef MT__ASAN
-        __asan_unpoison_memory_region(t->stack_lo, (size_t)(t->stack_hi - t->stack_lo));
-#endif
+        }
     }
-    t->loop = l;
-    t->fn = fn;
-    t->arg = arg;
-    t->name = o->name;
-    t->id = ++l->next_id;
-    t->refs = 1 + handle;
-    t->all_next = l->tasks;
-    if (l->tasks)
-        l->tasks->all_prev = t;
-    l->tasks = t;
-    l->live++;
-    mt__fiber_init(&t->fiber, t->stack_lo, (size_t)(t->stack_hi - t->stack_lo), false);
-    if (!(t->flags & MT__F_SHARED))
-        mt__ctx_make(&t->fiber.ctx, t->stack_lo, (size_t)(t->stack_hi - t->stack_lo), task_entry,
-                     t);
-    if (mt__trace_on)
-        mt_trace_track_name(t->id, mt_task_name(t));
-    mt__ready_push(l, t);
-    *out = t;
-    return 0;
+    return task_start(l, t, out, how, fn, arg, x);
 }
 
 void mt__task_unref(mt_task *t)
@@ -362,8 +397,11 @@ void mt__task_unref(mt_task *t)
     mt_loop *l = t->loop;
     if (t->result < 0)
         mt__report_unretrieved(t);
-    if (t->bytes)
-        mt__task_bytes_free(t);
+    if (t->extra) {
+        if (t->extra->bytes)
+            mt__task_bytes_free(t);
+        free(t->extra);
+    }
     if (t->all_prev)
         t->all_prev->all_next = t->all_next;
     else
@@ -373,10 +411,13 @@ void mt__task_unref(mt_task *t)
     if (t->flags & MT__F_SHARED) {
         free(t->saved);
         free(t);
-        return;
+    } else if (t->map.in_slab) {
+        t->next = l->free_records; /* its stack stays with it, for reuse */
+        l->free_records = t;
+    } else {
+        mt__stack s = t->map;
+        mt__stack_put(l, &s);
     }
-    mt__stack s = t->map;
-    mt__stack_put(l, &s);
 }
 
 /* ---- the public task calls -------------------------------------------- */
@@ -386,11 +427,7 @@ int mt_task_create(mt_task **out, mt_co_fn *fn, void *arg, const mt_task_opts *o
     mt_loop *l = mt__loop_tls;
     if (!l)
         return MT_ENOTCORO;
-    mt_task *t;
-    int err = mt__task_new(l, &t, out != NULL, fn, arg, opts);
-    if (!err && out)
-        *out = t;
-    return err;
+    return mt__task_new(l, out, out ? MT__NEW_HANDLE : 0, fn, arg, opts);
 }
 
 int mt_loop_create_task(mt_loop *loop, mt_co_fn *fn, void *arg,
@@ -398,11 +435,7 @@ int mt_loop_create_task(mt_loop *loop, mt_co_fn *fn, void *arg,
 {
     if (!loop)
         return -EINVAL;
-    mt_task *t;
-    int err = mt__task_new(loop, &t, out != NULL, fn, arg, opts);
-    if (!err && out)
-        *out = t;
-    return err;
+    return mt__task_new(loop, out, out ? MT__NEW_HANDLE : 0, fn, arg, opts);
 }
 
 int mt_task_cancel(mt_task *t)
@@ -440,8 +473,8 @@ const char *mt_task_name(const mt_task *t)
     static _Thread_local char buf[32];
     if (!t)
         return "";
-    if (t->name)
-        return t->name;
+    if (t->extra && t->extra->name)
+        return t->extra->name;
     snprintf(buf, sizeof buf, "Task-%u", t->id);
     return buf;
 }

@@ -95,7 +95,7 @@ static int start_conn(mt_stream_server *srv, int fd)
         return err;
     }
     c->srv = srv;
-    err = mt__task_new(srv->loop, &c->task, false, conn_main, c, &srv->task_opts);
+    err = mt__task_new(srv->loop, &c->task, 0, conn_main, c, &srv->task_opts);
     if (err) {
         mt_stream_free(c->s);
         free(c);
@@ -169,7 +169,7 @@ int mt_stream_server_new(mt_stream_server **out, const char *host, int port, mt_
     srv->stream_opts = opts->stream;
     srv->task_opts = opts->task;
     srv->loop = l;
-    err = mt__task_new(l, &srv->acceptor, true, accept_main, srv,
+    err = mt__task_new(l, &srv->acceptor, MT__NEW_HANDLE, accept_main, srv,
                        &(mt_task_opts){.name = "stream-server"});
     if (err) {
         mt_co_close(srv->lfd);

@@ -192,10 +192,6 @@ int mt__stack_get(mt_loop *l, size_t len, mt__stack *out)
 {
     if (len != l->default_stack + MT__GUARD_SIZE)
         return mt__stack_map(out, len);
-    if (l->nfree_stacks) {
-        *out = l->free_stacks[--l->nfree_stacks];
-        return 0;
-    }
     mt__slab *sl = l->slabs;
     if (!sl || sl->carved == MT__SLAB_STACKS) {
         sl = calloc(1, sizeof *sl);
@@ -218,31 +214,17 @@ int mt__stack_get(mt_loop *l, size_t len, mt__stack *out)
 
 void mt__stack_put(mt_loop *l, mt__stack *s)
 {
-    if (!s->in_slab) {
-        mt__stack_unmap(s);
-        return;
-    }
-    if (l->nfree_stacks == l->free_stacks_cap) {
-        size_t cap = l->free_stacks_cap ? l->free_stacks_cap * 2 : 64;
-        mt__stack *p = realloc(l->free_stacks, cap * sizeof *p);
-        if (!p) { /* keep the memory mapped in its slab: lost for reuse only */
-            return;
-        }
-        l->free_stacks = p;
-        l->free_stacks_cap = cap;
-    }
-    l->free_stacks[l->nfree_stacks++] = *s;
+    (void)l;
+    mt__stack_unmap(s); /* a slab stack is kept: its record goes to free_records */
 }
 
 void mt__stacks_free_all(mt_loop *l)
 {
 #ifdef MT__VALGRIND
-    for (size_t i = 0; i < l->nfree_stacks; i++)
-        VALGRIND_STACK_DEREGISTER(l->free_stacks[i].valgrind_id);
+    for (mt_task *t = l->free_records; t; t = t->next)
+        VALGRIND_STACK_DEREGISTER(t->map.valgrind_id);
 #endif
-    free(l->free_stacks);
-    l->free_stacks = NULL;
-    l->nfree_stacks = l->free_stacks_cap = 0;
+    l->free_records = NULL; /* they live in the slabs */
     while (l->slabs) {
         mt__slab *sl = l->slabs;
         l->slabs = sl->next;
@@ -309,8 +291,8 @@ static void overflow_message(const mt_task *t)
 {
     char buf[256];
     size_t n = put_str(buf, 0, sizeof buf, "multitask: coroutine '");
-    if (t->name) {
-        n = put_str(buf, n, sizeof buf, t->name);
+    if (t->extra && t->extra->name) {
+        n = put_str(buf, n, sizeof buf, t->extra->name);
     } else {
         n = put_str(buf, n, sizeof buf, "Task-");
         n = put_num(buf, n, sizeof buf, t->id);

@@ -219,11 +219,26 @@ static void sleep_fire(mt__timer *tm)
     mt__wake((mt_task *)((char *)tm - offsetof(mt_task, timer)), 0);
 }
 
-int mt_co_sleep(double seconds)
+/* The wait of a sleep whose timer is armed. Out of line and called last,
+ * so that a sleeping task's deepest frame is this small one (a shared-stack
+ * task's frames are copied out at each switch). */
+static __attribute__((noinline, cold)) int sleep_interrupted(mt_task *t, int r)
 {
-    mt_task *t = mt__current();
-    if (!t)
-        return MT_ENOTCORO;
+    mt__timer_stop(t->loop, &t->timer);
+    return r;
+}
+
+static __attribute__((noinline)) int sleep_wait(mt_task *t)
+{
+    int r = mt__suspend(t, false);
+    if (__builtin_expect(r, 0))
+        return sleep_interrupted(t, r); /* a tail call, like the one below */
+    return 0;
+}
+
+/* What the usual sleep leaves out: a bad or zero length, tracing. */
+static __attribute__((noinline, cold)) int sleep_slow(mt_task *t, double seconds)
+{
     if (!(seconds >= 0) || isinf(seconds))
         return -EINVAL;
     if (seconds == 0)
@@ -236,12 +251,27 @@ int mt_co_sleep(double seconds)
     int err = mt__timer_start(t->loop, &t->timer, after(t0, seconds));
     if (err)
         return err;
-    int r = mt__suspend(t, false);
-    if (r)
-        mt__timer_stop(t->loop, &t->timer);
+    int r = sleep_wait(t);
     if (mt__trace_on)
         mt_trace_slice("sleep", "sleep", t->id, (uint64_t)t0, (uint64_t)mt__now_ns());
     return r;
+}
+
+int mt_co_sleep(double seconds)
+{
+    mt_task *t = mt__current();
+    if (!t)
+        return MT_ENOTCORO;
+    if (__builtin_expect(!(seconds > 0) || isinf(seconds) || mt__trace_on, 0))
+        return sleep_slow(t, seconds);
+    int code = mt__interrupt_code(t);
+    if (code)
+        return code;
+    t->timer.fire = sleep_fire;
+    int err = mt__timer_start(t->loop, &t->timer, after(mt__now_ns(), seconds));
+    if (err)
+        return err;
+    return sleep_wait(t); /* a tail call: this frame is gone while it sleeps */
 }
 
 static void wake_timer_fire(mt__timer *tm)
@@ -371,7 +401,8 @@ int mt_co_timeout_begin(mt_co_timeout *scope, double seconds)
         return MT_ENOTCORO;
     if (!scope || isnan(seconds))
         return -EINVAL;
-    mt__scope *s = mt__rec(t, scope, sizeof *s);
+    mt__task_extra *x = mt__task_extra_of(t);
+    mt__scope *s = x ? mt__rec(t, scope, sizeof *s) : NULL;
     if (!s)
         return -ENOMEM;
     memset(s, 0, sizeof *s);
@@ -387,8 +418,8 @@ int mt_co_timeout_begin(mt_co_timeout *scope, double seconds)
             return err;
         }
     }
-    s->outer = t->scopes;
-    t->scopes = s;
+    s->outer = x->scopes;
+    x->scopes = s;
     return 0;
 }
 
@@ -396,17 +427,17 @@ int mt_co_timeout_end(mt_co_timeout *scope)
 {
     mt_task *t = mt__current();
     mt__scope *s = scope ? scope_of(scope) : NULL;
-    if (!t || !s || t->scopes != s)
+    if (!t || !s || !t->extra || t->extra->scopes != s)
         return -EINVAL;
     mt__timer_stop(t->loop, &s->tm);
-    t->scopes = s->outer;
+    t->extra->scopes = s->outer;
     bool expired = s->expired;
     scope->priv[HEAP_WORD] = NULL;
     mt__rec_free(s, scope);
     if (!expired)
         return 0;
     bool outer_expired = false;
-    for (mt__scope *o = t->scopes; o; o = o->outer)
+    for (mt__scope *o = t->extra->scopes; o; o = o->outer)
         outer_expired |= o->expired;
     if (!outer_expired)
         t->interrupt &= (uint8_t)~MT__I_TIMEOUT;
@@ -415,11 +446,11 @@ int mt_co_timeout_end(mt_co_timeout *scope)
 
 void mt__scopes_abandon(mt_task *t)
 {
-    for (mt__scope *s = t->scopes, *outer; s; s = outer) {
+    for (mt__scope *s = t->extra->scopes, *outer; s; s = outer) {
         outer = s->outer;
         mt__timer_stop(t->loop, &s->tm);
         if (s->heap)
             free(s);
     }
-    t->scopes = NULL;
+    t->extra->scopes = NULL;
 }
