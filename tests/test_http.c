@@ -1,0 +1,383 @@
+/*
+ * test_http.c - the http layer against a real server on 127.0.0.1 (the
+ * small one of http_helpers.h): bodies, headers, redirects and their
+ * limits, caps after decoding, many coroutines on one client, blocking
+ * calls from threads, cancellation and timeouts without leaked fds.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <sys/mman.h>
+
+#include "coro_helpers.h"
+#include "http_helpers.h"
+
+static test_server srv;
+
+#define URL(path) srv_url(&srv, path, (char[256]){0}, 256)
+
+/* Run fn(arg) as the main task, with the server up around it. */
+static int with_server(mt_co_fn *fn, void *arg)
+{
+    srv_start(&srv);
+    int r = co_run(fn, arg);
+    srv_stop(&srv);
+    return r;
+}
+
+static mt_http_client *client(void)
+{
+    mt_http_client *c = NULL;
+    cr_assert_eq(mt_http_client_new(&c, NULL), 0);
+    return c;
+}
+
+/* ---- bodies and headers ----------------------------------------------- */
+
+static int basics_main(void *arg)
+{
+    (void)arg;
+    mt_http_client *c = client();
+    mt_http_response r = MT_HTTP_RESPONSE_INIT;
+    cr_expect_eq(mt_http_get(&r, c, URL("/hello"), NULL), 0, "%s", r.error);
+    cr_expect_eq(r.status, 200);
+    cr_expect_eq(r.body.len, 11);
+    cr_expect_eq(r.size, 11);
+    cr_expect(r.body.data && memcmp(r.body.data, "hello world", 11) == 0);
+    cr_expect_str_eq(r.url, URL("/hello"));
+    cr_expect_str_eq(r.error, "");
+    cr_expect_eq(r.redirects, 0);
+    cr_expect_gt(r.time.total, 0);
+    cr_expect_geq(r.time.total, r.time.connect);
+    const char *v = mt_http_response_header(&r, "x-TEST");
+    cr_expect(v && strcmp(v, "Yes") == 0, "header lookup ignores case");
+    cr_expect_str_eq(mt_http_response_header(&r, "Content-Type"), "text/plain");
+    cr_expect_null(mt_http_response_header(&r, "X-Absent"));
+    const char *n;
+    cr_expect_eq(mt_http_response_header_at(&r, 0, &n, &v), 0);
+    cr_expect_str_eq(n, "Content-Length");
+    cr_expect_eq(mt_http_response_header_at(&r, 99, &n, &v), MT_EINDEX);
+
+    /* The same response reused: chunked, then a 404 (not an error). */
+    cr_expect_eq(mt_http_get(&r, c, URL("/chunked"), NULL), 0, "%s", r.error);
+    cr_expect_eq(r.body.len, 8);
+    cr_expect(memcmp(r.body.data, "abcdefgh", 8) == 0);
+    cr_expect_null(mt_http_response_header(&r, "X-Test"), "headers of the last response only");
+    cr_expect_eq(mt_http_get(&r, c, URL("/nothing-here"), NULL), 0);
+    cr_expect_eq(r.status, 404);
+
+    /* A body that ends early, a refused connection, bad arguments. */
+    cr_expect_eq(mt_http_get(&r, c, URL("/cut"), NULL), -EPIPE);
+    cr_expect_neq(r.error[0], '\0');
+    cr_expect_eq(mt_http_get(&r, c, "http://127.0.0.1:1/", NULL), -ECONNREFUSED);
+    cr_expect_eq(mt_http_get(&r, c, URL("/hello"), &(mt_http_opts){.timeout = 0.0 / 0.0}),
+                 -EINVAL);
+    cr_expect_eq(mt_http_get(&r, c, URL("/hello"), &(mt_http_opts){.to = MT_HTTP_TO_FD, .fd = -1}),
+                 -EINVAL);
+    cr_expect_eq(mt_http_get(&r, c, URL("/hello"), &(mt_http_opts){.to = MT_HTTP_TO_CALLBACK}),
+                 -EINVAL);
+    cr_expect_eq(mt_http_get(NULL, c, URL("/hello"), NULL), -EINVAL);
+    cr_expect_eq(mt_http_get(&r, c, "ftp://127.0.0.1/x", NULL), -EPROTONOSUPPORT);
+    mt_http_response_free(&r);
+    cr_expect_eq(mt_http_client_free(c), 0);
+    return 0;
+}
+
+LEAK_TEST(http, get_body_headers_errors, .timeout = 60)
+{
+    cr_assert_eq(with_server(basics_main, NULL), 0);
+    mt_http_response r = MT_HTTP_RESPONSE_INIT;
+    cr_expect_eq(mt_http_get(&r, NULL, "http://127.0.0.1/", NULL), MT_ENOTCORO);
+    mt_http_client *c = NULL;
+    cr_expect_eq(mt_http_client_new(&c, NULL), MT_ENOTCORO);
+}
+
+/* ---- sinks ------------------------------------------------------------ */
+
+typedef struct collect {
+    size_t bytes;
+    int fail_after; /* fail once this many bytes came; 0: never */
+} collect;
+
+static int collect_write(const void *data, size_t len, void *arg)
+{
+    (void)data;
+    collect *k = arg;
+    k->bytes += len;
+    return k->fail_after && k->bytes >= (size_t)k->fail_after ? -ENOSPC : 0;
+}
+
+static int sinks_main(void *arg)
+{
+    (void)arg;
+    mt_http_client *c = client();
+    mt_http_response r = MT_HTTP_RESPONSE_INIT;
+    int fd = memfd_create("body", MFD_CLOEXEC);
+    cr_assert_geq(fd, 0);
+    cr_expect_eq(mt_http_get(&r, c, URL("/big"), &(mt_http_opts){.to = MT_HTTP_TO_FD, .fd = fd}),
+                 0, "%s", r.error);
+    cr_expect_eq(r.size, SRV_BIG);
+    cr_expect_eq(r.body.len, 0, "nothing kept in memory");
+    cr_expect_eq(lseek(fd, 0, SEEK_END), (off_t)SRV_BIG);
+    close(fd);
+
+    collect k = {0};
+    mt_http_opts to_cb = {.to = MT_HTTP_TO_CALLBACK, .write = collect_write, .write_arg = &k};
+    cr_expect_eq(mt_http_get(&r, c, URL("/big"), &to_cb), 0);
+    cr_expect_eq(k.bytes, SRV_BIG);
+    k = (collect){.fail_after = 1000};
+    cr_expect_eq(mt_http_get(&r, c, URL("/big"), &to_cb), -ENOSPC, "the sink's own error");
+    cr_expect_lt(k.bytes, SRV_BIG);
+
+    cr_expect_eq(mt_http_get(&r, c, URL("/big"), &(mt_http_opts){.to = MT_HTTP_TO_NOWHERE}), 0);
+    cr_expect_eq(r.size, SRV_BIG);
+    cr_expect_eq(r.body.len, 0);
+    /* Capped: the declared length is refused before the body. */
+    cr_expect_eq(mt_http_get(&r, c, URL("/big"), &(mt_http_opts){.max_size = 1000}), -EFBIG);
+    cr_expect_eq(r.size, 0);
+    mt_http_response_free(&r);
+    mt_http_client_free(c);
+    return 0;
+}
+
+LEAK_TEST(http, body_to_fd_callback_nowhere, .timeout = 60)
+{
+    cr_assert_eq(with_server(sinks_main, NULL), 0);
+}
+
+/* The cap counts decoded bytes: 1 MiB of zeros arrives as about 1 KiB of
+ * gzip, which no Content-Length check can catch. */
+static int gzip_main(void *arg)
+{
+    (void)arg;
+    mt_http_client *c = client();
+    mt_http_response r = MT_HTTP_RESPONSE_INIT;
+    cr_expect_lt(srv.gz_len, 16384);
+    cr_expect_eq(mt_http_get(&r, c, URL("/gzip"), NULL), 0, "%s", r.error);
+    cr_expect_eq(r.body.len, SRV_BIG, "decoded");
+    cr_expect_eq(mt_http_get(&r, c, URL("/gzip"), &(mt_http_opts){.max_size = 65536}), -EFBIG);
+    cr_expect_leq(r.size, 65536);
+    cr_expect_leq(r.body.len, 65536);
+    cr_expect_eq(mt_http_get(&r, c, URL("/gzip"),
+                             &(mt_http_opts){.max_size = 65536, .flags = MT_HTTP_NO_DECODE}),
+                 0);
+    cr_expect_eq(r.size, srv.gz_len, "undecoded, the body as sent");
+    mt_http_response_free(&r);
+    mt_http_client_free(c);
+    return 0;
+}
+
+LEAK_TEST(http, cap_counts_decoded_bytes, .timeout = 60)
+{
+    cr_assert_eq(with_server(gzip_main, NULL), 0);
+}
+
+/* ---- redirects -------------------------------------------------------- */
+
+static int redirect_main(void *arg)
+{
+    (void)arg;
+    mt_http_client *c = client();
+    mt_http_response r = MT_HTTP_RESPONSE_INIT;
+    cr_expect_eq(mt_http_get(&r, c, URL("/redirect/3"), NULL), 0, "%s", r.error);
+    cr_expect_eq(r.status, 200);
+    cr_expect_eq(r.redirects, 3);
+    cr_expect_str_eq(r.url, URL("/redirect/0"));
+    cr_expect_eq(mt_http_get(&r, c, URL("/redirect/12"), NULL), -ELOOP, "more than 10");
+    cr_expect_eq(mt_http_get(&r, c, URL("/redirect/3"), &(mt_http_opts){.max_redirects = 2}),
+                 -ELOOP);
+    cr_expect_eq(mt_http_get(&r, c, URL("/redirect/3"), &(mt_http_opts){.max_redirects = -1}), 0);
+    cr_expect_eq(r.status, 302, "not followed");
+    cr_expect_str_eq(mt_http_response_header(&r, "location"), "/redirect/2");
+    /* A loop is seen when it closes, not after 10 redirects. */
+    int before = atomic_load(&srv.served);
+    cr_expect_eq(mt_http_get(&r, c, URL("/loop"), NULL), -ELOOP);
+    cr_expect_eq(atomic_load(&srv.served) - before, 2, "two requests, then the loop was seen");
+    cr_expect_eq(mt_http_get(&r, c, URL("/file"), NULL), -EPROTONOSUPPORT);
+    cr_expect_eq(r.body.len, 0, "nothing read from file:");
+    mt_http_response_free(&r);
+    mt_http_client_free(c);
+    return 0;
+}
+
+LEAK_TEST(http, redirects_limits_loops_schemes, .timeout = 60)
+{
+    cr_assert_eq(with_server(redirect_main, NULL), 0);
+}
+
+/* ---- many at once ----------------------------------------------------- */
+
+#define MANY 100
+
+static mt_http_client *shared_client;
+
+static int one_get(void *arg)
+{
+    (void)arg;
+    mt_http_response r = MT_HTTP_RESPONSE_INIT;
+    int err = mt_http_get(&r, shared_client, URL("/slow-not"), NULL); /* a 404 */
+    if (!err)
+        err = mt_http_get(&r, shared_client, URL("/hello"), NULL);
+    if (!err)
+        err = r.body.len == 11 ? (int)r.status : -EBADMSG;
+    mt_http_response_free(&r);
+    return err;
+}
+
+static int many_main(void *arg)
+{
+    (void)arg;
+    shared_client = client();
+    mt_task *ts[MANY];
+    int results[MANY];
+    for (int i = 0; i < MANY; i++)
+        cr_assert_eq(mt_task_create(&ts[i], one_get, NULL, NULL), 0);
+    cr_expect_eq(mt_co_gather(ts, MANY, results, NULL), 0);
+    for (int i = 0; i < MANY; i++)
+        cr_expect_eq(results[i], 200, "task %d: %s", i, mt_strerror(results[i]));
+    release_all(ts, MANY);
+    cr_expect_eq(mt_http_client_free(shared_client), 0);
+    return 0;
+}
+
+LEAK_TEST(http, hundred_coroutines_one_client, .timeout = 60)
+{
+    cr_assert_eq(with_server(many_main, NULL), 0);
+    cr_expect_geq(atomic_load(&srv.served), 2 * MANY);
+}
+
+/* ---- from threads ----------------------------------------------------- */
+
+static int blocking_fn(const void *arg, size_t len, mt_buf *out)
+{
+    (void)len;
+    mt_http_response r = MT_HTTP_RESPONSE_INIT;
+    int err = 0;
+    for (int i = 0; i < 5 && !err; i++)
+        err = mt_http_get_blocking(&r, arg, NULL);
+    if (!err)
+        err = mt_buf_append(out, r.body.data, r.body.len);
+    mt_http_response_free(&r);
+    return err;
+}
+
+static int blocking_in_coro(void *arg)
+{
+    mt_http_response r = MT_HTTP_RESPONSE_INIT;
+    return mt_http_get_blocking(&r, arg, NULL);
+}
+
+LEAK_TEST(http, blocking_from_four_threads, .timeout = 60)
+{
+    srv_start(&srv);
+    const char *url = URL("/hello");
+    mt_executor *ex;
+    cr_assert_eq(mt_executor_new(&ex, &(mt_executor_opts){.max_workers = 4}), 0);
+    mt_future *fs[4];
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(mt_executor_submit(ex, blocking_fn, url, strlen(url) + 1, &fs[i]), 0);
+    for (int i = 0; i < 4; i++) {
+        mt_iov res;
+        cr_expect_eq(mt_future_result(fs[i], MT_FOREVER, &res), 0, "%s",
+                     mt_future_error_message(fs[i]));
+        cr_expect(res.len == 11 && memcmp(res.data, "hello world", 11) == 0);
+        mt_future_free(fs[i]);
+    }
+    mt_executor_free(ex); /* its threads end: their loops and clients go */
+    /* From a coroutine: refused (and no loop made for this thread). */
+    cr_expect_eq(co_run(blocking_in_coro, (void *)url), -EBUSY);
+    srv_stop(&srv);
+    cr_expect_eq(atomic_load(&srv.served), 20);
+}
+
+/* ---- cancellation and timeouts ---------------------------------------- */
+
+static int slow_get(void *arg)
+{
+    mt_http_response r = MT_HTTP_RESPONSE_INIT;
+    int err = mt_http_get(&r, arg, URL("/slow"), NULL);
+    cr_expect_gt(r.size, 0, "some of the body came");
+    cr_expect_lt(r.size, 100000);
+    mt_http_response_free(&r);
+    return err;
+}
+
+static int count_fds(void)
+{
+    return count_dir("/proc/self/fd", "");
+}
+
+/* Wait (up to 5 s) until this process has `fds` fds: the server's side of
+ * a connection closes once it sees the client gone. */
+static int settle_fds(int fds)
+{
+    for (int i = 0; i < 500 && count_fds() != fds; i++)
+        mt_co_sleep(0.01);
+    return count_fds();
+}
+
+static int cancel_main(void *arg)
+{
+    (void)arg;
+    mt_http_client *c = client();
+    int fds = count_fds();
+    mt_task *t;
+    cr_assert_eq(mt_task_create(&t, slow_get, c, NULL), 0);
+    mt_co_sleep(0.3);
+    cr_expect_eq(count_fds(), fds + 2, "the transfer's socket, and the server's");
+    cr_expect_eq(mt_task_cancel(t), 0);
+    cr_expect_eq(mt_task_await(t), -ECANCELED);
+    mt_task_free(t);
+    cr_expect_eq(settle_fds(fds), fds, "its socket closed with it, client still alive");
+
+    /* A timeout scope around the request. */
+    mt_co_timeout scope;
+    mt_co_timeout_begin(&scope, 0.3);
+    cr_expect_eq(slow_get(c), -ETIMEDOUT);
+    cr_expect_eq(mt_co_timeout_end(&scope), -ETIMEDOUT);
+    cr_expect_eq(settle_fds(fds), fds);
+    /* The request's own limits: total time, and the low-speed abort. */
+    mt_http_response r = MT_HTTP_RESPONSE_INIT;
+    double t0 = mt_monotonic();
+    cr_expect_eq(mt_http_get(&r, c, URL("/slow"), &(mt_http_opts){.timeout = 0.3}), -ETIMEDOUT);
+    cr_expect_neq(r.error[0], '\0');
+    cr_expect_eq(mt_http_get(&r, c, URL("/stall"),
+                             &(mt_http_opts){.low_speed_bytes = 100, .low_speed_time = 1}),
+                 -ETIMEDOUT);
+    cr_expect_lt(mt_monotonic() - t0, 10.0);
+    cr_expect_eq(settle_fds(fds), fds);
+    mt_http_response_free(&r);
+    cr_expect_eq(mt_http_client_free(c), 0);
+    return 0;
+}
+
+LEAK_TEST(http, cancel_and_timeouts_leave_no_fd, .timeout = 60)
+{
+    cr_assert_eq(with_server(cancel_main, NULL), 0);
+}
+
+static int sequential_main(void *arg)
+{
+    (void)arg;
+    mt_http_client *c = client();
+    mt_http_response r = MT_HTTP_RESPONSE_INIT;
+    int fds = -1;
+    for (int i = 0; i < 1000; i++) {
+        int err = mt_http_get(&r, c, URL("/hello"), NULL);
+        if (err || r.status != 200) {
+            cr_expect_eq(err, 0, "request %d: %s", i, r.error);
+            break;
+        }
+        if (i == 9)
+            fds = count_fds();
+    }
+    cr_expect_eq(count_fds(), fds, "no fd growth over 1,000 requests");
+    mt_http_response_free(&r);
+    mt_http_client_free(c);
+    return 0;
+}
+
+LEAK_TEST(http, thousand_sequential_requests, .timeout = 120)
+{
+    cr_assert_eq(with_server(sequential_main, NULL), 0);
+    cr_expect_eq(atomic_load(&srv.served), 1000);
+}
