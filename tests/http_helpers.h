@@ -29,6 +29,8 @@ typedef struct test_server {
     pthread_t conns[SRV_MAX_CONNS];
     size_t nconns;
     atomic_int served;
+    atomic_int now;       /* connections being answered (until closed) */
+    atomic_int pausing, most; /* in /pause's pause now; the most at once */
     unsigned char *gz;  /* SRV_BIG zero bytes, gzip-encoded */
     size_t gz_len;
 } test_server;
@@ -90,6 +92,18 @@ static void serve(test_server *s, int fd, const char *path)
     int n;
     if (strcmp(path, "/hello") == 0) {
         srv_body(fd, 200, "X-Test: Yes\r\nContent-Type: text/plain\r\n", "hello world", 11);
+    } else if (strcmp(path, "/pause") == 0) {
+        /* Counted before the answer goes: the client cannot start another
+         * request before this one has left the count. */
+        int now = atomic_fetch_add(&s->pausing, 1) + 1, most = atomic_load(&s->most);
+        while (now > most && !atomic_compare_exchange_weak(&s->most, &most, now))
+            ;
+        mt_sleep(0.1);
+        atomic_fetch_sub(&s->pausing, 1);
+        srv_body(fd, 200, "", "paused", 6);
+    } else if (strcmp(path, "/long-pause") == 0) {
+        mt_sleep(0.6);
+        srv_body(fd, 200, "", "paused", 6);
     } else if (strcmp(path, "/chunked") == 0) {
         srv_printf(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
                        "3\r\nabc\r\n4\r\ndefg\r\n1\r\nh\r\n0\r\n\r\n");
@@ -146,12 +160,15 @@ static void *srv_conn_main(void *arg)
     }
     req[got] = '\0';
     char path[1024];
+    test_server *s = c->s;
+    atomic_fetch_add(&s->now, 1);
     if (sscanf(req, "%*s %1023s", path) == 1) {
-        atomic_fetch_add(&c->s->served, 1);
-        serve(c->s, c->fd, path);
+        atomic_fetch_add(&s->served, 1);
+        serve(s, c->fd, path);
     }
     shutdown(c->fd, SHUT_WR);
     close(c->fd);
+    atomic_fetch_sub(&s->now, 1); /* after the close: see srv_idle_fds */
     free(c);
     return NULL;
 }

@@ -77,6 +77,10 @@ static int basics_main(void *arg)
                  -EINVAL);
     cr_expect_eq(mt_http_get(NULL, c, URL("/hello"), NULL), -EINVAL);
     cr_expect_eq(mt_http_get(&r, c, "ftp://127.0.0.1/x", NULL), -EPROTONOSUPPORT);
+    /* RFC 6761: .invalid never resolves (libcurl's resolver thread and its
+     * wake-up socket are exercised on the way). */
+    cr_expect_eq(mt_http_get(&r, c, "http://no-such-host.invalid/", &(mt_http_opts){.timeout = 20}),
+                 MT_ERESOLVE, "%s", r.error);
     mt_http_response_free(&r);
     cr_expect_eq(mt_http_client_free(c), 0);
     return 0;
@@ -245,6 +249,79 @@ LEAK_TEST(http, hundred_coroutines_one_client, .timeout = 60)
     cr_expect_geq(atomic_load(&srv.served), 2 * MANY);
 }
 
+/* Admission: no more transfers at once than the client allows, in all
+ * and per host, and a host at its limit holds back no other host. */
+typedef struct admit_case {
+    mt_http_client *c;
+    const char *url;
+} admit_case;
+
+static int admit_get(void *arg)
+{
+    admit_case *a = arg;
+    mt_http_response r = MT_HTTP_RESPONSE_INIT;
+    int err = mt_http_get(&r, a->c, a->url, NULL);
+    if (!err)
+        err = (int)r.status;
+    mt_http_response_free(&r);
+    return err;
+}
+
+static void admit_run(mt_http_client_opts o, int n, int most)
+{
+    mt_http_client *c;
+    cr_assert_eq(mt_http_client_new(&c, &o), 0);
+    atomic_store(&srv.most, 0);
+    admit_case a = {c, URL("/pause")};
+    mt_task *ts[16];
+    int results[16];
+    for (int i = 0; i < n; i++)
+        mt_task_create(&ts[i], admit_get, &a, NULL);
+    cr_expect_eq(mt_co_gather(ts, (size_t)n, results, NULL), 0);
+    for (int i = 0; i < n; i++)
+        cr_expect_eq(results[i], 200);
+    release_all(ts, (size_t)n);
+    cr_expect_eq(atomic_load(&srv.most), most, "at most %d at once", most);
+    cr_expect_eq(mt_http_client_free(c), 0);
+}
+
+static int admission_main(void *arg)
+{
+    (void)arg;
+    admit_run((mt_http_client_opts){.max_per_host = 2}, 10, 2);
+    admit_run((mt_http_client_opts){.max_transfers = 3}, 10, 3);
+    admit_run((mt_http_client_opts){.max_transfers = 5, .max_per_host = 4}, 10, 4);
+
+    /* One per host: a second request to 127.0.0.1 waits, one to localhost
+     * (another host) goes on. */
+    mt_http_client *c;
+    cr_assert_eq(mt_http_client_new(&c, &(mt_http_client_opts){.max_per_host = 1}), 0);
+    char other[256];
+    snprintf(other, sizeof other, "http://localhost:%d/hello", srv.port);
+    admit_case first = {c, URL("/long-pause")}, second = first, elsewhere = {c, other};
+    mt_task *t1, *t2, *t3;
+    mt_task_create(&t1, admit_get, &first, NULL);
+    mt_task_create(&t2, admit_get, &second, NULL);
+    mt_task_create(&t3, admit_get, &elsewhere, NULL);
+    cr_expect_eq(mt_task_await(t3), 200);
+    cr_expect(!mt_task_done(t1) && !mt_task_done(t2), "the other host was not held back");
+    /* Cancelled while waiting for admission: it leaves the queue. */
+    mt_task_cancel(t2);
+    cr_expect_eq(mt_task_await(t2), -ECANCELED);
+    cr_expect_eq(mt_task_await(t1), 200);
+    mt_task_free(t1);
+    mt_task_free(t2);
+    mt_task_free(t3);
+    cr_expect_eq(mt_http_client_free(c), 0);
+    cr_expect_eq(mt_http_client_new(&c, &(mt_http_client_opts){.max_per_host = -1}), -EINVAL);
+    return 0;
+}
+
+LEAK_TEST(http, admission_total_and_per_host, .timeout = 60)
+{
+    cr_assert_eq(with_server(admission_main, NULL), 0);
+}
+
 /* ---- from threads ----------------------------------------------------- */
 
 static int blocking_fn(const void *arg, size_t len, mt_buf *out)
@@ -304,6 +381,15 @@ static int slow_get(void *arg)
 static int count_fds(void)
 {
     return count_dir("/proc/self/fd", "");
+}
+
+/* The fds of this process once the server has closed its side of every
+ * connection. */
+static int srv_idle_fds(void)
+{
+    for (int i = 0; i < 500 && atomic_load(&srv.now); i++)
+        mt_co_sleep(0.01);
+    return count_fds();
 }
 
 /* Wait (up to 5 s) until this process has `fds` fds: the server's side of
@@ -368,9 +454,9 @@ static int sequential_main(void *arg)
             break;
         }
         if (i == 9)
-            fds = count_fds();
+            fds = srv_idle_fds();
     }
-    cr_expect_eq(count_fds(), fds, "no fd growth over 1,000 requests");
+    cr_expect_eq(srv_idle_fds(), fds, "no fd growth over 1,000 requests");
     mt_http_response_free(&r);
     mt_http_client_free(c);
     return 0;

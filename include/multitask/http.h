@@ -86,6 +86,14 @@ typedef struct mt_http_client_opts {
     /* The default User-Agent of its requests (copied). NULL:
      * "multitask/<version>". */
     const char *user_agent;
+    /* Admission: transfers in progress at once, in all and per host
+     * ("scheme://host:port" of the URL asked for; redirects elsewhere are
+     * not counted again). More requests wait, in order, before libcurl
+     * sees them (so their time limits do not run yet); one for a host at
+     * its limit does not hold back others. max_transfers 0: 100 (as
+     * aiohttp); max_per_host 0: no limit. */
+    int max_transfers;
+    int max_per_host;
 } mt_http_client_opts;
 
 /* Where a response body goes (mt_http_opts.to). */
@@ -123,7 +131,8 @@ typedef struct mt_http_opts {
     int64_t max_size;
     /* Seconds for the whole request, redirects included. 0: no limit. */
     double timeout;
-    /* Seconds to connect (TCP and TLS). 0: 10; negative: no limit. */
+    /* Seconds to connect (TCP and TLS). 0: 10; negative: libcurl's own
+     * limit (300). */
     double connect_timeout;
     /* The low-speed abort: fewer than low_speed_bytes a second for
      * low_speed_time seconds ends the transfer with -ETIMEDOUT. 0 for
@@ -169,7 +178,7 @@ typedef struct mt_http_response {
 /*
  * mt_http_client_new - make a client for a loop (opts->loop, or the loop
  * running in this thread). *out is the caller's until mt_http_client_free.
- * Returns 0; -EINVAL (out NULL); MT_ENOTCORO (no loop given and none
+ * Returns 0; -EINVAL (out NULL, a negative limit); MT_ENOTCORO (no loop given and none
  * running in this thread); -ENOMEM.
  */
 int mt_http_client_new(mt_http_client **out, const mt_http_client_opts *opts);

@@ -13,6 +13,9 @@
 
 #include "http_internal.h"
 
+/* As aiohttp's connector: 100 transfers at once, no limit per host. */
+#define DEFAULT_MAX_TRANSFERS 100
+
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
 static CURLcode global_result;
 
@@ -75,7 +78,7 @@ int mt_http_client_new(mt_http_client **out, const mt_http_client_opts *opts)
     mt_http_client_opts none = {0};
     if (!opts)
         opts = &none;
-    if (!out)
+    if (!out || opts->max_transfers < 0 || opts->max_per_host < 0)
         return -EINVAL;
     mt_loop *l = opts->loop ? opts->loop : mt_loop_current();
     if (!l)
@@ -87,6 +90,8 @@ int mt_http_client_new(mt_http_client **out, const mt_http_client_opts *opts)
     if (!c)
         return -ENOMEM;
     c->loop = l;
+    c->max_transfers = opts->max_transfers ? (size_t)opts->max_transfers : DEFAULT_MAX_TRANSFERS;
+    c->max_per_host = opts->max_per_host > 0 ? (size_t)opts->max_per_host : 0;
     c->user_agent = strdup(opts->user_agent ? opts->user_agent : "multitask/" MT_VERSION_STRING);
     c->multi = curl_multi_init();
     if (!c->user_agent || !c->multi)
@@ -116,7 +121,7 @@ int mt_http_client_free(mt_http_client *c)
 {
     if (!c)
         return 0;
-    if (c->active)
+    if (c->active || c->admitted || c->waiting)
         return -EBUSY;
     /* Closes the cached connections through our close-socket callback,
      * which closes each poll handle before its fd. */

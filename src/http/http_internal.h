@@ -7,6 +7,7 @@
  *               with its libuv poll handle
  *   transfer.c  one transfer: the easy handle, its options and callbacks
  *               (body sink with the cap, header store, redirect loops)
+ *   admission.c how many transfers go to libcurl at once, in all and per host
  *   request.c   mt_http_get: a coroutine's request, from start to result
  *   blocking.c  mt_http_get_blocking: a loop and client per thread
  *   response.c  the response: headers lookup, reset, free
@@ -32,6 +33,22 @@ typedef struct mt__http_sock {
     bool ours;    /* opened by our open-socket callback (we close it) */
 } mt__http_sock;
 
+/* Transfers of one host handed to libcurl (admission.c). */
+typedef struct mt__http_host {
+    struct mt__http_host *next;
+    size_t active;
+    char key[]; /* "scheme://host:port" */
+} mt__http_host;
+
+/* A request waiting for admission: on its task's stack (see mt__rec). */
+typedef struct mt__http_wait {
+    struct mt__http_wait *next;
+    mt_task *task;
+    const char *key;
+    bool granted;
+    int err;
+} mt__http_wait;
+
 struct mt_http_client {
     mt_loop *loop;
     CURLM *multi;
@@ -40,6 +57,10 @@ struct mt_http_client {
     size_t nsocks;
     size_t active;          /* transfers handed to libcurl */
     char *user_agent;
+    size_t max_transfers, max_per_host; /* 0: no limit */
+    size_t admitted;        /* transfers admitted (about to be, or active) */
+    mt__http_host *hosts;   /* hosts with admitted transfers */
+    mt__http_wait *waiting, *waiting_tail; /* requests held back, in order */
 };
 
 /* One transfer: lives on the heap (a shared-stack coroutine's frames move
@@ -76,6 +97,14 @@ int mt__http_close_socket(void *client, curl_socket_t fd);
 int mt__http_on_socket(CURL *easy, curl_socket_t fd, int what, void *client, void *sockp);
 /* Close every poll handle left (the client is being freed). */
 void mt__http_socks_free(mt_http_client *c);
+
+/* admission.c: the host key of url ("" if it does not parse); wait until
+ * a transfer to key may start (0, -ECANCELED, -ETIMEDOUT, -ENOMEM); give
+ * its place back when it has ended. */
+#define MT__HTTP_KEY_SIZE 320
+void mt__http_host_key(const char *url, char *out, size_t size);
+int mt__http_admit(mt_http_client *c, const char *key, mt_task *t);
+void mt__http_release(mt_http_client *c, const char *key);
 
 /* client.c: after libcurl acted, finish the transfers it completed. */
 void mt__http_finish(mt_http_client *c);

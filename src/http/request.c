@@ -32,7 +32,13 @@ int mt_http_get(mt_http_response *resp, mt_http_client *c, const char *url,
     err = mt__http_xfer_init(x, c, url, opts ? opts : &none);
     if (err)
         goto out;
+    char key[MT__HTTP_KEY_SIZE];
+    mt__http_host_key(url, key, sizeof key);
+    err = mt__http_admit(c, key, t);
+    if (err)
+        goto out;
     if (curl_multi_add_handle(c->multi, x->easy) != CURLM_OK) {
+        mt__http_release(c, key);
         err = -ENOMEM;
         goto out;
     }
@@ -46,6 +52,7 @@ int mt_http_get(mt_http_response *resp, mt_http_client *c, const char *url,
     } else {
         err = mt__http_error(x);
     }
+    mt__http_release(c, key);
     mt__http_response_fill(resp, x, err);
 out:
     if (err && !resp->error[0])
