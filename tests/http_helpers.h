@@ -15,6 +15,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <zlib.h>
 
 #include "helpers.h"
@@ -31,6 +32,7 @@ typedef struct test_server {
     atomic_int served;
     atomic_int now;       /* connections being answered (until closed) */
     atomic_int pausing, most; /* in /pause's pause now; the most at once */
+    atomic_int hits[64]; /* requests to the paths ending in /<id> */
     unsigned char *gz;  /* SRV_BIG zero bytes, gzip-encoded */
     size_t gz_len;
 } test_server;
@@ -87,10 +89,57 @@ static void srv_trickle(test_server *s, int fd, size_t len, size_t piece, double
     }
 }
 
+/* The n-th request (from 1) to a path ending in "/<id>". */
+static int srv_hit(test_server *s, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    int id = slash ? atoi(slash + 1) : 0;
+    return atomic_fetch_add(&s->hits[id & 63], 1) + 1;
+}
+
 static void serve(test_server *s, int fd, const char *path)
 {
     int n;
-    if (strcmp(path, "/hello") == 0) {
+    char date[64];
+    time_t later = time(NULL) + 2;
+    if (sscanf(path, "/flaky/%d/", &n) == 1) { /* n times 503, then 200 */
+        if (srv_hit(s, path) <= n)
+            srv_body(fd, 503, "", "busy", 4);
+        else
+            srv_body(fd, 200, "", "fine", 4);
+    } else if (strncmp(path, "/after/", 7) == 0) {
+        if (srv_hit(s, path) == 1)
+            srv_body(fd, 429, "Retry-After: 1\r\n", "slow down", 9);
+        else
+            srv_body(fd, 200, "", "fine", 4);
+    } else if (strncmp(path, "/after-date/", 12) == 0) {
+        strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S GMT", gmtime(&later));
+        char extra[128];
+        snprintf(extra, sizeof extra, "Retry-After: %s\r\n", date);
+        if (srv_hit(s, path) == 1)
+            srv_body(fd, 503, extra, "later", 5);
+        else
+            srv_body(fd, 200, "", "fine", 4);
+    } else if (strncmp(path, "/after-long/", 12) == 0) {
+        srv_hit(s, path);
+        srv_body(fd, 429, "Retry-After: 100\r\n", "much later", 10);
+    } else if (strncmp(path, "/cut-once/", 10) == 0) {
+        char body[1000];
+        memset(body, 'y', sizeof body);
+        if (srv_hit(s, path) == 1) {
+            srv_printf(fd, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+            srv_send(fd, body, 10);
+        } else {
+            srv_body(fd, 200, "", body, sizeof body);
+        }
+    } else if (strncmp(path, "/bad-chunks-once/", 17) == 0) {
+        if (srv_hit(s, path) == 1)
+            srv_printf(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "3\r\nabc\r\nzz\r\nnot hex\r\n0\r\n\r\n");
+        else
+            srv_printf(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "3\r\nabc\r\n0\r\n\r\n");
+    } else if (strcmp(path, "/hello") == 0) {
         srv_body(fd, 200, "X-Test: Yes\r\nContent-Type: text/plain\r\n", "hello world", 11);
     } else if (strcmp(path, "/pause") == 0) {
         /* Counted before the answer goes: the client cannot start another

@@ -208,6 +208,117 @@ LEAK_TEST(http, redirects_limits_loops_schemes, .timeout = 60)
     cr_assert_eq(with_server(redirect_main, NULL), 0);
 }
 
+static int one_get_hello(void *arg)
+{
+    mt_http_response r = MT_HTTP_RESPONSE_INIT;
+    int err = mt_http_get(&r, arg, URL("/hello"), NULL);
+    if (!err)
+        err = (int)r.status;
+    mt_http_response_free(&r);
+    return err;
+}
+
+/* ---- retries --------------------------------------------------------- */
+
+static int retry_main(void *arg)
+{
+    (void)arg;
+    mt_http_client *c = client();
+    mt_http_response r = MT_HTTP_RESPONSE_INIT;
+    mt_http_retry quick = {.backoff = 0.05};
+    mt_http_opts o = {.retry = &quick};
+
+    cr_expect_eq(mt_http_get(&r, c, URL("/flaky/2/1"), &o), 0, "%s", r.error);
+    cr_expect_eq(r.status, 200, "503, 503, then 200");
+    cr_expect_eq(r.tries, 3);
+    cr_expect_eq(atomic_load(&srv.hits[1]), 3);
+    cr_expect_eq(mt_http_get(&r, c, URL("/flaky/5/2"), &o), 0);
+    cr_expect_eq(r.status, 503, "three tries, then the last response");
+    cr_expect_eq(r.tries, 3);
+    cr_expect_eq(atomic_load(&srv.hits[2]), 3);
+    cr_expect_eq(mt_http_get(&r, c, URL("/flaky/5/3"), NULL), 0);
+    cr_expect_eq(r.tries, 1, "no policy, no retry");
+    cr_expect_eq(mt_http_get(&r, c, URL("/nothing/4"), &o), 0);
+    cr_expect_eq(r.status, 404);
+    cr_expect_eq(r.tries, 1, "a 404 is not transient");
+
+    /* Retry-After, in seconds and as a date; one too long is not waited. */
+    double t0 = mt_monotonic();
+    cr_expect_eq(mt_http_get(&r, c, URL("/after/5"), &o), 0);
+    cr_expect_eq(r.status, 200);
+    cr_expect_geq(mt_monotonic() - t0, 0.95, "waited as Retry-After asked");
+    t0 = mt_monotonic();
+    cr_expect_eq(mt_http_get(&r, c, URL("/after-date/6"), &o), 0);
+    cr_expect_eq(r.status, 200);
+    cr_expect_eq(r.tries, 2);
+    cr_expect_geq(mt_monotonic() - t0, 0.5, "waited until the date");
+    cr_expect_eq(mt_http_get(&r, c, URL("/after-long/7"), &o), 0);
+    cr_expect_eq(r.status, 429);
+    cr_expect_eq(r.tries, 1, "Retry-After beyond backoff_max: given up");
+    mt_http_retry budget = {.backoff = 0.2, .max_tries = 10, .max_time = 0.5};
+    cr_expect_eq(mt_http_get(&r, c, URL("/flaky/9/8"), &(mt_http_opts){.retry = &budget}), 0);
+    cr_expect_eq(r.status, 503);
+    cr_expect_lt(r.tries, 10, "the total wait is capped");
+    cr_expect_geq(r.tries, 2);
+
+    /* A short body and broken chunking are transient; an fd sink is
+     * rewound before the next try. */
+    int fd = memfd_create("body", MFD_CLOEXEC);
+    cr_expect_eq(mt_http_get(&r, c, URL("/cut-once/9"),
+                             &(mt_http_opts){.retry = &quick, .to = MT_HTTP_TO_FD, .fd = fd}),
+                 0, "%s", r.error);
+    cr_expect_eq(r.tries, 2);
+    cr_expect_eq(lseek(fd, 0, SEEK_END), 1000, "the short first body was taken back");
+    close(fd);
+    cr_expect_eq(mt_http_get(&r, c, URL("/bad-chunks-once/10"), &o), 0, "%s", r.error);
+    cr_expect_eq(r.tries, 2);
+    cr_expect(r.body.len == 3 && memcmp(r.body.data, "abc", 3) == 0);
+    cr_expect_eq(mt_http_get(&r, c, URL("/hello"), &(mt_http_opts){.retry = &(mt_http_retry){
+                                                         .backoff = -1}}),
+                 -EINVAL);
+    mt_http_response_free(&r);
+    mt_http_client_free(c);
+    return 0;
+}
+
+LEAK_TEST(http, retries_backoff_retry_after, .timeout = 60)
+{
+    cr_assert_eq(with_server(retry_main, NULL), 0);
+}
+
+/* A retry's wait is a loop timer: the coroutine can be cancelled in it. */
+static int retry_wait_get(void *arg)
+{
+    mt_http_response r = MT_HTTP_RESPONSE_INIT;
+    mt_http_retry slow = {.backoff = 20, .backoff_max = 40};
+    int err = mt_http_get(&r, arg, URL("/flaky/9/11"), &(mt_http_opts){.retry = &slow});
+    mt_http_response_free(&r);
+    return err;
+}
+
+static int retry_cancel_main(void *arg)
+{
+    (void)arg;
+    mt_http_client *c = client();
+    mt_task *t, *other;
+    mt_task_create(&t, retry_wait_get, c, NULL);
+    mt_task_create(&other, one_get_hello, c, NULL);
+    cr_expect_eq(mt_task_await(other), 200, "the loop runs on while one waits to retry");
+    mt_co_sleep(0.2);
+    cr_expect_eq(atomic_load(&srv.hits[11]), 1);
+    mt_task_cancel(t);
+    cr_expect_eq(mt_task_await(t), -ECANCELED);
+    mt_task_free(t);
+    mt_task_free(other);
+    mt_http_client_free(c);
+    return 0;
+}
+
+LEAK_TEST(http, retry_wait_is_cancellable, .timeout = 30)
+{
+    cr_assert_eq(with_server(retry_cancel_main, NULL), 0);
+}
+
 /* ---- many at once ----------------------------------------------------- */
 
 #define MANY 100

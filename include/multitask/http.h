@@ -118,8 +118,31 @@ enum {
     MT_HTTP_HEAD = 1 << 1,        /* HEAD instead of GET: no body */
 };
 
-/* Options of a request. A zeroed struct (or NULL) means defaults. Strings
- * are copied: none need outlive the call that takes them. */
+/*
+ * A retry policy (mt_http_opts.retry); a zeroed struct means defaults.
+ * Transient failures are tried again: a time limit of the options (the
+ * low-speed abort included), a connection reset or failed receive, a short
+ * or empty body, broken chunking, a reset HTTP/2 stream, and the statuses
+ * 408, 429, 500, 502, 503, 504. The wait before try n+1 is the server's
+ * Retry-After (seconds, or an HTTP date) when it sends one, else backoff *
+ * 2^(n-1), capped at backoff_max, of which a random half ("equal jitter").
+ * No retry when Retry-After asks for more than backoff_max, when the wait
+ * would take the total waited past max_time, or when the sink cannot be
+ * rewound: memory and nowhere always can, an fd when it can be truncated
+ * back to where it was (a file), a callback only before its first byte.
+ * Waits are loop timers (mt_co_sleep): the thread never sleeps, and a
+ * cancellation or timeout ends a wait at once. The last try's response
+ * and result are returned; response.tries counts them.
+ */
+typedef struct mt_http_retry {
+    int max_tries;       /* tries in all, the first included; 0: 3 */
+    double backoff;      /* seconds, before the second try; 0: 0.5 */
+    double backoff_max;  /* the longest wait, in seconds; 0: 30 */
+    double max_time;     /* the most seconds waited in all; 0: 60 */
+} mt_http_retry;
+
+/* Options of a request. A zeroed struct (or NULL) means defaults. What
+ * they point to need not outlive the call that takes them. */
 typedef struct mt_http_opts {
     mt_http_sink to;
     int fd;                   /* MT_HTTP_TO_FD: a blocking fd (a file) */
@@ -149,6 +172,8 @@ typedef struct mt_http_opts {
      * system's. */
     const char *ca_file;
     unsigned flags; /* MT_HTTP_* above */
+    /* Retries of transient failures; NULL: one try only. */
+    const mt_http_retry *retry;
 } mt_http_opts;
 
 /* Where the time of a request went, in seconds from its start (libcurl's
@@ -167,13 +192,14 @@ typedef struct mt_http_response {
     mt_buf body;              /* MT_HTTP_TO_MEMORY: the body */
     uint64_t size;            /* body bytes delivered to the sink */
     char *url;                /* the final URL, after redirects; NULL if none */
-    long redirects;           /* redirects followed */
+    long redirects;           /* redirects followed (by the last try) */
+    int tries;                /* tries made (see mt_http_retry) */
     mt_http_timings time;
     char error[MT_HTTP_ERROR_SIZE]; /* what went wrong, in words; "" on success */
     mt_buf headers_;          /* private: the final response's headers */
 } mt_http_response;
 
-#define MT_HTTP_RESPONSE_INIT {0, MT_BUF_INIT, 0, NULL, 0, {0, 0, 0, 0, 0, 0, 0}, {0}, MT_BUF_INIT}
+#define MT_HTTP_RESPONSE_INIT {.status = 0}
 
 /*
  * mt_http_client_new - make a client for a loop (opts->loop, or the loop
@@ -198,8 +224,8 @@ int mt_http_client_free(mt_http_client *c);
  * (status, URL, timings, error). Cancelling the coroutine or an enclosing
  * timeout ends the transfer at once (-ECANCELED / -ETIMEDOUT) and closes
  * its connection. -EINVAL: a NULL argument, c of another loop, a NaN or
- * infinite time, a sink without its fd or callback. MT_ENOTCORO outside a
- * coroutine.
+ * infinite time, a sink without its fd or callback, a retry policy with a
+ * negative or NaN field. MT_ENOTCORO outside a coroutine.
  */
 int mt_http_get(mt_http_response *resp, mt_http_client *c, const char *url,
                 const mt_http_opts *opts);
