@@ -97,12 +97,14 @@ static int srv_hit(test_server *s, const char *path)
     return atomic_fetch_add(&s->hits[id & 63], 1) + 1;
 }
 
-static void serve(test_server *s, int fd, const char *path)
+static void serve(test_server *s, int fd, const char *path, const char *req)
 {
     int n;
     char date[64];
     time_t later = time(NULL) + 2;
-    if (sscanf(path, "/flaky/%d/", &n) == 1) { /* n times 503, then 200 */
+    if (strcmp(path, "/echo") == 0) { /* the request's head as the body */
+        srv_body(fd, 200, "", req, strlen(req));
+    } else if (sscanf(path, "/flaky/%d/", &n) == 1) { /* n times 503, then 200 */
         if (srv_hit(s, path) <= n)
             srv_body(fd, 503, "", "busy", 4);
         else
@@ -213,7 +215,7 @@ static void *srv_conn_main(void *arg)
     atomic_fetch_add(&s->now, 1);
     if (sscanf(req, "%*s %1023s", path) == 1) {
         atomic_fetch_add(&s->served, 1);
-        serve(s, c->fd, path);
+        serve(s, c->fd, path, req);
     }
     shutdown(c->fd, SHUT_WR);
     close(c->fd);

@@ -65,6 +65,33 @@ static int basics_main(void *arg)
     cr_expect_eq(mt_http_get(&r, c, URL("/nothing-here"), NULL), 0);
     cr_expect_eq(r.status, 404);
 
+    /* What the request says: User-Agent (the default, the client's, the
+     * request's), more headers, Accept-Encoding; HEAD. */
+    cr_expect_eq(mt_http_get(&r, c, URL("/echo"), NULL), 0);
+    mt_buf_append(&r.body, "", 1);
+    cr_expect(strstr(r.body.data, "\r\nUser-Agent: multitask/" MT_VERSION_STRING "\r\n"), "%s",
+              r.body.data);
+    cr_expect(strstr(r.body.data, "\r\nAccept-Encoding: ") && strstr(r.body.data, "gzip"));
+    const char *more[] = {"X-One: 1", "X-Two: two", NULL};
+    cr_expect_eq(mt_http_get(&r, c, URL("/echo"),
+                             &(mt_http_opts){.user_agent = "probe/1", .headers = more,
+                                             .flags = MT_HTTP_NO_DECODE}),
+                 0);
+    mt_buf_append(&r.body, "", 1);
+    cr_expect(strstr(r.body.data, "\r\nUser-Agent: probe/1\r\n"));
+    cr_expect(strstr(r.body.data, "\r\nX-One: 1\r\nX-Two: two\r\n"));
+    cr_expect_null(strstr(r.body.data, "Accept-Encoding"));
+    mt_http_client *named;
+    cr_assert_eq(mt_http_client_new(&named, &(mt_http_client_opts){.user_agent = "named/2"}), 0);
+    cr_expect_eq(mt_http_get(&r, named, URL("/echo"), NULL), 0);
+    mt_buf_append(&r.body, "", 1);
+    cr_expect(strstr(r.body.data, "\r\nUser-Agent: named/2\r\n"));
+    cr_expect_eq(mt_http_client_free(named), 0);
+    cr_expect_eq(mt_http_get(&r, c, URL("/big"), &(mt_http_opts){.flags = MT_HTTP_HEAD}), 0);
+    cr_expect_eq(r.status, 200);
+    cr_expect_eq(r.size, 0);
+    cr_expect_str_eq(mt_http_response_header(&r, "content-length"), "1048576");
+
     /* A body that ends early, a refused connection, bad arguments. */
     cr_expect_eq(mt_http_get(&r, c, URL("/cut"), NULL), -EPIPE);
     cr_expect_neq(r.error[0], '\0');
