@@ -1,7 +1,7 @@
 /*
  * http_helpers.h - a very small HTTP/1.1 server for the http tests: a
  * thread accepting on 127.0.0.1:<free port>, a thread per connection, one
- * canned response per path, then the connection closes. Some answers
+ * canned response per path, then the connection closes (except /keep/...). Some answers
  * misbehave on purpose (see serve()).
  */
 #ifndef MT_TEST_HTTP_HELPERS_H
@@ -31,6 +31,7 @@ typedef struct test_server {
     size_t nconns;
     atomic_int served;
     atomic_int now;       /* connections being answered (until closed) */
+    atomic_bool child_reused; /* /keep/child came on a connection used before */
     atomic_int pausing, most; /* in /pause's pause now; the most at once */
     atomic_int hits[64]; /* requests to the paths ending in /<id> */
     unsigned char *gz;  /* SRV_BIG zero bytes, gzip-encoded */
@@ -68,8 +69,9 @@ static bool srv_printf(int fd, const char *fmt, ...)
 
 static void srv_body(int fd, int status, const char *extra, const void *body, size_t len)
 {
-    if (srv_printf(fd, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\nConnection: close\r\n%s\r\n",
-                   status, len, extra))
+    bool keep = strstr(extra, "keep-alive") != NULL;
+    if (srv_printf(fd, "HTTP/1.1 %d X\r\nContent-Length: %zu\r\n%s%s\r\n", status, len,
+                   keep ? "" : "Connection: close\r\n", extra))
         srv_send(fd, body, len);
 }
 
@@ -193,29 +195,46 @@ static void serve(test_server *s, int fd, const char *path, const char *req)
     }
 }
 
-static void *srv_conn_main(void *arg)
+/* Read one request head into req (NUL-ended). Returns its length, or 0
+ * when the client closed, 5 s passed or the server stops. */
+static size_t srv_read_request(test_server *s, int fd, char *req, size_t size)
 {
-    srv_conn *c = arg;
-    char req[8192];
     size_t got = 0;
-    struct timeval tv = {5, 0};
-    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    while (got < sizeof req - 1) {
-        ssize_t n = recv(c->fd, req + got, sizeof req - 1 - got, 0);
+    for (int waited = 0; got < size - 1 && waited < 500 && !atomic_load(&s->stop);) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 10) == 0) {
+            waited++;
+            continue;
+        }
+        ssize_t n = recv(fd, req + got, size - 1 - got, 0);
         if (n <= 0)
-            break;
+            return 0;
         got += (size_t)n;
         req[got] = '\0';
         if (strstr(req, "\r\n\r\n"))
-            break;
+            return got;
     }
-    req[got] = '\0';
-    char path[1024];
+    return 0;
+}
+
+static void *srv_conn_main(void *arg)
+{
+    srv_conn *c = arg;
     test_server *s = c->s;
+    char req[8192], path[1024];
     atomic_fetch_add(&s->now, 1);
-    if (sscanf(req, "%*s %1023s", path) == 1) {
+    /* Requests to /keep/<who> keep the connection open for the next. */
+    for (int nth = 1; srv_read_request(s, c->fd, req, sizeof req); nth++) {
+        if (sscanf(req, "%*s %1023s", path) != 1)
+            break;
         atomic_fetch_add(&s->served, 1);
-        serve(s, c->fd, path, req);
+        if (strncmp(path, "/keep/", 6) != 0) {
+            serve(s, c->fd, path, req);
+            break;
+        }
+        if (nth > 1 && strcmp(path, "/keep/child") == 0)
+            atomic_store(&s->child_reused, true);
+        srv_body(c->fd, 200, "Connection: keep-alive\r\n", "kept", 4);
     }
     shutdown(c->fd, SHUT_WR);
     close(c->fd);

@@ -505,6 +505,55 @@ LEAK_TEST(http, blocking_from_four_threads, .timeout = 60)
     cr_expect_eq(atomic_load(&srv.served), 20);
 }
 
+/* A child process started by the process layer makes its own loop and
+ * client: it never sends on a connection of its parent's (which the parent
+ * keeps alive), and the parent's go on working. */
+static int child_get(const void *arg, size_t len, mt_buf *out)
+{
+    (void)len;
+    (void)out;
+    mt_http_response r = MT_HTTP_RESPONSE_INIT;
+    int err = mt_http_get_blocking(&r, arg, NULL);
+    int ok = !err && r.status == 200;
+    mt_http_response_free(&r);
+    return ok ? 0 : 1;
+}
+
+static void *fork_thread(void *arg)
+{
+    const char *url = arg;
+    char parent_url[256], child_url[256];
+    srv_url(&srv, "/keep/parent", parent_url, sizeof parent_url);
+    srv_url(&srv, "/keep/child", child_url, sizeof child_url);
+    mt_http_response r = MT_HTTP_RESPONSE_INIT;
+    cr_expect_eq(mt_http_get_blocking(&r, parent_url, NULL), 0);
+    cr_expect_eq(r.status, 200);
+    mt_process *p;
+    cr_assert_eq(mt_process_new(&p, child_get, child_url, strlen(child_url) + 1, NULL), 0);
+    cr_assert_eq(mt_process_start(p), 0);
+    cr_expect_eq(mt_process_join(p, 30), 0);
+    int code = -1;
+    cr_expect(mt_process_exitcode(p, &code) && code == 0, "the child's request: %d", code);
+    mt_process_free(p);
+    cr_expect_not(atomic_load(&srv.child_reused), "the child used its parent's connection");
+    for (int i = 0; i < 3; i++) {
+        cr_expect_eq(mt_http_get_blocking(&r, url, NULL), 0, "%s", r.error);
+        cr_expect_eq(r.status, 200);
+    }
+    mt_http_response_free(&r);
+    return NULL;
+}
+
+LEAK_TEST(http, blocking_in_a_child_process, .timeout = 60)
+{
+    srv_start(&srv);
+    pthread_t th; /* a thread of its own: its loop goes when it ends */
+    cr_assert_eq(pthread_create(&th, NULL, fork_thread, (void *)URL("/hello")), 0);
+    pthread_join(th, NULL);
+    srv_stop(&srv);
+    cr_expect_eq(atomic_load(&srv.served), 5);
+}
+
 /* ---- cancellation and timeouts ---------------------------------------- */
 
 static int slow_get(void *arg)

@@ -34,6 +34,11 @@
  * delivered to the sink, after decoding (-EFBIG), and a Content-Length
  * above it is refused before the body; User-Agent "multitask/<version>".
  *
+ * Admission (mt_http_client_opts): how many transfers run at once, in all
+ * and per host, is decided before libcurl sees a request. Retries
+ * (mt_http_opts.retry): a policy object says which failures are tried
+ * again, after which waits, within which caps.
+ *
  * Errors (besides -EINVAL, -ENOMEM, MT_ENOTCORO): -ETIMEDOUT (a time limit
  * of the options, the low-speed abort, or an enclosing mt_co_timeout),
  * -ECANCELED (the coroutine was cancelled: the transfer is removed and its
@@ -60,8 +65,11 @@
  * Global state: libcurl's, initialised once (curl_global_init, through
  * pthread_once) and never cleaned up; the per-thread loop and client of
  * mt_http_get_blocking. Fork: a child process must not use its parent's
- * clients; its first mt_http_get_blocking makes a new loop and client (the
- * parent's are forgotten, not freed).
+ * clients (their epoll instance is shared with the parent). A child started
+ * by the process layer (mt_process, the pools) forgets its parent's
+ * per-thread loop and client, without freeing them, and makes its own on
+ * its first mt_http_get_blocking; a child of a plain fork() must call
+ * neither.
  */
 #ifndef MULTITASK_HTTP_H
 #define MULTITASK_HTTP_H
@@ -177,7 +185,8 @@ typedef struct mt_http_opts {
 } mt_http_opts;
 
 /* Where the time of a request went, in seconds from its start (libcurl's
- * CURLINFO_*_TIME_T), summed over redirects. */
+ * CURLINFO_*_TIME_T): total includes the redirects, redirect is the time
+ * they took; tls is 0 for plain http. */
 typedef struct mt_http_timings {
     double namelookup, connect, tls, pretransfer, starttransfer, total, redirect;
 } mt_http_timings;

@@ -31,9 +31,14 @@ static void thread_http_free(void *p)
     mine = NULL;
 }
 
+/* In a child process: the parent's loop and client are not ours (their
+ * epoll instance is the parent's too: closing their handles would stop the
+ * parent's watches). Forget them, and keep the key's destructor off them. */
 static void forget_in_child(void)
 {
-    mine = NULL; /* the fork's thread: the parent's loop and sockets are not ours */
+    if (mine)
+        pthread_setspecific(key, NULL);
+    mine = NULL;
 }
 
 static void key_init(void)
