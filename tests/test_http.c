@@ -13,7 +13,15 @@
 
 static test_server srv;
 
-#define URL(path) srv_url(&srv, path, (char[256]){0}, 256)
+/* The server's URL for path, in one of 16 buffers used in turn (so that a
+ * few can be alive at once). */
+static const char *URL(const char *path)
+{
+    static _Thread_local char bufs[16][256];
+    static _Thread_local unsigned next;
+    char *b = bufs[next++ % 16];
+    return srv_url(&srv, path, b, sizeof bufs[0]);
+}
 
 /* Run fn(arg) as the main task, with the server up around it. */
 static int with_server(mt_co_fn *fn, void *arg)
@@ -548,7 +556,9 @@ LEAK_TEST(http, blocking_in_a_child_process, .timeout = 60)
 {
     srv_start(&srv);
     pthread_t th; /* a thread of its own: its loop goes when it ends */
-    cr_assert_eq(pthread_create(&th, NULL, fork_thread, (void *)URL("/hello")), 0);
+    char url[256];
+    srv_url(&srv, "/hello", url, sizeof url);
+    cr_assert_eq(pthread_create(&th, NULL, fork_thread, url), 0);
     pthread_join(th, NULL);
     srv_stop(&srv);
     cr_expect_eq(atomic_load(&srv.served), 5);
