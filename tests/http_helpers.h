@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -256,6 +257,8 @@ static void *srv_accept_main(void *arg)
         int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0)
             continue;
+        int one = 1; /* head and body go in two sends: no wait for an ACK */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         /* Join the connections that ended, to keep the table short. */
         size_t keep = 0;
         for (size_t i = 0; i < s->nconns; i++)
