@@ -105,7 +105,19 @@ static void serve(test_server *s, int fd, const char *path, const char *req)
     int n;
     char date[64];
     time_t later = time(NULL) + 2;
-    if (strcmp(path, "/echo") == 0) { /* the request's head as the body */
+    if (strcmp(path, "/many-headers") == 0) { /* 300 headers of 1 KiB */
+        char line[1100];
+        memset(line, 'h', sizeof line);
+        srv_printf(fd, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n");
+        for (int i = 0; i < 300; i++) {
+            int n = snprintf(line, sizeof line, "X-H%d: ", i);
+            line[n] = 'h';
+            memcpy(line + 1024, "\r\n", 2);
+            if (!srv_send(fd, line, 1026))
+                return;
+        }
+        srv_printf(fd, "\r\nok");
+    } else if (strcmp(path, "/echo") == 0) { /* the request's head as the body */
         srv_body(fd, 200, "", req, strlen(req));
     } else if (sscanf(path, "/flaky/%d/", &n) == 1) { /* n times 503, then 200 */
         if (srv_hit(s, path) <= n)

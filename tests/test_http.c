@@ -100,6 +100,9 @@ static int basics_main(void *arg)
     cr_expect_eq(r.size, 0);
     cr_expect_str_eq(mt_http_response_header(&r, "content-length"), "1048576");
 
+    /* Headers are kept up to 256 KiB in all. */
+    cr_expect_eq(mt_http_get(&r, c, URL("/many-headers"), NULL), -EMSGSIZE, "%s", r.error);
+
     /* A body that ends early, a refused connection, bad arguments. */
     cr_expect_eq(mt_http_get(&r, c, URL("/cut"), NULL), -EPIPE);
     cr_expect_neq(r.error[0], '\0');

@@ -84,10 +84,10 @@ static char *canonical_url(const char *base, const char *url)
     char *out = NULL;
     if (!u)
         return NULL;
-    if ((!base || curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK) &&
-        curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
-        curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) == CURLUE_OK &&
-        curl_url_get(u, CURLUPART_URL, &out, 0) != CURLUE_OK)
+    bool ok = (!base || curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK) &&
+              curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+              curl_url_set(u, CURLUPART_FRAGMENT, NULL, 0) == CURLUE_OK;
+    if (ok && curl_url_get(u, CURLUPART_URL, &out, 0) != CURLUE_OK)
         out = NULL;
     curl_url_cleanup(u);
     return out;
