@@ -8,6 +8,11 @@
  * many coroutines share the client's connections (kept alive, reused, and
  * multiplexed over HTTP/2 where the server offers it).
  *
+ * Linking: this layer is a library of its own, libmultitask-http
+ * (pkg-config multitask-http; in this tree's meson, multitask_http_dep),
+ * so that libcurl and the thirty-odd libraries it brings are mapped only
+ * into programs that use HTTP: each library mapped makes every fork dearer.
+ *
  * Usage from coroutines:
  *   1. mt_http_client_new(&c, NULL) in a coroutine (or with .loop given).
  *   2. mt_http_response r = MT_HTTP_RESPONSE_INIT;

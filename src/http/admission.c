@@ -112,7 +112,7 @@ int mt__http_admit(mt_http_client *c, const char *key, mt_task *t)
     c->waiting_tail = w;
     int r = 0;
     while (!w->granted && !r)
-        r = mt__suspend(t, false);
+        r = mt__suspend_exported(t);
     if (!w->granted)
         forget_wait(c, w);
     else if (r && !w->err) /* admitted and interrupted at once: pass it on */

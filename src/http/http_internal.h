@@ -13,6 +13,10 @@
  *   retry.c     the retry policy: what is transient, how long to wait
  *   response.c  the response: headers lookup, reset, free
  *   errors.c    libcurl's codes as ours
+ *
+ * The layer is built as libmultitask-http: it reaches the scheduler only
+ * through inline calls on its records and the exported calls at the end
+ * of coro_internal.h (mt__suspend_exported), never a hidden function.
  */
 #ifndef MT_HTTP_INTERNAL_H
 #define MT_HTTP_INTERNAL_H

@@ -40,7 +40,7 @@ static int attempt(mt_http_response *resp, mt_http_client *c, const char *url,
     }
     c->active++;
     while (!x->done && !err)
-        err = mt__suspend(t, false);
+        err = mt__suspend_exported(t);
     if (!x->done) { /* cancelled or timed out: take it back */
         curl_multi_remove_handle(c->multi, x->easy);
         c->active--;
@@ -73,7 +73,7 @@ static bool rewind_sink(const mt_http_opts *o, const mt_http_response *resp, off
 int mt_http_get(mt_http_response *resp, mt_http_client *c, const char *url,
                 const mt_http_opts *opts)
 {
-    mt_task *t = mt__current();
+    mt_task *t = mt_task_current();
     if (!t)
         return MT_ENOTCORO;
     if (!resp || !c || !url || c->loop != t->loop)
