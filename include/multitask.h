@@ -18,6 +18,7 @@
 #include "multitask/queue.h"
 #include "multitask/coro.h"
 #include "multitask/aqueue.h"
+#include "multitask/http.h"
 #include "multitask/trace.h"
 #include "multitask/url.h"
 #include "multitask/html.h"

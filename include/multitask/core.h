@@ -9,8 +9,9 @@
  * MT_ECLOSED for work or items given to a closed pool, executor or queue,
  * MT_EKEY for a missing dict key (KeyError), MT_EINDEX for a list index out
  * of range (IndexError), MT_ENOTCORO for a coroutine-only call made outside
- * a coroutine. mt_strerror() and mt_err_name() name any of them. The library
- * never aborts and never prints on a caller's error.
+ * a coroutine, MT_ENOHOST for a host name that does not resolve.
+ * mt_strerror() and mt_err_name() name any of them. The library never aborts
+ * and never prints on a caller's error.
  *
  * Timeouts are in seconds as a double, as in Python: a negative value
  * (MT_FOREVER) waits forever, 0 polls without blocking, and a NaN is -EINVAL
@@ -47,7 +48,7 @@ extern "C" {
     XX(MT_EKEY, -1005, "no such key")                                                            \
     XX(MT_EINDEX, -1006, "index out of range")                                                   \
     XX(MT_ENOTCORO, -1007, "not inside a coroutine of a running loop")                           \
-    XX(MT_ENOHOST, -1201, "host name not known")
+    XX(MT_ENOHOST, -1008, "host name not known")
 
 enum mt_own_error {
 #define MT__ENUM(name, value, msg) name = value,

@@ -505,4 +505,11 @@ int mt__loop_executor(mt_loop *l, mt_executor **out);
 
 #pragma GCC visibility pop
 
+/* For layers built as libraries of their own (the http layer, so that
+ * libcurl and its libraries are mapped only into the programs that use
+ * HTTP, and every fork of the others stays cheap): mt__suspend(t, false)
+ * as an exported call (the inline one reaches the scheduler's hidden
+ * functions). bridge.c. */
+int mt__suspend_exported(mt_task *t);
+
 #endif
