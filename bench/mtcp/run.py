@@ -271,6 +271,17 @@ plot for [i=2:{len(tools) + 1}] "{dat}" using i:xtic(1) title columnheader(i) lc
     return True
 
 
+def install():
+    """Install the Debian packages that mtcp and its anchors need (rsync,
+    rclone, GNU parallel, gnuplot, GNU time), as ./test.sh does for the tests:
+    scripts/deps.sh installs what is missing when run as root, and otherwise
+    prints the apt-get line and fails."""
+    script = '. "$1/scripts/deps.sh" && need_packages build bench'
+    if subprocess.run(["bash", "-c", script, "deps", str(ROOT)],
+                      stdout=sys.stderr).returncode != 0:
+        sys.exit("run.py: the packages above are missing (--no-install runs without them)")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=os.environ.get("MTCP_BENCH_DATA", "/var/tmp/mtcp-bench"),
@@ -285,7 +296,11 @@ def main():
     ap.add_argument("--build-dir", default="build-bench")
     ap.add_argument("--timeout", type=float, default=1800)
     ap.add_argument("--no-write", action="store_true")
+    ap.add_argument("--no-install", action="store_true",
+                    help="do not install missing Debian packages first")
     args = ap.parse_args()
+    if not args.no_install:
+        install()
     scale = args.scale if args.scale is not None else (0.02 if args.quick else 1.0)
     rounds = 2 if args.quick and args.rounds == 5 else args.rounds
     tools = [t for t in args.tools.split(",") if t]
