@@ -41,13 +41,13 @@ extern "C" {
  * -1000 so that they never collide with a negated errno.
  */
 #define MT_OWN_ERRORS(XX)                                                                          \
-    XX(MT_EWORKER, -1001, "worker process died while running the task")                           \
+    XX(MT_EWORKER, -1001, "worker process died while running the task")                            \
     XX(MT_EBROKEN, -1002, "pool is broken: its workers cannot start")                              \
-    XX(MT_EFAILED, -1003, "function failed without an error code")                              \
-    XX(MT_ECLOSED, -1004, "closed: it takes no more work or items")                              \
-    XX(MT_EKEY, -1005, "no such key")                                                            \
-    XX(MT_EINDEX, -1006, "index out of range")                                                   \
-    XX(MT_ENOTCORO, -1007, "not inside a coroutine of a running loop")                           \
+    XX(MT_EFAILED, -1003, "function failed without an error code")                                 \
+    XX(MT_ECLOSED, -1004, "closed: it takes no more work or items")                                \
+    XX(MT_EKEY, -1005, "no such key")                                                              \
+    XX(MT_EINDEX, -1006, "index out of range")                                                     \
+    XX(MT_ENOTCORO, -1007, "not inside a coroutine of a running loop")                             \
     XX(MT_ENOHOST, -1008, "host name not known")
 
 enum mt_own_error {
