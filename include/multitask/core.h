@@ -41,7 +41,7 @@ extern "C" {
  * -1000 so that they never collide with a negated errno.
  */
 #define MT_OWN_ERRORS(XX)                                                                          \
-    XX(MT_EWORKER, -1001, "worker process died while running its work")                             \
+    XX(MT_EWORKER, -1001, "worker process died while running its work")                            \
     XX(MT_EBROKEN, -1002, "pool is broken: its workers cannot start")                              \
     XX(MT_EFAILED, -1003, "function failed without an error code")                                 \
     XX(MT_ECLOSED, -1004, "closed: it takes no more work or items")                                \
