@@ -25,20 +25,6 @@
 
 /* ---- the body --------------------------------------------------------- */
 
-static int write_fd(int fd, const char *p, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 {
     mt__http_xfer *x = arg;
@@ -53,7 +39,7 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
         err = mt_buf_append(&x->body, p, len);
         break;
     case MT_HTTP_TO_FD:
-        err = write_fd(x->fd, p, len);
+        err = mt__write_all(x->fd, p, len);
         break;
     case MT_HTTP_TO_CALLBACK:
         err = x->write(p, len, x->write_arg);

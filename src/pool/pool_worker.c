@@ -45,21 +45,6 @@ static uint64_t align8(uint64_t x)
     return (x + 7) & ~(uint64_t)7;
 }
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0)
-            return -errno;
-        c += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 /* Exit without running the parent's atexit handlers, and flushing only the
  * streams mt__fork emptied before the fork: any other stdio buffer holds the
  * parent's data, which the parent writes itself. */
@@ -231,7 +216,7 @@ static int spill(job_out *o)
     o->memfd = memfd_create("multitask-result", MFD_CLOEXEC);
     if (o->memfd < 0)
         return -errno;
-    int err = write_all(o->memfd, o->data.data, o->data.len);
+    int err = mt__write_all(o->memfd, o->data.data, o->data.len);
     o->spilled = o->data.len;
     mt_buf_reset(&o->data);
     return err;
@@ -248,7 +233,7 @@ static int add_item(job_out *o, int err, const mt_buf *item)
     if (o->memfd < 0 && total > LARGE_RESULT_BYTES)
         rc = spill(o);
     if (rc == 0 && o->memfd >= 0) {
-        rc = write_all(o->memfd, item->data, item->len);
+        rc = mt__write_all(o->memfd, item->data, item->len);
         o->spilled += item->len;
     } else if (rc == 0) {
         rc = mt_buf_append(&o->data, item->data, item->len);
@@ -285,7 +270,7 @@ static void post_results(mt__worker_ctx *w, uint32_t slot, uint32_t gen, uint32_
         return;
     }
     if (err == 0)
-        err = write_all(o->memfd, o->entries.data, o->entries.len);
+        err = mt__write_all(o->memfd, o->entries.data, o->entries.len);
     if (err == 0) {
         check_connection(w);
         err = send_fd(w->sock, o->memfd);

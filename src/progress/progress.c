@@ -13,6 +13,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "../core/core_internal.h"
 #include "progress_internal.h"
 
 /* Whether the locale's environment asks for UTF-8. */
@@ -172,20 +173,6 @@ static void snapshot(mt_progress *p, mt__snap *s, bool final)
     s->rate = final || p->rate <= 0 ? average : p->rate;
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -errno;
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 static int term_width(mt_progress *p)
 {
     struct winsize ws;
@@ -259,7 +246,7 @@ static int draw(mt_progress *p, bool final)
     if (err < 0)
         return err;
     atomic_store(&p->last_draw_ns, mt_monotonic_ns());
-    return write_all(p->fd, b->data, b->len);
+    return mt__write_all(p->fd, b->data, b->len);
 }
 
 bool mt_progress_refresh(mt_progress *p)
@@ -294,7 +281,7 @@ int mt_progress_print(mt_progress *p, int fd_out, const char *fmt, ...)
         err = mt_buf_append(&line, "\n", 1);
     if (err < 0 || !p) {
         if (err == 0)
-            err = write_all(fd_out, line.data, line.len);
+            err = mt__write_all(fd_out, line.data, line.len);
         mt_buf_free(&line);
         return err;
     }
@@ -304,9 +291,9 @@ int mt_progress_print(mt_progress *p, int fd_out, const char *fmt, ...)
                  (fd_out == p->fd || isatty(fd_out));
     mt_buf erase = MT_BUF_INIT;
     if (shown && erase_bars(p, &erase) == 0)
-        err = write_all(p->fd, erase.data, erase.len);
+        err = mt__write_all(p->fd, erase.data, erase.len);
     if (err == 0)
-        err = write_all(fd_out, line.data, line.len);
+        err = mt__write_all(fd_out, line.data, line.len);
     if (shown) {
         p->lines_shown = 0;
         if (err == 0 && !atomic_load(&p->closed) && draw(p, false) < 0)
@@ -334,7 +321,7 @@ int mt_progress_event(mt_progress *p, const char *name, const char *fields)
                             fields ? fields : "");
     if (err == 0) {
         pthread_mutex_lock(&p->draw_lock);
-        err = write_all(p->fd, b.data, b.len);
+        err = mt__write_all(p->fd, b.data, b.len);
         pthread_mutex_unlock(&p->draw_lock);
     }
     mt_buf_free(&b);
