@@ -476,6 +476,29 @@ static mt_imap *imap_squares(mt_pool *p, counting *c)
     return it;
 }
 
+/* An absurd chunksize is cut to what the window can hold: the items still
+ * come back, without a ring sized for 2^64 items. */
+LEAK_TEST(pool, imap_fn_with_a_huge_chunksize, .timeout = 60)
+{
+    mt_pool *p = new_pool(2);
+    counting c = {.n = 20};
+    mt_imap *it = NULL;
+    cr_assert_eq(mt_pool_imap_fn(p, square, make_long, &c, &(mt_map_opts){.chunksize = SIZE_MAX}, &it), 0);
+    size_t index;
+    mt_iov out;
+    long i = 0;
+    int err;
+    while ((err = mt_imap_next(it, 10, &index, &out)) == 0) {
+        cr_expect_eq(index, (size_t)i);
+        cr_expect_eq(read_long(out.data), i * i);
+        i++;
+    }
+    cr_expect_eq(err, MT_EOF);
+    cr_expect_eq(i, 20);
+    mt_imap_free(it);
+    end_pool(p);
+}
+
 /* Item i: i * 23 KiB of bytes (i * 7 + k) % 251, so some items go in a
  * memory file and the last chunk is part-filled. */
 static int make_varied(void *ctx, mt_buf *item)
@@ -846,6 +869,11 @@ LEAK_TEST(pool, a_null_item_with_a_length_is_refused, .timeout = 30)
     cr_expect_eq(mt_pool_map_iov(p, reverse, items, 3, NULL, &r), -EINVAL);
     cr_expect_eq(mt_pool_imap_iov(p, reverse, items, 3, NULL, &it), -EINVAL);
     cr_expect_eq(mt_pool_starmap(p, sum_args, items, 1, 3, NULL, &r), -EINVAL);
+    cr_expect_null(r);
+    /* n * nargs past SIZE_MAX is refused before anything is read, and *out
+     * is NULL on every error. */
+    r = (mt_results *)1;
+    cr_expect_eq(mt_pool_starmap(p, sum_args, items, SIZE_MAX / 2 + 1, 2, NULL, &r), -EINVAL);
     cr_expect_null(r);
     cr_expect_null(it);
     /* A NULL item of length 0 is an empty item. */

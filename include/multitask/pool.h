@@ -6,7 +6,7 @@
  *   1. mt_pool_new(&pool, &(mt_pool_opts){.processes = 4}) starts the workers
  *      (by default one per usable CPU, see mt_cpu_count) and returns once
  *      every worker has run its initializer.
- *   2. Give it work, all with the task signature of task.h:
+ *   2. Give it work, all with the function signature of fn.h:
  *        mt_pool_apply_async  one task, a future for its result
  *        mt_pool_apply        one task, wait for it
  *        mt_pool_map          many items, results in order, wait for all
@@ -169,8 +169,10 @@ int mt_pool_map_iov(mt_pool *p, mt_fn *fn, const mt_iov *items, size_t n,
 
 /*
  * mt_pool_starmap - mt_pool_map where item i has `nargs` arguments:
- * args[i * nargs + k] is argument k. The task receives them packed with
- * mt_pack(); mt_unpack() splits them again.
+ * args[i * nargs + k] is argument k. fn receives them packed with
+ * mt_pack(); mt_unpack() splits them again. The arguments are copied; *out
+ * and its ownership, and the errors, are as for mt_pool_map, with -EINVAL
+ * also for an argument {NULL, len > 0} or n * nargs past SIZE_MAX.
  */
 int mt_pool_starmap(mt_pool *p, mt_fn *fn, const mt_iov *args, size_t n, size_t nargs,
                     const mt_map_opts *opts, mt_results **out);

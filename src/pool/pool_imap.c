@@ -179,11 +179,13 @@ int mt_pool_imap_fn(mt_pool *p, mt_fn *fn, mt_next_item_fn *next_item, void *ctx
     if (!out || !p || !fn || !next_item)
         return -EINVAL;
     size_t chunksize = mt__batch_pick_chunksize(p, 0, 1, opts->chunksize ? opts->chunksize : 1);
+    if (chunksize > MAX_WINDOW / 2) /* the window holds two chunks, and at most MAX_WINDOW */
+        chunksize = MAX_WINDOW / 2;
     size_t window = opts->max_inflight ? opts->max_inflight : 4 * (size_t)p->nworkers * chunksize;
     if (window < 2 * chunksize) /* a chunk fills while the one before runs */
         window = 2 * chunksize;
     if (window > MAX_WINDOW)
-        window = MAX_WINDOW > 2 * chunksize ? MAX_WINDOW : 2 * chunksize;
+        window = MAX_WINDOW;
     /* Chunks between the oldest not handed back and the newest: the window's,
      * one held by the caller, one part-filled. */
     size_t ring = window / chunksize + 3;

@@ -185,7 +185,10 @@ int mt_pool_map_iov(mt_pool *p, mt_fn *fn, const mt_iov *items, size_t n,
 int mt_pool_starmap(mt_pool *p, mt_fn *fn, const mt_iov *args, size_t n, size_t nargs,
                     const mt_map_opts *opts, mt_results **out)
 {
-    if ((!args && n && nargs) || !out)
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if ((!args && n && nargs) || (nargs && n > SIZE_MAX / nargs))
         return -EINVAL;
     for (size_t i = 0; i < n * nargs; i++)
         if (!args[i].data && args[i].len)

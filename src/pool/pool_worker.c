@@ -119,8 +119,13 @@ static int move_high(int fd, int top)
 static int high_fds(void)
 {
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 65536)
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
         return 1024 - 8;
+    /* A huge limit (containers give 1048576) must not put them low, within
+     * the reach of a daemon's loop over 3..1023; 64 Ki keeps the fd table of
+     * each worker small. */
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > 65536)
+        return 65536 - 8;
     return rl.rlim_cur > 64 ? (int)rl.rlim_cur - 8 : 3;
 }
 
