@@ -218,8 +218,9 @@ typedef struct mt_http_response {
 /*
  * mt_http_client_new - make a client for a loop (opts->loop, or the loop
  * running in this thread). *out is the caller's until mt_http_client_free.
- * Returns 0; -EINVAL (out NULL, a negative limit); MT_ENOTCORO (no loop given and none
- * running in this thread); -ENOMEM.
+ * Call it in the loop's thread (before the loop runs, or from one of its
+ * coroutines). Returns 0; -EINVAL (out NULL, a negative limit); MT_ENOTCORO
+ * (no loop given and none running in this thread); -ENOMEM.
  */
 int mt_http_client_new(mt_http_client **out, const mt_http_client_opts *opts);
 
@@ -236,10 +237,13 @@ int mt_http_client_free(mt_http_client *c);
  * sinks, defaults and errors). Returns 0 when a response arrived, whatever
  * its status, else a negative code; resp then still says what is known
  * (status, URL, timings, error). Cancelling the coroutine or an enclosing
- * timeout ends the transfer at once (-ECANCELED / -ETIMEDOUT) and closes
- * its connection. -EINVAL: a NULL argument, c of another loop, a NaN or
- * infinite time, a sink without its fd or callback, a retry policy with a
- * negative or NaN field. MT_ENOTCORO outside a coroutine.
+ * timeout ends the transfer at once (-ECANCELED / -ETIMEDOUT): libcurl
+ * closes its HTTP/1 connection, or resets its stream of a shared HTTP/2
+ * connection. -EINVAL: a NULL argument, c of another loop, a NaN or
+ * infinite time, a negative .low_speed_bytes, an fd sink with a negative
+ * .fd (0 is an fd like any other: set it), a callback sink without its
+ * callback, a retry policy with a negative or NaN field. MT_ENOTCORO
+ * outside a coroutine.
  */
 int mt_http_get(mt_http_client *c, const char *url, const mt_http_opts *opts,
                 mt_http_response *resp);

@@ -24,11 +24,11 @@ mt__deadline mt__deadline_in(double timeout);
 
 /* *d = the deadline `timeout` seconds from now; -EINVAL (and *d untouched)
  * for a NaN timeout, which every public call refuses. */
+int mt__deadline_set(mt__deadline *d, double timeout);
+
 /* Write all len bytes of data to fd, resuming after EINTR and short writes.
  * Returns 0 or -errno of the write that failed (write_all.c). */
 int mt__write_all(int fd, const void *data, size_t len);
-
-int mt__deadline_set(mt__deadline *d, double timeout);
 
 /* Seconds left until d (0 when past; -1.0 for MT__NEVER). */
 double mt__deadline_left(mt__deadline d);

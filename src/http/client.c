@@ -42,9 +42,7 @@ void mt__http_finish(mt_http_client *c)
         CURLcode code = msg->data.result;
         curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
         curl_multi_remove_handle(c->multi, easy); /* msg is gone now */
-        if (!x)
-            continue;
-        c->active--;
+        c->active--; /* every easy handle of ours carries its transfer */
         x->code = code;
         x->done = true;
         mt__wake(x->task, 0);

@@ -70,6 +70,9 @@ struct mt_http_client {
 
 /* One transfer: lives on the heap (a shared-stack coroutine's frames move
  * while it waits), reached by libcurl's callbacks through its pointer. */
+/* The longest admission key, "scheme://host:port", with its NUL. */
+#define MT__HTTP_KEY_SIZE 320
+
 typedef struct mt__http_xfer {
     mt_http_client *client;
     CURL *easy;
@@ -90,6 +93,9 @@ typedef struct mt__http_xfer {
     long status_seen;       /* status line of the latest response */
     struct curl_slist *req_headers;
     char errbuf[CURL_ERROR_SIZE];
+    /* Its admission key. Here, not on the task's stack: a shared-stack task's
+     * frames move while it waits, and other tasks read the key then. */
+    char key[MT__HTTP_KEY_SIZE];
 } mt__http_xfer;
 
 /* libcurl's global init, once per process. Returns 0 or -ENOMEM. */
@@ -106,7 +112,6 @@ void mt__http_socks_free(mt_http_client *c);
 /* admission.c: the host key of url ("" if it does not parse); wait until
  * a transfer to key may start (0, -ECANCELED, -ETIMEDOUT, -ENOMEM); give
  * its place back when it has ended. */
-#define MT__HTTP_KEY_SIZE 320
 void mt__http_host_key(const char *url, char *out, size_t size);
 int mt__http_admit(mt_http_client *c, const char *key, mt_task *t);
 void mt__http_release(mt_http_client *c, const char *key);

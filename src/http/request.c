@@ -28,13 +28,12 @@ static int attempt(mt_http_response *resp, mt_http_client *c, const char *url,
     int err = mt__http_xfer_init(x, c, url, o);
     if (err)
         goto out;
-    char key[MT__HTTP_KEY_SIZE];
-    mt__http_host_key(url, key, sizeof key);
-    err = mt__http_admit(c, key, t);
+    mt__http_host_key(url, x->key, sizeof x->key);
+    err = mt__http_admit(c, x->key, t);
     if (err)
         goto out;
     if (curl_multi_add_handle(c->multi, x->easy) != CURLM_OK) {
-        mt__http_release(c, key);
+        mt__http_release(c, x->key);
         err = -ENOMEM;
         goto out;
     }
@@ -48,7 +47,7 @@ static int attempt(mt_http_response *resp, mt_http_client *c, const char *url,
     } else {
         err = mt__http_error(x);
     }
-    mt__http_release(c, key);
+    mt__http_release(c, x->key);
     mt__http_response_fill(resp, x, err);
     *transient = x->done && !x->err && mt__http_transient(x->code, resp->status);
 out:
