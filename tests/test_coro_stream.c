@@ -460,6 +460,34 @@ LEAK_TEST(coro_stream, server_free_cancels_connections, .timeout = 30)
     cr_expect_eq(co_reports[0], '\0', "no report: %s", co_reports);
 }
 
+/* A task waiting in wait_closed while another frees the server wakes to a
+ * server that is still there (it read freed memory: ASan's
+ * heap-use-after-free). */
+static int wait_closed_of(void *arg)
+{
+    return mt_stream_server_wait_closed(arg);
+}
+
+static int free_while_waited_main(void *arg)
+{
+    (void)arg;
+    mt_stream_server *srv = serve(NULL, idle_conn, NULL);
+    mt_stream *c = dial(srv);
+    mt_task *waiter;
+    cr_assert_eq(mt_task_create(&waiter, wait_closed_of, srv, NULL), 0);
+    mt_co_sleep(0.02); /* the waiter waits, the connection is served */
+    mt_stream_server_free(srv);
+    cr_expect_eq(mt_task_await(waiter), 0);
+    mt_task_free(waiter);
+    mt_stream_free(c);
+    return 0;
+}
+
+LEAK_TEST(coro_stream, server_freed_while_a_task_waits_for_its_close, .timeout = 30)
+{
+    cr_assert_eq(co_run(free_while_waited_main, NULL), 0);
+}
+
 /* ---- host names -------------------------------------------------------- */
 
 static int localhost_main(void *arg)

@@ -526,6 +526,8 @@ int mt_co_to_thread(mt_fn *fn, const void *arg, size_t len, mt_buf *out);
 
 /* ---- a task's byte result ---------------------------------------------- */
 
+/* The calls of this section are for the thread of the task's loop. */
+
 /*
  * A coroutine returns an int; a result larger than that goes into its
  * byte result, an mt_buf the task owns (as a future's result bytes are):
@@ -676,9 +678,11 @@ bool mt_stream_at_eof(const mt_stream *s);
 /*
  * mt_stream_write - send all len bytes, suspending while the socket's
  * buffer is full (writer.write + await writer.drain()). Returns 0; -EPIPE
- * after mt_stream_close or when the peer has gone, -ECONNRESET and send's
- * other -errno; -ECANCELED / -ETIMEDOUT (some bytes may have gone);
- * -EBUSY, MT_ENOTCORO, -EINVAL.
+ * after mt_stream_close or when the peer has gone (a socket's; for a pipe
+ * whose reader has gone the kernel sends SIGPIPE first, which kills the
+ * program unless it ignores SIGPIPE, as a program that writes to pipes
+ * should), -ECONNRESET and send's other -errno; -ECANCELED / -ETIMEDOUT
+ * (some bytes may have gone); -EBUSY, MT_ENOTCORO, -EINVAL.
  */
 int mt_stream_write(mt_stream *s, const void *data, size_t len);
 
@@ -695,10 +699,10 @@ int mt_stream_close(mt_stream *s);
 int mt_stream_fd(const mt_stream *s);
 
 /*
- * mt_stream_free - close the fd (as mt_co_close: waiters on it wake with
- * -EBADF) and release the stream; bytes still buffered are dropped. No
- * coroutine may be in a call on the stream once it returns. NULL is
- * ignored. Usable outside a coroutine.
+ * mt_stream_free - close the fd and release the stream; bytes still
+ * buffered are dropped. No coroutine may be in a call on the stream when it
+ * is called (cancel a reader or writer and let it return first): the stream
+ * is gone once it returns. NULL is ignored. Usable outside a coroutine.
  */
 void mt_stream_free(mt_stream *s);
 
@@ -713,8 +717,11 @@ typedef struct mt_stream_server mt_stream_server;
 typedef struct mt_stream_server_opts {
     int backlog;           /* of listen(); 0 means 128 */
     mt_stream_opts stream; /* for each connection's stream */
-    mt_task_opts task;     /* for each connection's task (name, stack) */
+    mt_task_opts task;     /* for each connection's task (name, stack); the
+                              name is borrowed until the server is freed */
 } mt_stream_server_opts;
+
+/* Every mt_stream_server_* call is for the thread of the server's loop. */
 
 /*
  * mt_stream_server_new - listen on host:port (as mt_co_tcp_listen) and

@@ -70,7 +70,7 @@ static int gai_code_sync(int rc)
     case EAI_MEMORY:
         return -ENOMEM;
     case EAI_SYSTEM:
-        return -errno;
+        return errno ? -errno : -EIO;
     }
     return -EINVAL;
 }

@@ -117,8 +117,11 @@ static int accept_main(void *arg)
     for (;;) {
         int fd;
         int err = mt_co_sock_accept(srv->lfd, &fd);
-        if (srv->closed)
+        if (srv->closed) {
+            if (!err) /* accepted just as the server closed: nobody serves it */
+                mt_co_close(fd);
             return 0;
+        }
         if (err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM) {
             /* Out of fds or memory for now: let connections end, retry. */
             err = mt_co_sleep(0.1);
@@ -212,13 +215,15 @@ int mt_stream_server_wait_closed(mt_stream_server *srv)
     if (srv->waiter)
         return -EBUSY;
     srv->waiter = t;
+    srv->refs++; /* another task may free the server while this one waits */
     int r = 0;
     while (!r && !(srv->acceptor_done && !srv->conns))
         r = mt__suspend(t, false);
     srv->waiter = NULL;
+    int res = r ? r : mt_task_result(srv->acceptor);
+    server_unref(srv);
     if (r)
         return r;
-    int res = mt_task_result(srv->acceptor);
     return res < 0 && res != -ECANCELED ? res : 0;
 }
 
