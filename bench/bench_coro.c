@@ -383,7 +383,7 @@ static int echo_client_conn(void *arg)
 {
     client_arg *c = arg;
     int fd;
-    int r = mt_co_sock_connect("127.0.0.1", c->port, &fd);
+    int r = mt_co_sock_connect(&fd, "127.0.0.1", c->port);
     if (r)
         return r;
     char msg[ECHO_MSG], reply[ECHO_MSG];

@@ -48,7 +48,7 @@ static int client(void *arg)
 {
     client_arg *c = arg;
     int fd;
-    int err = mt_co_sock_connect("127.0.0.1", c->port, &fd);
+    int err = mt_co_sock_connect(&fd, "127.0.0.1", c->port);
     if (err)
         return err;
     int ok = 0;

@@ -151,7 +151,7 @@ static int echo_client(void *arg)
 {
     echo *e = arg;
     int fd;
-    int r = mt_co_sock_connect("127.0.0.1", e->port, &fd);
+    int r = mt_co_sock_connect(&fd, "127.0.0.1", e->port);
     if (r)
         return r;
     for (int i = 0; i < 50; i++) {
@@ -203,12 +203,12 @@ static int echo_main(void *arg)
     mt_co_close(e->lfd);
 
     int fd;
-    int r = mt_co_sock_connect("127.0.0.1", e->port, &fd);
+    int r = mt_co_sock_connect(&fd, "127.0.0.1", e->port);
     cr_expect_eq(r, -ECONNREFUSED, "connect: %s", mt_err_name(r));
     /* Not a number: looked up as a host name, which nobody knows. */
-    r = mt_co_sock_connect("not an address", 80, &fd);
+    r = mt_co_sock_connect(&fd, "not an address", 80);
     cr_expect(r == MT_ENOHOST || r == -EAGAIN, "connect by name: %s", mt_err_name(r));
-    cr_expect_eq(mt_co_sock_connect("127.0.0.1", 65536, &fd), -EINVAL);
+    cr_expect_eq(mt_co_sock_connect(&fd, "127.0.0.1", 65536), -EINVAL);
     return 0;
 }
 

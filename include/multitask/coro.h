@@ -478,7 +478,7 @@ int mt_co_sock_accept(int lfd, int *fd_out);
  * nobody knows, -EAGAIN when the lookup failed for now, -ECANCELED,
  * -ETIMEDOUT, -EINVAL, MT_ENOTCORO.
  */
-int mt_co_sock_connect(const char *host, int port, int *fd_out);
+int mt_co_sock_connect(int *fd_out, const char *host, int port);
 
 /*
  * mt_co_sock_recv - receive up to len bytes (loop.sock_recv). Returns the

@@ -58,7 +58,7 @@ int mt_stream_connect(mt_stream **out, const char *host, int port, const mt_stre
     if (!out)
         return -EINVAL;
     int fd;
-    int err = mt_co_sock_connect(host, port, &fd);
+    int err = mt_co_sock_connect(&fd, host, port);
     if (err)
         return err;
     err = mt_stream_new(out, fd, opts);

@@ -180,7 +180,7 @@ fail:
     return err;
 }
 
-int mt_co_sock_connect(const char *host, int port, int *fd_out)
+int mt_co_sock_connect(int *fd_out, const char *host, int port)
 {
     mt_task *t = mt__current();
     if (!t)
