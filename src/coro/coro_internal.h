@@ -270,7 +270,6 @@ struct mt_loop {
     void *altstack;
     mt_co_report_fn *report;
     void *report_arg;
-    size_t pending_reports;
     mt_executor *executor; /* the default one, made on first use */
     struct mt__fdw **fdw;  /* fd watchers by fd (io.c) */
     size_t nfdw;

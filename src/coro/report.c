@@ -35,11 +35,7 @@ void mt__report(mt_loop *l, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
-    l->pending_reports++;
-    if (l->report)
-        l->report(line, l->report_arg);
-    else
-        report_to_stderr(line, NULL);
+    l->report(line, l->report_arg); /* never NULL: mt_loop_new sets the default */
 }
 
 void mt__report_unretrieved(mt_task *t)
