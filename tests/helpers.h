@@ -130,6 +130,12 @@ static int leak_name_cmp(const void *a, const void *b)
 
 static inline void shm_snapshot(void)
 {
+    /* A second snapshot in one process starts afresh. */
+    for (size_t i = 0; i < leak_shm_count; i++)
+        free(leak_shm_names[i]);
+    free(leak_shm_names);
+    leak_shm_names = NULL;
+    leak_shm_count = 0;
     size_t cap = 0;
     DIR *d = opendir("/dev/shm");
     struct dirent *e;
@@ -138,9 +144,13 @@ static inline void shm_snapshot(void)
             continue;
         if (leak_shm_count == cap) {
             cap = cap ? 2 * cap : 64;
-            leak_shm_names = realloc(leak_shm_names, cap * sizeof *leak_shm_names);
+            char **grown = realloc(leak_shm_names, cap * sizeof *leak_shm_names);
+            cr_assert(grown, "no memory for the /dev/shm snapshot");
+            leak_shm_names = grown;
         }
-        leak_shm_names[leak_shm_count++] = strdup(e->d_name);
+        char *name = strdup(e->d_name);
+        cr_assert(name, "no memory for the /dev/shm snapshot");
+        leak_shm_names[leak_shm_count++] = name;
     }
     if (d)
         closedir(d);
@@ -208,6 +218,7 @@ static int leak_fds_before = -1;
 static inline void leak_check_begin(void)
 {
     leak_fds_before = count_dir("/proc/self/fd", "");
+    leak_nadopted = 0;
     shm_snapshot();
 }
 

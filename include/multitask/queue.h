@@ -251,7 +251,17 @@ int mt_queue_claim(mt_queue *q, mt_buf *out, mt_queue_receipt *receipt, double t
  * Returns 0; -ESTALE when the claim is no longer held (acknowledged or given
  * back already, or its claimant died and the message went back to the
  * queue: it may be processed again); -EINVAL (q or receipt NULL, not a
- * receipt). Thread-safe; any process that has the queue may acknowledge.
+ * receipt; on a joinable queue, also when more messages were counted done
+ * than were put, task_done having been called for claimed messages too);
+ * -EPROTO when the shared words are damaged (see "Trust"). With -EINVAL or
+ * -EPROTO from the count the slot is freed all the same. Thread-safe; any
+ * process that has the queue may acknowledge.
+ *
+ * A receipt is good for one ack or nack. The claim is recognised by its slot
+ * and the claiming process, so a receipt used again after its nack, once the
+ * same process has taken the same message again (a claim, or a plain get in
+ * progress in another thread), settles that newer taking instead of
+ * returning -ESTALE: never reuse a receipt.
  */
 int mt_queue_ack(mt_queue *q, const mt_queue_receipt *receipt);
 

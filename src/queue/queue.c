@@ -348,7 +348,7 @@ int mt_queue_ack(mt_queue *q, const mt_queue_receipt *receipt)
     mt__queue_attach(q);
     int r = mt__ring_settle(q, receipt->pos, receipt->word, true);
     if (r == 0 && q->joinable)
-        count_done(q); /* cannot fail: the message was put and not yet done */
+        r = count_done(q); /* the ack stands; a failed count is still said */
     return r;
 }
 
