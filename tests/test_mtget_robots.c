@@ -204,6 +204,10 @@ LEAK_TEST(mtget_robots, empty_rules_robots_txt_and_crawl_delay)
     r = parse_for("User-agent: *\nDisallow: /x\nCrawl-delay: soon\n", "mtget");
     cr_expect_eq(mtget_robots_crawl_delay(r), -1);
     mtget_robots_free(r);
+    /* a hostile delay is cut, so a crawl cannot be stalled for ever */
+    r = parse_for("User-agent: *\nCrawl-delay: 1e300\n", "mtget");
+    cr_expect_eq(mtget_robots_crawl_delay(r), MTGET_ROBOTS_MAX_DELAY);
+    mtget_robots_free(r);
 
     /* no robots.txt (a 404): everything allowed */
     cr_assert_eq(mtget_robots_new(&r, NULL, 0, "mtget"), 0);

@@ -134,7 +134,7 @@ int mt_html_parser_new(mt_html_parser **out, const char *url, const mt_html_opts
  * allow. Returns 0; -EMSGSIZE once the bytes fed exceed max_bytes or the
  * page's nodes max_nodes (the parser refuses everything after, and finish
  * returns -EMSGSIZE too); -ENOMEM (likewise final); -EINVAL for a NULL
- * parser or data, or after finish.
+ * parser, data NULL with len > 0, or after finish.
  */
 int mt_html_parser_feed(mt_html_parser *p, const void *data, size_t len);
 

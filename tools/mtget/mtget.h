@@ -315,7 +315,12 @@ int mtget_robots_new(mtget_robots **r, const char *text, size_t len, const char 
  */
 bool mtget_robots_allowed(const mtget_robots *r, const char *path);
 
-/* The crawl-delay of the chosen group, in seconds, or -1 when none. */
+/* The longest crawl-delay a robots.txt can ask for; more is cut to it, so
+ * that a hostile file cannot stall a crawl for ever. */
+#define MTGET_ROBOTS_MAX_DELAY 60.0
+
+/* The crawl-delay of the chosen group, in seconds (at most
+ * MTGET_ROBOTS_MAX_DELAY), or -1 when none. */
 double mtget_robots_crawl_delay(const mtget_robots *r);
 
 /* Release. NULL is ignored. */

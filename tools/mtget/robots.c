@@ -126,7 +126,9 @@ static double parse_delay(const char *v, size_t len)
     buf[len] = '\0';
     char *end;
     double d = strtod(buf, &end);
-    return *end || !isfinite(d) || d < 0 ? -1 : d;
+    if (*end || !isfinite(d) || d < 0)
+        return -1;
+    return d > MTGET_ROBOTS_MAX_DELAY ? MTGET_ROBOTS_MAX_DELAY : d;
 }
 
 static void trim(const char **s, const char **e)
