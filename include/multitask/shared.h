@@ -138,9 +138,11 @@ typedef struct mt_shared_opts {
  * mt_shared_unlink - remove a kept object's directory by the name mt_*_open
  * takes (a /dev/shm name, or a path). Processes that have it open keep
  * working on it; no one can open it any more. Only an object's own files
- * (data.mdb, lock.mdb, the marker) and then its directory are removed, and
- * only when the directory carries the marker: nothing is removed on any
- * error but the last (-ENOTEMPTY). Returns 0, -ENOENT if there is no such
+ * (data.mdb, lock.mdb, the marker, in that order) and then its directory
+ * are removed, and only when the directory carries the marker: a foreign
+ * directory loses nothing. An unlink that fails, or a process killed midway,
+ * may leave some of the object's files removed and the marker in place;
+ * calling it again finishes the removal. Returns 0, -ENOENT if there is no such
  * object (nothing there, a file, an empty directory), -ELOOP when the name
  * is a symbolic link (never followed), -EPROTO for a directory that is not
  * a multitask object (no marker; an object made by multitask before 0.1.0

@@ -127,6 +127,15 @@ static int open_parent(const char *dir, char *buf, size_t size, const char **bas
     return fd < 0 ? -errno : fd;
 }
 
+/* Whether dfd's directory may be removed: it carries our marker, whatever
+ * else it holds (a remove killed after unlinking data.mdb left the rest, and
+ * the next remove must finish it); else mt__shdir_check's answer. */
+static int removable(int dfd)
+{
+    int marked = has_marker(dfd);
+    return marked == 1 ? 0 : marked < 0 ? marked : mt__shdir_check(dfd);
+}
+
 int mt__shdir_remove(const char *dir, const struct stat *expect, bool check, struct stat *seen)
 {
     char buf[PATH_MAX];
@@ -146,7 +155,7 @@ int mt__shdir_remove(const char *dir, const struct stat *expect, bool check, str
         err = -ESTALE; /* not the directory we made any more */
         goto out;
     }
-    if (check && (err = mt__shdir_check(dfd)) < 0)
+    if (check && (err = removable(dfd)) < 0)
         goto out;
     if (seen)
         *seen = st;
