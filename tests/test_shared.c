@@ -658,6 +658,42 @@ SHM_TEST(dict, an_object_carries_its_marker, .timeout = 30)
     cr_expect_neq(lstat(shm, &st), 0, "not removed");
 }
 
+/* A child reopens an inherited object by its path: a directory swapped in
+ * under that path since (here another object) is refused, never used as
+ * if it were the same object (the child read the other object's data). */
+SHM_TEST(dict, a_child_never_reopens_a_swapped_directory, .timeout = 30)
+{
+    char na[64], nb[64], pa[128], pb[128], away[160];
+    test_shm_name(na, sizeof na, "swap-a");
+    test_shm_name(nb, sizeof nb, "swap-b");
+    snprintf(pa, sizeof pa, "/dev/shm/mt-%s", na);
+    snprintf(pb, sizeof pb, "/dev/shm/mt-%s", nb);
+    snprintf(away, sizeof away, "%s-away", pa);
+    mt_dict *a, *b;
+    cr_assert_eq(mt_dict_new(&a, &(mt_shared_opts){.name = na, .persist = true}), 0);
+    cr_assert_eq(mt_dict_new(&b, &(mt_shared_opts){.name = nb, .persist = true}), 0);
+    cr_assert_eq(mt_dict_set_str(a, "k", "a"), 0);
+    cr_assert_eq(mt_dict_set_str(b, "k", "b"), 0);
+    cr_assert_eq(rename(pa, away), 0);
+    cr_assert_eq(rename(pb, pa), 0);
+    pid_t child = fork();
+    if (child == 0) {
+        mt_buf v = MT_BUF_INIT;
+        int err = mt_dict_get_str(a, "k", &v);
+        _exit(err == -ESTALE ? 0 : err == 0 && strcmp(v.data, "b") == 0 ? 2 : 3);
+    }
+    int status;
+    cr_assert_eq(waitpid(child, &status, 0), child);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+              "the child used the swapped-in object (status %d)", status);
+    cr_assert_eq(rename(pa, pb), 0);
+    cr_assert_eq(rename(away, pa), 0);
+    mt_dict_free(a);
+    mt_dict_free(b);
+    cr_expect_eq(mt_shared_unlink(na), 0);
+    cr_expect_eq(mt_shared_unlink(nb), 0);
+}
+
 /* ------------------------------------------- C strings and int64 values */
 
 static int child_sets_typed(void *ctx)

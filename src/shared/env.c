@@ -127,6 +127,13 @@ static unsigned env_flags(const char *dir, mt_shared_sync sync)
 
 /* Open e->env on dir. `create`: mark the new main database with e->kind;
  * else check that it holds that kind (-ENOENT if not). */
+/* The identity of the data file env opened into *st. */
+static int data_file(MDB_env *env, struct stat *st)
+{
+    mdb_filehandle_t fd;
+    return mdb_env_get_fd(env, &fd) == 0 && fstat(fd, st) == 0 ? 0 : -EIO;
+}
+
 static int lmdb_open(mt__shenv *e, const char *dir, size_t map_size, bool create)
 {
     MDB_env *env = NULL;
@@ -154,6 +161,20 @@ static int lmdb_open(mt__shenv *e, const char *dir, size_t map_size, bool create
     txn = NULL;
     if (rc != 0)
         goto fail;
+    /* The first open of e records its data file; a later one (after fork,
+     * by path again) must find that same file. */
+    struct stat now;
+    if (data_file(env, &now) < 0) {
+        rc = EIO;
+        goto fail;
+    }
+    if (!e->data_ino) {
+        e->data_dev = now.st_dev;
+        e->data_ino = now.st_ino;
+    } else if (now.st_dev != e->data_dev || now.st_ino != e->data_ino) {
+        mdb_env_close(env);
+        return -ESTALE;
+    }
     mdb_reader_check(env, NULL);
     e->env = env;
     return 0;
@@ -361,13 +382,22 @@ static mt__shenv *env_find(const struct stat *st)
     return NULL;
 }
 
-/* Open dir for the first time in this process and register it. Registry
- * lock held. */
-static int open_new(mt__shenv **out, unsigned kind, const char *dir, mt_shared_sync sync,
+/* Open dir, checked and opened as dfd, for the first time in this process
+ * and register it. LMDB opens files by path, so it is given dfd's
+ * /proc/self/fd name: a directory swapped for a symbolic link after the
+ * check is never followed. Registry lock held. */
+static int open_new(mt__shenv **out, unsigned kind, const char *dir, int dfd, mt_shared_sync sync,
                     const struct stat *st)
 {
+    char via[64];
+    snprintf(via, sizeof via, "/proc/self/fd/%d", dfd);
+    struct stat proc;
+    const char *path = stat(via, &proc) == 0 && proc.st_dev == st->st_dev &&
+                               proc.st_ino == st->st_ino
+                           ? via
+                           : dir; /* no /proc: the path, checked just before */
     mt__shenv *e = env_new(kind, env_flags(dir, sync));
-    int err = e && (e->dir = strdup(dir)) ? lmdb_open(e, dir, 0, false) : -ENOMEM;
+    int err = e && (e->dir = strdup(dir)) ? lmdb_open(e, path, 0, false) : -ENOMEM;
     if (err < 0) {
         env_free(e);
         return err;
@@ -417,7 +447,7 @@ int mt__shared_open(mt__shared **out, unsigned kind, const char *name,
         err = e->kind == kind ? 0 : -ENOENT;
         e->refs += err == 0;
     } else {
-        err = open_new(&e, kind, dir, o->sync, &st);
+        err = open_new(&e, kind, dir, dfd, o->sync, &st);
     }
     pthread_mutex_unlock(&registry_lock);
     if (err == 0) {
@@ -451,7 +481,7 @@ int mt__shared_reopen(mt__shared *s)
         atomic_store(&e->writer, (pthread_t)0);
         mdb_env_close(e->env);
         e->env = NULL;
-        err = lmdb_open(e, e->dir, 0, false);
+        err = lmdb_open(e, e->dir, 0, false); /* by path: checked in there */
         if (err == 0)
             atomic_store_explicit(&e->gen, gen, memory_order_release);
     }

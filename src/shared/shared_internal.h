@@ -34,6 +34,8 @@ typedef struct mt__shenv {
     unsigned kind;     /* MT__SHARED_DICT or MT__SHARED_LIST */
     dev_t dev;         /* the directory, to find it again */
     ino_t ino;
+    dev_t data_dev;    /* its data.mdb, to check a reopen by path (after fork) */
+    ino_t data_ino;
     bool removed;      /* its directory was removed: not to be found again */
     int refs;          /* handles on it; under the registry lock */
     char *dir;
