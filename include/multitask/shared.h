@@ -50,7 +50,8 @@
  * the child on first use (LMDB forbids using one environment across fork),
  * so a child should first use it while the creator still has it open: after
  * the creator's free has removed the directory, a child that had not used
- * it yet gets -ENOENT. Reader slots of processes that died are reclaimed
+ * it yet gets -ENOENT, and one whose path now names another directory
+ * (moved or swapped in since) gets -ESTALE. Reader slots of processes that died are reclaimed
  * when an object is opened, when a batch begins, when the map is full, and
  * on mt_dict_reader_check(). Within one process, every handle on the same
  * directory shares one LMDB environment (LMDB requires it): this registry,
