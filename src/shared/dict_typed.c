@@ -10,27 +10,25 @@
 
 #include "shared_internal.h"
 
-/* The key's length, or 0 when it is no key (NULL, "", or too long). */
+/* The key's length, read no further than one past the longest key: the
+ * byte calls refuse what is no key (NULL, "", too long) with -EINVAL. */
 static size_t key_len(const char *key)
 {
-    size_t len = key ? strnlen(key, MT_SHARED_MAX_KEY + 1) : 0;
-    return len <= MT_SHARED_MAX_KEY ? len : 0;
+    return key ? strnlen(key, MT_SHARED_MAX_KEY + 1) : 0;
 }
 
 /* fn(value, len, out) on d[key], key a C string; -EINVAL for a bad key or
  * out NULL. */
 static int view_at(mt_dict *d, const char *key, mt_shared_view_fn *fn, void *out)
 {
-    size_t klen = key_len(key);
-    return klen && out ? mt_dict_view(d, key, klen, fn, out) : -EINVAL;
+    return out ? mt_dict_view(d, key, key_len(key), fn, out) : -EINVAL;
 }
 
 int mt_dict_set_str(mt_dict *d, const char *key, const char *value)
 {
-    size_t klen = key_len(key);
-    if (!klen || !value)
+    if (!value)
         return -EINVAL;
-    return mt_dict_set(d, key, klen, value, strlen(value));
+    return mt_dict_set(d, key, key_len(key), value, strlen(value));
 }
 
 /* Copy a value that is a C string into the mt_buf ctx, NUL-terminated. */
@@ -55,10 +53,7 @@ int mt_dict_get_str(mt_dict *d, const char *key, mt_buf *out)
 
 int mt_dict_set_i64(mt_dict *d, const char *key, int64_t value)
 {
-    size_t klen = key_len(key);
-    if (!klen)
-        return -EINVAL;
-    return mt_dict_set(d, key, klen, &value, sizeof value);
+    return mt_dict_set(d, key, key_len(key), &value, sizeof value);
 }
 
 static int copy_i64(const void *value, size_t len, void *ctx)
