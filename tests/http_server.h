@@ -2,7 +2,7 @@
  * http_server.h - start the test HTTP server (mt-test-httpd, built beside
  * the tests; its path is in $MT_TEST_HTTPD) on 127.0.0.1 with a port the
  * kernel picks, in a fresh temporary docroot, and stop it: SIGTERM, then
- * wait for it (SIGKILL after 10 s), so that the leak checks of helpers.h
+ * wait for it (SIGKILL after 30 s), so that the leak checks of helpers.h
  * find no child left. A test that fails before it stops the server takes
  * it along: the server ends when the test's process does (--parent).
  * The server logs one line a request to s->log:
@@ -141,7 +141,9 @@ static inline void test_httpd_stop(test_httpd *s)
 {
     int status = 0;
     kill(s->pid, SIGTERM);
-    for (int i = 0; i < 1000 && waitpid(s->pid, &status, WNOHANG) == 0; i++)
+    /* 30 s: a sanitized server closing a thousand connections on a loaded
+     * machine took more than 10. */
+    for (int i = 0; i < 3000 && waitpid(s->pid, &status, WNOHANG) == 0; i++)
         usleep(10000);
     if (waitpid(s->pid, &status, WNOHANG) == 0) {
         kill(s->pid, SIGKILL);
