@@ -125,6 +125,21 @@ typedef enum mt_http_sink {
  */
 typedef int mt_http_write_fn(const void *data, size_t len, void *arg);
 
+/*
+ * A headers hook (mt_http_opts.on_headers): called in the loop's thread,
+ * outside any coroutine (it must not suspend), once per try when the final
+ * response's status line and headers have arrived (not for the 3xx of a
+ * followed redirect), before its first body byte reaches the sink. resp
+ * holds the status, the headers (mt_http_response_header), the URL, and
+ * range_start and length (see mt_http_response); its body is empty. Return
+ * 0 to take the body, or a negative code that ends the transfer at once,
+ * without a byte delivered, and becomes the request's result (resp keeps
+ * the status and headers): how to refuse the body of a 404 or of a file
+ * too large for its disk.
+ */
+struct mt_http_response;
+typedef int mt_http_headers_fn(const struct mt_http_response *resp, void *arg);
+
 /* Request flags (mt_http_opts.flags). */
 enum {
     MT_HTTP_NO_DECODE = 1 << 0,   /* no Accept-Encoding: the body as sent */
@@ -187,6 +202,27 @@ typedef struct mt_http_opts {
     unsigned flags; /* MT_HTTP_* above */
     /* Retries of transient failures; NULL: one try only. */
     const mt_http_retry *retry;
+    /* See mt_http_headers_fn; NULL: none. */
+    mt_http_headers_fn *on_headers;
+    void *on_headers_arg;
+    /*
+     * Resume: range_from > 0 asks for the body from that byte on
+     * ("Range: bytes=N-"); with if_range (an ETag, or a Last-Modified date,
+     * as the server sent it), only if the resource is still that one
+     * ("If-Range"), else the server sends it whole. What came is in
+     * response.range_start: range_from for a 206 whose Content-Range starts
+     * there (any other start or a multipart 206 is -EPROTO), 0 for a 200 (the
+     * whole body: the resource changed, or the server ignores ranges). The
+     * sink gets the bytes as sent: a memory sink holds only them; an fd sink
+     * must be the partial file with range_from bytes, its offset at its end:
+     * on a 200 it is truncated to 0 and written from its start; a callback
+     * sink learns which from on_headers. A 416 (the range starts at or past
+     * the end: with a length equal to range_from, the file was complete) is
+     * a response like any other (result 0, status 416, nothing delivered).
+     * A retry goes back to the state at the call, as for any sink.
+     */
+    int64_t range_from;
+    const char *if_range;
 } mt_http_opts;
 
 /* Where the time of a request went, in seconds from its start (libcurl's
@@ -208,12 +244,19 @@ typedef struct mt_http_response {
     char *url;                /* the final URL, after redirects; NULL if none */
     long redirects;           /* redirects followed (by the last try) */
     int tries;                /* tries made (see mt_http_retry) */
+    /* Where the delivered body starts in the resource: range_from for a 206
+     * to a resume, else 0. */
+    int64_t range_start;
+    /* The resource's whole length when the response says it (Content-Length
+     * of a 200, the total of a 206's or a 416's Content-Range; before
+     * decoding), else -1. */
+    int64_t length;
     mt_http_timings time;
     char error[MT_HTTP_ERROR_SIZE]; /* what went wrong, in words; "" on success */
     mt_buf headers_;          /* private: the final response's headers */
 } mt_http_response;
 
-#define MT_HTTP_RESPONSE_INIT {.status = 0}
+#define MT_HTTP_RESPONSE_INIT {.status = 0, .length = -1}
 
 /*
  * mt_http_client_new - make a client for a loop (opts->loop, or the loop
