@@ -32,6 +32,8 @@
 #define MTGET_ETOOBIG (-2101) /* the body is larger than the size cap */
 #define MTGET_ELENGTH (-2102) /* the body's length is not the announced one */
 #define MTGET_ETMPGONE (-2103) /* our temporary name now holds another file */
+#define MTGET_ESTATUS (-2104)  /* the response's status says the body is not the file */
+#define MTGET_EROBOTS (-2105)  /* the URL is disallowed by its host's robots.txt */
 
 /* ---- errors.c ---- */
 /* A message for an mtget code or a -errno (static string). */
