@@ -15,11 +15,15 @@
  *
  * Files: GET and HEAD of DIR's files (index.html for a directory), ETag,
  * Last-Modified, one byte range (206; 416 beyond the end) while If-Range
- * matches, If-None-Match (304); "." and ".." segments get 403.
+ * matches, If-None-Match (304); "." and ".." segments get 403; ?rate=B
+ * sends a file at B bytes/s, ?cut=N closes after N bytes of its body.
  * Misbehaviour (generated bodies are the pattern 'a' + offset % 26; each
  * route also takes ?delay-ms=D, a wait before the response head):
  *   /_/status/NNN?retry-after=S&retry-after-date=S|DATE  any status 200..599
  *   /_/slow?bytes=N&rate=B          N bytes at B bytes/s
+ *   /_/flaky?fail=K&status=S&retry-after=R&bytes=N
+ *                                   S (503) for the first K requests of
+ *                                   this target, then N bytes
  *   /_/stall?after=N&bytes=T        claims T bytes, sends N, then nothing
  *   /_/reset?after=N&bytes=T        claims T, sends N, then an RST
  *   /_/short?claim=N&send=M         Content-Length N, M bytes, then FIN

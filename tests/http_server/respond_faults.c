@@ -68,6 +68,26 @@ static int serve_slow(httpd_conn *c)
     return err;
 }
 
+/* /_/flaky?fail=K&status=S&retry-after=R&bytes=N: the first K requests
+ * for this exact target get status S (503) with Retry-After R if given,
+ * the later ones N pattern bytes (a 200). */
+static int serve_flaky(httpd_conn *c)
+{
+    long long fail = httpd_param_num(&c->req, "fail", 1, 0, 1000000);
+    long long status = httpd_param_num(&c->req, "status", 503, 400, 599);
+    long long bytes = httpd_param_num(&c->req, "bytes", 1024, 0, (long long)httpd_cfg.cap);
+    char key[HTTPD_MAX_LINE + 16], value[64], extra[128] = "", text[64];
+    snprintf(key, sizeof key, "target:%s", c->req.target);
+    if ((long long)httpd_count_get(key) > fail) {
+        int err = httpd_reply_head(c, 200, NULL, bytes);
+        return err ? err : httpd_send_pattern(c, (unsigned long long)bytes);
+    }
+    if (httpd_param(&c->req, "retry-after", value, sizeof value) && httpd_header_safe(value))
+        snprintf(extra, sizeof extra, "Retry-After: %s\r\n", value);
+    snprintf(text, sizeof text, "status %lld\n", status);
+    return httpd_reply_text(c, (int)status, extra, text);
+}
+
 /* Send the head claiming `claim` bytes and the first `after` of them. */
 static int send_part(httpd_conn *c, long long claim, long long after)
 {
@@ -194,6 +214,8 @@ int httpd_serve_fault(httpd_conn *c)
         return serve_status(c, what + 7);
     if (strcmp(what, "slow") == 0)
         return serve_slow(c);
+    if (strcmp(what, "flaky") == 0)
+        return serve_flaky(c);
     if (strcmp(what, "stall") == 0)
         return serve_stall(c);
     if (strcmp(what, "reset") == 0)

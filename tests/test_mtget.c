@@ -1,0 +1,667 @@
+/*
+ * test_mtget.c - the mtget program, run for real against the test server
+ * (mt-test-httpd on 127.0.0.1): download lists, the seed's crawl with
+ * --follow and --depth, dedupe, failures named with their reasons, retries
+ * with Retry-After, broken bodies, a gzip bomb, a redirect to file:,
+ * hostile names, a planted link, robots.txt, --continue after SIGKILL,
+ * SIGINT, usage errors and the JSON progress. Every test says what it
+ * expects and looks at the files on disk: never a partial or wrong body
+ * under a final name, nothing outside -P, no temporary left behind.
+ */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <time.h>
+
+#include "mtget_helpers.h"
+
+/* The headers hook and Range resume of http.h are declared, not yet
+ * implemented: the tests that need them wait for it. */
+#define NEEDS_RANGE 1
+
+#define SEED_XPATH "//li[@class=\"list-group-item\"]/img/@data-original"
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* A list page like the lecture's gallery: images, and a link to `next`. */
+static void put_list_page(test_httpd *h, const char *name, const char *const *imgs,
+                          const char *next)
+{
+    char page[8192];
+    size_t n = (size_t)snprintf(page, sizeof page,
+                                "<html><head><title>list</title></head><body><ul class=\"list-group\">\n");
+    for (int i = 0; imgs[i]; i++)
+        n += (size_t)snprintf(page + n, sizeof page - n,
+                              "<li class=\"list-group-item\"><img src=\"/static/loading.gif\" "
+                              "data-original=\"%s\" alt=\"x\"></li>\n",
+                              imgs[i]);
+    n += (size_t)snprintf(page + n, sizeof page - n, "</ul>%s%s%s</body></html>\n",
+                          next ? "<a class=\"next\" href=\"" : "", next ? next : "",
+                          next ? "\">next</a>" : "");
+    test_httpd_put(h, name, page, n);
+}
+
+LEAK_TEST(mtget, download_list, .timeout = 60)
+{
+    /* Expect: every URL of the -i list (and an operand) saved under its own
+     * name with its exact bytes, the same URL spelled three ways fetched
+     * once, exit 0, no temporary left; a second run with -c fetches
+     * nothing and skips all. */
+    test_httpd h;
+    scratch s;
+    test_httpd_start(&h, NULL);
+    scratch_new(&s);
+    char *a = random_bytes(300000, 1), *b = random_bytes(5000, 2);
+    test_httpd_put(&h, "files/a.bin", a, 300000);
+    test_httpd_put(&h, "files/b.dat", b, 5000);
+    test_httpd_put(&h, "files/empty.txt", "", 0);
+    char list[1024], listpath[128];
+    snprintf(list, sizeof list,
+             "# a comment\n"
+             "http://127.0.0.1:%d/files/a.bin\n\n"
+             "  HTTP://127.0.0.1:%d/files/./a.bin#fragment  \n"
+             "http://127.0.0.1:%d/files/%%62.dat\n"
+             "http://127.0.0.1:%d/files/empty.txt\n",
+             h.port, h.port, h.port, h.port);
+    snprintf(listpath, sizeof listpath, "%s/urls.txt", s.dir);
+    write_file(listpath, list);
+    char *a_again = url_of(&h, "/files/a.bin");
+    mtget_result r;
+    mtget_run(&s, &r, "-q", "-P", s.out, "-i", listpath, a_again);
+    cr_expect_eq(r.status, 0, "status %d, stderr: %s", r.status, r.err);
+    cr_expect(file_is(s.out, "a.bin", a, 300000), "a.bin is not the file");
+    cr_expect(file_is(s.out, "b.dat", b, 5000), "b.dat is not the file");
+    cr_expect_eq(file_size(s.out, "empty.txt"), 0);
+    int tmps = -1;
+    cr_expect_eq(dir_entries(s.out, &tmps), 3, "only the three files");
+    cr_expect_eq(tmps, 0);
+    cr_expect_eq(log_count(&h, "GET /files/a.bin "), 1, "a.bin fetched once");
+    cr_expect_eq(log_count(&h, "GET /files/b.dat "), 1);
+    cr_expect_str_eq(r.err, "", "-q prints nothing on success");
+
+    mtget_run(&s, &r, "-P", s.out, "-c", "-i", listpath, a_again);
+    cr_expect_eq(r.status, 0, "status %d, stderr: %s", r.status, r.err);
+    cr_expect_eq(log_count(&h, "GET /files/a.bin "), 1, "-c skips what is done");
+    cr_expect(strstr(r.err, "3 skipped"), "summary: %s", r.err);
+    cr_expect_eq(dir_entries(s.out, NULL), 3);
+    free(a);
+    free(b);
+    free(a_again);
+    scratch_free(&s);
+    test_httpd_stop(&h);
+}
+
+LEAK_TEST(mtget, input_from_stdin, .timeout = 60)
+{
+    /* Expect: "-i -" reads the URLs from standard input. */
+    test_httpd h;
+    scratch s;
+    test_httpd_start(&h, NULL);
+    scratch_new(&s);
+    test_httpd_put(&h, "one.txt", "one\n", 4);
+    char list[256], listpath[128];
+    snprintf(list, sizeof list, "http://127.0.0.1:%d/one.txt\n", h.port);
+    snprintf(listpath, sizeof listpath, "%s/urls.txt", s.dir);
+    write_file(listpath, list);
+    char *argv[] = {"mtget", "-q", "-P", s.out, "-i", "-", NULL};
+    mtget_result r;
+    mtget_wait(&s, mtget_start(&s, listpath, argv), &r);
+    cr_expect_eq(r.status, 0, "stderr: %s", r.err);
+    cr_expect(file_is(s.out, "one.txt", "one\n", 4));
+    scratch_free(&s);
+    test_httpd_stop(&h);
+}
+
+LEAK_TEST(mtget, crawl_seed_xpath_follow_depth, .timeout = 60)
+{
+    /* Expect: with the seed's XPath as written, the images of list pages 1
+     * and 2 (--depth 1 follows one "next" link) are downloaded, relative
+     * links resolved against the page (and a <base>), an image listed on
+     * both pages fetched once, page 3 never fetched, exit 0. */
+    test_httpd h;
+    scratch s;
+    test_httpd_start(&h, NULL);
+    scratch_new(&s);
+    const char *p1[] = {"../img/p1a.jpg", "/img/p1b.jpg", "/img/both.jpg", NULL};
+    const char *p2[] = {"../img/p2a.jpg", "/img/both.jpg", NULL};
+    const char *p3[] = {"/img/p3a.jpg", NULL};
+    put_list_page(&h, "list/1.html", p1, "2.html");
+    put_list_page(&h, "list/2.html", p2, "/list/3.html");
+    put_list_page(&h, "list/3.html", p3, NULL);
+    const char *imgs[] = {"p1a.jpg", "p1b.jpg", "both.jpg", "p2a.jpg", "p3a.jpg"};
+    char *data[5];
+    for (int i = 0; i < 5; i++) {
+        char name[64];
+        data[i] = random_bytes(2000 + (size_t)i, 10 + (unsigned)i);
+        snprintf(name, sizeof name, "img/%s", imgs[i]);
+        test_httpd_put(&h, name, data[i], 2000 + (size_t)i);
+    }
+    char *page = url_of(&h, "/list/1.html");
+    mtget_result r;
+    mtget_run(&s, &r, "-P", s.out, "--pages", page, "--xpath", SEED_XPATH, "--follow",
+              "//a[@class=\"next\"]/@href", "--depth", "1");
+    cr_expect_eq(r.status, 0, "status %d, stderr: %s", r.status, r.err);
+    for (int i = 0; i < 4; i++)
+        cr_expect(file_is(s.out, imgs[i], data[i], 2000 + (size_t)i), "%s", imgs[i]);
+    cr_expect_eq(file_size(s.out, "p3a.jpg"), -1, "page 3 is beyond --depth 1");
+    cr_expect_eq(dir_entries(s.out, NULL), 4);
+    cr_expect_eq(log_count(&h, "GET /img/both.jpg "), 1, "deduplicated across pages");
+    cr_expect_eq(log_count(&h, "GET /list/3.html "), 0);
+    cr_expect(strstr(r.err, "downloaded 4 files"), "summary: %s", r.err);
+    cr_expect(strstr(r.err, "2 pages"), "summary: %s", r.err);
+
+    /* a page list from a file, and no --follow: the pages listed only */
+    char list[512], listpath[128];
+    snprintf(list, sizeof list, "http://127.0.0.1:%d/list/3.html\nhttp://127.0.0.1:%d/list/3.html\n",
+             h.port, h.port);
+    snprintf(listpath, sizeof listpath, "%s/pages.txt", s.dir);
+    write_file(listpath, list);
+    scratch s2;
+    scratch_new(&s2);
+    mtget_run(&s2, &r, "-q", "-P", s2.out, "--pages", listpath, "--xpath", SEED_XPATH);
+    cr_expect_eq(r.status, 0, "stderr: %s", r.err);
+    cr_expect(file_is(s2.out, "p3a.jpg", data[4], 2004));
+    cr_expect_eq(dir_entries(s2.out, NULL), 1);
+    cr_expect_eq(log_count(&h, "GET /list/3.html "), 1, "a page listed twice is fetched once");
+    for (int i = 0; i < 5; i++)
+        free(data[i]);
+    free(page);
+    scratch_free(&s2);
+    scratch_free(&s);
+    test_httpd_stop(&h);
+}
+
+LEAK_TEST(mtget, failures_are_named, .timeout = 60)
+{
+    /* Expect: a 404 and a 500 fail their URLs, each named on stderr with
+     * its status, and counted in --stats-json; the good file is saved;
+     * nothing is saved for the failures; exit 1. */
+    test_httpd h;
+    scratch s;
+    test_httpd_start(&h, NULL);
+    scratch_new(&s);
+    test_httpd_put(&h, "good.txt", "good\n", 5);
+    char *good = url_of(&h, "/good.txt"), *missing = url_of(&h, "/missing.txt"),
+         *broken = url_of(&h, "/_/status/500");
+    char stats[128], text[65536], want[256];
+    snprintf(stats, sizeof stats, "%s/stats.json", s.dir);
+    mtget_result r;
+    mtget_run(&s, &r, "-P", s.out, "--retries", "0", "--stats-json", stats, good, missing, broken);
+    cr_expect_eq(r.status, 1, "status %d", r.status);
+    cr_expect(file_is(s.out, "good.txt", "good\n", 5));
+    int tmps = -1;
+    cr_expect_eq(dir_entries(s.out, &tmps), 1, "only the good file");
+    cr_expect_eq(tmps, 0);
+    snprintf(want, sizeof want, "mtget: cannot download '%s': HTTP 404", missing);
+    cr_expect(strstr(r.err, want), "stderr: %s", r.err);
+    snprintf(want, sizeof want, "mtget: cannot download '%s': HTTP 500", broken);
+    cr_expect(strstr(r.err, want), "stderr: %s", r.err);
+    cr_assert_gt(slurp_file(stats, text, sizeof text), 0);
+    cr_expect(strstr(text, "\"status\":1"), "%s", text);
+    cr_expect(strstr(text, "\"downloaded\":1"), "%s", text);
+    cr_expect(strstr(text, "\"failed\":2"), "%s", text);
+    cr_expect(strstr(text, "\"reason\":\"HTTP 404\""), "%s", text);
+    cr_expect(strstr(text, "\"reason\":\"HTTP 500\""), "%s", text);
+    free(good);
+    free(missing);
+    free(broken);
+    scratch_free(&s);
+    test_httpd_stop(&h);
+}
+
+LEAK_TEST(mtget, retries_honour_retry_after, .timeout = 60)
+{
+    /* Expect: a URL that answers 503 with Retry-After: 1 twice, then the
+     * file, is saved after three requests spaced by the second asked for;
+     * one that always answers 503 fails after --retries 1 (two requests). */
+    test_httpd h;
+    scratch s;
+    test_httpd_start(&h, NULL);
+    scratch_new(&s);
+    char *flaky = url_of(&h, "/_/flaky?fail=2&retry-after=1&bytes=3000");
+    char *always = url_of(&h, "/_/status/503?retry-after=1");
+    mtget_result r;
+    double t0 = now();
+    mtget_run(&s, &r, "-q", "-P", s.out, "--retries", "3", flaky);
+    double took = now() - t0;
+    cr_expect_eq(r.status, 0, "stderr: %s", r.err);
+    char *want = pattern(3000);
+    cr_expect(file_is(s.out, "flaky", want, 3000));
+    cr_expect_eq(log_count(&h, "GET /_/flaky"), 3);
+    cr_expect_geq(took, 1.9, "two waits of 1 s, took %.2f s", took);
+    mtget_run(&s, &r, "-P", s.out, "--retries", "1", always);
+    cr_expect_eq(r.status, 1);
+    cr_expect_eq(log_count(&h, "GET /_/status/503"), 2);
+    cr_expect(strstr(r.err, "HTTP 503"), "stderr: %s", r.err);
+    cr_expect(strstr(r.err, "1 retries"), "summary: %s", r.err);
+    cr_expect_eq(dir_entries(s.out, NULL), 1);
+    free(want);
+    free(flaky);
+    free(always);
+    scratch_free(&s);
+    test_httpd_stop(&h);
+}
+
+LEAK_TEST(mtget, broken_bodies_never_get_a_name, .timeout = 90)
+{
+    /* Expect: a body reset midway, one shorter than its Content-Length and
+     * one with broken chunking all fail (exit 1, each named), and nothing
+     * is left: no file under a final name, no temporary. */
+    test_httpd h;
+    scratch s;
+    test_httpd_start(&h, NULL);
+    scratch_new(&s);
+    char *reset = url_of(&h, "/_/reset?after=20000&bytes=100000");
+    char *shortb = url_of(&h, "/_/short?claim=50000&send=1000");
+    char *chunk = url_of(&h, "/_/badchunk?kind=hex");
+    mtget_result r;
+    mtget_run(&s, &r, "-P", s.out, "--retries", "1", reset, shortb, chunk);
+    cr_expect_eq(r.status, 1);
+    int tmps = -1;
+    cr_expect_eq(dir_entries(s.out, &tmps), 0, "nothing in -P");
+    cr_expect_eq(tmps, 0);
+    cr_expect(strstr(r.err, "cannot download 'http"), "stderr: %s", r.err);
+    cr_expect(strstr(r.err, "3 failed"), "stderr: %s", r.err);
+    cr_expect_eq(log_count(&h, "GET /_/reset"), 2, "a reset is tried again");
+    free(reset);
+    free(shortb);
+    free(chunk);
+    scratch_free(&s);
+    test_httpd_stop(&h);
+}
+
+LEAK_TEST(mtget, gzip_bomb_and_file_redirect_refused, .timeout = 60)
+{
+    /* Expect: a gzip body that inflates to 1 GiB stops at --max-size (it
+     * fails as "larger than --max-size", nothing saved, quickly), and a
+     * redirect to file:///etc/passwd is refused: nothing named passwd. */
+    test_httpd h;
+    scratch s;
+    test_httpd_start(&h, NULL);
+    scratch_new(&s);
+    char *bomb = url_of(&h, "/_/gzipbomb?mb=1024");
+    char *redir = url_of(&h, "/_/redirect-scheme?to=file:///etc/passwd");
+    mtget_result r;
+    double t0 = now();
+    mtget_run(&s, &r, "-P", s.out, "--max-size", "1M", bomb, redir);
+    cr_expect_lt(now() - t0, 20, "the bomb is not inflated whole");
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "larger than --max-size"), "stderr: %s", r.err);
+    cr_expect(strstr(r.err, "redirect"), "stderr: %s", r.err);
+    int tmps = -1;
+    cr_expect_eq(dir_entries(s.out, &tmps), 0);
+    cr_expect_eq(tmps, 0);
+    free(bomb);
+    free(redir);
+    scratch_free(&s);
+    test_httpd_stop(&h);
+}
+
+LEAK_TEST(mtget, hostile_names_stay_inside, .disabled = NEEDS_RANGE, .timeout = 60)
+{
+    /* Expect: names that try to climb out ("../" encoded), carry control
+     * characters or are 300 bytes long, and a Content-Disposition name
+     * with a path, all land inside -P under sanitised names; nothing is
+     * written beside -P. */
+    test_httpd h;
+    scratch s;
+    test_httpd_start(&h, NULL);
+    scratch_new(&s);
+    char longpath[512] = "/_/any/";
+    for (int i = 0; i < 300; i++)
+        strcat(longpath, "x");
+    strcat(longpath, ".txt?bytes=10");
+    char *climb = url_of(&h, "/_/any/..%2F..%2Fescape.txt?bytes=10");
+    char *ctl = url_of(&h, "/_/any/a%0Ab%01c.txt?bytes=10");
+    char *lng = url_of(&h, longpath);
+    char *cd = url_of(&h, "/_/name?filename=..%2F..%2Fcd.txt&bytes=10");
+    mtget_result r;
+    mtget_run(&s, &r, "-q", "-P", s.out, "--content-disposition", climb, ctl, lng, cd);
+    cr_expect_eq(r.status, 0, "stderr: %s", r.err);
+    cr_expect_eq(dir_entries(s.dir, NULL), 3, "only out/, stdout and stderr beside -P");
+    cr_expect_eq(dir_entries(s.out, NULL), 4);
+    cr_expect_eq(file_size(s.out, "abc.txt"), 10, "control characters removed");
+    cr_expect_eq(file_size(s.out, "cd.txt"), 10, "the server's name without its path");
+    DIR *d = opendir(s.out);
+    struct dirent *e;
+    bool long_ok = false, climb_ok = false;
+    while (d && (e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        cr_expect((!strchr(e->d_name, '/') && e->d_name[0] != '.') || !strcmp(e->d_name, ".") ||
+                      !strcmp(e->d_name, "..") || !strcmp(e->d_name, ".mtget-journal"),
+                  "name '%s'", e->d_name);
+        long_ok |= n <= 255 && n > 200 && strcmp(e->d_name + n - 4, ".txt") == 0;
+        climb_ok |= strstr(e->d_name, "escape.txt") != NULL;
+    }
+    if (d)
+        closedir(d);
+    cr_expect(long_ok, "the long name cut, keeping .txt");
+    cr_expect(climb_ok, "the climbing name kept inside");
+    free(climb);
+    free(ctl);
+    free(lng);
+    free(cd);
+    scratch_free(&s);
+    test_httpd_stop(&h);
+}
+
+LEAK_TEST(mtget, planted_link_not_followed, .timeout = 60)
+{
+    /* Expect: a symbolic link planted in -P under the file's name is left
+     * alone (its target outside unchanged); the file takes the next name,
+     * a.1.bin. */
+    test_httpd h;
+    scratch s;
+    test_httpd_start(&h, NULL);
+    scratch_new(&s);
+    char outside[128], link[160];
+    snprintf(outside, sizeof outside, "%s/outside", s.dir);
+    write_file(outside, "secret\n");
+    cr_assert_eq(mkdir(s.out, 0755), 0);
+    snprintf(link, sizeof link, "%s/a.bin", s.out);
+    cr_assert_eq(symlink(outside, link), 0);
+    test_httpd_put(&h, "a.bin", "payload", 7);
+    char *u = url_of(&h, "/a.bin");
+    mtget_result r;
+    mtget_run(&s, &r, "-q", "-P", s.out, u);
+    cr_expect_eq(r.status, 0, "stderr: %s", r.err);
+    cr_expect(file_is(s.dir, "outside", "secret\n", 7), "the link's target is untouched");
+    struct stat st;
+    cr_expect(lstat(link, &st) == 0 && S_ISLNK(st.st_mode), "the link is still a link");
+    cr_expect(file_is(s.out, "a.1.bin", "payload", 7));
+    free(u);
+    scratch_free(&s);
+    test_httpd_stop(&h);
+}
+
+LEAK_TEST(mtget, robots_txt_in_crawl_mode, .timeout = 60)
+{
+    /* Expect: in crawl mode a path robots.txt disallows for mtget is never
+     * requested (the others are; exit 0, it is skipped, not failed);
+     * --no-robots fetches it and never asks for robots.txt. */
+    test_httpd h;
+    scratch s, s2;
+    test_httpd_start(&h, NULL);
+    scratch_new(&s);
+    scratch_new(&s2);
+    const char robots[] = "User-agent: *\nDisallow: /\n\nUser-agent: mtget\nDisallow: /img/private/\n";
+    test_httpd_put(&h, "robots.txt", robots, sizeof robots - 1);
+    const char *imgs[] = {"/img/public.jpg", "/img/private/secret.jpg", NULL};
+    put_list_page(&h, "list.html", imgs, NULL);
+    test_httpd_put(&h, "img/public.jpg", "pub", 3);
+    test_httpd_put(&h, "img/private/secret.jpg", "sec", 3);
+    char *page = url_of(&h, "/list.html");
+    mtget_result r;
+    mtget_run(&s, &r, "-P", s.out, "--pages", page, "--xpath", SEED_XPATH);
+    cr_expect_eq(r.status, 0, "stderr: %s", r.err);
+    cr_expect(file_is(s.out, "public.jpg", "pub", 3));
+    cr_expect_eq(file_size(s.out, "secret.jpg"), -1);
+    cr_expect_eq(log_count(&h, "GET /img/private/"), 0, "never requested");
+    cr_expect_eq(log_count(&h, "GET /robots.txt "), 1, "robots.txt read once");
+    cr_expect(strstr(r.err, "disallowed by robots.txt"), "stderr: %s", r.err);
+
+    mtget_run(&s2, &r, "-q", "-P", s2.out, "--no-robots", "--pages", page, "--xpath", SEED_XPATH);
+    cr_expect_eq(r.status, 0, "stderr: %s", r.err);
+    cr_expect(file_is(s2.out, "secret.jpg", "sec", 3));
+    cr_expect_eq(log_count(&h, "GET /robots.txt "), 1, "not asked again");
+    free(page);
+    scratch_free(&s);
+    scratch_free(&s2);
+    test_httpd_stop(&h);
+}
+
+/* Wait until -P holds a temporary of at least `bytes`; its name into name. */
+static bool wait_for_part(const char *dir, long long bytes, char *name, size_t size, double timeout)
+{
+    double t0 = now();
+    while (now() - t0 < timeout) {
+        DIR *d = opendir(dir);
+        struct dirent *e;
+        while (d && (e = readdir(d)))
+            if (strncmp(e->d_name, ".mtget-", 7) == 0 && strstr(e->d_name, ".part") &&
+                file_size(dir, e->d_name) >= bytes) {
+                snprintf(name, size, "%s", e->d_name);
+                closedir(d);
+                return true;
+            }
+        if (d)
+            closedir(d);
+        usleep(10000);
+    }
+    return false;
+}
+
+LEAK_TEST(mtget, sigint_leaves_no_partial_file, .timeout = 60)
+{
+    /* Expect: SIGINT in the middle of a slow download ends mtget with 130,
+     * its temporary removed, nothing under the final name. */
+    test_httpd h;
+    scratch s;
+    test_httpd_start(&h, NULL);
+    scratch_new(&s);
+    char *big = random_bytes(400000, 3);
+    test_httpd_put(&h, "big.bin", big, 400000);
+    char *u = url_of(&h, "/big.bin?rate=100000");
+    char *argv[] = {"mtget", "-P", s.out, u, NULL};
+    pid_t pid = mtget_start(&s, NULL, argv);
+    char part[256];
+    cr_assert(wait_for_part(s.out, 20000, part, sizeof part, 20), "no download under way");
+    kill(pid, SIGINT);
+    mtget_result r;
+    mtget_wait(&s, pid, &r);
+    cr_expect_eq(r.status, 130, "stderr: %s", r.err);
+    int tmps = -1;
+    cr_expect_eq(dir_entries(s.out, &tmps), 0, "nothing left in -P");
+    cr_expect_eq(tmps, 0);
+    cr_expect(strstr(r.err, "interrupted"), "stderr: %s", r.err);
+    free(big);
+    free(u);
+    scratch_free(&s);
+    test_httpd_stop(&h);
+}
+
+LEAK_TEST(mtget, continue_resumes_after_sigkill, .disabled = NEEDS_RANGE, .timeout = 60)
+{
+    /* Expect: a run killed with SIGKILL mid-download leaves its temporary,
+     * and no file under the final name; a rerun with -c asks for the rest
+     * with Range (the server's log shows it, answered 206) and the final
+     * bytes are exactly the file's, with no temporary left. */
+    test_httpd h;
+    scratch s;
+    test_httpd_start(&h, NULL);
+    scratch_new(&s);
+    char *big = random_bytes(600000, 4);
+    test_httpd_put(&h, "big.bin", big, 600000);
+    char *u = url_of(&h, "/big.bin?rate=200000");
+    char *argv[] = {"mtget", "-c", "-q", "-P", s.out, u, NULL};
+    pid_t pid = mtget_start(&s, NULL, argv);
+    char part[256];
+    cr_assert(wait_for_part(s.out, 100000, part, sizeof part, 20), "no download under way");
+    kill(pid, SIGKILL);
+    mtget_result r;
+    mtget_wait(&s, pid, &r);
+    cr_assert_eq(r.status, 128 + SIGKILL);
+    cr_expect_eq(file_size(s.out, "big.bin"), -1, "no partial file under the final name");
+    long long had = file_size(s.out, part);
+    cr_assert_geq(had, 100000);
+
+    mtget_run(&s, &r, "-c", "-q", "-P", s.out, u);
+    cr_expect_eq(r.status, 0, "stderr: %s", r.err);
+    cr_expect(file_is(s.out, "big.bin", big, 600000), "the resumed file is the file");
+    cr_expect(test_httpd_log_has(&h, " bytes=", 1), "a Range request was made");
+    cr_expect(test_httpd_log_has(&h, " 206 ", 1), "and answered with the rest");
+    int tmps = -1;
+    cr_expect_eq(dir_entries(s.out, &tmps), 1);
+    cr_expect_eq(tmps, 0);
+    free(big);
+    free(u);
+    scratch_free(&s);
+    test_httpd_stop(&h);
+}
+
+LEAK_TEST(mtget, short_body_resumed_in_the_run, .disabled = NEEDS_RANGE, .timeout = 60)
+{
+    /* Expect: a file whose connection closes after 40,000 bytes of each
+     * response is completed by the retries, each asking for the rest with
+     * Range and If-Range: the final bytes are the file's. */
+    test_httpd h;
+    scratch s;
+    test_httpd_start(&h, NULL);
+    scratch_new(&s);
+    char *data = random_bytes(100000, 5);
+    test_httpd_put(&h, "cut.bin", data, 100000);
+    char *u = url_of(&h, "/cut.bin?cut=40000");
+    mtget_result r;
+    mtget_run(&s, &r, "-q", "-P", s.out, "--retries", "3", u);
+    cr_expect_eq(r.status, 0, "stderr: %s", r.err);
+    cr_expect(file_is(s.out, "cut.bin", data, 100000));
+    cr_expect_eq(log_count(&h, " bytes=40000- 206 "), 1, "the second try asks for the rest");
+    cr_expect_eq(log_count(&h, " bytes=80000- 206 "), 1);
+    free(data);
+    free(u);
+    scratch_free(&s);
+    test_httpd_stop(&h);
+}
+
+static void usage_is_2(const char *what, char **argv)
+{
+    scratch s;
+    scratch_new(&s);
+    mtget_result r;
+    mtget_wait(&s, mtget_start(&s, NULL, argv), &r);
+    cr_expect_eq(r.status, 2, "%s: status %d", what, r.status);
+    cr_expect(strstr(r.err, "mtget"), "%s: stderr: %s", what, r.err);
+    scratch_free(&s);
+}
+
+LEAK_TEST(mtget, usage_errors_exit_2, .timeout = 60)
+{
+    /* Expect: exit 2 and a message for each misuse; --help and --version
+     * exit 0. */
+    usage_is_2("no URL", (char *[]){"mtget", NULL});
+    usage_is_2("bad -j", (char *[]){"mtget", "-j", "0", "http://127.0.0.1:1/", NULL});
+    usage_is_2("bad option", (char *[]){"mtget", "--bogus", "http://127.0.0.1:1/", NULL});
+    usage_is_2("ftp URL", (char *[]){"mtget", "ftp://127.0.0.1/x", NULL});
+    usage_is_2("--pages without --xpath",
+               (char *[]){"mtget", "--pages", "http://127.0.0.1:1/", NULL});
+    usage_is_2("bad XPath",
+               (char *[]){"mtget", "--xpath", "//li[", "http://127.0.0.1:1/", NULL});
+    usage_is_2("--follow without --xpath",
+               (char *[]){"mtget", "--follow", "//a/@href", "http://127.0.0.1:1/", NULL});
+    usage_is_2("bad --progress",
+               (char *[]){"mtget", "--progress=loud", "http://127.0.0.1:1/", NULL});
+    scratch s;
+    scratch_new(&s);
+    mtget_result r;
+    mtget_run(&s, &r, "--help");
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.out, "--xpath"));
+    mtget_run(&s, &r, "--version");
+    cr_expect_eq(r.status, 0);
+    cr_expect(strstr(r.out, "mtget (multitask)"));
+    scratch_free(&s);
+}
+
+/* A small JSON checker: whether s[*i..] is one JSON value. */
+static bool json_value(const char *s, size_t *i, int depth);
+
+static void json_ws(const char *s, size_t *i)
+{
+    while (s[*i] == ' ' || s[*i] == '\t')
+        (*i)++;
+}
+
+static bool json_string(const char *s, size_t *i)
+{
+    if (s[*i] != '"')
+        return false;
+    for ((*i)++; s[*i] && s[*i] != '"'; (*i)++) {
+        if ((unsigned char)s[*i] < 0x20)
+            return false;
+        if (s[*i] == '\\' && !s[++(*i)])
+            return false;
+    }
+    return s[(*i)++] == '"';
+}
+
+static bool json_value(const char *s, size_t *i, int depth)
+{
+    json_ws(s, i);
+    if (depth > 32)
+        return false;
+    char c = s[*i];
+    if (c == '"')
+        return json_string(s, i);
+    if (c == '{' || c == '[') {
+        char close = c == '{' ? '}' : ']';
+        (*i)++;
+        json_ws(s, i);
+        if (s[*i] == close)
+            return (*i)++, true;
+        for (;;) {
+            if (c == '{') {
+                json_ws(s, i);
+                if (!json_string(s, i))
+                    return false;
+                json_ws(s, i);
+                if (s[(*i)++] != ':')
+                    return false;
+            }
+            if (!json_value(s, i, depth + 1))
+                return false;
+            json_ws(s, i);
+            if (s[*i] == ',') {
+                (*i)++;
+                continue;
+            }
+            return s[(*i)++] == close;
+        }
+    }
+    if (!strncmp(s + *i, "true", 4) || !strncmp(s + *i, "null", 4))
+        return *i += 4, true;
+    if (!strncmp(s + *i, "false", 5))
+        return *i += 5, true;
+    size_t start = *i;
+    while (s[*i] && strchr("+-0123456789.eE", s[*i]))
+        (*i)++;
+    return *i > start;
+}
+
+LEAK_TEST(mtget, progress_json_lines_parse, .timeout = 60)
+{
+    /* Expect: with --progress=json every line of stdout is one JSON object
+     * with an "event"; an error event names the failed URL; the last
+     * events are "end" and "summary". */
+    test_httpd h;
+    scratch s;
+    test_httpd_start(&h, NULL);
+    scratch_new(&s);
+    test_httpd_put(&h, "x.bin", "xxxxxxxxxxxx", 12);
+    char *ok = url_of(&h, "/x.bin?rate=8"), *bad = url_of(&h, "/nothing");
+    mtget_result r;
+    mtget_run(&s, &r, "--progress=json", "-P", s.out, ok, bad);
+    cr_expect_eq(r.status, 1);
+    int lines = 0;
+    bool error = false, end = false, summary = false, progress = false;
+    for (char *line = strtok(r.out, "\n"); line; line = strtok(NULL, "\n"), lines++) {
+        size_t i = 0;
+        cr_expect(line[0] == '{' && json_value(line, &i, 0) && line[i] == '\0', "not JSON: %s",
+                  line);
+        cr_expect(strncmp(line, "{\"event\":\"", 10) == 0, "no event: %s", line);
+        error |= strstr(line, "\"event\":\"error\"") && strstr(line, "/nothing");
+        progress |= strstr(line, "\"event\":\"progress\"") != NULL;
+        end |= strstr(line, "\"event\":\"end\"") != NULL;
+        summary |= strstr(line, "\"event\":\"summary\"") && strstr(line, "\"failed\":1");
+    }
+    cr_expect_geq(lines, 3);
+    cr_expect(error && end && summary, "stdout: %s", r.out);
+    cr_expect(progress, "a progress event in a run of a second");
+    free(ok);
+    free(bad);
+    scratch_free(&s);
+    test_httpd_stop(&h);
+}
