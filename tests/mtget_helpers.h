@@ -182,7 +182,7 @@ static inline int dir_entries(const char *dir, int *tmps)
 }
 
 /* Lines of the server's log that hold `part`. */
-static inline int log_count(const test_httpd *h, const char *part)
+static inline int log_lines(const test_httpd *h, const char *part)
 {
     FILE *f = fopen(h->log, "re");
     char line[8192];
@@ -191,6 +191,19 @@ static inline int log_count(const test_httpd *h, const char *part)
         n += strstr(line, part) != NULL;
     if (f)
         fclose(f);
+    return n;
+}
+
+/* The count of log_lines, once it has reached `want` (the server writes a
+ * line after its response, so after the client may have gone), or after
+ * 2 s without reaching it. */
+static inline int log_count_is(const test_httpd *h, const char *part, int want)
+{
+    int n = log_lines(h, part);
+    for (int i = 0; i < 200 && n < want; i++) {
+        usleep(10000);
+        n = log_lines(h, part);
+    }
     return n;
 }
 
