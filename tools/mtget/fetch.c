@@ -34,6 +34,7 @@ typedef struct fetch {
     const char *cd_name;     /* a Content-Disposition name, or NULL */
     char cd_buf[MTGET_NAME_SIZE];
     uint64_t total_shown;    /* added to the progress total */
+    bool resumed_shown;      /* the bytes of a previous run are counted as done */
 } fetch;
 
 void mtget_http_opts(const mtget *m, mt_http_opts *o)
@@ -172,6 +173,10 @@ static int on_headers(const mt_http_response *resp, void *arg)
         if (err < 0)
             return err;
     }
+    if (f->from > 0 && resp->range_start > 0 && !f->resumed_shown) {
+        mt_progress_advance(f->m->progress, f->from, 0); /* they are in the total below */
+        f->resumed_shown = true;
+    }
     if (f->length >= 0 && (uint64_t)f->length > f->total_shown) {
         mt_progress_add_total(f->m->progress, (uint64_t)f->length - f->total_shown, 0);
         f->total_shown = (uint64_t)f->length;
@@ -241,6 +246,7 @@ static int resume(fetch *f)
     }
     set_str(&f->etag, rec->etag);
     set_str(&f->modified, rec->last_modified);
+    f->resumed_shown = false;
     f->length = rec->size > 0 ? (int64_t)rec->size : -1;
     return 0;
 }
@@ -282,7 +288,7 @@ static int try_once(fetch *f, mt_http_response *resp)
 
 int mtget_fetch(mtget *m, const char *url, int slot)
 {
-    fetch f = {.m = m, .url = url, .slot = slot, .length = -1};
+    fetch f = {.m = m, .url = url, .slot = slot, .length = -1, .resumed_shown = true};
     mt_http_response resp = MT_HTTP_RESPONSE_INIT;
     char *final = NULL;
     int err = mtget_host_enter(m, url);

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "tool.h"
 
 enum {
@@ -147,23 +148,6 @@ static bool parse_seconds(const char *s, double *out)
     return true;
 }
 
-/* "10M" -> 10485760; -1 when it is not a size. */
-static long long parse_size(const char *s)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || !isfinite(v) || v < 0)
-        return -1;
-    static const char units[] = "KMGT";
-    const char *u = *end ? strchr(units, *end & ~0x20) : NULL;
-    if (*end && (!u || (end[1] && strcmp(end + 1, "iB") != 0 && strcmp(end + 1, "B") != 0)))
-        return -1;
-    for (const char *p = units; u && p <= u; p++)
-        v *= 1024;
-    return v >= 1 && v < 9e18 ? (long long)v : -1;
-}
-
 static int progress_mode(const char *s, mt_progress_mode *out)
 {
     if (!s || strcmp(s, "bars") == 0)
@@ -255,12 +239,12 @@ static int option(mtget_config *c, int opt, const char *arg)
             return usage_error("invalid --connect-timeout: '%s' (seconds, more than 0)", arg);
         return 0;
     case OPT_MAX_SIZE:
-        if ((v = parse_size(arg)) < 0)
+        if ((v = cli_parse_size(arg)) < 0)
             return usage_error("invalid --max-size: '%s'", arg);
         c->max_size = v;
         return 0;
     case OPT_PAGE_MAX_SIZE:
-        if ((v = parse_size(arg)) < 0 || v > (1LL << 30))
+        if ((v = cli_parse_size(arg)) < 0 || v > (1LL << 30))
             return usage_error("invalid --page-max-size: '%s' (at most 1G)", arg);
         c->page_max_size = v;
         return 0;

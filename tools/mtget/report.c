@@ -15,28 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "tool.h"
 
 /* Failures kept for --stats-json; beyond, only counted. */
 #define FAILURES_LISTED 10000
-
-/* s with control characters escaped (malloc'd), or NULL. */
-static char *quote(const char *s)
-{
-    mt_buf b = MT_BUF_INIT;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        int err = *p == '\\'                 ? mt_buf_append(&b, "\\\\", 2)
-                  : *p < 0x20 || *p == 0x7f ? mt_buf_printf(&b, "\\%03o", *p)
-                                             : mt_buf_append(&b, p, 1);
-        if (err < 0) {
-            mt_buf_free(&b);
-            return NULL;
-        }
-    }
-    if (mt_buf_append(&b, "", 1) < 0)
-        return NULL;
-    return b.data;
-}
 
 void mtget_reason(char *out, size_t size, int err, const mt_http_response *resp)
 {
@@ -68,7 +51,7 @@ static void json_event(mtget *m, const char *name, const char *k1, const char *v
 
 void mtget_fail(mtget *m, const char *what, const char *url, const char *reason)
 {
-    char *q = quote(url);
+    char *q = cli_quote(url);
     mt_progress_print(m->progress, 2, MTGET_NAME ": cannot %s '%s': %s", what, q ? q : "?",
                       reason);
     free(q);
@@ -90,7 +73,7 @@ static void vsay(mtget *m, bool note, const char *fmt, va_list ap)
     char *msg = NULL;
     if (vasprintf(&msg, fmt, ap) < 0)
         return;
-    char *q = quote(msg);
+    char *q = cli_quote(msg);
     mt_progress_print(m->progress, 2, MTGET_NAME ": %s", q ? q : msg);
     if (mt_progress_mode_of(m->progress) == MT_PROGRESS_JSON) {
         mt_buf f = MT_BUF_INIT;
