@@ -116,6 +116,67 @@ LEAK_TEST(mtget, input_from_stdin, .timeout = 60)
     test_httpd_stop(&h);
 }
 
+LEAK_TEST(mtget, input_read_as_it_comes, .timeout = 60)
+{
+    /* Expect: URLs from a pipe are fetched as they come, before the pipe
+     * ends: the first file is on disk while the writer still holds the
+     * pipe open, and the second follows once written. */
+    test_httpd h;
+    scratch s;
+    test_httpd_start(&h, NULL);
+    scratch_new(&s);
+    test_httpd_put(&h, "first.txt", "1", 1);
+    test_httpd_put(&h, "second.txt", "2", 1);
+    char fifo[128], line[128];
+    snprintf(fifo, sizeof fifo, "%s/fifo", s.dir);
+    cr_assert_eq(mkfifo(fifo, 0600), 0);
+    char *argv[] = {"mtget", "-q", "-P", s.out, "-i", "-", NULL};
+    pid_t pid = mtget_start(&s, fifo, argv);
+    int w = open(fifo, O_WRONLY | O_CLOEXEC);
+    cr_assert_geq(w, 0);
+    int n = snprintf(line, sizeof line, "http://127.0.0.1:%d/first.txt\n", h.port);
+    cr_assert_eq(write(w, line, (size_t)n), n);
+    double t0 = now();
+    while (file_size(s.out, "first.txt") != 1 && now() - t0 < 20)
+        usleep(10000);
+    cr_expect_eq(file_size(s.out, "first.txt"), 1, "fetched while the list goes on");
+    n = snprintf(line, sizeof line, "http://127.0.0.1:%d/second.txt\n", h.port);
+    cr_assert_eq(write(w, line, (size_t)n), n);
+    close(w);
+    mtget_result r;
+    mtget_wait(&s, pid, &r);
+    cr_expect_eq(r.status, 0, "stderr: %s", r.err);
+    cr_expect(file_is(s.out, "second.txt", "2", 1));
+    scratch_free(&s);
+    test_httpd_stop(&h);
+}
+
+LEAK_TEST(mtget, delay_spaces_requests_to_a_host, .timeout = 60)
+{
+    /* Expect: with --delay 0.4, three files of one host take at least two
+     * waits of 0.2 s (the least of 0.5x-1.5x) even with -j 3. */
+    test_httpd h;
+    scratch s;
+    test_httpd_start(&h, NULL);
+    scratch_new(&s);
+    test_httpd_put(&h, "a", "a", 1);
+    test_httpd_put(&h, "b", "b", 1);
+    test_httpd_put(&h, "c", "c", 1);
+    char *a = url_of(&h, "/a"), *b = url_of(&h, "/b"), *c = url_of(&h, "/c");
+    mtget_result r;
+    double t0 = now();
+    mtget_run(&s, &r, "-q", "-j", "3", "--delay", "0.4", "-P", s.out, a, b, c);
+    double took = now() - t0;
+    cr_expect_eq(r.status, 0, "stderr: %s", r.err);
+    cr_expect_eq(dir_entries(s.out, NULL), 3);
+    cr_expect_geq(took, 0.4, "took %.2f s", took);
+    free(a);
+    free(b);
+    free(c);
+    scratch_free(&s);
+    test_httpd_stop(&h);
+}
+
 LEAK_TEST(mtget, crawl_seed_xpath_follow_depth, .timeout = 60)
 {
     /* Expect: with the seed's XPath as written, the images of list pages 1
@@ -438,7 +499,8 @@ static bool wait_for_part(const char *dir, long long bytes, char *name, size_t s
 LEAK_TEST(mtget, sigint_leaves_no_partial_file, .timeout = 60)
 {
     /* Expect: SIGINT in the middle of a slow download ends mtget with 130,
-     * its temporary removed, nothing under the final name. */
+     * its temporary removed, nothing under the final name; SIGTERM with -c
+     * ends it with 143 and keeps the temporary. */
     test_httpd h;
     scratch s;
     test_httpd_start(&h, NULL);
@@ -458,6 +520,17 @@ LEAK_TEST(mtget, sigint_leaves_no_partial_file, .timeout = 60)
     cr_expect_eq(dir_entries(s.out, &tmps), 0, "nothing left in -P");
     cr_expect_eq(tmps, 0);
     cr_expect(strstr(r.err, "interrupted"), "stderr: %s", r.err);
+
+    /* with -c the temporary stays, for the next -c */
+    char *argv_c[] = {"mtget", "-c", "-P", s.out, u, NULL};
+    pid = mtget_start(&s, NULL, argv_c);
+    cr_assert(wait_for_part(s.out, 20000, part, sizeof part, 20), "no download under way");
+    kill(pid, SIGTERM);
+    mtget_wait(&s, pid, &r);
+    cr_expect_eq(r.status, 128 + SIGTERM, "stderr: %s", r.err);
+    cr_expect_eq(dir_entries(s.out, &tmps), 1, "only the temporary");
+    cr_expect_eq(tmps, 1);
+    cr_expect_eq(file_size(s.out, "big.bin"), -1);
     free(big);
     free(u);
     scratch_free(&s);
