@@ -20,7 +20,6 @@
 
 #define WORKERS   3
 #define MAX_PAGES 64
-#define IMAGES "//li[@class='list-group-item']//img[@referrerpolicy='no-referrer']/@data-original"
 
 /* What the workers share: they all run in one thread. */
 static mt_http_client *session;
@@ -64,7 +63,7 @@ static void crawl(const char *url)
         failures++;
     } else if ((err = mt_html_parse(&tree, resp.body.data, resp.body.len, resp.url, NULL)) < 0 ||
                (err = mt_html_xpath_list(tree, "//title/text()", &title)) < 0 ||
-               (err = n = mt_html_xpath_list(tree, IMAGES, &srcs)) < 0 ||
+               (err = n = mt_html_xpath_list(tree, LECTURE_XPATH, &srcs)) < 0 ||
                (err = nlinks = mt_html_links_list(tree, "//a/@href", &links)) < 0) {
         fprintf(stderr, "%s: %s\n", url, mt_strerror(err));
         failures++;

@@ -28,14 +28,9 @@
 #include "site.h"
 
 #define PAGES 10
-#define XPATH "//li[@class='list-group-item']//img[@referrerpolicy='no-referrer']/@data-original"
 
 /* headers = {"User-Agent": ...}: the lecture sends a browser's. */
-static const mt_http_opts headers = {
-    .user_agent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like "
-                  "Gecko) Chrome/99.0.4844.84 Safari/537.36",
-    .timeout = 60,
-};
+static const mt_http_opts headers = {.user_agent = LECTURE_USER_AGENT, .timeout = 60};
 
 /* Where the images go. Set before any process starts: they are forked
  * copies of this one, so they see it too. */
@@ -83,7 +78,7 @@ static int get_img_src(const void *arg, size_t len, mt_buf *out)
         err = fail(a.url, "not a 200 response");
     else if ((err = mt_html_parse(&tree, resp.body.data, resp.body.len, resp.url, NULL)) < 0)
         fail(a.url, mt_strerror(err));
-    else if ((err = mt_html_links(tree, XPATH, put_src, a.q)) < 0)
+    else if ((err = mt_html_links(tree, LECTURE_XPATH, put_src, a.q)) < 0)
         fail(a.url, mt_strerror(err));
     mt_html_doc_free(tree);
     mt_http_response_free(&resp); /* resp.close() */

@@ -31,13 +31,8 @@
 
 #define PAGES       10
 #define DOWNLOADERS 20
-#define XPATH "//li[@class='list-group-item']//img[@referrerpolicy='no-referrer']/@data-original"
 
-static const mt_http_opts headers = {
-    .user_agent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like "
-                  "Gecko) Chrome/99.0.4844.84 Safari/537.36",
-    .timeout = 60,
-};
+static const mt_http_opts headers = {.user_agent = LECTURE_USER_AGENT, .timeout = 60};
 
 /* What every task shares: it all runs in one thread, so plain globals do. */
 static const char *img_dir = "img";
@@ -66,7 +61,7 @@ static int get_img_src(void *arg)
     else if (resp.status != 200)
         fail(url, "not a 200 response");
     else if ((n = mt_html_parse(&tree, resp.body.data, resp.body.len, resp.url, NULL)) < 0 ||
-             (n = mt_html_links_list(tree, XPATH, &srcs)) < 0)
+             (n = mt_html_links_list(tree, LECTURE_XPATH, &srcs)) < 0)
         fail(url, mt_strerror(n));
     const char *src = srcs.data;
     for (int i = 0; i < n; i++, src += strlen(src) + 1) {

@@ -209,13 +209,14 @@ static int server_main(void *arg)
     return err;
 }
 
-/* The server process: an mt_fn, run by mt_process. */
+/* The server process: an mt_fn, run by mt_process, given the pipe. */
 static int server_process(const void *arg, size_t len, mt_buf *out)
 {
     (void)len, (void)out;
-    int ready;
-    memcpy(&ready, arg, sizeof ready);
-    return mt_run(server_main, &ready, NULL);
+    int ready[2];
+    memcpy(ready, arg, sizeof ready);
+    close(ready[0]); /* the parent's end */
+    return mt_run(server_main, &ready[1], NULL);
 }
 
 int site_start(site *s)
@@ -223,7 +224,7 @@ int site_start(site *s)
     int ready[2];
     if (pipe2(ready, O_CLOEXEC) < 0)
         return -errno;
-    int err = mt_process_new(&s->server, server_process, &ready[1], sizeof ready[1],
+    int err = mt_process_new(&s->server, server_process, ready, sizeof ready,
                              &(mt_process_opts){.name = "site", .daemon = true});
     if (!err && (err = mt_process_start(s->server)) < 0)
         mt_process_free(s->server);

@@ -26,6 +26,14 @@
 #define SITE_PAGES    10 /* list pages */
 #define SITE_PER_PAGE 10 /* images on each */
 
+/* What the lecture's scraper asks of its site: the images of a list page,
+ * and the browser it says it is (headers = {"User-Agent": ...}). */
+#define LECTURE_XPATH                                                                              \
+    "//li[@class='list-group-item']//img[@referrerpolicy='no-referrer']/@data-original"
+#define LECTURE_USER_AGENT                                                                         \
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "           \
+    "Chrome/99.0.4844.84 Safari/537.36"
+
 typedef struct site {
     mt_process *server; /* the child process that serves it */
     int port;           /* on 127.0.0.1 */
