@@ -8,7 +8,8 @@
  * The programs are found in $MT_EXAMPLES_DIR (set by tests/meson.build).
  * Each test makes itself a child subreaper, so that a grandchild an example
  * leaves behind becomes ours: it is counted, reaped, and never outlives the
- * test.
+ * test. The network examples' files are checked against the bytes their
+ * local site (examples/site.c, linked in) serves.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
