@@ -443,7 +443,8 @@ LEAK_TEST(mtget, robots_txt_in_crawl_mode, .timeout = 60)
 {
     /* Expect: in crawl mode a path robots.txt disallows for mtget is never
      * requested (the others are; exit 0, it is skipped, not failed);
-     * --no-robots fetches it and never asks for robots.txt. */
+     * --no-robots fetches it and never asks for robots.txt; a robots.txt
+     * that cannot be read fails its host's pages (exit 1). */
     test_httpd h;
     scratch s, s2;
     test_httpd_start(&h, NULL);
@@ -469,6 +470,16 @@ LEAK_TEST(mtget, robots_txt_in_crawl_mode, .timeout = 60)
     cr_expect_eq(r.status, 0, "stderr: %s", r.err);
     cr_expect(file_is(s2.out, "secret.jpg", "sec", 3));
     cr_expect_eq(log_count_is(&h, "GET /robots.txt ", 1), 1, "not asked again");
+
+    /* a host whose robots.txt cannot be read is not crawled: its pages fail */
+    scratch s3;
+    scratch_new(&s3);
+    mtget_run(&s3, &r, "-P", s3.out, "--retries", "0", "--pages", "http://127.0.0.1:1/list",
+              "--xpath", SEED_XPATH);
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "cannot fetch page 'http://127.0.0.1:1/list': cannot read its robots.txt"),
+              "stderr: %s", r.err);
+    scratch_free(&s3);
     free(page);
     scratch_free(&s);
     scratch_free(&s2);

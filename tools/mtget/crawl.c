@@ -112,6 +112,8 @@ int mtget_crawl_page(mtget *m, const mtget_page *p)
             err = 0;
         else if (err < 0)
             snprintf(why, sizeof why, "cannot parse the page: %s", mt_strerror(err));
+    } else if (err == MTGET_ENOROBOTS) {
+        snprintf(why, sizeof why, "%s", mtget_host_why(m, p->url));
     } else if (err != -ECANCELED) {
         mtget_reason(why, sizeof why, err, &resp);
     }

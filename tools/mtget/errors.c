@@ -18,6 +18,8 @@ const char *mtget_strerror(int err)
         return "the server answered with an error status";
     case MTGET_EROBOTS:
         return "disallowed by robots.txt";
+    case MTGET_ENOROBOTS:
+        return "its host's robots.txt cannot be read";
     default:
         return mt_strerror(err);
     }

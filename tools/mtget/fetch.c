@@ -337,7 +337,10 @@ int mtget_fetch(mtget *m, const char *url, int slot)
         err = -ECANCELED;
     } else {
         char why[MT_HTTP_ERROR_SIZE + 64];
-        mtget_reason(why, sizeof why, err, &resp);
+        if (err == MTGET_ENOROBOTS)
+            snprintf(why, sizeof why, "%s", mtget_host_why(m, url));
+        else
+            mtget_reason(why, sizeof why, err, &resp);
         bool keep = f.out && m->cfg->resume && mtget_out_size(f.out) > 0 &&
                     mtget_transient(err, 0) && (f.etag || f.modified);
         if (keep)

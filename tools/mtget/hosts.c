@@ -5,10 +5,14 @@
  * crawl mode its robots.txt, fetched once before the host's first request
  * while the other tasks bound for that host wait for it. The number of
  * requests at once per host is the HTTP client's admission
- * (mt_http_client_opts.max_per_host), not ours.
+ * (mt_http_client_opts.max_per_host), not ours. A robots.txt that
+ * answers 4xx allows everything; one that cannot be read (5xx, no answer)
+ * disallows everything (RFC 9309 2.3.1), and the host's URLs fail with that
+ * reason rather than being skipped in silence.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <xxhash.h>
@@ -21,7 +25,8 @@ typedef struct host {
     struct host *next;
     double next_start;     /* loop time the next request may start */
     int robots_state;      /* 0 not asked, 1 being fetched, 2 known */
-    mtget_robots *robots;  /* NULL once known: everything disallowed */
+    mtget_robots *robots;  /* NULL once known: it could not be read */
+    char *why;             /* then why not */
     mt_aqueue *ready;      /* shut down once the robots.txt is known */
     char key[];
 } host;
@@ -45,6 +50,7 @@ void mtget_hosts_free(mtget_hosts *h)
             n = e->next;
             mtget_robots_free(e->robots);
             mt_aqueue_free(e->ready);
+            free(e->why);
             free(e);
         }
     free(h);
@@ -108,10 +114,11 @@ static void fetch_robots(mtget *m, host *e)
         err = mtget_robots_new(&e->robots, body.data, body.len, MTGET_NAME);
     else if (err == 0 && resp.status >= 400 && resp.status <= 499)
         err = mtget_robots_new(&e->robots, NULL, 0, MTGET_NAME);
-    if (!e->robots && err != -ECANCELED && !m->signal) {
-        char why[MT_HTTP_ERROR_SIZE + 64];
+    if (!e->robots) {
+        char why[MT_HTTP_ERROR_SIZE + 64], *text = NULL;
         mtget_reason(why, sizeof why, err ? err : MTGET_ESTATUS, &resp);
-        mtget_note(m, "cannot read '%s' (%s): its host is not crawled", url.data, why);
+        if (asprintf(&text, "cannot read its robots.txt: %s", why) >= 0)
+            e->why = text;
     }
     mt_http_response_free(&resp);
     mt_buf_free(&url);
@@ -137,6 +144,8 @@ static int robots_check(mtget *m, host *e, const char *path)
         if (err == -ECANCELED || err == -ETIMEDOUT)
             return err;
     }
+    if (!e->robots)
+        return MTGET_ENOROBOTS;
     return mtget_robots_allowed(e->robots, path) ? 0 : MTGET_EROBOTS;
 }
 
@@ -144,6 +153,14 @@ static int robots_check(mtget *m, host *e, const char *path)
 static double jitter(void)
 {
     return 0.5 + (double)random() / ((double)RAND_MAX + 1);
+}
+
+const char *mtget_host_why(mtget *m, const char *url)
+{
+    const char *path;
+    size_t len = split(url, &path);
+    host *e = len ? lookup(m->hosts, url, len) : NULL;
+    return e && e->why ? e->why : "cannot read its robots.txt";
 }
 
 int mtget_host_enter(mtget *m, const char *url)

@@ -34,6 +34,7 @@
 #define MTGET_ETMPGONE (-2103) /* our temporary name now holds another file */
 #define MTGET_ESTATUS (-2104)  /* the response's status says the body is not the file */
 #define MTGET_EROBOTS (-2105)  /* the URL is disallowed by its host's robots.txt */
+#define MTGET_ENOROBOTS (-2106) /* its host's robots.txt cannot be read */
 
 /* ---- errors.c ---- */
 /* A message for an mtget code or a -errno (static string). */

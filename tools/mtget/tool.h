@@ -176,11 +176,14 @@ void mtget_hosts_free(mtget_hosts *h);
 /*
  * mtget_host_enter - before a request for url: in crawl mode with robots
  * on, fetch the host's robots.txt the first time (other tasks wait for it)
- * and decide (MTGET_EROBOTS when disallowed); then wait for the host's
- * delay (--delay with jitter, or the robots.txt crawl-delay). Returns 0,
- * MTGET_EROBOTS, -ECANCELED, -ENOMEM, -EINVAL (no host).
+ * and decide (MTGET_EROBOTS when disallowed, MTGET_ENOROBOTS when it could
+ * not be read); then wait for the host's delay (--delay with jitter, or the
+ * robots.txt crawl-delay). Returns 0, MTGET_EROBOTS, MTGET_ENOROBOTS,
+ * -ECANCELED, -ENOMEM, -EINVAL (no host).
  */
 int mtget_host_enter(mtget *m, const char *url);
+/* After MTGET_ENOROBOTS: why the host's robots.txt could not be read. */
+const char *mtget_host_why(mtget *m, const char *url);
 
 /* ---- report.c ---- */
 /* The reason of a failure in words ("HTTP 404", "Connection reset..."). */
