@@ -62,11 +62,12 @@ static usage usage_now(void)
  * cache of idle connections (about 2.6 KiB each, at most one a worker). */
 #define HEAP_SLACK (64 * 1024)
 
-static void expect_no_growth(usage warm, usage end, int fd_slack, const char *what)
+static void expect_no_growth(usage warm, usage end, int fd_slack, size_t heap_slack,
+                             const char *what)
 {
     cr_expect_leq(end.fds, warm.fds + fd_slack, "%s: fds %d after the warm-up, %d at the end",
                   what, warm.fds, end.fds);
-    cr_expect_leq(end.heap, warm.heap + HEAP_SLACK,
+    cr_expect_leq(end.heap, warm.heap + heap_slack,
                   "%s: heap %zu bytes after the warm-up, %zu at the end (+%zd)", what, warm.heap,
                   end.heap, (ssize_t)(end.heap - warm.heap));
     cr_log_info("%s: fds %d -> %d, heap %zu -> %zu (%+zd bytes)", what, warm.fds, end.fds,
@@ -199,7 +200,7 @@ static int one_client_main(void *arg)
                  o.t.why);
     /* Idle kept-alive connections in libcurl's cache: at most one a worker,
      * more or fewer at the two moments. */
-    expect_no_growth(warm, end, WORKERS, "one client, 10,000 requests");
+    expect_no_growth(warm, end, WORKERS, HEAP_SLACK, "one client, 10,000 requests");
     cr_expect_eq(mt_http_client_free(o.c), 0);
     return 0;
 }
@@ -277,7 +278,7 @@ LEAK_TEST(http_load, ten_thousand_blocking_requests_from_threads, .timeout = 120
                  atomic_load(&b->t.ok), atomic_load(&b->t.wrong),
                  atomic_load(&b->t.first_wrong) - 1, b->t.why);
     /* One kept-alive connection a thread at most, at either moment. */
-    expect_no_growth(warm, end, THREADS, "blocking, 4 threads, 10,000 requests");
+    expect_no_growth(warm, end, THREADS, HEAP_SLACK, "blocking, 4 threads, 10,000 requests");
     pthread_barrier_destroy(&b->bar);
     free(b);
     test_httpd_stop(&srv);
@@ -318,8 +319,10 @@ static int clients_main(void *arg)
         if (i == CLIENTS_WARMUP - 1)
             warm = usage_now();
     }
-    /* Each client closes its connections when freed: the fds are exact. */
-    expect_no_growth(warm, usage_now(), 0, "1,000 clients made and freed");
+    /* Each client closes its connections when freed: the fds are exact,
+     * and the heap too but for a little slack (a leak of 16 bytes a client
+     * passes it). */
+    expect_no_growth(warm, usage_now(), 0, 16 * 1024, "1,000 clients made and freed");
     return 0;
 }
 
