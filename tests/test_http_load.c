@@ -164,7 +164,7 @@ static void tally_add(tally *t, const mix_req *m, unsigned i, int err, const mt_
 #define WORKERS 16
 #define WARMUP (1000 / SCALE)
 #define TOTAL (10000 / SCALE)
-#define STALL_TIMEOUT 0.05
+#define STALL_TIMEOUT 0.02
 
 typedef struct one_client {
     mt_http_client *c;
@@ -238,7 +238,7 @@ LEAK_TEST(http_load, ten_thousand_mixed_requests_one_client, .timeout = 120)
 #define THREADS 4
 #define PER_THREAD (TOTAL / THREADS)
 #define WARMUP_PER_THREAD (WARMUP / THREADS)
-#define BLOCKING_STALL_TIMEOUT 0.02
+#define BLOCKING_STALL_TIMEOUT 0.01
 
 typedef struct blocking_run {
     pthread_barrier_t bar; /* the threads and the test, at the quiet moments */
