@@ -149,7 +149,8 @@ static void close_conn(httpd_conn *c)
 static int conn_main(void *arg)
 {
     httpd_conn *c = arg;
-    for (int err = httpd_conn_start(c); !err;) {
+    bool up = httpd_conn_start(c) == 0; /* the TLS handshake, if any, made */
+    while (up) {
         c->status = 0;
         c->sent = 0;
         c->chunked = c->close = false;
