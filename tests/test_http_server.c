@@ -483,6 +483,35 @@ LEAK_TEST(http_server, counter_counts_requests_per_path_and_target, .timeout = 6
     test_httpd_stop(&s);
 }
 
+/* The most requests answered at once: three that overlap (each waits
+ * 300 ms before its head), then one alone. */
+LEAK_TEST(http_server, counter_keeps_the_most_answered_at_once, .timeout = 60)
+{
+    test_httpd s;
+    test_httpd_start(&s, NULL);
+    hc_conn c[3];
+    hc_resp r;
+    const char req[] = "GET /_/any/x?bytes=3&delay-ms=300 HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(hc_open(&c[i], s.port, 10), 0);
+        cr_assert_eq(hc_send_str(&c[i], req), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        cr_expect_eq(hc_read(&c[i], &r, false), 0);
+        cr_expect_eq(r.status, 200);
+        free(r.body);
+        hc_close(&c[i]);
+    }
+    cr_assert_eq(hc_get(s.port, "GET", "/_/any/y?bytes=3", NULL, &r), 0);
+    free(r.body);
+    cr_expect_eq(count_of(s.port, "most=/_/any/x"), 3u);
+    cr_expect_eq(count_of(s.port, "most=/_/any/y"), 1u);
+    cr_expect_eq(count_of(s.port, "most=*"), 3u, "any path");
+    cr_expect_eq(count_of(s.port, "most=/never"), 0u);
+    cr_expect_eq(count_of(s.port, "most=/_/count"), 0u, "asking does not count");
+    test_httpd_stop(&s);
+}
+
 /* ---- hostile clients ------------------------------------------------------ */
 
 /* Send raw bytes on a new connection; the status of the answer (0: none). */

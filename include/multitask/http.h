@@ -197,7 +197,8 @@ typedef struct mt_http_opts {
     /* More request headers, "Name: value", ended by NULL; may be NULL. */
     const char *const *headers;
     /* CA certificates (PEM file) to verify HTTPS servers with. NULL: the
-     * system's. */
+     * system's. A certificate that does not verify (another CA, another
+     * name, expired) or a CA file that cannot be read: -EPROTO. */
     const char *ca_file;
     unsigned flags; /* MT_HTTP_* above */
     /* Retries of transient failures; NULL: one try only. */
