@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "mtget_helpers.h"
+#include "tls_certs.h"
 
 /* The headers hook and Range resume of http.h are declared, not yet
  * implemented: the tests that need them wait for it. */
@@ -609,6 +610,42 @@ LEAK_TEST(mtget, short_body_resumed_in_the_run, .disabled = NEEDS_RANGE, .timeou
     free(u);
     scratch_free(&s);
     test_httpd_stop(&h);
+}
+
+LEAK_TEST(mtget, https_with_a_private_ca, .timeout = 60)
+{
+    /* Expect: over HTTPS with a certificate of a private CA, --ca-file
+     * with that CA downloads the file; without it the URL fails, naming
+     * the certificate problem, and nothing is saved. */
+    test_ca ca;
+    test_ca_new(&ca);
+    test_ca_issue(&ca, "server", "IP:127.0.0.1,DNS:localhost", -60, 3600);
+    char cert[128], key[128];
+    test_ca_path(&ca, "server.pem", cert, sizeof cert);
+    test_ca_path(&ca, "server.key", key, sizeof key);
+    const char *extra[] = {"--tls-cert", cert, "--tls-key", key, NULL};
+    test_httpd h;
+    test_httpd_start(&h, extra);
+    scratch s, s2;
+    scratch_new(&s);
+    scratch_new(&s2);
+    test_httpd_put(&h, "secure.bin", "over tls", 8);
+    char *u = NULL;
+    cr_assert_geq(asprintf(&u, "https://127.0.0.1:%d/secure.bin", h.port), 0);
+    mtget_result r;
+    mtget_run(&s, &r, "-q", "-P", s.out, "--ca-file", ca.pem, u);
+    cr_expect_eq(r.status, 0, "stderr: %s", r.err);
+    cr_expect(file_is(s.out, "secure.bin", "over tls", 8));
+    mtget_run(&s2, &r, "-q", "-P", s2.out, "--retries", "0", u);
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "cannot download 'https://"), "stderr: %s", r.err);
+    cr_expect(strcasestr(r.err, "certificate"), "stderr: %s", r.err);
+    cr_expect_eq(dir_entries(s2.out, NULL), 0);
+    free(u);
+    scratch_free(&s);
+    scratch_free(&s2);
+    test_httpd_stop(&h);
+    test_ca_free(&ca);
 }
 
 static void usage_is_2(const char *what, char **argv)
