@@ -340,7 +340,8 @@ LEAK_TEST(mtget, gzip_bomb_and_file_redirect_refused, .timeout = 60)
 {
     /* Expect: a gzip body that inflates to 1 GiB stops at --max-size (it
      * fails as "larger than --max-size", nothing saved, quickly), and a
-     * redirect to file:///etc/passwd is refused: nothing named passwd. */
+     * redirect to file:///etc/passwd is refused: nothing named passwd; a
+     * list page over --page-max-size fails. */
     test_httpd h;
     scratch s;
     test_httpd_start(&h, NULL);
@@ -354,6 +355,13 @@ LEAK_TEST(mtget, gzip_bomb_and_file_redirect_refused, .timeout = 60)
     cr_expect_eq(r.status, 1);
     cr_expect(strstr(r.err, "larger than --max-size"), "stderr: %s", r.err);
     cr_expect(strstr(r.err, "redirect"), "stderr: %s", r.err);
+    /* a list page is held in memory only up to --page-max-size */
+    char *huge = url_of(&h, "/_/html/huge?mb=20");
+    mtget_run(&s, &r, "-P", s.out, "--no-robots", "--page-max-size", "1M", "--pages", huge,
+              "--xpath", SEED_XPATH);
+    cr_expect_eq(r.status, 1);
+    cr_expect(strstr(r.err, "larger than --page-max-size"), "stderr: %s", r.err);
+    free(huge);
     int tmps = -1;
     cr_expect_eq(dir_entries(s.out, &tmps), 0);
     cr_expect_eq(tmps, 0);

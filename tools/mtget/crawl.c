@@ -114,6 +114,8 @@ int mtget_crawl_page(mtget *m, const mtget_page *p)
             snprintf(why, sizeof why, "cannot parse the page: %s", mt_strerror(err));
     } else if (err == MTGET_ENOROBOTS) {
         snprintf(why, sizeof why, "%s", mtget_host_why(m, p->url));
+    } else if (err == -EFBIG) {
+        snprintf(why, sizeof why, "larger than --page-max-size");
     } else if (err != -ECANCELED) {
         mtget_reason(why, sizeof why, err, &resp);
     }
