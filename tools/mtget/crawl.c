@@ -50,8 +50,10 @@ static int get_page(mtget *m, const char *url, mt_http_response *resp)
     int err = mtget_host_enter(m, url);
     if (err == 0)
         err = mt_http_get(m->http, url, &o, resp);
-    if (resp->tries > 1)
+    if (resp->tries > 1) {
         m->retries += (uint64_t)resp->tries - 1;
+        mt_progress_retried(m->progress, (uint64_t)resp->tries - 1);
+    }
     if (err == 0 && (resp->status < 200 || resp->status > 299))
         err = MTGET_ESTATUS;
     return err;

@@ -317,6 +317,7 @@ int mtget_fetch(mtget *m, const char *url, int slot)
         if (wait < 0)
             break;
         m->retries++;
+        mt_progress_retried(m->progress, 1);
         int r = mt_co_sleep(wait);
         if (r < 0) {
             err = r;
