@@ -95,6 +95,7 @@ typedef struct seen {
     int calls;
     long status;
     int64_t range_start, length;
+    long redirects;
     size_t body_len;       /* resp->body.len at the call */
     size_t delivered;      /* bytes the callback sink had at the call */
     char etag[64], url[256];
@@ -110,6 +111,7 @@ static int hook(const mt_http_response *r, void *arg)
     s->status = r->status;
     s->range_start = r->range_start;
     s->length = r->length;
+    s->redirects = r->redirects;
     s->body_len = r->body.len;
     s->delivered = s->sink_bytes;
     const char *e = mt_http_response_header(r, "ETag");
@@ -153,6 +155,7 @@ static int hook_before_body_main(void *arg)
                  r.error);
     cr_expect_eq(r.redirects, 3);
     cr_expect_eq(s.calls, 1, "not for the followed 3xx");
+    cr_expect_eq(s.redirects, 3);
     cr_expect_eq(s.status, 200);
     cr_expect_eq(s.length, 300);
     cr_expect_str_eq(s.url, URL("/_/range/300"));
