@@ -337,6 +337,15 @@ static int whole_main(void *arg)
     cr_expect_eq(r.length, 5000);
     cr_expect(file_is_pattern(fd, 5000));
     close(fd);
+    /* A HEAD answered 200 leaves the partial file alone. */
+    fd = partial_file(HAVE, 0);
+    o.fd = fd;
+    o.flags = MT_HTTP_HEAD;
+    cr_expect_eq(mt_http_get(c, URL("/_/range/5000?ignore=1"), &o, &r), 0, "%s", r.error);
+    cr_expect_eq(r.status, 200);
+    cr_expect(file_is_pattern(fd, HAVE));
+    close(fd);
+    o.flags = 0;
     /* Into memory: the whole body. */
     o.to = MT_HTTP_TO_MEMORY;
     cr_expect_eq(mt_http_get(c, URL("/_/range/50000?ignore=1"), &o, &r), 0, "%s", r.error);

@@ -221,8 +221,8 @@ typedef struct mt_http_opts {
      * the resource changed, or the server ignores ranges). The sink gets the
      * bytes as sent: a memory sink holds only them; an fd sink must be the
      * partial file with range_from bytes, its offset at its end: on a 200
-     * (once on_headers took it) it is truncated to 0 and written from its
-     * start; a callback sink learns which from on_headers. The body of any
+     * (once on_headers took it; not for a HEAD) it is truncated to 0 and
+     * written from its start; a callback sink learns which from on_headers. The body of any
      * other status goes to the sink as for any request (refuse it with
      * on_headers). A 416 (the range starts at or past the end: with a
      * length equal to range_from, the file was complete) is a response like

@@ -99,7 +99,7 @@ int mt__http_headers_done(mt__http_xfer *x)
     }
     if (x->range_from > 0 && status == 416)
         x->discard = true; /* "range not satisfiable" is not the file's */
-    if (x->range_from > 0 && status == 200 && x->to == MT_HTTP_TO_FD) {
+    if (x->range_from > 0 && status == 200 && x->to == MT_HTTP_TO_FD && !x->head) {
         /* The whole body comes: it replaces the partial file. */
         if (ftruncate(x->fd, 0) != 0)
             return -errno;

@@ -101,6 +101,7 @@ typedef struct mt__http_xfer {
     void *on_headers_arg;
     bool discard;           /* a 416 to a range request: its body is dropped */
     bool truncated;         /* a 200 to a range request emptied the fd sink */
+    bool head;              /* a HEAD: no body comes */
     int64_t range_start, length; /* of the final response, as in mt_http_response */
     struct curl_slist *req_headers;
     char errbuf[CURL_ERROR_SIZE];

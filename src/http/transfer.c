@@ -219,6 +219,7 @@ static int take_opts(mt__http_xfer *x, const mt_http_opts *o)
         x->cap = UINT64_MAX;
     x->follow = o->max_redirects >= 0;
     x->range_from = o->range_from;
+    x->head = o->flags & MT_HTTP_HEAD;
     x->on_headers = o->on_headers;
     x->on_headers_arg = o->on_headers_arg;
     x->length = -1;
