@@ -166,6 +166,61 @@ LEAK_TEST(http_server, range_if_range_and_416_on_a_complete_file, .timeout = 60)
     test_httpd_stop(&s);
 }
 
+/* GET target of /_/range with extra headers; expects the status, the
+ * Content-Range (when not NULL) and the pattern from first, len bytes. */
+static void expect_generated_range(int port, const char *target, const char *extra, int status,
+                                   const char *content_range, size_t first, size_t len)
+{
+    hc_resp r;
+    char v[128];
+    cr_assert_eq(hc_get(port, "GET", target, extra, &r), 0, "%s %s", target, extra);
+    cr_expect_eq(r.status, status, "%s %s", target, extra);
+    if (content_range)
+        cr_expect(hc_header(&r, "Content-Range", v, sizeof v) && strcmp(v, content_range) == 0,
+                  "%s %s: Content-Range %s", target, extra, content_range);
+    if (status != 416)
+        cr_expect(r.len == len && is_pattern(r.body, len, first), "%s %s: %zu bytes", target,
+                  extra, r.len);
+    free(r.body);
+}
+
+LEAK_TEST(http_server, generated_range_resource_and_its_misbehaviour, .timeout = 60)
+{
+    test_httpd s;
+    test_httpd_start(&s, NULL);
+    const char *res = "/_/range/1000?etag=v1&lm=Sun,+06+Dec+2026+10:00:00+GMT";
+    expect_generated_range(s.port, res, NULL, 200, NULL, 0, 1000);
+    expect_generated_range(s.port, res, "Range: bytes=100-\r\n", 206, "bytes 100-999/1000", 100,
+                           900);
+    expect_generated_range(s.port, res, "Range: bytes=100-\r\nIf-Range: \"v1\"\r\n", 206,
+                           "bytes 100-999/1000", 100, 900);
+    expect_generated_range(s.port, res,
+                           "Range: bytes=100-\r\nIf-Range: Sun, 06 Dec 2026 10:00:00 GMT\r\n",
+                           206, "bytes 100-999/1000", 100, 900);
+    expect_generated_range(s.port, res, "Range: bytes=100-\r\nIf-Range: \"v0\"\r\n", 200, NULL,
+                           0, 1000);
+    expect_generated_range(s.port, res, "Range: bytes=1000-\r\n", 416, "bytes */1000", 0, 0);
+    expect_generated_range(s.port, "/_/range/1000?ignore=1", "Range: bytes=100-\r\n", 200, NULL,
+                           0, 1000);
+    expect_generated_range(s.port, "/_/range/1000?shift=10", "Range: bytes=100-\r\n", 206,
+                           "bytes 110-999/1000", 110, 890);
+    hc_resp r;
+    char v[128];
+    cr_assert_eq(hc_get(s.port, "GET", "/_/range/1000?multipart=1", "Range: bytes=100-\r\n", &r),
+                 0);
+    cr_expect_eq(r.status, 206);
+    cr_expect(hc_header(&r, "Content-Type", v, sizeof v) &&
+              strncmp(v, "multipart/byteranges", 20) == 0);
+    free(r.body);
+    /* reset=N: the first request of the target is cut, the next whole. */
+    cr_expect_neq(hc_get(s.port, "GET", "/_/range/100000?reset=500", NULL, &r), 0);
+    cr_expect_lt(r.len, 100000u);
+    free(r.body);
+    expect_generated_range(s.port, "/_/range/100000?reset=500", NULL, 200, NULL, 0, 100000);
+    cr_expect(test_httpd_log_has(&s, "GET /_/range/1000?shift=10 bytes=100- 206 890", 5));
+    test_httpd_stop(&s);
+}
+
 /* ---- statuses and bodies that misbehave --------------------------------- */
 
 LEAK_TEST(http_server, status_with_retry_after_in_seconds_and_as_a_date, .timeout = 60)

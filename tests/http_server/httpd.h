@@ -9,6 +9,7 @@
  *   respond_static.c    files from the docroot: ETag, Last-Modified, Range
  *   respond_faults.c    statuses, slow/stalled/reset/short/broken bodies
  *   respond_generated.c redirects, names, bodies under any name, generated HTML
+ *   respond_range.c     a generated resource honouring Range and If-Range
  *   gzipbomb.c          a small gzip body that inflates to a GiB
  *   counter.c           how many requests each path received (/_/count)
  *   tls.c               the connection's bytes, in clear or through TLS
@@ -185,6 +186,11 @@ int httpd_serve_name(httpd_conn *c);
 int httpd_serve_any(httpd_conn *c);
 int httpd_serve_html(httpd_conn *c, const char *what);
 int httpd_serve_gzipbomb(httpd_conn *c);
+/* /_/range/<size>: see respond_range.c. */
+int httpd_serve_range(httpd_conn *c, const char *size);
+/* Once what was sent has left (2 s at most, and only when err is 0), reset
+ * the connection (SO_LINGER 0, close). Returns err, or the wait's error. */
+int httpd_reset(httpd_conn *c, int err);
 void httpd_gzipbomb_free(void);
 
 /* ---- counter.c ---- */

@@ -46,6 +46,12 @@
  *   /_/count?most=P | ?most=*       the most requests for path P (for any
  *                                   path) answered at once, from the head
  *                                   read to the response's end
+ *   /_/range/<size>?etag=E&lm=DATE&ignore=1&shift=K&multipart=1&reset=N
+ *                                   <size> pattern bytes honouring one Range
+ *                                   (206, 416) while If-Range matches; or
+ *                                   ignoring it, a 206 starting K bytes late,
+ *                                   a multipart 206, a reset after N bytes
+ *                                   on the first request of the target
  * Bounds: request line 8 KiB (414), head 32 KiB or 100 fields (431),
  * request bodies 64 KiB (413), a head must come within --idle seconds.
  */

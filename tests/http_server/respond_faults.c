@@ -121,6 +121,11 @@ static int serve_reset(httpd_conn *c)
     long long claim = httpd_param_num(&c->req, "bytes", after + MIB, after + 1, LLONG_MAX / 2);
     c->close = true;
     int err = send_part(c, claim, after);
+    return httpd_reset(c, err);
+}
+
+int httpd_reset(httpd_conn *c, int err)
+{
     for (int i = 0; !err && i < 200; i++) { /* at most 2 s */
         int queued = 0;
         if (ioctl(c->fd, SIOCOUTQ, &queued) != 0 || queued == 0)
@@ -233,6 +238,8 @@ int httpd_serve_fault(httpd_conn *c)
         return serve_chunks(c, what[0] == 'e');
     if (strcmp(what, "count") == 0)
         return serve_count(c);
+    if (strncmp(what, "range/", 6) == 0)
+        return httpd_serve_range(c, what + 6);
     if (strcmp(what, "gzipbomb") == 0)
         return httpd_serve_gzipbomb(c);
     if (strncmp(what, "any/", 4) == 0)
