@@ -15,10 +15,6 @@
 #include "mtget_helpers.h"
 #include "tls_certs.h"
 
-/* The headers hook and Range resume of http.h are declared, not yet
- * implemented: the tests that need them wait for it. */
-#define NEEDS_RANGE 1
-
 #define SEED_XPATH "//li[@class=\"list-group-item\"]/img/@data-original"
 
 static double now(void)
@@ -371,7 +367,7 @@ LEAK_TEST(mtget, gzip_bomb_and_file_redirect_refused, .timeout = 60)
     test_httpd_stop(&h);
 }
 
-LEAK_TEST(mtget, hostile_names_stay_inside, .disabled = NEEDS_RANGE, .timeout = 60)
+LEAK_TEST(mtget, hostile_names_stay_inside, .timeout = 60)
 {
     /* Expect: names that try to climb out ("../" encoded), carry control
      * characters or are 300 bytes long, and a Content-Disposition name
@@ -557,7 +553,7 @@ LEAK_TEST(mtget, sigint_leaves_no_partial_file, .timeout = 60)
     test_httpd_stop(&h);
 }
 
-LEAK_TEST(mtget, continue_resumes_after_sigkill, .disabled = NEEDS_RANGE, .timeout = 60)
+LEAK_TEST(mtget, continue_resumes_after_sigkill, .timeout = 60)
 {
     /* Expect: a run killed with SIGKILL mid-download leaves its temporary,
      * and no file under the final name; a rerun with -c asks for the rest
@@ -596,7 +592,7 @@ LEAK_TEST(mtget, continue_resumes_after_sigkill, .disabled = NEEDS_RANGE, .timeo
     test_httpd_stop(&h);
 }
 
-LEAK_TEST(mtget, short_body_resumed_in_the_run, .disabled = NEEDS_RANGE, .timeout = 60)
+LEAK_TEST(mtget, short_body_resumed_in_the_run, .timeout = 60)
 {
     /* Expect: a file whose connection closes after 40,000 bytes of each
      * response is completed by the retries, each asking for the rest with

@@ -50,8 +50,11 @@ bool mtget_transient(int err, long status)
     if (err == MTGET_ESTATUS)
         return status == 408 || status == 429 || status == 500 || status == 502 ||
                status == 503 || status == 504;
-    return err == -ETIMEDOUT || err == -EPIPE || err == -ECONNRESET || err == -EPROTO ||
-           err == -ECONNABORTED;
+    /* -EPROTO after a status is a body's broken framing; before one, a TLS
+     * failure (a certificate that does not verify), which another try
+     * would meet again */
+    return err == -ETIMEDOUT || err == -EPIPE || err == -ECONNRESET || err == -ECONNABORTED ||
+           (err == -EPROTO && status != 0);
 }
 
 /* An HTTP date ("Sun, 06 Nov 1994 08:49:37 GMT") as seconds from now. */
@@ -134,7 +137,7 @@ static void drop(fetch *f)
 static void set_str(char **dst, const char *v)
 {
     free(*dst);
-    *dst = v && *v && strlen(v) < 1024 ? strdup(v) : NULL;
+    *dst = v && *v && strlen(v) < 1024 && !strpbrk(v, "\r\n") ? strdup(v) : NULL;
 }
 
 static bool encoded(const mt_http_response *resp)
@@ -343,7 +346,7 @@ int mtget_fetch(mtget *m, const char *url, int slot)
         else
             mtget_reason(why, sizeof why, err, &resp);
         bool keep = f.out && m->cfg->resume && mtget_out_size(f.out) > 0 &&
-                    mtget_transient(err, 0) && (f.etag || f.modified);
+                    mtget_transient(err, resp.status) && (f.etag || f.modified);
         if (keep)
             mtget_out_free(f.out);
         else
