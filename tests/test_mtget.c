@@ -592,6 +592,85 @@ LEAK_TEST(mtget, continue_resumes_after_sigkill, .timeout = 60)
     test_httpd_stop(&h);
 }
 
+/* Start `mtget -c -q -P out url`, and SIGKILL it once its temporary has
+ * `bytes`; the temporary's name into part. */
+static void killed_midway(scratch *s, const char *url, long long bytes, char *part, size_t size)
+{
+    char *argv[] = {"mtget", "-c", "-q", "-P", s->out, (char *)url, NULL};
+    pid_t pid = mtget_start(s, NULL, argv);
+    cr_assert(wait_for_part(s->out, bytes, part, size, 20), "no download under way");
+    kill(pid, SIGKILL);
+    mtget_result r;
+    mtget_wait(s, pid, &r);
+    cr_assert_eq(r.status, 128 + SIGKILL);
+}
+
+LEAK_TEST(mtget, continue_finds_the_part_complete, .timeout = 60)
+{
+    /* Expect: a temporary that already holds the whole file (a run killed
+     * between its last byte and the rename) is completed by -c from the
+     * server's 416 (the range starts at the end), with no body fetched
+     * again; the file is right. */
+    test_httpd h;
+    scratch s;
+    test_httpd_start(&h, NULL);
+    scratch_new(&s);
+    char *big = random_bytes(300000, 6);
+    test_httpd_put(&h, "whole.bin", big, 300000);
+    char *u = url_of(&h, "/whole.bin?rate=100000");
+    char part[256], path[512];
+    killed_midway(&s, u, 20000, part, sizeof part);
+    snprintf(path, sizeof path, "%s/%s", s.out, part);
+    long long had = file_size(s.out, part);
+    int fd = open(path, O_WRONLY | O_APPEND);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, big + had, (size_t)(300000 - had)), 300000 - had);
+    close(fd);
+    mtget_result r;
+    mtget_run(&s, &r, "-c", "-q", "-P", s.out, u);
+    cr_expect_eq(r.status, 0, "stderr: %s", r.err);
+    cr_expect(file_is(s.out, "whole.bin", big, 300000));
+    cr_expect(test_httpd_log_has(&h, " bytes=300000- 416 ", 2), "the range past the end");
+    int tmps = -1;
+    cr_expect_eq(dir_entries(s.out, &tmps), 1);
+    cr_expect_eq(tmps, 0);
+    free(big);
+    free(u);
+    scratch_free(&s);
+    test_httpd_stop(&h);
+}
+
+LEAK_TEST(mtget, continue_starts_over_when_the_file_changed, .timeout = 60)
+{
+    /* Expect: when the file changed on the server since the partial
+     * download (another ETag), -c's If-Range gets the whole new file (a
+     * 200), which replaces the old part: the final bytes are the new
+     * file's, never old bytes with new ones after them. */
+    test_httpd h;
+    scratch s;
+    test_httpd_start(&h, NULL);
+    scratch_new(&s);
+    char *old = random_bytes(300000, 7), *new = random_bytes(250000, 8);
+    test_httpd_put(&h, "changing.bin", old, 300000);
+    char *u = url_of(&h, "/changing.bin?rate=100000");
+    char part[256];
+    killed_midway(&s, u, 20000, part, sizeof part);
+    test_httpd_put(&h, "changing.bin", new, 250000);
+    mtget_result r;
+    mtget_run(&s, &r, "-c", "-q", "-P", s.out, u);
+    cr_expect_eq(r.status, 0, "stderr: %s", r.err);
+    cr_expect(file_is(s.out, "changing.bin", new, 250000), "the new file, whole");
+    cr_expect(test_httpd_log_has(&h, " 200 250000", 2), "sent whole");
+    int tmps = -1;
+    cr_expect_eq(dir_entries(s.out, &tmps), 1);
+    cr_expect_eq(tmps, 0);
+    free(old);
+    free(new);
+    free(u);
+    scratch_free(&s);
+    test_httpd_stop(&h);
+}
+
 LEAK_TEST(mtget, short_body_resumed_in_the_run, .timeout = 60)
 {
     /* Expect: a file whose connection closes after 40,000 bytes of each
