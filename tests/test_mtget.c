@@ -17,6 +17,19 @@
 
 #define SEED_XPATH "//li[@class=\"list-group-item\"]/img/@data-original"
 
+/* A test's server (started) and scratch directory (made), and their end. */
+static void test_begin(test_httpd *h, scratch *s)
+{
+    test_httpd_start(h, NULL);
+    scratch_new(s);
+}
+
+static void test_end(test_httpd *h, scratch *s)
+{
+    scratch_free(s);
+    test_httpd_stop(h);
+}
+
 static double now(void)
 {
     struct timespec t;
@@ -50,8 +63,7 @@ LEAK_TEST(mtget, download_list, .timeout = 60)
      * nothing and skips all. */
     test_httpd h;
     scratch s;
-    test_httpd_start(&h, NULL);
-    scratch_new(&s);
+    test_begin(&h, &s);
     char *a = random_bytes(300000, 1), *b = random_bytes(5000, 2);
     test_httpd_put(&h, "files/a.bin", a, 300000);
     test_httpd_put(&h, "files/b.dat", b, 5000);
@@ -88,8 +100,7 @@ LEAK_TEST(mtget, download_list, .timeout = 60)
     free(a);
     free(b);
     free(a_again);
-    scratch_free(&s);
-    test_httpd_stop(&h);
+    test_end(&h, &s);
 }
 
 LEAK_TEST(mtget, input_from_stdin, .timeout = 60)
@@ -97,8 +108,7 @@ LEAK_TEST(mtget, input_from_stdin, .timeout = 60)
     /* Expect: "-i -" reads the URLs from standard input. */
     test_httpd h;
     scratch s;
-    test_httpd_start(&h, NULL);
-    scratch_new(&s);
+    test_begin(&h, &s);
     test_httpd_put(&h, "one.txt", "one\n", 4);
     char list[256], listpath[128];
     snprintf(list, sizeof list, "http://127.0.0.1:%d/one.txt\n", h.port);
@@ -109,8 +119,7 @@ LEAK_TEST(mtget, input_from_stdin, .timeout = 60)
     mtget_wait(&s, mtget_start(&s, listpath, argv), &r);
     cr_expect_eq(r.status, 0, "stderr: %s", r.err);
     cr_expect(file_is(s.out, "one.txt", "one\n", 4));
-    scratch_free(&s);
-    test_httpd_stop(&h);
+    test_end(&h, &s);
 }
 
 LEAK_TEST(mtget, input_read_as_it_comes, .timeout = 60)
@@ -120,8 +129,7 @@ LEAK_TEST(mtget, input_read_as_it_comes, .timeout = 60)
      * pipe open, and the second follows once written. */
     test_httpd h;
     scratch s;
-    test_httpd_start(&h, NULL);
-    scratch_new(&s);
+    test_begin(&h, &s);
     test_httpd_put(&h, "first.txt", "1", 1);
     test_httpd_put(&h, "second.txt", "2", 1);
     char fifo[128], line[128];
@@ -144,8 +152,7 @@ LEAK_TEST(mtget, input_read_as_it_comes, .timeout = 60)
     mtget_wait(&s, pid, &r);
     cr_expect_eq(r.status, 0, "stderr: %s", r.err);
     cr_expect(file_is(s.out, "second.txt", "2", 1));
-    scratch_free(&s);
-    test_httpd_stop(&h);
+    test_end(&h, &s);
 }
 
 LEAK_TEST(mtget, delay_spaces_requests_to_a_host, .timeout = 60)
@@ -154,8 +161,7 @@ LEAK_TEST(mtget, delay_spaces_requests_to_a_host, .timeout = 60)
      * waits of 0.2 s (the least of 0.5x-1.5x) even with -j 3. */
     test_httpd h;
     scratch s;
-    test_httpd_start(&h, NULL);
-    scratch_new(&s);
+    test_begin(&h, &s);
     test_httpd_put(&h, "a", "a", 1);
     test_httpd_put(&h, "b", "b", 1);
     test_httpd_put(&h, "c", "c", 1);
@@ -170,8 +176,7 @@ LEAK_TEST(mtget, delay_spaces_requests_to_a_host, .timeout = 60)
     free(a);
     free(b);
     free(c);
-    scratch_free(&s);
-    test_httpd_stop(&h);
+    test_end(&h, &s);
 }
 
 LEAK_TEST(mtget, crawl_seed_xpath_follow_depth, .timeout = 60)
@@ -182,8 +187,7 @@ LEAK_TEST(mtget, crawl_seed_xpath_follow_depth, .timeout = 60)
      * both pages fetched once, page 3 never fetched, exit 0. */
     test_httpd h;
     scratch s;
-    test_httpd_start(&h, NULL);
-    scratch_new(&s);
+    test_begin(&h, &s);
     const char *p1[] = {"../img/p1a.jpg", "/img/p1b.jpg", "/img/both.jpg", NULL};
     const char *p2[] = {"../img/p2a.jpg", "/img/both.jpg", NULL};
     const char *p3[] = {"/img/p3a.jpg", NULL};
@@ -229,8 +233,7 @@ LEAK_TEST(mtget, crawl_seed_xpath_follow_depth, .timeout = 60)
         free(data[i]);
     free(page);
     scratch_free(&s2);
-    scratch_free(&s);
-    test_httpd_stop(&h);
+    test_end(&h, &s);
 }
 
 LEAK_TEST(mtget, failures_are_named, .timeout = 60)
@@ -240,8 +243,7 @@ LEAK_TEST(mtget, failures_are_named, .timeout = 60)
      * nothing is saved for the failures; exit 1. */
     test_httpd h;
     scratch s;
-    test_httpd_start(&h, NULL);
-    scratch_new(&s);
+    test_begin(&h, &s);
     test_httpd_put(&h, "good.txt", "good\n", 5);
     char *good = url_of(&h, "/good.txt"), *missing = url_of(&h, "/missing.txt"),
          *broken = url_of(&h, "/_/status/500");
@@ -267,8 +269,7 @@ LEAK_TEST(mtget, failures_are_named, .timeout = 60)
     free(good);
     free(missing);
     free(broken);
-    scratch_free(&s);
-    test_httpd_stop(&h);
+    test_end(&h, &s);
 }
 
 LEAK_TEST(mtget, retries_honour_retry_after, .timeout = 60)
@@ -278,8 +279,7 @@ LEAK_TEST(mtget, retries_honour_retry_after, .timeout = 60)
      * one that always answers 503 fails after --retries 1 (two requests). */
     test_httpd h;
     scratch s;
-    test_httpd_start(&h, NULL);
-    scratch_new(&s);
+    test_begin(&h, &s);
     char *flaky = url_of(&h, "/_/flaky?fail=2&retry-after=1&bytes=3000");
     char *always = url_of(&h, "/_/status/503?retry-after=1");
     mtget_result r;
@@ -300,8 +300,7 @@ LEAK_TEST(mtget, retries_honour_retry_after, .timeout = 60)
     free(want);
     free(flaky);
     free(always);
-    scratch_free(&s);
-    test_httpd_stop(&h);
+    test_end(&h, &s);
 }
 
 LEAK_TEST(mtget, broken_bodies_never_get_a_name, .timeout = 90)
@@ -311,8 +310,7 @@ LEAK_TEST(mtget, broken_bodies_never_get_a_name, .timeout = 90)
      * is left: no file under a final name, no temporary. */
     test_httpd h;
     scratch s;
-    test_httpd_start(&h, NULL);
-    scratch_new(&s);
+    test_begin(&h, &s);
     char *reset = url_of(&h, "/_/reset?after=20000&bytes=100000");
     char *shortb = url_of(&h, "/_/short?claim=50000&send=1000");
     char *chunk = url_of(&h, "/_/badchunk?kind=hex");
@@ -328,8 +326,7 @@ LEAK_TEST(mtget, broken_bodies_never_get_a_name, .timeout = 90)
     free(reset);
     free(shortb);
     free(chunk);
-    scratch_free(&s);
-    test_httpd_stop(&h);
+    test_end(&h, &s);
 }
 
 LEAK_TEST(mtget, gzip_bomb_and_file_redirect_refused, .timeout = 60)
@@ -340,8 +337,7 @@ LEAK_TEST(mtget, gzip_bomb_and_file_redirect_refused, .timeout = 60)
      * list page over --page-max-size fails. */
     test_httpd h;
     scratch s;
-    test_httpd_start(&h, NULL);
-    scratch_new(&s);
+    test_begin(&h, &s);
     char *bomb = url_of(&h, "/_/gzipbomb?mb=1024");
     char *redir = url_of(&h, "/_/redirect-scheme?to=file:///etc/passwd");
     mtget_result r;
@@ -363,8 +359,7 @@ LEAK_TEST(mtget, gzip_bomb_and_file_redirect_refused, .timeout = 60)
     cr_expect_eq(tmps, 0);
     free(bomb);
     free(redir);
-    scratch_free(&s);
-    test_httpd_stop(&h);
+    test_end(&h, &s);
 }
 
 LEAK_TEST(mtget, hostile_names_stay_inside, .timeout = 60)
@@ -375,8 +370,7 @@ LEAK_TEST(mtget, hostile_names_stay_inside, .timeout = 60)
      * written beside -P. */
     test_httpd h;
     scratch s;
-    test_httpd_start(&h, NULL);
-    scratch_new(&s);
+    test_begin(&h, &s);
     char longpath[512] = "/_/any/";
     for (int i = 0; i < 300; i++)
         strcat(longpath, "x");
@@ -411,8 +405,7 @@ LEAK_TEST(mtget, hostile_names_stay_inside, .timeout = 60)
     free(ctl);
     free(lng);
     free(cd);
-    scratch_free(&s);
-    test_httpd_stop(&h);
+    test_end(&h, &s);
 }
 
 LEAK_TEST(mtget, planted_link_not_followed, .timeout = 60)
@@ -422,8 +415,7 @@ LEAK_TEST(mtget, planted_link_not_followed, .timeout = 60)
      * a.1.bin. */
     test_httpd h;
     scratch s;
-    test_httpd_start(&h, NULL);
-    scratch_new(&s);
+    test_begin(&h, &s);
     char outside[128], link[160];
     snprintf(outside, sizeof outside, "%s/outside", s.dir);
     write_file(outside, "secret\n");
@@ -440,8 +432,7 @@ LEAK_TEST(mtget, planted_link_not_followed, .timeout = 60)
     cr_expect(lstat(link, &st) == 0 && S_ISLNK(st.st_mode), "the link is still a link");
     cr_expect(file_is(s.out, "a.1.bin", "payload", 7));
     free(u);
-    scratch_free(&s);
-    test_httpd_stop(&h);
+    test_end(&h, &s);
 }
 
 LEAK_TEST(mtget, robots_txt_in_crawl_mode, .timeout = 60)
@@ -519,8 +510,7 @@ LEAK_TEST(mtget, sigint_leaves_no_partial_file, .timeout = 60)
      * ends it with 143 and keeps the temporary. */
     test_httpd h;
     scratch s;
-    test_httpd_start(&h, NULL);
-    scratch_new(&s);
+    test_begin(&h, &s);
     char *big = random_bytes(400000, 3);
     test_httpd_put(&h, "big.bin", big, 400000);
     char *u = url_of(&h, "/big.bin?rate=100000");
@@ -549,8 +539,7 @@ LEAK_TEST(mtget, sigint_leaves_no_partial_file, .timeout = 60)
     cr_expect_eq(file_size(s.out, "big.bin"), -1);
     free(big);
     free(u);
-    scratch_free(&s);
-    test_httpd_stop(&h);
+    test_end(&h, &s);
 }
 
 LEAK_TEST(mtget, continue_resumes_after_sigkill, .timeout = 60)
@@ -561,8 +550,7 @@ LEAK_TEST(mtget, continue_resumes_after_sigkill, .timeout = 60)
      * bytes are exactly the file's, with no temporary left. */
     test_httpd h;
     scratch s;
-    test_httpd_start(&h, NULL);
-    scratch_new(&s);
+    test_begin(&h, &s);
     char *big = random_bytes(600000, 4);
     test_httpd_put(&h, "big.bin", big, 600000);
     char *u = url_of(&h, "/big.bin?rate=200000");
@@ -588,8 +576,7 @@ LEAK_TEST(mtget, continue_resumes_after_sigkill, .timeout = 60)
     cr_expect_eq(tmps, 0);
     free(big);
     free(u);
-    scratch_free(&s);
-    test_httpd_stop(&h);
+    test_end(&h, &s);
 }
 
 /* Start `mtget -c -q -P out url`, and SIGKILL it once its temporary has
@@ -613,8 +600,7 @@ LEAK_TEST(mtget, continue_finds_the_part_complete, .timeout = 60)
      * again; the file is right. */
     test_httpd h;
     scratch s;
-    test_httpd_start(&h, NULL);
-    scratch_new(&s);
+    test_begin(&h, &s);
     char *big = random_bytes(300000, 6);
     test_httpd_put(&h, "whole.bin", big, 300000);
     char *u = url_of(&h, "/whole.bin?rate=100000");
@@ -636,8 +622,7 @@ LEAK_TEST(mtget, continue_finds_the_part_complete, .timeout = 60)
     cr_expect_eq(tmps, 0);
     free(big);
     free(u);
-    scratch_free(&s);
-    test_httpd_stop(&h);
+    test_end(&h, &s);
 }
 
 LEAK_TEST(mtget, continue_starts_over_when_the_file_changed, .timeout = 60)
@@ -648,8 +633,7 @@ LEAK_TEST(mtget, continue_starts_over_when_the_file_changed, .timeout = 60)
      * file's, never old bytes with new ones after them. */
     test_httpd h;
     scratch s;
-    test_httpd_start(&h, NULL);
-    scratch_new(&s);
+    test_begin(&h, &s);
     char *old = random_bytes(300000, 7), *new = random_bytes(250000, 8);
     test_httpd_put(&h, "changing.bin", old, 300000);
     char *u = url_of(&h, "/changing.bin?rate=100000");
@@ -667,8 +651,7 @@ LEAK_TEST(mtget, continue_starts_over_when_the_file_changed, .timeout = 60)
     free(old);
     free(new);
     free(u);
-    scratch_free(&s);
-    test_httpd_stop(&h);
+    test_end(&h, &s);
 }
 
 LEAK_TEST(mtget, short_body_resumed_in_the_run, .timeout = 60)
@@ -678,8 +661,7 @@ LEAK_TEST(mtget, short_body_resumed_in_the_run, .timeout = 60)
      * Range and If-Range: the final bytes are the file's. */
     test_httpd h;
     scratch s;
-    test_httpd_start(&h, NULL);
-    scratch_new(&s);
+    test_begin(&h, &s);
     char *data = random_bytes(100000, 5);
     test_httpd_put(&h, "cut.bin", data, 100000);
     char *u = url_of(&h, "/cut.bin?cut=40000");
@@ -691,8 +673,7 @@ LEAK_TEST(mtget, short_body_resumed_in_the_run, .timeout = 60)
     cr_expect_eq(log_count_is(&h, " bytes=80000- 206 ", 1), 1);
     free(data);
     free(u);
-    scratch_free(&s);
-    test_httpd_stop(&h);
+    test_end(&h, &s);
 }
 
 LEAK_TEST(mtget, https_with_a_private_ca, .timeout = 60)
@@ -842,8 +823,7 @@ LEAK_TEST(mtget, progress_json_lines_parse, .timeout = 60)
      * events are "end" and "summary". */
     test_httpd h;
     scratch s;
-    test_httpd_start(&h, NULL);
-    scratch_new(&s);
+    test_begin(&h, &s);
     test_httpd_put(&h, "x.bin", "xxxxxxxxxxxx", 12);
     char *ok = url_of(&h, "/x.bin?rate=8"), *bad = url_of(&h, "/nothing");
     mtget_result r;
@@ -866,6 +846,5 @@ LEAK_TEST(mtget, progress_json_lines_parse, .timeout = 60)
     cr_expect(progress, "a progress event in a run of a second");
     free(ok);
     free(bad);
-    scratch_free(&s);
-    test_httpd_stop(&h);
+    test_end(&h, &s);
 }
