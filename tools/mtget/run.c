@@ -254,7 +254,6 @@ static int pipeline(mtget *m)
         err = mt_co_yield();
     if (err == 0)
         err = start(&w.tasks[w.n++], feeder, m, "mtget-feeder");
-    size_t first_page = w.n;
     for (int i = 0; m->crawl && i < c->page_jobs && err == 0; i++, w.n++) {
         workers[w.n] = (worker){.m = m, .index = i};
         err = start(&w.tasks[w.n], page_worker, &workers[w.n], "mtget-page");
@@ -264,10 +263,11 @@ static int pipeline(mtget *m)
         workers[w.n] = (worker){.m = m, .index = i};
         err = start(&w.tasks[w.n], downloader, &workers[w.n], "mtget-download");
     }
-    if (err < 0) { /* the ones started end at once */
+    if (err < 0) { /* the ones started end soon; drain() frees what is queued */
         m->feeding = false;
-        mt_aqueue_shutdown(m->targets, true);
-        mt_aqueue_shutdown(m->pages, true);
+        mt_aqueue_shutdown(m->targets, false);
+        mt_aqueue_shutdown(m->pages, false);
+        mt_aqueue_shutdown(m->seed_slots, false);
     }
     /* the feeder, then the pages, then (the queue closed) the downloads */
     for (size_t i = 0; i < w.n; i++) {
@@ -276,7 +276,6 @@ static int pipeline(mtget *m)
         if (w.tasks[i])
             mt_task_await(w.tasks[i]);
     }
-    (void)first_page;
     for (int i = 0; i < 3; i++)
         if (watchers[i]) {
             mt_task_cancel(watchers[i]);
