@@ -1,7 +1,7 @@
 /*
- * mtget.h - what the parts of mtget share. So far its disk side and its
- * robots.txt, built as the static library mtget_core that the tool's main
- * and the tests link:
+ * mtget.h - mtget's parts that need no network: its disk side and its
+ * robots.txt, built as the static library mtget_core that the tool and the
+ * tests link (the tool's own parts are in tool.h):
  *
  *   name.c         file names from URLs and Content-Disposition headers,
  *                  sanitised and cut to the filesystem's limit
