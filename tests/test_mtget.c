@@ -507,7 +507,8 @@ LEAK_TEST(mtget, sigint_leaves_no_partial_file, .timeout = 60)
 {
     /* Expect: SIGINT in the middle of a slow download ends mtget with 130,
      * its temporary removed, nothing under the final name; SIGTERM with -c
-     * ends it with 143 and keeps the temporary. */
+     * ends it with 143 and keeps the temporary, which the next run without
+     * -c removes. */
     test_httpd h;
     scratch s;
     test_begin(&h, &s);
@@ -537,6 +538,15 @@ LEAK_TEST(mtget, sigint_leaves_no_partial_file, .timeout = 60)
     cr_expect_eq(dir_entries(s.out, &tmps), 1, "only the temporary");
     cr_expect_eq(tmps, 1);
     cr_expect_eq(file_size(s.out, "big.bin"), -1);
+
+    /* a run without -c sweeps the leftover away */
+    test_httpd_put(&h, "small.txt", "small", 5);
+    char *small = url_of(&h, "/small.txt");
+    mtget_run(&s, &r, "-q", "-P", s.out, small);
+    cr_expect_eq(r.status, 0, "stderr: %s", r.err);
+    cr_expect_eq(dir_entries(s.out, &tmps), 1, "only small.txt");
+    cr_expect_eq(tmps, 0);
+    free(small);
     free(big);
     free(u);
     test_end(&h, &s);
