@@ -133,6 +133,10 @@ typedef struct mt_shared_opts {
     size_t map_size;
     /* This process's flushing level, at creation and at open. */
     mt_shared_sync sync;
+    /* For a server's name, at open: how long each call on the handle may
+     * take in all, reconnecting included, in seconds; 0 means 10 s,
+     * MT_FOREVER (any negative) no limit, NaN is -EINVAL. Unused otherwise. */
+    double timeout;
 } mt_shared_opts;
 
 /*
