@@ -166,6 +166,10 @@ Test(remote, good_names, .timeout = 30)
         mt_list_free(l);
         cr_expect_eq(mt_shared_unlink(url), 0);
     }
+    /* a db the server does not have: refused at once, not retried */
+    snprintf(url, sizeof url, "redis+unix://%s/x?db=99", s.sock);
+    mt_dict *bad = NULL;
+    cr_expect_eq(mt_dict_open(&bad, url, NULL), MT_EREMOTE);
     /* no server there: MT_ECONNECT within the timeout; an unknown host */
     mt_shared_opts quick = {.timeout = 0.3};
     mt_dict *d = NULL;
@@ -1016,6 +1020,83 @@ Test(remote, killed_mid_command, .timeout = 30)
     cr_expect_geq(atoi(reply), 1, "the waiting client was killed");
     cr_expect_eq(reap(pid), 0, "the incr succeeded after reconnecting");
     cr_expect_eq(counter(d), 1, "applied once");
+    mt_dict_free(d);
+    test_redis_stop(&s);
+}
+
+/* A server out of memory (maxmemory, noeviction): writes fail with
+ * -ENOSPC and a batch is refused whole; reads and removals still work. */
+Test(remote, server_full, .timeout = 60)
+{
+    test_redis s;
+    const char *extra[] = {"--maxmemory", "3mb", "--maxmemory-policy", "noeviction", NULL};
+    test_redis_start(&s, extra);
+    char url[256];
+    url_of(url, sizeof url, &s, "full");
+    mt_dict *d;
+    cr_assert_eq(mt_dict_open(&d, url, NULL), 0);
+    static char big[64 << 10];
+    memset(big, 'x', sizeof big);
+    int err = 0, n = 0;
+    for (; n < 200 && (err = mt_dict_set(d, &n, sizeof n, big, sizeof big)) == 0; n++)
+        ;
+    cr_assert_eq(err, -ENOSPC, "after %d values: %s", n, mt_err_name(err));
+    cr_expect_eq(mt_dict_len(d), n, "a read works when full");
+    mt_buf b = MT_BUF_INIT;
+    int zero = 0;
+    cr_expect_eq(mt_dict_get(d, &zero, sizeof zero, &b), 0);
+    cr_expect_eq(b.len, sizeof big);
+    cr_expect_eq(mt_dict_batch_begin(d), 0);
+    cr_expect_eq(mt_dict_set_str(d, "small", "1"), 0);
+    cr_expect_eq(mt_dict_delete(d, &zero, sizeof zero), 0);
+    cr_expect_eq(mt_dict_batch_commit(d), -ENOSPC);
+    cr_expect_eq(mt_dict_len(d), n, "nothing of the batch was done");
+    cr_expect_eq(mt_dict_contains(d, &zero, sizeof zero), 1);
+    cr_expect_eq(mt_dict_pop(d, &zero, sizeof zero, &b), 0, "a removal works when full");
+    cr_expect_eq(mt_dict_clear(d), 0);
+    cr_expect_eq(mt_dict_set_str(d, "small", "1"), 0, "room again");
+    mt_buf_free(&b);
+    mt_dict_free(d);
+    test_redis_stop(&s);
+}
+
+/* Threads sharing one handle take turns on its connection. */
+typedef struct thread_arg {
+    mt_dict *d;
+    int n;
+} thread_arg;
+
+static void *incr_thread(void *arg)
+{
+    thread_arg *t = arg;
+    for (int i = 0; i < t->n; i++)
+        if (mt_dict_incr(t->d, "count", 5, 1, NULL) != 0)
+            return (void *)1;
+    return NULL;
+}
+
+Test(remote, threads_share_a_handle, .timeout = 60)
+{
+    test_redis s;
+    test_redis_start(&s, NULL);
+    char url[256];
+    url_of(url, sizeof url, &s, "threads");
+    mt_dict *d;
+    cr_assert_eq(mt_dict_open(&d, url, NULL), 0);
+    pthread_t t[4];
+    thread_arg a = {d, 300};
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, incr_thread, &a);
+    for (int i = 0; i < 4; i++) {
+        void *ret;
+        pthread_join(t[i], &ret);
+        cr_expect_null(ret);
+    }
+    cr_expect_eq(counter(d), 4 * 300);
+    /* each handle leaves at most its last call's record behind */
+    char reply[64];
+    test_redis_cmd(&s, reply, sizeof reply, "DBSIZE", NULL);
+    cr_expect_leq(atoi(reply), 3, "data, marker, one record: %s keys", reply);
     mt_dict_free(d);
     test_redis_stop(&s);
 }

@@ -36,14 +36,15 @@ int mt__rdict_delete(mt__remote *r, const void *key, size_t klen)
 {
     mt__rargs a = {0};
     key_op(&a, "del", key, klen);
-    return mt__robj_one(r, &a, MT__RUN_ONCE, NULL, NULL);
+    return mt__robj_one(r, &a, MT__RUN_ONCE | MT__RUN_SHRINK, NULL, NULL);
 }
 
 int mt__rdict_pop(mt__remote *r, const void *key, size_t klen, mt_buf *out)
 {
     mt__rargs a = {0};
     key_op(&a, "pop", key, klen);
-    return mt__robj_one(r, &a, MT__RUN_ONCE | (out ? MT__RUN_READ : 0), out, NULL);
+    return mt__robj_one(r, &a, MT__RUN_ONCE | MT__RUN_SHRINK | (out ? MT__RUN_ANSWER : 0), out,
+                        NULL);
 }
 
 int mt__rdict_contains(mt__remote *r, const void *key, size_t klen)
@@ -68,7 +69,7 @@ int mt__rdict_clear(mt__remote *r)
 {
     mt__rargs a = {0};
     mt__rargs_op(&a, "clear");
-    return mt__robj_one(r, &a, 0, NULL, NULL);
+    return mt__robj_one(r, &a, MT__RUN_SHRINK, NULL, NULL);
 }
 
 /* An item of a reply, for sorting. */
@@ -118,7 +119,7 @@ int mt__rdict_incr(mt__remote *r, const void *key, size_t klen, int64_t delta, i
     key_op(&a, "incr", key, klen);
     mt__rargs_fmt(&a, "%" PRId64, delta);
     mt_buf sum = MT_BUF_INIT;
-    int err = mt__robj_one(r, &a, MT__RUN_ONCE | (result ? MT__RUN_READ : 0), &sum, NULL);
+    int err = mt__robj_one(r, &a, MT__RUN_ONCE | (result ? MT__RUN_ANSWER : 0), &sum, NULL);
     if (err == 0 && result && sum.len) {
         char text[24] = {0};
         memcpy(text, sum.data, sum.len < sizeof text - 1 ? sum.len : sizeof text - 1);
@@ -138,7 +139,7 @@ int mt__rdict_cas(mt__remote *r, const void *key, size_t klen, const mt_iov *exp
     mt__rargs_add(&a, expected ? expected->data : "", expected ? expected->len : 0);
     mt__rargs_add(&a, value ? "1" : "0", 1);
     mt__rargs_add(&a, value ? value->data : "", value ? value->len : 0);
-    int err = mt__robj_one(r, &a, MT__RUN_ONCE | MT__RUN_READ, NULL, &swapped);
+    int err = mt__robj_one(r, &a, MT__RUN_ONCE | MT__RUN_ANSWER, NULL, &swapped);
     return err < 0 ? err : swapped != 0;
 }
 

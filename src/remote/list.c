@@ -53,7 +53,8 @@ int mt__rlist_pop(mt__remote *r, long index, mt_buf *out)
     mt__rargs a = {0};
     mt__rargs_op(&a, "lpop");
     mt__rargs_fmt(&a, "%ld", index);
-    return mt__robj_one(r, &a, MT__RUN_ONCE | (out ? MT__RUN_READ : 0), out, NULL);
+    return mt__robj_one(r, &a, MT__RUN_ONCE | MT__RUN_SHRINK | (out ? MT__RUN_ANSWER : 0), out,
+                        NULL);
 }
 
 ssize_t mt__rlist_len(mt__remote *r)
@@ -69,7 +70,7 @@ int mt__rlist_clear(mt__remote *r)
 {
     mt__rargs a = {0};
     mt__rargs_op(&a, "clear");
-    return mt__robj_one(r, &a, 0, NULL, NULL);
+    return mt__robj_one(r, &a, MT__RUN_SHRINK, NULL, NULL);
 }
 
 int mt__rlist_items(mt__remote *r, mt_list_item_fn *fn, void *ctx)

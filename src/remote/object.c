@@ -85,7 +85,7 @@ bool mt__rbatch_mine(mt__remote *r)
 /* Queue ops into this thread's batch. */
 static int queue_ops(mt__remote *r, const mt__rargs *ops, int how)
 {
-    if (how & MT__RUN_READ) return -EINPROGRESS;
+    if (how & MT__RUN_ANSWER) return -EINPROGRESS;
     /* copies: the caller's bytes are its own again when the call returns */
     for (int i = 0; i < ops->argc; i++)
         mt__rargs_copy(&r->batch, ops->argv[i], ops->lens[i]);
@@ -106,15 +106,20 @@ static int run_now(mt__remote *r, const mt__rargs *ops, int how, redisReply **re
                  (unsigned long long)++r->op_count);
     snprintf(rec, sizeof rec, "%s%s", r->op_prefix, id);
     snprintf(ttls, sizeof ttls, "%lld", ttl);
-    const char *forget = r->forget[0] ? r->forget : r->mark_key;
+    /* a read must write nothing: the record waits for the next write */
+    bool nowrite = how & MT__RUN_NOWRITE;
+    const char *forget = r->forget[0] && !nowrite ? r->forget : r->mark_key;
+    const char *script = nowrite                ? mt__rscript_ops_read
+                         : how & MT__RUN_SHRINK ? mt__rscript_ops_shrink
+                                                : mt__rscript_ops;
     const char *tag = r->list ? "multitask:list:1" : "multitask:dict:1";
     int argc = 10 + ops->argc;
     const char **argv = malloc((size_t)argc * sizeof *argv);
     size_t *lens = malloc((size_t)argc * sizeof *lens);
     int err = -ENOMEM;
     if (argv && lens) {
-        const char *head[10] = {"EVAL", mt__rscript_ops, "4", r->data_key, r->mark_key,
-                                rec,    forget,          tag, id,          ttls};
+        const char *head[10] = {"EVAL", script, "4", r->data_key, r->mark_key,
+                                rec,    forget, tag, id,          ttls};
         for (int i = 0; i < 10; i++) {
             argv[i] = head[i];
             lens[i] = strlen(head[i]);
@@ -127,7 +132,7 @@ static int run_now(mt__remote *r, const mt__rargs *ops, int how, redisReply **re
         /* answered: its record (if any) can go with the next call */
         if (id[0])
             snprintf(r->forget, sizeof r->forget, "%s", rec);
-        else
+        else if (!nowrite)
             r->forget[0] = '\0';
     }
     pthread_mutex_unlock(&r->lock);

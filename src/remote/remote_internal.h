@@ -151,8 +151,11 @@ struct mt__remote {
 
 /* How an operation is run. */
 enum {
-    MT__RUN_ONCE = 1, /* must not run twice: carries an operation id */
-    MT__RUN_READ = 2, /* reads: refused inside this thread's batch */
+    MT__RUN_ONCE = 1,    /* must not run twice: carries an operation id */
+    MT__RUN_ANSWER = 2,  /* answers at once: refused inside this thread's batch */
+    MT__RUN_NOWRITE = 4, /* writes nothing: runs when the server is out of memory */
+    MT__RUN_READ = MT__RUN_ANSWER | MT__RUN_NOWRITE,
+    MT__RUN_SHRINK = 8, /* only removes: runs when the server is out of memory */
 };
 
 /* Whether this thread has a batch open on r. */
@@ -199,8 +202,12 @@ ssize_t mt__rlist_len(mt__remote *r);
 int mt__rlist_clear(mt__remote *r);
 int mt__rlist_items(mt__remote *r, mt_list_item_fn *fn, void *ctx);
 
-/* The scripts (script.c). */
+/* The scripts (script.c): the operations script as a write (refused
+ * whole when the server is out of memory), as a read, and as a removal
+ * (both allowed then). */
 extern const char mt__rscript_ops[];
+extern const char mt__rscript_ops_read[];
+extern const char mt__rscript_ops_shrink[];
 extern const char mt__rscript_open[];
 extern const char mt__rscript_unlink[];
 

@@ -12,7 +12,9 @@
  * and answers {object code, result 1, result 2, ...}, a result being
  * {code} or {code, value}. Codes are those of remote_internal.h. The
  * "#!lua" line makes the server refuse the whole script when it is out of
- * memory before it writes anything, so a batch is all or nothing.
+ * memory before it writes anything, so a batch is all or nothing; reads
+ * (no-writes: they must not even delete a record) and removals (allow-oom)
+ * run then too, so that a full server can still be read and emptied.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -53,115 +55,118 @@
     "  return 0\n"                                                                                 \
     "end\n"
 
-const char mt__rscript_ops[] =
-    "#!lua\n"
-    "local data, mark, rec, forget = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"
-    "local tag, opid, ttl = ARGV[1], ARGV[2], ARGV[3]\n"
-    "if forget ~= mark then redis.call('DEL', forget) end\n"
-    "if opid ~= '' then\n"
-    "  local prior = redis.call('GET', rec)\n"
-    "  if prior then return cmsgpack.unpack(prior) end\n"
-    "end\n" LUA_CHECK LUA_PUSH "local c = check(data, mark, tag)\n"
-    "if c ~= 0 then return {c} end\n"
-    /* A list index as Python takes it: the position, or nil past the end. */
-    "local function at(idx, n)\n"
-    "  local i = tonumber(idx)\n"
-    "  if i < 0 then i = i + n end\n"
-    "  if i < 0 or i >= n then return nil end\n"
-    "  return i\n"
-    "end\n"
-    /* Remove item i of n, moving the shorter side. */
-    "local function remove(i, n)\n"
-    "  if i == 0 then return redis.call('LPOP', data) end\n"
-    "  if i == n - 1 then return redis.call('RPOP', data) end\n"
-    "  local v = redis.call('LINDEX', data, i)\n"
-    "  if i < n / 2 then\n"
-    "    local front = redis.call('LRANGE', data, 0, i - 1)\n"
-    "    redis.call('LTRIM', data, i + 1, -1)\n"
-    "    for j = #front, 1, -1 do redis.call('LPUSH', data, front[j]) end\n"
-    "  else\n"
-    "    local back = redis.call('LRANGE', data, i + 1, -1)\n"
-    "    redis.call('LTRIM', data, 0, i - 1)\n"
-    "    push('RPUSH', back)\n"
-    "  end\n"
-    "  return v\n"
-    "end\n"
-    /* Put v before item i of n (i clamped), moving the shorter side. */
-    "local function insert(i, n, v)\n"
-    "  if i < 0 then i = i + n end\n"
-    "  if i < 0 then i = 0 end\n"
-    "  if i > n then i = n end\n"
-    "  if i == 0 then redis.call('LPUSH', data, v) return end\n"
-    "  if i == n then redis.call('RPUSH', data, v) return end\n"
-    "  if i < n / 2 then\n"
-    "    local front = redis.call('LRANGE', data, 0, i - 1)\n"
-    "    redis.call('LTRIM', data, i, -1)\n"
-    "    redis.call('LPUSH', data, v)\n"
-    "    for j = #front, 1, -1 do redis.call('LPUSH', data, front[j]) end\n"
-    "  else\n"
-    "    local back = redis.call('LRANGE', data, i, -1)\n"
-    "    redis.call('LTRIM', data, 0, i - 1)\n"
-    "    redis.call('RPUSH', data, v)\n"
-    "    push('RPUSH', back)\n"
-    "  end\n"
-    "end\n"
-    "local res, i = {0}, 4\n"
-    "while i <= #ARGV do\n"
-    "  local op, a, b = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"
-    "  local r\n"
-    "  if op == 'set' then redis.call('HSET', data, a, b) r = {0} i = i + 3\n"
-    "  elseif op == 'mset' or op == 'push' then\n"
-    "    local vals = {}\n"
-    "    for j = 1, tonumber(a) * (op == 'mset' and 2 or 1) do vals[j] = ARGV[i + 1 + j] end\n"
-    "    if #vals > 0 then push(op == 'mset' and 'HSET' or 'RPUSH', vals) end\n"
-    "    r = {0} i = i + 2 + #vals\n"
-    "  elseif op == 'get' then\n"
-    "    local v = redis.call('HGET', data, a)\n"
-    "    r = v and {0, v} or {-1} i = i + 2\n"
-    "  elseif op == 'has' then r = {0, redis.call('HEXISTS', data, a)} i = i + 2\n"
-    "  elseif op == 'del' then r = {redis.call('HDEL', data, a) == 1 and 0 or -1} i = i + 2\n"
-    "  elseif op == 'pop' then\n"
-    "    local v = redis.call('HGET', data, a)\n"
-    "    if v then redis.call('HDEL', data, a) r = {0, v} else r = {-1} end\n"
-    "    i = i + 2\n"
-    "  elseif op == 'len' then r = {0, redis.call('HLEN', data)} i = i + 1\n"
-    "  elseif op == 'all' then r = {0, redis.call('HGETALL', data)} i = i + 1\n"
-    "  elseif op == 'clear' then redis.call('DEL', data) r = {0} i = i + 1\n"
-    /* the sum read back as text: Lua's numbers hold 53 bits */
-    "  elseif op == 'incr' then\n"
-    "    local n = redis.pcall('HINCRBY', data, a, b)\n"
-    "    if type(n) == 'table' then\n"
-    "      r = {string.find(n.err, 'overflow') and -4 or -3}\n"
-    "    else r = {0, redis.call('HGET', data, a)} end\n"
-    "    i = i + 3\n"
-    "  elseif op == 'cas' then\n"
-    "    local v = redis.call('HGET', data, a)\n"
-    "    local e, d, new = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]\n"
-    "    local same = (e == '1') == (v ~= false) and (e ~= '1' or v == ARGV[i + 3])\n"
-    "    if not same then r = {0, 0}\n"
-    "    else\n"
-    "      if ARGV[i + 4] == '1' then redis.call('HSET', data, a, ARGV[i + 5])\n"
-    "      elseif v then redis.call('HDEL', data, a) end\n"
-    "      r = {0, 1}\n"
-    "    end\n"
-    "    i = i + 6\n"
-    "  elseif op == 'llen' then r = {0, redis.call('LLEN', data)} i = i + 1\n"
-    "  elseif op == 'lall' then r = {0, redis.call('LRANGE', data, 0, -1)} i = i + 1\n"
-    "  elseif op == 'lget' or op == 'lset' or op == 'lpop' then\n"
-    "    local n = redis.call('LLEN', data)\n"
-    "    local k = at(a, n)\n"
-    "    if not k then r = {-2}\n"
-    "    elseif op == 'lget' then r = {0, redis.call('LINDEX', data, k)}\n"
-    "    elseif op == 'lset' then redis.call('LSET', data, k, b) r = {0}\n"
-    "    else r = {0, remove(k, n)} end\n"
-    "    i = i + (op == 'lset' and 3 or 2)\n"
-    "  elseif op == 'ins' then\n"
-    "    insert(tonumber(a), redis.call('LLEN', data), b) r = {0} i = i + 3\n"
-    "  else return redis.error_reply('ERR multitask: unknown operation') end\n"
-    "  res[#res + 1] = r\n"
-    "end\n"
-    "if opid ~= '' then redis.call('SET', rec, cmsgpack.pack(res), 'PX', ttl) end\n"
-    "return res\n";
+#define OPS_BODY                                                                                   \
+    "local data, mark, rec, forget = KEYS[1], KEYS[2], KEYS[3], KEYS[4]\n"                         \
+    "local tag, opid, ttl = ARGV[1], ARGV[2], ARGV[3]\n"                                           \
+    "if forget ~= mark then redis.call('DEL', forget) end\n"                                       \
+    "if opid ~= '' then\n"                                                                         \
+    "  local prior = redis.call('GET', rec)\n"                                                     \
+    "  if prior then return cmsgpack.unpack(prior) end\n"                                          \
+    "end\n" LUA_CHECK LUA_PUSH "local c = check(data, mark, tag)\n"                                \
+    "if c ~= 0 then return {c} end\n" /* A list index as Python takes it: the position, or nil     \
+                                         past the end. */                                          \
+    "local function at(idx, n)\n"                                                                  \
+    "  local i = tonumber(idx)\n"                                                                  \
+    "  if i < 0 then i = i + n end\n"                                                              \
+    "  if i < 0 or i >= n then return nil end\n"                                                   \
+    "  return i\n"                                                                                 \
+    "end\n" /* Remove item i of n, moving the shorter side. */                                     \
+    "local function remove(i, n)\n"                                                                \
+    "  if i == 0 then return redis.call('LPOP', data) end\n"                                       \
+    "  if i == n - 1 then return redis.call('RPOP', data) end\n"                                   \
+    "  local v = redis.call('LINDEX', data, i)\n"                                                  \
+    "  if i < n / 2 then\n"                                                                        \
+    "    local front = redis.call('LRANGE', data, 0, i - 1)\n"                                     \
+    "    redis.call('LTRIM', data, i + 1, -1)\n"                                                   \
+    "    for j = #front, 1, -1 do redis.call('LPUSH', data, front[j]) end\n"                       \
+    "  else\n"                                                                                     \
+    "    local back = redis.call('LRANGE', data, i + 1, -1)\n"                                     \
+    "    redis.call('LTRIM', data, 0, i - 1)\n"                                                    \
+    "    push('RPUSH', back)\n"                                                                    \
+    "  end\n"                                                                                      \
+    "  return v\n"                                                                                 \
+    "end\n" /* Put v before item i of n (i clamped), moving the shorter side. */                   \
+    "local function insert(i, n, v)\n"                                                             \
+    "  if i < 0 then i = i + n end\n"                                                              \
+    "  if i < 0 then i = 0 end\n"                                                                  \
+    "  if i > n then i = n end\n"                                                                  \
+    "  if i == 0 then redis.call('LPUSH', data, v) return end\n"                                   \
+    "  if i == n then redis.call('RPUSH', data, v) return end\n"                                   \
+    "  if i < n / 2 then\n"                                                                        \
+    "    local front = redis.call('LRANGE', data, 0, i - 1)\n"                                     \
+    "    redis.call('LTRIM', data, i, -1)\n"                                                       \
+    "    redis.call('LPUSH', data, v)\n"                                                           \
+    "    for j = #front, 1, -1 do redis.call('LPUSH', data, front[j]) end\n"                       \
+    "  else\n"                                                                                     \
+    "    local back = redis.call('LRANGE', data, i, -1)\n"                                         \
+    "    redis.call('LTRIM', data, 0, i - 1)\n"                                                    \
+    "    redis.call('RPUSH', data, v)\n"                                                           \
+    "    push('RPUSH', back)\n"                                                                    \
+    "  end\n"                                                                                      \
+    "end\n"                                                                                        \
+    "local res, i = {0}, 4\n"                                                                      \
+    "while i <= #ARGV do\n"                                                                        \
+    "  local op, a, b = ARGV[i], ARGV[i + 1], ARGV[i + 2]\n"                                       \
+    "  local r\n"                                                                                  \
+    "  if op == 'set' then redis.call('HSET', data, a, b) r = {0} i = i + 3\n"                     \
+    "  elseif op == 'mset' or op == 'push' then\n"                                                 \
+    "    local vals = {}\n"                                                                        \
+    "    for j = 1, tonumber(a) * (op == 'mset' and 2 or 1) do vals[j] = ARGV[i + 1 + j] end\n"    \
+    "    if #vals > 0 then push(op == 'mset' and 'HSET' or 'RPUSH', vals) end\n"                   \
+    "    r = {0} i = i + 2 + #vals\n"                                                              \
+    "  elseif op == 'get' then\n"                                                                  \
+    "    local v = redis.call('HGET', data, a)\n"                                                  \
+    "    r = v and {0, v} or {-1} i = i + 2\n"                                                     \
+    "  elseif op == 'has' then r = {0, redis.call('HEXISTS', data, a)} i = i + 2\n"                \
+    "  elseif op == 'del' then r = {redis.call('HDEL', data, a) == 1 and 0 or -1} i = i + 2\n"     \
+    "  elseif op == 'pop' then\n"                                                                  \
+    "    local v = redis.call('HGET', data, a)\n"                                                  \
+    "    if v then redis.call('HDEL', data, a) r = {0, v} else r = {-1} end\n"                     \
+    "    i = i + 2\n"                                                                              \
+    "  elseif op == 'len' then r = {0, redis.call('HLEN', data)} i = i + 1\n"                      \
+    "  elseif op == 'all' then r = {0, redis.call('HGETALL', data)} i = i + 1\n"                   \
+    "  elseif op == 'clear' then redis.call('DEL', data) r = {0} i = i + 1\n" /* the sum read back \
+                                                                                 as text: Lua's    \
+                                                                                 numbers hold 53   \
+                                                                                 bits */           \
+    "  elseif op == 'incr' then\n"                                                                 \
+    "    local n = redis.pcall('HINCRBY', data, a, b)\n"                                           \
+    "    if type(n) == 'table' then\n"                                                             \
+    "      r = {string.find(n.err, 'overflow') and -4 or -3}\n"                                    \
+    "    else r = {0, redis.call('HGET', data, a)} end\n"                                          \
+    "    i = i + 3\n"                                                                              \
+    "  elseif op == 'cas' then\n"                                                                  \
+    "    local v = redis.call('HGET', data, a)\n"                                                  \
+    "    local e, d, new = ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]\n"                                \
+    "    local same = (e == '1') == (v ~= false) and (e ~= '1' or v == ARGV[i + 3])\n"             \
+    "    if not same then r = {0, 0}\n"                                                            \
+    "    else\n"                                                                                   \
+    "      if ARGV[i + 4] == '1' then redis.call('HSET', data, a, ARGV[i + 5])\n"                  \
+    "      elseif v then redis.call('HDEL', data, a) end\n"                                        \
+    "      r = {0, 1}\n"                                                                           \
+    "    end\n"                                                                                    \
+    "    i = i + 6\n"                                                                              \
+    "  elseif op == 'llen' then r = {0, redis.call('LLEN', data)} i = i + 1\n"                     \
+    "  elseif op == 'lall' then r = {0, redis.call('LRANGE', data, 0, -1)} i = i + 1\n"            \
+    "  elseif op == 'lget' or op == 'lset' or op == 'lpop' then\n"                                 \
+    "    local n = redis.call('LLEN', data)\n"                                                     \
+    "    local k = at(a, n)\n"                                                                     \
+    "    if not k then r = {-2}\n"                                                                 \
+    "    elseif op == 'lget' then r = {0, redis.call('LINDEX', data, k)}\n"                        \
+    "    elseif op == 'lset' then redis.call('LSET', data, k, b) r = {0}\n"                        \
+    "    else r = {0, remove(k, n)} end\n"                                                         \
+    "    i = i + (op == 'lset' and 3 or 2)\n"                                                      \
+    "  elseif op == 'ins' then\n"                                                                  \
+    "    insert(tonumber(a), redis.call('LLEN', data), b) r = {0} i = i + 3\n"                     \
+    "  else return redis.error_reply('ERR multitask: unknown operation') end\n"                    \
+    "  res[#res + 1] = r\n"                                                                        \
+    "end\n"                                                                                        \
+    "if opid ~= '' then redis.call('SET', rec, cmsgpack.pack(res), 'PX', ttl) end\n"               \
+    "return res\n"
+
+const char mt__rscript_ops[] = "#!lua\n" OPS_BODY;
+const char mt__rscript_ops_read[] = "#!lua flags=no-writes\n" OPS_BODY;
+const char mt__rscript_ops_shrink[] = "#!lua flags=allow-oom\n" OPS_BODY;
 
 /* KEYS: data, marker. ARGV: the kind's marker value. Answers 0 (ours
  * already), 1 (made), or the check's code. */
