@@ -87,7 +87,7 @@ static inline char test_redis_cmdv(int fd, char *reply, size_t size, const char 
     n += snprintf(buf + n, sizeof buf - (size_t)n, "*%d\r\n", argc);
     for (int i = 0; i < argc; i++)
         n += snprintf(buf + n, sizeof buf - (size_t)n, "$%zu\r\n%s\r\n", strlen(argv[i]), argv[i]);
-    if (write(fd, buf, (size_t)n) != n) return 0;
+    if (send(fd, buf, (size_t)n, MSG_NOSIGNAL) != n) return 0;
     size_t got = 0;
     char *eol = NULL;
     while (!(eol = memmem(buf, got, "\r\n", 2))) {

@@ -104,20 +104,6 @@ static int exchange(redisContext *ctx, double seconds, int argc, const char **ar
     return err;
 }
 
-/* The numeric address of the URL's host, for hiredis (which would report
- * an unknown name as a failure to connect). */
-static int resolve(const char *host, char *out, size_t size)
-{
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG}, *res;
-    int rc = getaddrinfo(host, NULL, &hints, &res);
-    if (rc == EAI_NONAME || rc == EAI_FAIL || rc == EAI_NODATA) return MT_ENOHOST;
-    if (rc == EAI_MEMORY) return -ENOMEM;
-    if (rc != 0) return RETRY; /* EAI_AGAIN, a resolver not answering */
-    rc = getnameinfo(res->ai_addr, res->ai_addrlen, out, (socklen_t)size, NULL, 0, NI_NUMERICHOST);
-    freeaddrinfo(res);
-    return rc == 0 ? 0 : RETRY;
-}
-
 /* AUTH and SELECT on a new connection: 0, RETRY, or a final error. */
 static int handshake(mt__rconn *c, double seconds)
 {
@@ -143,22 +129,47 @@ static int handshake(mt__rconn *c, double seconds)
     return 0;
 }
 
+/* Connect to the URL's host: each of its addresses in turn (hiredis would
+ * try the first only, and report an unknown name as a failed connection). */
+static int connect_tcp(mt__rconn *c, double seconds)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG}, *res;
+    int rc = getaddrinfo(c->url->host, NULL, &hints, &res);
+    if (rc == EAI_NONAME || rc == EAI_FAIL || rc == EAI_NODATA)
+        return MT_ENOHOST;
+    if (rc == EAI_MEMORY)
+        return -ENOMEM;
+    if (rc != 0)
+        return RETRY; /* EAI_AGAIN: a resolver not answering */
+    for (struct addrinfo *a = res; a; a = a->ai_next) {
+        char addr[NI_MAXHOST];
+        if (getnameinfo(a->ai_addr, a->ai_addrlen, addr, sizeof addr, NULL, 0, NI_NUMERICHOST))
+            continue;
+        c->ctx = redisConnectWithTimeout(addr, c->url->port, tv_of(seconds));
+        if (!c->ctx || !c->ctx->err)
+            break;
+        mt__rconn_drop(c);
+    }
+    freeaddrinfo(res);
+    return c->ctx ? 0 : RETRY;
+}
+
 /* Open the connection: 0, RETRY, or a final error. */
 static int connect_once(mt__rconn *c, double seconds)
 {
-    const mt__rurl *u = c->url;
-    if (seconds < 0 || seconds > CONNECT_MAX) seconds = CONNECT_MAX;
-    if (u->socket) {
-        c->ctx = redisConnectUnixWithTimeout(u->socket, tv_of(seconds));
+    if (seconds < 0 || seconds > CONNECT_MAX)
+        seconds = CONNECT_MAX;
+    int err = 0;
+    if (c->url->socket) {
+        c->ctx = redisConnectUnixWithTimeout(c->url->socket, tv_of(seconds));
+        err = !c->ctx ? -ENOMEM : c->ctx->err ? RETRY : 0;
     } else {
-        char addr[NI_MAXHOST];
-        int err = resolve(u->host, addr, sizeof addr);
-        if (err) return err;
-        c->ctx = redisConnectWithTimeout(addr, u->port, tv_of(seconds));
+        err = connect_tcp(c, seconds);
     }
-    if (!c->ctx) return -ENOMEM;
-    int err = c->ctx->err ? RETRY : handshake(c, seconds);
-    if (err) mt__rconn_drop(c);
+    if (err == 0)
+        err = handshake(c, seconds);
+    if (err)
+        mt__rconn_drop(c);
     return err;
 }
 
