@@ -1070,8 +1070,7 @@ static void *incr_thread(void *arg)
 {
     thread_arg *t = arg;
     for (int i = 0; i < t->n; i++)
-        if (mt_dict_incr(t->d, "count", 5, 1, NULL) != 0)
-            return (void *)1;
+        if (mt_dict_incr(t->d, "count", 5, 1, NULL) != 0) return (void *)1;
     return NULL;
 }
 
@@ -1097,6 +1096,33 @@ Test(remote, threads_share_a_handle, .timeout = 60)
     char reply[64];
     test_redis_cmd(&s, reply, sizeof reply, "DBSIZE", NULL);
     cr_expect_leq(atoi(reply), 3, "data, marker, one record: %s keys", reply);
+    mt_dict_free(d);
+    test_redis_stop(&s);
+}
+
+/* A server that stops answering (SIGSTOP) while a call waits: the call
+ * gives MT_ECONNLOST at its timeout, and was done once or not at all. */
+Test(remote, server_hangs, .timeout = 30)
+{
+    test_redis s;
+    test_redis_start(&s, NULL);
+    char url[256];
+    url_of(url, sizeof url, &s, "hang");
+    mt_shared_opts quick = {.timeout = 0.5};
+    mt_dict *d;
+    cr_assert_eq(mt_dict_open(&d, url, &quick), 0);
+    cr_expect_eq(mt_dict_incr(d, "count", 5, 1, NULL), 0);
+    kill(s.pid, SIGSTOP);
+    double t0 = mt_monotonic();
+    int err = mt_dict_incr(d, "count", 5, 1, NULL);
+    double took = mt_monotonic() - t0;
+    kill(s.pid, SIGCONT);
+    cr_expect_eq(err, MT_ECONNLOST, "%s", mt_err_name(err));
+    cr_expect(took >= 0.49 && took < 3, "gave up after %.2f s", took);
+    int64_t n = counter(d);
+    cr_expect(n == 1 || n == 2, "done once or not at all: %" PRId64, n);
+    cr_expect_eq(mt_dict_incr(d, "count", 5, 1, NULL), 0, "the handle works again");
+    cr_expect_eq(counter(d), n + 1);
     mt_dict_free(d);
     test_redis_stop(&s);
 }
