@@ -1041,6 +1041,10 @@ Test(remote, server_full, .timeout = 60)
     for (; n < 200 && (err = mt_dict_set(d, &n, sizeof n, big, sizeof big)) == 0; n++)
         ;
     cr_assert_eq(err, -ENOSPC, "after %d values: %s", n, mt_err_name(err));
+    /* then small ones: full even for a write no bigger than the batch's */
+    for (; n < 100000 && (err = mt_dict_set(d, &n, sizeof n, big, 16)) == 0; n++)
+        ;
+    cr_assert_eq(err, -ENOSPC, "after %d values: %s", n, mt_err_name(err));
     cr_expect_eq(mt_dict_len(d), n, "a read works when full");
     mt_buf b = MT_BUF_INIT;
     int zero = 0;

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <math.h>
 #include <netdb.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,19 +136,15 @@ static int connect_tcp(mt__rconn *c, double seconds)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG}, *res;
     int rc = getaddrinfo(c->url->host, NULL, &hints, &res);
-    if (rc == EAI_NONAME || rc == EAI_FAIL || rc == EAI_NODATA)
-        return MT_ENOHOST;
-    if (rc == EAI_MEMORY)
-        return -ENOMEM;
-    if (rc != 0)
-        return RETRY; /* EAI_AGAIN: a resolver not answering */
+    if (rc == EAI_NONAME || rc == EAI_FAIL || rc == EAI_NODATA) return MT_ENOHOST;
+    if (rc == EAI_MEMORY) return -ENOMEM;
+    if (rc != 0) return RETRY; /* EAI_AGAIN: a resolver not answering */
     for (struct addrinfo *a = res; a; a = a->ai_next) {
         char addr[NI_MAXHOST];
         if (getnameinfo(a->ai_addr, a->ai_addrlen, addr, sizeof addr, NULL, 0, NI_NUMERICHOST))
             continue;
         c->ctx = redisConnectWithTimeout(addr, c->url->port, tv_of(seconds));
-        if (!c->ctx || !c->ctx->err)
-            break;
+        if (!c->ctx || !c->ctx->err) break;
         mt__rconn_drop(c);
     }
     freeaddrinfo(res);
@@ -157,8 +154,7 @@ static int connect_tcp(mt__rconn *c, double seconds)
 /* Open the connection: 0, RETRY, or a final error. */
 static int connect_once(mt__rconn *c, double seconds)
 {
-    if (seconds < 0 || seconds > CONNECT_MAX)
-        seconds = CONNECT_MAX;
+    if (seconds < 0 || seconds > CONNECT_MAX) seconds = CONNECT_MAX;
     int err = 0;
     if (c->url->socket) {
         c->ctx = redisConnectUnixWithTimeout(c->url->socket, tv_of(seconds));
@@ -166,10 +162,8 @@ static int connect_once(mt__rconn *c, double seconds)
     } else {
         err = connect_tcp(c, seconds);
     }
-    if (err == 0)
-        err = handshake(c, seconds);
-    if (err)
-        mt__rconn_drop(c);
+    if (err == 0) err = handshake(c, seconds);
+    if (err) mt__rconn_drop(c);
     return err;
 }
 
@@ -205,5 +199,93 @@ int mt__rconn_call(mt__rconn *c, double window, int argc, const char **argv, con
         if (left <= 0) return lost ? MT_ECONNLOST : MT_ECONNECT;
         mt_sleep(pause < left ? pause : left);
         pause = pause * 2 < BACKOFF_MAX ? pause * 2 : BACKOFF_MAX;
+    }
+}
+
+/* ------------------------------------------------------------ scripts */
+
+/* The scripts' SHA1 digests, as the server gave them (the same on every
+ * server: they are of the scripts' text), by the script's address. */
+#define SCRIPTS_MAX 8
+static pthread_mutex_t digests_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    const char *script;
+    char sha[41];
+} digests[SCRIPTS_MAX];
+
+static bool digest_find(const char *script, char sha[41])
+{
+    bool found = false;
+    pthread_mutex_lock(&digests_lock);
+    for (int i = 0; i < SCRIPTS_MAX && digests[i].script && !found; i++)
+        if (digests[i].script == script) {
+            memcpy(sha, digests[i].sha, 41);
+            found = true;
+        }
+    pthread_mutex_unlock(&digests_lock);
+    return found;
+}
+
+static void digest_keep(const char *script, const char *sha)
+{
+    pthread_mutex_lock(&digests_lock);
+    for (int i = 0; i < SCRIPTS_MAX; i++)
+        if (!digests[i].script || digests[i].script == script) {
+            digests[i].script = script;
+            memcpy(digests[i].sha, sha, 40);
+            digests[i].sha[40] = '\0';
+            break;
+        }
+    pthread_mutex_unlock(&digests_lock);
+}
+
+/* SCRIPT LOAD: the script's digest into sha, or an error. */
+static int load(mt__rconn *c, double window, const char *script, char sha[41])
+{
+    const char *argv[3] = {"SCRIPT", "LOAD", script};
+    redisReply *reply;
+    int err = mt__rconn_call(c, window, 3, argv, NULL, &reply);
+    if (err < 0) return err;
+    if (reply->type == REDIS_REPLY_STRING && reply->len == 40) {
+        memcpy(sha, reply->str, 40);
+        sha[40] = '\0';
+        digest_keep(script, sha);
+    } else {
+        err = reply->type == REDIS_REPLY_ERROR ? mt__rerr(reply) : MT_EREMOTE;
+    }
+    freeReplyObject(reply);
+    return err;
+}
+
+int mt__rconn_script(mt__rconn *c, double window, const char *script, int argc, const char **argv,
+                     size_t *lens, redisReply **out)
+{
+    double deadline = window < 0 ? INFINITY : mt_monotonic() + window;
+    char sha[41];
+    bool loaded = false;
+    for (;;) {
+        double left = isinf(deadline) ? -1 : deadline - mt_monotonic();
+        int err = 0;
+        if (!loaded && !digest_find(script, sha)) {
+            err = load(c, left, script, sha);
+            loaded = true;
+            left = isinf(deadline) ? -1 : deadline - mt_monotonic();
+        }
+        if (err < 0) return err;
+        argv[0] = "EVALSHA";
+        argv[1] = sha;
+        if (lens) {
+            lens[0] = 7;
+            lens[1] = 40;
+        }
+        if ((err = mt__rconn_call(c, left < 0 && !isinf(deadline) ? 0 : left, argc, argv, lens,
+                                  out)) < 0)
+            return err;
+        redisReply *r = *out;
+        /* not run: the server lost its scripts (a restart, SCRIPT FLUSH) */
+        if (r->type != REDIS_REPLY_ERROR || strncmp(r->str, "NOSCRIPT", 8) || loaded) return 0;
+        freeReplyObject(r);
+        if ((err = load(c, left, script, sha)) < 0) return err;
+        loaded = true;
     }
 }

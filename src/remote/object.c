@@ -118,15 +118,15 @@ static int run_now(mt__remote *r, const mt__rargs *ops, int how, redisReply **re
     size_t *lens = malloc((size_t)argc * sizeof *lens);
     int err = -ENOMEM;
     if (argv && lens) {
-        const char *head[10] = {"EVAL", script, "4", r->data_key, r->mark_key,
-                                rec,    forget, tag, id,          ttls};
+        const char *head[10] = {"EVALSHA", "",     "4", r->data_key, r->mark_key,
+                                rec,       forget, tag, id,          ttls};
         for (int i = 0; i < 10; i++) {
             argv[i] = head[i];
             lens[i] = strlen(head[i]);
         }
         memcpy(argv + 10, ops->argv, (size_t)ops->argc * sizeof *argv);
         memcpy(lens + 10, ops->lens, (size_t)ops->argc * sizeof *lens);
-        err = mt__rconn_call(&r->conn, window, argc, argv, lens, reply);
+        err = mt__rconn_script(&r->conn, window, script, argc, argv, lens, reply);
     }
     if (err == 0) {
         /* answered: its record (if any) can go with the next call */
@@ -217,10 +217,10 @@ static void handle_free(mt__remote *r)
  * its integer answer, or an error. */
 static int run_small(mt__remote *r, const char *script, const char *arg, long long *answer)
 {
-    const char *argv[6] = {"EVAL", script, "2", r->data_key, r->mark_key, arg};
+    const char *argv[6] = {"EVALSHA", "", "2", r->data_key, r->mark_key, arg};
     redisReply *reply;
     pthread_mutex_lock(&r->lock);
-    int err = mt__rconn_call(&r->conn, r->conn.timeout, arg ? 6 : 5, argv, NULL, &reply);
+    int err = mt__rconn_script(&r->conn, r->conn.timeout, script, arg ? 6 : 5, argv, NULL, &reply);
     pthread_mutex_unlock(&r->lock);
     if (err < 0) return err;
     if (reply->type == REDIS_REPLY_INTEGER)

@@ -91,6 +91,16 @@ typedef struct mt__rconn {
 int mt__rconn_call(mt__rconn *c, double window, int argc, const char **argv, const size_t *lens,
                    redisReply **out);
 
+/*
+ * Run a script with EVALSHA (its text goes to the server once, with SCRIPT
+ * LOAD, and again when the server answers NOSCRIPT: it lost its scripts).
+ * argv[0] and argv[1] (and lens[0], lens[1] when lens is not NULL) are
+ * filled in here; the rest are KEYS' count, the keys and the arguments.
+ * Returns as mt__rconn_call.
+ */
+int mt__rconn_script(mt__rconn *c, double window, const char *script, int argc, const char **argv,
+                     size_t *lens, redisReply **out);
+
 /* Drop the connection (if any). */
 void mt__rconn_drop(mt__rconn *c);
 
