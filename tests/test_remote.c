@@ -1101,6 +1101,8 @@ Test(remote, threads_share_a_handle, .timeout = 60)
     test_redis_cmd(&s, reply, sizeof reply, "DBSIZE", NULL);
     cr_expect_leq(atoi(reply), 3, "data, marker, one record: %s keys", reply);
     mt_dict_free(d);
+    test_redis_cmd(&s, reply, sizeof reply, "DBSIZE", NULL);
+    cr_expect_eq(atoi(reply), 2, "free deleted its record: %s keys", reply);
     test_redis_stop(&s);
 }
 

@@ -69,11 +69,12 @@
  * Debian's redis-server), and every call below works on it, from any number
  * of machines at once; mt_shared_unlink removes it. Exactly these forms:
  * host is a name, an IPv4 address or an IPv6 one in brackets; port 1 to
- * 65535 (default 6379); db a decimal number (default 0); user and password
- * percent-escaped where they hold '@', '/', ':' (user only), '%', '?', '#',
- * '[' or ']' (an empty user is Redis's default user; a user needs a
- * password); NAME 1 to 200 bytes of letters, digits and "._~:-", not
- * starting with '.'. Anything else is -EINVAL; "rediss://" (TLS) is
+ * 65535 (default 6379); db a decimal number (default 0); the socket an
+ * absolute path of up to 107 bytes; user and password percent-escaped
+ * where they hold '@', '/', ':' (user only), '%', '?', '#', '[', ']',
+ * spaces, control or non-ASCII bytes (an empty user is Redis's default
+ * user; a user needs a password); NAME 1 to 200 bytes of letters, digits
+ * and "._~:-", not starting with '.'. Anything else is -EINVAL; "rediss://" (TLS) is
  * -EPROTONOSUPPORT: Debian 12's hiredis has no TLS. Keep the server on a
  * private network, or reach it through an SSH or stunnel tunnel, and set a
  * password or an ACL user. The code is in libmultitask-remote (on hiredis),
@@ -103,7 +104,8 @@
  * only if the value is still the one read, else runs fn again on the new
  * one), so it must do nothing but fill out. A batch is queued in the
  * handle and sent at commit as one script, all or nothing (a server out of
- * memory refuses it whole): the writes return 0 at once and their own
+ * memory refuses it whole, as it refuses any write but delete, pop and
+ * clear; reads still work): the writes return 0 at once and their own
  * failures (MT_EKEY, MT_EINDEX, a counter that is no integer) are not
  * reported, that write being skipped; calls that must answer at once
  * (reads, len, contains, items, view, cas, modify, incr with a result, pop
@@ -122,8 +124,8 @@
  * result twice (incr, cas, delete, pop, append, insert, a batch's commit)
  * carries an operation id, whose result the server keeps under
  * NAME:multitask:op:ID for the timeout plus a minute (10 minutes plus one
- * with no timeout; each handle deletes its last one with its next call):
- * sent again, it returns that result and does not run twice. So a call
+ * with no timeout; a handle deletes its last one with its next write or at
+ * free): sent again, it returns that result and does not run twice. So a call
  * that returns 0 was done once, and a write acknowledged is as durable as
  * the server's persistence makes it (appendonly yes with appendfsync
  * always: it survives the server's crash; everysec: up to a second of

@@ -22,6 +22,9 @@
 
 #include "remote_internal.h"
 
+/* How long a handle's free waits for the server to delete its last record. */
+#define FORGET_WINDOW 0.2
+
 static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
 static mt__remote *handles;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
@@ -293,6 +296,14 @@ static void remote_close(mt__remote *r)
         handles = r->next;
     if (r->next) r->next->prev = r->prev;
     pthread_mutex_unlock(&handles_lock);
+    /* The record of the last call goes now rather than when it expires,
+     * if the connection is up: one try, briefly. */
+    if (r->conn.ctx && r->forget[0]) {
+        const char *argv[2] = {"DEL", r->forget};
+        redisReply *reply;
+        if (mt__rconn_call(&r->conn, FORGET_WINDOW, 2, argv, NULL, &reply) == 0)
+            freeReplyObject(reply);
+    }
     handle_free(r);
 }
 
