@@ -1,15 +1,16 @@
 /*
  * redis_server.h - start a redis-server of the test's own (Debian's
  * redis-server, found on PATH) in a fresh temporary directory, listening on
- * a Unix socket there and on a loopback port the kernel picked, with AOF
- * persistence (appendonly yes, appendfsync always), and stop it: SIGTERM,
- * then wait (SIGKILL after 10 s), then remove the directory. The server is
- * started with PR_SET_PDEATHSIG, so a test that fails before it stops the
- * server takes it along when its process ends.
+ * a Unix socket there (and, from test_redis_start_tcp, on a loopback port
+ * the kernel picked), with AOF persistence (appendonly yes, appendfsync always), and stop it:
+ * SIGTERM, then wait (SIGKILL after 10 s), then remove the directory. The server is started with
+ * PR_SET_PDEATHSIG, so a test that fails before it stops the server takes it along when its process
+ * ends.
  *
  *   test_redis s;
  *   test_redis_start(&s, NULL);         // extra config: {"--requirepass", "x", NULL}
- *   ... redis+unix://<s.sock>/NAME, redis://127.0.0.1:<s.port>/NAME
+ *   ... redis+unix://<s.sock>/NAME
+ *   test_redis_start_tcp(&s, NULL);     // and redis://127.0.0.1:<s.port>/NAME
  *   test_redis_kill(&s);                // SIGKILL: the data is what the AOF has
  *   test_redis_restart(&s);             // again, on the same directory and AOF
  *   test_redis_cmd(&s, reply, size, "GET", "k", NULL);  // a command of the test's
@@ -138,6 +139,7 @@ static inline void test_redis_spawn(test_redis *s)
     char port[16], log[128];
     snprintf(port, sizeof port, "%d", s->port);
     snprintf(log, sizeof log, "%s/log", s->dir);
+    /* port 0: no TCP at all (a restart cannot find its port taken) */
     const char *argv[64] = {
         "redis-server", "--port",           port,     "--bind", "127.0.0.1", "--unixsocket",
         s->sock,        "--unixsocketperm", "700",    "--dir",  s->dir,      "--appendonly",
@@ -189,6 +191,18 @@ static inline void test_redis_start(test_redis *s, const char *const *extra)
     snprintf(s->dir, sizeof s->dir, "/tmp/mt-redis-XXXXXX");
     cr_assert(mkdtemp(s->dir), "mkdtemp: %s", strerror(errno));
     snprintf(s->sock, sizeof s->sock, "%s/redis.sock", s->dir);
+    test_redis_spawn(s);
+}
+
+/* The same, listening on a loopback port (s->port) too. */
+static inline void test_redis_start_tcp(test_redis *s, const char *const *extra)
+{
+    memset(s, 0, sizeof *s);
+    for (int i = 0; extra && extra[i] && i < 15; i++)
+        s->extra[i] = extra[i];
+    snprintf(s->dir, sizeof s->dir, "/tmp/mt-redis-XXXXXX");
+    cr_assert(mkdtemp(s->dir), "mkdtemp: %s", strerror(errno));
+    snprintf(s->sock, sizeof s->sock, "%s/redis.sock", s->dir);
     s->port = test_redis_free_port();
     test_redis_spawn(s);
 }
@@ -233,7 +247,7 @@ static inline void test_redis_stop(test_redis *s)
         }
         s->pid = 0;
     }
-    nftw(s->dir, test_redis_rm, 16, FTW_DEPTH | FTW_PHYS);
+    if (!getenv("MT_TEST_KEEP_REDIS")) nftw(s->dir, test_redis_rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 #endif

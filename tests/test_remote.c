@@ -124,7 +124,7 @@ Test(remote, good_names, .timeout = 30)
 {
     test_redis s;
     const char *extra[] = {"--user", "alice", "on", ">p@ss:w/rd", "~*", "&*", "+@all", NULL};
-    test_redis_start(&s, extra);
+    test_redis_start_tcp(&s, extra);
     char url[512];
     const char *forms[] = {
         "redis+unix://%s/plain",
