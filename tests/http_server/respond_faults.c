@@ -86,7 +86,7 @@ static int serve_stall(httpd_conn *c)
     mt_co_timeout scope;
     mt_co_timeout_begin(&scope, httpd_cfg.stall_max);
     while (!err) {
-        ssize_t n = mt_co_sock_recv(c->fd, c->buf, HTTPD_BUF);
+        ssize_t n = httpd_conn_recv(c, c->buf, HTTPD_BUF);
         err = n > 0 ? 0 : n == 0 ? -EPIPE : (int)n;
     }
     mt_co_timeout_end(&scope);
@@ -101,6 +101,11 @@ static int serve_reset(httpd_conn *c)
     long long claim = httpd_param_num(&c->req, "bytes", after + MIB, after + 1, LLONG_MAX / 2);
     c->close = true;
     int err = send_part(c, claim, after);
+    return httpd_reset(c, err);
+}
+
+int httpd_reset(httpd_conn *c, int err)
+{
     for (int i = 0; !err && i < 200; i++) { /* at most 2 s */
         int queued = 0;
         if (ioctl(c->fd, SIOCOUTQ, &queued) != 0 || queued == 0)
@@ -168,16 +173,21 @@ static int serve_chunks(httpd_conn *c, bool endless)
     return err || endless ? err : httpd_end_chunks(c);
 }
 
-/* /_/count?path=/x or ?target=/x?y: how many requests it received. */
+/* /_/count?path=/x or ?target=/x?y: how many requests it received;
+ * ?most=/x or ?most=*: the most requests for path /x (for any path) that
+ * were being answered at once. */
 static int serve_count(httpd_conn *c)
 {
+    static const char *const kinds[] = {"path", "target", "most"};
     char key[HTTPD_MAX_PATH + 16], text[32];
-    int n = snprintf(key, sizeof key, "path:");
-    if (!httpd_param(&c->req, "path", key + n, sizeof key - (size_t)n)) {
-        n = snprintf(key, sizeof key, "target:");
-        if (!httpd_param(&c->req, "target", key + n, sizeof key - (size_t)n))
-            return httpd_reply_text(c, 400, NULL, "path= or target= please\n");
+    size_t i = 0;
+    for (; i < 3; i++) {
+        int n = snprintf(key, sizeof key, "%s:", kinds[i]);
+        if (httpd_param(&c->req, kinds[i], key + n, sizeof key - (size_t)n))
+            break;
     }
+    if (i == 3)
+        return httpd_reply_text(c, 400, NULL, "path=, target= or most= please\n");
     snprintf(text, sizeof text, "%llu\n", httpd_count_get(key));
     return httpd_reply_text(c, 200, "Cache-Control: no-store\r\n", text);
 }
@@ -206,6 +216,8 @@ int httpd_serve_fault(httpd_conn *c)
         return serve_chunks(c, what[0] == 'e');
     if (strcmp(what, "count") == 0)
         return serve_count(c);
+    if (strncmp(what, "range/", 6) == 0)
+        return httpd_serve_range(c, what + 6);
     if (strcmp(what, "gzipbomb") == 0)
         return httpd_serve_gzipbomb(c);
     if (strncmp(what, "any/", 4) == 0)
