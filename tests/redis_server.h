@@ -27,6 +27,7 @@
 #include <ftw.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,8 @@ typedef struct test_redis {
     const char *extra[16]; /* more configuration, NULL-terminated */
     /* the password for the test's own commands, if the server wants one */
     const char *password;
+    /* keep the directory (its AOF, its log) at stop, to look at a failure */
+    bool keep;
 } test_redis;
 
 /* A free loopback port (the kernel's pick, released for the server). */
@@ -247,7 +250,10 @@ static inline void test_redis_stop(test_redis *s)
         }
         s->pid = 0;
     }
-    if (!getenv("MT_TEST_KEEP_REDIS")) nftw(s->dir, test_redis_rm, 16, FTW_DEPTH | FTW_PHYS);
+    if (s->keep || getenv("MT_TEST_KEEP_REDIS"))
+        fprintf(stderr, "redis-server's directory kept: %s\n", s->dir);
+    else
+        nftw(s->dir, test_redis_rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 #endif
