@@ -59,7 +59,7 @@ static void sleep_s(double s)
 /* ---------------------------------------------------------- the names */
 
 /* Forms that are no server name: -EINVAL at once, before any connection. */
-Test(remote, bad_names, .timeout = 30)
+LEAK_TEST(remote, bad_names, .timeout = 30)
 {
     static const char *bad[] = {
         "redis://",                       /* nothing */
@@ -120,7 +120,7 @@ Test(remote, bad_names, .timeout = 30)
 }
 
 /* Every good form reaches the server: socket, port, db, names, users. */
-Test(remote, good_names, .timeout = 30)
+LEAK_TEST(remote, good_names, .timeout = 30)
 {
     test_redis s;
     const char *extra[] = {"--user", "alice", "on", ">p@ss:w/rd", "~*", "&*", "+@all", NULL};
@@ -184,7 +184,7 @@ Test(remote, good_names, .timeout = 30)
 }
 
 /* A wrong password: MT_EAUTH, and no secret in any message. */
-Test(remote, wrong_password, .timeout = 30)
+LEAK_TEST(remote, wrong_password, .timeout = 30)
 {
     test_redis s;
     const char *extra[] = {"--requirepass", "right-secret", "--user", "bob",   "on", ">bobs-secret",
@@ -273,7 +273,7 @@ static int view_len(const void *v, size_t len, void *ctx)
  * through incr only (their bytes differ by design: 8 bytes here, decimal
  * text there).
  */
-Test(remote, dict_same_as_local, .timeout = 60)
+LEAK_TEST(remote, dict_same_as_local, .timeout = 60)
 {
     test_redis s;
     test_redis_start(&s, NULL);
@@ -378,7 +378,7 @@ Test(remote, dict_same_as_local, .timeout = 60)
 }
 
 /* The same for lists: every index form, both ends, the middle. */
-Test(remote, list_same_as_local, .timeout = 60)
+LEAK_TEST(remote, list_same_as_local, .timeout = 60)
 {
     test_redis s;
     test_redis_start(&s, NULL);
@@ -451,7 +451,7 @@ Test(remote, list_same_as_local, .timeout = 60)
 }
 
 /* Typed calls: strings, and int64 as decimal text on the server. */
-Test(remote, typed_values, .timeout = 30)
+LEAK_TEST(remote, typed_values, .timeout = 30)
 {
     test_redis s;
     test_redis_start(&s, NULL);
@@ -493,7 +493,7 @@ Test(remote, typed_values, .timeout = 30)
 
 /* ------------------------------------------------ not ours, removal */
 
-Test(remote, keys_not_ours, .timeout = 30)
+LEAK_TEST(remote, keys_not_ours, .timeout = 30)
 {
     test_redis s;
     test_redis_start(&s, NULL);
@@ -594,7 +594,7 @@ static int see_pair(const void *k, size_t kl, const void *v, size_t vl, void *ct
     return 0;
 }
 
-Test(remote, batches, .timeout = 60)
+LEAK_TEST(remote, batches, .timeout = 60)
 {
     test_redis s;
     test_redis_start(&s, NULL);
@@ -788,7 +788,7 @@ static int64_t counter(mt_dict *d)
 
 /* N processes (half on the parent's handle, through fork) increment one
  * key: the final value is every increment, once. */
-Test(remote, incr_processes, .timeout = 60)
+LEAK_TEST(remote, incr_processes, .timeout = 60)
 {
     test_redis s;
     test_redis_start(&s, NULL);
@@ -863,7 +863,7 @@ static int modify_child(void *arg)
     return bad;
 }
 
-Test(remote, cas_and_modify_races, .timeout = 60)
+LEAK_TEST(remote, cas_and_modify_races, .timeout = 60)
 {
     test_redis s;
     test_redis_start(&s, NULL);
@@ -898,7 +898,7 @@ Test(remote, cas_and_modify_races, .timeout = 60)
  * once; a call that was cut off either succeeded after the reconnect or
  * said MT_ECONNLOST, and then counted at most once.
  */
-Test(remote, server_restarted, .timeout = 90)
+LEAK_TEST(remote, server_restarted, .timeout = 90)
 {
     test_redis s;
     test_redis_start(&s, NULL);
@@ -961,7 +961,7 @@ static void *kill_clients(void *arg)
 
 /* Connections killed by the server (CLIENT KILL) under every kind of call:
  * counts exact, nothing applied twice. */
-Test(remote, connections_killed, .timeout = 90)
+LEAK_TEST(remote, connections_killed, .timeout = 90)
 {
     test_redis s;
     test_redis_start(&s, NULL);
@@ -1001,7 +1001,7 @@ static int one_incr(void *arg)
     return err;
 }
 
-Test(remote, killed_mid_command, .timeout = 30)
+LEAK_TEST(remote, killed_mid_command, .timeout = 30)
 {
     test_redis s;
     test_redis_start(&s, NULL);
@@ -1026,7 +1026,7 @@ Test(remote, killed_mid_command, .timeout = 30)
 
 /* A server out of memory (maxmemory, noeviction): writes fail with
  * -ENOSPC and a batch is refused whole; reads and removals still work. */
-Test(remote, server_full, .timeout = 60)
+LEAK_TEST(remote, server_full, .timeout = 60)
 {
     test_redis s;
     const char *extra[] = {"--maxmemory", "3mb", "--maxmemory-policy", "noeviction", NULL};
@@ -1078,7 +1078,7 @@ static void *incr_thread(void *arg)
     return NULL;
 }
 
-Test(remote, threads_share_a_handle, .timeout = 60)
+LEAK_TEST(remote, threads_share_a_handle, .timeout = 60)
 {
     test_redis s;
     test_redis_start(&s, NULL);
@@ -1108,7 +1108,7 @@ Test(remote, threads_share_a_handle, .timeout = 60)
 
 /* A server that stops answering (SIGSTOP) while a call waits: the call
  * gives MT_ECONNLOST at its timeout, and was done once or not at all. */
-Test(remote, server_hangs, .timeout = 30)
+LEAK_TEST(remote, server_hangs, .timeout = 30)
 {
     test_redis s;
     test_redis_start(&s, NULL);
