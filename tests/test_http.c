@@ -644,7 +644,8 @@ static int cancel_main(void *arg)
     mt_task *t;
     cr_assert_eq(mt_task_create(&t, slow_get, c, NULL), 0);
     mt_co_sleep(0.3);
-    cr_expect_eq(count_fds(), fds + 2, "the transfer's socket, and the server's");
+    cr_expect_eq(count_fds(), fds + 3,
+                 "the transfer's socket, the duplicate its poll handle watches, the server's");
     cr_expect_eq(mt_task_cancel(t), 0);
     cr_expect_eq(mt_task_await(t), -ECANCELED);
     mt_task_free(t);

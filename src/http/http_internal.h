@@ -36,7 +36,8 @@
 typedef struct mt__http_sock {
     uv_poll_t poll;
     struct mt_http_client *client;
-    int fd;
+    int fd;       /* libcurl's */
+    int watch;    /* ours: a duplicate of fd, what the poll handle watches */
     bool ours;    /* opened by our open-socket callback (we close it) */
 } mt__http_sock;
 

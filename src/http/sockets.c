@@ -10,12 +10,25 @@
  * when it opens, closed just before the fd is. REMOVE only stops watching.
  * Sockets libcurl opens without us (its resolver's wake-up pair) get a
  * handle on first use that REMOVE closes, as libcurl announces them.
+ *
+ * The poll handle watches a duplicate of libcurl's fd that is ours alone
+ * (s->watch): should libcurl ever close a socket without our callback (a
+ * foreign one is closed so, and REMOVE may come late or not at all), its
+ * number may be reused at once by another socket, of this thread or any
+ * other; a handle on the number itself would then remove that socket from
+ * our epoll set, or touch another thread's fd. The duplicate keeps the
+ * socket it was made for until the handle is closed: the record is found
+ * stale when the number comes back (open-socket callback, or a new socket
+ * libcurl announces) and at the latest when the client is freed.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "http_internal.h"
@@ -23,6 +36,14 @@
 static void sock_closed(uv_handle_t *h)
 {
     free(h->data);
+}
+
+/* Whether fds a and b are the same open socket. */
+static bool same_socket(int a, int b)
+{
+    struct stat sa, sb;
+    return fstat(a, &sa) == 0 && fstat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
 }
 
 static int table_grow(mt_http_client *c, int fd)
@@ -49,7 +70,10 @@ static mt__http_sock *sock_add(mt_http_client *c, int fd, bool ours)
     mt__http_sock *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    if (uv_poll_init_socket(&c->loop->uv, &s->poll, fd) != 0) {
+    s->watch = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (s->watch < 0 || uv_poll_init_socket(&c->loop->uv, &s->poll, s->watch) != 0) {
+        if (s->watch >= 0)
+            close(s->watch);
         free(s);
         return NULL;
     }
@@ -67,6 +91,7 @@ static void sock_drop(mt_http_client *c, mt__http_sock *s)
 {
     c->socks[s->fd] = NULL;
     uv_close((uv_handle_t *)&s->poll, sock_closed);
+    close(s->watch); /* out of epoll already: uv_close removed it */
 }
 
 static mt__http_sock *sock_find(mt_http_client *c, int fd)
@@ -120,6 +145,10 @@ int mt__http_on_socket(CURL *easy, curl_socket_t fd, int what, void *client, voi
     (void)sockp; /* never trusted: it may outlive the socket it was set for */
     mt_http_client *c = client;
     mt__http_sock *s = sock_find(c, fd);
+    if (s && !s->ours && what != CURL_POLL_REMOVE && !same_socket(fd, s->watch)) {
+        sock_drop(c, s); /* a foreign socket closed without a REMOVE */
+        s = NULL;
+    }
     if (what == CURL_POLL_REMOVE) {
         if (s && s->ours)
             uv_poll_stop(&s->poll);
