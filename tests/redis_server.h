@@ -12,9 +12,10 @@
  * (aof-load-truncated yes) cuts it after the last whole command, inside
  * that MULTI: the script's first commands stay in the file, unfinished,
  * and the next restart runs them with the following transaction, so a
- * call done once and resent after the crash is found done twice. The server is started with
- * PR_SET_PDEATHSIG, so a test that fails before it stops the server takes it along when its process
- * ends.
+ * call done once and resent after the crash is found done twice.
+ *
+ * The server is started with PR_SET_PDEATHSIG, so a test that fails before
+ * it stops the server takes it along when its process ends.
  *
  *   test_redis s;
  *   test_redis_start(&s, NULL);         // extra config: {"--requirepass", "x", NULL}
