@@ -3,9 +3,19 @@
  * redis-server, found on PATH) in a fresh temporary directory, listening on
  * a Unix socket there (and, from test_redis_start_tcp, on a loopback port
  * the kernel picked), with AOF persistence (appendonly yes, appendfsync always), and stop it:
- * SIGTERM, then wait (SIGKILL after 10 s), then remove the directory. The server is started with
- * PR_SET_PDEATHSIG, so a test that fails before it stops the server takes it along when its process
- * ends.
+ * SIGTERM, then wait (SIGKILL after 10 s), then remove the directory.
+ *
+ * An AOF that a crash cut in the middle of a write is repaired as the
+ * server's operator should: aof-load-truncated no (the server refuses to
+ * start), then redis-check-aof --fix, which cuts the file before the
+ * unfinished MULTI of a script's effects. Redis 7.0's own repair
+ * (aof-load-truncated yes) cuts it after the last whole command, inside
+ * that MULTI: the script's first commands stay in the file, unfinished,
+ * and the next restart runs them with the following transaction, so a
+ * call done once and resent after the crash is found done twice.
+ *
+ * The server is started with PR_SET_PDEATHSIG, so a test that fails before
+ * it stops the server takes it along when its process ends.
  *
  *   test_redis s;
  *   test_redis_start(&s, NULL);         // extra config: {"--requirepass", "x", NULL}
@@ -34,6 +44,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -136,8 +147,37 @@ static inline char test_redis_cmd(const test_redis *s, char *reply, size_t size,
     return type;
 }
 
-/* Start the server on s->dir (made already) and wait until it answers. */
-static inline void test_redis_spawn(test_redis *s)
+/* Whether the log, from offset `from`, says the AOF ends inside a command. */
+static inline bool test_redis_aof_cut(const char *log, long from)
+{
+    char line[1024];
+    bool cut = false;
+    FILE *f = fopen(log, "re");
+    if (f && fseek(f, from, SEEK_SET) == 0)
+        while (!cut && fgets(line, sizeof line, f))
+            cut = strstr(line, "Unexpected end of file reading the append only file") != NULL;
+    if (f) fclose(f);
+    return cut;
+}
+
+/* redis-check-aof --fix on the directory's AOF (it asks before it cuts):
+ * true when it succeeded. */
+static inline bool test_redis_aof_fix(const test_redis *s)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd,
+             "redis-check-aof --fix '%s/appendonlydir/appendonly.aof.manifest' >>'%s/check-aof.log' "
+             "2>&1",
+             s->dir, s->dir);
+    FILE *p = popen(cmd, "w");
+    if (!p) return false;
+    fputs("y\n", p);
+    return pclose(p) == 0;
+}
+
+/* Start the server on s->dir (made already) and wait until it answers;
+ * may_fix: repair a cut AOF once if it does not start for that. */
+static inline void test_redis_spawn_fix(test_redis *s, bool may_fix)
 {
     char port[16], log[128];
     snprintf(port, sizeof port, "%d", s->port);
@@ -147,10 +187,12 @@ static inline void test_redis_spawn(test_redis *s)
         "redis-server", "--port",           port,     "--bind", "127.0.0.1", "--unixsocket",
         s->sock,        "--unixsocketperm", "700",    "--dir",  s->dir,      "--appendonly",
         "yes",          "--appendfsync",    "always", "--save", "",          "--daemonize",
-        "no",           "--logfile",        log};
-    int argc = 21;
+        "no",           "--logfile",        log,      "--aof-load-truncated", "no"};
+    int argc = 23;
     for (int i = 0; s->extra[i] && argc < 63; i++)
         argv[argc++] = s->extra[i];
+    struct stat st;
+    long from = stat(log, &st) == 0 ? (long)st.st_size : 0;
     pid_t parent = getpid();
     s->pid = fork();
     cr_assert(s->pid >= 0);
@@ -170,6 +212,12 @@ static inline void test_redis_spawn(test_redis *s)
         /* a password-protected server answers NOAUTH: it is up too */
         if (type == '+' || (type == '-' && !strncmp(reply, "NOAUTH", 6))) return;
         if (waitpid(s->pid, NULL, WNOHANG) == s->pid) {
+            if (may_fix && test_redis_aof_cut(log, from)) {
+                fprintf(stderr, "redis-server's AOF was cut: repaired with redis-check-aof --fix\n");
+                cr_assert(test_redis_aof_fix(s), "redis-check-aof --fix failed: see %s", s->dir);
+                test_redis_spawn_fix(s, false);
+                return;
+            }
             char line[512] = "";
             FILE *f = fopen(log, "re");
             while (f && fgets(line, sizeof line, f) && !strstr(line, "# "))
@@ -183,6 +231,11 @@ static inline void test_redis_spawn(test_redis *s)
     kill(s->pid, SIGKILL);
     waitpid(s->pid, NULL, 0);
     cr_assert_fail("redis-server did not answer");
+}
+
+static inline void test_redis_spawn(test_redis *s)
+{
+    test_redis_spawn_fix(s, true);
 }
 
 /* Start a server; extra: NULL or more configuration, NULL-terminated. */

@@ -13,6 +13,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "helpers.h"
 #include "redis_server.h"
@@ -1020,6 +1022,86 @@ LEAK_TEST(remote, killed_mid_command, .timeout = 30)
     cr_expect_geq(atoi(reply), 1, "the waiting client was killed");
     cr_expect_eq(reap(pid), 0, "the incr succeeded after reconnecting");
     cr_expect_eq(counter(d), 1, "applied once");
+    mt_dict_free(d);
+    test_redis_stop(&s);
+}
+
+/* The size of the server's AOF increment file (Redis 7's multi-part AOF
+ * has one being written), or -1. */
+static off_t aof_incr_size(const test_redis *s, char *path, size_t size)
+{
+    char dir[96];
+    snprintf(dir, sizeof dir, "%s/appendonlydir", s->dir);
+    DIR *d = opendir(dir);
+    off_t found = -1;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (strstr(e->d_name, ".incr.aof")) {
+            struct stat st;
+            snprintf(path, size, "%s/%.255s", dir, e->d_name);
+            if (stat(path, &st) == 0) found = st.st_size;
+        }
+    if (d) closedir(d);
+    return found;
+}
+
+/*
+ * The server dies in the middle of writing a call's effects to its AOF
+ * (as a SIGKILL or a power cut can leave it: here RLIMIT_FSIZE cuts the
+ * write and SIGXFSZ ends the server): the call is resent and done once, and
+ * it stays done once over the next restart. The script's effects are one
+ * MULTI ... EXEC in the AOF; a server that loads the cut file and keeps
+ * the unfinished MULTI (Redis 7's aof-load-truncated yes) replays the cut
+ * part with the next transaction at the next restart: the increment twice.
+ */
+LEAK_TEST(remote, aof_cut_mid_script, .timeout = 60)
+{
+    test_redis s;
+    test_redis_start(&s, NULL);
+    char url[256], aof[512];
+    url_of(url, sizeof url, &s, "torn");
+    mt_dict *d;
+    cr_assert_eq(mt_dict_open(&d, url, NULL), 0);
+    cr_assert_eq(mt_dict_incr(d, "count", 5, 1, NULL), 0);
+    /* an AOF bigger than the server's log, so that the limit hits the AOF */
+    static char big[32 << 10];
+    memset(big, 'x', sizeof big);
+    cr_assert_eq(mt_dict_set(d, "big", 3, big, sizeof big), 0);
+    off_t before = aof_incr_size(&s, aof, sizeof aof);
+    cr_assert_gt(before, 0);
+    /* a new handle's first incr is MULTI, HINCRBY, SET (its record), EXEC
+     * in the AOF: cut it inside the SET */
+    size_t multi = 15, hincrby = 4 + 13 + 10 + 11 + 7;
+    off_t cut = before + (off_t)(multi + hincrby + 20);
+    struct rlimit fsize = {(rlim_t)cut, (rlim_t)cut}, core = {0, 0};
+    cr_assert_eq(prlimit(s.pid, RLIMIT_CORE, &core, NULL), 0);
+    cr_assert_eq(prlimit(s.pid, RLIMIT_FSIZE, &fsize, NULL), 0);
+    /* in a process of its own: a fork (the server's restart) waits while
+     * a call of this process is in progress */
+    hammer h = {.url = url};
+    pid_t pid = spawn(one_incr, &h);
+    int status = 0;
+    cr_assert_eq(waitpid(s.pid, &status, 0), s.pid);
+    s.pid = 0;
+    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGXFSZ, "the server died of the limit");
+    /* the file ends inside the transaction, after its HINCRBY */
+    char tail[512] = "";
+    FILE *f = fopen(aof, "re");
+    cr_assert(f);
+    fseeko(f, before, SEEK_SET);
+    size_t got = fread(tail, 1, sizeof tail - 1, f);
+    fclose(f);
+    cr_expect_eq((off_t)got, cut - before);
+    cr_expect(memmem(tail, got, "HINCRBY", 7) && !memmem(tail, got, "EXEC", 4),
+              "cut after the HINCRBY, before the EXEC");
+    test_redis_restart(&s);
+    cr_expect_eq(reap(pid), 0, "the incr was resent and answered");
+    cr_expect_eq(counter(d), 2, "applied once");
+    cr_expect_eq(mt_dict_incr(d, "count", 5, 1, NULL), 0);
+    test_redis_kill(&s);
+    test_redis_restart(&s);
+    int64_t n = counter(d);
+    cr_expect_eq(n, 3, "still once after another restart: %" PRId64, n);
     mt_dict_free(d);
     test_redis_stop(&s);
 }

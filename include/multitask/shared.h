@@ -129,7 +129,12 @@
  * that returns 0 was done once, and a write acknowledged is as durable as
  * the server's persistence makes it (appendonly yes with appendfsync
  * always: it survives the server's crash; everysec: up to a second of
- * writes may be lost). Errors of a server's object, besides the others:
+ * writes may be lost). Done once holds across the server's crash when the
+ * server restarts on whole scripts: with aof-load-truncated no, an AOF that
+ * the crash cut in the middle of a write is repaired with redis-check-aof
+ * --fix (Redis 7's default, yes, keeps the first commands of the cut
+ * script's effects and runs them at the next restart: a call resent after
+ * the crash is then found done twice). Errors of a server's object, besides the others:
  * MT_ECONNECT (no connection within the timeout: nothing was done),
  * MT_ECONNLOST (sent, and no answer within the timeout: done once or not
  * at all), MT_EAUTH (user or password refused), -EACCES (the ACL user may

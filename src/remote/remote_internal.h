@@ -25,6 +25,10 @@
  * the stored result instead of running again. So a reply lost with the
  * connection is resent after reconnecting and never applied twice. The
  * next call on the connection deletes the record of the last one answered.
+ * A server crash keeps this only if the server restarts on whole scripts
+ * (a script's effects are one MULTI ... EXEC in the AOF): Redis 7 with
+ * aof-load-truncated yes keeps the start of a MULTI the crash cut, and runs
+ * it with the next transaction at the next restart (see shared.h).
  */
 #ifndef MT_REMOTE_INTERNAL_H
 #define MT_REMOTE_INTERNAL_H
