@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "bench_util.h"
@@ -240,6 +241,13 @@ static void images_report(const bench_args *a, images_run *w, double secs)
     bench_json_num("seconds", secs);
     bench_json_num("images_per_s", (double)a->n / secs);
     bench_json_num("mb_per_s", (double)atomic_load(&w->bytes) / 1e6 / secs);
+    /* The design's cost besides time: CPU of the whole process (the loop
+     * thread included) and its peak resident memory. */
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    bench_json_num("cpu_s", (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                                (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
+    bench_json_num("peak_rss_mib", (double)ru.ru_maxrss / 1024);
     bench_json_end();
     for (long i = 0; i < w->count; i++)
         free(w->img[i].url);

@@ -321,6 +321,7 @@ def http_bench(name, sub, anchor_sub, what, n, quick_n, figures, others=None):
 # question of http.h (a loop per blocking thread, or one shared loop thread)
 # measured with the seed's image downloader.
 REQUESTS_GET = "requests.get in ThreadPoolExecutor(20), as the seed"
+SHARED_LOOP = "bench_http images_shared: one loop thread serves all"
 BENCHMARKS += [
     http_bench("http_get_1k", "get_1k", "get_1k",
                "GETs of one 1 KiB file from one thread: 20 coroutines, one client / aiohttp",
@@ -339,7 +340,16 @@ BENCHMARKS += [
                        anchor_note="a requests.Session per thread"),
                 Figure("mb_per_s", "MB/s", True, None, against="shared",
                        label="http_images: loop per thread vs one shared loop thread",
-                       anchor_note="bench_http images_shared: one loop thread serves all")],
+                       anchor_note=SHARED_LOOP),
+                Figure("cpu_s", "CPU s (process)", False, None, against="shared",
+                       label="http_images CPU: loop per thread vs shared loop thread",
+                       anchor_note=SHARED_LOOP),
+                Figure("peak_rss_mib", "MiB peak RSS", False, None, against="shared",
+                       label="http_images memory: loop per thread vs shared loop thread",
+                       anchor_note=SHARED_LOOP),
+                Figure("peak_rss_mib", "MiB peak RSS", False, None,
+                       label="http_images memory: loop per thread vs requests",
+                       anchor_note=REQUESTS_GET)],
                others={"shared": ["{build}/bench/bench_http", "images_shared", "-p", "{p}",
                                   "-n", "{n}"],
                        "session": ["{py}", "{bench}/py/bench_http.py", "images_session",

@@ -202,6 +202,14 @@ def versions():
             "requests " + v([PY, "-c", "import requests; print(requests.__version__)"])]
 
 
+def mtget_version(mtget):
+    try:
+        r = subprocess.run([mtget, "--version"], capture_output=True, text=True, timeout=10)
+        return (r.stdout or r.stderr).strip().splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "unknown version"
+
+
 def build(build_dir):
     """Build mtget in build_dir (release); None when this tree has no mtget yet."""
     if not (Path(ROOT) / "tools" / "mtget" / "main.c").exists():
@@ -444,7 +452,9 @@ def report(rows, modes, site, args, rounds, started, load_before, mtget):
               f"sendfile, keep-alive), the site read into the page cache first (warm).",
               f"Rounds: {rounds}, tools interleaved (order reversed every other round); "
               "medians, min-max over the rounds. Every tool runs 20 transfers at once.",
-              "Versions: " + "; ".join(versions()) + ".", "",
+              "Versions: " + "; ".join(versions()) + ".",
+              (f"mtget: `{mtget_version(mtget)}`" + ("" if Path(mtget).is_relative_to(ROOT)
+               else f", built outside this tree ({mtget})") + "." if mtget else ""), "",
               "Columns: wall seconds (min-max); throughput (MB/s of image bytes, or requests/s); "
               "CPU seconds (user + system of the command and its children); peak resident "
               "memory in MiB (GNU time's %M: the largest single process of the command, not the "

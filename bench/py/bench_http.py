@@ -15,6 +15,7 @@ MT_BENCH_SITE (default /var/tmp/mt-bench/crawl; its images.tsv) and MT_BENCH_URL
 import asyncio
 import itertools
 import os
+import resource
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -86,7 +87,9 @@ def images(args, session_per_thread):
     with ThreadPoolExecutor(max_workers=args.processes) as ex:
         total = sum(ex.map(get, todo))
     secs = benchlib.now() - t0
-    benchlib.emit(args, seconds=secs, images_per_s=args.n / secs, mb_per_s=total / 1e6 / secs)
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    benchlib.emit(args, seconds=secs, images_per_s=args.n / secs, mb_per_s=total / 1e6 / secs,
+                  cpu_s=ru.ru_utime + ru.ru_stime, peak_rss_mib=ru.ru_maxrss / 1024)
 
 
 CMDS = {
