@@ -287,6 +287,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=None, help="default 3 (--quick: 2)")
     ap.add_argument("--quick", action="store_true", help="smoke run: the 20-page site, 2 rounds")
     ap.add_argument("--mtget", default=None, help="the mtget to run (default: build it)")
+    ap.add_argument("--mtget-from", default="",
+                    help="with --mtget: what it was built from, for the table")
     ap.add_argument("--build-dir", default="build-bench")
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--no-write", action="store_true")
@@ -454,7 +456,8 @@ def report(rows, modes, site, args, rounds, started, load_before, mtget):
               "medians, min-max over the rounds. Every tool runs 20 transfers at once.",
               "Versions: " + "; ".join(versions()) + ".",
               (f"mtget: `{mtget_version(mtget)}`" + ("" if Path(mtget).is_relative_to(ROOT)
-               else f", built outside this tree ({mtget})") + "." if mtget else ""), "",
+               else f", built outside this tree ({args.mtget_from or mtget})") + "."
+               if mtget else ""), "",
               "Columns: wall seconds (min-max); throughput (MB/s of image bytes, or requests/s); "
               "CPU seconds (user + system of the command and its children); peak resident "
               "memory in MiB (GNU time's %M: the largest single process of the command, not the "
