@@ -32,6 +32,7 @@ import datetime
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -105,15 +106,20 @@ def run_one(cmd, cwd, timeout, errfile):
                               "/bin/sh", "-c", cmd], cwd=cwd, start_new_session=True,
                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
         deadline = t0 + timeout
-        while True:
-            pid, status, ru = os.wait4(p.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                os.killpg(p.pid, 9)
-                os.wait4(p.pid, 0)
-                return None
-            time.sleep(0.002)
+        try:
+            while True:
+                pid, status, ru = os.wait4(p.pid, os.WNOHANG)
+                if pid:
+                    break
+                if time.monotonic() > deadline:
+                    os.killpg(p.pid, 9)
+                    os.wait4(p.pid, 0)
+                    return None
+                time.sleep(0.002)
+        except BaseException:  # interrupted: the command's group goes too
+            os.killpg(p.pid, 9)
+            os.wait4(p.pid, 0)
+            raise
         wall = time.monotonic() - t0
     # Whatever the command left running in its group goes now.
     try:
@@ -277,7 +283,16 @@ plot for [i=2:{len(tools) + 1}] "{dat}" using i:xtic(1) title columnheader(i) lc
     return True
 
 
+def interrupted(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main():
+    # SIGINT and SIGTERM end the run cleanly (the running command's group
+    # killed, nginx stopped, the outputs removed), also when started in the
+    # background, where SIGINT arrives ignored.
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=os.environ.get("MT_BENCH_DATA", crawl_site.DEFAULT_DATA),
                     help="where the site lives (default /var/tmp/mt-bench)")
