@@ -31,6 +31,7 @@ import argparse
 import datetime
 import os
 import platform
+import shlex
 import shutil
 import signal
 import statistics
@@ -504,7 +505,7 @@ def report(rows, modes, site, args, rounds, started, load_before, mtget):
         lines.append("")
     lines += targets(rows, mtget)
     lines += ["## Commands", "",
-              f"`/usr/bin/python3 bench/crawl/run.py {' '.join(sys.argv[1:])}`; "
+              f"`{shlex.join(['/usr/bin/python3', 'bench/crawl/run.py'] + sys.argv[1:])}`; "
               f"each command ran in a fresh directory on tmpfs (`{{out}}`, also its working "
               "directory). `{base}` is http://127.0.0.1:8088; `{pages}`, `{urls}`, "
               "`{smallurls}` (and `{pagescurl}`, `{pagesaria2}`, `{urlscurl}`, `{smallcurl}`, the "
