@@ -22,7 +22,7 @@ examples=(
     list_not_shared "The child appends to its copy of the list; the parent's stays []."
     pool_apply_async "Six tasks of 2-7 s in Pool(2): never more than two at a time."
     pool_get "get() right after each apply_async: the tasks run one after another."
-    pool_map "pool.map over four URLs of a local web; the last one does not exist."
+    pool_map "pool.map fetches four URLs of a local web site; nothing listens at the last one."
     copy_single "Four 16 MiB files copied 1024 bytes at a time, one after another."
     copy_pool "The same copies with one apply_async per file in a process pool."
     terminate "A child that would sleep 100 s is terminated at once."
@@ -36,6 +36,9 @@ examples=(
     homework3 "A producer and a consumer task on an async queue: 5 items in about 6 s, not 10."
     producers_consumers "Several producers and consumers on one async queue."
     echo "An echo server on 127.0.0.1 and a client that checks every reply."
+    image_scraper "The lecture's image scraper: a process per page, a queue, 20 download threads."
+    image_scraper_coro "The same scraper as tasks of one event loop, with one HTTP client."
+    homework3_crawl "Three coroutines crawl a local site through one queue, each page once."
 )
 
 # homework1_copy copies ./current: give it one, of eight 8 MiB files, in a
@@ -52,6 +55,9 @@ for ((i = 0; i < ${#examples[@]}; i += 2)); do
     printf '\n=== %s ===\n%s\n\n' "$name" "${examples[i + 1]}"
     if [[ $name == homework1_copy ]]; then
         "$dir/$name" "$work/current" "$work/target"
+    elif [[ $name == image_scraper* ]]; then
+        # (the downloader waits 3 s for more addresses instead of the lecture's 20)
+        "$dir/$name" "$work/img-$name" 3
     else
         "$dir/$name"
     fi

@@ -3,82 +3,69 @@
  * four URLs in a pool of three worker processes; map returns when all four
  * are done.
  *
- * No network here: the "web" is a directory this program makes, with one
- * page per host. Three of the hosts have a page; 'http://xxxyxxx.net' has
- * none and fails as it does in the lecture, with no connection.
+ * The workers fetch their URLs for real, with mt_http_get_blocking (the
+ * lecture's requests.get), from a web site this program starts on
+ * 127.0.0.1 (site.h), so that it runs without the Internet. The first three
+ * URLs are pages of that site. The fourth, like the lecture's
+ * 'http://xxxyxxx.net', has no server behind it: it names a port of
+ * 127.0.0.1 on which nothing listens, so its request cannot connect.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "common.h"
-#include "files.h"
-
-/* The web's directory. Set before the pool starts: its workers are forked
- * copies of this process, so they see it too. */
-static char web[PATH_MAX / 2];
-
-/* The page of a URL: the host part, after "://" and before the next '/'. */
-static void page_path(const char *url, char *path, size_t size)
-{
-    const char *host = strstr(url, "://");
-    host = host ? host + 3 : url;
-    snprintf(path, size, "%s/%.*s", web, (int)strcspn(host, "/"), host);
-}
+#include "site.h"
 
 /* The items are the URLs with their NUL, so each arrives as a C string. */
 static int scrape(const void *arg, size_t len, mt_buf *out)
 {
     (void)len, (void)out;
     const char *url = arg;
-    char path[PATH_MAX];
-    page_path(url, path, sizeof path);
-    FILE *page = fopen(path, "r"); /* requests.get(url) */
-    if (page) {
-        printf("<Response [200]>\n");
-        fclose(page);
-    } else { /* except ConnectionError */
+    mt_http_response r = MT_HTTP_RESPONSE_INIT;
+    if (mt_http_get_blocking(&r, url, &(mt_http_opts){.timeout = 10}) == 0) /* requests.get */
+        printf("<Response [%ld]>\n", r.status);
+    else /* except ConnectionError */
         printf("Error Occured  %s\n", url);
-    }
     printf("URL %s  Scraped\n", url); /* finally */
+    mt_http_response_free(&r);
     return 0;
 }
 
-static const char *urls[] = {
-    "https://www.baidu.com",
-    "http://www.meituan.com/",
-    "http://blog.csdn.net/",
-    "http://xxxyxxx.net",
-};
-
-/* Put a page on the local web for every URL but the last. */
-static int make_web(void)
+/* A socket bound to a free port of 127.0.0.1 but not listening: while it
+ * is open, nobody else gets the port, and connecting to it is refused.
+ * Returns the socket (its port in *port) or -errno. */
+static int dead_port(int *port)
 {
-    int err = scratch_dir_new(web, sizeof web, "web");
-    if (err < 0)
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t alen = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &alen) < 0) {
+        int err = -errno;
+        if (fd >= 0)
+            close(fd);
         return err;
-    for (size_t i = 0; i < 3; i++) {
-        char path[PATH_MAX];
-        page_path(urls[i], path, sizeof path);
-        FILE *f = fopen(path, "w");
-        if (!f) {
-            err = -errno;
-            remove_tree(web);
-            return err;
-        }
-        fprintf(f, "<html><body>%s</body></html>\n", urls[i]);
-        fclose(f);
     }
-    return 0;
+    *port = ntohs(a.sin_port);
+    return fd;
 }
 
 int main(void)
 {
     line_buffered_stdout();
-    int err = make_web();
-    if (err < 0) {
-        fprintf(stderr, "cannot make the local web: %s\n", strerror(-err));
-        return 1;
-    }
+    site web;
+    check(site_start(&web), "starting the local web site");
+    int port = 0, dead = dead_port(&port);
+    check(dead, "finding a port where nothing listens");
+
+    char urls[4][64];
+    snprintf(urls[0], sizeof urls[0], "%s/", web.url);
+    snprintf(urls[1], sizeof urls[1], "%s/photo/list/?page=1", web.url);
+    snprintf(urls[2], sizeof urls[2], "%s/img/1-1.jpg", web.url);
+    snprintf(urls[3], sizeof urls[3], "http://127.0.0.1:%d/", port);
 
     mt_pool *pool;
     check(mt_pool_new(&pool, &(mt_pool_opts){.processes = 3}), "mt_pool_new");
@@ -91,6 +78,7 @@ int main(void)
     /* Python tears the pool down when the program ends; C does it here. */
     mt_results_free(results);
     mt_pool_free(pool);
-    remove_tree(web);
+    close(dead);
+    check(site_stop(&web), "stopping the local web site");
     return 0;
 }

@@ -5,8 +5,11 @@
 # apt-get line and fails.
 
 # What each purpose needs, from Debian 12.
-MT_PACKAGES_build="gcc libc6-dev pkg-config meson ninja-build liblmdb-dev libxxhash-dev libuv1-dev libxml2-dev libcurl4-openssl-dev"
-MT_PACKAGES_test="libcriterion-dev zlib1g-dev"
+MT_PACKAGES_build="gcc libc6-dev pkg-config meson ninja-build liblmdb-dev libxxhash-dev libuv1-dev libxml2-dev libcurl4-openssl-dev libhiredis-dev"
+# test: libssl-dev for the test server's HTTPS and the certificates the TLS
+# tests make (libcurl4-openssl-dev pulls it in today; the tests use it directly);
+# redis-server for the remote layer's tests, which start their own.
+MT_PACKAGES_test="libcriterion-dev zlib1g-dev libssl-dev redis-server"
 # bench: the anchors of the copy benchmarks (rsync, rclone, GNU parallel,
 # gnuplot for the chart, GNU time), of the thread pool's (GLib's
 # GThreadPool, built into bench_executor) and of the coroutine benchmarks

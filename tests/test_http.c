@@ -185,6 +185,43 @@ LEAK_TEST(http, body_to_fd_callback_nowhere, .timeout = 60)
     cr_assert_eq(with_server(sinks_main, NULL), 0);
 }
 
+/* What a range request says: Range and If-Range, and no Accept-Encoding
+ * (the server here ignores Range: its 200 is the request's head). */
+static int range_request_main(void *arg)
+{
+    (void)arg;
+    mt_http_client *c = client();
+    mt_http_response r = MT_HTTP_RESPONSE_INIT;
+    mt_http_opts o = {.range_from = 12345, .if_range = "\"v1\""};
+    cr_expect_eq(mt_http_get(c, URL("/echo"), &o, &r), 0, "%s", r.error);
+    cr_expect_eq(r.status, 200);
+    cr_expect_eq(r.range_start, 0);
+    cr_expect_eq(r.length, (int64_t)r.body.len);
+    mt_buf_append(&r.body, "", 1);
+    cr_expect(strstr(r.body.data, "\r\nRange: bytes=12345-\r\n"), "%s", r.body.data);
+    cr_expect(strstr(r.body.data, "\r\nIf-Range: \"v1\"\r\n"));
+    cr_expect_null(strstr(r.body.data, "Accept-Encoding"));
+    o.if_range = "";
+    cr_expect_eq(mt_http_get(c, URL("/echo"), &o, &r), 0, "%s", r.error);
+    mt_buf_append(&r.body, "", 1);
+    cr_expect(strstr(r.body.data, "\r\nRange: bytes=12345-\r\n"));
+    cr_expect_null(strstr(r.body.data, "If-Range"), "an empty if_range is none");
+    o.range_from = 0;
+    o.if_range = "\"v1\"";
+    cr_expect_eq(mt_http_get(c, URL("/echo"), &o, &r), 0, "%s", r.error);
+    mt_buf_append(&r.body, "", 1);
+    cr_expect_null(strstr(r.body.data, "Range"), "no Range, no If-Range without range_from");
+    cr_expect(strstr(r.body.data, "Accept-Encoding"));
+    mt_http_response_free(&r);
+    cr_expect_eq(mt_http_client_free(c), 0);
+    return 0;
+}
+
+LEAK_TEST(http, range_request_headers, .timeout = 60)
+{
+    cr_assert_eq(with_server(range_request_main, NULL), 0);
+}
+
 /* The cap counts decoded bytes: 1 MiB of zeros arrives as about 1 KiB of
  * gzip, which no Content-Length check can catch. */
 static int gzip_main(void *arg)

@@ -166,6 +166,61 @@ LEAK_TEST(http_server, range_if_range_and_416_on_a_complete_file, .timeout = 60)
     test_httpd_stop(&s);
 }
 
+/* GET target of /_/range with extra headers; expects the status, the
+ * Content-Range (when not NULL) and the pattern from first, len bytes. */
+static void expect_generated_range(int port, const char *target, const char *extra, int status,
+                                   const char *content_range, size_t first, size_t len)
+{
+    hc_resp r;
+    char v[128];
+    cr_assert_eq(hc_get(port, "GET", target, extra, &r), 0, "%s %s", target, extra);
+    cr_expect_eq(r.status, status, "%s %s", target, extra);
+    if (content_range)
+        cr_expect(hc_header(&r, "Content-Range", v, sizeof v) && strcmp(v, content_range) == 0,
+                  "%s %s: Content-Range %s", target, extra, content_range);
+    if (status != 416)
+        cr_expect(r.len == len && is_pattern(r.body, len, first), "%s %s: %zu bytes", target,
+                  extra, r.len);
+    free(r.body);
+}
+
+LEAK_TEST(http_server, generated_range_resource_and_its_misbehaviour, .timeout = 60)
+{
+    test_httpd s;
+    test_httpd_start(&s, NULL);
+    const char *res = "/_/range/1000?etag=v1&lm=Sun,+06+Dec+2026+10:00:00+GMT";
+    expect_generated_range(s.port, res, NULL, 200, NULL, 0, 1000);
+    expect_generated_range(s.port, res, "Range: bytes=100-\r\n", 206, "bytes 100-999/1000", 100,
+                           900);
+    expect_generated_range(s.port, res, "Range: bytes=100-\r\nIf-Range: \"v1\"\r\n", 206,
+                           "bytes 100-999/1000", 100, 900);
+    expect_generated_range(s.port, res,
+                           "Range: bytes=100-\r\nIf-Range: Sun, 06 Dec 2026 10:00:00 GMT\r\n",
+                           206, "bytes 100-999/1000", 100, 900);
+    expect_generated_range(s.port, res, "Range: bytes=100-\r\nIf-Range: \"v0\"\r\n", 200, NULL,
+                           0, 1000);
+    expect_generated_range(s.port, res, "Range: bytes=1000-\r\n", 416, "bytes */1000", 0, 0);
+    expect_generated_range(s.port, "/_/range/1000?ignore=1", "Range: bytes=100-\r\n", 200, NULL,
+                           0, 1000);
+    expect_generated_range(s.port, "/_/range/1000?shift=10", "Range: bytes=100-\r\n", 206,
+                           "bytes 110-999/1000", 110, 890);
+    hc_resp r;
+    char v[128];
+    cr_assert_eq(hc_get(s.port, "GET", "/_/range/1000?multipart=1", "Range: bytes=100-\r\n", &r),
+                 0);
+    cr_expect_eq(r.status, 206);
+    cr_expect(hc_header(&r, "Content-Type", v, sizeof v) &&
+              strncmp(v, "multipart/byteranges", 20) == 0);
+    free(r.body);
+    /* reset=N: the first request of the target is cut, the next whole. */
+    cr_expect_neq(hc_get(s.port, "GET", "/_/range/100000?reset=500", NULL, &r), 0);
+    cr_expect_lt(r.len, 100000u);
+    free(r.body);
+    expect_generated_range(s.port, "/_/range/100000?reset=500", NULL, 200, NULL, 0, 100000);
+    cr_expect(test_httpd_log_has(&s, "GET /_/range/1000?shift=10 bytes=100- 206 890", 5));
+    test_httpd_stop(&s);
+}
+
 /* ---- statuses and bodies that misbehave --------------------------------- */
 
 LEAK_TEST(http_server, status_with_retry_after_in_seconds_and_as_a_date, .timeout = 60)
@@ -480,6 +535,35 @@ LEAK_TEST(http_server, counter_counts_requests_per_path_and_target, .timeout = 6
     cr_expect_eq(count_of(s.port, "target=/a%2520b.txt%3Fx=1"), 1u);
     cr_expect_eq(count_of(s.port, "path=/never"), 0u);
     cr_expect_eq(count_of(s.port, "path=/_/count"), 0u, "asking does not count");
+    test_httpd_stop(&s);
+}
+
+/* The most requests answered at once: three that overlap (each waits
+ * 300 ms before its head), then one alone. */
+LEAK_TEST(http_server, counter_keeps_the_most_answered_at_once, .timeout = 60)
+{
+    test_httpd s;
+    test_httpd_start(&s, NULL);
+    hc_conn c[3];
+    hc_resp r;
+    const char req[] = "GET /_/any/x?bytes=3&delay-ms=300 HTTP/1.1\r\nHost: x\r\n\r\n";
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(hc_open(&c[i], s.port, 10), 0);
+        cr_assert_eq(hc_send_str(&c[i], req), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        cr_expect_eq(hc_read(&c[i], &r, false), 0);
+        cr_expect_eq(r.status, 200);
+        free(r.body);
+        hc_close(&c[i]);
+    }
+    cr_assert_eq(hc_get(s.port, "GET", "/_/any/y?bytes=3", NULL, &r), 0);
+    free(r.body);
+    cr_expect_eq(count_of(s.port, "most=/_/any/x"), 3u);
+    cr_expect_eq(count_of(s.port, "most=/_/any/y"), 1u);
+    cr_expect_eq(count_of(s.port, "most=*"), 3u, "any path");
+    cr_expect_eq(count_of(s.port, "most=/never"), 0u);
+    cr_expect_eq(count_of(s.port, "most=/_/count"), 0u, "asking does not count");
     test_httpd_stop(&s);
 }
 

@@ -87,9 +87,14 @@ LEAK_TEST(progress, plain_lines_and_json_events_on_a_pipe, .timeout = 10)
     mt_sleep(0.02);
     cr_expect(mt_progress_refresh(p));
     cr_expect_not(mt_progress_refresh(p), "drew again within the interval");
+    mt_progress_failed(p, 1);
+    mt_progress_retried(p, 2);
     cr_expect_eq(mt_progress_finish(p), 0);
     drain(fds[0], buf, sizeof buf);
     cr_expect(strstr(buf, "copy:  50% 1.00 KiB/2.00 KiB  2/4 files"), "%s", buf);
+    cr_expect(strstr(buf, "  1 failed  2 retries\n"), "%s", buf);
+    char *nl = strchr(buf, '\n');
+    cr_expect(nl && !memmem(buf, (size_t)(nl - buf), "retries", 7), "none before the first: %s", buf);
     cr_expect_eq(strchr(buf, '\x1b'), NULL, "escape codes off a terminal");
     mt_progress_free(p);
 
@@ -104,9 +109,12 @@ LEAK_TEST(progress, plain_lines_and_json_events_on_a_pipe, .timeout = 10)
     cr_expect_eq(mt_progress_event(p, "note", "\"n\":1"), 0);
     mt_progress_slot_end(p, 0);
     mt_progress_advance(p, 10, 1);
+    mt_progress_retried(p, 3);
     mt_progress_finish(p);
     mt_progress_free(p);
     drain(fds[0], buf, sizeof buf);
+    cr_expect(strstr(buf, "\"failed\":0,\"rate\":") && strstr(buf, ",\"retries\":3,\"eta\""),
+              "%s", buf);
     cr_expect(strstr(buf, "{\"event\":\"progress\""), "%s", buf);
     cr_expect(strstr(buf, "\"label\":\"a\\\"b\\u000a\\ufffd\",\"done\":5,\"total\":10"), "%s", buf);
     cr_expect(strstr(buf, "{\"event\":\"note\",\"elapsed\":"), "%s", buf);

@@ -9,7 +9,13 @@
  * MT_ECLOSED for work or items given to a closed pool, executor or queue,
  * MT_EKEY for a missing dict key (KeyError), MT_EINDEX for a list index out
  * of range (IndexError), MT_ENOTCORO for a coroutine-only call made outside
- * a coroutine, MT_ENOHOST for a host name that does not resolve.
+ * a coroutine, MT_ENOHOST for a host name that does not resolve. Objects on
+ * a server (shared.h's redis:// names) add MT_ECONNECT (the server could not
+ * be reached within the call's time: nothing was done), MT_ECONNLOST (the
+ * connection broke after a command was sent and no answer came within the
+ * call's time: it may or may not have taken effect, once), MT_EAUTH (user or
+ * password refused) and MT_EREMOTE (any other refusal by the server). Their
+ * messages never hold a name, an address or a secret.
  * mt_strerror() and mt_err_name() name any of them. The library never aborts
  * and never prints on a caller's error.
  *
@@ -48,7 +54,11 @@ extern "C" {
     XX(MT_EKEY, -1005, "no such key")                                                              \
     XX(MT_EINDEX, -1006, "index out of range")                                                     \
     XX(MT_ENOTCORO, -1007, "not inside a coroutine of a running loop")                             \
-    XX(MT_ENOHOST, -1008, "host name not known")
+    XX(MT_ENOHOST, -1008, "host name not known")                                                   \
+    XX(MT_ECONNECT, -1009, "cannot reach the server: nothing was done")                            \
+    XX(MT_ECONNLOST, -1010, "connection lost: the call may or may not have taken effect")          \
+    XX(MT_EAUTH, -1011, "user name or password refused by the server")                             \
+    XX(MT_EREMOTE, -1012, "command refused by the server")
 
 enum mt_own_error {
 #define MT__ENUM(name, value, msg) name = value,

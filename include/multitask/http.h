@@ -34,10 +34,11 @@
  * abort for large downloads); at most 10 redirects, http: and https: only,
  * first and after each redirect (a redirect to file: or anything else is
  * -EPROTONOSUPPORT), a redirect back to a URL already visited is -ELOOP at
- * once; gzip, deflate, br and zstd are accepted and decoded; the cap on the
- * body (64 MiB in memory, none otherwise unless .max_size) counts the bytes
- * delivered to the sink, after decoding (-EFBIG), and a Content-Length
- * above it is refused before the body; User-Agent "multitask/<version>".
+ * once; gzip, deflate, br and zstd are accepted and decoded (not by a
+ * range request: see range_from); the cap on the body (64 MiB in memory,
+ * none otherwise unless .max_size) counts the bytes delivered to the sink,
+ * after decoding (-EFBIG), and a Content-Length above it is refused before
+ * the body; User-Agent "multitask/<version>".
  *
  * Admission (mt_http_client_opts): how many transfers run at once, in all
  * and per host, is decided before libcurl sees a request. Retries
@@ -53,7 +54,7 @@
  * cap), -EPIPE (the connection ended before the body was whole, or with
  * nothing at all), -ECONNRESET and other errno of a failed receive or
  * send, -EPROTO (a reply that is not HTTP, broken chunking, HTTP/2 or TLS
- * failure), -EBADMSG (content encoding that does not decode), -EMSGSIZE
+ * failure, a 206 that is not the range asked for), -EBADMSG (content encoding that does not decode), -EMSGSIZE
  * (response headers above 256 KiB in all), a write's -errno for an fd
  * sink, a callback sink's own negative code, -EIO for anything else.
  *
@@ -125,6 +126,23 @@ typedef enum mt_http_sink {
  */
 typedef int mt_http_write_fn(const void *data, size_t len, void *arg);
 
+/*
+ * A headers hook (mt_http_opts.on_headers): called in the loop's thread,
+ * outside any coroutine (it must not suspend), once per try when the final
+ * response's status line and headers have arrived (not for a 1xx, nor for
+ * the 3xx of a followed redirect, nor for a 206 refused as -EPROTO: see
+ * range_from), before its first body byte reaches the sink, and also when
+ * the body is empty (a 204, a HEAD, a 416, Content-Length: 0). resp holds
+ * the status, the headers (mt_http_response_header), the URL, redirects,
+ * and range_start and length (see mt_http_response); its body is empty.
+ * Return 0 (or more) to take the body, or a negative code that ends the
+ * transfer at once, without a byte delivered (an fd sink untouched), and
+ * becomes the request's result (resp keeps the status and headers): how to
+ * refuse the body of a 404 or of a file too large for its disk.
+ */
+struct mt_http_response;
+typedef int mt_http_headers_fn(const struct mt_http_response *resp, void *arg);
+
 /* Request flags (mt_http_opts.flags). */
 enum {
     MT_HTTP_NO_DECODE = 1 << 0,   /* no Accept-Encoding: the body as sent */
@@ -182,11 +200,41 @@ typedef struct mt_http_opts {
     /* More request headers, "Name: value", ended by NULL; may be NULL. */
     const char *const *headers;
     /* CA certificates (PEM file) to verify HTTPS servers with. NULL: the
-     * system's. */
+     * system's. A certificate that does not verify (another CA, another
+     * name, expired) or a CA file that cannot be read: -EPROTO. */
     const char *ca_file;
     unsigned flags; /* MT_HTTP_* above */
     /* Retries of transient failures; NULL: one try only. */
     const mt_http_retry *retry;
+    /* See mt_http_headers_fn; NULL: none. */
+    mt_http_headers_fn *on_headers;
+    void *on_headers_arg;
+    /*
+     * Resume: range_from > 0 asks for the body from that byte on
+     * ("Range: bytes=N-"), without Accept-Encoding (the offsets are those
+     * of the body as stored, not of a coding of it); negative is -EINVAL.
+     * With if_range (an ETag, or a Last-Modified date, as the server sent
+     * it; NULL or "": none; CR or LF in it: -EINVAL), only if the resource
+     * is still that one ("If-Range"), else the server sends it whole. What
+     * came is in response.range_start: range_from for a 206 whose
+     * Content-Range starts there (any other start, none, or a multipart 206
+     * is -EPROTO, before a byte is delivered), 0 for a 200 (the whole body:
+     * the resource changed, or the server ignores ranges). The sink gets the
+     * bytes as sent: a memory sink holds only them; an fd sink must be the
+     * partial file with range_from bytes, its offset at its end: on a 200
+     * (once on_headers took it; not for a HEAD) it is truncated to 0 and
+     * written from its start; a callback sink learns which from on_headers. The body of any
+     * other status goes to the sink as for any request (refuse it with
+     * on_headers). A 416 (the range starts at or past the end: with a
+     * length equal to range_from, the file was complete) is a response like
+     * any other (result 0, status 416, nothing delivered). A retry goes back
+     * to the state at the call, as for any sink, but for one case: once a
+     * 200 has truncated an fd sink, its range_from bytes are gone, and a
+     * retry asks for the whole body (no Range, no If-Range) into the file
+     * emptied again.
+     */
+    int64_t range_from;
+    const char *if_range;
 } mt_http_opts;
 
 /* Where the time of a request went, in seconds from its start (libcurl's
@@ -208,12 +256,19 @@ typedef struct mt_http_response {
     char *url;                /* the final URL, after redirects; NULL if none */
     long redirects;           /* redirects followed (by the last try) */
     int tries;                /* tries made (see mt_http_retry) */
+    /* Where the delivered body starts in the resource: range_from for a 206
+     * to a resume, else 0. */
+    int64_t range_start;
+    /* The resource's whole length when the response says it (Content-Length
+     * of a 200, the total of a 206's or a 416's Content-Range; before
+     * decoding), else -1. */
+    int64_t length;
     mt_http_timings time;
     char error[MT_HTTP_ERROR_SIZE]; /* what went wrong, in words; "" on success */
     mt_buf headers_;          /* private: the final response's headers */
 } mt_http_response;
 
-#define MT_HTTP_RESPONSE_INIT {.status = 0}
+#define MT_HTTP_RESPONSE_INIT {.status = 0, .length = -1}
 
 /*
  * mt_http_client_new - make a client for a loop (opts->loop, or the loop
@@ -242,8 +297,9 @@ int mt_http_client_free(mt_http_client *c);
  * connection. -EINVAL: a NULL argument, c of another loop, a NaN or
  * infinite time, a negative .low_speed_bytes, an fd sink with a negative
  * .fd (0 is an fd like any other: set it), a callback sink without its
- * callback, a retry policy with a negative or NaN field. MT_ENOTCORO
- * outside a coroutine.
+ * callback, a retry policy with a negative or NaN field, a negative
+ * .range_from, an .if_range holding CR or LF. MT_ENOTCORO outside a
+ * coroutine.
  */
 int mt_http_get(mt_http_client *c, const char *url, const mt_http_opts *opts,
                 mt_http_response *resp);

@@ -15,7 +15,7 @@
  *   2. While working, from any thread:
  *        mt_progress_add_total   the walk found more work
  *        mt_progress_advance     some of it is done
- *        mt_progress_skipped / mt_progress_failed
+ *        mt_progress_skipped / mt_progress_failed / mt_progress_retried
  *        mt_progress_slot_start / _advance / _end   what worker k is doing
  *      and now and then mt_progress_refresh(p) (a cheap no-op until the
  *      interval passes). mt_progress_print writes a line of text (an error
@@ -24,7 +24,7 @@
  *
  * Output, by mode:
  *   BARS   one line with the total (percent, bar, amount, items, rate, ETA,
- *          skipped, failed) and one line per slot, redrawn in place. Drawn
+ *          skipped, failed, retries) and one line per slot, redrawn in place. Drawn
  *          only while the fd is a terminal and the process is in its
  *          foreground process group (a job sent to the background stops
  *          drawing and carries on), at most every `interval` (0.1 s), and
@@ -103,6 +103,7 @@ typedef struct mt_progress_stat {
     uint64_t skipped, failed;         /* items */
     double elapsed;                   /* seconds since mt_progress_new */
     double rate;                      /* amount per second, smoothed */
+    uint64_t retries;                 /* tries made again (mt_progress_retried) */
 } mt_progress_stat;
 
 /*
@@ -130,6 +131,11 @@ void mt_progress_skipped(mt_progress *p, uint64_t n);
 
 /* mt_progress_failed - n items failed (likewise). */
 void mt_progress_failed(mt_progress *p, uint64_t n);
+
+/* mt_progress_retried - n more tries were made of work that failed and is
+ * tried again (a download after a reset). Shown once there is one: "N
+ * retries" on the total line, "retries" in JSON events. */
+void mt_progress_retried(mt_progress *p, uint64_t n);
 
 /*
  * mt_progress_slot_start - slot k now works on `label` (copied; bytes that

@@ -61,6 +61,84 @@
  * thread that began it (see mt_dict_batch_begin). Callbacks run in the
  * caller's thread, inside a transaction: they must not use the same object.
  *
+ * Objects on a server (many machines): a name of the form
+ *     redis://[[user]:password@]host[:port][/db]/NAME
+ *     redis+unix://[[user]:password@]/path/to/socket/NAME[?db=N]
+ * given to mt_dict_open or mt_list_open (mt_*_new stays local) makes the
+ * dict a Redis hash and the list a Redis list on that server (Redis 7;
+ * Debian's redis-server), and every call below works on it, from any number
+ * of machines at once; mt_shared_unlink removes it. Exactly these forms:
+ * host is a name, an IPv4 address or an IPv6 one in brackets; port 1 to
+ * 65535 (default 6379); db a decimal number (default 0); the socket an
+ * absolute path of up to 107 bytes; user and password percent-escaped
+ * where they hold '@', '/', ':' (user only), '%', '?', '#', '[', ']',
+ * spaces, control or non-ASCII bytes (an empty user is Redis's default
+ * user; a user needs a password); NAME 1 to 200 bytes of letters, digits
+ * and "._~:-", not starting with '.'. Anything else is -EINVAL; "rediss://" (TLS) is
+ * -EPROTONOSUPPORT: Debian 12's hiredis has no TLS. Keep the server on a
+ * private network, or reach it through an SSH or stunnel tunnel, and set a
+ * password or an ACL user. The code is in libmultitask-remote (on hiredis),
+ * which the first such name loads; without it, -EPROTONOSUPPORT.
+ *   On the server, NAME is the data (a hash or a list; Redis removes it
+ * while it is empty) and NAME:multitask the marker, a string
+ * "multitask:dict:1" or "multitask:list:1". Open makes the marker when
+ * neither key exists (machines have no creator: open is open-or-create),
+ * opens the object when the marker is of its kind, and returns -ENOENT when
+ * it is of the other kind (as locally) and -EPROTO when either key holds
+ * anything else: a key that is not ours is never written, and unlink
+ * leaves it too (-EPROTO). Each call checks the marker again on the server:
+ * after an unlink, calls on handles still open return -ENOENT (they do not
+ * bring the object back); if a stranger replaced either key, -EPROTO.
+ * mt_*_free closes the connection and never removes the object. Of the
+ * options, open uses only timeout (sync, persistence and map size are the
+ * server's: see its appendonly and maxmemory settings).
+ *   Each call is one Lua script on the server, so incr (HINCRBY), cas,
+ * pop, insert and the rest are atomic against every other client. What
+ * differs from one machine: int64 values (set_i64, get_i64, incr) are
+ * decimal text, as HINCRBY keeps them and other clients read them, so the
+ * byte calls see "42", not 8 bytes, and incr on a value that is no decimal
+ * integer is -EINVAL, unchanged; a view's fn sees a private copy; items,
+ * keys and values come in the same key order from one snapshot; values may
+ * be up to 512 MB (Redis's limit); reader_check returns 0; an
+ * mt_dict_modify's fn may run more than once (it reads, runs fn, and writes
+ * only if the value is still the one read, else runs fn again on the new
+ * one), so it must do nothing but fill out. A batch is queued in the
+ * handle and sent at commit as one script, all or nothing (a server out of
+ * memory refuses it whole, as it refuses any write but delete, pop and
+ * clear; reads still work): the writes return 0 at once and their own
+ * failures (MT_EKEY, MT_EINDEX, a counter that is no integer) are not
+ * reported, that write being skipped; calls that must answer at once
+ * (reads, len, contains, items, view, cas, modify, incr with a result, pop
+ * with out) return -EINPROGRESS inside a batch and queue nothing; other
+ * writers do not wait for a batch.
+ *   Connections: one per handle and process, opened at open (AUTH with
+ * the user and password, SELECT db) and again on first use in a child
+ * after fork; fork() waits while a call is in progress on any server
+ * handle. Calls on one handle from several threads take turns: open a
+ * handle per thread for parallel calls. A call blocks its thread until
+ * the server answers, from a coroutine too (it blocks the loop: run such
+ * calls in an executor's thread). A call waits at most opts->timeout in
+ * all (10 s by default): a connection that fails, breaks or times out is
+ * dropped and made again with backoff (10 ms, doubling to 0.5 s) within
+ * that time, and the call sent again. A call that would not give the same
+ * result twice (incr, cas, delete, pop, append, insert, a batch's commit)
+ * carries an operation id, whose result the server keeps under
+ * NAME:multitask:op:ID for the timeout plus a minute (10 minutes plus one
+ * with no timeout; a handle deletes its last one with its next write or at
+ * free): sent again, it returns that result and does not run twice. So a call
+ * that returns 0 was done once, and a write acknowledged is as durable as
+ * the server's persistence makes it (appendonly yes with appendfsync
+ * always: it survives the server's crash; everysec: up to a second of
+ * writes may be lost). Errors of a server's object, besides the others:
+ * MT_ECONNECT (no connection within the timeout: nothing was done),
+ * MT_ECONNLOST (sent, and no answer within the timeout: done once or not
+ * at all), MT_EAUTH (user or password refused), -EACCES (the ACL user may
+ * not run that command or touch that key), -ENOSPC (the server is out of
+ * memory: maxmemory), MT_ENOHOST, MT_EREMOTE (any other refusal, such as a
+ * db beyond the server's number of databases or a read-only replica). No
+ * error message holds a name, an address or a secret; mt_dict_name returns
+ * the name as given, password included: do not print it.
+ *
  * Errors (besides those listed per function): -ENOMEM; -EIO for a damaged
  * environment (LMDB's MDB_CORRUPTED, MDB_PAGE_NOTFOUND, MDB_PANIC and its
  * other internal errors); -EPROTO for a directory that is not a multitask
@@ -133,6 +211,10 @@ typedef struct mt_shared_opts {
     size_t map_size;
     /* This process's flushing level, at creation and at open. */
     mt_shared_sync sync;
+    /* For a server's name, at open: how long each call on the handle may
+     * take in all, reconnecting included, in seconds; 0 means 10 s,
+     * MT_FOREVER (any negative) no limit, NaN is -EINVAL. Unused otherwise. */
+    double timeout;
 } mt_shared_opts;
 
 /*
@@ -149,7 +231,10 @@ typedef struct mt_shared_opts {
  * a multitask object (no marker; an object made by multitask before 0.1.0
  * has none either), -ESTALE when the directory was replaced meanwhile,
  * -EINVAL for a bad name, or the error of unlinkat (-ENOTEMPTY when the
- * directory holds other files; they are kept). Thread-safe.
+ * directory holds other files; they are kept). A server's name (see
+ * "Objects on a server" above) removes both keys of an object of either
+ * kind: 0, -ENOENT (nothing there), -EPROTO (a key there that is not ours:
+ * nothing removed), or a connection's error. Thread-safe.
  */
 int mt_shared_unlink(const char *name);
 
@@ -173,7 +258,8 @@ int mt_dict_new(mt_dict **out, const mt_shared_opts *opts);
  * name), -ENOENT (no dict by that name: nothing there, an empty directory,
  * or a list), -ELOOP (the name is a symbolic link: not followed), -EPROTO
  * (a directory without multitask's marker, or not an LMDB environment of
- * this version), -EACCES, -ENOMEM. Thread-safe.
+ * this version), -EACCES, -ENOMEM. A server's name opens or makes the dict
+ * there: see "Objects on a server" above for its errors. Thread-safe.
  */
 int mt_dict_open(mt_dict **out, const char *name, const mt_shared_opts *opts);
 

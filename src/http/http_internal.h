@@ -7,6 +7,8 @@
  *               with its libuv poll handle
  *   transfer.c  one transfer: the easy handle, its options and callbacks
  *               (body sink with the cap, header store, redirect loops)
+ *   headers.c   the final response's headers in: Range checks, the
+ *               headers hook, the fd sink emptied for a whole body
  *   admission.c how many transfers go to libcurl at once, in all and per host
  *   request.c   mt_http_get: a coroutine's request, from start to result
  *   blocking.c  mt_http_get_blocking: a loop and client per thread
@@ -91,6 +93,16 @@ typedef struct mt__http_xfer {
     mt_buf headers;         /* "name\0value\0" of the latest response */
     mt_buf visited;         /* URLs requested so far, each NUL-ended */
     long status_seen;       /* status line of the latest response */
+    bool location_seen;     /* the latest response is a 3xx with a Location */
+    bool final_seen;        /* the final response's headers are all in */
+    /* The resume (see mt_http_opts.range_from) and the headers hook. */
+    int64_t range_from;
+    mt_http_headers_fn *on_headers;
+    void *on_headers_arg;
+    bool discard;           /* a 416 to a range request: its body is dropped */
+    bool truncated;         /* a 200 to a range request emptied the fd sink */
+    bool head;              /* a HEAD: no body comes */
+    int64_t range_start, length; /* of the final response, as in mt_http_response */
     struct curl_slist *req_headers;
     char errbuf[CURL_ERROR_SIZE];
     /* Its admission key. Here, not on the task's stack: a shared-stack task's
@@ -124,6 +136,10 @@ void mt__http_finish(mt_http_client *c);
 int mt__http_xfer_init(mt__http_xfer *x, mt_http_client *c, const char *url,
                        const mt_http_opts *o);
 void mt__http_xfer_free(mt__http_xfer *x);
+
+/* headers.c: the final response's headers are in x->headers (status
+ * x->status_seen). Returns 0 to take its body, or the transfer's end. */
+int mt__http_headers_done(mt__http_xfer *x);
 
 /* response.c: fill resp from x (what libcurl knows, x's body and headers,
  * the error message for result `err`). */

@@ -14,11 +14,12 @@
 
 #include "http_internal.h"
 
-/* One try: resp filled. *transient tells whether a retry may help. */
+/* One try: resp filled. *transient tells whether a retry may help;
+ * *truncated whether a 200 to a range request emptied the fd sink. */
 static int attempt(mt_http_response *resp, mt_http_client *c, const char *url,
-                   const mt_http_opts *o, mt_task *t, bool *transient)
+                   const mt_http_opts *o, mt_task *t, bool *transient, bool *truncated)
 {
-    *transient = false;
+    *transient = *truncated = false;
     mt__http_response_reset(resp);
     mt__http_xfer *x = calloc(1, sizeof *x);
     if (!x)
@@ -50,6 +51,7 @@ static int attempt(mt_http_response *resp, mt_http_client *c, const char *url,
     mt__http_release(c, x->key);
     mt__http_response_fill(resp, x, err);
     *transient = x->done && !x->err && mt__http_transient(x->code, resp->status);
+    *truncated = x->truncated;
 out:
     if (err && !resp->error[0])
         snprintf(resp->error, sizeof resp->error, "%s", mt_strerror(err));
@@ -85,11 +87,19 @@ int mt_http_get(mt_http_client *c, const char *url, const mt_http_opts *opts,
     if (o->retry && (err = mt__http_retry_check(o->retry)) != 0)
         return err;
     off_t fd_start = o->to == MT_HTTP_TO_FD && o->retry ? lseek(o->fd, 0, SEEK_CUR) : -1;
+    mt_http_opts now = *o; /* what the next try asks */
     double waited = 0;
     for (int tries = 1;; tries++) {
-        bool transient;
-        err = attempt(resp, c, url, o, t, &transient);
+        bool transient, truncated;
+        err = attempt(resp, c, url, &now, t, &transient, &truncated);
         resp->tries = tries;
+        if (truncated && fd_start >= 0) {
+            /* The range_from bytes of the fd are gone: a retry can only
+             * ask for the whole body, into the file emptied again. */
+            now.range_from = 0;
+            now.if_range = NULL;
+            fd_start = 0;
+        }
         double wait;
         if (!o->retry || !transient ||
             !mt__http_retry_wait(o->retry, tries, resp, waited, &wait) ||

@@ -46,6 +46,8 @@ void mt__http_response_fill(mt_http_response *r, mt__http_xfer *x, int err)
         .redirect = seconds(e, CURLINFO_REDIRECT_TIME_T),
     };
     r->size = x->delivered;
+    r->range_start = x->range_start;
+    r->length = x->length;
     mt_buf_move(&r->body, &x->body);
     mt_buf_move(&r->headers_, &x->headers);
     if (!err)

@@ -3,12 +3,14 @@
  * caller's options, and libcurl's callbacks into it: the body goes to its
  * sink through the cap (counted after decoding: libcurl 7.88 does not
  * count decoded bytes against CURLOPT_MAXFILESIZE), the headers of the
- * latest response are kept for lookup, and a redirect back to a URL
- * already requested ends the transfer at once as a loop.
+ * latest response are kept for lookup (headers.c acts once the final
+ * one's are in), and a redirect back to a URL already requested ends the
+ * transfer at once as a loop.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -29,6 +31,8 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 {
     mt__http_xfer *x = arg;
     size_t len = size * nmemb;
+    if (x->discard)
+        return len;
     if (x->cap - x->delivered < len) {
         x->err = -EFBIG;
         return CURL_WRITEFUNC_ERROR;
@@ -111,11 +115,26 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
         mt_buf_reset(&x->headers);
         const char *sp = memchr(p, ' ', len);
         x->status_seen = sp ? strtol(sp + 1, NULL, 10) : 0;
+        x->location_seen = x->final_seen = false;
         return len;
     }
     size_t end = len;
     while (end && (p[end - 1] == '\r' || p[end - 1] == '\n'))
         end--;
+    /* The blank line ends a response's headers: the final response's,
+     * unless it is informational (1xx) or a 3xx that libcurl follows (any
+     * with a Location that is not empty). Trailers come after it: no
+     * second call. */
+    if (end == 0 && !x->final_seen && x->status_seen >= 200 &&
+        !(x->follow && x->location_seen)) {
+        x->final_seen = true;
+        int err = mt__http_headers_done(x);
+        if (err) {
+            x->err = err;
+            return CURL_WRITEFUNC_ERROR;
+        }
+        return len;
+    }
     const char *colon = memchr(p, ':', end);
     if (!colon)
         return len; /* the blank line, or a folded line we do not keep */
@@ -141,6 +160,8 @@ static size_t on_header(char *p, size_t size, size_t nmemb, void *arg)
     mt_buf_append(h, "", 1);
     mt_buf_append(h, v, vlen);
     mt_buf_append(h, "", 1);
+    if (x->status_seen / 100 == 3 && vlen && strcasecmp(h->data + name_at, "location") == 0)
+        x->location_seen = true;
     if (x->follow && is_redirect(x->status_seen) &&
         strcasecmp(h->data + name_at, "location") == 0) {
         err = check_loop(x, h->data + name_at + nlen + 1);
@@ -168,7 +189,8 @@ static long ms(double s)
 static int take_opts(mt__http_xfer *x, const mt_http_opts *o)
 {
     if (bad_time(o->timeout) || bad_time(o->connect_timeout) || bad_time(o->low_speed_time) ||
-        o->low_speed_bytes < 0)
+        o->low_speed_bytes < 0 || o->range_from < 0 ||
+        (o->if_range && strpbrk(o->if_range, "\r\n")))
         return -EINVAL;
     switch (o->to) {
     case MT_HTTP_TO_MEMORY:
@@ -196,6 +218,11 @@ static int take_opts(mt__http_xfer *x, const mt_http_opts *o)
     else
         x->cap = UINT64_MAX;
     x->follow = o->max_redirects >= 0;
+    x->range_from = o->range_from;
+    x->head = o->flags & MT_HTTP_HEAD;
+    x->on_headers = o->on_headers;
+    x->on_headers_arg = o->on_headers_arg;
+    x->length = -1;
     return 0;
 }
 
@@ -227,6 +254,15 @@ static int set_limits(mt__http_xfer *x, const mt_http_opts *o)
     return 0;
 }
 
+static int add_header(mt__http_xfer *x, const char *line)
+{
+    struct curl_slist *l = curl_slist_append(x->req_headers, line);
+    if (!l)
+        return -ENOMEM;
+    x->req_headers = l;
+    return 0;
+}
+
 static int set_request(mt__http_xfer *x, const char *url, const mt_http_opts *o)
 {
     CURL *e = x->easy;
@@ -236,18 +272,31 @@ static int set_request(mt__http_xfer *x, const char *url, const mt_http_opts *o)
     if (curl_easy_setopt(e, CURLOPT_USERAGENT, o->user_agent ? o->user_agent : c->user_agent) !=
         CURLE_OK)
         return -ENOMEM;
-    if (!(o->flags & MT_HTTP_NO_DECODE) &&
+    /* A range counts bytes of the body as stored: no content coding. */
+    if (!(o->flags & MT_HTTP_NO_DECODE) && o->range_from == 0 &&
         curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "") != CURLE_OK)
         return -ENOMEM;
     if (o->flags & MT_HTTP_HEAD)
         curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
     if (o->ca_file && curl_easy_setopt(e, CURLOPT_CAINFO, o->ca_file) != CURLE_OK)
         return -ENOMEM;
-    for (const char *const *h = o->headers; h && *h; h++) {
-        struct curl_slist *l = curl_slist_append(x->req_headers, *h);
-        if (!l)
+    for (const char *const *h = o->headers; h && *h; h++)
+        if (add_header(x, *h))
             return -ENOMEM;
-        x->req_headers = l;
+    if (o->range_from > 0) {
+        char line[64];
+        snprintf(line, sizeof line, "Range: bytes=%lld-", (long long)o->range_from);
+        if (add_header(x, line))
+            return -ENOMEM;
+        if (o->if_range && *o->if_range) {
+            char *ir = NULL;
+            if (asprintf(&ir, "If-Range: %s", o->if_range) < 0)
+                return -ENOMEM;
+            int err = add_header(x, ir);
+            free(ir);
+            if (err)
+                return err;
+        }
     }
     if (x->req_headers)
         curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->req_headers);
@@ -280,6 +329,9 @@ int mt__http_xfer_init(mt__http_xfer *x, mt_http_client *c, const char *url,
     curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+    /* A proxy's answer to CONNECT is not the response: keep it out of the
+     * headers (and of the headers hook). */
+    curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, mt__http_open_socket);
     curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, c);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, mt__http_close_socket);

@@ -116,6 +116,12 @@ void mt_progress_failed(mt_progress *p, uint64_t n)
         atomic_fetch_add_explicit(&p->failed, n, memory_order_relaxed);
 }
 
+void mt_progress_retried(mt_progress *p, uint64_t n)
+{
+    if (p)
+        atomic_fetch_add_explicit(&p->retries, n, memory_order_relaxed);
+}
+
 int mt_progress_slot_start(mt_progress *p, int k, const char *label, uint64_t total)
 {
     if (!p || k < 0 || k >= p->nslots || !label)
@@ -161,6 +167,7 @@ static void snapshot(mt_progress *p, mt__snap *s, bool final)
     s->items_total = atomic_load_explicit(&p->items_total, memory_order_relaxed);
     s->skipped = atomic_load_explicit(&p->skipped, memory_order_relaxed);
     s->failed = atomic_load_explicit(&p->failed, memory_order_relaxed);
+    s->retries = atomic_load_explicit(&p->retries, memory_order_relaxed);
     s->elapsed = (double)(now - p->start_ns) / 1e9;
     double dt = (double)(now - p->rate_ns) / 1e9;
     if (dt >= 0.25) {
@@ -343,6 +350,7 @@ void mt_progress_stats(mt_progress *p, mt_progress_stat *out)
                                                                           : s.items_done,
                               .skipped = s.skipped,
                               .failed = s.failed,
+                              .retries = s.retries,
                               .elapsed = s.elapsed,
                               .rate = s.rate};
 }

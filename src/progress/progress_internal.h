@@ -30,7 +30,7 @@ struct mt_progress {
     int nslots;
     mt__slot *slots;
 
-    _Atomic uint64_t done, total, items_done, items_total, skipped, failed;
+    _Atomic uint64_t done, total, items_done, items_total, skipped, failed, retries;
 
     uint64_t start_ns;
     _Atomic uint64_t last_draw_ns; /* 0: never drawn */
@@ -45,7 +45,7 @@ struct mt_progress {
 
 /* Counts read once for one drawing. */
 typedef struct mt__snap {
-    uint64_t done, total, items_done, items_total, skipped, failed;
+    uint64_t done, total, items_done, items_total, skipped, failed, retries;
     double elapsed, rate;
 } mt__snap;
 

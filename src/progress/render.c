@@ -136,7 +136,9 @@ int mt__progress_total_line(mt_progress *p, const mt__snap *s, int width, bool b
     if (s->skipped && n < (int)sizeof tail)
         n += snprintf(tail + n, sizeof tail - n, "  %" PRIu64 " skipped", s->skipped);
     if (s->failed && n < (int)sizeof tail)
-        snprintf(tail + n, sizeof tail - n, "  %" PRIu64 " failed", s->failed);
+        n += snprintf(tail + n, sizeof tail - n, "  %" PRIu64 " failed", s->failed);
+    if (s->retries && n < (int)sizeof tail)
+        snprintf(tail + n, sizeof tail - n, "  %" PRIu64 " retries", s->retries);
 
     size_t start = b->len;
     int err = 0;
@@ -229,6 +231,8 @@ int mt__progress_json(mt_progress *p, const mt__snap *s, const char *event, mt_b
                             ",\"failed\":%" PRIu64 ",\"rate\":%.0f",
                             event, s->elapsed, s->done, total, s->items_done, itotal, s->skipped,
                             s->failed, s->rate);
+    if (err == 0 && s->retries)
+        err = mt_buf_printf(b, ",\"retries\":%" PRIu64, s->retries);
     if (err == 0 && s->rate > 0 && total >= s->done)
         err = mt_buf_printf(b, ",\"eta\":%.1f", (double)(total - s->done) / s->rate);
     else if (err == 0)

@@ -66,6 +66,11 @@ void mt_dict_free(mt_dict *d)
     mt__shared_close(d ? &d->s : NULL);
 }
 
+bool mt__dict_remote(const mt_dict *d)
+{
+    return d && d->s.remote;
+}
+
 const char *mt_dict_name(const mt_dict *d)
 {
     return d ? d->s.name : NULL;
@@ -83,6 +88,8 @@ int mt_dict_set(mt_dict *d, const void *key, size_t klen, const void *value, siz
 {
     if (!d || !mt__key_ok(key, klen) || !mt__iov_ok(value, vlen))
         return -EINVAL;
+    if (d->s.remote)
+        return d->s.rops->dict_set(d->s.remote, key, klen, value, vlen);
     dict_op o = {.key = val_of(key, klen), .val = val_of(value, vlen)};
     return mt__shared_write(&d->s, op_set, &o);
 }
@@ -111,8 +118,22 @@ int mt_dict_get(mt_dict *d, const void *key, size_t klen, mt_buf *out)
 {
     if (!d || !mt__key_ok(key, klen) || !out)
         return -EINVAL;
+    if (d->s.remote)
+        return d->s.rops->dict_get(d->s.remote, key, klen, out);
     dict_op o = {.key = val_of(key, klen), .out = out};
     return mt__shared_read(&d->s, op_get, &o);
+}
+
+/* A view of a server's value: fn sees a private copy. */
+static int remote_view(mt__shared *s, const void *key, size_t klen, mt_shared_view_fn *fn,
+                       void *ctx)
+{
+    mt_buf v = MT_BUF_INIT;
+    int err = s->rops->dict_get(s->remote, key, klen, &v);
+    if (err == 0)
+        err = fn(v.data, v.len, ctx);
+    mt_buf_free(&v);
+    return err;
 }
 
 static int op_view(mt__txn *t, void *arg)
@@ -126,6 +147,8 @@ int mt_dict_view(mt_dict *d, const void *key, size_t klen, mt_shared_view_fn *fn
 {
     if (!d || !mt__key_ok(key, klen) || !fn)
         return -EINVAL;
+    if (d->s.remote)
+        return remote_view(&d->s, key, klen, fn, ctx);
     dict_op o = {.key = val_of(key, klen), .fn = (const void *)fn, .ctx = ctx};
     return mt__shared_read(&d->s, op_view, &o);
 }
@@ -140,6 +163,8 @@ int mt_dict_contains(mt_dict *d, const void *key, size_t klen)
 {
     if (!d || !mt__key_ok(key, klen))
         return -EINVAL;
+    if (d->s.remote)
+        return d->s.rops->dict_contains(d->s.remote, key, klen);
     dict_op o = {.key = val_of(key, klen)};
     return mt__shared_read(&d->s, op_contains, &o);
 }
@@ -154,6 +179,8 @@ int mt_dict_delete(mt_dict *d, const void *key, size_t klen)
 {
     if (!d || !mt__key_ok(key, klen))
         return -EINVAL;
+    if (d->s.remote)
+        return d->s.rops->dict_delete(d->s.remote, key, klen);
     dict_op o = {.key = val_of(key, klen)};
     return mt__shared_write(&d->s, op_delete, &o);
 }
@@ -171,6 +198,8 @@ int mt_dict_pop(mt_dict *d, const void *key, size_t klen, mt_buf *out)
 {
     if (!d || !mt__key_ok(key, klen))
         return -EINVAL;
+    if (d->s.remote)
+        return d->s.rops->dict_pop(d->s.remote, key, klen, out);
     dict_op o = {.key = val_of(key, klen), .out = out};
     return mt__shared_write(&d->s, op_pop, &o);
 }
@@ -179,6 +208,8 @@ ssize_t mt_dict_len(mt_dict *d)
 {
     if (!d)
         return -EINVAL;
+    if (d->s.remote)
+        return d->s.rops->dict_len(d->s.remote);
     return mt__shared_count(&d->s);
 }
 
@@ -190,6 +221,8 @@ static int op_clear(mt__txn *t, void *arg)
 
 int mt_dict_clear(mt_dict *d)
 {
+    if (d && d->s.remote)
+        return d->s.rops->dict_clear(d->s.remote);
     return d ? mt__shared_write(&d->s, op_clear, NULL) : -EINVAL;
 }
 
@@ -217,6 +250,8 @@ int mt_dict_items(mt_dict *d, mt_dict_item_fn *fn, void *ctx)
 {
     if (!d || !fn)
         return -EINVAL;
+    if (d->s.remote)
+        return d->s.rops->dict_items(d->s.remote, fn, ctx);
     dict_op o = {.fn = (const void *)fn, .ctx = ctx};
     return mt__shared_read(&d->s, op_items, &o);
 }
@@ -298,6 +333,8 @@ int mt_dict_incr(mt_dict *d, const void *key, size_t klen, int64_t delta, int64_
 {
     if (!d || !mt__key_ok(key, klen))
         return -EINVAL;
+    if (d->s.remote)
+        return d->s.rops->dict_incr(d->s.remote, key, klen, delta, result);
     dict_op o = {.key = val_of(key, klen), .delta = delta, .result = result};
     return mt__shared_write(&d->s, op_incr, &o);
 }
@@ -317,8 +354,8 @@ static int op_cas(mt__txn *t, void *arg)
     if (o->value) {
         o->val = val_of(o->value->data, o->value->len);
         err = op_set(t, o);
-    } else if (present) {
-        err = op_delete(t, o);
+    } else {
+        err = present ? op_delete(t, o) : 0; /* absent as expected: nothing to delete */
     }
     return err < 0 ? err : 1;
 }
@@ -329,6 +366,8 @@ int mt_dict_cas(mt_dict *d, const void *key, size_t klen, const mt_iov *expected
     if (!d || !mt__key_ok(key, klen) || (expected && !mt__iov_ok(expected->data, expected->len)) ||
         (value && !mt__iov_ok(value->data, value->len)))
         return -EINVAL;
+    if (d->s.remote)
+        return d->s.rops->dict_cas(d->s.remote, key, klen, expected, value);
     dict_op o = {.key = val_of(key, klen), .expected = expected, .value = value};
     return mt__shared_write(&d->s, op_cas, &o);
 }
@@ -360,6 +399,8 @@ int mt_dict_modify(mt_dict *d, const void *key, size_t klen, mt_dict_modify_fn *
 {
     if (!d || !mt__key_ok(key, klen) || !fn)
         return -EINVAL;
+    if (d->s.remote)
+        return d->s.rops->dict_modify(d->s.remote, key, klen, fn, ctx);
     dict_op o = {.key = val_of(key, klen), .fn = (const void *)fn, .ctx = ctx};
     return mt__shared_write(&d->s, op_modify, &o);
 }
@@ -386,6 +427,8 @@ int mt_dict_update(mt_dict *d, const mt_dict_pair *pairs, size_t n)
         if (!mt__key_ok(pairs[i].key.data, pairs[i].key.len) ||
             !mt__iov_ok(pairs[i].value.data, pairs[i].value.len))
             return -EINVAL;
+    if (d->s.remote)
+        return d->s.rops->dict_update(d->s.remote, pairs, n);
     dict_op o = {.pairs = pairs, .n = n};
     return mt__shared_write(&d->s, op_update, &o);
 }

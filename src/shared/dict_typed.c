@@ -3,9 +3,13 @@
  * writes d["k"] = "v" and d["n"] = 5: thin wrappers over the byte calls,
  * storing a string without its NUL and an int64 as mt_dict_incr does (8
  * bytes, host order), so that the byte calls and these read each other's.
+ * On a server an int64 is decimal text, as HINCRBY keeps its counters.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "shared_internal.h"
@@ -53,6 +57,11 @@ int mt_dict_get_str(mt_dict *d, const char *key, mt_buf *out)
 
 int mt_dict_set_i64(mt_dict *d, const char *key, int64_t value)
 {
+    if (mt__dict_remote(d)) { /* decimal, as HINCRBY keeps it */
+        char text[24];
+        int n = snprintf(text, sizeof text, "%" PRId64, value);
+        return mt_dict_set(d, key, key_len(key), text, (size_t)n);
+    }
     return mt_dict_set(d, key, key_len(key), &value, sizeof value);
 }
 
@@ -64,7 +73,24 @@ static int copy_i64(const void *value, size_t len, void *ctx)
     return 0;
 }
 
+/* A server's counter: a decimal integer, nothing around it, in range. */
+static int parse_i64(const void *value, size_t len, void *ctx)
+{
+    char text[24];
+    if (len == 0 || len >= sizeof text)
+        return -EINVAL;
+    memcpy(text, value, len);
+    text[len] = '\0';
+    char *end;
+    errno = 0;
+    long long n = strtoll(text, &end, 10);
+    if (*end || errno || !(text[0] == '-' || (text[0] >= '0' && text[0] <= '9')))
+        return -EINVAL;
+    *(int64_t *)ctx = n;
+    return 0;
+}
+
 int mt_dict_get_i64(mt_dict *d, const char *key, int64_t *out)
 {
-    return view_at(d, key, copy_i64, out);
+    return view_at(d, key, mt__dict_remote(d) ? parse_i64 : copy_i64, out);
 }

@@ -421,6 +421,8 @@ int mt__shared_open(mt__shared **out, unsigned kind, const char *name,
     int dfd = -1;
     if ((unsigned)o->sync > MT_SHARED_SYNC_FULL)
         return -EINVAL;
+    if (mt__remote_name(name))
+        return mt__shared_remote_open(out, kind == MT__SHARED_LIST, name, opts);
     int err = resolve(name, &dir);
     if (err < 0)
         return err;
@@ -493,6 +495,10 @@ void mt__shared_close(mt__shared *s)
 {
     if (!s)
         return;
+    if (s->remote) {
+        mt__shared_remote_close(s);
+        return;
+    }
     mt__shenv *e = s->env;
     mt__shared_batch_end(s, false); /* -EINVAL unless this thread has one */
     pthread_mutex_lock(&registry_lock);
@@ -515,6 +521,8 @@ void mt__shared_close(mt__shared *s)
 
 int mt__shared_reader_check(mt__shared *s)
 {
+    if (s->remote)
+        return 0; /* a server has no reader slots */
     int dead = 0;
     int err = mt__shared_reopen(s);
     if (err < 0)
@@ -527,6 +535,8 @@ int mt_shared_unlink(const char *name)
 {
     char *dir = NULL;
     struct stat st = {0};
+    if (mt__remote_name(name))
+        return mt__shared_remote_unlink(name);
     int err = resolve(name, &dir);
     if (err < 0)
         return err;

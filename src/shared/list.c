@@ -207,6 +207,8 @@ int mt_list_extend(mt_list *l, const mt_iov *items, size_t n)
     for (size_t i = 0; i < n; i++)
         if (!mt__iov_ok(items[i].data, items[i].len))
             return -EINVAL;
+    if (l->s.remote)
+        return l->s.rops->list_append(l->s.remote, items, n);
     list_op o = {.items = items, .n = n};
     return mt__shared_write(&l->s, op_extend, &o);
 }
@@ -233,11 +235,16 @@ static int op_insert(mt__txn *t, void *arg)
     return err < 0 ? err : put_at(t, at, &o->val, 0);
 }
 
+static int op_set(mt__txn *t, void *arg);
+
 /* Run op (insert or set) with one index and one value. */
 static int write_at(mt_list *l, long index, const void *value, size_t len, mt__shared_op *op)
 {
     if (!l || !mt__iov_ok(value, len))
         return -EINVAL;
+    if (l->s.remote)
+        return (op == op_insert ? l->s.rops->list_insert : l->s.rops->list_set)(l->s.remote, index,
+                                                                                value, len);
     list_op o = {.index = index, .val = {.mv_size = len, .mv_data = (void *)value}};
     return mt__shared_write(&l->s, op, &o);
 }
@@ -291,6 +298,8 @@ int mt_list_pop(mt_list *l, long index, mt_buf *out)
 {
     if (!l)
         return -EINVAL;
+    if (l->s.remote)
+        return l->s.rops->list_pop(l->s.remote, index, out);
     list_op o = {.index = index, .out = out};
     return mt__shared_write(&l->s, op_pop, &o);
 }
@@ -303,6 +312,8 @@ static int op_clear(mt__txn *t, void *arg)
 
 int mt_list_clear(mt_list *l)
 {
+    if (l && l->s.remote)
+        return l->s.rops->list_clear(l->s.remote);
     return l ? mt__shared_write(&l->s, op_clear, NULL) : -EINVAL;
 }
 
@@ -323,6 +334,14 @@ int mt_list_view(mt_list *l, long index, mt_shared_view_fn *fn, void *ctx)
 {
     if (!l || !fn)
         return -EINVAL;
+    if (l->s.remote) { /* fn sees a private copy */
+        mt_buf v = MT_BUF_INIT;
+        int err = l->s.rops->list_get(l->s.remote, index, &v);
+        if (err == 0)
+            err = fn(v.data, v.len, ctx);
+        mt_buf_free(&v);
+        return err;
+    }
     list_op o = {.index = index, .fn = (const void *)fn, .ctx = ctx};
     return mt__shared_read(&l->s, op_view, &o);
 }
@@ -341,6 +360,8 @@ int mt_list_get(mt_list *l, long index, mt_buf *out)
 
 ssize_t mt_list_len(mt_list *l)
 {
+    if (l && l->s.remote)
+        return l->s.rops->list_len(l->s.remote);
     return l ? mt__shared_count(&l->s) : -EINVAL;
 }
 
@@ -366,6 +387,8 @@ int mt_list_items(mt_list *l, mt_list_item_fn *fn, void *ctx)
 {
     if (!l || !fn)
         return -EINVAL;
+    if (l->s.remote)
+        return l->s.rops->list_items(l->s.remote, fn, ctx);
     list_op o = {.fn = (const void *)fn, .ctx = ctx};
     return mt__shared_read(&l->s, op_items, &o);
 }

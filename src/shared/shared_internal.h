@@ -15,6 +15,7 @@
 
 #include "multitask/core.h"
 #include "multitask/shared.h"
+#include "remote_ops.h"
 
 /* The kind of object an environment holds, as its main database's flags. */
 enum { MT__SHARED_DICT = 0, MT__SHARED_LIST = MDB_INTEGERKEY };
@@ -52,9 +53,12 @@ typedef struct mt__txn {
     int failed; /* first LMDB error of a write: the transaction is spoiled */
 } mt__txn;
 
-/* What a dict or a list handle is. */
+/* What a dict or a list handle is: an LMDB environment, or (remote not
+ * NULL) an object on a server, which rops serves and env is NULL. */
 typedef struct mt__shared {
     mt__shenv *env;
+    mt__remote *remote;
+    const mt__remote_ops *rops;
     char *name;    /* what mt_*_open takes */
     pid_t creator; /* the process whose close removes the directory, or 0 */
     _Atomic(pthread_t) batch_owner; /* the thread with an open batch, or 0 */
@@ -74,6 +78,15 @@ int mt__shared_open(mt__shared **out, unsigned kind, const char *name,
 
 /* Free a handle (NULL is ignored); the creator removes the directory. */
 void mt__shared_close(mt__shared *s);
+
+/* The same three for a server's name (remote.c; see remote_ops.h). */
+int mt__shared_remote_open(mt__shared **out, bool list, const char *name,
+                           const mt_shared_opts *opts);
+void mt__shared_remote_close(mt__shared *s);
+int mt__shared_remote_unlink(const char *name);
+
+/* Whether d lives on a server (dict.c). */
+bool mt__dict_remote(const mt_dict *d);
 
 /* Make s->env usable in this process: reopen it after a fork. */
 int mt__shared_reopen(mt__shared *s);

@@ -158,6 +158,8 @@ int mt__shared_write(mt__shared *s, mt__shared_op *op, void *ctx)
 
 int mt__shared_batch_begin(mt__shared *s)
 {
+    if (s->remote)
+        return s->rops->batch_begin(s->remote);
     int err = mt__shared_reopen(s);
     if (err < 0)
         return err;
@@ -182,6 +184,8 @@ int mt__shared_batch_begin(mt__shared *s)
 
 int mt__shared_batch_end(mt__shared *s, bool commit)
 {
+    if (s->remote)
+        return s->rops->batch_end(s->remote, commit);
     if (!batch_mine(s))
         return -EINVAL;
     mt__txn t = s->batch;

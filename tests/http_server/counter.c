@@ -1,9 +1,12 @@
 /*
  * counter.c - how many requests each path (and each exact target)
- * received, for /_/count: tests of deduplication ask it. A fixed table of
- * chains; past HTTPD_COUNT_MAX keys new ones are no longer counted.
+ * received, and the most of them answered at once, for /_/count: tests of
+ * deduplication and of a client's concurrency limits ask it. A fixed
+ * table of chains; past HTTPD_COUNT_MAX keys new ones are no longer
+ * counted.
  */
 #define _GNU_SOURCE
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,12 +40,14 @@ static count_entry **find(const char *key)
     return e;
 }
 
-static void bump(const char *prefix, const char *value)
+/* Add delta to the count of prefix+value; returns the new count (0 when
+ * it cannot be counted). */
+static unsigned long long add(const char *prefix, const char *value, long long delta)
 {
     size_t lp = strlen(prefix), lv = strlen(value);
     char *key = malloc(lp + lv + 1);
     if (!key)
-        return;
+        return 0;
     memcpy(key, prefix, lp);
     memcpy(key + lp, value, lv + 1);
     count_entry **e = find(key);
@@ -52,21 +57,44 @@ static void bump(const char *prefix, const char *value)
         memcpy((*e)->key, key, lp + lv + 1);
         nkeys++;
     }
+    unsigned long long n = 0;
     if (*e)
-        (*e)->n++;
+        n = (*e)->n += (unsigned long long)delta;
     free(key);
+    return n;
 }
 
 void httpd_count(const httpd_req *r)
 {
-    bump("path:", r->path);
-    bump("target:", r->target);
+    add("path:", r->path, 1);
+    add("target:", r->target, 1);
+}
+
+/* Raise the record "most:" + value to n if below. */
+static void record(const char *value, unsigned long long n)
+{
+    unsigned long long most = httpd_count_get_parts("most:", value);
+    if (n > most)
+        add("most:", value, (long long)(n - most));
+}
+
+void httpd_busy(const httpd_req *r, int delta)
+{
+    record(r->path, add("busy:", r->path, delta));
+    record("*", add("busy:", "*", delta));
 }
 
 unsigned long long httpd_count_get(const char *key)
 {
     count_entry *e = *find(key);
     return e ? e->n : 0;
+}
+
+unsigned long long httpd_count_get_parts(const char *prefix, const char *value)
+{
+    char key[HTTPD_MAX_PATH + 16];
+    snprintf(key, sizeof key, "%s%s", prefix, value);
+    return httpd_count_get(key);
 }
 
 void httpd_count_free(void)

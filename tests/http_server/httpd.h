@@ -9,8 +9,10 @@
  *   respond_static.c    files from the docroot: ETag, Last-Modified, Range
  *   respond_faults.c    statuses, slow/stalled/reset/short/broken bodies
  *   respond_generated.c redirects, names, bodies under any name, generated HTML
+ *   respond_range.c     a generated resource honouring Range and If-Range
  *   gzipbomb.c          a small gzip body that inflates to a GiB
  *   counter.c           how many requests each path received (/_/count)
+ *   tls.c               the connection's bytes, in clear or through TLS
  *   main.c              options, the listener, one task per connection
  */
 #ifndef MT_TEST_HTTPD_H
@@ -63,8 +65,11 @@ typedef struct httpd_req {
 } httpd_req;
 
 /* A connection and the response in progress. */
+struct ssl_st;
+
 typedef struct httpd_conn {
     int fd;
+    struct ssl_st *tls;      /* the TLS session (--tls-cert), or NULL */
     char in[HTTPD_MAX_HEAD + 1]; /* received bytes; a head ends in it */
     size_t in_len;               /* bytes in `in` */
     size_t head_len;             /* bytes of the current request's head */
@@ -76,6 +81,28 @@ typedef struct httpd_conn {
     bool aborted;            /* the connection is gone (reset, failed write) */
     char buf[HTTPD_BUF];     /* response bodies are built here */
 } httpd_conn;
+
+/* ---- tls.c ---- */
+
+/* Serve TLS with this certificate chain and key (PEM files). 0, or -1
+ * after saying why on stderr. */
+int httpd_tls_setup(const char *cert, const char *key);
+void httpd_tls_free(void);
+
+/* A new connection: the TLS handshake, when serving TLS, within the idle
+ * time. 0 or a negative code (the connection is then closed). */
+int httpd_conn_start(httpd_conn *c);
+
+/* Receive up to len bytes: the count, 0 at the end, or a negative code
+ * (an enclosing timeout scope bounds it). */
+ssize_t httpd_conn_recv(httpd_conn *c, void *buf, size_t len);
+
+/* Send all len bytes: 0 or a negative code. */
+int httpd_conn_send(httpd_conn *c, const void *data, size_t len);
+
+/* The connection ends: send TLS's close_notify (unless aborted) and free
+ * the session. Nothing for a clear connection. */
+void httpd_conn_end(httpd_conn *c);
 
 /* ---- parse.c ---- */
 
@@ -159,14 +186,24 @@ int httpd_serve_name(httpd_conn *c);
 int httpd_serve_any(httpd_conn *c);
 int httpd_serve_html(httpd_conn *c, const char *what);
 int httpd_serve_gzipbomb(httpd_conn *c);
+/* /_/range/<size>: see respond_range.c. */
+int httpd_serve_range(httpd_conn *c, const char *size);
+/* Once what was sent has left (2 s at most, and only when err is 0), reset
+ * the connection (SO_LINGER 0, close). Returns err, or the wait's error. */
+int httpd_reset(httpd_conn *c, int err);
 void httpd_gzipbomb_free(void);
 
 /* ---- counter.c ---- */
 
 /* Count a request for its decoded path and for its exact target. */
 void httpd_count(const httpd_req *r);
-/* The count of key ("path:/x" or "target:/x?y"). */
+/* A request for r's path is being answered (delta 1) or its answer is
+ * over (-1): keeps how many are at once, and the most, per path and for
+ * all ("*"). */
+void httpd_busy(const httpd_req *r, int delta);
+/* The count of key ("path:/x", "target:/x?y", "most:/x" or "most:*"). */
 unsigned long long httpd_count_get(const char *key);
+unsigned long long httpd_count_get_parts(const char *prefix, const char *value);
 void httpd_count_free(void);
 
 #endif

@@ -6,8 +6,11 @@
  *
  *   mt-test-httpd --root DIR [--port N] [--host H] [--log FILE|-]
  *                 [--idle S] [--send-timeout S] [--stall-max S] [--cap BYTES]
- *                 [--parent PID]
+ *                 [--parent PID] [--tls-cert FILE --tls-key FILE]
  *
+ * With --tls-cert (a PEM certificate chain, the server's first) and
+ * --tls-key (its PEM key) it speaks HTTPS instead, HTTP/1.1 only (ALPN
+ * "http/1.1"): the same routes, behind a TLS handshake made within --idle.
  * Once it listens it prints "port N" on a line of its own to stdout; it
  * stops on SIGTERM or SIGINT, closing every connection, and exits 0.
  * --log writes one line a request (to stdout with "-"):
@@ -15,11 +18,15 @@
  *
  * Files: GET and HEAD of DIR's files (index.html for a directory), ETag,
  * Last-Modified, one byte range (206; 416 beyond the end) while If-Range
- * matches, If-None-Match (304); "." and ".." segments get 403.
+ * matches, If-None-Match (304); "." and ".." segments get 403; ?rate=B
+ * sends a file at B bytes/s, ?cut=N closes after N bytes of its body.
  * Misbehaviour (generated bodies are the pattern 'a' + offset % 26; each
  * route also takes ?delay-ms=D, a wait before the response head):
  *   /_/status/NNN?retry-after=S&retry-after-date=S|DATE  any status 200..599
  *   /_/slow?bytes=N&rate=B          N bytes at B bytes/s
+ *   /_/flaky?fail=K&status=S&retry-after=R&bytes=N
+ *                                   S (503) for the first K requests of
+ *                                   this target, then N bytes
  *   /_/stall?after=N&bytes=T        claims T bytes, sends N, then nothing
  *   /_/reset?after=N&bytes=T        claims T, sends N, then an RST
  *   /_/short?claim=N&send=M         Content-Length N, M bytes, then FIN
@@ -36,6 +43,15 @@
  *   /_/html/huge?mb=M               an image list page of M MiB
  *   /_/count?path=P | ?target=T     requests received for a decoded path or
  *                                   an exact target ("/_/count" itself not)
+ *   /_/count?most=P | ?most=*       the most requests for path P (for any
+ *                                   path) answered at once, from the head
+ *                                   read to the response's end
+ *   /_/range/<size>?etag=E&lm=DATE&ignore=1&shift=K&multipart=1&reset=N
+ *                                   <size> pattern bytes honouring one Range
+ *                                   (206, 416) while If-Range matches; or
+ *                                   ignoring it, a 206 starting K bytes late,
+ *                                   a multipart 206, a reset after N bytes
+ *                                   on the first request of the target
  * Bounds: request line 8 KiB (414), head 32 KiB or 100 fields (431),
  * request bodies 64 KiB (413), a head must come within --idle seconds.
  */
@@ -82,7 +98,7 @@ static int drop_body(httpd_conn *c)
     mt_co_timeout scope;
     mt_co_timeout_begin(&scope, httpd_cfg.idle);
     while (left > 0) {
-        ssize_t n = mt_co_sock_recv(c->fd, c->buf, (size_t)(left < HTTPD_BUF ? left : HTTPD_BUF));
+        ssize_t n = httpd_conn_recv(c, c->buf, (size_t)(left < HTTPD_BUF ? left : HTTPD_BUF));
         if (n <= 0)
             break;
         left -= n;
@@ -106,9 +122,14 @@ static int serve_one(httpd_conn *c, int status)
         httpd_log(c);
         return -1;
     }
-    if (strcmp(c->req.path, "/_/count") != 0)
+    bool counted = strcmp(c->req.path, "/_/count") != 0;
+    if (counted) {
         httpd_count(&c->req);
+        httpd_busy(&c->req, 1);
+    }
     int err = strncmp(c->req.path, "/_/", 3) == 0 ? httpd_serve_fault(c) : httpd_serve_static(c);
+    if (counted)
+        httpd_busy(&c->req, -1);
     httpd_log(c);
     return err || c->close || c->aborted ? -1 : 0;
 }
@@ -118,6 +139,7 @@ static int serve_one(httpd_conn *c, int status)
  * into a reset that could destroy the response before the client reads it. */
 static void close_conn(httpd_conn *c)
 {
+    httpd_conn_end(c);
     if (c->fd < 0)
         return;
     shutdown(c->fd, SHUT_WR);
@@ -137,7 +159,8 @@ static void close_conn(httpd_conn *c)
 static int conn_main(void *arg)
 {
     httpd_conn *c = arg;
-    for (;;) {
+    bool up = httpd_conn_start(c) == 0; /* the TLS handshake, if any, made */
+    while (up) {
         c->status = 0;
         c->sent = 0;
         c->chunked = c->close = false;
@@ -216,7 +239,7 @@ static void usage(FILE *to)
 {
     fprintf(to, "usage: mt-test-httpd --root DIR [--port N] [--host H] [--log FILE|-]\n"
                 "         [--idle S] [--send-timeout S] [--stall-max S] [--cap BYTES]\n"
-                "         [--parent PID]\n");
+                "         [--parent PID] [--tls-cert FILE --tls-key FILE]\n");
 }
 
 int main(int argc, char **argv)
@@ -227,9 +250,10 @@ int main(int argc, char **argv)
         {"idle", required_argument, NULL, 'i'},  {"send-timeout", required_argument, NULL, 's'},
         {"stall-max", required_argument, NULL, 'S'}, {"cap", required_argument, NULL, 'c'},
         {"parent", required_argument, NULL, 'P'}, {"help", no_argument, NULL, 'h'},
+        {"tls-cert", required_argument, NULL, 'C'}, {"tls-key", required_argument, NULL, 'K'},
         {NULL, 0, NULL, 0},
     };
-    const char *root = NULL, *host = "127.0.0.1", *log = NULL;
+    const char *root = NULL, *host = "127.0.0.1", *log = NULL, *cert = NULL, *key = NULL;
     int port = 0, parent = 0, opt;
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
         switch (opt) {
@@ -242,12 +266,14 @@ int main(int argc, char **argv)
         case 'S': httpd_cfg.stall_max = atof(optarg); break;
         case 'c': httpd_cfg.cap = strtoull(optarg, NULL, 10); break;
         case 'P': parent = atoi(optarg); break;
+        case 'C': cert = optarg; break;
+        case 'K': key = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
     if (!root || optind != argc || !(httpd_cfg.idle > 0) || !(httpd_cfg.send_timeout > 0) ||
-        !(httpd_cfg.stall_max > 0)) {
+        !(httpd_cfg.stall_max > 0) || !cert != !key) {
         usage(stderr);
         return 2;
     }
@@ -256,6 +282,8 @@ int main(int argc, char **argv)
     if (parent && (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent))
         return 0;
     signal(SIGPIPE, SIG_IGN);
+    if (cert && httpd_tls_setup(cert, key) != 0)
+        return 1;
     httpd_cfg.rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (httpd_cfg.rootfd < 0) {
         fprintf(stderr, "mt-test-httpd: cannot open '%s': %s\n", root, strerror(errno));
@@ -275,5 +303,6 @@ int main(int argc, char **argv)
     close(httpd_cfg.rootfd);
     httpd_count_free();
     httpd_gzipbomb_free();
+    httpd_tls_free();
     return err < 0;
 }

@@ -66,7 +66,7 @@ int httpd_read_head(httpd_conn *c)
             status = 431;
             break;
         }
-        ssize_t n = mt_co_sock_recv(c->fd, c->in + c->in_len, HTTPD_MAX_HEAD - c->in_len);
+        ssize_t n = httpd_conn_recv(c, c->in + c->in_len, HTTPD_MAX_HEAD - c->in_len);
         if (n <= 0)
             break; /* gone, quiet too long, or the server stops */
         c->in_len += (size_t)n;

@@ -63,7 +63,7 @@ int httpd_send_raw(httpd_conn *c, const void *data, size_t len)
         return -EPIPE;
     mt_co_timeout scope;
     mt_co_timeout_begin(&scope, httpd_cfg.send_timeout);
-    int err = mt_co_sock_sendall(c->fd, data, len);
+    int err = httpd_conn_send(c, data, len);
     mt_co_timeout_end(&scope);
     if (err)
         c->aborted = true;

@@ -68,6 +68,26 @@ static int serve_slow(httpd_conn *c)
     return err;
 }
 
+/* /_/flaky?fail=K&status=S&retry-after=R&bytes=N: the first K requests
+ * for this exact target get status S (503) with Retry-After R if given,
+ * the later ones N pattern bytes (a 200). */
+static int serve_flaky(httpd_conn *c)
+{
+    long long fail = httpd_param_num(&c->req, "fail", 1, 0, 1000000);
+    long long status = httpd_param_num(&c->req, "status", 503, 400, 599);
+    long long bytes = httpd_param_num(&c->req, "bytes", 1024, 0, (long long)httpd_cfg.cap);
+    char key[HTTPD_MAX_LINE + 16], value[64], extra[128] = "", text[64];
+    snprintf(key, sizeof key, "target:%s", c->req.target);
+    if ((long long)httpd_count_get(key) > fail) {
+        int err = httpd_reply_head(c, 200, NULL, bytes);
+        return err ? err : httpd_send_pattern(c, (unsigned long long)bytes);
+    }
+    if (httpd_param(&c->req, "retry-after", value, sizeof value) && httpd_header_safe(value))
+        snprintf(extra, sizeof extra, "Retry-After: %s\r\n", value);
+    snprintf(text, sizeof text, "status %lld\n", status);
+    return httpd_reply_text(c, (int)status, extra, text);
+}
+
 /* Send the head claiming `claim` bytes and the first `after` of them. */
 static int send_part(httpd_conn *c, long long claim, long long after)
 {
@@ -86,7 +106,7 @@ static int serve_stall(httpd_conn *c)
     mt_co_timeout scope;
     mt_co_timeout_begin(&scope, httpd_cfg.stall_max);
     while (!err) {
-        ssize_t n = mt_co_sock_recv(c->fd, c->buf, HTTPD_BUF);
+        ssize_t n = httpd_conn_recv(c, c->buf, HTTPD_BUF);
         err = n > 0 ? 0 : n == 0 ? -EPIPE : (int)n;
     }
     mt_co_timeout_end(&scope);
@@ -101,6 +121,11 @@ static int serve_reset(httpd_conn *c)
     long long claim = httpd_param_num(&c->req, "bytes", after + MIB, after + 1, LLONG_MAX / 2);
     c->close = true;
     int err = send_part(c, claim, after);
+    return httpd_reset(c, err);
+}
+
+int httpd_reset(httpd_conn *c, int err)
+{
     for (int i = 0; !err && i < 200; i++) { /* at most 2 s */
         int queued = 0;
         if (ioctl(c->fd, SIOCOUTQ, &queued) != 0 || queued == 0)
@@ -168,16 +193,21 @@ static int serve_chunks(httpd_conn *c, bool endless)
     return err || endless ? err : httpd_end_chunks(c);
 }
 
-/* /_/count?path=/x or ?target=/x?y: how many requests it received. */
+/* /_/count?path=/x or ?target=/x?y: how many requests it received;
+ * ?most=/x or ?most=*: the most requests for path /x (for any path) that
+ * were being answered at once. */
 static int serve_count(httpd_conn *c)
 {
+    static const char *const kinds[] = {"path", "target", "most"};
     char key[HTTPD_MAX_PATH + 16], text[32];
-    int n = snprintf(key, sizeof key, "path:");
-    if (!httpd_param(&c->req, "path", key + n, sizeof key - (size_t)n)) {
-        n = snprintf(key, sizeof key, "target:");
-        if (!httpd_param(&c->req, "target", key + n, sizeof key - (size_t)n))
-            return httpd_reply_text(c, 400, NULL, "path= or target= please\n");
+    size_t i = 0;
+    for (; i < 3; i++) {
+        int n = snprintf(key, sizeof key, "%s:", kinds[i]);
+        if (httpd_param(&c->req, kinds[i], key + n, sizeof key - (size_t)n))
+            break;
     }
+    if (i == 3)
+        return httpd_reply_text(c, 400, NULL, "path=, target= or most= please\n");
     snprintf(text, sizeof text, "%llu\n", httpd_count_get(key));
     return httpd_reply_text(c, 200, "Cache-Control: no-store\r\n", text);
 }
@@ -194,6 +224,8 @@ int httpd_serve_fault(httpd_conn *c)
         return serve_status(c, what + 7);
     if (strcmp(what, "slow") == 0)
         return serve_slow(c);
+    if (strcmp(what, "flaky") == 0)
+        return serve_flaky(c);
     if (strcmp(what, "stall") == 0)
         return serve_stall(c);
     if (strcmp(what, "reset") == 0)
@@ -206,6 +238,8 @@ int httpd_serve_fault(httpd_conn *c)
         return serve_chunks(c, what[0] == 'e');
     if (strcmp(what, "count") == 0)
         return serve_count(c);
+    if (strncmp(what, "range/", 6) == 0)
+        return httpd_serve_range(c, what + 6);
     if (strcmp(what, "gzipbomb") == 0)
         return httpd_serve_gzipbomb(c);
     if (strncmp(what, "any/", 4) == 0)

@@ -3,6 +3,9 @@
  * Last-Modified, one byte range (206, or 416 beyond the end) honoured only
  * while If-Range still matches, If-None-Match (304). Paths never leave the
  * docroot: no ".." segment, no symbolic link followed at the last step.
+ * Two query parameters misbehave with a real file (its validators and
+ * ranges intact, for resume tests): ?rate=B sends the body at B bytes a
+ * second, ?cut=N closes the connection after N body bytes of the response.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -12,6 +15,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "multitask/coro.h"
 
 #include "httpd.h"
 
@@ -105,8 +110,19 @@ static bool if_range_holds(const httpd_req *req, const char *etag, const char *m
 
 static int send_file_part(httpd_conn *c, int fd, long long off, long long len)
 {
+    long long rate = httpd_param_num(&c->req, "rate", 0, 0, 1LL << 40);
+    long long cut = httpd_param_num(&c->req, "cut", -1, -1, 1LL << 62);
+    long long piece = rate ? (rate / 20 ? rate / 20 : 1) : HTTPD_BUF;
+    double start = mt_loop_time();
+    long long sent = 0;
+    if (piece > HTTPD_BUF)
+        piece = HTTPD_BUF;
+    if (cut >= 0 && cut < len) {
+        len = cut;
+        c->close = true; /* the body ends short: the connection with it */
+    }
     while (len > 0) {
-        size_t want = len < HTTPD_BUF ? (size_t)len : HTTPD_BUF;
+        size_t want = len < piece ? (size_t)len : (size_t)piece;
         ssize_t n = pread(fd, c->buf, want, off);
         if (n <= 0)
             return n < 0 ? -errno : -EIO; /* the file shrank: cut the body short */
@@ -115,6 +131,10 @@ static int send_file_part(httpd_conn *c, int fd, long long off, long long len)
             return err;
         off += n;
         len -= n;
+        sent += n;
+        double wait = rate ? start + (double)sent / (double)rate - mt_loop_time() : 0;
+        if (wait > 0 && len > 0 && (err = mt_co_sleep(wait)) != 0)
+            return err;
     }
     return 0;
 }

@@ -18,6 +18,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "mtcp.h"
 
 /* Workers by default: measured on 2-CPU machines, small files gain up to
@@ -114,23 +115,6 @@ static int tristate(const char *s)
     if (strcmp(s, "never") == 0)
         return MTCP_NEVER;
     return -1;
-}
-
-/* "10M" -> 10485760; -1 when it is not a size. */
-static long long parse_size(const char *s)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || v < 0)
-        return -1;
-    static const char units[] = "KMGT";
-    const char *u = *end ? strchr(units, *end & ~0x20) : NULL;
-    if (*end && (!u || (end[1] && strcmp(end + 1, "iB") != 0 && strcmp(end + 1, "B") != 0)))
-        return -1;
-    for (const char *p = units; u && p <= u; p++)
-        v *= 1024;
-    return v >= 1 && v < 9e18 ? (long long)v : -1;
 }
 
 static int no_preserve(mtcp_opts *o, const char *list)
@@ -238,7 +222,7 @@ static int parse(int argc, char **argv, mtcp_opts *o)
                 return usage_error("invalid --sparse: '%s' (auto, always, never)", optarg), -2;
             break;
         case OPT_BWLIMIT:
-            if ((v = parse_size(optarg)) < 0)
+            if ((v = cli_parse_size(optarg)) < 0)
                 return usage_error("invalid --bwlimit: '%s'", optarg), -2;
             o->bwlimit = (uint64_t)v;
             break;

@@ -244,6 +244,5 @@ void mtcp_warn(mtcp *m, const char *fmt, ...) __attribute__((format(printf, 2, 3
 void mtcp_verbose(mtcp *m, const char *src, const char *what);
 void mtcp_file_failed(mtcp *m, mtcp_worker *w);
 void mtcp_summary(mtcp *m, int status);
-char *mtcp_quote(const char *s);
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "mtcp.h"
 
 static bool same_dest(const mtcp_operand *a, const mtcp_operand *b)
@@ -58,7 +59,7 @@ int mtcp_operands_plan(mtcp *m, mtcp_operand *ops, int nops, const char *dest, b
             }
             if (!S_ISDIR(op->src_st.st_mode) || !S_ISDIR(earlier->src_st.st_mode)) {
                 char *to = dest_path(op, dest, into);
-                char *q = mtcp_quote(to ? to : dest), *qs = mtcp_quote(op->src);
+                char *q = cli_quote(to ? to : dest), *qs = cli_quote(op->src);
                 mt_progress_print(NULL, 2, MTCP_NAME ": will not overwrite just-created '%s' with '%s'",
                                   q ? q : "?", qs ? qs : "?");
                 free(q);

@@ -13,32 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli.h"
 #include "mtcp.h"
-
-char *mtcp_quote(const char *s)
-{
-    mt_buf b = MT_BUF_INIT;
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        int err;
-        if (*p == '\n')
-            err = mt_buf_append(&b, "\\n", 2);
-        else if (*p == '\t')
-            err = mt_buf_append(&b, "\\t", 2);
-        else if (*p == '\\')
-            err = mt_buf_append(&b, "\\\\", 2);
-        else if (*p < 0x20 || *p == 0x7f)
-            err = mt_buf_printf(&b, "\\%03o", *p);
-        else
-            err = mt_buf_append(&b, p, 1);
-        if (err < 0) {
-            mt_buf_free(&b);
-            return NULL;
-        }
-    }
-    if (mt_buf_append(&b, "", 1) < 0)
-        return NULL;
-    return b.data;
-}
 
 static const char *reason(int err)
 {
@@ -57,7 +33,7 @@ static const char *reason(int err)
 
 void mtcp_error(mtcp *m, const char *path, const char *what, int err)
 {
-    char *q = mtcp_quote(path);
+    char *q = cli_quote(path);
     const char *shown = q ? q : "?";
     mt_progress_print(m->progress, 2, MTCP_NAME ": %s '%s': %s", what, shown, reason(err));
     if (mt_progress_mode_of(m->progress) == MT_PROGRESS_JSON) {
@@ -81,7 +57,7 @@ void mtcp_warn(mtcp *m, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         return;
-    char *q = mtcp_quote(msg);
+    char *q = cli_quote(msg);
     if (m->o->verbose >= 0)
         mt_progress_print(m->progress, 2, MTCP_NAME ": warning: %s", q ? q : msg);
     free(q);
@@ -100,7 +76,7 @@ void mtcp_verbose(mtcp *m, const char *src, const char *what)
         mt_buf_free(&f);
         return;
     }
-    char *q = mtcp_quote(src);
+    char *q = cli_quote(src);
     mt_progress_print(m->progress, 1, "%s '%s'", what ? what : "copied", q ? q : "?");
     free(q);
 }

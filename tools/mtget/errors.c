@@ -14,6 +14,12 @@ const char *mtget_strerror(int err)
         return "the body's length is not the announced one";
     case MTGET_ETMPGONE:
         return "the temporary file was replaced by another file";
+    case MTGET_ESTATUS:
+        return "the server answered with an error status";
+    case MTGET_EROBOTS:
+        return "disallowed by robots.txt";
+    case MTGET_ENOROBOTS:
+        return "its host's robots.txt cannot be read";
     default:
         return mt_strerror(err);
     }

@@ -1,7 +1,7 @@
 /*
- * mtget.h - what the parts of mtget share. So far its disk side and its
- * robots.txt, built as the static library mtget_core that the tool's main
- * and the tests link:
+ * mtget.h - mtget's parts that need no network: its disk side and its
+ * robots.txt, built as the static library mtget_core that the tool and the
+ * tests link (the tool's own parts are in tool.h):
  *
  *   name.c         file names from URLs and Content-Disposition headers,
  *                  sanitised and cut to the filesystem's limit
@@ -32,6 +32,9 @@
 #define MTGET_ETOOBIG (-2101) /* the body is larger than the size cap */
 #define MTGET_ELENGTH (-2102) /* the body's length is not the announced one */
 #define MTGET_ETMPGONE (-2103) /* our temporary name now holds another file */
+#define MTGET_ESTATUS (-2104)  /* the response's status says the body is not the file */
+#define MTGET_EROBOTS (-2105)  /* the URL is disallowed by its host's robots.txt */
+#define MTGET_ENOROBOTS (-2106) /* its host's robots.txt cannot be read */
 
 /* ---- errors.c ---- */
 /* A message for an mtget code or a -errno (static string). */

@@ -1,0 +1,224 @@
+/*
+ * remote_internal.h - the remote layer: a dict or a list on a Redis server,
+ * through hiredis's blocking API.
+ *
+ *   url.c      redis:// and redis+unix:// names taken apart
+ *   conn.c     one connection: connect, AUTH, SELECT, a command with a
+ *              deadline, reconnection with backoff, server errors mapped
+ *   script.c   the Lua scripts that do every operation on the server, and
+ *              the argument lists that call them
+ *   object.c   open, free, unlink, batches; the table libmultitask takes
+ *   dict.c     the dict calls
+ *   list.c     the list calls
+ *
+ * On the server an object NAME is two keys: NAME itself, the data (a hash
+ * for a dict, a list for a list; Redis removes it when it is empty), and
+ * NAME:multitask, the marker, a string "multitask:dict:1" or
+ * "multitask:list:1" that says the data key is ours. Every operation is one
+ * script that checks the marker and the data key's type before it touches
+ * anything, so a key that is not ours is never written.
+ *
+ * Exactly once: a call that changes something and would not give the same
+ * result twice (incr, cas, pop, delete, append, insert, a batch) carries an
+ * operation id; its script stores its result under NAME:multitask:op:ID
+ * (expiring) in the same atomic step, and a resent call with that id gets
+ * the stored result instead of running again. So a reply lost with the
+ * connection is resent after reconnecting and never applied twice. The
+ * next call on the connection deletes the record of the last one answered.
+ */
+#ifndef MT_REMOTE_INTERNAL_H
+#define MT_REMOTE_INTERNAL_H
+
+#include <hiredis/hiredis.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../shared/remote_ops.h"
+#include "multitask/core.h"
+
+/* ------------------------------------------------------------------ url */
+
+/* The longest NAME, in bytes. */
+#define MT__RNAME_MAX 200
+
+/* A server's name taken apart. Strings are owned (NULL when absent). */
+typedef struct mt__rurl {
+    char *host;   /* TCP: a host name or an address (IPv6 without brackets) */
+    int port;     /* TCP: 6379 unless given */
+    char *socket; /* Unix: the socket's path */
+    char *user;   /* AUTH's user, NULL for the default user */
+    char *password;
+    int db;     /* SELECT's number, 0 unless given */
+    char *name; /* the object's NAME */
+} mt__rurl;
+
+/*
+ * Parse `url` (see shared.h's "Objects on a server" for the grammar).
+ * Returns 0, -EINVAL for anything else, -ENOMEM. *u is zeroed on failure.
+ */
+int mt__rurl_parse(mt__rurl *u, const char *url);
+void mt__rurl_free(mt__rurl *u);
+
+/* ----------------------------------------------------------- connection */
+
+/* One connection to the server, used under its owner's lock. */
+typedef struct mt__rconn {
+    const mt__rurl *url;
+    redisContext *ctx; /* NULL while not connected */
+    double timeout;    /* seconds a call may take in all; < 0: no limit */
+} mt__rconn;
+
+/* The default of timeout: how long a call waits for the server in all. */
+#define MT__RTIMEOUT_DEFAULT 10.0
+
+/* The longest a call that must not run twice is resent, when its timeout
+ * is unlimited; its record of having run lives a minute longer. */
+#define MT__RRESEND_MAX 600.0
+
+/*
+ * Run one command (argv as hiredis takes it) and give its reply in *out
+ * (freed by the caller with freeReplyObject). Connects first if needed;
+ * when the connection breaks or cannot be made, drops it and tries again
+ * with backoff until `window` seconds have passed (< 0: no limit). Returns
+ * 0 (the reply may be an error reply: see mt__rerr), MT_ECONNECT (never
+ * connected in time: the command was not sent), MT_ECONNLOST (sent, and no
+ * answer in time), MT_EAUTH, -EACCES, MT_ENOHOST, MT_EREMOTE (AUTH or
+ * SELECT refused otherwise), -ENOMEM.
+ */
+int mt__rconn_call(mt__rconn *c, double window, int argc, const char **argv, const size_t *lens,
+                   redisReply **out);
+
+/*
+ * Run a script with EVALSHA (its text goes to the server once, with SCRIPT
+ * LOAD, and again when the server answers NOSCRIPT: it lost its scripts).
+ * argv[0] and argv[1] (and lens[0], lens[1] when lens is not NULL) are
+ * filled in here; the rest are KEYS' count, the keys and the arguments.
+ * Returns as mt__rconn_call.
+ */
+int mt__rconn_script(mt__rconn *c, double window, const char *script, int argc, const char **argv,
+                     size_t *lens, redisReply **out);
+
+/* Drop the connection (if any). */
+void mt__rconn_drop(mt__rconn *c);
+
+/* An error reply as a code: MT_EAUTH, -EACCES, -ENOSPC (out of memory),
+ * MT_EREMOTE. */
+int mt__rerr(const redisReply *reply);
+
+/* --------------------------------------------------------------- object */
+
+/* An argument list under construction: pointers into the caller's bytes,
+ * or into `store` for what the list formats itself. */
+typedef struct mt__rargs {
+    const char **argv;
+    size_t *lens;
+    size_t *offs; /* for arguments in store: their offset, else SIZE_MAX */
+    int argc, cap;
+    char *store;
+    size_t slen, scap;
+    int nops;    /* operations in the list */
+    bool failed; /* out of memory on the way: the list is unusable */
+} mt__rargs;
+
+void mt__rargs_add(mt__rargs *a, const void *p, size_t len);
+/* Start an operation: its name (a static string). */
+void mt__rargs_op(mt__rargs *a, const char *name);
+void mt__rargs_copy(mt__rargs *a, const void *p, size_t len);
+void mt__rargs_fmt(mt__rargs *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void mt__rargs_free(mt__rargs *a);
+
+/* Results of an operation, in what the script answers, element 0 being
+ * the operation's code. */
+enum {
+    MT__R_OK = 0,
+    MT__R_KEY = -1,      /* MT_EKEY */
+    MT__R_INDEX = -2,    /* MT_EINDEX */
+    MT__R_NOTINT = -3,   /* -EINVAL: a counter that is no integer */
+    MT__R_OVERFLOW = -4, /* -EOVERFLOW */
+    MT__R_GONE = -5,     /* -ENOENT: no such object (removed, or another kind) */
+    MT__R_FOREIGN = -6,  /* -EPROTO: the name holds something not ours */
+};
+
+/* An operation's code as the library's error. */
+int mt__rcode(long long code);
+
+struct mt__remote {
+    pthread_mutex_t lock; /* the connection and everything below */
+    mt__rconn conn;
+    mt__rurl url;
+    bool list;
+    char *data_key, *mark_key, *op_prefix; /* NAME, NAME:multitask, ...:op: */
+    size_t data_len, mark_len;
+    char forget[MT__RNAME_MAX + 64]; /* the record to delete next, or "" */
+    uint64_t op_rand, op_count;      /* operation ids: random, counter */
+    _Atomic(pthread_t) batch_owner;  /* the thread with an open batch, or 0 */
+    mt__rargs batch;                 /* its queued operations */
+    struct mt__remote *next, *prev;  /* every handle, for fork */
+};
+
+/* How an operation is run. */
+enum {
+    MT__RUN_ONCE = 1,    /* must not run twice: carries an operation id */
+    MT__RUN_ANSWER = 2,  /* answers at once: refused inside this thread's batch */
+    MT__RUN_NOWRITE = 4, /* writes nothing: runs when the server is out of memory */
+    MT__RUN_READ = MT__RUN_ANSWER | MT__RUN_NOWRITE,
+    MT__RUN_SHRINK = 8, /* only removes: runs when the server is out of memory */
+};
+
+/* Whether this thread has a batch open on r. */
+bool mt__rbatch_mine(mt__remote *r);
+
+/*
+ * Start an operation list for r: `ops` gets its operations (name, then
+ * arguments, see script.c), then mt__robj_run runs it. If this thread has
+ * a batch open on r, a write is queued there instead and 0 is returned
+ * with *reply NULL (a MT__RUN_READ operation gets -EINPROGRESS). Otherwise
+ * returns 0 and the reply (an array: the object's code, then one result per
+ * operation, each an array of its code and its value), or the error.
+ */
+int mt__robj_run(mt__remote *r, mt__rargs *ops, int how, redisReply **reply);
+
+/* Run ops (one operation, freed here) and give its value: a string into
+ * out (replaced; unchanged on failure) or an integer into *num, each may be
+ * NULL. Returns 0 or the operation's error. */
+int mt__robj_one(mt__remote *r, mt__rargs *ops, int how, mt_buf *out, long long *num);
+
+/* Its first operation's result array, code checked: 0 and *res, or error. */
+int mt__robj_result(const redisReply *reply, const redisReply **res);
+
+/* The dict's and the list's calls (dict.c, list.c), as remote_ops.h. */
+int mt__rdict_set(mt__remote *r, const void *key, size_t klen, const void *v, size_t vlen);
+int mt__rdict_get(mt__remote *r, const void *key, size_t klen, mt_buf *out);
+int mt__rdict_delete(mt__remote *r, const void *key, size_t klen);
+int mt__rdict_pop(mt__remote *r, const void *key, size_t klen, mt_buf *out);
+int mt__rdict_contains(mt__remote *r, const void *key, size_t klen);
+ssize_t mt__rdict_len(mt__remote *r);
+int mt__rdict_clear(mt__remote *r);
+int mt__rdict_items(mt__remote *r, mt_dict_item_fn *fn, void *ctx);
+int mt__rdict_incr(mt__remote *r, const void *key, size_t klen, int64_t delta, int64_t *result);
+int mt__rdict_cas(mt__remote *r, const void *key, size_t klen, const mt_iov *expected,
+                  const mt_iov *value);
+int mt__rdict_modify(mt__remote *r, const void *key, size_t klen, mt_dict_modify_fn *fn, void *ctx);
+int mt__rdict_update(mt__remote *r, const mt_dict_pair *pairs, size_t n);
+int mt__rlist_append(mt__remote *r, const mt_iov *items, size_t n);
+int mt__rlist_insert(mt__remote *r, long index, const void *value, size_t len);
+int mt__rlist_get(mt__remote *r, long index, mt_buf *out);
+int mt__rlist_set(mt__remote *r, long index, const void *value, size_t len);
+int mt__rlist_pop(mt__remote *r, long index, mt_buf *out);
+ssize_t mt__rlist_len(mt__remote *r);
+int mt__rlist_clear(mt__remote *r);
+int mt__rlist_items(mt__remote *r, mt_list_item_fn *fn, void *ctx);
+
+/* The scripts (script.c): the operations script as a write (refused
+ * whole when the server is out of memory), as a read, and as a removal
+ * (both allowed then). */
+extern const char mt__rscript_ops[];
+extern const char mt__rscript_ops_read[];
+extern const char mt__rscript_ops_shrink[];
+extern const char mt__rscript_open[];
+extern const char mt__rscript_unlink[];
+
+#endif

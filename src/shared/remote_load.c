@@ -1,0 +1,60 @@
+/*
+ * remote_load.c - find the remote layer when a redis:// name is first used:
+ * dlopen libmultitask-remote from the directory this library was loaded
+ * from (installed side by side, and side by side in the build tree), else
+ * by the dynamic linker's own search. Loaded once, never unloaded: handles
+ * made through it may live until exit.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "multitask/core.h"
+#include "remote_ops.h"
+
+/* The remote library's file name: the same major version as ours. */
+#define REMOTE_SONAME "libmultitask-remote.so." MT__STR(MT_VERSION_MAJOR)
+#define MT__STR(x)    MT__STR2(x)
+#define MT__STR2(x)   #x
+
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+static const mt__remote_ops *loaded;
+
+bool mt__remote_name(const char *name)
+{
+    return name && (strncmp(name, "redis://", 8) == 0 || strncmp(name, "redis+unix://", 13) == 0 ||
+                    strncmp(name, "rediss://", 9) == 0);
+}
+
+/* dlopen the library beside the one holding this function, or NULL. */
+static void *open_beside_us(void)
+{
+    Dl_info info;
+    if (!dladdr((void *)open_beside_us, &info) || !info.dli_fname) return NULL;
+    const char *slash = strrchr(info.dli_fname, '/');
+    if (!slash) return NULL;
+    char path[4096];
+    int n = snprintf(path, sizeof path, "%.*s/%s", (int)(slash - info.dli_fname), info.dli_fname,
+                     REMOTE_SONAME);
+    if (n < 0 || (size_t)n >= sizeof path) return NULL;
+    return dlopen(path, RTLD_NOW | RTLD_LOCAL);
+}
+
+static void load(void)
+{
+    void *lib = open_beside_us();
+    if (!lib) lib = dlopen(REMOTE_SONAME, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) return;
+    loaded = dlsym(lib, MT__REMOTE_OPS_SYMBOL);
+    if (!loaded) dlclose(lib);
+}
+
+int mt__remote_load(const mt__remote_ops **out)
+{
+    pthread_once(&load_once, load);
+    *out = loaded;
+    return loaded ? 0 : -EPROTONOSUPPORT;
+}
