@@ -68,6 +68,7 @@ class Bench:
                               # we may use; a function: of that CPU count
     timeout: float = 900.0    # seconds per command
     others: dict = field(default_factory=dict)  # further anchors: side name -> argv
+    server: bool = False      # needs the crawl site's nginx (bench/crawl/bench_site.py)
 
     def sides(self):
         return ["ours", "anchor"] + list(self.others)
@@ -303,6 +304,56 @@ BENCHMARKS += [
     coro_bench("co_echo_uvloop", "echo", "the echo server against uvloop's",
                200_000, 20_000, [Figure("requests_per_s", "requests/s", True, None)],
                anchor_sub="echo_uvloop", processes=100),
+]
+
+
+def http_bench(name, sub, anchor_sub, what, n, quick_n, figures, others=None):
+    """bench_http SUBCOMMAND beside bench/py/bench_http.py ANCHOR_SUB, 20
+    workers on every side (the seed's ThreadPoolExecutor(20)), against the
+    crawl benchmark's nginx on 127.0.0.1:8088."""
+    ours = ["{build}/bench/bench_http", sub, "-p", "{p}", "-n", "{n}"]
+    anchor = ["{py}", "{bench}/py/bench_http.py", anchor_sub, "-p", "{p}", "-n", "{n}"]
+    return Bench(name, "http", what, ours, anchor, n, quick_n, figures, processes=20,
+                 others=others or {}, server=True)
+
+
+# The HTTP layer (bench_http.c): requests/s from one thread, and the design
+# question of http.h (a loop per blocking thread, or one shared loop thread)
+# measured with the seed's image downloader.
+REQUESTS_GET = "requests.get in ThreadPoolExecutor(20), as the seed"
+SHARED_LOOP = "bench_http images_shared: one loop thread serves all"
+BENCHMARKS += [
+    http_bench("http_get_1k", "get_1k", "get_1k",
+               "GETs of one 1 KiB file from one thread: 20 coroutines, one client / aiohttp",
+               100_000, 10_000,
+               [Figure("requests_per_s", "requests/s", True, None, absolute=20_000,
+                       anchor_note="aiohttp, one ClientSession")]),
+    http_bench("http_images", "images_threads", "images",
+               "N image downloads (the crawl site's images in turn: 10,000 are 2.99 GB) by 20 "
+               "plain threads each making blocking GETs, "
+               "bodies to memory and every length checked: mt_http_get_blocking (a loop and a "
+               "client per thread)", 10_000, 1_000,
+               [Figure("mb_per_s", "MB/s", True, None, label="http_images: loop per thread",
+                       anchor_note=REQUESTS_GET),
+                Figure("mb_per_s", "MB/s", True, None, against="session",
+                       label="http_images: loop per thread vs Session",
+                       anchor_note="a requests.Session per thread"),
+                Figure("mb_per_s", "MB/s", True, None, against="shared",
+                       label="http_images: loop per thread vs one shared loop thread",
+                       anchor_note=SHARED_LOOP),
+                Figure("cpu_s", "CPU s (process)", False, None, against="shared",
+                       label="http_images CPU: loop per thread vs shared loop thread",
+                       anchor_note=SHARED_LOOP),
+                Figure("peak_rss_mib", "MiB peak RSS", False, None, against="shared",
+                       label="http_images memory: loop per thread vs shared loop thread",
+                       anchor_note=SHARED_LOOP),
+                Figure("peak_rss_mib", "MiB peak RSS", False, None,
+                       label="http_images memory: loop per thread vs requests",
+                       anchor_note=REQUESTS_GET)],
+               others={"shared": ["{build}/bench/bench_http", "images_shared", "-p", "{p}",
+                                  "-n", "{n}"],
+                       "session": ["{py}", "{bench}/py/bench_http.py", "images_session",
+                                   "-p", "{p}", "-n", "{n}"]}),
 ]
 
 
@@ -664,6 +715,21 @@ def check_programs(benches, build_dir):
         sys.exit(1)
 
 
+def start_server(quick):
+    """The crawl benchmark's site and nginx (bench/crawl/bench_site.py; the
+    --quick site is the small one), for the benchmarks marked `server`. The
+    programs find it through MT_BENCH_SITE and MT_BENCH_URL."""
+    sys.path.insert(0, str(BENCH / "crawl"))
+    import bench_site
+    site = bench_site.Site(os.environ.get("MT_BENCH_DATA", bench_site.DEFAULT_DATA), quick)
+    site.generate(log)
+    site.warm()
+    site.start(log)
+    os.environ["MT_BENCH_SITE"] = str(site.dir)
+    os.environ["MT_BENCH_URL"] = site.base
+    return site
+
+
 def check_table():
     """Every row compares with a side that exists."""
     by_name = {b.name: b for b in BENCHMARKS}
@@ -740,7 +806,12 @@ def main():
 
     started = datetime.datetime.now(datetime.timezone.utc)
     load_before = loadavg()
-    runs = run_rounds(benches, rounds, args.quick, build_dir)
+    site = start_server(args.quick) if any(b.server for b in benches) else None
+    try:
+        runs = run_rounds(benches, rounds, args.quick, build_dir)
+    finally:
+        if site:
+            site.stop(log)
     rows = make_rows(benches, runs)
 
     for group in dict.fromkeys(b.group for b in benches):
