@@ -16,6 +16,7 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -263,6 +264,23 @@ static inline long read_long(const void *p)
     long v;
     memcpy(&v, p, sizeof v);
     return v;
+}
+
+/* Read a whole small file into buf (size cap), NUL-terminated; its length,
+ * or -1 when it cannot be opened. */
+static inline long slurp_file(const char *path, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t len = 0;
+    ssize_t n;
+    while (len < cap - 1 && (n = read(fd, buf + len, cap - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = '\0';
+    close(fd);
+    return (long)len;
 }
 
 #endif

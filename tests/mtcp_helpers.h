@@ -44,16 +44,7 @@ static inline const char *mtcp_path_exe(void)
 /* Read a whole small file into buf (size cap), NUL-terminated. */
 static inline void slurp(const char *path, char *buf, size_t cap)
 {
-    buf[0] = '\0';
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return;
-    size_t len = 0;
-    ssize_t n;
-    while (len < cap - 1 && (n = read(fd, buf + len, cap - 1 - len)) > 0)
-        len += (size_t)n;
-    buf[len] = '\0';
-    close(fd);
+    (void)slurp_file(path, buf, cap);
 }
 
 /* Start mtcp with argv (argv[0] is replaced by the tool's path); its

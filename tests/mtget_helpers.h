@@ -71,23 +71,6 @@ static inline pid_t mtget_start(const scratch *s, const char *input, char **argv
     return pid;
 }
 
-/* Read a whole small file into buf (size cap), NUL-terminated; its length,
- * or -1 when it cannot be opened. */
-static inline long slurp_file(const char *path, char *buf, size_t cap)
-{
-    buf[0] = '\0';
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    size_t len = 0;
-    ssize_t n;
-    while (len < cap - 1 && (n = read(fd, buf + len, cap - 1 - len)) > 0)
-        len += (size_t)n;
-    buf[len] = '\0';
-    close(fd);
-    return (long)len;
-}
-
 static inline void mtget_wait(const scratch *s, pid_t pid, mtget_result *r)
 {
     int st;
