@@ -32,6 +32,7 @@ typedef struct test_server {
     size_t nconns;
     atomic_int served;
     atomic_int now;       /* connections being answered (until closed) */
+    atomic_int accepted;  /* connections accepted in all */
     atomic_bool child_reused; /* /keep/child came on a connection used before */
     atomic_int pausing, most; /* in /pause's pause now; the most at once */
     atomic_int hits[64]; /* requests to the paths ending in /<id> */
@@ -269,6 +270,7 @@ static void *srv_accept_main(void *arg)
         int fd = accept4(s->lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0)
             continue;
+        atomic_fetch_add(&s->accepted, 1);
         int one = 1; /* head and body go in two sends: no wait for an ACK */
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         /* Join the connections that ended, to keep the table short. */

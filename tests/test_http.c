@@ -438,6 +438,47 @@ LEAK_TEST(http, hundred_coroutines_one_client, .timeout = 60)
     cr_expect_geq(atomic_load(&srv.served), 2 * MANY);
 }
 
+/* Connections are kept for reuse, one per transfer the client may run:
+ * tasks that each make requests one after another never reconnect. */
+#define REUSE_TASKS 12
+#define REUSE_GETS 20
+
+static int reuse_gets(void *arg)
+{
+    mt_http_client *c = arg;
+    for (int i = 0; i < REUSE_GETS; i++) {
+        int st = status_of(c, URL("/keep/x"));
+        if (st != 200)
+            return st < 0 ? st : -EBADMSG;
+    }
+    return 0;
+}
+
+static int reuse_main(void *arg)
+{
+    (void)arg;
+    mt_http_client *c;
+    cr_assert_eq(mt_http_client_new(&c, &(mt_http_client_opts){.max_transfers = REUSE_TASKS}), 0);
+    atomic_store(&srv.accepted, 0);
+    mt_task *ts[REUSE_TASKS];
+    int results[REUSE_TASKS];
+    for (int i = 0; i < REUSE_TASKS; i++)
+        cr_assert_eq(mt_task_create(&ts[i], reuse_gets, c, NULL), 0);
+    cr_expect_eq(mt_co_gather(ts, REUSE_TASKS, results, NULL), 0);
+    for (int i = 0; i < REUSE_TASKS; i++)
+        cr_expect_eq(results[i], 0, "task %d: %s", i, mt_strerror(results[i]));
+    release_all(ts, REUSE_TASKS);
+    cr_expect_leq(atomic_load(&srv.accepted), REUSE_TASKS, "%d connections for %d transfers at once",
+                  atomic_load(&srv.accepted), REUSE_TASKS);
+    cr_expect_eq(mt_http_client_free(c), 0);
+    return 0;
+}
+
+LEAK_TEST(http, connections_kept_per_transfer, .timeout = 60)
+{
+    cr_assert_eq(with_server(reuse_main, NULL), 0);
+}
+
 /* Admission: no more transfers at once than the client allows, in all
  * and per host, and a host at its limit holds back no other host. */
 typedef struct admit_case {

@@ -98,6 +98,11 @@ int mt_http_client_new(mt_http_client **out, const mt_http_client_opts *opts)
     curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
     curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer_set);
     curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    /* libcurl's default cache holds 4 connections per easy handle in the
+     * multi at the moment one is returned; ours come and go per request, so
+     * between them the cache shrinks and closes connections a moment later
+     * needed again. Keep one per transfer we may run at once. */
+    curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)c->max_transfers);
     uv_timer_init(&l->uv, &c->timer);
     c->timer.data = c;
     *out = c;

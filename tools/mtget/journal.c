@@ -30,13 +30,15 @@
 struct mtget_journal {
     int fd;
     unsigned flags;
+    off_t end;  /* the file's size: ours alone to grow while we hold the lock */
     char *line; /* MTGET_JOURNAL_LINE_MAX bytes: a record being made or read */
 };
 
 static const char *const kinds[] = {NULL, "done", "part", "gone"};
 
-/* Cut the file after its last '\n' when it does not end with one. */
-static int cut_torn_tail(int fd)
+/* Cut the file after its last '\n' when it does not end with one; *size
+ * is its size after. */
+static int cut_torn_tail(int fd, off_t *size)
 {
     struct stat st;
     if (fstat(fd, &st) < 0)
@@ -50,8 +52,10 @@ static int cut_torn_tail(int fd)
             return -errno;
         if (n != end - start)
             return -EIO;
-        if (end == st.st_size && buf[n - 1] == '\n')
+        if (end == st.st_size && buf[n - 1] == '\n') {
+            *size = end;
             return 0;
+        }
         char *nl = memrchr(buf, '\n', (size_t)n);
         if (nl) {
             end = start + (nl - buf) + 1;
@@ -59,7 +63,10 @@ static int cut_torn_tail(int fd)
         }
         end = start;
     }
-    return ftruncate(fd, end) < 0 ? -errno : 0;
+    if (ftruncate(fd, end) < 0)
+        return -errno;
+    *size = end;
+    return 0;
 }
 
 int mtget_journal_open(mtget_journal **out, int dirfd, unsigned flags)
@@ -91,7 +98,7 @@ int mtget_journal_open(mtget_journal **out, int dirfd, unsigned flags)
         err = errno == EWOULDBLOCK ? -EBUSY : -errno;
         goto fail;
     }
-    err = cut_torn_tail(j->fd);
+    err = cut_torn_tail(j->fd, &j->end);
     if (err < 0)
         goto fail;
     *out = j;
@@ -151,15 +158,16 @@ int mtget_journal_append(mtget_journal *j, const mtget_record *rec)
     line[HASH_LEN] = ' ';
     line[n++] = '\n';
     /* One write. Should it fall short (a full disk), the part written is
-     * cut off again, so that the file keeps ending at a line's end. */
-    off_t before = lseek(j->fd, 0, SEEK_END);
+     * cut off again, so that the file keeps ending at a line's end. The end
+     * is known without asking (lseek): only the lock's holder appends. */
     ssize_t w = write(j->fd, line, n);
     if (w != (ssize_t)n) {
         int err = w < 0 ? -errno : -EIO;
-        if (before >= 0 && ftruncate(j->fd, before) < 0)
+        if (w > 0 && ftruncate(j->fd, j->end) < 0)
             return -errno;
         return err;
     }
+    j->end += (off_t)n;
     if ((j->flags & MTGET_JOURNAL_FSYNC) && fdatasync(j->fd) < 0)
         return -errno;
     return 0;

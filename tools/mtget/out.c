@@ -202,6 +202,22 @@ static size_t name_max(int dirfd)
     return max <= 0 || max > MTGET_NAME_SIZE - 1 ? MTGET_NAME_SIZE - 1 : (size_t)max;
 }
 
+/* Rename the temporary to its name cut to max bytes, or to the first free
+ * numbered name (unless MTGET_OUT_REPLACE); final receives the name. */
+static int name_into_place(const mtget_out *o, char *final, size_t max)
+{
+    if (o->opts.flags & MTGET_OUT_REPLACE) {
+        mtget_name_numbered(final, max, o->name, 0);
+        return renameat(o->dirfd, o->tmp, o->dirfd, final) < 0 ? -errno : 0;
+    }
+    int err = -EEXIST;
+    for (unsigned n = 0; n <= MAX_NUMBERED && err == -EEXIST; n++) {
+        mtget_name_numbered(final, max, o->name, n);
+        err = place(o, final);
+    }
+    return err;
+}
+
 int mtget_out_commit(mtget_out *o, char **final_name)
 {
     if ((o->opts.flags & MTGET_OUT_LENGTH) && o->written != o->opts.length)
@@ -215,17 +231,13 @@ int mtget_out_commit(mtget_out *o, char **final_name)
     char *final = malloc(MTGET_NAME_SIZE);
     if (!final)
         return -ENOMEM;
-    size_t max = name_max(o->dirfd);
-    int err = -EEXIST;
-    if (o->opts.flags & MTGET_OUT_REPLACE) {
-        mtget_name_numbered(final, max, o->name, 0);
-        err = renameat(o->dirfd, o->tmp, o->dirfd, final) < 0 ? -errno : 0;
-    } else {
-        for (unsigned n = 0; n <= MAX_NUMBERED && err == -EEXIST; n++) {
-            mtget_name_numbered(final, max, o->name, n);
-            err = place(o, final);
-        }
-    }
+    /* The directory's name limit is asked (fpathconf: a system call) only
+     * when a name is refused as too long: a name within the limit is the
+     * same whichever limit it is cut to. */
+    size_t max = MTGET_NAME_SIZE - 1;
+    int err = name_into_place(o, final, max);
+    if (err == -ENAMETOOLONG && (max = name_max(o->dirfd)) < MTGET_NAME_SIZE - 1)
+        err = name_into_place(o, final, max);
     if (err < 0) {
         free(final);
         return err;
