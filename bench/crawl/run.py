@@ -30,7 +30,6 @@ min-max over the rounds; the tools' order is reversed every other round.
 import argparse
 import datetime
 import os
-import platform
 import shlex
 import shutil
 import signal
@@ -45,7 +44,9 @@ ROOT = HERE.parent.parent
 RESULTS = ROOT / "bench" / "results"
 PY = "/usr/bin/python3"
 sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent))
 import bench_site as crawl_site  # noqa: E402  (bench/crawl/bench_site.py)
+from tool_bench import build_tool, install, machine  # noqa: E402  (bench/tool_bench.py)
 
 XPATH = '//li[@class="list-group-item"]/img/@data-original'
 CONC = 20
@@ -178,23 +179,6 @@ def fmt(x):
     return f"{x:.2f}" if x < 100 else f"{x:,.0f}"
 
 
-def machine():
-    def first(cmd):
-        try:
-            return subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()[0]
-        except Exception:
-            return "?"
-    cpu = "?"
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem = int(open("/proc/meminfo").readline().split()[1]) // 1024 // 1024
-    commit = first(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
-    return (f"{cpu}, {os.cpu_count()} CPUs, {mem} GiB, Linux {platform.release()}, "
-            f"commit {commit}, {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}")
-
-
 def versions():
     def v(cmd):
         try:
@@ -223,22 +207,7 @@ def build(build_dir):
         log("this tree has no tools/mtget/main.c yet: the anchors run alone "
             "(--mtget PATH runs a tool built elsewhere)")
         return None
-    if not (Path(build_dir) / "build.ninja").exists():
-        subprocess.run(["meson", "setup", build_dir, "--buildtype=release", "-Dtests=false",
-                        "-Dexamples=false", "-Dbenchmarks=false"], cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL)
-    subprocess.run(["ninja", "-C", build_dir, "tools/mtget/mtget"], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
-    return str(Path(ROOT, build_dir, "tools", "mtget", "mtget"))
-
-
-def install():
-    """The Debian packages of the benchmark (nginx, curl, wget2, aria2,
-    python3-aiohttp, -lxml, -requests, gnuplot, GNU time), as run.py does."""
-    script = '. "$1/scripts/deps.sh" && need_packages build bench'
-    if subprocess.run(["bash", "-c", script, "deps", str(ROOT)],
-                      stdout=sys.stderr).returncode != 0:
-        sys.exit("run.py: the packages above are missing (--no-install runs without them)")
+    return build_tool(build_dir, "tools/mtget/mtget")
 
 
 def chart(rows, modes, png):

@@ -25,7 +25,6 @@ files right after a big delete is slow for about a minute.
 import argparse
 import datetime
 import os
-import platform
 import shutil
 import statistics
 import subprocess
@@ -37,6 +36,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 RESULTS = ROOT / "bench" / "results"
 PY = "/usr/bin/python3"
+sys.path.insert(0, str(HERE.parent))
+from tool_bench import build_tool, install, machine  # noqa: E402  (bench/tool_bench.py)
 
 # name -> (shell command, what the copy keeps: "all" metadata, "seconds"
 # (all, with mtimes to the second), or "bytes")
@@ -199,34 +200,6 @@ def tree_size(path):
     return total
 
 
-def machine():
-    def first(cmd):
-        try:
-            return subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()[0]
-        except Exception:
-            return "?"
-    cpu = "?"
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    mem = int(open("/proc/meminfo").readline().split()[1]) // 1024 // 1024
-    commit = first(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
-    return (f"{cpu}, {os.cpu_count()} CPUs, {mem} GiB, Linux {platform.release()}, "
-            f"commit {commit}, {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}, "
-            f"load {os.getloadavg()[0]:.2f}")
-
-
-def build(build_dir):
-    if not (Path(build_dir) / "build.ninja").exists():
-        subprocess.run(["meson", "setup", build_dir, "--buildtype=release", "-Dtests=false",
-                        "-Dexamples=false", "-Dbenchmarks=false"], cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL)
-    subprocess.run(["ninja", "-C", build_dir, "tools/mtcp"], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
-    return str(Path(ROOT, build_dir, "tools", "mtcp"))
-
-
 def chart(rows, png):
     """A clustered bar chart of median wall times (log scale) by dataset."""
     if not shutil.which("gnuplot"):
@@ -271,17 +244,6 @@ plot for [i=2:{len(tools) + 1}] "{dat}" using i:xtic(1) title columnheader(i) lc
     return True
 
 
-def install():
-    """Install the Debian packages that mtcp and its anchors need (rsync,
-    rclone, GNU parallel, gnuplot, GNU time), as ./test.sh does for the tests:
-    scripts/deps.sh installs what is missing when run as root, and otherwise
-    prints the apt-get line and fails."""
-    script = '. "$1/scripts/deps.sh" && need_packages build bench'
-    if subprocess.run(["bash", "-c", script, "deps", str(ROOT)],
-                      stdout=sys.stderr).returncode != 0:
-        sys.exit("run.py: the packages above are missing (--no-install runs without them)")
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=os.environ.get("MTCP_BENCH_DATA", "/var/tmp/mtcp-bench"),
@@ -307,7 +269,7 @@ def main():
     for t in tools:
         if t not in TOOLS:
             sys.exit(f"unknown tool: {t}")
-    mtcp = build(args.build_dir)
+    mtcp = build_tool(args.build_dir, "tools/mtcp")
     data = Path(args.data)
     data.mkdir(parents=True, exist_ok=True)
     started = datetime.datetime.now()
@@ -420,7 +382,7 @@ def report(rows, args, rounds, scale, cold, started, load_before):
         lines += [f"**Smoke run** (scale {scale}, {rounds} rounds): it shows that everything "
                   "runs and verifies, not how fast. Run `/usr/bin/python3 bench/mtcp/run.py` "
                   "on a quiet machine for the measurement.", ""]
-    lines += [f"Machine: {machine()}. Load before: {load_before:.2f}.",
+    lines += [f"Machine: {machine(load=True)}. Load before: {load_before:.2f}.",
               f"Cache: {'cold (page cache dropped before every run)' if cold else 'warm: dropping the page cache was refused'}.",
               f"Rounds: {rounds}, tools interleaved (order reversed every other round); "
               "medians, min-max over the rounds.", "",
