@@ -2,12 +2,14 @@
 "N passed, N failed". A suite's cases come from its runner's summary line
 ("Synthesis: Tested: T | Passing: P | Failing: F"); a suite that ended
 without one, or failed after reporting (a sanitizer's exit-time report),
-counts as one failure more."""
+counts as one failure more. Every failed case is named on the lines just
+before the count, so that the end of the log says what to look at."""
 import json
 import re
 import sys
 
 SYNTH = re.compile(r"Synthesis: Tested: (\d+) \| Passing: (\d+) \| Failing: (\d+)")
+FAILED_CASE = re.compile(r"^\[FAIL\] (\S+)", re.M)
 
 passed = failed = 0
 for build in sys.argv[1:]:
@@ -19,7 +21,10 @@ for build in sys.argv[1:]:
         continue
     for line in lines:
         t = json.loads(line)
-        found = SYNTH.findall((t.get("stdout") or "") + (t.get("stderr") or ""))
+        text = (t.get("stdout") or "") + (t.get("stderr") or "")
+        found = SYNTH.findall(text)
+        for case in FAILED_CASE.findall(text):
+            print(f"{build}: {case} failed")
         if found:
             _, p, f = map(int, found[-1])
             passed += p

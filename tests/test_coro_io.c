@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 
 #include "coro_helpers.h"
@@ -246,6 +247,17 @@ LEAK_TEST(coro_io, wait_signal, .timeout = 20)
 
 /* ---- futures ---------------------------------------------------------- */
 
+/* A thread-pool task that returns once *gate (its argument) is set. */
+static int wait_gate(const void *arg, size_t len, mt_buf *out)
+{
+    (void)len, (void)out;
+    atomic_int *gate;
+    memcpy(&gate, arg, sizeof gate);
+    while (!atomic_load(gate))
+        usleep(1000);
+    return 0;
+}
+
 static int futures_main(void *arg)
 {
     (void)arg;
@@ -273,11 +285,14 @@ static int futures_main(void *arg)
         mt_future_free(fs[i]);
     }
 
-    /* A timeout leaves the task running and the future usable. */
-    double secs = 0.3;
+    /* A timeout leaves the task running and the future usable. The task
+     * waits for the gate, so it cannot end first on a slow machine. */
+    atomic_int gate = 0;
+    atomic_int *gatep = &gate;
     mt_future *slow;
-    cr_assert_eq(mt_executor_submit(ex, nap, &secs, sizeof secs, &slow), 0);
+    cr_assert_eq(mt_executor_submit(ex, wait_gate, &gatep, sizeof gatep, &slow), 0);
     cr_expect_eq(mt_co_await_future(slow, 0.02, NULL), -ETIMEDOUT);
+    atomic_store(&gate, 1);
     cr_expect_eq(mt_co_await_future(slow, MT_FOREVER, NULL), 0);
     mt_future_free(slow);
     mt_executor_free(ex);
