@@ -10,7 +10,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -176,79 +175,95 @@ static int serve_connection(mt_stream *s, void *arg)
 
 /* ---- the server process --------------------------------------------------- */
 
-static int wait_for_sigterm(void *arg)
+/* The server's pipes: `ready` tells the parent the port, `stop` brings
+ * the parent's word to stop (a byte). */
+typedef struct server_pipes {
+    int ready[2], stop[2];
+} server_pipes;
+
+static int wait_for_stop(void *arg)
 {
-    (void)arg;
-    return mt_co_wait_signal(SIGTERM, MT_FOREVER);
+    int r = mt_co_wait_fd(*(int *)arg, MT_READABLE, MT_FOREVER);
+    return r > 0 ? 0 : r;
 }
 
 /* The first coroutine of the server process: listen, tell the parent the
- * port (through the pipe `ready`), serve until SIGTERM comes. */
+ * port, serve until the parent says stop. */
 static int server_main(void *arg)
 {
-    int ready = *(int *)arg;
+    server_pipes *p = arg;
     mt_stream_server *srv;
     int err = mt_stream_server_new(&srv, "127.0.0.1", 0, serve_connection, NULL, NULL);
     if (err)
         return err;
-    /* Watch for SIGTERM before the parent can send it: the task starts
-     * waiting as soon as this coroutine yields. */
     mt_task *stop;
-    err = mt_task_create(&stop, wait_for_sigterm, NULL, &(mt_task_opts){.name = "stop"});
+    err = mt_task_create(&stop, wait_for_stop, &p->stop[0], &(mt_task_opts){.name = "stop"});
     if (!err) {
-        mt_co_yield();
         int port = mt_stream_server_port(srv);
-        if (write(ready, &port, sizeof port) != sizeof port)
+        if (write(p->ready[1], &port, sizeof port) != sizeof port)
             mt_task_cancel(stop);
-        close(ready);
+        close(p->ready[1]);
         err = mt_task_await(stop);
-        err = err == SIGTERM ? 0 : err;
         mt_task_free(stop);
     }
     mt_stream_server_free(srv); /* stop listening, end the open connections */
     return err;
 }
 
-/* The server process: an mt_fn, run by mt_process, given the pipe. */
+/* The server process: an mt_fn, run by mt_process, given the pipes. */
 static int server_process(const void *arg, size_t len, mt_buf *out)
 {
     (void)len, (void)out;
-    int ready[2];
-    memcpy(ready, arg, sizeof ready);
-    close(ready[0]); /* the parent's end */
-    return mt_run(server_main, &ready[1], NULL);
+    server_pipes p;
+    memcpy(&p, arg, sizeof p);
+    close(p.ready[0]); /* the parent's ends */
+    close(p.stop[1]);
+    return mt_run(server_main, &p, NULL);
 }
 
 int site_start(site *s)
 {
-    int ready[2];
-    if (pipe2(ready, O_CLOEXEC) < 0)
+    server_pipes p;
+    if (pipe2(p.ready, O_CLOEXEC) < 0)
         return -errno;
-    int err = mt_process_new(&s->server, server_process, ready, sizeof ready,
+    if (pipe2(p.stop, O_CLOEXEC) < 0) {
+        int err = -errno;
+        close(p.ready[0]);
+        close(p.ready[1]);
+        return err;
+    }
+    int err = mt_process_new(&s->server, server_process, &p, sizeof p,
                              &(mt_process_opts){.name = "site", .daemon = true});
     if (!err && (err = mt_process_start(s->server)) < 0)
         mt_process_free(s->server);
-    close(ready[1]);
+    close(p.stop[0]); /* the server's ends */
+    close(p.ready[1]);
     if (!err) {
         /* The port, or the end of the pipe if the server failed to start. */
         ssize_t n;
-        while ((n = read(ready[0], &s->port, sizeof s->port)) < 0 && errno == EINTR)
+        while ((n = read(p.ready[0], &s->port, sizeof s->port)) < 0 && errno == EINTR)
             ;
         if (n != sizeof s->port) {
             err = -EIO;
             mt_process_free(s->server);
         }
     }
-    close(ready[0]);
-    if (err)
+    close(p.ready[0]);
+    if (err) {
+        close(p.stop[1]);
         return err;
+    }
+    s->stop_fd = p.stop[1];
     snprintf(s->url, sizeof s->url, "http://127.0.0.1:%d", s->port);
     return 0;
 }
 
 int site_stop(site *s)
 {
-    int err = mt_process_terminate(s->server);
+    /* A byte rather than the pipe's end: children forked since hold its
+     * write end too. */
+    int err = write(s->stop_fd, "", 1) == 1 ? 0 : -errno;
+    close(s->stop_fd);
     if (!err)
         err = mt_process_join(s->server, 10);
     int code = -1;

@@ -38,6 +38,7 @@ typedef struct site {
     mt_process *server; /* the child process that serves it */
     int port;           /* on 127.0.0.1 */
     char url[32];       /* "http://127.0.0.1:PORT" */
+    int stop_fd;        /* the pipe that says stop (a byte) */
 } site;
 
 /*
@@ -48,8 +49,8 @@ typedef struct site {
 int site_start(site *s);
 
 /*
- * site_stop - ask the server to stop (SIGTERM), wait for its process and
- * free it. Returns 0 when it stopped cleanly, else a negative error code.
+ * site_stop - ask the server to stop (a byte on a pipe of its own), wait
+ * for its process and free it. Returns 0 when it stopped cleanly, else a negative error code.
  */
 int site_stop(site *s);
 

@@ -117,11 +117,11 @@
  * on any server handle. Calls on one handle from several threads or
  * coroutines take turns: open a handle per thread for parallel calls. A
  * call blocks its thread until the server answers; from a coroutine it
- * suspends only that coroutine (the loop runs its other tasks; a first
- * connection is made on the loop's thread pool), and a cancellation or a
- * timeout scope waits for the call's answer, so the call's result is the
- * call's and the request comes at the coroutine's next suspending call. A
- * call waits at most opts->timeout in
+ * suspends only that coroutine (its round trip runs on the loop's default
+ * thread pool, mt_co_to_thread's; the loop runs its other tasks), and a
+ * cancellation or a timeout scope waits for the call's answer, so the
+ * call's result is the call's and the request comes at the coroutine's
+ * next suspending call. A call waits at most opts->timeout in
  * all (10 s by default): a connection that fails, breaks or times out is
  * dropped and made again with backoff (10 ms, doubling to 0.5 s) within
  * that time, and the call sent again. A call that would not give the same

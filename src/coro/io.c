@@ -188,23 +188,8 @@ void mt__fdw_free_all(mt_loop *l)
 
 /* ---- signals ---------------------------------------------------------- */
 
-/*
- * ThreadSanitizer holds an asynchronous signal back until the thread returns
- * from a call it intercepts, and libuv's wait in the kernel is not one: a
- * loop with nothing else to do would sleep through the signal it awaits.
- * Builds made for it wake the loop every 50 ms while a signal is awaited;
- * other builds have no tick.
- */
-#if defined(__SANITIZE_THREAD__)
-#define SIGNAL_TICK_MS 50
-#else
-#define SIGNAL_TICK_MS 0
-#endif
-
 typedef struct sig_wait {
     uv_signal_t h;
-    uv_timer_t tick; /* used when SIGNAL_TICK_MS */
-    int handles; /* open handles; the last close frees */
     mt_task *who; /* NULL once the waiter has gone */
     mt__wake_timer ft; /* here, not on the stack: see mt__rec */
 } sig_wait;
@@ -216,16 +201,9 @@ static void on_signal(uv_signal_t *h, int signum)
         mt__wake(s->who, signum);
 }
 
-static void on_tick(uv_timer_t *h)
-{
-    (void)h; /* waking the loop is the whole job */
-}
-
 static void sig_closed(uv_handle_t *h)
 {
-    sig_wait *s = h->data;
-    if (--s->handles == 0)
-        free(s);
+    free(h->data);
 }
 
 int mt_co_wait_signal(int signum, double timeout)
@@ -248,21 +226,13 @@ int mt_co_wait_signal(int signum, double timeout)
         return err;
     }
     s->h.data = s;
-    s->handles = 1;
     s->who = t;
-    if (SIGNAL_TICK_MS && uv_timer_init(&l->uv, &s->tick) == 0) {
-        s->tick.data = s;
-        s->handles++;
-        uv_timer_start(&s->tick, on_tick, SIGNAL_TICK_MS, SIGNAL_TICK_MS);
-    }
     err = uv_signal_start_oneshot(&s->h, on_signal, signum);
     if (!err)
         err = mt__wake_timer_start(&s->ft, t, timeout);
     int r = err ? err : mt__suspend(t, false);
     mt__wake_timer_stop(&s->ft);
     s->who = NULL;
-    if (s->handles == 2)
-        uv_close((uv_handle_t *)&s->tick, sig_closed);
     uv_close((uv_handle_t *)&s->h, sig_closed);
     return r;
 }

@@ -1,8 +1,9 @@
 /*
  * co.c - the remote layer inside a coroutine: a call made from a coroutine
- * suspends that coroutine while it waits for the server (or for another
- * caller's turn on the handle), and the loop runs its other tasks
- * meanwhile. Outside a coroutine the same calls block the thread.
+ * suspends that coroutine while it waits for the server (its round trip
+ * runs on the loop's thread pool, see conn.c) or for another caller's turn
+ * on the handle, and the loop runs its other tasks meanwhile. Outside a
+ * coroutine the same calls block the thread.
  *
  * A handle's lock is a plain mutex, taken by trying: a coroutine that finds
  * it held (by another coroutine of its loop, suspended in the middle of its
@@ -17,7 +18,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <math.h>
 #include <pthread.h>
 
 #include "multitask/coro.h"
@@ -50,20 +50,4 @@ void mt__runlock(pthread_mutex_t *lock)
     pthread_mutex_unlock(lock);
     if (mt__rco())
         mt_co_shield_end();
-}
-
-void mt__rpause(double seconds)
-{
-    if (mt__rco())
-        mt_co_sleep(seconds);
-    else
-        mt_sleep(seconds);
-}
-
-int mt__rwait_fd(int fd, int events, double deadline)
-{
-    double left = isinf(deadline) ? MT_FOREVER : deadline - mt_monotonic();
-    if (!isinf(deadline) && left <= 0)
-        return -ETIMEDOUT;
-    return mt_co_wait_fd(fd, events, left);
 }

@@ -5,7 +5,7 @@
  *   url.c      redis:// and redis+unix:// names taken apart
  *   conn.c     one connection: connect, AUTH, SELECT, a command with a
  *              deadline, reconnection with backoff, server errors mapped
- *   co.c       inside a coroutine: waits that suspend it, not the loop
+ *   co.c       inside a coroutine: a handle's lock that suspends, not blocks
  *   script.c   the Lua scripts that do every operation on the server, and
  *              the argument lists that call them
  *   object.c   open, free, unlink, batches; the table libmultitask takes
@@ -121,12 +121,6 @@ bool mt__rco(void);
  * loop, and shielded from cancellation in between. */
 void mt__rlock(pthread_mutex_t *lock);
 void mt__runlock(pthread_mutex_t *lock);
-/* Sleep: the coroutine's, or the thread's. */
-void mt__rpause(double seconds);
-/* In a coroutine: wait until fd is ready for events (MT_READABLE or
- * MT_WRITABLE) or the monotonic deadline (INFINITY: none) passes; 0 or a
- * negative error. */
-int mt__rwait_fd(int fd, int events, double deadline);
 
 /* --------------------------------------------------------------- object */
 
