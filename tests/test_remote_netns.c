@@ -1,0 +1,517 @@
+/*
+ * test_remote_netns.c - mt_dict and mt_list on a Redis server from machines
+ * really apart: each "machine" is a network namespace of the test's own
+ * with a veth link to the test (netns.h), its processes reach the test's
+ * redis-server over TCP on that link. Two machines counting at once; one
+ * machine stopped (SIGSTOP: a partition that heals) or killed (SIGKILL)
+ * while the other goes on; its link cut and brought back; latency added;
+ * and what appendfsync everysec loses when the server is killed, measured
+ * beside what always keeps.
+ *
+ * Needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN): otherwise every test is
+ * skipped and says why.
+ */
+#define _GNU_SOURCE
+#include <inttypes.h>
+#include <math.h>
+#include <stdint.h>
+#include <sys/mman.h>
+
+#include "helpers.h"
+#include "netns.h"
+#include "redis_server.h"
+
+/* ------------------------------------------------------------- helpers */
+
+#define WORKERS 16
+#define CALLS   4096
+
+/* What became of one call. */
+enum { NOT_MADE, ACKED, LOST, NOCONN, OTHER };
+
+/* The workers' results, in memory shared with the test. */
+typedef struct tally {
+    int64_t calls[OTHER + 1]; /* by outcome */
+    double longest;           /* the longest call, in seconds */
+    int64_t first_err;        /* the first other error, for the message */
+} tally;
+
+typedef struct board {
+    int stop; /* the test says: no more calls */
+    tally t[WORKERS];
+    int8_t outcome[WORKERS][CALLS];
+} board;
+
+static board *board_new(void)
+{
+    board *b =
+        mmap(NULL, sizeof(board), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    cr_assert(b != MAP_FAILED);
+    return b;
+}
+
+static void board_free(board *b)
+{
+    munmap(b, sizeof *b);
+}
+
+static int64_t board_sum(const board *b, int from, int to, int outcome)
+{
+    int64_t n = 0;
+    for (int i = from; i < to; i++)
+        n += __atomic_load_n(&b->t[i].calls[outcome], __ATOMIC_RELAXED);
+    return n;
+}
+
+/* One worker: `n` calls (or until the board says stop) on the object at
+ * url, each incr on "count" or (per_call) on a key of its own "c<id>:<i>",
+ * or an append of "<id>:<i>" (list). */
+typedef struct worker {
+    char url[256];
+    int id, n;
+    double timeout;
+    bool list, per_call;
+    board *b;
+} worker;
+
+static int outcome_of(int err)
+{
+    return err == 0 ? ACKED : err == MT_ECONNLOST ? LOST : err == MT_ECONNECT ? NOCONN : OTHER;
+}
+
+static int worker_main(void *arg)
+{
+    worker *w = arg;
+    mt_shared_opts o = {.timeout = w->timeout};
+    mt_dict *d = NULL;
+    mt_list *l = NULL;
+    int err = w->list ? mt_list_open(&l, w->url, &o) : mt_dict_open(&d, w->url, &o);
+    if (err < 0) return 1;
+    tally *t = &w->b->t[w->id];
+    for (int i = 0; i < w->n && i < CALLS && !__atomic_load_n(&w->b->stop, __ATOMIC_RELAXED);
+         i++) {
+        char key[32];
+        int len = w->per_call || w->list ? snprintf(key, sizeof key, "%s%d:%d",
+                                                    w->list ? "" : "c", w->id, i)
+                                         : snprintf(key, sizeof key, "count");
+        double t0 = mt_monotonic();
+        err = w->list ? mt_list_append(l, key, (size_t)len)
+                      : mt_dict_incr(d, key, (size_t)len, 1, NULL);
+        double took = mt_monotonic() - t0;
+        int what = outcome_of(err);
+        w->b->outcome[w->id][i] = (int8_t)what;
+        if (took > t->longest) t->longest = took;
+        if (what == OTHER && !t->first_err) t->first_err = err;
+        __atomic_fetch_add(&t->calls[what], 1, __ATOMIC_RELAXED);
+    }
+    if (l) mt_list_free(l);
+    if (d) mt_dict_free(d);
+    return 0;
+}
+
+/* The object NAME on s, as machine m reaches it. */
+static void url_from(char *out, size_t size, const test_machine *m, const test_redis *s,
+                     const char *name)
+{
+    char host[32];
+    int port;
+    test_machine_target(m, s->port, host, sizeof host, &port);
+    snprintf(out, size, "redis://%s:%d/%s", host, port, name);
+}
+
+/* Start `procs` workers in m, with ids from `first`. */
+static void start_workers(test_machine *m, worker *w, int first, int procs, const test_redis *s,
+                          const char *name, worker shape)
+{
+    for (int i = first; i < first + procs; i++) {
+        w[i] = shape;
+        w[i].id = i;
+        url_from(w[i].url, sizeof w[i].url, m, s, name);
+        test_machine_run(m, worker_main, &w[i]);
+    }
+}
+
+/* Two machines, and a server listening on the test's end of both links. */
+static void two_machines(test_machine *a, test_machine *b, test_redis *s)
+{
+    test_machine_new(a);
+    test_machine_new(b);
+    char addrs[64];
+    snprintf(addrs, sizeof addrs, "%s %s", a->host_addr, b->host_addr);
+    test_redis_start_on(s, addrs, NULL);
+}
+
+/* The test's own handle on NAME, through the server's Unix socket. */
+static mt_dict *open_dict(const test_redis *s, const char *name)
+{
+    char url[256];
+    snprintf(url, sizeof url, "redis+unix://%s/%s", s->sock, name);
+    mt_dict *d = NULL;
+    cr_assert_eq(mt_dict_open(&d, url, NULL), 0);
+    return d;
+}
+
+static int64_t counter(mt_dict *d, const char *key)
+{
+    int64_t n = -1;
+    int err = mt_dict_get_i64(d, key, &n);
+    cr_expect(err == 0 || err == MT_EKEY, "%s", mt_err_name(err));
+    return err == MT_EKEY ? 0 : n;
+}
+
+static void sleep_s(double s)
+{
+    mt_sleep(s);
+}
+
+/* ------------------------------------------------------------- tests */
+
+/* (a) Two machines, three processes each, incr one key of one dict over
+ * TCP: the final value is every acknowledged increment, and all were. */
+LEAK_TEST(remote_netns, two_machines_count, .timeout = 60)
+{
+    NETNS_REQUIRE();
+    test_machine a, b;
+    test_redis s;
+    two_machines(&a, &b, &s);
+    board *bd = board_new();
+    worker w[6];
+    worker shape = {.n = 300, .b = bd};
+    start_workers(&a, w, 0, 3, &s, "count2", shape);
+    start_workers(&b, w, 3, 3, &s, "count2", shape);
+    cr_expect_eq(test_machine_join(&a), 0);
+    cr_expect_eq(test_machine_join(&b), 0);
+    mt_dict *d = open_dict(&s, "count2");
+    int64_t acked = board_sum(bd, 0, 6, ACKED);
+    cr_expect_eq(acked, 6 * 300, "every increment acknowledged (other: %" PRId64 ")",
+                 board_sum(bd, 0, 6, OTHER));
+    cr_expect_eq(counter(d, "count"), acked);
+    mt_dict_free(d);
+    test_redis_stop(&s);
+    board_free(bd);
+    test_machine_free(&a);
+    test_machine_free(&b);
+}
+
+/* (b) One machine's processes stopped for 3 s (a partition that heals)
+ * while the other machine's go on: the other makes progress meanwhile,
+ * the stopped one resumes, and the count is exact. */
+LEAK_TEST(remote_netns, partition_heals, .timeout = 60)
+{
+    NETNS_REQUIRE();
+    test_machine a, b;
+    test_redis s;
+    two_machines(&a, &b, &s);
+    board *bd = board_new();
+    worker w[4];
+    worker shape = {.n = CALLS, .timeout = 20, .b = bd};
+    start_workers(&a, w, 0, 2, &s, "partition", shape);
+    start_workers(&b, w, 2, 2, &s, "partition", shape);
+    sleep_s(0.5);
+    test_machine_signal(&a, SIGSTOP);
+    sleep_s(0.2); /* a call of a's that was answered meanwhile is counted by now */
+    int64_t a_stopped = board_sum(bd, 0, 2, ACKED), b_before = board_sum(bd, 2, 4, ACKED);
+    sleep_s(3);
+    int64_t a_during = board_sum(bd, 0, 2, ACKED), b_during = board_sum(bd, 2, 4, ACKED);
+    test_machine_signal(&a, SIGCONT);
+    sleep_s(1);
+    int64_t a_after = board_sum(bd, 0, 2, ACKED);
+    __atomic_store_n(&bd->stop, 1, __ATOMIC_RELAXED);
+    cr_expect_eq(test_machine_join(&a), 0);
+    cr_expect_eq(test_machine_join(&b), 0);
+    cr_log_info("a: %" PRId64 " acked before the stop, %" PRId64 " after; b: %" PRId64
+                " during the stop",
+                a_stopped, a_after - a_during, b_during - b_before);
+    cr_expect_eq(a_during, a_stopped, "a stopped calls nothing");
+    cr_expect_gt(b_during - b_before, 20, "b went on while a was stopped");
+    cr_expect_gt(a_after - a_during, 20, "a resumed");
+    int64_t acked = board_sum(bd, 0, 4, ACKED);
+    cr_expect_eq(board_sum(bd, 0, 4, LOST) + board_sum(bd, 0, 4, NOCONN) +
+                     board_sum(bd, 0, 4, OTHER),
+                 0, "with a 20 s timeout no call fails");
+    mt_dict *d = open_dict(&s, "partition");
+    cr_expect_eq(counter(d, "count"), acked);
+    mt_dict_free(d);
+    test_redis_stop(&s);
+    board_free(bd);
+    test_machine_free(&a);
+    test_machine_free(&b);
+}
+
+/* The keys of the per-call dict: seen[id][i] is the value of c<id>:<i>. */
+typedef struct seen {
+    int64_t value[WORKERS][CALLS];
+    int strays; /* keys that no call made */
+} seen;
+
+static int collect(const void *key, size_t klen, const void *value, size_t vlen, void *ctx)
+{
+    seen *sn = ctx;
+    char k[40] = "", v[24] = "";
+    memcpy(k, key, klen < 39 ? klen : 39);
+    memcpy(v, value, vlen < 23 ? vlen : 23);
+    int id, i;
+    if (sscanf(k, "c%d:%d", &id, &i) != 2 || id < 0 || id >= WORKERS || i < 0 || i >= CALLS) {
+        sn->strays++;
+        return 0;
+    }
+    sn->value[id][i] = atoll(v);
+    return 0;
+}
+
+/*
+ * Check each call against shared.h's promises, word for word: "a call that
+ * returns 0 was done once" (its key is 1); "MT_ECONNECT (no connection
+ * within the timeout: nothing was done)" (no key); "MT_ECONNLOST (sent, and
+ * no answer within the timeout: done once or not at all)" (no key, or 1).
+ * Returns how many calls broke them.
+ */
+static int check_calls(const board *bd, const seen *sn, int workers)
+{
+    int broken = 0;
+    for (int id = 0; id < workers; id++)
+        for (int i = 0; i < CALLS; i++) {
+            int64_t v = sn->value[id][i];
+            int what = bd->outcome[id][i];
+            bool ok = what == ACKED    ? v == 1
+                      : what == NOCONN ? v == 0
+                      : what == LOST   ? v == 0 || v == 1
+                                       : v == 0 && what == NOT_MADE;
+            if (!ok && broken++ < 5)
+                cr_expect_fail("call %d of worker %d: outcome %d, value %" PRId64, i, id, what, v);
+        }
+    return broken;
+}
+
+/*
+ * (c) Machine a's link cut for 3 s, then brought back, while both
+ * machines incr a key of each call's own with a 1 s timeout: a's calls
+ * fail with MT_ECONNLOST or MT_ECONNECT and nothing else, none waits much
+ * beyond its timeout, a's calls succeed again once the link is back, b's
+ * all succeed, and every call did what its result promises.
+ */
+LEAK_TEST(remote_netns, link_cut, .timeout = 60)
+{
+    NETNS_REQUIRE();
+    test_machine a, b;
+    test_redis s;
+    two_machines(&a, &b, &s);
+    board *bd = board_new();
+    worker w[4];
+    const double timeout = 1.0;
+    worker shape = {.n = CALLS, .timeout = timeout, .per_call = true, .b = bd};
+    start_workers(&a, w, 0, 2, &s, "cut", shape);
+    start_workers(&b, w, 2, 2, &s, "cut", shape);
+    sleep_s(0.5);
+    test_machine_link(&a, false);
+    sleep_s(3);
+    int64_t a_failed = board_sum(bd, 0, 2, LOST) + board_sum(bd, 0, 2, NOCONN);
+    test_machine_link(&a, true);
+    int64_t a_healed = board_sum(bd, 0, 2, ACKED);
+    sleep_s(2.5); /* a call that began on the cut link gives up within 1 s */
+    int64_t a_after = board_sum(bd, 0, 2, ACKED) - a_healed;
+    __atomic_store_n(&bd->stop, 1, __ATOMIC_RELAXED);
+    cr_expect_eq(test_machine_join(&a), 0);
+    cr_expect_eq(test_machine_join(&b), 0);
+    cr_log_info("a: %" PRId64 " acked, %" PRId64 " lost, %" PRId64 " not connected; %" PRId64
+                " acked after the link came back; longest call %.2f s",
+                board_sum(bd, 0, 2, ACKED), board_sum(bd, 0, 2, LOST),
+                board_sum(bd, 0, 2, NOCONN), a_after,
+                fmax(bd->t[0].longest, bd->t[1].longest));
+    cr_expect_geq(a_failed, 2, "a's calls failed while its link was cut");
+    cr_expect_eq(board_sum(bd, 0, 4, OTHER), 0, "no error but the connection's (first: %s)",
+                 mt_err_name((int)(bd->t[0].first_err ? bd->t[0].first_err : bd->t[1].first_err)));
+    cr_expect_gt(a_after, 10, "a works again with its link back");
+    cr_expect_eq(board_sum(bd, 2, 4, LOST) + board_sum(bd, 2, 4, NOCONN), 0, "b never cut");
+    for (int i = 0; i < 4; i++)
+        cr_expect_leq(bd->t[i].longest, timeout + 0.3, "worker %d waited %.2f s", i,
+                      bd->t[i].longest);
+    /* a resend or a late packet of a call that gave up may still reach the
+     * server: wait until the link's retransmissions are over */
+    sleep_s(1);
+    mt_dict *d = open_dict(&s, "cut");
+    seen *sn = calloc(1, sizeof *sn);
+    cr_assert(sn);
+    cr_expect_eq(mt_dict_items(d, collect, sn), 0);
+    cr_expect_eq(sn->strays, 0);
+    cr_expect_eq(check_calls(bd, sn, 4), 0);
+    free(sn);
+    mt_dict_free(d);
+    test_redis_stop(&s);
+    board_free(bd);
+    test_machine_free(&a);
+    test_machine_free(&b);
+}
+
+/* The list holds each acknowledged item once and nothing twice; items
+ * per worker: present[id] counts them. */
+typedef struct items {
+    uint8_t seen[WORKERS][CALLS];
+    int bad, twice;
+} items;
+
+static int collect_item(size_t index, const void *v, size_t len, void *ctx)
+{
+    (void)index;
+    items *it = ctx;
+    char item[32] = "";
+    memcpy(item, v, len < 31 ? len : 31);
+    int id, i;
+    if (sscanf(item, "%d:%d", &id, &i) != 2 || id < 0 || id >= WORKERS || i < 0 || i >= CALLS)
+        it->bad++;
+    else if (it->seen[id][i]++)
+        it->twice++;
+    return 0;
+}
+
+/* (d) Appends from two machines: every acknowledged item is in the list
+ * exactly once, and nothing else. */
+LEAK_TEST(remote_netns, list_two_machines, .timeout = 60)
+{
+    NETNS_REQUIRE();
+    test_machine a, b;
+    test_redis s;
+    two_machines(&a, &b, &s);
+    board *bd = board_new();
+    worker w[4];
+    worker shape = {.n = 400, .list = true, .b = bd};
+    start_workers(&a, w, 0, 2, &s, "items", shape);
+    start_workers(&b, w, 2, 2, &s, "items", shape);
+    cr_expect_eq(test_machine_join(&a), 0);
+    cr_expect_eq(test_machine_join(&b), 0);
+    cr_expect_eq(board_sum(bd, 0, 4, ACKED), 4 * 400);
+    char url[256];
+    snprintf(url, sizeof url, "redis+unix://%s/items", s.sock);
+    mt_list *l;
+    cr_assert_eq(mt_list_open(&l, url, NULL), 0);
+    items *it = calloc(1, sizeof *it);
+    cr_assert(it);
+    cr_expect_eq(mt_list_items(l, collect_item, it), 0);
+    cr_expect_eq(it->bad + it->twice, 0, "%d bad, %d twice", it->bad, it->twice);
+    for (int id = 0; id < 4; id++)
+        for (int i = 0; i < 400; i++)
+            cr_expect_eq(it->seen[id][i], bd->outcome[id][i] == ACKED, "item %d:%d", id, i);
+    cr_expect_eq(mt_list_len(l), 4 * 400);
+    free(it);
+    mt_list_free(l);
+    test_redis_stop(&s);
+    board_free(bd);
+    test_machine_free(&a);
+    test_machine_free(&b);
+}
+
+/*
+ * Machine a's processes SIGKILLed mid-task while b's go on: b's appends
+ * are all there once; of a killed process's, its acknowledged ones are
+ * there, and at most the one it was making when it died besides.
+ */
+LEAK_TEST(remote_netns, machine_killed, .timeout = 60)
+{
+    NETNS_REQUIRE();
+    test_machine a, b;
+    test_redis s;
+    two_machines(&a, &b, &s);
+    board *bd = board_new();
+    worker w[4];
+    worker shape = {.n = 600, .list = true, .b = bd};
+    start_workers(&a, w, 0, 2, &s, "killed", shape);
+    start_workers(&b, w, 2, 2, &s, "killed", shape);
+    sleep_s(0.3);
+    test_machine_signal(&a, SIGKILL);
+    cr_expect_eq(test_machine_join(&a), 2, "a's processes were killed");
+    cr_expect_eq(test_machine_join(&b), 0);
+    char url[256];
+    snprintf(url, sizeof url, "redis+unix://%s/killed", s.sock);
+    mt_list *l;
+    cr_assert_eq(mt_list_open(&l, url, NULL), 0);
+    items *it = calloc(1, sizeof *it);
+    cr_assert(it);
+    cr_expect_eq(mt_list_items(l, collect_item, it), 0);
+    cr_expect_eq(it->bad + it->twice, 0, "%d bad, %d twice", it->bad, it->twice);
+    for (int id = 0; id < 4; id++) {
+        int acked = 0, present = 0, first_missing = -1;
+        for (int i = 0; i < 600; i++) {
+            acked += bd->outcome[id][i] == ACKED;
+            present += it->seen[id][i];
+            if (bd->outcome[id][i] == ACKED) cr_expect(it->seen[id][i], "%d:%d acked", id, i);
+            if (!it->seen[id][i] && first_missing < 0) first_missing = i;
+        }
+        if (id < 2) {
+            cr_log_info("killed process %d: %d acknowledged, %d in the list", id, acked, present);
+            cr_expect_lt(acked, 600, "killed mid-task");
+            cr_expect(present == acked || present == acked + 1, "%d present, %d acked", present,
+                      acked);
+            cr_expect(first_missing < 0 || present == first_missing, "no gap in process %d", id);
+        } else {
+            cr_expect_eq(acked, 600);
+            cr_expect_eq(present, 600);
+        }
+    }
+    free(it);
+    mt_list_free(l);
+    test_redis_stop(&s);
+    board_free(bd);
+    test_machine_free(&a);
+    test_machine_free(&b);
+}
+
+/*
+ * (e) Latency: 5 ms each way between each machine and the server (netem,
+ * or the relay where the kernel has none). Increments from both machines
+ * count exactly. Then a's latency goes to 400 ms each way, beyond its
+ * calls' 0.3 s timeout: they fail plainly (MT_ECONNLOST, or MT_ECONNECT
+ * when even connecting takes too long) within their timeout, and the
+ * count stays within what was acknowledged and what may have been done.
+ */
+LEAK_TEST(remote_netns, latency, .timeout = 60)
+{
+    NETNS_REQUIRE();
+    test_machine a, b;
+    test_redis s;
+    two_machines(&a, &b, &s);
+    test_machine_latency(&a, 5, s.port);
+    test_machine_latency(&b, 5, s.port);
+    cr_log_info("latency by %s", a.netem ? "netem" : "the test's relay (no netem here)");
+    board *bd = board_new();
+    worker w[6];
+    const int n = 100;
+    worker shape = {.n = n, .b = bd};
+    double t0 = mt_monotonic();
+    start_workers(&a, w, 0, 2, &s, "slow", shape);
+    start_workers(&b, w, 2, 2, &s, "slow", shape);
+    cr_expect_eq(test_machine_join(&a), 0);
+    cr_expect_eq(test_machine_join(&b), 0);
+    double took = mt_monotonic() - t0;
+    mt_dict *d = open_dict(&s, "slow");
+    cr_expect_eq(board_sum(bd, 0, 4, ACKED), 4 * n);
+    cr_expect_eq(counter(d, "count"), 4 * n, "2 machines x 2 processes x %d", n);
+    /* each call waits at least a round trip of 10 ms */
+    cr_expect_geq(took, n * 0.010, "%d calls in turn took %.2f s", n, took);
+    cr_log_info("%d increments per process with 10 ms round trips: %.2f s", n, took);
+
+    test_machine_latency(&a, 400, s.port);
+    const double timeout = 0.3;
+    worker slow = {.n = 5, .timeout = timeout, .b = bd};
+    start_workers(&a, w, 4, 2, &s, "slow", slow);
+    cr_expect_eq(test_machine_join(&a), 0);
+    int64_t acked = board_sum(bd, 4, 6, ACKED), lost = board_sum(bd, 4, 6, LOST);
+    int64_t noconn = board_sum(bd, 4, 6, NOCONN);
+    cr_log_info("with 400 ms each way and a 0.3 s timeout: %" PRId64 " acked, %" PRId64
+                " lost, %" PRId64 " not connected; longest call %.2f s",
+                acked, lost, noconn, fmax(bd->t[4].longest, bd->t[5].longest));
+    cr_expect_eq(board_sum(bd, 4, 6, OTHER), 0);
+    cr_expect_eq(acked, 0, "no answer can come within the timeout");
+    cr_expect_eq(lost + noconn, 10);
+    for (int i = 4; i < 6; i++)
+        cr_expect_leq(bd->t[i].longest, timeout + 0.2, "worker %d waited %.2f s", i,
+                      bd->t[i].longest);
+    sleep_s(1); /* what was sent arrives meanwhile */
+    int64_t final = counter(d, "count");
+    cr_expect(final >= 4 * n + acked && final <= 4 * n + acked + lost,
+              "final %" PRId64 ": never a wrong count", final);
+    mt_dict_free(d);
+    test_redis_stop(&s);
+    board_free(bd);
+    test_machine_free(&a);
+    test_machine_free(&b);
+}
