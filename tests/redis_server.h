@@ -197,6 +197,11 @@ static inline void test_redis_spawn_fix(test_redis *s, bool may_fix)
     for (char *save = NULL, *a = strtok_r(bind, " ", &save); a && argc < 30;
          a = strtok_r(NULL, " ", &save))
         argv[argc++] = a;
+    /* clients from the test's own private links, without a password */
+    if (s->bind[0]) {
+        argv[argc++] = "--protected-mode";
+        argv[argc++] = "no";
+    }
     for (int i = 0; s->extra[i] && argc < 63; i++)
         argv[argc++] = s->extra[i];
     struct stat st;

@@ -38,6 +38,7 @@ typedef struct tally {
 
 typedef struct board {
     int stop; /* the test says: no more calls */
+    int ready, go; /* workers that wait: how many opened; the test's start */
     tally t[WORKERS];
     int8_t outcome[WORKERS][CALLS];
 } board;
@@ -71,6 +72,7 @@ typedef struct worker {
     int id, n;
     double timeout;
     bool list, per_call;
+    bool wait_go; /* open, then wait for the board's go */
     board *b;
 } worker;
 
@@ -86,8 +88,16 @@ static int worker_main(void *arg)
     mt_dict *d = NULL;
     mt_list *l = NULL;
     int err = w->list ? mt_list_open(&l, w->url, &o) : mt_dict_open(&d, w->url, &o);
-    if (err < 0) return 1;
+    if (err < 0) {
+        fprintf(stderr, "worker %d: cannot open %s: %s\n", w->id, w->url, mt_err_name(err));
+        return 1;
+    }
     tally *t = &w->b->t[w->id];
+    if (w->wait_go) {
+        __atomic_fetch_add(&w->b->ready, 1, __ATOMIC_RELAXED);
+        while (!__atomic_load_n(&w->b->go, __ATOMIC_RELAXED))
+            mt_sleep(0.005);
+    }
     for (int i = 0; i < w->n && i < CALLS && !__atomic_load_n(&w->b->stop, __ATOMIC_RELAXED);
          i++) {
         char key[32];
@@ -489,10 +499,14 @@ LEAK_TEST(remote_netns, latency, .timeout = 60)
     cr_expect_geq(took, n * 0.010, "%d calls in turn took %.2f s", n, took);
     cr_log_info("%d increments per process with 10 ms round trips: %.2f s", n, took);
 
-    test_machine_latency(&a, 400, s.port);
     const double timeout = 0.3;
-    worker slow = {.n = 5, .timeout = timeout, .b = bd};
+    worker slow = {.n = 5, .timeout = timeout, .wait_go = true, .b = bd};
     start_workers(&a, w, 4, 2, &s, "slow", slow);
+    while (__atomic_load_n(&bd->ready, __ATOMIC_RELAXED) < 2)
+        sleep_s(0.01);
+    test_machine_latency(&a, 400, s.port);
+    sleep_s(0.05); /* what is in flight arrives */
+    __atomic_store_n(&bd->go, 1, __ATOMIC_RELAXED);
     cr_expect_eq(test_machine_join(&a), 0);
     int64_t acked = board_sum(bd, 4, 6, ACKED), lost = board_sum(bd, 4, 6, LOST);
     int64_t noconn = board_sum(bd, 4, 6, NOCONN);
