@@ -34,6 +34,8 @@ typedef struct tally {
     int64_t calls[OTHER + 1]; /* by outcome */
     double longest;           /* the longest call, in seconds */
     int64_t first_err;        /* the first other error, for the message */
+    double open_took;         /* how long the open took */
+    int64_t open_err;         /* the open's error, or 0 */
 } tally;
 
 typedef struct board {
@@ -88,12 +90,14 @@ static inline int worker_main(void *arg)
     mt_shared_opts o = {.timeout = w->timeout};
     mt_dict *d = NULL;
     mt_list *l = NULL;
+    tally *t = &w->b->t[w->id];
+    double t0 = mt_monotonic();
     int err = w->list ? mt_list_open(&l, w->url, &o) : mt_dict_open(&d, w->url, &o);
+    t->open_took = mt_monotonic() - t0;
     if (err < 0) {
-        fprintf(stderr, "worker %d: cannot open %s: %s\n", w->id, w->url, mt_err_name(err));
+        t->open_err = err;
         return 1;
     }
-    tally *t = &w->b->t[w->id];
     if (w->wait_go) {
         __atomic_fetch_add(&w->b->ready, 1, __ATOMIC_RELAXED);
         while (!__atomic_load_n(&w->b->go, __ATOMIC_RELAXED))
@@ -105,7 +109,7 @@ static inline int worker_main(void *arg)
         int len = w->per_call || w->list ? snprintf(key, sizeof key, "%s%d:%d",
                                                     w->list ? "" : "c", w->id, i)
                                          : snprintf(key, sizeof key, "count");
-        double t0 = mt_monotonic();
+        t0 = mt_monotonic();
         err = w->list ? mt_list_append(l, key, (size_t)len)
                       : mt_dict_incr(d, key, (size_t)len, 1, NULL);
         double took = mt_monotonic() - t0;

@@ -389,3 +389,56 @@ LEAK_TEST(remote_netns, latency, .timeout = 60)
     test_machine_free(&a);
     test_machine_free(&b);
 }
+
+/*
+ * A server with a password, a db other than 0 and 200 ms each way: a new
+ * connection's AUTH and SELECT take 0.8 s between them. An open with a
+ * 0.5 s timeout gives up within that timeout ("A call waits at most
+ * opts->timeout in all"), plainly, and sends nothing after it.
+ */
+LEAK_TEST(remote_netns, slow_handshake_within_timeout, .timeout = 30)
+{
+    NETNS_REQUIRE();
+    test_machine a;
+    test_machine_new(&a);
+    test_redis s;
+    const char *extra[] = {"--requirepass", "handshake-secret", NULL};
+    test_redis_start_on(&s, a.host_addr, extra);
+    s.password = "handshake-secret";
+    test_machine_latency(&a, 200, s.port);
+    board *bd = board_new();
+    worker w[2];
+    const double timeout = 0.5;
+    for (int i = 0; i < 2; i++) {
+        w[i] = (worker){.id = i, .n = 1, .timeout = timeout, .b = bd};
+        char host[32];
+        int port;
+        test_machine_target(&a, s.port, host, sizeof host, &port);
+        snprintf(w[i].url, sizeof w[i].url, "redis://:handshake-secret@%s:%d/1/hs", host, port);
+        test_machine_run(&a, worker_main, &w[i]);
+    }
+    cr_expect_eq(test_machine_join(&a), 2, "neither open can succeed in time");
+    for (int i = 0; i < 2; i++) {
+        int err = (int)bd->t[i].open_err;
+        cr_expect(err == MT_ECONNECT || err == MT_ECONNLOST, "open %d: %s", i, mt_err_name(err));
+        cr_expect_leq(bd->t[i].open_took, timeout + 0.2, "open %d took %.2f s", i,
+                      bd->t[i].open_took);
+    }
+    cr_log_info("opens gave up after %.2f and %.2f s: %s, %s", bd->t[0].open_took,
+                bd->t[1].open_took, mt_err_name((int)bd->t[0].open_err),
+                mt_err_name((int)bd->t[1].open_err));
+    /* nothing reached db 1 after the time was up */
+    sleep_s(1);
+    char reply[64];
+    int fd = test_redis_connect(&s);
+    const char *auth[] = {"AUTH", "handshake-secret", NULL}, *sel[] = {"SELECT", "1", NULL},
+               *size[] = {"DBSIZE", NULL};
+    cr_expect_eq(test_redis_cmdv(fd, reply, sizeof reply, auth), '+');
+    cr_expect_eq(test_redis_cmdv(fd, reply, sizeof reply, sel), '+');
+    cr_expect_eq(test_redis_cmdv(fd, reply, sizeof reply, size), ':');
+    cr_expect_str_eq(reply, "0", "keys made in db 1: %s", reply);
+    close(fd);
+    test_redis_stop(&s);
+    board_free(bd);
+    test_machine_free(&a);
+}
