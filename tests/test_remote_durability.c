@@ -61,6 +61,7 @@ static void kill_round(test_redis *s, board *bd, worker *w, int first, double ru
 typedef struct measured {
     int64_t acked, missing, lost, noconn;
     int64_t worst, worst_of; /* the most one kill lost, of how many acked in its round */
+    char rounds[128];        /* lost/acked at each kill */
     int broken; /* calls whose key breaks the promises besides a missing ack */
 } measured;
 
@@ -98,6 +99,9 @@ static measured measure(const char *fsync)
             }
         m.acked += acked;
         m.missing += missing;
+        size_t used = strlen(m.rounds);
+        snprintf(m.rounds + used, sizeof m.rounds - used, "%s%" PRId64 "/%" PRId64, r ? ", " : "",
+                 missing, acked);
         if (missing > m.worst || r == 0) {
             m.worst = missing;
             m.worst_of = acked;
@@ -105,8 +109,9 @@ static measured measure(const char *fsync)
     }
     cr_log_info("appendfsync %s: %d SIGKILLs of redis-server lost %" PRId64 " of %" PRId64
                 " acknowledged increments, at most %" PRId64 " of %" PRId64
-                " at one kill (calls cut off: %" PRId64 " lost, %" PRId64 " not connected)",
-                fsync, ROUNDS, m.missing, m.acked, m.worst, m.worst_of, m.lost, m.noconn);
+                " at one kill (each kill: %s; calls cut off: %" PRId64 " lost, %" PRId64
+                " not connected)",
+                fsync, ROUNDS, m.missing, m.acked, m.worst, m.worst_of, m.rounds, m.lost, m.noconn);
     s.keep = m.broken > 0;
     free(sn);
     mt_dict_free(d);
