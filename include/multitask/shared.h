@@ -139,10 +139,10 @@
  * alone keeps that (the kernel's page cache survives it), but not what the
  * server answered without writing it: Redis 7.0 holds its writes to the
  * AOF, and still answers, while a background fsync is in progress (for up
- * to 2 s). Measured by the same test, a process kill on ext4: 6 of 66
- * SIGKILLs lost acknowledged increments, at most 2,392 of the 19,709
- * acknowledged in the 0.8 to 1.4 s before that kill; the other 60 lost
- * none. Done once holds across the server's crash when the
+ * to 2 s). Measured by the same test, a process kill on ext4 (29 runs,
+ * 87 SIGKILLs): 7 kills lost acknowledged increments, from 41 up to 2,392
+ * of the 19,709 acknowledged in the 0.8 to 1.4 s before that kill; the
+ * other 80 lost none. Done once holds across the server's crash when the
  * server restarts on whole scripts: with aof-load-truncated no, an AOF that
  * the crash cut in the middle of a write is repaired with redis-check-aof
  * --fix (Redis 7's default, yes, keeps the first commands of the cut
