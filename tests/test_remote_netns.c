@@ -4,9 +4,9 @@
  * with a veth link to the test (netns.h), its processes reach the test's
  * redis-server over TCP on that link. Two machines counting at once; one
  * machine stopped (SIGSTOP: a partition that heals) or killed (SIGKILL)
- * while the other goes on; its link cut and brought back; latency added;
- * and what appendfsync everysec loses when the server is killed, measured
- * beside what always keeps.
+ * while the other goes on; its link cut and brought back; latency added,
+ * beyond the calls' timeout too. (What the server's persistence keeps when
+ * it is killed is test_remote_durability.c's.)
  *
  * Needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN): otherwise every test is
  * skipped and says why.
