@@ -194,7 +194,7 @@ LEAK_TEST(remote_netns, link_cut, .timeout = 60)
     cr_expect_gt(a_after, 10, "a works again with its link back");
     cr_expect_eq(board_sum(bd, 2, 4, LOST) + board_sum(bd, 2, 4, NOCONN), 0, "b never cut");
     for (int i = 0; i < 4; i++)
-        cr_expect_leq(bd->t[i].longest, timeout + 0.3, "worker %d waited %.2f s", i,
+        cr_expect_leq(bd->t[i].longest, timeout + 0.5, "worker %d waited %.2f s", i,
                       bd->t[i].longest);
     /* a resend or a late packet of a call that gave up may still reach the
      * server: wait until the link's retransmissions are over */
@@ -377,7 +377,7 @@ LEAK_TEST(remote_netns, latency, .timeout = 60)
     cr_expect_eq(acked, 0, "no answer can come within the timeout");
     cr_expect_eq(lost + noconn, 10);
     for (int i = 4; i < 6; i++)
-        cr_expect_leq(bd->t[i].longest, timeout + 0.2, "worker %d waited %.2f s", i,
+        cr_expect_leq(bd->t[i].longest, timeout + 0.4, "worker %d waited %.2f s", i,
                       bd->t[i].longest);
     sleep_s(1); /* what was sent arrives meanwhile */
     int64_t final = counter(d, "count");
@@ -421,7 +421,7 @@ LEAK_TEST(remote_netns, slow_handshake_within_timeout, .timeout = 30)
     for (int i = 0; i < 2; i++) {
         int err = (int)bd->t[i].open_err;
         cr_expect(err == MT_ECONNECT || err == MT_ECONNLOST, "open %d: %s", i, mt_err_name(err));
-        cr_expect_leq(bd->t[i].open_took, timeout + 0.2, "open %d took %.2f s", i,
+        cr_expect_leq(bd->t[i].open_took, timeout + 0.4, "open %d took %.2f s", i,
                       bd->t[i].open_took);
     }
     cr_log_info("opens gave up after %.2f and %.2f s: %s, %s", bd->t[0].open_took,
