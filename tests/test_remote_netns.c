@@ -4,8 +4,9 @@
  * with a veth link to the test (netns.h), its processes reach the test's
  * redis-server over TCP on that link. Two machines counting at once; one
  * machine stopped (SIGSTOP: a partition that heals) or killed (SIGKILL)
- * while the other goes on; its link cut and brought back; latency added,
- * beyond the calls' timeout too. (What the server's persistence keeps when
+ * while the other goes on; its link cut and brought back; the server
+ * killed and restarted under them; latency added, beyond the calls'
+ * timeout too. (What the server's persistence keeps when
  * it is killed is test_remote_durability.c's.)
  *
  * Needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN): otherwise every test is
@@ -444,4 +445,51 @@ LEAK_TEST(remote_netns, slow_handshake_within_timeout, .timeout = 30)
     test_redis_stop(&s);
     board_free(bd);
     test_machine_free(&a);
+}
+
+/*
+ * The server killed (SIGKILL) twice under both machines' increments and
+ * started again on its AOF (appendfsync always): calls outlive the outage
+ * within their 20 s timeout, and every call did what its result promises,
+ * every acknowledged one present once.
+ */
+LEAK_TEST(remote_netns, server_restarted, .timeout = 60)
+{
+    NETNS_REQUIRE();
+    test_machine a, b;
+    test_redis s;
+    two_machines(&a, &b, &s);
+    board *bd = board_new();
+    worker w[4];
+    worker shape = {.n = CALLS, .timeout = 20, .per_call = true, .pace = 0.002, .b = bd};
+    start_workers(&a, w, 0, 2, &s, "restarted", shape);
+    start_workers(&b, w, 2, 2, &s, "restarted", shape);
+    for (int round = 0; round < 2; round++) {
+        sleep_s(0.6);
+        test_redis_kill(&s);
+        sleep_s(0.4);
+        test_redis_restart(&s);
+    }
+    sleep_s(0.6);
+    __atomic_store_n(&bd->stop, 1, __ATOMIC_RELAXED);
+    cr_expect_eq(test_machine_join(&a), 0);
+    cr_expect_eq(test_machine_join(&b), 0);
+    int64_t acked = board_sum(bd, 0, 4, ACKED);
+    cr_log_info("%" PRId64 " increments acknowledged across two restarts", acked);
+    cr_expect_eq(board_sum(bd, 0, 4, LOST) + board_sum(bd, 0, 4, NOCONN) +
+                     board_sum(bd, 0, 4, OTHER),
+                 0, "with a 20 s timeout every call outlives the outage");
+    mt_dict *d = open_dict(&s, "restarted");
+    seen *sn = calloc(1, sizeof *sn);
+    cr_assert(sn);
+    cr_expect_eq(mt_dict_items(d, collect, sn), 0);
+    cr_expect_eq(sn->strays, 0);
+    cr_expect_eq(check_calls(bd, sn, 4), 0);
+    cr_expect_eq(mt_dict_len(d), acked);
+    free(sn);
+    mt_dict_free(d);
+    test_redis_stop(&s);
+    board_free(bd);
+    test_machine_free(&a);
+    test_machine_free(&b);
 }
