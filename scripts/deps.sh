@@ -9,8 +9,10 @@ MT_PACKAGES_build="gcc libc6-dev pkg-config meson ninja-build liblmdb-dev libxxh
 # test: libssl-dev for the test server's HTTPS and the certificates the TLS
 # tests make (libcurl4-openssl-dev pulls it in today; the tests use it directly);
 # redis-server for the remote layer's tests, which start their own, and
-# redis-tools for redis-check-aof, with which they repair an AOF a crash cut.
-MT_PACKAGES_test="libcriterion-dev zlib1g-dev libssl-dev redis-server redis-tools"
+# redis-tools for redis-check-aof, with which they repair an AOF a crash cut;
+# iproute2 for ip and tc, with which the remote_netns suite makes machines of
+# its own (network namespaces and veth links; root only, else skipped).
+MT_PACKAGES_test="libcriterion-dev zlib1g-dev libssl-dev redis-server redis-tools iproute2"
 # bench: the anchors of the copy benchmarks (rsync, rclone, GNU parallel,
 # gnuplot for the chart, GNU time), of the thread pool's (GLib's
 # GThreadPool, built into bench_executor) and of the coroutine benchmarks

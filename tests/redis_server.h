@@ -21,6 +21,7 @@
  *   test_redis_start(&s, NULL);         // extra config: {"--requirepass", "x", NULL}
  *   ... redis+unix://<s.sock>/NAME
  *   test_redis_start_tcp(&s, NULL);     // and redis://127.0.0.1:<s.port>/NAME
+ *   test_redis_start_on(&s, "10.213.0.1 10.213.0.5", NULL);  // TCP on these addresses
  *   test_redis_kill(&s);                // SIGKILL: the data is what the AOF has
  *   test_redis_restart(&s);             // again, on the same directory and AOF
  *   test_redis_cmd(&s, reply, size, "GET", "k", NULL);  // a command of the test's
@@ -60,6 +61,8 @@ typedef struct test_redis {
     const char *password;
     /* keep the directory (its AOF, its log) at stop, to look at a failure */
     bool keep;
+    /* the addresses TCP listens on, separated by spaces ("": 127.0.0.1) */
+    char bind[128];
 } test_redis;
 
 /* A free loopback port (the kernel's pick, released for the server). */
@@ -184,11 +187,21 @@ static inline void test_redis_spawn_fix(test_redis *s, bool may_fix)
     snprintf(log, sizeof log, "%s/log", s->dir);
     /* port 0: no TCP at all (a restart cannot find its port taken) */
     const char *argv[64] = {
-        "redis-server", "--port",           port,     "--bind", "127.0.0.1", "--unixsocket",
-        s->sock,        "--unixsocketperm", "700",    "--dir",  s->dir,      "--appendonly",
-        "yes",          "--appendfsync",    "always", "--save", "",          "--daemonize",
-        "no",           "--logfile",        log,      "--aof-load-truncated", "no"};
-    int argc = 23;
+        "redis-server",   "--port",  port,   "--unixsocket", s->sock,        "--unixsocketperm",
+        "700",            "--dir",   s->dir, "--appendonly", "yes",          "--appendfsync",
+        "always",         "--save",  "",     "--daemonize",  "no",           "--logfile",
+        log,              "--aof-load-truncated", "no", "--bind"};
+    int argc = 22;
+    char bind[sizeof s->bind];
+    snprintf(bind, sizeof bind, "%s", s->bind[0] ? s->bind : "127.0.0.1");
+    for (char *save = NULL, *a = strtok_r(bind, " ", &save); a && argc < 30;
+         a = strtok_r(NULL, " ", &save))
+        argv[argc++] = a;
+    /* clients from the test's own private links, without a password */
+    if (s->bind[0]) {
+        argv[argc++] = "--protected-mode";
+        argv[argc++] = "no";
+    }
     for (int i = 0; s->extra[i] && argc < 63; i++)
         argv[argc++] = s->extra[i];
     struct stat st;
@@ -250,17 +263,26 @@ static inline void test_redis_start(test_redis *s, const char *const *extra)
     test_redis_spawn(s);
 }
 
-/* The same, listening on a loopback port (s->port) too. */
-static inline void test_redis_start_tcp(test_redis *s, const char *const *extra)
+/* The same, listening on the given addresses (separated by spaces: the
+ * test's own, on links it made) instead of loopback, on a port free there. */
+static inline void test_redis_start_on(test_redis *s, const char *addrs, const char *const *extra)
 {
     memset(s, 0, sizeof *s);
     for (int i = 0; extra && extra[i] && i < 15; i++)
         s->extra[i] = extra[i];
+    cr_assert(strlen(addrs) < sizeof s->bind);
+    snprintf(s->bind, sizeof s->bind, "%s", addrs);
     snprintf(s->dir, sizeof s->dir, "/tmp/mt-redis-XXXXXX");
     cr_assert(mkdtemp(s->dir), "mkdtemp: %s", strerror(errno));
     snprintf(s->sock, sizeof s->sock, "%s/redis.sock", s->dir);
     s->port = test_redis_free_port();
     test_redis_spawn(s);
+}
+
+/* The same, listening on a loopback port (s->port) too. */
+static inline void test_redis_start_tcp(test_redis *s, const char *const *extra)
+{
+    test_redis_start_on(s, "", extra);
 }
 
 /* SIGKILL the server and reap it. */

@@ -131,9 +131,22 @@
  * with no timeout; a handle deletes its last one with its next write or at
  * free): sent again, it returns that result and does not run twice. So a call
  * that returns 0 was done once, and a write acknowledged is as durable as
- * the server's persistence makes it (appendonly yes with appendfsync
- * always: it survives the server's crash; everysec: up to a second of
- * writes may be lost). Done once holds across the server's crash when the
+ * the server's persistence makes it. With appendonly yes and appendfsync
+ * always, the server writes and fsyncs a change before it answers, so it
+ * survives a crash of the server, and of its machine as far as the disk
+ * keeps what fsync wrote (our test kills redis-server with SIGKILL mid-run,
+ * three times, under four processes incrementing as fast as they can, and
+ * finds every acknowledged increment after the restarts; it does not cut
+ * the power). With everysec, what the server wrote but has not fsynced yet
+ * (about the last second, two when the disk is slow) is lost when its
+ * machine loses power or its kernel crashes. A kill of the server process
+ * alone keeps that (the kernel's page cache survives it), but not what the
+ * server answered without writing it: Redis 7.0 holds its writes to the
+ * AOF, and still answers, while a background fsync is in progress (for up
+ * to 2 s). Measured by the same test, a process kill on ext4 (29 runs,
+ * 87 SIGKILLs): 7 kills lost acknowledged increments, from 41 up to 2,392
+ * of the 19,709 acknowledged in the 0.8 to 1.4 s before that kill; the
+ * other 80 lost none. Done once holds across the server's crash when the
  * server restarts on whole scripts: with aof-load-truncated no, an AOF that
  * the crash cut in the middle of a write is repaired with redis-check-aof
  * --fix (Redis 7's default, yes, keeps the first commands of the cut

@@ -107,8 +107,9 @@ static int exchange(redisContext *ctx, double seconds, int argc, const char **ar
     return err;
 }
 
-/* AUTH and SELECT on a new connection: 0, RETRY, or a final error. */
-static int handshake(mt__rconn *c, double seconds)
+/* AUTH and SELECT on a new connection, done by `deadline` (monotonic
+ * seconds): 0, RETRY (also when the time is up), or a final error. */
+static int handshake(mt__rconn *c, double deadline)
 {
     const mt__rurl *u = c->url;
     char db[16];
@@ -121,7 +122,9 @@ static int handshake(mt__rconn *c, double seconds)
         const char **argv = step ? select : auth;
         redisReply *reply;
         bool sent;
-        int err = exchange(c->ctx, seconds, argc, argv, NULL, &reply, &sent);
+        double left = deadline - mt_monotonic();
+        if (left <= 0) return RETRY;
+        int err = exchange(c->ctx, left, argc, argv, NULL, &reply, &sent);
         if (err == -ENOMEM) return err;
         if (err < 0) return RETRY;
         if (reply->type == REDIS_REPLY_ERROR)
@@ -157,6 +160,7 @@ static int connect_tcp(mt__rconn *c, double seconds)
 static int connect_once(mt__rconn *c, double seconds)
 {
     if (seconds < 0 || seconds > CONNECT_MAX) seconds = CONNECT_MAX;
+    double deadline = mt_monotonic() + seconds; /* the handshake's too */
     int err = 0;
     if (c->url->socket) {
         c->ctx = redisConnectUnixWithTimeout(c->url->socket, tv_of(seconds));
@@ -164,7 +168,7 @@ static int connect_once(mt__rconn *c, double seconds)
     } else {
         err = connect_tcp(c, seconds);
     }
-    if (err == 0) err = handshake(c, seconds);
+    if (err == 0) err = handshake(c, deadline);
     if (err) mt__rconn_drop(c);
     return err;
 }
@@ -177,12 +181,15 @@ static int call(mt__rconn *c, double window, int argc, const char **argv, const 
     bool lost = false; /* a command went out and no answer came back */
     for (;;) {
         double left = deadline - mt_monotonic();
+        if (left <= 0) return lost ? MT_ECONNLOST : MT_ECONNECT; /* a window of 0 */
         int err = c->ctx ? 0 : connect_once(c, left);
         if (err < 0) return err;
+        left = deadline - mt_monotonic();
+        /* connected with no time left: the command is not sent late */
+        if (err == 0 && left <= 0) return lost ? MT_ECONNLOST : MT_ECONNECT;
         if (err == 0) {
             bool sent = false;
             redisReply *reply = NULL;
-            left = deadline - mt_monotonic();
             err = exchange(c->ctx, isinf(left) ? -1 : left, argc, argv, lens, &reply, &sent);
             if (err == -ENOMEM) return err;
             if (err == 0 && reply->type == REDIS_REPLY_ERROR && transient(reply)) {
@@ -296,6 +303,15 @@ static int load(mt__rconn *c, double window, const char *script, char sha[41])
     return err;
 }
 
+/* The window left until deadline: -1 for none, 0 once it has passed (a
+ * negative window would mean no limit). */
+static double window_left(double deadline)
+{
+    if (isinf(deadline)) return -1;
+    double left = deadline - mt_monotonic();
+    return left > 0 ? left : 0;
+}
+
 int mt__rconn_script(mt__rconn *c, double window, const char *script, int argc, const char **argv,
                      size_t *lens, redisReply **out)
 {
@@ -303,12 +319,10 @@ int mt__rconn_script(mt__rconn *c, double window, const char *script, int argc, 
     char sha[41];
     bool loaded = false;
     for (;;) {
-        double left = isinf(deadline) ? -1 : deadline - mt_monotonic();
         int err = 0;
         if (!loaded && !digest_find(script, sha)) {
-            err = load(c, left, script, sha);
+            err = load(c, window_left(deadline), script, sha);
             loaded = true;
-            left = isinf(deadline) ? -1 : deadline - mt_monotonic();
         }
         if (err < 0) return err;
         argv[0] = "EVALSHA";
@@ -317,14 +331,13 @@ int mt__rconn_script(mt__rconn *c, double window, const char *script, int argc, 
             lens[0] = 7;
             lens[1] = 40;
         }
-        if ((err = mt__rconn_call(c, left < 0 && !isinf(deadline) ? 0 : left, argc, argv, lens,
-                                  out)) < 0)
+        if ((err = mt__rconn_call(c, window_left(deadline), argc, argv, lens, out)) < 0)
             return err;
         redisReply *r = *out;
         /* not run: the server lost its scripts (a restart, SCRIPT FLUSH) */
         if (r->type != REDIS_REPLY_ERROR || strncmp(r->str, "NOSCRIPT", 8) || loaded) return 0;
         freeReplyObject(r);
-        if ((err = load(c, left, script, sha)) < 0) return err;
+        if ((err = load(c, window_left(deadline), script, sha)) < 0) return err;
         loaded = true;
     }
 }

@@ -74,7 +74,11 @@ static void fork_child(void)
         r->forget[0] = '\0';
         r->op_rand = random64();
         r->op_count = 0;
-        lock_init(&r->lock); /* its holder, if any, does not run here */
+        /* this thread owns the lock (fork_prepare took it, or a coroutine
+         * of its loop holds it): released, so that ThreadSanitizer sees it
+         * free too, and made anew (a holder's call does not go on here) */
+        pthread_mutex_unlock(&r->lock);
+        lock_init(&r->lock);
     }
     pthread_mutex_unlock(&handles_lock);
 }
