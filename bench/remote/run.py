@@ -73,6 +73,7 @@ from tool_bench import install, machine  # noqa: E402  (bench/tool_bench.py)
 
 PIPELINE = 16
 PING_N = 20000  # redis-benchmark's unpipelined PINGs
+RB_MIN = 200_000  # redis-benchmark's pipelined requests, at least
 
 
 def log(msg):
@@ -207,7 +208,7 @@ def harmonic(push, pop):
 
 
 def rb_queue(server, v):
-    n, payload = v["n"], "m" * 16
+    n, payload = v["rb_n"], "m" * 16
     if v["family"] == "list":
         rates = rb(server, v, "-P", str(PIPELINE), "-n", str(n), "-d", "16", "-t", "lpush,rpop")
         push, pop = rates["LPUSH"], rates["RPOP"]
@@ -223,7 +224,7 @@ def rb_queue(server, v):
 
 
 def rb_dict(server, v):
-    n = v["n"]
+    n = v["rb_n"]
     incr = next(iter(rb(server, v, "-P", str(PIPELINE), "-n", str(n), "HINCRBY", "rbhash",
                         "k", "1").values()))
     get = next(iter(rb(server, v, "-P", str(PIPELINE), "-n", str(n), "HGET", "rbhash",
@@ -360,7 +361,7 @@ def values_of(runs, where, field):
     """Per round: the figure, or why there is none."""
     item, name = where
     out = []
-    for res in runs[item]:
+    for res in runs.get(item, ["not run"]):
         if isinstance(res, str):
             out.append(res)
         elif name not in res:
@@ -419,8 +420,8 @@ def table(runs, family):
                 result = "met" if ok else "missed"
             else:
                 result = "not measured"
-        out.append(f"| {r.label} | {ta} {r.unit} | {tb} {r.unit} | {ratio}{rng} | {target} | "
-                   f"{result} |")
+        ua, ub = (f" {r.unit}" if m else "" for m in (ma, mb))
+        out.append(f"| {r.label} | {ta}{ua} | {tb}{ub} | {ratio}{rng} | {target} | {result} |")
     return out
 
 
@@ -469,7 +470,8 @@ def report(runs, stats, args, rounds, started, load_before, server):
               f"Sizes: dict and queue {args.n:,} operations; pool and Celery {args.tasks:,} "
               f"tasks, RQ SimpleWorker {args.tasks:,} jobs, RQ Worker {args.rq_fork_tasks:,} jobs "
               f"(it forks per job: its rate on fewer jobs); round trips {args.rt:,} "
-              f"(redis-benchmark's PING {PING_N:,}).",
+              f"(redis-benchmark's PING {PING_N:,}); redis-benchmark pipelined "
+              f"{max(args.n, RB_MIN):,} requests of each command.",
               f"Rounds: {rounds}, every command once a round, the order reversed every other "
               "round; medians (min-max over the rounds). Ratios: ours / anchor of the medians; "
               "in brackets those of single rounds.",
@@ -513,7 +515,7 @@ def report(runs, stats, args, rounds, started, load_before, server):
               + f" (queue rate: one push plus one pop per message, 1 / (1/push + 1/pop)); "
               "`HINCRBY rbhash k 1`, `HGET rbhash k`; unpipelined PING: `-P 1 -c 1 -t "
               "ping_mbulk`.",
-              "- `bench_rping SOCKET 1000`: PING through hiredis's blocking API, one after "
+              f"- `bench_rping SOCKET {args.rt}`: PING through hiredis's blocking API, one after "
               "another (bench/remote/bench_rping.c).", "",
               "## Every round", "",
               "| command | " + " | ".join(f"round {i + 1}" for i in range(rounds)) + " |",
@@ -597,6 +599,7 @@ def main():
         else (lambda: ["-s", server.sock])
     values = {"n": args.n, "tasks": args.tasks, "rt": args.rt, "family": args.family,
               "rq_fork_tasks": args.rq_fork_tasks, "timeout": args.timeout,
+              "rb_n": max(args.n, RB_MIN),
               "url": (f"redis://127.0.0.1:{server.port}" if args.tcp
                       else f"redis+unix://{server.sock}"),
               "server": f"127.0.0.1:{server.port}" if args.tcp else server.sock}
