@@ -48,7 +48,6 @@ queue rate is one push plus one pop per message, pipelined:
 
 import argparse
 import csv
-import datetime
 import io
 import json
 import os
@@ -450,7 +449,7 @@ def versions(server):
                                                      "libhiredis0.14"])]
 
 
-def report(runs, stats, args, rounds, started, load_before, server):
+def report(runs, stats, args, rounds, load_before, server):
     load_after = os.getloadavg()
     lines = ["# The dict, the queue and the pool on Redis, against redis-py, Celery, RQ "
              "and redis-benchmark", ""]
@@ -460,8 +459,8 @@ def report(runs, stats, args, rounds, started, load_before, server):
               f"Load average (1, 5, 15 min) before: {' '.join(f'{x:.2f}' for x in load_before)}; "
               f"after: {' '.join(f'{x:.2f}' for x in load_after)} (CPUs shared with other work: "
               "the figures of one run are comparable with each other only).",
-              f"Server: one redis-server for everything, started by the benchmark in a fresh "
-              f"directory under /var/tmp; persistence: "
+              "Server: one redis-server for everything, started by the benchmark in a fresh "
+              "directory under /var/tmp; persistence: "
               + {"everysec": "AOF, appendfsync everysec (no RDB)",
                  "always": "AOF, appendfsync always (no RDB)",
                  "none": "none (no AOF, no RDB)"}[args.persistence]
@@ -512,7 +511,7 @@ def report(runs, stats, args, rounds, started, load_before, server):
               + ("`-d 16 -t lpush,rpop`" if args.family == "list" else
                  "`XADD rbstream * m <16 B>`, then `XREADGROUP GROUP g c COUNT 1 NOACK "
                  "STREAMS rbstream >`")
-              + f" (queue rate: one push plus one pop per message, 1 / (1/push + 1/pop)); "
+              + " (queue rate: one push plus one pop per message, 1 / (1/push + 1/pop)); "
               "`HINCRBY rbhash k 1`, `HGET rbhash k`; unpipelined PING: `-P 1 -c 1 -t "
               "ping_mbulk`.",
               f"- `bench_rping SOCKET {args.rt}`: PING through hiredis's blocking API, one after "
@@ -606,7 +605,6 @@ def main():
     values["target"] = values["server"]
     runs = {i.key: [] for i in todo}
     stats = {}
-    started = datetime.datetime.now()
     load_before = os.getloadavg()
     try:
         server.start()
@@ -627,7 +625,7 @@ def main():
                     f"[{time.monotonic() - t0:.1f} s]")
     finally:
         server.stop()
-    text = report(runs, stats, args, rounds, started, load_before, server)
+    text = report(runs, stats, args, rounds, load_before, server)
     print(text)
     if not args.no_write:
         RESULTS.mkdir(parents=True, exist_ok=True)
