@@ -39,11 +39,11 @@ plus "us_per_op" for a round trip. A program of ours that is not built yet
 shows as "not built" in the table. After each of ours, the server's
 INFO commandstats gives the commands it sent per operation (in the table).
 
-The queue's command family (--family) is the one the anchors use: list
-(LPUSH / BRPOP; redis-benchmark LPUSH and RPOP) or stream (XADD /
-XREADGROUP ... NOACK; redis-benchmark the same two). redis-benchmark's
-queue rate is one push plus one pop per message, pipelined:
-1 / (1/push rate + 1/pop rate).
+The queue's command family (--family) is the one redis-py's queue and the
+queue's target use: list (LPUSH / BRPOP; redis-benchmark LPUSH and RPOP) or
+stream (XADD / XREADGROUP ... NOACK; redis-benchmark the same two);
+redis-benchmark runs both families every round. Its queue rate is one push
+plus one pop per message, pipelined: 1 / (1/push rate + 1/pop rate).
 """
 
 import argparse
@@ -207,19 +207,21 @@ def harmonic(push, pop):
 
 
 def rb_queue(server, v):
+    """Both families' push and pop rates, and "queue": the chosen family's
+    messages per second."""
     n, payload = v["rb_n"], "m" * 16
-    if v["family"] == "list":
-        rates = rb(server, v, "-P", str(PIPELINE), "-n", str(n), "-d", "16", "-t", "lpush,rpop")
-        push, pop = rates["LPUSH"], rates["RPOP"]
-    else:
-        rates = rb(server, v, "-P", str(PIPELINE), "-n", str(n), "XADD", "rbstream", "*", "m",
-                   payload)
-        push = next(iter(rates.values()))
-        server.cli("XGROUP", "CREATE", "rbstream", "g", "0")
-        rates = rb(server, v, "-P", str(PIPELINE), "-n", str(n), "XREADGROUP", "GROUP", "g",
-                   "c", "COUNT", "1", "NOACK", "STREAMS", "rbstream", ">")
-        pop = next(iter(rates.values()))
-    return [line("push", n, push), line("pop", n, pop), line("queue", n, harmonic(push, pop))]
+    rates = rb(server, v, "-P", str(PIPELINE), "-n", str(n), "-d", "16", "-t", "lpush,rpop")
+    lpush, rpop = rates["LPUSH"], rates["RPOP"]
+    xadd = next(iter(rb(server, v, "-P", str(PIPELINE), "-n", str(n), "XADD", "rbstream", "*",
+                        "m", payload).values()))
+    server.cli("XGROUP", "CREATE", "rbstream", "g", "0")
+    xread = next(iter(rb(server, v, "-P", str(PIPELINE), "-n", str(n), "XREADGROUP", "GROUP",
+                         "g", "c", "COUNT", "1", "NOACK", "STREAMS", "rbstream", ">").values()))
+    lines = [line("lpush", n, lpush), line("rpop", n, rpop),
+             line("list_queue", n, harmonic(lpush, rpop)), line("xadd", n, xadd),
+             line("xreadgroup", n, xread), line("stream_queue", n, harmonic(xadd, xread))]
+    chosen = harmonic(lpush, rpop) if v["family"] == "list" else harmonic(xadd, xread)
+    return lines + [line("queue", n, chosen)]
 
 
 def rb_dict(server, v):
@@ -508,10 +510,10 @@ def report(runs, stats, args, rounds, load_before, server):
               "enqueued one by one, the finished registry polled every 10 ms, every result "
               "fetched and checked.",
               f"- redis-benchmark: pipelined `-P {PIPELINE}` with its default 50 clients: "
-              + ("`-d 16 -t lpush,rpop`" if args.family == "list" else
-                 "`XADD rbstream * m <16 B>`, then `XREADGROUP GROUP g c COUNT 1 NOACK "
-                 "STREAMS rbstream >`")
-              + " (queue rate: one push plus one pop per message, 1 / (1/push + 1/pop)); "
+              "`-d 16 -t lpush,rpop`, and `XADD rbstream * m <16 B>` then `XREADGROUP GROUP g "
+              "c COUNT 1 NOACK STREAMS rbstream >` (a family's queue rate: one push plus one "
+              "pop per message, 1 / (1/push + 1/pop); the table's is --family's, "
+              f"{args.family}); "
               "`HINCRBY rbhash k 1`, `HGET rbhash k`; unpipelined PING: `-P 1 -c 1 -t "
               "ping_mbulk`.",
               f"- `bench_rping SOCKET {args.rt}`: PING through hiredis's blocking API, one after "
