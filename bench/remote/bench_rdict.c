@@ -3,33 +3,26 @@
  * mt_dict_get, from one process, one call (one round trip) per operation;
  * beside bench/remote/py/redis_dict.py (redis-py's HINCRBY and HGET).
  *
- *   bench_rdict SERVER N
+ *   bench_rdict URL N
  *
- * SERVER is a server's name without the object's (redis://127.0.0.1:6379
- * or redis+unix:///path/to/redis.sock); the dict is SERVER/bench-rdict-PID,
- * removed at the end. Keys k0 ... k999 are incremented in turn by 1, then
+ * URL names the dict on its server (redis://127.0.0.1:6379/NAME or
+ * redis+unix:///path/to/redis.sock/NAME); whatever object has that name is
+ * removed first, and the dict at the end. Keys k0 ... k999 are incremented in turn by 1, then
  * read back in the same order, and every value read is checked against the
  * count of increments its key got. Prints one JSON line per measurement:
  *   {"name": "dict_incr", "ops": N, "seconds": S, "rate": R}
  *   {"name": "dict_get", "ops": N, "seconds": S, "rate": R}
  * and exits 1 without a figure if a call fails or a value is wrong.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "../bench_util.h"
 #include "multitask.h"
 
 #define KEYS 1000
-
-static void print_rate(const char *name, long n, double secs)
-{
-    printf("{\"name\": \"%s\", \"ops\": %ld, \"seconds\": %.6f, \"rate\": %.1f}\n", name, n, secs,
-           (double)n / secs);
-    fflush(stdout);
-}
 
 /* The name of key i % KEYS into buf; its length. */
 static size_t key_of(char *buf, size_t size, long i)
@@ -45,17 +38,11 @@ static long expected(long k, long n)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s SERVER N\n", argv[0]);
-        return 2;
-    }
-    long n = strtol(argv[2], NULL, 10);
-    if (n < 1)
-        bench_die("N must be a positive count");
-    char name[1024];
-    if (snprintf(name, sizeof name, "%s/bench-rdict-%ld", argv[1], (long)getpid())
-        >= (int)sizeof name)
-        bench_die("server name too long");
+    const char *name;
+    long n = bench_server_args(argc, argv, &name);
+    int err = mt_shared_unlink(name);
+    if (err != -ENOENT)
+        bench_check(err, "mt_shared_unlink");
 
     mt_dict *d;
     bench_check(mt_dict_open(&d, name, NULL), "mt_dict_open");
@@ -65,7 +52,7 @@ int main(int argc, char **argv)
     for (long i = 0; i < n; i++)
         bench_check(mt_dict_incr(d, key, key_of(key, sizeof key, i), 1, NULL), "mt_dict_incr");
     double t1 = bench_now();
-    print_rate("dict_incr", n, t1 - t0);
+    bench_rate_line("dict_incr", n, t1 - t0, false);
 
     mt_buf value = MT_BUF_INIT;
     char text[32];
@@ -81,7 +68,7 @@ int main(int argc, char **argv)
             bench_die("%s is %s, not %ld", key, text, expected(i % KEYS, n));
     }
     t1 = bench_now();
-    print_rate("dict_get", n, t1 - t0);
+    bench_rate_line("dict_get", n, t1 - t0, false);
 
     mt_buf_free(&value);
     mt_dict_free(d);

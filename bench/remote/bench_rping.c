@@ -48,22 +48,15 @@ static void ping(redisContext *c)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s SERVER N\n", argv[0]);
-        return 2;
-    }
-    long n = strtol(argv[2], NULL, 10);
-    if (n < 1)
-        bench_die("N must be a positive count");
-    redisContext *c = connect_to(argv[1]);
+    const char *server; /* here a socket's path or HOST:PORT */
+    long n = bench_server_args(argc, argv, &server);
+    redisContext *c = connect_to(server);
     ping(c); /* the connection's first use, outside the clock */
     double t0 = bench_now();
     for (long i = 0; i < n; i++)
         ping(c);
     double secs = bench_now() - t0;
-    printf("{\"name\": \"ping_rtt\", \"ops\": %ld, \"seconds\": %.6f, \"rate\": %.1f, "
-           "\"us_per_op\": %.3f}\n",
-           n, secs, (double)n / secs, secs / (double)n * 1e6);
+    bench_rate_line("ping_rtt", n, secs, true);
     redisFree(c);
     return 0;
 }

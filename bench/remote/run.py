@@ -7,7 +7,7 @@ invocation on one redis-server of its own, interleaved, and the table
     /usr/bin/python3 bench/remote/run.py                    # 100,000 ops and tasks, 3 rounds
     /usr/bin/python3 bench/remote/run.py --quick            # 20,000 of each, 1 round
     /usr/bin/python3 bench/remote/run.py --n 20000 --tasks 20000 --rounds 1
-    /usr/bin/python3 bench/remote/run.py --family stream --persistence none
+    /usr/bin/python3 bench/remote/run.py --family list --persistence none
 
 The server: Debian's redis-server, started by this script in a fresh
 directory under /var/tmp (on the disk: the AOF is written there), listening
@@ -20,9 +20,9 @@ the data is flushed (FLUSHALL) and the AOF rewritten, outside the clock, so
 that no run inherits another's data or a rewrite.
 
 What runs, each --rounds times, the order reversed every other round:
-  ours      build/bench/remote/bench_rdict SERVER N   N mt_dict_incr, then N mt_dict_get
-            bench_rqueue SERVER N                     N 16 B messages, producer -> consumer process
-            bench_rpool SERVER TASKS                  TASKS tiny tasks on 2 workers, then
+  ours      build/bench/remote/bench_rdict URL N      N mt_dict_incr, then N mt_dict_get
+            bench_rqueue URL N                        N 16 B messages, producer -> consumer process
+            bench_rpool URL TASKS                     TASKS tiny tasks on 2 workers, then
                                                       1000 apply round trips, one after another
   redis-py  py/redis_dict.py, py/redis_queue.py       the same work, one command per op
   Celery    py/celery_bench.py                        one worker of --concurrency 2 (prefork)
@@ -31,16 +31,18 @@ What runs, each --rounds times, the order reversed every other round:
   redis-benchmark                                     the server's own limits: the queue's commands
                                                       and HINCRBY/HGET pipelined (-P 16, 50
                                                       clients), PING unpipelined (-P 1 -c 1)
-  bench_rping SERVER 1000                             1000 sequential PINGs through hiredis
-SERVER is the server's name without an object's (redis+unix:///path/redis.sock
-or redis://127.0.0.1:PORT); a program appends /NAME of its own. Each program
+  bench_rping SOCKET 1000                             1000 sequential PINGs through hiredis
+URL names the program's object on the server: redis+unix:///path/redis.sock/NAME
+(--tcp: redis://127.0.0.1:PORT/NAME), NAME bench-rdict, bench-rqueue or
+bench-rpool; the anchors get the socket's path (or HOST:PORT). Each program
 prints one JSON line per measurement, {"name":..,"ops":..,"seconds":..,"rate":..},
 plus "us_per_op" for a round trip. A program of ours that is not built yet
 shows as "not built" in the table. After each of ours, the server's
 INFO commandstats gives the commands it sent per operation (in the table).
 
-The queue's command family (--family) is the one redis-py's queue and the
-queue's target use: list (LPUSH / BRPOP; redis-benchmark LPUSH and RPOP) or
+The queue's command family (--family; stream by default, as mt_queue on a
+server is a stream with a consumer group) is the one redis-py's queue and
+the queue's target use: list (LPUSH / BRPOP; redis-benchmark LPUSH and RPOP) or
 stream (XADD / XREADGROUP ... NOACK; redis-benchmark the same two);
 redis-benchmark runs both families every round. Its queue rate is one push
 plus one pop per message, pipelined: 1 / (1/push rate + 1/pop rate).
@@ -49,11 +51,9 @@ plus one pop per message, pipelined: 1 / (1/push rate + 1/pop rate).
 import argparse
 import csv
 import io
-import json
 import os
 import shlex
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -68,15 +68,12 @@ ROOT = HERE.parent.parent
 RESULTS = ROOT / "bench" / "results"
 PY = "/usr/bin/python3"
 sys.path.insert(0, str(HERE.parent))
-from tool_bench import install, machine  # noqa: E402  (bench/tool_bench.py)
+from tool_bench import (build_benchmarks, end_on_signals, install, log,  # noqa: E402
+                        machine, run_json)
 
 PIPELINE = 16
 PING_N = 20000  # redis-benchmark's unpipelined PINGs
 RB_MIN = 200_000  # redis-benchmark's pipelined requests, at least
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 # ---- the server ----------------------------------------------------------------
@@ -241,10 +238,17 @@ def rb_ping(server, v):
 def items(build):
     b = f"{build}/bench/remote"
     py = str(HERE / "py")
+
+    def ours(prog):
+        """bench/remote/'s program, or one bench/meson.build builds."""
+        for path in (Path(b, prog), Path(build, "bench", prog)):
+            if path.exists():
+                return str(path)
+        return f"{b}/{prog}"
     return [
-        Item("rdict", "ours", [f"{b}/bench_rdict", "{url}", "{n}"], ours=True),
-        Item("rqueue", "ours", [f"{b}/bench_rqueue", "{url}", "{n}"], ours=True),
-        Item("rpool", "ours", [f"{b}/bench_rpool", "{url}", "{tasks}"], ours=True),
+        Item("rdict", "ours", [ours("bench_rdict"), "{url}/bench-rdict", "{n}"], ours=True),
+        Item("rqueue", "ours", [ours("bench_rqueue"), "{url}/bench-rqueue", "{n}"], ours=True),
+        Item("rpool", "ours", [ours("bench_rpool"), "{url}/bench-rpool", "{tasks}"], ours=True),
         Item("py_dict", "redis-py", [PY, f"{py}/redis_dict.py", "{server}", "{n}"]),
         Item("py_queue", "redis-py", [PY, f"{py}/redis_queue.py", "{server}", "{n}", "{family}"]),
         Item("celery", "Celery", [PY, f"{py}/celery_bench.py", "{server}", "{tasks}", "{rt}"]),
@@ -279,35 +283,9 @@ def run_item(item, server, values, timeout):
     argv = [a.format(**values) for a in item.argv]
     if not os.access(argv[0], os.X_OK):
         return "not built"
-    with tempfile.TemporaryFile() as err:
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
-                             start_new_session=True, cwd=HERE / "py")
-        try:
-            out, _ = p.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.communicate()
-            return f"timeout after {timeout:.0f} s"
-        except BaseException:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
-            raise
-        err.seek(0)
-        tail = err.read().decode(errors="replace").strip().splitlines()
-    try:  # whatever the command left in its group goes now
-        os.killpg(p.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    if p.returncode != 0:
-        return f"exit {p.returncode}: {(tail or [''])[-1][:160]}"
-    lines = []
-    for text in out.decode(errors="replace").splitlines():
-        try:
-            lines.append(json.loads(text))
-        except json.JSONDecodeError:
-            pass
-    if not lines:
-        return "no JSON line"
+    lines = run_json(argv, timeout, cwd=HERE / "py")
+    if isinstance(lines, str):
+        return lines
     if item.key == "rpool":
         return pool_names(lines)
     if item.key == "rqueue":
@@ -488,11 +466,11 @@ def report(runs, stats, args, rounds, load_before, server):
         lines.append(f"- {label}: {per_op(st, ops)}")
     lines += ["", "## What ran", "",
               f"`{shlex.join(['/usr/bin/python3', 'bench/remote/run.py'] + sys.argv[1:])}`. "
-              "SERVER is the server's name for ours (`redis+unix://SOCKET`; a program appends "
-              "/NAME), the socket's path (or HOST:PORT) for the others.", "",
-              "- Ours: `bench_rdict SERVER N` (mt_dict_incr N times over 1000 keys, then "
-              "mt_dict_get N times, each value checked); `bench_rqueue SERVER N` (16 B messages, "
-              "one producer process, one consumer process); `bench_rpool SERVER TASKS` (tiny "
+              "URL names the object of ours on the server (`redis+unix://SOCKET/NAME`); the "
+              "others get the socket's path (or HOST:PORT).", "",
+              "- Ours: `bench_rdict URL N` (mt_dict_incr N times over 1000 keys, then "
+              "mt_dict_get N times, each value checked); `bench_rqueue URL N` (16 B messages, "
+              "one producer process, one consumer process); `bench_rpool URL TASKS` (tiny "
               "tasks on 2 workers, all results gathered, then apply round trips one after "
               "another).",
               "- redis-py: `py/redis_dict.py` (HINCRBY then HGET, one command per operation, no "
@@ -537,24 +515,8 @@ def report(runs, stats, args, rounds, load_before, server):
 
 # ---- main ----------------------------------------------------------------------
 
-def build(build_dir):
-    """A release build of the tree with the benchmarks (as bench/run.py's)."""
-    opts = ["--buildtype=release", "-Dtests=false", "-Dexamples=false", "-Dbenchmarks=true"]
-    setup = ["meson", "setup"] + (["--reconfigure"] if (build_dir / "build.ninja").exists()
-                                  else []) + [str(build_dir), str(ROOT)] + opts
-    for argv in (setup, ["ninja", "-C", str(build_dir), "-j2"]):
-        log("$ " + " ".join(argv))
-        if subprocess.run(argv, stdout=sys.stderr).returncode != 0:
-            sys.exit(f"run.py: {argv[0]} failed")
-
-
-def interrupted(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main():
-    signal.signal(signal.SIGINT, interrupted)
-    signal.signal(signal.SIGTERM, interrupted)
+    end_on_signals()  # SIGINT, SIGTERM: the command's group killed, the server stopped
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, help="dict and queue operations (default 100,000)")
     ap.add_argument("--tasks", type=int, help="pool, Celery and RQ tasks (default 100,000)")
@@ -564,7 +526,7 @@ def main():
     ap.add_argument("--rounds", type=int, help="default 3 (--quick: 1)")
     ap.add_argument("--quick", action="store_true",
                     help="20,000 operations and tasks, 500 RQ Worker jobs, 1 round")
-    ap.add_argument("--family", choices=("list", "stream"), default="list",
+    ap.add_argument("--family", choices=("list", "stream"), default="stream",
                     help="the anchors' queue commands: LPUSH/BRPOP or XADD/XREADGROUP")
     ap.add_argument("--persistence", choices=tuple(PERSISTENCE), default="everysec")
     ap.add_argument("--tcp", action="store_true", help="clients on 127.0.0.1, not the socket")
@@ -586,7 +548,7 @@ def main():
         install()
     build_dir = Path(args.build_dir).resolve()
     if not args.no_build:
-        build(build_dir)
+        build_benchmarks(build_dir)
     todo = items(build_dir)
     if args.only:
         wanted = set(args.only.split(","))

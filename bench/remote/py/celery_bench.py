@@ -7,7 +7,6 @@ and checked (celery_tasks), then RT tasks one after another, each sent with
 delay() and waited for with get() (celery_apply_rtt, us_per_op). The worker
 is stopped at the end."""
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,18 +21,20 @@ def start_worker(env):
     cmd = [sys.executable, "-m", "celery", "-A", "celery_app", "worker", "--pool", "prefork",
            "--concurrency", "2", "--loglevel", "WARNING", "--without-gossip", "--without-mingle",
            "--without-heartbeat", "--hostname", f"bench{os.getpid()}@%h"]
-    return subprocess.Popen(cmd, cwd=HERE, env=env, start_new_session=True,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    # In this process's group: the driver's kill of the group reaches it.
+    return subprocess.Popen(cmd, cwd=HERE, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL)
 
 
 def stop_worker(worker):
+    """A warm shutdown: the worker ends its pool's processes, then itself."""
     if worker.poll() is not None:
         return
-    os.killpg(worker.pid, signal.SIGTERM)
+    worker.terminate()
     try:
         worker.wait(30)
     except subprocess.TimeoutExpired:
-        os.killpg(worker.pid, signal.SIGKILL)
+        worker.kill()
         worker.wait()
 
 

@@ -8,7 +8,6 @@ finished registry holds all N (polled every 10 ms), every result fetched and
 checked (rq_tasks_fork or rq_tasks_simple). The workers are stopped at the
 end."""
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -34,7 +33,8 @@ def main():
     q = Queue(qname, connection=conn)
     cmd = ["/usr/bin/rq", "worker", "--url", url(server), "--worker-class", CLASSES[kind],
            "--logging_level", "WARNING", "--quiet", qname]
-    workers = [subprocess.Popen(cmd, cwd=HERE, start_new_session=True, stdin=subprocess.DEVNULL,
+    # In this process's group: the driver's kill of the group reaches them.
+    workers = [subprocess.Popen(cmd, cwd=HERE, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL) for _ in range(2)]
     try:
         deadline = time.monotonic() + 60
@@ -57,14 +57,14 @@ def main():
                     die(f"job {i}: wrong result")
         report(f"rq_tasks_{kind}", n, time.monotonic() - t0)
     finally:
-        for w in workers:
+        for w in workers:  # a warm shutdown
             if w.poll() is None:
-                os.killpg(w.pid, signal.SIGTERM)
+                w.terminate()
         for w in workers:
             try:
                 w.wait(30)
             except subprocess.TimeoutExpired:
-                os.killpg(w.pid, signal.SIGKILL)
+                w.kill()
                 w.wait()
 
 
