@@ -37,8 +37,9 @@ URL names the program's object on the server: redis+unix:///path/redis.sock/NAME
 bench-rpool; the anchors get the socket's path (or HOST:PORT). Each program
 prints one JSON line per measurement, {"name":..,"ops":..,"seconds":..,"rate":..},
 plus "us_per_op" for a round trip. A program of ours that is not built yet
-shows as "not built" in the table. After each of ours, the server's
-INFO commandstats gives the commands it sent per operation (in the table).
+shows as "not built" in the table. After each command but redis-benchmark's
+and bench_rping's, the server's INFO commandstats gives the commands it sent
+per operation (below the table).
 
 The queue's command family (--family; stream by default, as mt_queue on a
 server is a stream with a consumer group) is the one redis-py's queue and
@@ -171,13 +172,12 @@ class Server:
 
 @dataclass
 class Item:
-    """One command of a round: its argv (filled from the run's values) and
-    which lines it prints; `ours` marks our programs, whose commands per
-    operation are counted."""
+    """One command of a round: its argv (filled from the run's values) or a
+    function, and its operations (0: its commands are not counted)."""
     key: str
     who: str
     argv: list
-    ours: bool = False
+    ops: int = 0            # operations, to count the commands sent per operation
     builtin: object = None  # a function(server, values) -> [lines], instead of argv
 
 
@@ -235,7 +235,7 @@ def rb_ping(server, v):
     return [line("ping_rtt", PING_N, rates["PING_MBULK"], rtt=True)]
 
 
-def items(build):
+def items(build, args):
     b = f"{build}/bench/remote"
     py = str(HERE / "py")
 
@@ -246,16 +246,19 @@ def items(build):
                 return str(path)
         return f"{b}/{prog}"
     return [
-        Item("rdict", "ours", [ours("bench_rdict"), "{url}/bench-rdict", "{n}"], ours=True),
-        Item("rqueue", "ours", [ours("bench_rqueue"), "{url}/bench-rqueue", "{n}"], ours=True),
-        Item("rpool", "ours", [ours("bench_rpool"), "{url}/bench-rpool", "{tasks}"], ours=True),
-        Item("py_dict", "redis-py", [PY, f"{py}/redis_dict.py", "{server}", "{n}"]),
-        Item("py_queue", "redis-py", [PY, f"{py}/redis_queue.py", "{server}", "{n}", "{family}"]),
-        Item("celery", "Celery", [PY, f"{py}/celery_bench.py", "{server}", "{tasks}", "{rt}"]),
+        Item("rdict", "ours", [ours("bench_rdict"), "{url}/bench-rdict", "{n}"], 2 * args.n),
+        Item("rqueue", "ours", [ours("bench_rqueue"), "{url}/bench-rqueue", "{n}"], args.n),
+        Item("rpool", "ours", [ours("bench_rpool"), "{url}/bench-rpool", "{tasks}"],
+             args.tasks),
+        Item("py_dict", "redis-py", [PY, f"{py}/redis_dict.py", "{server}", "{n}"], 2 * args.n),
+        Item("py_queue", "redis-py", [PY, f"{py}/redis_queue.py", "{server}", "{n}", "{family}"],
+             args.n),
+        Item("celery", "Celery", [PY, f"{py}/celery_bench.py", "{server}", "{tasks}", "{rt}"],
+             args.tasks),
         Item("rq_simple", "RQ SimpleWorker",
-             [PY, f"{py}/rq_bench.py", "{server}", "{tasks}", "simple"]),
+             [PY, f"{py}/rq_bench.py", "{server}", "{tasks}", "simple"], args.tasks),
         Item("rq_fork", "RQ Worker", [PY, f"{py}/rq_bench.py", "{server}", "{rq_fork_tasks}",
-                                      "fork"]),
+                                      "fork"], args.rq_fork_tasks),
         Item("rb_queue", "redis-benchmark", [], builtin=rb_queue),
         Item("rb_dict", "redis-benchmark", [], builtin=rb_dict),
         Item("rb_ping", "redis-benchmark", [], builtin=rb_ping),
@@ -456,14 +459,13 @@ def report(runs, stats, args, rounds, load_before, server):
               "in brackets those of single rounds.",
               "Versions: " + "; ".join(versions(server)) + ".", ""]
     lines += table(runs, args.family) + [""]
-    lines += ["## Commands ours sent per operation", "",
+    lines += ["## Commands sent per operation", "",
               "From the server's INFO commandstats over the first successful round of each "
-              "program (commands a script runs count too; an operation is an increment, a get, "
-              "a message, or a task plus its share of the round trips).", ""]
-    for key, label in (("rdict", "dict (incr, then get)"), ("rqueue", "queue"),
-                       ("rpool", "pool")):
-        st, ops = stats.get(key, (None, 0))
-        lines.append(f"- {label}: {per_op(st, ops)}")
+              "command (commands a script runs count too; an operation is an increment or a "
+              "get, a message, or a task with its share of the round trips after them; the "
+              "workers' waits and polls count too).", ""]
+    for key, (st, ops) in stats.items():
+        lines.append(f"- {key}: {per_op(st, ops)}")
     lines += ["", "## What ran", "",
               f"`{shlex.join(['/usr/bin/python3', 'bench/remote/run.py'] + sys.argv[1:])}`. "
               "URL names the object of ours on the server (`redis+unix://SOCKET/NAME`); the "
@@ -549,7 +551,7 @@ def main():
     build_dir = Path(args.build_dir).resolve()
     if not args.no_build:
         build_benchmarks(build_dir)
-    todo = items(build_dir)
+    todo = items(build_dir, args)
     if args.only:
         wanted = set(args.only.split(","))
         unknown = wanted - {i.key for i in todo}
@@ -578,10 +580,8 @@ def main():
                 t0 = time.monotonic()
                 res = run_item(item, server, values, args.timeout)
                 runs[item.key].append(res)
-                if item.ours and not isinstance(res, str) and item.key not in stats:
-                    ops = {"rdict": 2 * args.n, "rqueue": args.n,
-                           "rpool": args.tasks}.get(item.key, 0)
-                    stats[item.key] = (server.commandstats(), ops)
+                if item.ops and not isinstance(res, str) and item.key not in stats:
+                    stats[item.key] = (server.commandstats(), item.ops)
                 shown = res if isinstance(res, str) else ", ".join(
                     f"{n} {show(ln.get('us_per_op', ln.get('rate')))}"
                     + (" us" if "us_per_op" in ln else "/s") for n, ln in res.items())
