@@ -220,3 +220,25 @@ int bench_main(int argc, char **argv, const bench_cmd *cmds, size_t ncmds)
     cmd->run(&a);
     return 0;
 }
+
+long bench_server_args(int argc, char **argv, const char **url)
+{
+    char *end;
+    long n = argc == 3 ? strtol(argv[2], &end, 10) : 0;
+    if (argc != 3 || *end || n < 1) {
+        fprintf(stderr, "usage: %s URL N (N a positive count)\n", argv[0]);
+        exit(2);
+    }
+    *url = argv[1];
+    return n;
+}
+
+void bench_rate_line(const char *name, long ops, double secs, bool per_op)
+{
+    printf("{\"name\": \"%s\", \"ops\": %ld, \"seconds\": %.6f, \"rate\": %.1f", name, ops,
+           secs, (double)ops / secs);
+    if (per_op)
+        printf(", \"us_per_op\": %.3f", secs / (double)ops * 1e6);
+    printf("}\n");
+    fflush(stdout);
+}

@@ -20,6 +20,7 @@
 #ifndef MT_BENCH_UTIL_H
 #define MT_BENCH_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct bench_args {
@@ -84,5 +85,17 @@ void bench_json_end(void);
  * times (a->n), else print seconds and ns_per_switch (two switches a round
  * trip) as the JSON line. */
 void bench_json_switches(const bench_args *a, double secs, long ran);
+
+/*
+ * The Redis benchmarks (bench/remote/): their command line is `prog URL N`,
+ * URL naming the object on its server (redis+unix:///path/redis.sock/NAME).
+ * bench_server_args returns N (at least 1) and sets *url; a usage error
+ * exits with status 2.
+ * bench_rate_line prints one measurement as bench/remote/run.py reads it:
+ *   {"name": NAME, "ops": OPS, "seconds": S, "rate": OPS/S}
+ * with "us_per_op" added when per_op is true (a round trip), and flushes.
+ */
+long bench_server_args(int argc, char **argv, const char **url);
+void bench_rate_line(const char *name, long ops, double secs, bool per_op);
 
 #endif

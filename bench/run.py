@@ -19,16 +19,16 @@ Standard library only; run with Debian's /usr/bin/python3.
 
 import argparse
 import datetime
-import json
 import os
 import platform
-import signal
 import statistics
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+from tool_bench import build_benchmarks, run_json
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -364,31 +364,10 @@ def log(msg):
 
 
 def run_command(argv, timeout):
-    """Run one benchmark command in its own process group. Returns its JSON
-    line as a dict, or a short string saying why there is none."""
-    try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True)
-    except OSError as e:
-        return f"cannot run: {e.strerror}"
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return f"timeout after {timeout:.0f} s"
-    except BaseException:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise
-    if proc.returncode != 0:
-        last = (err.strip().splitlines() or ["no message"])[-1]
-        return f"exit {proc.returncode}: {last}"
-    lines = [line for line in out.splitlines() if line.strip()]
-    try:
-        return json.loads(lines[-1])
-    except (IndexError, json.JSONDecodeError):
-        return "no JSON line in its output"
+    """Run one benchmark command in its own process group. Returns its (last)
+    JSON line as a dict, or a short string saying why there is none."""
+    lines = run_json(argv, timeout)
+    return lines if isinstance(lines, str) else lines[-1]
 
 
 def command_values(b, quick, build):
@@ -683,20 +662,6 @@ def install():
         sys.exit("run.py: the packages above are missing (--no-install runs without them)")
 
 
-def build(build_dir):
-    opts = ["--buildtype=release", "-Dtests=false", "-Dexamples=false", "-Dbenchmarks=true"]
-    if (build_dir / "build.ninja").exists():
-        # --reconfigure looks for the optional dependencies again (GLib,
-        # Boost.Context, State Threads), which may have been installed since.
-        cmd = ["meson", "setup", "--reconfigure", str(build_dir), str(ROOT)] + opts
-    else:
-        cmd = ["meson", "setup", str(build_dir), str(ROOT)] + opts
-    for argv in (cmd, ["ninja", "-C", str(build_dir)]):
-        log("$ " + " ".join(argv))
-        if subprocess.run(argv, stdout=sys.stderr).returncode != 0:
-            sys.exit(f"run.py: {argv[0]} failed")
-
-
 def check_programs(benches, build_dir):
     """Every program the chosen benchmarks run exists: else say which and
     why, rather than a row of "cannot run" for each round."""
@@ -801,7 +766,7 @@ def main():
     if not args.no_install:
         install()
     if not args.no_build:
-        build(build_dir)
+        build_benchmarks(build_dir)
     check_programs(benches, build_dir)
 
     started = datetime.datetime.now(datetime.timezone.utc)

@@ -18,8 +18,10 @@ MT_PACKAGES_test="libcriterion-dev zlib1g-dev libssl-dev redis-server redis-tool
 # GThreadPool, built into bench_executor) and of the coroutine benchmarks
 # (uvloop, State Threads, Boost.Context), of the crawl and HTTP benchmarks
 # (nginx as the server; curl, wget2, aria2c, aiohttp + lxml and requests as
-# the anchors); trace: scripts/trace_to_png.py.
-MT_PACKAGES_bench="python3 rsync rclone parallel gnuplot-nox time libglib2.0-dev python3-uvloop libst-dev libboost-context-dev nginx curl wget2 aria2 python3-aiohttp python3-lxml python3-requests"
+# the anchors), of the Redis benchmarks (redis-server, started by
+# bench/remote/run.py; redis-benchmark and redis-cli from redis-tools; Celery,
+# RQ and redis-py as the anchors); trace: scripts/trace_to_png.py.
+MT_PACKAGES_bench="python3 rsync rclone parallel gnuplot-nox time libglib2.0-dev python3-uvloop libst-dev libboost-context-dev nginx curl wget2 aria2 python3-aiohttp python3-lxml python3-requests redis-server redis-tools python3-celery python3-rq python3-redis"
 MT_PACKAGES_trace="python3 python3-matplotlib"
 
 need_packages() {

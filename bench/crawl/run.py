@@ -32,7 +32,6 @@ import datetime
 import os
 import shlex
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -46,7 +45,7 @@ PY = "/usr/bin/python3"
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 import bench_site as crawl_site  # noqa: E402  (bench/crawl/bench_site.py)
-from tool_bench import build_tool, install, machine  # noqa: E402  (bench/tool_bench.py)
+from tool_bench import build_tool, end_on_signals, install, machine  # noqa: E402
 
 XPATH = '//li[@class="list-group-item"]/img/@data-original'
 CONC = 20
@@ -253,16 +252,10 @@ plot for [i=2:{len(tools) + 1}] "{dat}" using i:xtic(1) title columnheader(i) lc
     return True
 
 
-def interrupted(signum, frame):
-    raise KeyboardInterrupt
-
-
 def main():
     # SIGINT and SIGTERM end the run cleanly (the running command's group
-    # killed, nginx stopped, the outputs removed), also when started in the
-    # background, where SIGINT arrives ignored.
-    signal.signal(signal.SIGINT, interrupted)
-    signal.signal(signal.SIGTERM, interrupted)
+    # killed, nginx stopped, the outputs removed).
+    end_on_signals()
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=os.environ.get("MT_BENCH_DATA", crawl_site.DEFAULT_DATA),
                     help="where the site lives (default /var/tmp/mt-bench)")
