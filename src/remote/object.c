@@ -70,6 +70,13 @@ static void lock_init(pthread_mutex_t *lock)
 static void fork_child(void)
 {
     for (mt__remote *r = handles; r; r = r->next) {
+        if (r->held_at_fork && r->conn.ctx) {
+            /* its call may be running on a thread of the loop's pool, not
+             * copied here, with the context half changed: its socket is
+             * closed, its memory left alone */
+            close(r->conn.ctx->fd);
+            r->conn.ctx = NULL;
+        }
         mt__rconn_drop(&r->conn);
         r->forget[0] = '\0';
         r->op_rand = random64();
