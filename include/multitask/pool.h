@@ -105,6 +105,17 @@ typedef struct mt_pool_opts {
     /* Dispatch units (single tasks or chunks) queued in shared memory at
      * once; 0 means 256. */
     unsigned queue_depth;
+    /* A pool on a Redis server (see "Pools on a Redis server" below): its
+     * redis:// or redis+unix:// URL, whose last part is the pool's NAME.
+     * NULL for a pool of this machine's processes. The options above do not
+     * apply to it (they are the workers', see mt_worker_opts). */
+    const char *redis;
+    /* Redis only: times a call whose worker machine died (or was cut off
+     * for longer than its heartbeat timeout) is given to a worker again
+     * before it fails with MT_EWORKER; 0 (the default) fails it at once,
+     * as a pool of this machine does. The same count applies to a call
+     * whose worker process died (a crash in the call). */
+    unsigned retries;
 } mt_pool_opts;
 
 /*
@@ -271,6 +282,44 @@ void mt_pool_free(mt_pool *p);
  * the number of workers. For supervision tools and tests.
  */
 int mt_pool_worker_pids(mt_pool *p, pid_t *pids, int n);
+
+/* ---- pools on a Redis server ----------------------------------------- */
+
+/* What a worker machine does (mt_worker_main). A zeroed struct means
+ * defaults. */
+typedef struct mt_worker_opts {
+    /* Processes of this machine's pool that run the calls; 0 means
+     * mt_cpu_count(). */
+    int processes;
+    /* Seconds this worker may go without a heartbeat before the others
+     * count it as dead and fail (or retry) the calls it holds; 0 means 10.
+     * The worker beats every quarter of it. Not NaN, not negative. */
+    double timeout;
+    /* Calls taken from the server and not yet finished, at most; 0 means
+     * 64 per process. */
+    unsigned max_inflight;
+    /* mt_worker_main returns once this becomes true (looked at every
+     * tenth of a second); NULL: it serves until its process ends. */
+    const _Atomic(bool) *stop;
+} mt_worker_opts;
+
+/*
+ * mt_worker_main - serve the pool `url` (a redis:// or redis+unix:// URL,
+ * as mt_pool_opts.redis) on this machine: take calls from the server, run
+ * each in a local pool of opts->processes worker processes (so a crash in
+ * a call takes down only its process: the call fails with MT_EWORKER, or
+ * runs again under the client's retries), and send the results back. A
+ * call names its function; only functions registered with MT_FN_REGISTER
+ * (fn.h) run: any other fails with -ENOSYS and a message naming it.
+ * Returns 0 once *opts->stop is true (calls in flight are finished and
+ * sent first); -EINVAL (a bad URL or option); -EPROTONOSUPPORT (the remote
+ * library cannot be loaded); MT_ECONNECT, MT_EAUTH, -EACCES when the server
+ * cannot be reached or refuses us at start; MT_EREMOTE when NAME holds
+ * something not ours; the local pool's errors (mt_pool_new). Once serving,
+ * a lost server is waited for (with backoff), not returned. Ending the
+ * process (SIGTERM, SIGKILL) is a worker machine dying: see below.
+ */
+int mt_worker_main(const char *url, const mt_worker_opts *opts);
 
 /*
  * mt_init - call at the top of main() in programs that use MT_START_SPAWN.
