@@ -110,7 +110,9 @@ static void table_put(mt__rpool *rp, call *c)
     rp->count++;
 }
 
-/* Remove and return the call with this id, or NULL (lock held). */
+/* Remove and return the call with this id, or NULL (lock held). It still
+ * counts as outstanding until settled: join must not return before its
+ * future is finished. */
 static call *table_take(mt__rpool *rp, uint64_t id)
 {
     if (!rp->nbuckets)
@@ -119,11 +121,19 @@ static call *table_take(mt__rpool *rp, uint64_t id)
         if ((*pp)->id == id) {
             call *c = *pp;
             *pp = c->next;
-            if (--rp->count == 0)
-                pthread_cond_broadcast(&rp->idle);
             return c;
         }
     return NULL;
+}
+
+/* n calls taken from the table are finished (lock taken here). */
+static void settled(mt__rpool *rp, size_t n)
+{
+    pthread_mutex_lock(&rp->lock);
+    rp->count -= n;
+    if (rp->count == 0)
+        pthread_cond_broadcast(&rp->idle);
+    pthread_mutex_unlock(&rp->lock);
 }
 
 /* Finish a call's future with err and bytes, and free the call. */
@@ -156,8 +166,10 @@ static void take_answers(mt__rpool *rp, const char *p, size_t len)
         pthread_mutex_lock(&rp->lock);
         call *c = table_take(rp, id);
         pthread_mutex_unlock(&rp->lock);
-        if (c)
+        if (c) {
             finish(c, err, v.data, v.len);
+            settled(rp, 1);
+        }
     }
 }
 
@@ -311,15 +323,18 @@ static void build_entries(mt__rpool *rp, mt__rargs *a, const char *name, const m
  * the caller's again). */
 static void forget(mt__rpool *rp, uint64_t first, size_t n)
 {
+    size_t k = 0;
     pthread_mutex_lock(&rp->lock);
     for (size_t i = 0; i < n; i++) {
         call *c = table_take(rp, first + i);
         if (c) {
             mt_future_free(c->f);
             free(c);
+            k++;
         }
     }
     pthread_mutex_unlock(&rp->lock);
+    settled(rp, k);
 }
 
 static int rpool_submit(mt__rpool *rp, const char *name, const mt_iov *args, size_t n,
@@ -407,13 +422,14 @@ static void rpool_cancel_all(mt__rpool *rp, int err, const char *msg)
         }
         rp->buckets[i] = NULL;
     }
-    rp->count = 0;
-    pthread_cond_broadcast(&rp->idle);
     pthread_mutex_unlock(&rp->lock);
+    size_t k = 0;
     for (call *c = all, *next; c; c = next) {
         next = c->next;
         finish(c, err, msg, strlen(msg));
+        k++;
     }
+    settled(rp, k);
 }
 
 static void rpool_free(mt__rpool *rp)
