@@ -327,6 +327,28 @@ LEAK_TEST(remote_pool, unregistered, .timeout = 30)
     test_redis_stop(&s);
 }
 
+/* NAME holding what is not a pool of ours: -EPROTO, and it is not
+ * touched; a bad URL: -EINVAL. */
+LEAK_TEST(remote_pool, foreign_name, .timeout = 30)
+{
+    test_redis s;
+    test_redis_start(&s, NULL);
+    char url[256], reply[128];
+    cr_assert_eq(test_redis_cmd(&s, reply, sizeof reply, "SET", "p9:tasks", "mine", NULL), '+');
+    url_of(url, sizeof url, &s, "p9");
+    mt_pool *p = NULL;
+    cr_expect_eq(mt_pool_new(&p, &(mt_pool_opts){.redis = url}), -EPROTO);
+    cr_expect_eq(mt_worker_main(url, NULL), -EPROTO);
+    cr_expect_eq(test_redis_cmd(&s, reply, sizeof reply, "GET", "p9:tasks", NULL), '$');
+    cr_expect_str_eq(reply, "mine");
+    cr_expect_eq(test_redis_cmd(&s, reply, sizeof reply, "EXISTS", "p9:multitask", NULL), ':');
+    cr_expect_str_eq(reply, "0");
+    cr_expect_eq(mt_pool_new(&p, &(mt_pool_opts){.redis = "redis://host"}), -EINVAL);
+    cr_expect_eq(mt_worker_main("redis://host", NULL), -EINVAL);
+    cr_expect_eq(mt_worker_main(url, &(mt_worker_opts){.timeout = NAN}), -EINVAL);
+    test_redis_stop(&s);
+}
+
 /* A call that kills its own process fails alone (MT_EWORKER); the worker
  * keeps serving. */
 LEAK_TEST(remote_pool, crash_fails_one_call, .timeout = 40)
