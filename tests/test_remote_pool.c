@@ -14,29 +14,14 @@
 #include <sys/mman.h>
 
 #include "helpers.h"
+#include "pool_tasks.h"
 #include "redis_server.h"
 
 /* ---------------------------------------------------------- functions */
 
-static int square(const void *arg, size_t len, mt_buf *out)
-{
-    long x;
-    if (len != sizeof x)
-        return mt_fail(out, -EINVAL, "want a long, got %zu bytes", len);
-    memcpy(&x, arg, sizeof x);
-    x *= x;
-    return mt_buf_append(out, &x, sizeof x);
-}
 MT_FN_REGISTER(square)
-
-/* Item 13 kills its own process; the others are squared. */
-static int crash_13(const void *arg, size_t len, mt_buf *out)
-{
-    if (len == sizeof(long) && read_long(arg) == 13)
-        kill(getpid(), SIGKILL);
-    return square(arg, len, out);
-}
-MT_FN_REGISTER(crash_13)
+MT_FN_REGISTER(die_on_13)
+MT_FN_REGISTER(sum_args)
 
 /* A slow call: {seconds, path}. Appends "pid ppid\n" to path, sleeps,
  * and returns the pid. */
@@ -64,17 +49,8 @@ static int slow(const void *arg, size_t len, mt_buf *out)
 }
 MT_FN_REGISTER(slow)
 
-/* Registered only in the test process, after the workers started. */
-static int late(const void *arg, size_t len, mt_buf *out)
-{
-    return mt_buf_append(out, arg, len);
-}
-
-/* Never registered. */
-static int unnamed(const void *arg, size_t len, mt_buf *out)
-{
-    return mt_buf_append(out, arg, len);
-}
+/* reverse (pool_tasks.h) is registered only in the test process, after
+ * the workers started; fail_odd never is. */
 
 /* ------------------------------------------------------------- helpers */
 
@@ -163,6 +139,18 @@ static void wait_started(const char *path, int n, pid_t *pid, pid_t *ppid)
     cr_assert_fail("calls did not start");
 }
 
+/* A server of the test's own, the URL of pool `name` on it, and a slow
+ * call's argument whose calls say where they started in the server's
+ * directory. */
+static void setup_slow(test_redis *s, char *url, size_t size, const char *name, slow_arg *a,
+                       double seconds)
+{
+    test_redis_start(s, NULL);
+    url_of(url, size, s, name);
+    *a = (slow_arg){.seconds = seconds};
+    snprintf(a->path, sizeof a->path, "%s/started", s->dir);
+}
+
 static int count_lines(const char *path)
 {
     FILE *f = fopen(path, "re");
@@ -216,7 +204,7 @@ LEAK_TEST(remote_pool, results_as_local, .timeout = 60)
                  -EINVAL);
     mt_iov v;
     cr_expect_eq(mt_results_get(rr, 1, &v), -EINVAL);
-    cr_expect(strstr(v.data, "want a long") != NULL);
+    cr_expect(strstr(v.data, "want 8 bytes, got 3") != NULL, "%s", (const char *)v.data);
     cr_expect_eq(mt_results_get(rr, 2, &v), 0);
     cr_expect_eq(read_long(v.data), 9);
     mt_results_free(rr);
@@ -247,11 +235,16 @@ LEAK_TEST(remote_pool, results_as_local, .timeout = 60)
     }
 
     /* starmap: packed arguments travel whole */
-    mt_iov args[4] = {{&items[0], 8}, {&items[1], 8}, {&items[2], 8}, {&items[3], 8}};
-    cr_assert_eq(mt_pool_starmap(rp, square, args, 2, 2, NULL, &rr),
-                 -EINVAL); /* square wants one long: each item fails the same */
-    cr_expect_eq(mt_results_len(rr), 2);
+    mt_iov args[6] = {{&items[0], 8}, {&items[1], 8}, {&items[2], 8},
+                      {&items[3], 8}, {&items[4], 8}, {&items[5], 8}};
+    cr_assert_eq(mt_pool_starmap(rp, sum_args, args, 3, 2, NULL, &rr), 0);
+    cr_assert_eq(mt_pool_starmap(lp, sum_args, args, 3, 2, NULL, &lr), 0);
+    long rs[3], ls[3];
+    cr_assert_eq(mt_results_copy(rr, rs, sizeof(long)), 0);
+    cr_assert_eq(mt_results_copy(lr, ls, sizeof(long)), 0);
+    cr_expect_arr_eq(rs, ls, sizeof rs);
     mt_results_free(rr);
+    mt_results_free(lr);
 
     /* imap, ordered and not */
     for (int unordered = 0; unordered < 2; unordered++) {
@@ -305,22 +298,25 @@ LEAK_TEST(remote_pool, unregistered, .timeout = 30)
     char url[256];
     url_of(url, sizeof url, &s, "p2");
     worker w = start_worker(url, NULL);
-    static mt_fn_entry late_entry = {"late", late, NULL};
+    static mt_fn_entry late_entry = {"reverse", reverse, NULL};
     cr_assert_eq(mt_fn_register(&late_entry), 0);
-    cr_expect_eq(mt_fn_lookup("late"), late);
+    cr_expect_eq(mt_fn_register(&late_entry), 0);
+    cr_expect_eq(mt_fn_lookup("reverse"), reverse);
     cr_expect_str_eq(mt_fn_name(square), "square");
-    static mt_fn_entry clash = {"square", late, NULL};
+    cr_expect_null(mt_fn_name(fail_odd));
+    static mt_fn_entry clash = {"square", reverse, NULL}, blank = {"a b", reverse, NULL};
+    cr_expect_eq(mt_fn_register(&blank), -EINVAL);
     cr_expect_eq(mt_fn_register(&clash), -EEXIST);
     mt_pool *p = open_pool(url, 0);
     mt_future *f;
-    cr_expect_eq(mt_pool_apply_async(p, unnamed, "x", 1, &f), -EINVAL);
+    cr_expect_eq(mt_pool_apply_async(p, fail_odd, "x", 1, &f), -EINVAL);
     mt_results *r = NULL;
-    cr_expect_eq(mt_pool_map(p, unnamed, "ab", 2, 1, NULL, &r), -EINVAL);
+    cr_expect_eq(mt_pool_map(p, fail_odd, "ab", 2, 1, NULL, &r), -EINVAL);
     cr_expect_null(r);
     mt_buf out = MT_BUF_INIT;
-    cr_expect_eq(mt_pool_apply(p, late, "x", 1, &out), -ENOSYS);
+    cr_expect_eq(mt_pool_apply(p, reverse, "x", 1, &out), -ENOSYS);
     mt_buf_append(&out, "", 1);
-    cr_expect(strstr(out.data, "'late'") != NULL, "%s", out.data);
+    cr_expect(strstr(out.data, "'reverse'") != NULL, "%s", out.data);
     mt_buf_free(&out);
     mt_pool_free(p);
     cr_expect_eq(stop_worker(&w), 0);
@@ -363,7 +359,7 @@ LEAK_TEST(remote_pool, crash_fails_one_call, .timeout = 40)
     for (long i = 0; i < 20; i++)
         items[i] = i;
     mt_results *r;
-    cr_assert_eq(mt_pool_map(p, crash_13, items, 20, sizeof(long),
+    cr_assert_eq(mt_pool_map(p, die_on_13, items, 20, sizeof(long),
                              &(mt_map_opts){.chunksize = 5}, &r),
                  MT_EWORKER);
     for (size_t i = 0; i < 20; i++) {
@@ -391,13 +387,11 @@ LEAK_TEST(remote_pool, crash_fails_one_call, .timeout = 40)
 static void process_killed(unsigned retries)
 {
     test_redis s;
-    test_redis_start(&s, NULL);
     char url[256];
-    url_of(url, sizeof url, &s, "p4");
+    slow_arg a;
+    setup_slow(&s, url, sizeof url, "p4", &a, 1.0);
     worker w = start_worker(url, NULL);
     mt_pool *p = open_pool(url, retries);
-    slow_arg a = {.seconds = 1.0};
-    snprintf(a.path, sizeof a.path, "%s/started", s.dir);
     mt_future *f;
     cr_assert_eq(mt_pool_apply_async(p, slow, &a, sizeof a, &f), 0);
     pid_t pid, ppid;
@@ -435,14 +429,12 @@ LEAK_TEST(remote_pool, process_killed_retried, .timeout = 30)
 static void machine_killed(unsigned retries)
 {
     test_redis s;
-    test_redis_start(&s, NULL);
     char url[256];
-    url_of(url, sizeof url, &s, "p5");
+    slow_arg a;
+    setup_slow(&s, url, sizeof url, "p5", &a, 1.5);
     mt_worker_opts wo = {.timeout = 1.0};
     worker w1 = start_worker(url, &wo);
     mt_pool *p = open_pool(url, retries);
-    slow_arg a = {.seconds = 1.5};
-    snprintf(a.path, sizeof a.path, "%s/started", s.dir);
     mt_future *f;
     cr_assert_eq(mt_pool_apply_async(p, slow, &a, sizeof a, &f), 0);
     pid_t pid, ppid;
@@ -485,15 +477,13 @@ LEAK_TEST(remote_pool, machine_killed_retried, .timeout = 30)
 static void partition(unsigned retries)
 {
     test_redis s;
-    test_redis_start(&s, NULL);
     char url[256];
-    url_of(url, sizeof url, &s, "p6");
+    slow_arg a;
+    setup_slow(&s, url, sizeof url, "p6", &a, 0.6);
     mt_worker_opts wo = {.timeout = 1.0};
     worker w1 = start_worker(url, &wo), w2 = start_worker(url, &wo);
     mt_pool *p = open_pool(url, retries);
     enum { N = 8 };
-    slow_arg a = {.seconds = 0.6};
-    snprintf(a.path, sizeof a.path, "%s/started", s.dir);
     mt_future *fs[N];
     for (int i = 0; i < N; i++)
         cr_assert_eq(mt_pool_apply_async(p, slow, &a, sizeof a, &fs[i]), 0);

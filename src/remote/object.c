@@ -29,7 +29,7 @@ static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
 static mt__remote *handles;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-static uint64_t random64(void)
+uint64_t mt__rrandom64(void)
 {
     uint64_t r = 0;
     if (getrandom(&r, sizeof r, 0) != sizeof r) r = mt_monotonic_ns() ^ ((uint64_t)getpid() << 32);
@@ -55,7 +55,7 @@ static void fork_child(void)
     for (mt__remote *r = handles; r; r = r->next) {
         mt__rconn_drop(&r->conn);
         r->forget[0] = '\0';
-        r->op_rand = random64();
+        r->op_rand = mt__rrandom64();
         r->op_count = 0;
         pthread_mutex_unlock(&r->lock);
     }
@@ -259,7 +259,7 @@ static int handle_new(mt__remote **out, bool list, const char *url, const mt_sha
         return -ENOMEM;
     }
     r->mark_len = strlen(r->mark_key);
-    r->op_rand = random64();
+    r->op_rand = mt__rrandom64();
     *out = r;
     return 0;
 }

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "../core/core_internal.h"
@@ -236,14 +235,6 @@ static void *answer_thread(void *arg)
 
 /* --------------------------------------------------------------- calls */
 
-static uint64_t random64(void)
-{
-    uint64_t r = 0;
-    if (getrandom(&r, sizeof r, 0) != sizeof r)
-        r = mt_monotonic_ns() ^ ((uint64_t)getpid() << 32);
-    return r;
-}
-
 static void rpool_release(mt__rpool *rp)
 {
     mt__rconn_drop(&rp->send);
@@ -271,7 +262,7 @@ static int rpool_open(mt__rpool **out, const mt_pool_opts *opts)
     }
     if ((err = mt__rpool_keys_of(&rp->keys, rp->url.name)) < 0)
         goto fail;
-    snprintf(rp->cid, sizeof rp->cid, "%016llx", (unsigned long long)random64());
+    snprintf(rp->cid, sizeof rp->cid, "%016llx", (unsigned long long)mt__rrandom64());
     snprintf(rp->res_key, sizeof rp->res_key, "%s:res:%s", rp->url.name, rp->cid);
     snprintf(rp->last_id, sizeof rp->last_id, "0");
     rp->retries = opts->retries;

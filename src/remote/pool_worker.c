@@ -29,7 +29,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #include "../core/core_internal.h"
@@ -106,14 +105,6 @@ typedef struct wk {
 } wk;
 
 /* ------------------------------------------------------------- helpers */
-
-static uint64_t random64(void)
-{
-    uint64_t r = 0;
-    if (getrandom(&r, sizeof r, 0) != sizeof r)
-        r = mt_monotonic_ns() ^ ((uint64_t)getpid() << 32);
-    return r;
-}
 
 static void free_entry(entry *e)
 {
@@ -539,7 +530,7 @@ int mt__rpool_worker_main(const char *url, const mt_worker_opts *opts)
     char host[64] = "";
     gethostname(host, sizeof host - 1);
     snprintf(w.wid, sizeof w.wid, "%s-%d-%08llx", host[0] ? host : "host", (int)getpid(),
-             (unsigned long long)(random64() & 0xffffffffu));
+             (unsigned long long)(mt__rrandom64() & 0xffffffffu));
     snprintf(w.hb_key, sizeof w.hb_key, "%s:hb:%s", w.url.name, w.wid);
     w.rd = (mt__rconn){.url = &w.url, .timeout = MT__RTIMEOUT_DEFAULT};
     w.wr = (mt__rconn){.url = &w.url, .timeout = MT__RTIMEOUT_DEFAULT};

@@ -151,6 +151,10 @@ enum {
     MT__R_FOREIGN = -6,  /* -EPROTO: the name holds something not ours */
 };
 
+/* 64 random bits (getrandom, else the clock and the pid): the ids that
+ * tell one client's or worker's operations from another's. */
+uint64_t mt__rrandom64(void);
+
 /* An operation's code as the library's error. */
 int mt__rcode(long long code);
 
