@@ -367,9 +367,9 @@ typedef struct mt_worker_opts {
      * count it as dead and fail (or retry) the calls it holds; 0 means 10.
      * The worker beats every quarter of it. Not NaN, not negative. */
     double timeout;
-    /* Calls taken from the server and not yet answered: no more are taken
-     * while this many are (entries are taken whole, so a map's entry may
-     * go past it); 0 means 64 per process. */
+    /* Calls taken from the server and not yet finished here: no more are
+     * taken while this many are (entries are taken whole, so a map's entry
+     * may go past it); 0 means 64 per process. */
     unsigned max_inflight;
     /* mt_worker_main returns once this becomes true (looked at every
      * tenth of a second); NULL: it serves until its process ends. It takes

@@ -5,7 +5,7 @@
  *
  * Two threads and two connections, so that neither waits on the other:
  *   - the reader (the caller's thread) blocks in XREADGROUP while fewer
- *     than max_inflight calls are in flight, and hands each call to the
+ *     than max_inflight calls are running here, and hands each call to the
  *     local pool (mt_pool_apply_async) with a done callback that only
  *     queues it as finished;
  *   - the sender takes the finished calls, runs a call again when its
@@ -92,6 +92,11 @@ typedef struct wk {
     pthread_cond_t cond;   /* sender: something finished; reader: room */
     job *finished;         /* calls done, for the sender */
     size_t inflight;       /* calls taken and not yet answered */
+    size_t running;        /* calls taken and not yet finished here: the
+                            * reader takes more while below max_inflight,
+                            * so that the next entry is here before the
+                            * last calls of this one are done */
+    size_t last_entry_calls; /* the reader's: calls in the last entry taken */
     entry *entries;        /* in flight */
     bool sender_exit;
     pthread_t sender;
@@ -319,6 +324,12 @@ static void *sender(void *arg)
                 push_finished(w, j);
             }
         }
+        if (answered) {
+            pthread_mutex_lock(&w->lock);
+            w->running -= answered;
+            pthread_cond_broadcast(&w->cond);
+            pthread_mutex_unlock(&w->lock);
+        }
         while (send_answers(w, leaving ? STOP_SEND_WINDOW : 1.0) < 0 && !leaving)
             ;
         if (answered) {
@@ -404,7 +415,9 @@ static void take_entry(wk *w, const redisReply *e)
         w->entries->prev = en;
     w->entries = en;
     w->inflight += en->n;
+    w->running += en->n;
     pthread_mutex_unlock(&w->lock);
+    w->last_entry_calls = en->n;
     for (size_t k = 0; k < en->n; k++) {
         job *j = &en->jobs[k];
         *j = (job){.e = en, .idx = k, .fn = fn, .arg = ok ? args[k] : (mt_iov){"", 0}};
@@ -464,13 +477,18 @@ static void serve(wk *w)
     bool own = true; /* first, what a worker of this id left (none: a new id) */
     while (!(w->stop && atomic_load(w->stop))) {
         pthread_mutex_lock(&w->lock);
-        if (w->inflight >= w->max_inflight)
+        if (w->running >= w->max_inflight)
             mt__cond_wait(&w->cond, &w->lock, mt__deadline_in(READ_BLOCK_MS / 1000.0));
-        size_t room = w->inflight < w->max_inflight ? w->max_inflight - w->inflight : 0;
+        size_t room = w->running < w->max_inflight ? w->max_inflight - w->running : 0;
         pthread_mutex_unlock(&w->lock);
         if (room == 0)
             continue;
-        int err = read_entries(w, own, room < READ_COUNT ? room : READ_COUNT);
+        /* entries, as many as there is room for calls, if they hold as
+         * many as the last one did (a map's hold many: taking 64 of them
+         * would leave nothing for the other workers) */
+        size_t per = w->last_entry_calls ? w->last_entry_calls : 1;
+        size_t count = room / per ? room / per : 1;
+        int err = read_entries(w, own, count < READ_COUNT ? count : READ_COUNT);
         own = err < 0; /* after a lost server, look at our own pending first */
         if (err < 0)
             mt_sleep(0.05);
