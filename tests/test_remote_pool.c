@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include "coro_helpers.h"
 #include "helpers.h"
 #include "pool_tasks.h"
 #include "redis_server.h"
@@ -162,6 +163,23 @@ static int count_lines(const char *path)
     return n;
 }
 
+/* A coroutine awaits calls of a pool on the server: the loop runs on. */
+static int await_squares(void *pool)
+{
+    for (long i = 0; i < 8; i++) {
+        mt_future *f;
+        if (mt_pool_apply_async(pool, square, &i, sizeof i, &f) < 0)
+            return -1;
+        mt_iov res;
+        int err = mt_co_await_future(f, 20, &res);
+        long v = err == 0 && res.len == sizeof v ? read_long(res.data) : -1;
+        mt_future_free(f);
+        if (v != i * i)
+            return -2;
+    }
+    return 0;
+}
+
 /* --------------------------------------------------------------- tests */
 
 /* apply, apply_async, map, starmap, imap and imap_unordered give what a
@@ -245,6 +263,8 @@ LEAK_TEST(remote_pool, results_as_local, .timeout = 60)
     cr_expect_arr_eq(rs, ls, sizeof rs);
     mt_results_free(rr);
     mt_results_free(lr);
+
+    cr_expect_eq(co_run(await_squares, rp), 0);
 
     /* imap, ordered and not */
     for (int unordered = 0; unordered < 2; unordered++) {
