@@ -418,15 +418,20 @@ static void take_entry(wk *w, const redisReply *e)
     w->running += en->n;
     pthread_mutex_unlock(&w->lock);
     w->last_entry_calls = en->n;
-    for (size_t k = 0; k < en->n; k++) {
-        job *j = &en->jobs[k];
-        *j = (job){.e = en, .idx = k, .fn = fn, .arg = ok ? args[k] : (mt_iov){"", 0}};
-        if (fn)
-            start_job(w, j);
-        else
-            push_finished(w, j);
-    }
+    /* Once its last call is handed on, the entry may be answered and freed
+     * by the sender at any moment: the loops below touch nothing of it but
+     * the calls not yet handed on. */
+    size_t calls = en->n;
+    job *jobs = en->jobs;
+    for (size_t k = 0; k < calls; k++)
+        jobs[k] = (job){.e = en, .idx = k, .fn = fn, .arg = ok ? args[k] : (mt_iov){"", 0}};
     free(args);
+    for (size_t k = 0; k < calls; k++) {
+        if (fn)
+            start_job(w, &jobs[k]);
+        else
+            push_finished(w, &jobs[k]);
+    }
 }
 
 /* One XREADGROUP: new entries (">"), or with `own` this worker's pending
