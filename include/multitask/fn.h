@@ -73,7 +73,10 @@ int mt_unpack(const void *data, size_t len, mt_iov *parts, size_t max);
  *
  * at file scope after `square`'s definition: it registers the function
  * under the name "square" before main() runs (a constructor), in every
- * program linked with that file, so the client and its workers agree. The
+ * program linked with that file, so the client and its workers agree.
+ * Register each function once, in one file (a static function defined in
+ * a header is a different function in each file that includes it: the
+ * second registration of its name is refused). The
  * registry is the one piece of process-wide state of this header: a list
  * of mt_fn_entry records that only grows, read without locks.
  */
