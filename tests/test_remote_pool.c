@@ -617,3 +617,45 @@ LEAK_TEST(remote_pool, server_restart, .timeout = 60)
     cr_expect_eq(stop_worker(&w), 0);
     test_redis_stop(&s);
 }
+
+/* examples/remote_pool.c: the same program as worker (--worker, until
+ * SIGTERM) and as client. */
+LEAK_TEST(remote_pool, example_program, .timeout = 60)
+{
+    const char *dir = getenv("MT_EXAMPLES_DIR");
+    char exe[512];
+    snprintf(exe, sizeof exe, "%s/remote_pool", dir ? dir : "");
+    if (!dir || access(exe, X_OK) != 0)
+        cr_skip_test("the examples are not built");
+    test_redis s;
+    test_redis_start(&s, NULL);
+    char url[256], cmd[1024];
+    url_of(url, sizeof url, &s, "ex");
+    fflush(NULL);
+    pid_t w = fork();
+    cr_assert(w >= 0);
+    if (w == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (!freopen("/dev/null", "w", stdout))
+            _exit(127);
+        execl(exe, exe, "--worker", url, (char *)NULL);
+        _exit(127);
+    }
+    snprintf(cmd, sizeof cmd, "'%s' '%s'", exe, url);
+    FILE *out = popen(cmd, "r");
+    cr_assert(out);
+    char line[256];
+    int ran = 0, sums = 0;
+    while (fgets(line, sizeof line, out)) {
+        sums += strcmp(line, "sum of the squares of 1..20: 2870\n") == 0;
+        ran += strncmp(line, "call ", 5) == 0 && strstr(line, " ran on ") != NULL;
+    }
+    cr_expect_eq(pclose(out), 0);
+    cr_expect_eq(sums, 1);
+    cr_expect_eq(ran, 4);
+    kill(w, SIGTERM);
+    int status = 0;
+    cr_assert_eq(waitpid(w, &status, 0), w);
+    cr_expect(WIFEXITED(status) && WEXITSTATUS(status) == 0, "worker status %#x", status);
+    test_redis_stop(&s);
+}
