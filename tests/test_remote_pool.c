@@ -180,6 +180,22 @@ static int await_squares(void *pool)
     return 0;
 }
 
+/* Three coroutines of one loop send and await at once: each waits for the
+ * server (and for its turn to send) suspended, not blocking the loop. */
+static int await_together(void *pool)
+{
+    mt_task *ts[3];
+    for (int i = 0; i < 3; i++)
+        if (mt_task_create(&ts[i], await_squares, pool, NULL) < 0)
+            return -1;
+    int bad = 0;
+    for (int i = 0; i < 3; i++) {
+        bad |= mt_task_await(ts[i]) != 0;
+        mt_task_free(ts[i]);
+    }
+    return bad ? -2 : 0;
+}
+
 /* --------------------------------------------------------------- tests */
 
 /* apply, apply_async, map, starmap, imap and imap_unordered give what a
@@ -264,7 +280,7 @@ LEAK_TEST(remote_pool, results_as_local, .timeout = 60)
     mt_results_free(rr);
     mt_results_free(lr);
 
-    cr_expect_eq(co_run(await_squares, rp), 0);
+    cr_expect_eq(co_run(await_together, rp), 0);
 
     /* imap, ordered and not */
     for (int unordered = 0; unordered < 2; unordered++) {

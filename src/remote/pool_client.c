@@ -6,7 +6,8 @@
  *
  * Two connections: one for sending, under send_lock (a map's calls go in
  * one script call per SUBMIT_BATCH entries: one round trip, not one per
- * call), and one for the answer thread, which blocks in XREAD and never
+ * call; a coroutine that sends waits for the server, and for its turn,
+ * suspended: co.c), and one for the answer thread, which blocks in XREAD and never
  * waits on the sender. Each call has an id, unique within this client; the
  * table maps the ids still unanswered to their futures. An answer whose id
  * is not there (a call answered already, by a worker that came back after
@@ -362,7 +363,7 @@ static int rpool_submit(mt__rpool *rp, const char *name, const mt_iov *args, siz
     /* Sent in parts of SUBMIT_BATCH entries: one round trip each. */
     mt_buf packed = MT_BUF_INIT;
     size_t per = SUBMIT_BATCH * chunk, sent = 0;
-    pthread_mutex_lock(&rp->send_lock);
+    mt__rlock(&rp->send_lock); /* a coroutine waits for its turn suspended */
     while (sent < n && err == 0) {
         size_t k = n - sent < per ? n - sent : per;
         mt__rargs a = {0};
@@ -372,7 +373,7 @@ static int rpool_submit(mt__rpool *rp, const char *name, const mt_iov *args, siz
         if (err == 0)
             sent += k;
     }
-    pthread_mutex_unlock(&rp->send_lock);
+    mt__runlock(&rp->send_lock);
     mt_buf_free(&packed);
     if (err < 0)
         forget(rp, first, n);
