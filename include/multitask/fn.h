@@ -64,6 +64,51 @@ int mt_pack(mt_buf *b, const mt_iov *parts, size_t n);
  */
 int mt_unpack(const void *data, size_t len, mt_iov *parts, size_t max);
 
+/*
+ * Functions by name, for pools whose workers run on other machines (a pool
+ * on a Redis server, see pool.h): the client sends a function's name, and a
+ * worker built from the same sources finds the function again by it. Put
+ *
+ *   MT_FN_REGISTER(square)
+ *
+ * at file scope after `square`'s definition: it registers the function
+ * under the name "square" before main() runs (a constructor), in every
+ * program linked with that file, so the client and its workers agree.
+ * Register each function once, in one file (a static function defined in
+ * a header is a different function in each file that includes it: the
+ * second registration of its name is refused). The
+ * registry is the one piece of process-wide state of this header: a list
+ * of mt_fn_entry records that only grows, read without locks.
+ */
+typedef struct mt_fn_entry {
+    const char *name; /* at most 200 bytes, unique within the program */
+    mt_fn *fn;
+    struct mt_fn_entry *next; /* the registry's link: leave it NULL */
+} mt_fn_entry;
+
+#define MT_FN_REGISTER(f)                                                                          \
+    static mt_fn_entry mt__fn_entry_##f = {#f, f, 0};                                              \
+    __attribute__((constructor)) static void mt__fn_register_##f(void)                             \
+    {                                                                                              \
+        mt_fn_register(&mt__fn_entry_##f);                                                         \
+    }
+
+/*
+ * mt_fn_register - add e (which must live until exit; MT_FN_REGISTER uses
+ * a static one) to the registry. Returns 0; -EINVAL for a NULL e, name or
+ * fn, a name of more than 200 bytes or with a byte below 0x21, -EEXIST when
+ * the name is taken by another function (registering the same pair again
+ * is 0). Thread-safe.
+ */
+int mt_fn_register(mt_fn_entry *e);
+
+/* mt_fn_lookup - the function registered under `name`, or NULL. */
+mt_fn *mt_fn_lookup(const char *name);
+
+/* mt_fn_name - the name fn was registered under (the first, when it was
+ * registered under several), or NULL when it was not. */
+const char *mt_fn_name(mt_fn *fn);
+
 #ifdef __cplusplus
 }
 #endif

@@ -67,6 +67,78 @@
  * results, runs done callbacks and replaces dead workers. All functions are
  * thread-safe unless said otherwise. Workers die with the parent (SIGKILL on
  * parent death).
+ *
+ * Pools on a Redis server (mt_pool_opts.redis = "redis://host/NAME" or
+ * "redis+unix:///path/to/socket/NAME", the grammar of shared.h): the calls
+ * go to the server, and worker machines serve them, each a program built
+ * from the same sources that calls mt_worker_main(url, opts), which runs
+ * the calls in a local pool of its own processes. apply, apply_async, map,
+ * map_iov, starmap, imap (ordered or not), the futures, mt_wait,
+ * mt_as_completed and coroutine awaits work as on one machine. What
+ * differs:
+ *  - Functions travel by name: only functions registered with
+ *    MT_FN_REGISTER (fn.h) can be sent; any other makes apply_async, apply,
+ *    map, starmap and imap return -EINVAL with nothing sent. A worker that
+ *    has no function of that name fails the call with -ENOSYS and a message
+ *    naming it. Arguments and results are bytes, sent as they are: the
+ *    machines must agree on the layout of what they hold (mt_pack's counts
+ *    are in host byte order).
+ *  - mt_pool_new connects (a wrong password or user is MT_EAUTH, a server
+ *    away MT_ECONNECT after 10 s, NAME holding something not a pool of ours
+ *    -EPROTO, -EINVAL for a bad URL, -EPROTONOSUPPORT when the remote
+ *    library cannot be loaded) and starts one thread, which reads the
+ *    answers, finishes the futures (and so runs their done callbacks) and
+ *    every half second takes back the calls of dead workers. The password
+ *    is sent to the server only; the library prints nothing and no error
+ *    message holds it. The options for local workers (processes,
+ *    initializer, maxtasksperchild, start_method, queue_depth) do not
+ *    apply; mt_pool_processes and mt_pool_worker_pids give 0;
+ *    mt_pool_imap_fn is -EOPNOTSUPP.
+ *  - Calls wait on the server until a worker takes them, however long: a
+ *    pool with no worker keeps them (use a timeout on the future). Sending
+ *    them is one round trip per 512 stream entries; an entry holds one
+ *    call of apply_async, or for map up to `chunksize` calls (by default
+ *    n / 64 rounded up, at most 256; imap's default is 1). Each call is
+ *    answered on its own. A send that gets no answer from the server
+ *    within 10 s (through reconnections) fails with MT_ECONNECT (not sent)
+ *    or MT_ECONNLOST (perhaps sent: its answer, if any, is dropped).
+ *  - A worker machine is dead when its heartbeat stops: it beats every
+ *    quarter of its mt_worker_opts.timeout (10 s by default) and counts as
+ *    dead once a whole timeout passed without a beat: its process ended,
+ *    its machine stopped, or it was cut off from the server (a network
+ *    partition, a SIGSTOP) for that long. Its calls are then taken back
+ *    (by the client or any worker, within about a second) and, with
+ *    .retries = 0 (the default), fail with MT_EWORKER and a message naming
+ *    the worker; with .retries = k they are sent again, at the end of the
+ *    stream, up to k times each, then fail so. A call whose process dies
+ *    (a crash in the call) fails at once with MT_EWORKER and a message
+ *    naming the signal, or with retries runs again on the same machine up
+ *    to k times.
+ *  - Once only: a future is finished at most once, by the first answer;
+ *    every later answer to the same call (from a worker that came back
+ *    after its calls were failed or sent again, or from a call run twice)
+ *    is dropped. With .retries = 0 a call runs at most once, save one
+ *    exception: a send resent after the connection broke (the server may
+ *    have taken it before it broke) may run it twice. With .retries = k it
+ *    runs at least once, as with Celery's acks_late: on each machine it
+ *    is given to (at most k + 1 machines, the same exception aside) it
+ *    runs at most k + 1 times. A call acknowledged to the client
+ *    is on the server, which keeps it through a restart when it writes its
+ *    AOF with appendfsync always.
+ *  - Cancelling: mt_future_cancel succeeds until the answer came; the call
+ *    may still run on a worker, and its answer is dropped. mt_imap_free
+ *    cancels so what was not answered; mt_pool_terminate and mt_pool_free
+ *    cancel every call not answered (-ECANCELED). mt_pool_close then
+ *    mt_pool_join wait until every call sent through this handle is
+ *    answered. mt_pool_free also deletes the handle's answers from the
+ *    server; answers nobody reads (a client gone) expire 10 minutes after
+ *    the last one came.
+ *  - A pool handle belongs to the process that made it: a child forked
+ *    from it must not use it.
+ * On the server, NAME is NAME:multitask (the marker "multitask:pool:1"),
+ * NAME:tasks (a stream and its consumer group "workers"), NAME:hb:WORKER
+ * (heartbeats) and NAME:res:CLIENT (answers), all of one server (no
+ * Cluster).
  */
 #ifndef MULTITASK_POOL_H
 #define MULTITASK_POOL_H
@@ -105,6 +177,17 @@ typedef struct mt_pool_opts {
     /* Dispatch units (single tasks or chunks) queued in shared memory at
      * once; 0 means 256. */
     unsigned queue_depth;
+    /* A pool on a Redis server (see "Pools on a Redis server" below): its
+     * redis:// or redis+unix:// URL, whose last part is the pool's NAME.
+     * NULL for a pool of this machine's processes. The options above do not
+     * apply to it (they are the workers', see mt_worker_opts). */
+    const char *redis;
+    /* Redis only: times a call whose worker machine died (or was cut off
+     * for longer than its heartbeat timeout) is given to a worker again
+     * before it fails with MT_EWORKER; 0 (the default) fails it at once,
+     * as a pool of this machine does. The same count applies to a call
+     * whose worker process died (a crash in the call). */
+    unsigned retries;
 } mt_pool_opts;
 
 /*
@@ -271,6 +354,49 @@ void mt_pool_free(mt_pool *p);
  * the number of workers. For supervision tools and tests.
  */
 int mt_pool_worker_pids(mt_pool *p, pid_t *pids, int n);
+
+/* ---- pools on a Redis server ----------------------------------------- */
+
+/* What a worker machine does (mt_worker_main). A zeroed struct means
+ * defaults. */
+typedef struct mt_worker_opts {
+    /* Processes of this machine's pool that run the calls; 0 means
+     * mt_cpu_count(). */
+    int processes;
+    /* Seconds this worker may go without a heartbeat before the others
+     * count it as dead and fail (or retry) the calls it holds; 0 means 10.
+     * The worker beats every quarter of it. Not NaN, not negative. */
+    double timeout;
+    /* Calls taken from the server and not yet finished here: no more are
+     * taken while this many are (entries are taken whole, so a map's entry
+     * may go past it); 0 means 64 per process. */
+    unsigned max_inflight;
+    /* mt_worker_main returns once this becomes true (looked at every
+     * tenth of a second); NULL: it serves until its process ends. It takes
+     * no more calls then, and returns once those it took are answered. */
+    const _Atomic(bool) *stop;
+} mt_worker_opts;
+
+/*
+ * mt_worker_main - serve the pool `url` (a redis:// or redis+unix:// URL,
+ * as mt_pool_opts.redis) on this machine: take calls from the server, run
+ * each in a local pool of opts->processes worker processes (so a crash in
+ * a call takes down only its process: the call fails with MT_EWORKER, or
+ * runs again under the client's retries), and send the results back. A
+ * call names its function; only functions registered with MT_FN_REGISTER
+ * (fn.h) run: any other fails with -ENOSYS and a message naming it.
+ * opts may be NULL for defaults. Returns 0 once *opts->stop is true
+ * (calls in flight are answered first); -EINVAL (a bad URL or option);
+ * -EPROTONOSUPPORT (the remote library cannot be loaded); MT_ECONNECT,
+ * MT_EAUTH, -EACCES when the server cannot be reached or refuses us at
+ * start; -EPROTO when NAME holds something not a pool of ours; the local
+ * pool's errors (mt_pool_new). Once serving, a lost server is waited for
+ * (with backoff), not returned. Ending the process (SIGTERM, SIGKILL) is
+ * a worker machine dying (see "Pools on a Redis server" above): its
+ * local pool's processes end with it. Fork-safe as mt_pool_new is: call
+ * it before the process has other threads.
+ */
+int mt_worker_main(const char *url, const mt_worker_opts *opts);
 
 /*
  * mt_init - call at the top of main() in programs that use MT_START_SPAWN.

@@ -12,39 +12,7 @@
 #include "../future/results_internal.h"
 #include "executor_internal.h"
 
-/* A map's results: item i's future, or NULL when it was still running when
- * the map timed out. */
-typedef struct exec_results {
-    mt_results base;
-    mt_future **fs;
-} exec_results;
-
-static int exec_results_get(const mt_results *base, size_t i, mt_iov *out)
-{
-    mt_future *f = ((const exec_results *)base)->fs[i];
-    if (!f) {
-        *out = (mt_iov){"", 0};
-        return -ETIMEDOUT;
-    }
-    int err = mt_future_result(f, 0, out);
-    if (err) {
-        const char *msg = mt_future_error_message(f);
-        *out = (mt_iov){msg, strlen(msg)};
-    }
-    return err;
-}
-
-static void exec_results_free(mt_results *base)
-{
-    exec_results *r = (exec_results *)base;
-    for (size_t i = 0; i < r->base.n; i++)
-        mt_future_free(r->fs[i]);
-    free(r->fs);
-    free(r);
-}
-
-static const mt__results_ops exec_results_ops = {.get = exec_results_get,
-                                                 .free = exec_results_free};
+typedef mt__future_results exec_results;
 
 /* After a timeout: cancel what has not started, forget what still runs. */
 static void abandon_unfinished(exec_results *r)
@@ -70,15 +38,10 @@ static int map_run(mt_executor *ex, mt_fn *fn, const char *items, const mt_iov *
     if (!ex || !fn || (n && !items && !iov) || (!iov && !item_size) || isnan(timeout))
         return -EINVAL;
     mt__deadline d = mt__deadline_in(timeout);
-    exec_results *r = calloc(1, sizeof *r);
+    exec_results *r = mt__future_results_new(n);
     if (!r)
         return -ENOMEM;
-    r->fs = calloc(n ? n : 1, sizeof *r->fs);
-    if (!r->fs) {
-        free(r);
-        return -ENOMEM;
-    }
-    r->base = (mt_results){&exec_results_ops, 0};
+    r->base.n = 0; /* counts the items submitted */
     int err = 0;
     for (size_t i = 0; i < n && err == 0; i++) {
         mt_iov arg = iov ? iov[i] : (mt_iov){items + i * item_size, item_size};
@@ -88,7 +51,7 @@ static int map_run(mt_executor *ex, mt_fn *fn, const char *items, const mt_iov *
     if (err < 0) {
         for (size_t i = 0; i < r->base.n; i++)
             mt_future_cancel(r->fs[i]);
-        exec_results_free(&r->base);
+        mt_results_free(&r->base);
         return err;
     }
     bool timed_out = false;

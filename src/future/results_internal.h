@@ -7,6 +7,7 @@
 #ifndef MT_RESULTS_INTERNAL_H
 #define MT_RESULTS_INTERNAL_H
 
+#include "multitask/future.h"
 #include "multitask/results.h"
 
 typedef struct mt__results_ops {
@@ -33,5 +34,20 @@ int mt__results_first_error(const mt_results *r);
 int mt__results_first_error_in(const mt_results *r, size_t from, size_t to);
 int mt__results_copy_range(const mt_results *r, void *dst, size_t item_size, size_t from,
                            size_t to);
+
+/*
+ * Results over one future per item (the thread pool's map, a pool's on a
+ * server): item i is fs[i]'s outcome, or -ETIMEDOUT with no bytes when
+ * fs[i] is NULL (an item given up unfinished). mt__future_results_new
+ * makes one of n items whose fs (room for n, zeroed) the caller fills;
+ * freeing it releases every non-NULL fs[i] and the array. NULL when out
+ * of memory.
+ */
+typedef struct mt__future_results {
+    mt_results base;
+    mt_future **fs;
+} mt__future_results;
+
+mt__future_results *mt__future_results_new(size_t n);
 
 #endif

@@ -142,6 +142,8 @@ int mt_pool_new(mt_pool **out, const mt_pool_opts *opts)
         return -EINVAL;
     if (!opts)
         opts = &defaults;
+    if (opts->redis)
+        return mt__rpool_new(out, opts);
     int err = check_opts(opts);
     if (err < 0)
         return err;
@@ -191,6 +193,8 @@ int mt_pool_close(mt_pool *p)
 {
     if (!p)
         return -EINVAL;
+    if (p->remote)
+        return mt__rpool_close(p);
     pthread_mutex_lock(&p->mu);
     if (p->state == POOL_RUN)
         p->state = POOL_CLOSED;
@@ -203,6 +207,8 @@ int mt_pool_terminate(mt_pool *p)
 {
     if (!p)
         return -EINVAL;
+    if (p->remote)
+        return mt__rpool_terminate(p);
     pthread_mutex_lock(&p->mu);
     if (p->state != POOL_TERMINATED) {
         p->state = POOL_TERMINATED;
@@ -225,6 +231,8 @@ int mt_pool_join(mt_pool *p, double timeout)
     mt__deadline d;
     if (!p || mt__deadline_set(&d, timeout) < 0)
         return -EINVAL;
+    if (p->remote)
+        return mt__rpool_join(p, timeout);
     int err = 0;
     pthread_mutex_lock(&p->mu);
     if (p->state == POOL_RUN)
@@ -240,6 +248,10 @@ void mt_pool_free(mt_pool *p)
 {
     if (!p)
         return;
+    if (p->remote) {
+        mt__rpool_free(p);
+        return;
+    }
     pthread_mutex_lock(&p->mu);
     bool finished = p->state != POOL_RUN && mt__pool_alive_workers(p) == 0 && !p->pending;
     pthread_mutex_unlock(&p->mu);
@@ -269,6 +281,8 @@ int mt_pool_worker_pids(mt_pool *p, pid_t *pids, int n)
 {
     if (!p)
         return -EINVAL;
+    if (p->remote)
+        return 0; /* its workers are other machines' processes */
     int count = 0;
     pthread_mutex_lock(&p->mu);
     for (int i = 0; i < p->nworkers; i++) {

@@ -23,6 +23,8 @@ int mt_pool_apply_async(mt_pool *p, mt_fn *fn, const void *arg, size_t len,
 {
     if (!p || !fn || !out || (!arg && len))
         return -EINVAL;
+    if (p->remote)
+        return mt__rpool_apply_async(p, fn, arg, len, out);
     mt_future *f = mt__future_new();
     mt__source *s = calloc(1, sizeof *s);
     if (!f || !s || mt_buf_append(&s->arg, arg, len) < 0) {

@@ -32,6 +32,7 @@ struct mt_imap {
     size_t window; /* items taken from next_item and not yet handed back */
     size_t low;    /* chunks below it were handed back: their places are free */
     int feed_err;  /* what ended the feed early, returned after its items */
+    mt__rimap *remote; /* a pool on a server: all of it */
 };
 
 static mt_imap *imap_new(mt_pool *p, const mt_map_opts *opts)
@@ -52,6 +53,14 @@ static int imap_start(mt_pool *p, mt_fn *fn, const void *items, const mt_iov *io
     mt_imap *it = imap_new(p, opts);
     if (!it)
         return -ENOMEM;
+    if (p && p->remote) {
+        int err = mt__rpool_imap(p, fn, items, iov, n, item_size, opts, &it->remote);
+        if (err < 0)
+            free(it);
+        else
+            *out = it;
+        return err;
+    }
     int err = mt__batch_start(p, fn, items, iov, n, item_size, opts, false, &it->b);
     if (err < 0) {
         free(it);
@@ -178,6 +187,8 @@ int mt_pool_imap_fn(mt_pool *p, mt_fn *fn, mt_next_item_fn *next_item, void *ctx
         opts = &defaults;
     if (!out || !p || !fn || !next_item)
         return -EINVAL;
+    if (p->remote)
+        return -EOPNOTSUPP;
     size_t chunksize = mt__batch_pick_chunksize(p, 0, 1, opts->chunksize ? opts->chunksize : 1);
     if (chunksize > MAX_WINDOW / 2) /* the window holds two chunks, and at most MAX_WINDOW */
         chunksize = MAX_WINDOW / 2;
@@ -268,6 +279,8 @@ int mt_imap_next(mt_imap *it, double timeout, size_t *index, mt_iov *out)
         return -EINVAL;
     if (!out)
         out = &ignored;
+    if (it->remote)
+        return mt__rimap_next(it->remote, timeout, index, out);
     mt__batch *b = it->b;
     pthread_mutex_lock(&it->pool->mu);
     release_held(it);
@@ -317,6 +330,11 @@ void mt_imap_free(mt_imap *it)
 {
     if (!it)
         return;
+    if (it->remote) {
+        mt__rimap_free(it->remote);
+        free(it);
+        return;
+    }
     pthread_mutex_lock(&it->pool->mu);
     mt__batch *b = it->b;
     b->abandoned = true;

@@ -11,6 +11,9 @@
  *   pool_batch.c     a batch of items: its chunks and their results
  *   pool_map.c       map, starmap and their results; queuing a batch
  *   pool_imap.c      imap(_unordered), over an array or a producer
+ *   pool_remote.c    the same calls on a pool whose workers are on other
+ *                    machines (mt_pool_opts.redis), through the remote layer
+ *   remote_pool_load.c  finding the remote layer's pool table
  */
 #ifndef MT_POOL_INTERNAL_H
 #define MT_POOL_INTERNAL_H
@@ -25,6 +28,7 @@
 #include "../future/future_internal.h"
 #include "multitask/pool.h"
 #include "pool_shm.h"
+#include "remote_pool_ops.h"
 
 /* ---- worker side ---------------------------------------------------- */
 
@@ -152,6 +156,10 @@ struct mt_pool {
     _Atomic size_t nheld;
     size_t capheld, futures_owned;
     char **spawn_argv;      /* spawn: the program's argv, from /proc */
+    /* A pool on a server (opts.redis): only mu, state and opts above are
+     * used; the rest is the remote layer's. */
+    const mt__remote_pool_ops *rops;
+    mt__rpool *remote;
 };
 
 enum { POOL_RUN, POOL_CLOSED, POOL_TERMINATED };
@@ -276,6 +284,24 @@ bool mt__chunk_record_ok(const mt__rec_hdr *h, const char *body, uint64_t items)
 /* Item j of a finished chunk: its return value, and its bytes (or error
  * message) in *out. */
 int mt__chunk_item(const mt__chunk_result *c, size_t j, mt_iov *out);
+
+/* ---- a pool on a server (pool_remote.c) ----------------------------- */
+
+typedef struct mt__rimap mt__rimap;
+
+int mt__rpool_new(mt_pool **out, const mt_pool_opts *opts);
+/* The calls below check nothing the public ones check before them. */
+int mt__rpool_apply_async(mt_pool *p, mt_fn *fn, const void *arg, size_t len, mt_future **out);
+int mt__rpool_map(mt_pool *p, mt_fn *fn, const void *items, const mt_iov *iov, size_t n,
+                  size_t item_size, const mt_map_opts *opts, mt_results **out);
+int mt__rpool_imap(mt_pool *p, mt_fn *fn, const void *items, const mt_iov *iov, size_t n,
+                   size_t item_size, const mt_map_opts *opts, mt__rimap **out);
+int mt__rimap_next(mt__rimap *it, double timeout, size_t *index, mt_iov *out);
+void mt__rimap_free(mt__rimap *it);
+int mt__rpool_close(mt_pool *p);
+int mt__rpool_terminate(mt_pool *p);
+int mt__rpool_join(mt_pool *p, double timeout);
+void mt__rpool_free(mt_pool *p);
 
 /* ---- batches (pool_batch.c) ------------------------------------------ */
 

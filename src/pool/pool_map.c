@@ -141,6 +141,8 @@ static int map_run(mt_pool *p, mt_fn *fn, const void *items, const mt_iov *iov, 
     if (!out)
         return -EINVAL;
     *out = NULL;
+    if (p && p->remote)
+        return mt__rpool_map(p, fn, items, iov, n, item_size, opts, out);
     pool_results *r = calloc(1, sizeof *r);
     if (!r)
         return -ENOMEM;

@@ -29,7 +29,7 @@ static pthread_mutex_t handles_lock = PTHREAD_MUTEX_INITIALIZER;
 static mt__remote *handles;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
-static uint64_t random64(void)
+uint64_t mt__rrandom64(void)
 {
     uint64_t r = 0;
     if (getrandom(&r, sizeof r, 0) != sizeof r) r = mt_monotonic_ns() ^ ((uint64_t)getpid() << 32);
@@ -79,7 +79,7 @@ static void fork_child(void)
         }
         mt__rconn_drop(&r->conn);
         r->forget[0] = '\0';
-        r->op_rand = random64();
+        r->op_rand = mt__rrandom64();
         r->op_count = 0;
         /* this thread owns the lock (fork_prepare took it, or a coroutine
          * of its loop holds it): released, so that ThreadSanitizer sees it
@@ -287,7 +287,7 @@ static int handle_new(mt__remote **out, bool list, const char *url, const mt_sha
         return -ENOMEM;
     }
     r->mark_len = strlen(r->mark_key);
-    r->op_rand = random64();
+    r->op_rand = mt__rrandom64();
     *out = r;
     return 0;
 }

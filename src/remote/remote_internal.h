@@ -11,6 +11,10 @@
  *   object.c   open, free, unlink, batches; the table libmultitask takes
  *   dict.c     the dict calls
  *   list.c     the list calls
+ *   pool_scripts.c  a pool's keys, its Lua scripts and its answer records
+ *   pool_client.c   a pool's client: sending calls, the thread that reads
+ *                   the answers and finishes the futures (remote_pool_ops.h)
+ *   pool_worker.c   a worker machine: mt_worker_main over a local pool
  *
  * On the server an object NAME is two keys: NAME itself, the data (a hash
  * for a dict, a list for a list; Redis removes it when it is empty), and
@@ -41,6 +45,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../pool/remote_pool_ops.h"
 #include "../shared/remote_ops.h"
 #include "multitask/core.h"
 
@@ -156,6 +161,10 @@ enum {
     MT__R_FOREIGN = -6,  /* -EPROTO: the name holds something not ours */
 };
 
+/* 64 random bits (getrandom, else the clock and the pid): the ids that
+ * tell one client's or worker's operations from another's. */
+uint64_t mt__rrandom64(void);
+
 /* An operation's code as the library's error. */
 int mt__rcode(long long code);
 
@@ -235,5 +244,50 @@ extern const char mt__rscript_ops_read[];
 extern const char mt__rscript_ops_shrink[];
 extern const char mt__rscript_open[];
 extern const char mt__rscript_unlink[];
+
+/* ----------------------------------------------------------------- pool */
+
+#define MT__RPOOL_TAG   "multitask:pool:1"
+#define MT__RPOOL_GROUP "workers"
+/* Answers nobody reads expire this long after the last one came: a client
+ * gone, or futures abandoned. */
+#define MT__RPOOL_ANSWER_TTL_MS 600000
+
+/* The keys of a pool NAME (see pool_scripts.c). */
+typedef struct mt__rpool_keys {
+    char mark[MT__RNAME_MAX + 16];
+    char tasks[MT__RNAME_MAX + 16];
+} mt__rpool_keys;
+
+int mt__rpool_keys_of(mt__rpool_keys *k, const char *name);
+
+extern const char mt__rscript_pool_open[];
+extern const char mt__rscript_pool_submit[];
+extern const char mt__rscript_pool_done[];
+extern const char mt__rscript_pool_reap[];
+
+/* Run a pool script whose arguments are a (argv[0], argv[1] left for
+ * EVALSHA) and whose reply is an integer, into *result (may be NULL).
+ * 0, -EPROTO for the scripts' -6 (NAME is not a pool of ours), or
+ * mt__rconn_script's errors. */
+int mt__rpool_script(mt__rconn *c, double window, const char *script, mt__rargs *a,
+                     long long *result);
+
+/* Make or check the pool behind k: 0, -EPROTO, or the connection's error. */
+int mt__rpool_open_keys(mt__rconn *c, const mt__rpool_keys *k);
+
+/* Take back the calls of dead workers (see the reap script): how many
+ * entries, or an error. */
+int mt__rpool_reap(mt__rconn *c, double window, const char *name, const mt__rpool_keys *k);
+
+/* An answer record: call id (u64), its return value (i32), its bytes' length
+ * (u32), little-endian, then the bytes (the result, or the error message). */
+int mt__rpool_put_answer(mt_buf *b, uint64_t id, int err, const void *p, size_t len);
+/* The next record from *pos: 1 and its fields (*pos moves past it), 0 at
+ * end, -EPROTO for a cut record. */
+int mt__rpool_next_answer(const char **pos, const char *end, uint64_t *id, int *err, mt_iov *v);
+
+/* The worker machine (pool_worker.c). */
+int mt__rpool_worker_main(const char *url, const mt_worker_opts *opts);
 
 #endif

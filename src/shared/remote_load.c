@@ -58,3 +58,21 @@ int mt__remote_load(const mt__remote_ops **out)
     *out = loaded;
     return loaded ? 0 : -EPROTONOSUPPORT;
 }
+
+/* ---- other tables of the same library (the pool's, remote_pool_ops.h) */
+
+static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
+static void *lib_any;
+
+static void open_lib(void)
+{
+    lib_any = open_beside_us();
+    if (!lib_any)
+        lib_any = dlopen(REMOTE_SONAME, RTLD_NOW | RTLD_LOCAL);
+}
+
+void *mt__remote_sym(const char *symbol)
+{
+    pthread_once(&lib_once, open_lib);
+    return lib_any ? dlsym(lib_any, symbol) : NULL;
+}

@@ -72,4 +72,9 @@ bool mt__remote_name(const char *name);
  */
 int mt__remote_load(const mt__remote_ops **out);
 
+/* A symbol of libmultitask-remote (loaded as mt__remote_load does, once,
+ * never unloaded), for the other layers' tables; NULL when the library or
+ * the symbol is missing. Thread-safe. */
+void *mt__remote_sym(const char *symbol);
+
 #endif
