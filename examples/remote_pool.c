@@ -49,12 +49,19 @@ static void on_signal(int sig)
     atomic_store(&stop, true);
 }
 
+/* The URL as it may be shown: a password (user:password@) left out. */
+static const char *shown(const char *url)
+{
+    const char *at = strchr(url, '@');
+    return at ? at + 1 : url;
+}
+
 static int serve(const char *url)
 {
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    printf("serving %s; SIGINT or SIGTERM to stop\n", url);
+    printf("serving %s; SIGINT or SIGTERM to stop\n", shown(url));
     check(mt_worker_main(url, &(mt_worker_opts){.stop = &stop}), "mt_worker_main");
     printf("stopped\n");
     return 0;
