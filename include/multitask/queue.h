@@ -128,6 +128,11 @@ typedef struct mt_queue_opts {
      * consumer opens the queue. mt_queue_unlink() removes it (it lasts until
      * then, or until the machine restarts). */
     bool persist;
+    /* A queue on a server only (see "Queues on a server"): seconds a
+     * message taken by mt_queue_claim, or by a get of a joinable queue,
+     * may stay unacknowledged before it is handed to another consumer;
+     * 0 means 30 s. Negative, NaN or above 10^9 is -EINVAL. */
+    double redeliver_after;
 } mt_queue_opts;
 
 /*
