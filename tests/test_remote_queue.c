@@ -525,6 +525,16 @@ LEAK_TEST(remote_queue, claim_redelivered, .timeout = 30)
     cr_expect_eq(mt_queue_ack(q, &rc), 0);
     cr_expect_eq(mt_queue_qsize(q), 0);
     cr_expect_eq(mt_queue_claim(q, &b, &rc, 0), -EAGAIN);
+    /* a handle freed holding a claim gives it back at once */
+    mt_queue *q2;
+    cr_assert_eq(mt_queue_open(&q2, url), 0);
+    cr_assert_eq(mt_queue_put(q2, "msg-000000000005", 16, 1), 0);
+    cr_assert_eq(mt_queue_claim(q2, &b, &rc, 1), 0);
+    mt_queue_free(q2);
+    cr_assert_eq(mt_queue_claim(q, &b, &rc, 0), 0, "given back by the free");
+    cr_expect_eq(num_of(&b), 5);
+    cr_expect_eq(mt_queue_ack(q, &rc), 0);
+    cr_expect_eq(mt_queue_qsize(q), 0);
     mt_buf_free(&b);
     mt_queue_free(q);
     cr_expect_eq(mt_queue_unlink(url), 0);
@@ -594,6 +604,10 @@ LEAK_TEST(remote_queue, server_restarted, .timeout = 60)
     run_start(&r, &s, "survivor", 1, 2, 1500);
     for (int round = 0; round < 2; round++) {
         mt_sleep(0.4);
+        int64_t acked = 0;
+        for (int64_t i = 0; i < r.total; i++)
+            acked += r.counts[SEEN_BASE + r.total + i];
+        cr_expect_lt(acked, r.total, "killed mid-run (%" PRId64 " puts done)", acked);
         test_redis_kill(&s);
         mt_sleep(0.3);
         test_redis_restart(&s);

@@ -400,8 +400,10 @@ int mt__rqueue_closed(mt__remote *r)
     return err < 0 ? err : n != 0;
 }
 
-/* Before a queue handle goes: forget its consumers that hold nothing, so
- * that the group does not keep one per handle ever opened. One try. */
+/* Before a queue handle goes: give back the messages it claimed and did
+ * not acknowledge, and forget its consumers that hold nothing (so that the
+ * group does not keep one per handle ever opened). One try, briefly: what
+ * it misses, the idle time does. */
 void mt__rqueue_bye(mt__remote *r)
 {
     char n[40], j[40], c[40];

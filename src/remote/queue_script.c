@@ -134,8 +134,12 @@
     "  poke() r = {0}\n"                                                                           \
     "elseif op == 'len' then r = {0, redis.call('XLEN', data)}\n"                                  \
     "elseif op == 'closed' then r = {0, closed and 1 or 0}\n"                                      \
+    /* a handle goes: its claims go back, its consumers holding nothing go */                      \
     "elseif op == 'bye' then\n"                                                                    \
-    "  for k = 5, #ARGV do\n"                                                                      \
+    "  for _, p in ipairs(redis.call('XPENDING', data, 'g', '-', '+', 10000, ARGV[7])) do\n"       \
+    "    give_back(p[1])\n"                                                                        \
+    "  end\n"                                                                                      \
+    "  for k = 5, 7 do\n"                                                                          \
     "    if not redis.call('XPENDING', data, 'g', '-', '+', 1, ARGV[k])[1] then\n"                 \
     "      redis.call('XGROUP', 'DELCONSUMER', data, 'g', ARGV[k])\n"                              \
     "    end\n"                                                                                    \
