@@ -727,3 +727,40 @@ LEAK_TEST(remote_queue, wrong_password, .timeout = 30)
     cr_expect_eq(mt_queue_unlink(url), 0);
     test_redis_stop(&s);
 }
+
+/* A server out of memory (maxmemory, noeviction): puts are refused with
+ * -ENOSPC, and gets, claims, acks and close still run, so it can be
+ * drained. */
+LEAK_TEST(remote_queue, full_server, .timeout = 30)
+{
+    test_redis s;
+    const char *extra[] = {"--maxmemory", "3mb", "--maxmemory-policy", "noeviction", NULL};
+    test_redis_start(&s, extra);
+    char url[256];
+    url_of(url, sizeof url, &s, "full");
+    mt_queue *q;
+    cr_assert_eq(mt_queue_new(&q, &(mt_queue_opts){.name = url, .maxsize = 1u << 20,
+                                                   .max_message = 4096}),
+                 0);
+    static char blob[4096];
+    int64_t put = 0;
+    int err;
+    while ((err = mt_queue_put(q, blob, sizeof blob, 1)) == 0)
+        put++;
+    cr_expect_eq(err, -ENOSPC, "%s after %" PRId64 " puts", mt_err_name(err), put);
+    cr_expect_gt(put, 10);
+    mt_buf b = MT_BUF_INIT;
+    mt_queue_receipt rc;
+    cr_expect_eq(mt_queue_claim(q, &b, &rc, 1), 0);
+    cr_expect_eq(mt_queue_ack(q, &rc), 0);
+    cr_expect_eq(mt_queue_close(q), 0);
+    int64_t got = 1;
+    while ((err = mt_queue_get(q, &b, 1)) == 0)
+        got++;
+    cr_expect_eq(err, MT_ECLOSED, "%s", mt_err_name(err));
+    cr_expect_eq(got, put, "every message put was got");
+    mt_buf_free(&b);
+    mt_queue_free(q);
+    cr_expect_eq(mt_queue_unlink(url), 0);
+    test_redis_stop(&s);
+}
