@@ -15,42 +15,9 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#include "helpers.h"
-#include "redis_server.h"
+#include "remote_helpers.h"
 
 /* ------------------------------------------------------------- helpers */
-
-static void url_of(char *out, size_t size, const test_redis *s, const char *name)
-{
-    snprintf(out, size, "redis+unix://%s/%s", s->sock, name);
-}
-
-/* Fork a child that runs fn(ctx) and exits with its result. Children do
- * not use cr_* assertions (the runner's socket is the parent's). */
-static pid_t spawn(int (*fn)(void *), void *ctx)
-{
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) _exit(fn(ctx));
-    return pid;
-}
-
-static int reap(pid_t pid)
-{
-    int status;
-    if (waitpid(pid, &status, 0) != pid) return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-/* Counters the children share with the test. */
-static _Atomic int64_t *shared_counts(size_t n)
-{
-    void *p =
-        mmap(NULL, n * sizeof(int64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    cr_assert(p != MAP_FAILED);
-    memset(p, 0, n * sizeof(int64_t));
-    return p;
-}
 
 /* A 16-byte message for number i, and back (-1: not one of ours). */
 static void msg_of(char out[17], int64_t i)
@@ -188,7 +155,7 @@ LEAK_TEST(remote_queue, maxsize, .timeout = 30)
 
 typedef struct waiter {
     const char *url;
-    _Atomic int64_t *out; /* [0] result, [1] messages got */
+    int64_t *out; /* [0] result, [1] messages got */
 } waiter;
 
 /* Get until an error; say which and how many were got. */
@@ -217,7 +184,7 @@ LEAK_TEST(remote_queue, close, .timeout = 30)
     url_of(url, sizeof url, &s, "closing");
     mt_queue *q;
     cr_assert_eq(mt_queue_new(&q, &(mt_queue_opts){.name = url}), 0);
-    _Atomic int64_t *out = shared_counts(2);
+    int64_t *out = shared_counts(2);
     waiter w = {url, out};
     pid_t pid = spawn(get_until_error, &w);
     for (int i = 0; i < 3; i++)
@@ -248,7 +215,7 @@ LEAK_TEST(remote_queue, close, .timeout = 30)
     mt_buf_free(&b);
     mt_queue_free(q);
     cr_expect_eq(mt_queue_unlink(url), 0);
-    munmap((void *)out, 2 * sizeof(int64_t));
+    munmap(out, 2 * sizeof(int64_t));
     test_redis_stop(&s);
 }
 
@@ -288,7 +255,7 @@ LEAK_TEST(remote_queue, join, .timeout = 30)
     cr_expect_eq(mt_queue_join(q, 0), -EAGAIN);
     cr_expect_eq(mt_queue_join(q, 0.2), -ETIMEDOUT);
     cr_expect_eq(mt_queue_task_done(q), -EINVAL, "no message got by this handle");
-    _Atomic int64_t *out = shared_counts(4);
+    int64_t *out = shared_counts(4);
     waiter w[2] = {{url, out}, {url, out + 2}};
     pid_t pids[2];
     for (int i = 0; i < 2; i++)
@@ -304,7 +271,7 @@ LEAK_TEST(remote_queue, join, .timeout = 30)
     cr_expect_eq(out[1] + out[3], 100);
     mt_queue_free(q);
     cr_expect_eq(mt_queue_unlink(url), 0);
-    munmap((void *)out, 4 * sizeof(int64_t));
+    munmap(out, 4 * sizeof(int64_t));
     test_redis_stop(&s);
 }
 
@@ -314,7 +281,7 @@ enum { SEEN_BASE = 8 }; /* counts: [0..7] per-child tallies, then one per messag
 
 typedef struct crowd {
     const char *url;
-    _Atomic int64_t *counts;
+    int64_t *counts;
     int first, n;   /* a producer's messages */
     int child;      /* which tally */
     int64_t total;  /* messages in all */
@@ -373,7 +340,7 @@ static int consumer(void *arg)
 typedef struct run {
     test_redis *s;
     char url[256];
-    _Atomic int64_t *counts;
+    int64_t *counts;
     int64_t total;
     crowd c[8];
     pid_t pids[8];
@@ -417,7 +384,7 @@ static void run_check(run *r, int64_t *cut)
     mt_queue_free(q);
     for (int i = 0; i < r->consumers; i++)
         cr_expect_eq(reap(r->pids[i]), 0, "consumer %d", i);
-    _Atomic int64_t *acked = r->counts + SEEN_BASE + r->total, *seen = r->counts + SEEN_BASE;
+    int64_t *acked = r->counts + SEEN_BASE + r->total, *seen = r->counts + SEEN_BASE;
     int64_t n_acked = 0, n_seen = 0, twice = 0, missing = 0, unput = 0;
     for (int64_t i = 0; i < r->total; i++) {
         n_acked += acked[i];
@@ -440,7 +407,7 @@ static void run_check(run *r, int64_t *cut)
     cr_expect_leq(unput, *cut, "delivered without an acknowledged put: %" PRId64, unput);
     cr_expect_leq(missing, *cut, "acknowledged and never delivered: %" PRId64, missing);
     cr_expect_eq(n_acked + *cut >= r->total, true);
-    munmap((void *)r->counts, (SEEN_BASE + 2 * (size_t)r->total) * sizeof(int64_t));
+    munmap(r->counts, (SEEN_BASE + 2 * (size_t)r->total) * sizeof(int64_t));
 }
 
 /* Two producers and four consumers race: every message once. */
@@ -461,7 +428,7 @@ LEAK_TEST(remote_queue, exactly_once, .timeout = 60)
 
 typedef struct claimer {
     const char *url;
-    _Atomic int64_t *out;
+    int64_t *out;
 } claimer;
 
 /* Claim one message, say so, and wait to be killed. */
@@ -496,7 +463,7 @@ LEAK_TEST(remote_queue, claim_redelivered, .timeout = 30)
         msg_of(m, i);
         cr_assert_eq(mt_queue_put(q, m, 16, 1), 0);
     }
-    _Atomic int64_t *out = shared_counts(3);
+    int64_t *out = shared_counts(3);
     claimer c = {url, out};
     pid_t pid = spawn(claim_and_hang, &c);
     while (!out[0])
@@ -538,7 +505,7 @@ LEAK_TEST(remote_queue, claim_redelivered, .timeout = 30)
     mt_buf_free(&b);
     mt_queue_free(q);
     cr_expect_eq(mt_queue_unlink(url), 0);
-    munmap((void *)out, 3 * sizeof(int64_t));
+    munmap(out, 3 * sizeof(int64_t));
     test_redis_stop(&s);
 }
 
@@ -569,7 +536,7 @@ LEAK_TEST(remote_queue, joinable_redelivered, .timeout = 30)
                                                    .redeliver_after = 0.5}),
                  0);
     cr_assert_eq(mt_queue_put(q, "msg-000000000007", 16, 1), 0);
-    _Atomic int64_t *out = shared_counts(3);
+    int64_t *out = shared_counts(3);
     claimer c = {url, out};
     pid_t pid = spawn(get_and_hang, &c);
     while (!out[0])
@@ -588,7 +555,7 @@ LEAK_TEST(remote_queue, joinable_redelivered, .timeout = 30)
     mt_buf_free(&b);
     mt_queue_free(q);
     cr_expect_eq(mt_queue_unlink(url), 0);
-    munmap((void *)out, 3 * sizeof(int64_t));
+    munmap(out, 3 * sizeof(int64_t));
     test_redis_stop(&s);
 }
 
@@ -617,25 +584,6 @@ LEAK_TEST(remote_queue, server_restarted, .timeout = 60)
     cr_expect_eq(cut, 0, "every call outlives a short outage");
     cr_expect_eq(mt_queue_unlink(r.url), 0);
     test_redis_stop(&s);
-}
-
-typedef struct killer {
-    const test_redis *s;
-    atomic_bool stop;
-    int kills;
-} killer;
-
-static void *kill_clients(void *arg)
-{
-    killer *k = arg;
-    while (!atomic_load(&k->stop)) {
-        char reply[64];
-        if (test_redis_cmd(k->s, reply, sizeof reply, "CLIENT", "KILL", "TYPE", "normal", "SKIPME",
-                           "yes", NULL) == ':')
-            k->kills += atoi(reply);
-        mt_sleep(0.005);
-    }
-    return NULL;
 }
 
 /* Connections killed by the server (CLIENT KILL) all along: every message
