@@ -156,9 +156,11 @@ LEAK_TEST(remote_queue, maxsize, .timeout = 30)
 typedef struct waiter {
     const char *url;
     int64_t *out; /* [0] result, [1] messages got */
+    bool done;    /* task_done after each */
 } waiter;
 
-/* Get until an error; say which and how many were got. */
+/* Get until an error (after each message, task_done if w->done); say
+ * which and how many were got. */
 static int get_until_error(void *arg)
 {
     waiter *w = arg;
@@ -166,8 +168,10 @@ static int get_until_error(void *arg)
     if (mt_queue_open(&q, w->url) < 0) return 1;
     mt_buf b = MT_BUF_INIT;
     int err;
-    while ((err = mt_queue_get(q, &b, 20)) == 0)
+    while ((err = mt_queue_get(q, &b, 20)) == 0) {
+        if (w->done && (err = mt_queue_task_done(q)) != 0) break;
         w->out[1]++;
+    }
     w->out[0] = err;
     mt_buf_free(&b);
     mt_queue_free(q);
@@ -185,7 +189,7 @@ LEAK_TEST(remote_queue, close, .timeout = 30)
     mt_queue *q;
     cr_assert_eq(mt_queue_new(&q, &(mt_queue_opts){.name = url}), 0);
     int64_t *out = shared_counts(2);
-    waiter w = {url, out};
+    waiter w = {url, out, false};
     pid_t pid = spawn(get_until_error, &w);
     for (int i = 0; i < 3; i++)
         cr_assert_eq(mt_queue_put(q, "xyz", 3, 1), 0);
@@ -219,26 +223,6 @@ LEAK_TEST(remote_queue, close, .timeout = 30)
     test_redis_stop(&s);
 }
 
-/* Consumers for join: get, then task_done, until closed. */
-static int get_and_done(void *arg)
-{
-    waiter *w = arg;
-    mt_queue *q;
-    if (mt_queue_open(&q, w->url) < 0) return 1;
-    mt_buf b = MT_BUF_INIT;
-    int err;
-    while ((err = mt_queue_get(q, &b, 20)) == 0) {
-        mt_sleep(0.001);
-        if (mt_queue_task_done(q) != 0) err = -1000;
-        if (err) break;
-        w->out[1]++;
-    }
-    w->out[0] = err;
-    mt_buf_free(&b);
-    mt_queue_free(q);
-    return 0;
-}
-
 /* join/task_done: join waits until every message put was done, by
  * consumers in two other processes. */
 LEAK_TEST(remote_queue, join, .timeout = 30)
@@ -256,10 +240,10 @@ LEAK_TEST(remote_queue, join, .timeout = 30)
     cr_expect_eq(mt_queue_join(q, 0.2), -ETIMEDOUT);
     cr_expect_eq(mt_queue_task_done(q), -EINVAL, "no message got by this handle");
     int64_t *out = shared_counts(4);
-    waiter w[2] = {{url, out}, {url, out + 2}};
+    waiter w[2] = {{url, out, true}, {url, out + 2, true}};
     pid_t pids[2];
     for (int i = 0; i < 2; i++)
-        pids[i] = spawn(get_and_done, &w[i]);
+        pids[i] = spawn(get_until_error, &w[i]);
     cr_expect_eq(mt_queue_join(q, 15), 0);
     cr_expect_eq(out[1] + out[3], 100, "all done when join returned");
     cr_expect_eq(mt_queue_qsize(q), 0);

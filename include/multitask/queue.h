@@ -130,10 +130,12 @@
  * only slow. A get or claim that waits tries again at least once a second,
  * so such a message is handed out within about a second of its idle time.
  * Messages handed out again, given back by mt_queue_nack, or left by a get
- * whose buffer was too small (-EMSGSIZE) come before the messages never
- * delivered (locally they come after the ones taken meanwhile). A handle's
- * mt_queue_free gives back at once the claims made through it and not
- * acknowledged (when the server answers within 0.2 s; otherwise they come
+ * whose buffer was too small (-EMSGSIZE) are taken ahead of or among the
+ * messages never delivered: each get first looks for one in the pending
+ * list, ten entries at a time from where the last look stopped (locally
+ * they come after the ones taken meanwhile). A handle's mt_queue_free
+ * gives back at once the claims made through it and not acknowledged (up
+ * to 10,000, when the server answers within 0.2 s; otherwise they come
  * back after the idle time); messages got from a joinable queue and not
  * done come back after the idle time.
  *   Joinable queues: mt_queue_task_done marks done the oldest message

@@ -180,7 +180,9 @@ const char mt__rscript_queue_open[] =
     "  return {mode == '1' and -11 or -5}\n"
     "end\n"
     "if redis.call('TYPE', data)['ok'] ~= 'stream' or redis.call('TYPE', meta)['ok'] ~= 'hash'\n"
-    "   then return {-6} end\n"
+    "   or string.find('none stream', redis.call('TYPE', wake)['ok'], 1, true) == nil then\n"
+    "  return {-6}\n"
+    "end\n"
     "if mode == '1' then return {-11} end\n"
     "local v = redis.call('HMGET', meta, 'maxsize', 'maxmsg', 'joinable', 'idle')\n"
     "return {0, v[1], v[2], v[3], v[4]}\n";
