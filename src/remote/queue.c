@@ -13,18 +13,18 @@
  * Redis does not do for us. Measured (bench/remote/rqueue_kinds: the put
  * and get scripts of both kinds, with the marker, settings and record
  * steps of ours; one producer process, one consumer process, 16-byte
- * messages, Redis 7.0.15 on a Unix socket, 2 cores shared with other work,
- * load average 11, so the figures are noisy):
- *     appendonly no:            lists 4,029 and 2,242 msg/s,
- *                               streams 2,732 and 1,967 msg/s
- *     appendfsync always:       lists 170 msg/s, streams 265 msg/s
- * Lists cost 1.1 to 1.5 times less in the scripts alone; with every write
- * fsynced (what "a put that returned is durable" asks) both are bound by
- * the fsync and the difference drowns in it. Streams were chosen: the
- * guarantee comes from Redis rather than from more script. The queue
- * itself (bench/remote/bench_rqueue, blocking gets and puts, 20,000
- * messages): 1,724 and 1,599 msg/s with appendonly no, 261 and 353 msg/s
- * with appendfsync always, on the same loaded machine.
+ * messages, Redis 7.0.15 on a Unix socket, 2 cores shared with other
+ * work, so the figures move with the load; two runs each):
+ *                          lists          streams        the queue itself
+ *   appendonly no          6,386  5,180   5,022  4,978   5,107  5,216 msg/s
+ *   appendfsync always       203  3,031     244  2,914   2,600  2,339 msg/s
+ * ("the queue itself": bench/remote/bench_rqueue, blocking puts and gets,
+ * measured in the same minutes; 20,000 messages without AOF, 3,000 with;
+ * the first fsynced pair ran while the disk was busy). Lists cost 1.0 to
+ * 1.3 times less in the scripts alone; with every write fsynced (what "a
+ * put that returned is durable" asks) the fsync decides and the kinds are
+ * even. Streams were chosen: the guarantee comes from Redis rather than
+ * from more script.
  *
  * Waiting. A call that cannot proceed (nothing to get, no room, work not
  * done for join) gets from its script the ids to wait after, and blocks in
