@@ -696,3 +696,51 @@ LEAK_TEST(remote_queue, full_server, .timeout = 30)
     cr_expect_eq(mt_queue_unlink(url), 0);
     test_redis_stop(&s);
 }
+
+typedef struct getter {
+    mt_queue *q;
+    int err;
+    double took;
+} getter;
+
+static void *get_in_thread(void *arg)
+{
+    getter *g = arg;
+    mt_buf b = MT_BUF_INIT;
+    double t0 = mt_monotonic();
+    g->err = mt_queue_get(g->q, &b, 10);
+    g->took = mt_monotonic() - t0;
+    if (g->err == 0 && (b.len != 4 || memcmp(b.data, "late", 4))) g->err = -1;
+    mt_buf_free(&b);
+    return NULL;
+}
+
+/* Threads sharing one handle: a get waiting in one thread does not hold
+ * up a put in another, which wakes it. */
+LEAK_TEST(remote_queue, threads_share_handle, .timeout = 30)
+{
+    test_redis s;
+    test_redis_start(&s, NULL);
+    char url[256];
+    url_of(url, sizeof url, &s, "shared-handle");
+    mt_queue *q;
+    cr_assert_eq(mt_queue_new(&q, &(mt_queue_opts){.name = url}), 0);
+    getter g[2] = {{q, 1, 0}, {q, 1, 0}};
+    pthread_t t[2];
+    for (int i = 0; i < 2; i++)
+        pthread_create(&t[i], NULL, get_in_thread, &g[i]);
+    mt_sleep(0.3);
+    double t0 = mt_monotonic();
+    for (int i = 0; i < 2; i++)
+        cr_expect_eq(mt_queue_put(q, "late", 4, 1), 0);
+    cr_expect_lt(mt_monotonic() - t0, 0.5, "the puts did not wait for the gets");
+    for (int i = 0; i < 2; i++) {
+        pthread_join(t[i], NULL);
+        cr_expect_eq(g[i].err, 0, "%s", mt_err_name(g[i].err));
+        cr_expect_lt(g[i].took, 1.5, "woken by the put, after %.3f s", g[i].took);
+    }
+    cr_expect_eq(mt_queue_qsize(q), 0);
+    mt_queue_free(q);
+    cr_expect_eq(mt_queue_unlink(url), 0);
+    test_redis_stop(&s);
+}
