@@ -14,6 +14,8 @@
  *      mt_queue_open(&q, "jobs"), or mt_queue_open_or_new() when it does not
  *      know which program comes first. With .persist the name (and what is
  *      queued) stays after the last handle is freed, until mt_queue_unlink().
+ *      With .name = "redis://host/0/jobs" the queue lives on a Redis server
+ *      instead, for processes on any machine (see "Queues on a server").
  *   2. Producers call mt_queue_put(q, data, len, timeout); consumers call
  *      mt_queue_get(q, &buf, timeout), or mt_queue_get_into() to receive into
  *      their own memory without any allocation. The _nowait forms never block
