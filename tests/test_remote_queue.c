@@ -269,6 +269,7 @@ typedef struct crowd {
     int first, n;   /* a producer's messages */
     int child;      /* which tally */
     int64_t total;  /* messages in all */
+    bool claims;    /* a consumer: claim and ack instead of plain gets */
 } crowd;
 
 /* Put messages first..first+n-1; tally acknowledged puts and MT_ECONNLOST
@@ -294,16 +295,20 @@ static int producer(void *arg)
     return bad ? 2 : 0;
 }
 
-/* Get until closed; count each message delivered (counts[SEEN_BASE + i])
- * and gets cut off (counts[child + 4]). */
+/* Get (or claim and ack) until closed; count each message delivered
+ * (counts[SEEN_BASE + i]; a claim once acknowledged) and calls cut off
+ * (counts[child + 4]). */
 static int consumer(void *arg)
 {
     crowd *c = arg;
     mt_queue *q;
     if (mt_queue_open(&q, c->url) < 0) return 1;
     mt_buf b = MT_BUF_INIT;
+    mt_queue_receipt rc;
     int err, bad = 0;
-    while ((err = mt_queue_get(q, &b, 20)) != MT_ECLOSED) {
+    while ((err = c->claims ? mt_queue_claim(q, &b, &rc, 20) : mt_queue_get(q, &b, 20)) !=
+           MT_ECLOSED) {
+        if (err == 0 && c->claims) err = mt_queue_ack(q, &rc);
         if (err == MT_ECONNLOST) {
             c->counts[c->child + 4]++;
             continue;
@@ -345,12 +350,13 @@ static void run_start(run *r, test_redis *s, const char *name, int producers, in
     cr_assert_eq(mt_queue_new(&q, &(mt_queue_opts){.name = r->url, .maxsize = 256}), 0);
     mt_queue_free(q);
     for (int i = 0; i < consumers; i++) {
-        r->c[i] = (crowd){r->url, r->counts, 0, 0, i, total};
+        /* the last of several consumers claims and acknowledges */
+        r->c[i] = (crowd){r->url, r->counts, 0, 0, i, total, i > 0 && i == consumers - 1};
         r->pids[i] = spawn(consumer, &r->c[i]);
     }
     for (int i = 0; i < producers; i++) {
         int per = (int)(total / producers);
-        r->c[consumers + i] = (crowd){r->url, r->counts, i * per, per, consumers + i, total};
+        r->c[consumers + i] = (crowd){r->url, r->counts, i * per, per, consumers + i, total, false};
         r->pids[consumers + i] = spawn(producer, &r->c[consumers + i]);
     }
 }
