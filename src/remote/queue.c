@@ -243,21 +243,30 @@ int mt__rqueue_unlink(const char *url)
 
 /* ----------------------------------------------------------- put, get */
 
-int mt__rqueue_put(mt__remote *r, const void *data, size_t len, double timeout)
+/* Run the operation op (with the one argument arg[0..len) when arg is not
+ * NULL) until it is not told to wait on the wake stream, or the timeout
+ * passes: put (for room) and join (for the work to be done). */
+static int run_waiting(mt__remote *r, const char *op, const void *arg, size_t len, int how,
+                       double timeout)
 {
     double deadline = deadline_of(timeout);
     for (;;) {
         mt__rargs a = {0};
-        mt__rargs_op(&a, "put");
-        mt__rargs_add(&a, data, len);
+        mt__rargs_op(&a, op);
+        if (arg) mt__rargs_add(&a, arg, len);
         redisReply *reply;
         const redisReply *res;
-        int err = run_op(r, &a, MT__RUN_ONCE, &reply, &res);
+        int err = run_op(r, &a, how, &reply, &res);
         if (err == -EAGAIN) err = wait_after(r, res, false, timeout, deadline);
         else if (err == 0) err = 1;
         if (reply) freeReplyObject(reply);
         if (err != 0) return err < 0 ? err : 0;
     }
+}
+
+int mt__rqueue_put(mt__remote *r, const void *data, size_t len, double timeout)
+{
+    return run_waiting(r, "put", data ? data : "", len, MT__RUN_ONCE, timeout);
 }
 
 /* Copy a message taken into the sink. */
@@ -361,18 +370,7 @@ int mt__rqueue_task_done(mt__remote *r)
 int mt__rqueue_join(mt__remote *r, double timeout)
 {
     if (!r->joinable) return -EINVAL;
-    double deadline = deadline_of(timeout);
-    for (;;) {
-        mt__rargs a = {0};
-        mt__rargs_op(&a, "unfinished");
-        redisReply *reply;
-        const redisReply *res;
-        int err = run_op(r, &a, MT__RUN_READ, &reply, &res);
-        if (err == -EAGAIN) err = wait_after(r, res, false, timeout, deadline);
-        else if (err == 0) err = 1;
-        if (reply) freeReplyObject(reply);
-        if (err != 0) return err < 0 ? err : 0;
-    }
+    return run_waiting(r, "unfinished", NULL, 0, MT__RUN_READ, timeout);
 }
 
 int mt__rqueue_close(mt__remote *r)
