@@ -229,7 +229,8 @@ typedef struct mt_queue_opts {
     /* A queue on a server only (see "Queues on a server"): seconds a
      * message taken by mt_queue_claim, or by a get of a joinable queue,
      * may stay unacknowledged before it is handed to another consumer;
-     * 0 means 30 s. Negative, NaN or above 10^9 is -EINVAL. */
+     * 0 means 30 s; negative, NaN or above 10^9 is -EINVAL there. Unused
+     * (and unchecked) by queues in shared memory. */
     double redeliver_after;
 } mt_queue_opts;
 
