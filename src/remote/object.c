@@ -272,7 +272,6 @@ int mt__robj_new(mt__remote **out, const char *tag, const char *url, const mt_sh
         return err;
     }
     r->tag = tag;
-    r->list = !strcmp(tag, "multitask:list:1");
     r->ops = dict_list_ops;
     r->conn.url = &r->url;
     for (int i = 0; i < MT__RWAITERS; i++)

@@ -168,7 +168,6 @@ struct mt__remote {
     pthread_mutex_t lock; /* the connection and everything below */
     mt__rconn conn;
     mt__rurl url;
-    bool list;
     const char *tag;          /* the marker's value: "multitask:dict:1", ... */
     const char *const *ops;   /* the operations script: write, read, shrink */
     int nextra;               /* keys after the four of every operation */
