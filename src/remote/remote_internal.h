@@ -18,7 +18,8 @@
  * On the server an object NAME is two keys: NAME itself, the data (a hash
  * for a dict, a list for a list; Redis removes it when it is empty), and
  * NAME:multitask, the marker, a string "multitask:dict:1" or
- * "multitask:list:1" that says the data key is ours. Every operation is one
+ * "multitask:list:1" that says the data key is ours (a queue,
+ * "multitask:queue:1", has two keys more: see queue_script.c). Every operation is one
  * script that checks the marker and the data key's type before it touches
  * anything, so a key that is not ours is never written.
  *
