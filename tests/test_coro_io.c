@@ -247,13 +247,15 @@ LEAK_TEST(coro_io, wait_signal, .timeout = 20)
 
 /* ---- futures ---------------------------------------------------------- */
 
-/* A thread-pool task that returns once *gate (its argument) is set. */
+/* A thread-pool task given a pointer to two flags: it sets the first
+ * (started) and returns once the second is set. */
 static int wait_gate(const void *arg, size_t len, mt_buf *out)
 {
     (void)len, (void)out;
     atomic_int *gate;
     memcpy(&gate, arg, sizeof gate);
-    while (!atomic_load(gate))
+    atomic_store(&gate[0], 1);
+    while (!atomic_load(&gate[1]))
         usleep(1000);
     return 0;
 }
@@ -285,14 +287,18 @@ static int futures_main(void *arg)
         mt_future_free(fs[i]);
     }
 
-    /* A timeout leaves the task running and the future usable. The task
-     * waits for the gate, so it cannot end first on a slow machine. */
-    atomic_int gate = 0;
-    atomic_int *gatep = &gate;
+    /* A timeout leaves a running task running and the future usable. The
+     * task has started (a task not started yet is cancelled by the
+     * timeout) and waits for the gate, so it cannot end first on a slow
+     * machine. */
+    atomic_int gate[2] = {0, 0}; /* started, open */
+    atomic_int *gatep = gate;
     mt_future *slow;
     cr_assert_eq(mt_executor_submit(ex, wait_gate, &gatep, sizeof gatep, &slow), 0);
+    while (!atomic_load(&gate[0]))
+        mt_co_sleep(0.001);
     cr_expect_eq(mt_co_await_future(slow, 0.02, NULL), -ETIMEDOUT);
-    atomic_store(&gate, 1);
+    atomic_store(&gate[1], 1);
     cr_expect_eq(mt_co_await_future(slow, MT_FOREVER, NULL), 0);
     mt_future_free(slow);
     mt_executor_free(ex);

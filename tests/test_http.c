@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <math.h>
 #include <sys/mman.h>
 
 #include "coro_helpers.h"
@@ -353,6 +354,31 @@ static int retry_main(void *arg)
     cr_expect(r.body.len == 3 && memcmp(r.body.data, "abc", 3) == 0);
     cr_expect_eq(mt_http_get(c, URL("/hello"), &(mt_http_opts){.retry = &(mt_http_retry){
                                                          .backoff = -1}}, &r),
+                 -EINVAL);
+
+    /* The policy's decision on its own, as a caller with tries of its own
+     * asks for it: the long Retry-After obeyed when retry_after_max
+     * allows it, and the plain backoff's bounds. */
+    cr_expect_eq(mt_http_get(c, URL("/after-long/11"), NULL, &r), 0);
+    double w = -1;
+    cr_expect_eq(mt_http_retry_wait(&quick, 1, &r, 0, &w), 0, "past backoff_max");
+    mt_http_retry patient = {.retry_after_max = 4000, .max_time = INFINITY};
+    cr_expect_eq(mt_http_retry_wait(&patient, 1, &r, 0, &w), 1);
+    cr_expect_eq(w, atof(mt_http_response_header(&r, "Retry-After")));
+    mt_http_retry plain = {.backoff = 1, .backoff_max = 8, .max_tries = 10};
+    for (int tries = 1; tries <= 6; tries++) {
+        double base = tries < 4 ? (double)(1 << (tries - 1)) : 8;
+        cr_expect_eq(mt_http_retry_wait(&plain, tries, NULL, 0, &w), 1);
+        cr_expect(w >= base / 2 && w <= base, "try %d: %.3f s, not in [%g, %g]", tries, w,
+                  base / 2, base);
+    }
+    cr_expect_eq(mt_http_retry_wait(&plain, 10, NULL, 0, &w), 0, "tries used up");
+    cr_expect_eq(mt_http_retry_wait(&plain, 2, NULL, 59.5, &w), 0, "past the default budget");
+    cr_expect_eq(mt_http_retry_wait(&plain, 0, NULL, 0, &w), -EINVAL);
+    cr_expect_eq(mt_http_retry_wait(&plain, 1, NULL, NAN, &w), -EINVAL);
+    cr_expect_eq(mt_http_retry_wait(NULL, 1, NULL, 0, &w), -EINVAL);
+    cr_expect_eq(mt_http_retry_wait(&(mt_http_retry){.max_time = NAN}, 1, NULL, 0, &w), -EINVAL);
+    cr_expect_eq(mt_http_retry_wait(&(mt_http_retry){.backoff = INFINITY}, 1, NULL, 0, &w),
                  -EINVAL);
     mt_http_response_free(&r);
     mt_http_client_free(c);

@@ -159,8 +159,8 @@ enum {
  * 408, 429, 500, 502, 503, 504. The wait before try n+1 is the server's
  * Retry-After (seconds, or an HTTP date) when it sends one, else backoff *
  * 2^(n-1), capped at backoff_max, of which a random half ("equal jitter").
- * No retry when Retry-After asks for more than backoff_max, when the wait
- * would take the total waited past max_time, or when the sink cannot be
+ * No retry when Retry-After asks for more than retry_after_max, when the
+ * wait would take the total waited past max_time, or when the sink cannot be
  * rewound: memory and nowhere always can, an fd when it can be truncated
  * back to where it was (a file), a callback only before its first byte.
  * Waits are loop timers (mt_co_sleep): the thread never sleeps, and a
@@ -170,9 +170,11 @@ enum {
 typedef struct mt_http_retry {
     int max_tries;       /* tries in all, the first included; 0: 3 */
     double backoff;      /* seconds, before the second try; 0: 0.5 */
-    double backoff_max;  /* the longest wait, in seconds; 0: 30 */
-    double max_time;     /* the most seconds waited in all; 0: 60 */
+    double backoff_max;  /* the longest backoff, in seconds; 0: 30 */
+    double max_time;     /* the most seconds waited in all; 0: 60; INFINITY: no cap */
+    double retry_after_max; /* the longest Retry-After obeyed; 0: backoff_max */
 } mt_http_retry;
+
 
 /* Options of a request. A zeroed struct (or NULL) means defaults. What
  * they point to need not outlive the call that takes them. */
@@ -321,6 +323,21 @@ int mt_http_get_blocking(mt_http_response *resp, const char *url, const mt_http_
  * without surrounding blanks; NULL if absent. Valid until resp changes.
  */
 const char *mt_http_response_header(const mt_http_response *resp, const char *name);
+
+/*
+ * mt_http_retry_wait - the policy's decision after try number `tries`
+ * (1 for the first) ended with resp (NULL: no response, so no Retry-After),
+ * `waited` seconds having been waited before it: 1 and the seconds to wait
+ * before the next try in *wait, or 0 when the policy says stop (tries used
+ * up, a Retry-After longer than retry_after_max, the wait past max_time).
+ * It does not judge whether the failure is transient: that is the caller's
+ * (see the list above). For callers that run their own tries, such as a
+ * download that goes on with Range after a short body. Returns -EINVAL for
+ * a NULL policy or wait, tries < 1, a negative or NaN waited, or a policy
+ * field negative or NaN (or infinite, max_time aside).
+ */
+int mt_http_retry_wait(const mt_http_retry *p, int tries, const mt_http_response *resp,
+                       double waited, double *wait);
 
 /*
  * mt_http_response_header_at - the i-th header of the final response

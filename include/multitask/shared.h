@@ -113,11 +113,15 @@
  * writers do not wait for a batch.
  *   Connections: one per handle and process, opened at open (AUTH with
  * the user and password, SELECT db) and again on first use in a child
- * after fork; fork() waits while a call is in progress on any server
- * handle. Calls on one handle from several threads take turns: open a
- * handle per thread for parallel calls. A call blocks its thread until
- * the server answers, from a coroutine too (it blocks the loop: run such
- * calls in an executor's thread). A call waits at most opts->timeout in
+ * after fork; fork() waits while a call of another thread is in progress
+ * on any server handle. Calls on one handle from several threads or
+ * coroutines take turns: open a handle per thread for parallel calls. A
+ * call blocks its thread until the server answers; from a coroutine it
+ * suspends only that coroutine (the loop runs its other tasks; a first
+ * connection is made on the loop's thread pool), and a cancellation or a
+ * timeout scope waits for the call's answer, so the call's result is the
+ * call's and the request comes at the coroutine's next suspending call. A
+ * call waits at most opts->timeout in
  * all (10 s by default): a connection that fails, breaks or times out is
  * dropped and made again with backoff (10 ms, doubling to 0.5 s) within
  * that time, and the call sent again. A call that would not give the same

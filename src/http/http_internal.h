@@ -148,13 +148,10 @@ void mt__http_response_fill(mt_http_response *resp, mt__http_xfer *x, int err);
 void mt__http_response_reset(mt_http_response *resp);
 
 /* retry.c: whether a try that ended with libcurl's code and status may
- * succeed if tried again; -EINVAL for a bad policy; whether to try again
- * after try number `tries` gave resp, having waited `waited` seconds so
- * far, and if so how long to wait first. */
+ * succeed if tried again; -EINVAL for a bad policy (the wait itself is the
+ * public mt_http_retry_wait). */
 bool mt__http_transient(CURLcode code, long status);
 int mt__http_retry_check(const mt_http_retry *p);
-bool mt__http_retry_wait(const mt_http_retry *p, int tries, const mt_http_response *resp,
-                         double waited, double *wait);
 
 /* errors.c: the code for transfer x's result. */
 int mt__http_error(const mt__http_xfer *x);

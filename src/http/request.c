@@ -102,7 +102,7 @@ int mt_http_get(mt_http_client *c, const char *url, const mt_http_opts *opts,
         }
         double wait;
         if (!o->retry || !transient ||
-            !mt__http_retry_wait(o->retry, tries, resp, waited, &wait) ||
+            mt_http_retry_wait(o->retry, tries, resp, waited, &wait) != 1 ||
             !rewind_sink(o, resp, fd_start))
             return err;
         int r = mt_co_sleep(wait);

@@ -43,7 +43,8 @@ static bool bad(double s)
 
 int mt__http_retry_check(const mt_http_retry *p)
 {
-    return p->max_tries < 0 || bad(p->backoff) || bad(p->backoff_max) || bad(p->max_time)
+    return p->max_tries < 0 || bad(p->backoff) || bad(p->backoff_max) ||
+                   (bad(p->max_time) && p->max_time != INFINITY) || bad(p->retry_after_max)
                ? -EINVAL
                : 0;
 }
@@ -76,18 +77,21 @@ static double retry_after(const mt_http_response *resp)
     return d > 0 ? d : 0;
 }
 
-bool mt__http_retry_wait(const mt_http_retry *p, int tries, const mt_http_response *resp,
-                         double waited, double *wait)
+int mt_http_retry_wait(const mt_http_retry *p, int tries, const mt_http_response *resp,
+                       double waited, double *wait)
 {
+    if (!p || !wait || tries < 1 || isnan(waited) || waited < 0 || mt__http_retry_check(p))
+        return -EINVAL;
     int max_tries = p->max_tries ? p->max_tries : DEFAULT_TRIES;
     double first = p->backoff ? p->backoff : DEFAULT_BACKOFF;
     double longest = p->backoff_max ? p->backoff_max : DEFAULT_BACKOFF_MAX;
     double budget = p->max_time ? p->max_time : DEFAULT_MAX_TIME;
+    double obeyed = p->retry_after_max ? p->retry_after_max : longest;
     if (tries >= max_tries)
-        return false;
-    double w = retry_after(resp);
-    if (w > longest)
-        return false; /* the server asks for longer than we would wait */
+        return 0;
+    double w = resp ? retry_after(resp) : -1;
+    if (w > obeyed)
+        return 0; /* the server asks for longer than we would wait */
     if (w < 0) { /* "equal jitter": half the backoff, plus up to half again */
         double base = first;
         for (int i = 1; i < tries && base < longest; i++)
@@ -97,7 +101,7 @@ bool mt__http_retry_wait(const mt_http_retry *p, int tries, const mt_http_respon
         w = base / 2 + jitter() * base / 2;
     }
     if (waited + w > budget)
-        return false;
+        return 0;
     *wait = w;
-    return true;
+    return 1;
 }

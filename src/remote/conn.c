@@ -1,6 +1,8 @@
 /*
  * conn.c - one connection to the server, through hiredis's blocking API,
- * kept by a dict's or list's handle.
+ * kept by a dict's or list's handle. In a coroutine the same connection is
+ * driven by hand (hiredis's reader, the socket waited on by the loop), so
+ * that only the coroutine waits.
  *
  * A command is sent by us with send(MSG_NOSIGNAL) (hiredis writes with
  * write(), and a server gone would raise SIGPIPE in the caller's program)
@@ -20,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "multitask/coro.h"
 #include "remote_internal.h"
 
 /* Backoff between attempts: from 10 ms, doubling, at most half a second. */
@@ -84,6 +87,35 @@ static int send_all(redisContext *ctx, const char *p, size_t len)
     return 0;
 }
 
+/* The same in a coroutine, which waits for the socket suspended (the
+ * socket stays blocking for the thread's calls: sends do not wait, and a
+ * read follows a readable socket). */
+static int send_all_co(redisContext *ctx, const char *p, size_t len, double deadline)
+{
+    while (len > 0) {
+        ssize_t n = send(ctx->fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (mt__rwait_fd(ctx->fd, MT_WRITABLE, deadline) < 0) return -1;
+            continue;
+        }
+        if (n <= 0) return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static int read_reply_co(redisContext *ctx, double deadline, void **reply)
+{
+    for (;;) {
+        if (redisGetReplyFromReader(ctx, reply) != REDIS_OK) return -1;
+        if (*reply) return 0;
+        if (mt__rwait_fd(ctx->fd, MT_READABLE, deadline) < 0) return -1;
+        if (redisBufferRead(ctx) != REDIS_OK) return -1;
+    }
+}
+
 /*
  * Send a command and read its reply, with `seconds` for both. Returns 0
  * and *out, or -1 when the connection broke or timed out (*sent says
@@ -95,12 +127,19 @@ static int exchange(redisContext *ctx, double seconds, int argc, const char **ar
     char *cmd = NULL;
     long long len = redisFormatCommandArgv(&cmd, argc, argv, lens);
     if (len < 0) return -ENOMEM;
-    redisSetTimeout(ctx, seconds < 0 ? (struct timeval){0, 0} : tv_of(seconds));
     *sent = true; /* from here on, the server may have seen some of it */
-    int err = send_all(ctx, cmd, (size_t)len);
-    redisFreeCommand(cmd);
     void *reply = NULL;
-    if (err == 0 && redisGetReply(ctx, &reply) != REDIS_OK) err = -1;
+    int err;
+    if (mt__rco()) {
+        double deadline = seconds < 0 ? INFINITY : mt_monotonic() + seconds;
+        err = send_all_co(ctx, cmd, (size_t)len, deadline);
+        if (err == 0) err = read_reply_co(ctx, deadline, &reply);
+    } else {
+        redisSetTimeout(ctx, seconds < 0 ? (struct timeval){0, 0} : tv_of(seconds));
+        err = send_all(ctx, cmd, (size_t)len);
+        if (err == 0 && redisGetReply(ctx, &reply) != REDIS_OK) err = -1;
+    }
+    redisFreeCommand(cmd);
     *out = reply;
     return err;
 }
@@ -167,15 +206,40 @@ static int connect_once(mt__rconn *c, double seconds)
     return err;
 }
 
-int mt__rconn_call(mt__rconn *c, double window, int argc, const char **argv, const size_t *lens,
-                   redisReply **out)
+/* connect_once on a thread of the loop's pool, for a coroutine: name
+ * lookup and connect block, and the loop must not. */
+typedef struct connect_call {
+    mt__rconn *c;
+    double seconds;
+    int err;
+} connect_call;
+
+static int connect_on_thread(const void *arg, size_t len, mt_buf *out)
+{
+    (void)len, (void)out;
+    connect_call *cc;
+    memcpy(&cc, arg, sizeof cc);
+    cc->err = connect_once(cc->c, cc->seconds);
+    return 0;
+}
+
+static int connect_now(mt__rconn *c, double seconds)
+{
+    if (!mt__rco()) return connect_once(c, seconds);
+    connect_call call = {.c = c, .seconds = seconds}, *cc = &call;
+    int err = mt_co_to_thread(connect_on_thread, &cc, sizeof cc, NULL);
+    return err < 0 ? err : call.err;
+}
+
+static int call(mt__rconn *c, double window, int argc, const char **argv, const size_t *lens,
+                redisReply **out)
 {
     double deadline = window < 0 ? INFINITY : mt_monotonic() + window;
     double pause = BACKOFF_FIRST;
     bool lost = false; /* a command went out and no answer came back */
     for (;;) {
         double left = deadline - mt_monotonic();
-        int err = c->ctx ? 0 : connect_once(c, left);
+        int err = c->ctx ? 0 : connect_now(c, left);
         if (err < 0) return err;
         if (err == 0) {
             bool sent = false;
@@ -197,9 +261,22 @@ int mt__rconn_call(mt__rconn *c, double window, int argc, const char **argv, con
         }
         left = deadline - mt_monotonic();
         if (left <= 0) return lost ? MT_ECONNLOST : MT_ECONNECT;
-        mt_sleep(pause < left ? pause : left);
+        mt__rpause(pause < left ? pause : left);
         pause = pause * 2 < BACKOFF_MAX ? pause * 2 : BACKOFF_MAX;
     }
+}
+
+/* In a coroutine the whole call is shielded: a cancellation waits for its
+ * answer (within its time limit), so that no thread is left running on the
+ * caller's frame and no call is left half-sent. */
+int mt__rconn_call(mt__rconn *c, double window, int argc, const char **argv, const size_t *lens,
+                   redisReply **out)
+{
+    if (!mt__rco()) return call(c, window, argc, argv, lens, out);
+    mt_co_shield_begin();
+    int err = call(c, window, argc, argv, lens, out);
+    mt_co_shield_end();
+    return err;
 }
 
 /* ------------------------------------------------------------ scripts */

@@ -37,12 +37,19 @@ static uint64_t random64(void)
     return r;
 }
 
+/*
+ * Around fork, every handle is locked, so that no other thread is in the
+ * middle of a call on it. A handle this thread holds already (a coroutine
+ * of its loop is suspended in a call on it, and another one forks) is left
+ * as it is (its error-checking lock says EDEADLK): the child drops its
+ * connection, and its lock is made anew there in any case.
+ */
 static void fork_prepare(void)
 {
     pthread_mutex_lock(&handles_lock);
     for (mt__remote *r = handles; r; r = r->next) {
-        pthread_mutex_lock(&r->lock);
-        pthread_mutex_lock(&r->wait_lock);
+        r->held_at_fork = pthread_mutex_lock(&r->lock) == EDEADLK;
+        pthread_mutex_lock(&r->wait_lock); /* never held across a wait */
     }
 }
 
@@ -50,9 +57,19 @@ static void fork_parent(void)
 {
     for (mt__remote *r = handles; r; r = r->next) {
         pthread_mutex_unlock(&r->wait_lock);
-        pthread_mutex_unlock(&r->lock);
+        if (!r->held_at_fork)
+            pthread_mutex_unlock(&r->lock);
     }
     pthread_mutex_unlock(&handles_lock);
+}
+
+static void lock_init(pthread_mutex_t *lock)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
+    pthread_mutex_init(lock, &a);
+    pthread_mutexattr_destroy(&a);
 }
 
 static void fork_child(void)
@@ -68,7 +85,7 @@ static void fork_child(void)
         r->op_count = 0;
         r->held = 0; /* the parent's gets are the parent's to task_done */
         pthread_mutex_unlock(&r->wait_lock);
-        pthread_mutex_unlock(&r->lock);
+        lock_init(&r->lock); /* its holder, if any, does not run here */
     }
     pthread_mutex_unlock(&handles_lock);
 }
@@ -114,7 +131,7 @@ static int run_now(mt__remote *r, const mt__rargs *ops, int how, redisReply **re
     double window = window_of(r, how, &ttl);
     char rec[sizeof r->forget], id[40], ttls[24];
     id[0] = '\0';
-    pthread_mutex_lock(&r->lock);
+    mt__rlock(&r->lock);
     if (how & MT__RUN_ONCE)
         snprintf(id, sizeof id, "%016llx%016llx", (unsigned long long)r->op_rand,
                  (unsigned long long)++r->op_count);
@@ -152,7 +169,7 @@ static int run_now(mt__remote *r, const mt__rargs *ops, int how, redisReply **re
         else if (!nowrite)
             r->forget[0] = '\0';
     }
-    pthread_mutex_unlock(&r->lock);
+    mt__runlock(&r->lock);
     free(argv);
     free(lens);
     if (err < 0) return err;
@@ -241,9 +258,9 @@ static int run_small(mt__remote *r, const char *script, const char *arg, long lo
 {
     const char *argv[6] = {"EVALSHA", "", "2", r->data_key, r->mark_key, arg};
     redisReply *reply;
-    pthread_mutex_lock(&r->lock);
+    mt__rlock(&r->lock);
     int err = mt__rconn_script(&r->conn, r->conn.timeout, script, arg ? 6 : 5, argv, NULL, &reply);
-    pthread_mutex_unlock(&r->lock);
+    mt__runlock(&r->lock);
     if (err < 0) return err;
     if (reply->type == REDIS_REPLY_INTEGER)
         *answer = reply->integer;
@@ -262,7 +279,7 @@ int mt__robj_new(mt__remote **out, const char *tag, const char *url, const mt_sh
     if (isnan(timeout)) return -EINVAL;
     mt__remote *r = calloc(1, sizeof *r);
     if (!r) return -ENOMEM;
-    pthread_mutex_init(&r->lock, NULL);
+    lock_init(&r->lock);
     pthread_mutex_init(&r->wait_lock, NULL);
     int err = mt__rurl_parse(&r->url, url);
     if (err < 0) {
@@ -293,9 +310,9 @@ int mt__robj_new(mt__remote **out, const char *tag, const char *url, const mt_sh
 
 void mt__robj_consumer(mt__remote *r, char kind, char out[40])
 {
-    pthread_mutex_lock(&r->lock);
+    mt__rlock(&r->lock);
     snprintf(out, 40, "%c:%016llx", kind, (unsigned long long)r->op_rand);
-    pthread_mutex_unlock(&r->lock);
+    mt__runlock(&r->lock);
 }
 
 static int remote_open(mt__remote **out, bool list, const char *url, const mt_shared_opts *opts)

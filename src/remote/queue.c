@@ -175,10 +175,10 @@ int mt__rqueue_open(mt__remote **out, const char *url, const mt_queue_opts *opts
                             r->extra_keys[0], r->extra_keys[1], TAG, smode, smax, smsg,
                             opts && opts->joinable ? "1" : "0", sidle};
     redisReply *reply;
-    pthread_mutex_lock(&r->lock);
+    mt__rlock(&r->lock);
     err = mt__rconn_script(&r->conn, r->conn.timeout, mt__rscript_queue_open, 13, argv, NULL,
                            &reply);
-    pthread_mutex_unlock(&r->lock);
+    mt__runlock(&r->lock);
     if (err == 0) {
         if (reply->type == REDIS_REPLY_ERROR)
             err = mt__rerr(reply);
@@ -324,9 +324,9 @@ int mt__rqueue_get(mt__remote *r, mt__rsink *k, double timeout)
                 err = receipt_of(k->receipt, str_at(res, 2), res->element[3]->integer);
             if (err == 0) err = deliver(k, msg);
             if (err == 0 && mode == 'j') {
-                pthread_mutex_lock(&r->lock);
+                mt__rlock(&r->lock);
                 r->held++;
-                pthread_mutex_unlock(&r->lock);
+                mt__runlock(&r->lock);
             }
             if (err == 0) err = 1;
         }
@@ -349,9 +349,9 @@ int mt__rqueue_settle(mt__remote *r, const mt_queue_receipt *rc, bool ack)
 int mt__rqueue_task_done(mt__remote *r)
 {
     if (!r->joinable) return -EINVAL;
-    pthread_mutex_lock(&r->lock);
+    mt__rlock(&r->lock);
     bool none = r->held == 0;
-    pthread_mutex_unlock(&r->lock);
+    mt__runlock(&r->lock);
     if (none) return -EINVAL;
     char me[40];
     mt__robj_consumer(r, 'j', me);
@@ -360,9 +360,9 @@ int mt__rqueue_task_done(mt__remote *r)
     mt__rargs_add(&a, me, strlen(me));
     int err = mt__robj_one(r, &a, MT__RUN_ONCE | MT__RUN_SHRINK, NULL, NULL);
     if (err == 0 || err == -ESTALE) {
-        pthread_mutex_lock(&r->lock);
+        mt__rlock(&r->lock);
         if (r->held > 0) r->held--;
-        pthread_mutex_unlock(&r->lock);
+        mt__runlock(&r->lock);
     }
     return err;
 }

@@ -5,6 +5,7 @@
  *   url.c      redis:// and redis+unix:// names taken apart
  *   conn.c     one connection: connect, AUTH, SELECT, a command with a
  *              deadline, reconnection with backoff, server errors mapped
+ *   co.c       inside a coroutine: waits that suspend it, not the loop
  *   script.c   the Lua scripts that do every operation on the server, and
  *              the argument lists that call them
  *   object.c   open, free, unlink, batches; the table libmultitask takes
@@ -117,6 +118,21 @@ void mt__rconn_drop(mt__rconn *c);
  * MT_EREMOTE. */
 int mt__rerr(const redisReply *reply);
 
+/* ------------------------------------------------------ coroutines (co.c) */
+
+/* Whether the caller is a coroutine. */
+bool mt__rco(void);
+/* Take and give back a handle's lock; in a coroutine, without blocking the
+ * loop, and shielded from cancellation in between. */
+void mt__rlock(pthread_mutex_t *lock);
+void mt__runlock(pthread_mutex_t *lock);
+/* Sleep: the coroutine's, or the thread's. */
+void mt__rpause(double seconds);
+/* In a coroutine: wait until fd is ready for events (MT_READABLE or
+ * MT_WRITABLE) or the monotonic deadline (INFINITY: none) passes; 0 or a
+ * negative error. */
+int mt__rwait_fd(int fd, int events, double deadline);
+
 /* --------------------------------------------------------------- object */
 
 /* An argument list under construction: pointers into the caller's bytes,
@@ -166,7 +182,7 @@ int mt__rcode(long long code);
 #define MT__RWAITERS 4
 
 struct mt__remote {
-    pthread_mutex_t lock; /* the connection and everything below */
+    pthread_mutex_t lock; /* the connection and everything below (error-checking) */
     mt__rconn conn;
     mt__rurl url;
     const char *tag;          /* the marker's value: "multitask:dict:1", ... */
@@ -188,6 +204,7 @@ struct mt__remote {
     _Atomic(pthread_t) batch_owner;  /* the thread with an open batch, or 0 */
     mt__rargs batch;                 /* its queued operations */
     struct mt__remote *next, *prev;  /* every handle, for fork */
+    bool held_at_fork;               /* this thread held lock when it forked */
 };
 
 /* How an operation is run. */

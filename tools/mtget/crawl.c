@@ -39,7 +39,8 @@ static const char *charset(const mt_http_response *resp, char *out, size_t size)
  * that is not 2xx). */
 static int get_page(mtget *m, const char *url, mt_http_response *resp)
 {
-    mt_http_retry retry = {.max_tries = 1 + m->cfg->retries, .backoff_max = MTGET_RETRY_AFTER_MAX};
+    mt_http_retry retry;
+    mtget_retry_policy(m, &retry);
     mt_http_opts o = {
         .to = MT_HTTP_TO_MEMORY,
         .max_size = m->cfg->page_max_size,

@@ -57,33 +57,15 @@ bool mtget_transient(int err, long status)
            (err == -EPROTO && status != 0);
 }
 
-/* An HTTP date ("Sun, 06 Nov 1994 08:49:37 GMT") as seconds from now. */
-static double date_from_now(const char *v)
+void mtget_retry_policy(const mtget *m, mt_http_retry *p)
 {
-    struct tm tm = {0};
-    const char *end = strptime(v, "%a, %d %b %Y %H:%M:%S GMT", &tm);
-    if (!end || *end)
-        return -1;
-    double d = difftime(timegm(&tm), time(NULL));
-    return d > 0 ? d : 0;
-}
-
-double mtget_retry_wait(int tries, const mt_http_response *resp)
-{
-    const char *v = resp ? mt_http_response_header(resp, "Retry-After") : NULL;
-    if (v && *v) {
-        double w = strspn(v, "0123456789") == strlen(v) ? (strlen(v) > 9 ? 1e9 : atof(v))
-                                                         : date_from_now(v);
-        if (w > MTGET_RETRY_AFTER_MAX)
-            return -1;
-        if (w >= 0)
-            return w;
-    }
-    /* exponential backoff, 0.5 s doubling to 30 s, "equal jitter" */
-    double base = 0.5 * pow(2, tries - 1 < 6 ? tries - 1 : 6);
-    if (base > 30)
-        base = 30;
-    return base / 2 + (double)random() / RAND_MAX * base / 2;
+    *p = (mt_http_retry){
+        .max_tries = 1 + m->cfg->retries,
+        .backoff = 0.5,
+        .backoff_max = 30,
+        .retry_after_max = MTGET_RETRY_AFTER_MAX,
+        .max_time = INFINITY, /* --retries is the only cap */
+    };
 }
 
 static void journal(fetch *f, int kind, const char *name, uint64_t size)
@@ -309,16 +291,18 @@ int mtget_fetch(mtget *m, const char *url, int slot)
         return 0;
     }
     mt_progress_slot_start(m->progress, slot, url, 0);
+    mt_http_retry policy;
+    mtget_retry_policy(m, &policy);
+    double waited = 0;
     for (int tries = 1; err == 0; tries++) {
         err = try_once(&f, &resp);
         if (err == 0)
             err = commit(&f, &final);
-        if (err == 0 || m->signal || err == -ECANCELED || tries > m->cfg->retries ||
-            !mtget_transient(err, resp.status))
+        double wait;
+        if (err == 0 || m->signal || err == -ECANCELED || !mtget_transient(err, resp.status) ||
+            mt_http_retry_wait(&policy, tries, &resp, waited, &wait) != 1)
             break;
-        double wait = mtget_retry_wait(tries, &resp);
-        if (wait < 0)
-            break;
+        waited += wait;
         m->retries++;
         mt_progress_retried(m->progress, 1);
         int r = mt_co_sleep(wait);

@@ -166,10 +166,10 @@ int mtget_crawl_page(mtget *m, const mtget_page *p);
 int mtget_fetch(mtget *m, const char *url, int slot);
 /* The common request options: timeouts, CA, user agent. */
 void mtget_http_opts(const mtget *m, mt_http_opts *o);
-/* Seconds to wait before try `tries` + 1 after a response resp (its
- * Retry-After, else exponential backoff with jitter); negative when the
- * server asks for longer than we wait. */
-double mtget_retry_wait(int tries, const mt_http_response *resp);
+/* The retry policy of pages and downloads (docs/mtget.1, Retries): 1 +
+ * --retries tries, backoff 0.5 s doubling to 30 s, Retry-After obeyed up to
+ * MTGET_RETRY_AFTER_MAX, no cap on the time waited in all. */
+void mtget_retry_policy(const mtget *m, mt_http_retry *p);
 /* Whether a failure (err, and the status for MTGET_ESTATUS) may pass on
  * another try. */
 bool mtget_transient(int err, long status);
