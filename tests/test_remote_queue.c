@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
+#include "coro_helpers.h"
 #include "remote_helpers.h"
 
 /* ------------------------------------------------------------- helpers */
@@ -749,6 +750,91 @@ LEAK_TEST(remote_queue, threads_share_handle, .timeout = 30)
     }
     cr_expect_eq(mt_queue_qsize(q), 0);
     mt_queue_free(q);
+    cr_expect_eq(mt_queue_unlink(url), 0);
+    test_redis_stop(&s);
+}
+
+/* ------------------------------------------------------------ coroutines */
+
+typedef struct co_state {
+    mt_queue *q;
+    volatile bool stop;
+    double longest; /* the longest gap between the ticker's ticks */
+    int got, cancelled;
+    double cancel_took;
+} co_state;
+
+/* Tick every 10 ms until stop, noting the longest gap. */
+static int co_tick(void *arg)
+{
+    co_state *c = arg;
+    double last = mt_monotonic();
+    while (!c->stop) {
+        mt_co_sleep(0.01);
+        double now = mt_monotonic();
+        if (now - last > c->longest) c->longest = now - last;
+        last = now;
+    }
+    return 0;
+}
+
+static int co_put_later(void *arg)
+{
+    co_state *c = arg;
+    mt_co_sleep(0.3);
+    return mt_queue_put(c->q, "late", 4, 1);
+}
+
+static int co_get(void *arg)
+{
+    co_state *c = arg;
+    mt_buf b = MT_BUF_INIT;
+    int err = mt_queue_get(c->q, &b, 10);
+    mt_buf_free(&b);
+    return err;
+}
+
+static int co_main(void *arg)
+{
+    co_state *c = arg;
+    mt_task *ticks, *put, *get;
+    cr_assert_eq(mt_task_create(&ticks, co_tick, c, NULL), 0);
+    cr_assert_eq(mt_task_create(&put, co_put_later, c, NULL), 0);
+    /* a get waiting for the put of another task of the same loop */
+    c->got = co_get(c);
+    cr_expect_eq(mt_task_await(put), 0);
+    /* a waiting get cancelled */
+    cr_assert_eq(mt_task_create(&get, co_get, c, NULL), 0);
+    mt_co_sleep(0.3);
+    double t0 = mt_monotonic();
+    mt_task_cancel(get);
+    c->cancelled = mt_task_await(get);
+    c->cancel_took = mt_monotonic() - t0;
+    c->stop = true;
+    mt_task_await(ticks);
+    mt_task_free(ticks);
+    mt_task_free(put);
+    mt_task_free(get);
+    return 0;
+}
+
+/* From a coroutine a call suspends only that coroutine: a get waits while
+ * another task of the loop puts, and a waiting get is cancelled. */
+LEAK_TEST(remote_queue, coroutines, .timeout = 30)
+{
+    test_redis s;
+    test_redis_start(&s, NULL);
+    char url[256];
+    url_of(url, sizeof url, &s, "co");
+    co_state c = {0};
+    cr_assert_eq(mt_queue_new(&c.q, &(mt_queue_opts){.name = url}), 0);
+    cr_expect_eq(mt_run(co_main, &c, NULL), 0);
+    cr_expect_eq(c.got, 0, "%s", mt_err_name(c.got));
+    cr_expect_eq(c.cancelled, -ECANCELED, "%s", mt_err_name(c.cancelled));
+    cr_expect_lt(c.cancel_took, 0.5, "cancelled after %.3f s", c.cancel_took);
+    cr_expect_lt(c.longest, 0.25, "the loop stood still for %.3f s", c.longest);
+    cr_expect_eq(mt_queue_qsize(c.q), 0);
+    mt_queue_free(c.q);
     cr_expect_eq(mt_queue_unlink(url), 0);
     test_redis_stop(&s);
 }

@@ -175,10 +175,14 @@
  * is lost, a claim's or joinable get's comes back after the idle time.
  *   Threads, fork, coroutines: as for dicts on a server (shared.h). A
  * handle's calls take turns for their exchanges with the server, but a
- * call waiting for a message or for room waits on a connection of its own,
- * so the handle's other threads go on. A call blocks its thread until it
- * returns, from a coroutine too (it blocks the loop: run such calls in an
- * executor's thread). Waiting does not spin: the server wakes the waiter.
+ * call waiting for a message, for room or for join waits on a connection
+ * of its own, so the handle's other threads and coroutines go on. A call
+ * blocks its thread until it returns; from a coroutine it suspends only
+ * that coroutine, each exchange with the server is seen to its answer
+ * (shielded), and a cancellation or a timeout scope that comes while the
+ * call waits for a message, room or join makes it return -ECANCELED or
+ * -ETIMEDOUT within about 0.1 s, having taken nothing. Waiting does not
+ * spin: the server wakes the waiter.
  * The crash-safety, trust, memory and PID namespace paragraphs above are
  * about queues in shared memory; a queue on a server is as safe as the
  * server: keep it on a private network, with a password or an ACL user.

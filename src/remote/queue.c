@@ -40,10 +40,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "multitask/coro.h"
 #include "remote_internal.h"
 
-/* The longest single wait in XREAD before a call tries again. */
+/* The longest single wait in XREAD before a call tries again; in a
+ * coroutine, which sees a cancellation or a timeout between waits. */
 #define WAIT_SLICE 1.0
+#define WAIT_SLICE_CO 0.1
 
 /* The default time a claimed message may stay unacknowledged. */
 #define IDLE_DEFAULT 30.0
@@ -60,10 +63,18 @@ static const char TAG[] = "multitask:queue:1";
 /* ---------------------------------------------------------- waiting */
 
 /* Block in XREAD until an entry after the given ids arrives, or `seconds`
- * pass. keys/ids: 1 or 2 streams. Returns 0 or a connection error. */
+ * pass. keys/ids: 1 or 2 streams. Returns 0 or a connection error. In a
+ * coroutine the wait suspends it, shielded (a connection is never left in
+ * the middle of a reply) and at most WAIT_SLICE_CO: then a cancellation
+ * or timeout that came meanwhile is returned (-ECANCELED, -ETIMEDOUT). */
 static int wait_on(mt__remote *r, int n, const char *const *keys, const char *const *ids,
                    double seconds)
 {
+    bool co = mt__rco();
+    if (co) {
+        if (seconds > WAIT_SLICE_CO) seconds = WAIT_SLICE_CO;
+        mt_co_shield_begin();
+    }
     mt__rconn spare = {.url = &r->url}, *c = &spare;
     int slot = -1;
     pthread_mutex_lock(&r->wait_lock);
@@ -95,6 +106,11 @@ static int wait_on(mt__remote *r, int n, const char *const *keys, const char *co
         pthread_mutex_unlock(&r->wait_lock);
     } else {
         mt__rconn_drop(&spare);
+    }
+    if (co) {
+        mt_co_shield_end();
+        int stop = mt_co_sleep(0); /* a request held back by the shield */
+        if (err == 0 && stop < 0) err = stop;
     }
     return err;
 }
