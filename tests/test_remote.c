@@ -17,41 +17,9 @@
 #include <sys/stat.h>
 
 #include "helpers.h"
-#include "redis_server.h"
+#include "remote_helpers.h"
 
 /* ------------------------------------------------------------- helpers */
-
-/* The object NAME on s, through its Unix socket. */
-static void url_of(char *out, size_t size, const test_redis *s, const char *name)
-{
-    snprintf(out, size, "redis+unix://%s/%s", s->sock, name);
-}
-
-/* Fork a child that runs fn(ctx) and exits 0 when it returned 0. Children
- * do not use cr_* assertions (the runner's socket is the parent's). */
-static pid_t spawn(int (*fn)(void *), void *ctx)
-{
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) _exit(fn(ctx) == 0 ? 0 : 1);
-    return pid;
-}
-
-static int reap(pid_t pid)
-{
-    int status;
-    if (waitpid(pid, &status, 0) != pid) return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-/* Counters the children share with the test. */
-static int64_t *shared_counts(size_t n)
-{
-    void *p =
-        mmap(NULL, n * sizeof(int64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    cr_assert(p != MAP_FAILED);
-    return p;
-}
 
 static void sleep_s(double s)
 {
@@ -940,25 +908,6 @@ LEAK_TEST(remote, server_restarted, .timeout = 90)
     cr_expect_eq(counter(d), final, "the AOF kept every acknowledged increment");
     mt_dict_free(d);
     test_redis_stop(&s);
-}
-
-typedef struct killer {
-    const test_redis *s;
-    atomic_bool stop;
-    int kills;
-} killer;
-
-static void *kill_clients(void *arg)
-{
-    killer *k = arg;
-    while (!atomic_load(&k->stop)) {
-        char reply[64];
-        if (test_redis_cmd(k->s, reply, sizeof reply, "CLIENT", "KILL", "TYPE", "normal", "SKIPME",
-                           "yes", NULL) == ':')
-            k->kills += atoi(reply);
-        mt_sleep(0.003);
-    }
-    return NULL;
 }
 
 /* Connections killed by the server (CLIENT KILL) under every kind of call:

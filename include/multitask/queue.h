@@ -14,6 +14,8 @@
  *      mt_queue_open(&q, "jobs"), or mt_queue_open_or_new() when it does not
  *      know which program comes first. With .persist the name (and what is
  *      queued) stays after the last handle is freed, until mt_queue_unlink().
+ *      With .name = "redis://host/0/jobs" the queue lives on a Redis server
+ *      instead, for processes on any machine (see "Queues on a server").
  *   2. Producers call mt_queue_put(q, data, len, timeout); consumers call
  *      mt_queue_get(q, &buf, timeout), or mt_queue_get_into() to receive into
  *      their own memory without any allocation. The _nowait forms never block
@@ -84,6 +86,106 @@
  * which must be the last call on its handle. A handle stays valid in a child
  * forked while it was open, even if another thread was inside a queue call
  * at the time; the child frees its copy with mt_queue_free when done.
+ *
+ * Queues on a server (many machines). A name of the form
+ *     redis://[[user]:password@]host[:port][/db]/NAME
+ *     redis+unix://[[user]:password@]/path/to/socket/NAME[?db=N]
+ * (exactly the grammar of shared.h's "Objects on a server"; rediss:// is
+ * -EPROTONOSUPPORT, and so is every such name when libmultitask-remote
+ * cannot be loaded) given to mt_queue_new, mt_queue_open or
+ * mt_queue_open_or_new puts the queue on that Redis 7 server, shared by
+ * every process on every machine that opens the name, and every call above
+ * works on it with the same signatures and errors, except as said here.
+ *   On the server the queue is four keys: NAME, a stream holding each
+ * message from its put until it is done, read through a consumer group;
+ * NAME:multitask, the marker "multitask:queue:1"; NAME:multitask:queue, a
+ * hash of the settings and the closed flag; NAME:multitask:wake, a small
+ * stream that wakes waiters. mt_queue_new makes them and returns -EEXIST
+ * when the marker exists (a queue, or a dict or list of that name);
+ * mt_queue_open returns -ENOENT when there is no queue of that name (a dict
+ * or list included); mt_queue_unlink removes the four keys (-ENOENT when
+ * there is no queue). Any of the keys holding what is not ours is -EPROTO
+ * from all of these and from every call on an open handle, and nothing is
+ * written: a key that is not ours is never overwritten or removed. After
+ * an unlink, calls on handles still open return -ENOENT.
+ *   Settings: maxsize as locally; max_message at most 512 MiB (Redis's
+ * largest string; more is -EINVAL). persist is ignored: machines have no
+ * last handle, so a queue on a server stays, with its messages, until
+ * mt_queue_unlink. A queue without a name (anonymous) is always local.
+ * redeliver_after (below) is the creator's; mt_queue_open_or_new compares
+ * maxsize, max_message and joinable only.
+ *   Delivery. A put that returned 0 has its message in the stream, as
+ * durable as the server's persistence makes it (appendonly yes with
+ * appendfsync always: it survives the server's crash; see shared.h for
+ * aof-load-truncated). Each message goes to one get or claim at a time.
+ * A plain get of a queue that is not joinable takes its message for good
+ * in the same atomic step on the server that reads it: a consumer that
+ * dies after that step, even before the reply reached it, loses the
+ * message (locally, a get cut short leaves it). A get of a joinable queue,
+ * and a claim, leave the message pending on the server, held by the
+ * handle that took it, until mt_queue_task_done or mt_queue_ack. A remote
+ * consumer is "dead" when it has held a message for redeliver_after
+ * seconds (30 s by default) without finishing it, whatever the reason (a
+ * crash, a lost machine or network, or only slow work: there is no
+ * heartbeat); the next get or claim, in any process, then receives the
+ * message again: at least once, processed twice if its first consumer was
+ * only slow. A get or claim that waits tries again at least once a second,
+ * so such a message is handed out within about a second of its idle time.
+ * Messages handed out again, given back by mt_queue_nack, or left by a get
+ * whose buffer was too small (-EMSGSIZE) are taken ahead of or among the
+ * messages never delivered: each get first looks for one in the pending
+ * list, ten entries at a time from where the last look stopped (locally
+ * they come after the ones taken meanwhile). A handle's mt_queue_free
+ * gives back at once the claims made through it and not acknowledged (up
+ * to 10,000, when the server answers within 0.2 s; otherwise they come
+ * back after the idle time); messages got from a joinable queue and not
+ * done come back after the idle time.
+ *   Joinable queues: mt_queue_task_done marks done the oldest message
+ * that this handle, in this process, got and has not marked done: call it
+ * on the handle that got the message (a child after fork has its own).
+ * It returns -EINVAL when there is none, and -ESTALE when that message was
+ * handed to another consumer meanwhile (that one's task_done counts it).
+ * mt_queue_join returns once every message put has been done (the stream
+ * is empty). mt_queue_ack and mt_queue_nack return -ESTALE also when the
+ * message was handed out again after its idle time; any process may settle
+ * a receipt, and a receipt is never valid for a later taking of the same
+ * message.
+ *   Sizes: mt_queue_qsize counts the messages queued and those taken and
+ * not finished (claims, and gets of a joinable queue until task_done), and
+ * all of them count against maxsize (locally only claims do). qsize, empty,
+ * full and closed ask the server: on an error qsize is 0 and closed false.
+ *   Close: as locally. Gets on a closed, empty queue wait for the messages
+ * others have claimed (not for gets of a joinable queue awaiting
+ * task_done) before they return MT_ECLOSED.
+ *   Timeouts and the connection: a call's timeout is how long it waits
+ * for a message, for room or for join; each exchange with the server may
+ * take up to 10 s more, in which a connection that fails, breaks or times
+ * out is made again with backoff (10 ms doubling to 0.5 s) and the call
+ * sent again. Every put, get, claim, ack, nack and task_done carries an
+ * operation id whose result the server keeps for 70 s: a call sent again
+ * returns that result and is never applied twice. So 0 means done once;
+ * MT_ECONNECT means the server could not be reached (nothing was done);
+ * MT_ECONNLOST means sent and no answer in time: a put may or may not have
+ * queued its message (once), a plain get may have taken a message that is
+ * then lost, a claim's or joinable get's message comes back after the idle
+ * time. Also MT_EAUTH (user or password refused), -EACCES (ACL),
+ * -ENOSPC (the server is out of memory: puts are refused, gets, acks and
+ * close still run), MT_ENOHOST, MT_EREMOTE (any other refusal). -ENOMEM
+ * from a get whose message was taken on the server: a plain get's message
+ * is lost, a claim's or joinable get's comes back after the idle time.
+ *   Threads, fork, coroutines: as for dicts on a server (shared.h). A
+ * handle's calls take turns for their exchanges with the server, but a
+ * call waiting for a message, for room or for join waits on a connection
+ * of its own, so the handle's other threads and coroutines go on. A call
+ * blocks its thread until it returns; from a coroutine it suspends only
+ * that coroutine, each exchange with the server is seen to its answer
+ * (shielded), and a cancellation or a timeout scope that comes while the
+ * call waits for a message, room or join makes it return -ECANCELED or
+ * -ETIMEDOUT within about 0.1 s, having taken nothing. Waiting does not
+ * spin: the server wakes the waiter.
+ * The crash-safety, trust, memory and PID namespace paragraphs above are
+ * about queues in shared memory; a queue on a server is as safe as the
+ * server: keep it on a private network, with a password or an ACL user.
  */
 #ifndef MULTITASK_QUEUE_H
 #define MULTITASK_QUEUE_H
@@ -128,11 +230,18 @@ typedef struct mt_queue_opts {
      * consumer opens the queue. mt_queue_unlink() removes it (it lasts until
      * then, or until the machine restarts). */
     bool persist;
+    /* A queue on a server only (see "Queues on a server"): seconds a
+     * message taken by mt_queue_claim, or by a get of a joinable queue,
+     * may stay unacknowledged before it is handed to another consumer;
+     * 0 means 30 s; negative, NaN or above 10^9 is -EINVAL there. Unused
+     * (and unchecked) by queues in shared memory. */
+    double redeliver_after;
 } mt_queue_opts;
 
 /*
  * mt_queue_new - make a queue and return a handle to it in *out (the caller
- * frees it with mt_queue_free). opts may be NULL for defaults.
+ * frees it with mt_queue_free). opts may be NULL for defaults. A server's
+ * name (see "Queues on a server") makes the queue there.
  * Returns 0; -EINVAL for a bad size (maxsize above MT_QUEUE_MAX_MAXSIZE,
  * max_message above MT_QUEUE_MAX_MESSAGE, their product above
  * MT_QUEUE_MAX_BYTES) or a bad name; -EEXIST when a segment of that name

@@ -106,7 +106,7 @@ static int resolve_opts(mt_queue_opts *o, const mt_queue_opts *opts)
     if (o->maxsize > MT_QUEUE_MAX_MAXSIZE || o->max_message > MT_QUEUE_MAX_MESSAGE ||
         (uint64_t)o->maxsize * o->max_message > MT_QUEUE_MAX_BYTES)
         return -EINVAL;
-    if (o->name && !mt__queue_name_ok(o->name))
+    if (o->name && !mt__remote_name(o->name) && !mt__queue_name_ok(o->name))
         return -EINVAL;
     return 0;
 }
@@ -119,6 +119,8 @@ int mt_queue_new(mt_queue **out, const mt_queue_opts *opts)
     mt_queue_opts o;
     if (resolve_opts(&o, opts) < 0)
         return -EINVAL;
+    if (mt__remote_name(o.name))
+        return mt__queue_remote_open(out, o.name, &o, MT__RQ_NEW);
     mt_queue *q = calloc(1, sizeof *q);
     if (!q)
         return -ENOMEM;
@@ -136,6 +138,8 @@ int mt_queue_open(mt_queue **out, const char *name)
     if (!out)
         return -EINVAL;
     *out = NULL;
+    if (mt__remote_name(name))
+        return mt__queue_remote_open(out, name, NULL, MT__RQ_OPEN);
     if (!mt__queue_name_ok(name))
         return -EINVAL;
     mt_queue *q = calloc(1, sizeof *q);
@@ -158,6 +162,8 @@ int mt_queue_open_or_new(mt_queue **out, const mt_queue_opts *opts)
     mt_queue_opts o;
     if (!opts || !opts->name || resolve_opts(&o, opts) < 0)
         return -EINVAL;
+    if (mt__remote_name(o.name))
+        return mt__queue_remote_open(out, o.name, &o, MT__RQ_EITHER);
     /* Each failed turn saw the name appear or vanish under it: another
      * process made or removed it meanwhile. */
     for (int turn = 0; turn < OPEN_OR_NEW_TURNS; turn++) {
@@ -183,7 +189,10 @@ void mt_queue_free(mt_queue *q)
 {
     if (!q)
         return;
-    mt__queue_unmap(q);
+    if (q->remote)
+        q->rops->close(q->remote);
+    else
+        mt__queue_unmap(q);
     free(q);
 }
 
@@ -191,6 +200,8 @@ int mt_queue_close(mt_queue *q)
 {
     if (!q)
         return -EINVAL;
+    if (q->remote)
+        return q->rops->queue_close(q->remote);
     qhdr *h = q->h;
     atomic_store_explicit(&h->closed, 1, memory_order_seq_cst);
     _Atomic uint32_t *seqs[] = {&h->put_seq, &h->get_seq};
@@ -203,6 +214,8 @@ int mt_queue_close(mt_queue *q)
 
 bool mt_queue_closed(const mt_queue *q)
 {
+    if (q && q->remote)
+        return q->rops->queue_closed(q->remote) > 0;
     return q && atomic_load_explicit(&q->h->closed, memory_order_acquire);
 }
 
@@ -225,6 +238,8 @@ int mt_queue_put(mt_queue *q, const void *data, size_t len, double timeout)
         return -EINVAL;
     if (len > q->max_message)
         return -EMSGSIZE;
+    if (q->remote)
+        return q->rops->queue_put(q->remote, data, len, timeout);
     mt__queue_attach(q);
     int r = mt__ring_put(q, data, len);
     if (r != -EAGAIN)
@@ -244,14 +259,9 @@ int mt_queue_put_nowait(mt_queue *q, const void *data, size_t len)
     return mt_queue_put(q, data, len, 0);
 }
 
-/* Where a get puts the message: an mt_buf, or the caller's bytes. */
-typedef struct sink {
-    mt_buf *buf;
-    void *dst;
-    size_t cap;
-    size_t len;
-    mt_queue_receipt *receipt; /* keep the message claimed (mt_queue_claim) */
-} sink;
+/* Where a get puts the message: an mt_buf, or the caller's bytes (the
+ * remote layer's type: a queue on a server fills the same). */
+typedef mt__rsink sink;
 
 static int get_attempt(mt_queue *q, void *arg)
 {
@@ -289,6 +299,8 @@ static int get_common(mt_queue *q, sink *k, double timeout)
 {
     if (!q || isnan(timeout))
         return -EINVAL;
+    if (q->remote)
+        return q->rops->queue_get(q->remote, k, timeout);
     mt__queue_attach(q);
     int r = get_attempt(q, k);
     if (r != -EAGAIN)
@@ -345,6 +357,8 @@ int mt_queue_ack(mt_queue *q, const mt_queue_receipt *receipt)
 {
     if (!q || !receipt)
         return -EINVAL;
+    if (q->remote)
+        return q->rops->queue_settle(q->remote, receipt, true);
     mt__queue_attach(q);
     int r = mt__ring_settle(q, receipt->pos, receipt->word, true);
     if (r == 0 && q->joinable)
@@ -356,6 +370,8 @@ int mt_queue_nack(mt_queue *q, const mt_queue_receipt *receipt)
 {
     if (!q || !receipt)
         return -EINVAL;
+    if (q->remote)
+        return q->rops->queue_settle(q->remote, receipt, false);
     mt__queue_attach(q);
     return mt__ring_settle(q, receipt->pos, receipt->word, false);
 }
@@ -366,6 +382,10 @@ size_t mt_queue_qsize(const mt_queue *q)
 {
     if (!q)
         return 0;
+    if (q->remote) {
+        ssize_t n = q->rops->queue_qsize(q->remote);
+        return n < 0 ? 0 : (size_t)n;
+    }
     uint64_t head = atomic_load_explicit(&q->h->head, memory_order_acquire);
     uint64_t tail = atomic_load_explicit(&q->h->tail, memory_order_acquire);
     if (tail <= head)
@@ -435,6 +455,8 @@ int mt_queue_task_done(mt_queue *q)
 {
     if (!q || !q->joinable)
         return -EINVAL;
+    if (q->remote)
+        return q->rops->queue_task_done(q->remote);
     mt__queue_attach(q);
     return count_done(q);
 }
@@ -456,6 +478,8 @@ int mt_queue_join(mt_queue *q, double timeout)
 {
     if (!q || !q->joinable || isnan(timeout))
         return -EINVAL;
+    if (q->remote)
+        return q->rops->queue_join(q->remote, timeout);
     mt__queue_attach(q);
     int r = join_attempt(q, NULL);
     if (r != -EAGAIN || timeout == 0)

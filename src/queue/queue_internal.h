@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "../core/core_internal.h"
+#include "../shared/remote_ops.h"
 #include "multitask/queue.h"
 
 #define Q_ALIGNED __attribute__((aligned(64)))
@@ -140,6 +141,11 @@ struct mt_queue {
     dev_t dev;                    /* a named queue's file, to unlink only ours */
     ino_t ino;
     char name[MT_QUEUE_NAME_MAX + 1]; /* "" when anonymous */
+    /* A queue on a server (queue_remote.c): every call goes to the remote
+     * layer's table, and nothing above but nslots, max_message and
+     * joinable is used. */
+    mt__remote *remote;
+    const mt__remote_ops *rops;
 };
 
 static inline uint64_t q_index(const mt_queue *q, uint64_t pos)
@@ -238,6 +244,15 @@ bool mt__queue_pid_dead(const mt_queue *q, uint32_t pid);
 
 /* The PID namespace of the calling process (an inode number), 0 if unknown. */
 uint64_t mt__queue_pidns(void);
+
+/* ---- queue_remote.c -------------------------------------------------- */
+
+/* Make or open the queue `name` on a server (mode: MT__RQ_*; o: the
+ * settings with defaults filled in, NULL to open). */
+int mt__queue_remote_open(mt_queue **out, const char *name, const mt_queue_opts *o, int mode);
+
+/* Remove the queue `name` from its server. */
+int mt__queue_remote_unlink(const char *name);
 
 /* ---- queue_shm.c ----------------------------------------------------- */
 

@@ -358,6 +358,8 @@ void mt__queue_unmap(mt_queue *q)
 
 int mt_queue_unlink(const char *name)
 {
+    if (mt__remote_name(name))
+        return mt__queue_remote_unlink(name);
     if (!mt__queue_name_ok(name))
         return -EINVAL;
     char path[PATH_BYTES];

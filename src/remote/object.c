@@ -1,15 +1,16 @@
 /*
- * object.c - a dict's or list's handle on a server: open (which makes the
- * object when the name is free), free, unlink, batches, and running the
- * operations script; the table libmultitask takes (mt__remote_ops_v1).
+ * object.c - a dict's, list's or queue's handle on a server: open (which
+ * makes a dict or list when the name is free), free, unlink, batches, and
+ * running the operations script; the table libmultitask takes
+ * (mt__remote_ops_v2).
  *
  * Global state: the list of live handles and a fork handler. A fork waits
  * until no call is in progress on any handle (each handle's lock is taken
  * around it), so a child never inherits a lock held by a thread it does
  * not have; the child then drops the connections it inherited (the
  * parent's sockets: they stay open in the parent) and makes new operation
- * ids, so that its calls and its parent's can never be taken for each
- * other's.
+ * ids (and so new queue consumer names), so that its calls and its
+ * parent's can never be taken for each other's.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -46,15 +47,19 @@ uint64_t mt__rrandom64(void)
 static void fork_prepare(void)
 {
     pthread_mutex_lock(&handles_lock);
-    for (mt__remote *r = handles; r; r = r->next)
+    for (mt__remote *r = handles; r; r = r->next) {
         r->held_at_fork = pthread_mutex_lock(&r->lock) == EDEADLK;
+        pthread_mutex_lock(&r->wait_lock); /* never held across a wait */
+    }
 }
 
 static void fork_parent(void)
 {
-    for (mt__remote *r = handles; r; r = r->next)
+    for (mt__remote *r = handles; r; r = r->next) {
+        pthread_mutex_unlock(&r->wait_lock);
         if (!r->held_at_fork)
             pthread_mutex_unlock(&r->lock);
+    }
     pthread_mutex_unlock(&handles_lock);
 }
 
@@ -78,9 +83,15 @@ static void fork_child(void)
             r->conn.ctx = NULL;
         }
         mt__rconn_drop(&r->conn);
+        for (int i = 0; i < MT__RWAITERS; i++) {
+            mt__rconn_drop(&r->waiters[i]);
+            r->waiter_busy[i] = false;
+        }
         r->forget[0] = '\0';
         r->op_rand = mt__rrandom64();
         r->op_count = 0;
+        r->held = 0; /* the parent's gets are the parent's to task_done */
+        pthread_mutex_unlock(&r->wait_lock);
         /* this thread owns the lock (fork_prepare took it, or a coroutine
          * of its loop holds it): released, so that ThreadSanitizer sees it
          * free too, and made anew (a holder's call does not go on here) */
@@ -140,23 +151,26 @@ static int run_now(mt__remote *r, const mt__rargs *ops, int how, redisReply **re
     /* a read must write nothing: the record waits for the next write */
     bool nowrite = how & MT__RUN_NOWRITE;
     const char *forget = r->forget[0] && !nowrite ? r->forget : r->mark_key;
-    const char *script = nowrite                ? mt__rscript_ops_read
-                         : how & MT__RUN_SHRINK ? mt__rscript_ops_shrink
-                                                : mt__rscript_ops;
-    const char *tag = r->list ? "multitask:list:1" : "multitask:dict:1";
-    int argc = 10 + ops->argc;
+    const char *script = r->ops[nowrite ? 1 : how & MT__RUN_SHRINK ? 2 : 0];
+    int nhead = 10 + r->nextra, argc = nhead + ops->argc;
     const char **argv = malloc((size_t)argc * sizeof *argv);
     size_t *lens = malloc((size_t)argc * sizeof *lens);
     int err = -ENOMEM;
     if (argv && lens) {
-        const char *head[10] = {"EVALSHA", "",     "4", r->data_key, r->mark_key,
-                                rec,       forget, tag, id,          ttls};
-        for (int i = 0; i < 10; i++) {
+        char nkeys[16];
+        snprintf(nkeys, sizeof nkeys, "%d", 4 + r->nextra);
+        const char *head[12] = {"EVALSHA", "", nkeys, r->data_key, r->mark_key, rec, forget};
+        for (int i = 0; i < r->nextra; i++)
+            head[7 + i] = r->extra_keys[i];
+        head[7 + r->nextra] = r->tag;
+        head[8 + r->nextra] = id;
+        head[9 + r->nextra] = ttls;
+        for (int i = 0; i < nhead; i++) {
             argv[i] = head[i];
             lens[i] = strlen(head[i]);
         }
-        memcpy(argv + 10, ops->argv, (size_t)ops->argc * sizeof *argv);
-        memcpy(lens + 10, ops->lens, (size_t)ops->argc * sizeof *lens);
+        memcpy(argv + nhead, ops->argv, (size_t)ops->argc * sizeof *argv);
+        memcpy(lens + nhead, ops->lens, (size_t)ops->argc * sizeof *lens);
         err = mt__rconn_script(&r->conn, window, script, argc, argv, lens, reply);
     }
     if (err == 0) {
@@ -232,14 +246,19 @@ int mt__robj_one(mt__remote *r, mt__rargs *a, int how, mt_buf *out, long long *n
 
 /* ------------------------------------------------------- life cycle */
 
-static void handle_free(mt__remote *r)
+void mt__robj_free(mt__remote *r)
 {
     mt__rconn_drop(&r->conn);
+    for (int i = 0; i < MT__RWAITERS; i++)
+        mt__rconn_drop(&r->waiters[i]);
     mt__rurl_free(&r->url);
     mt__rargs_free(&r->batch);
     free(r->data_key);
     free(r->mark_key);
     free(r->op_prefix);
+    for (int i = 0; i < 2; i++)
+        free(r->extra_keys[i]);
+    pthread_mutex_destroy(&r->wait_lock);
     pthread_mutex_destroy(&r->lock);
     free(r);
 }
@@ -262,28 +281,36 @@ static int run_small(mt__remote *r, const char *script, const char *arg, long lo
     return err;
 }
 
-/* A handle for url, not connected yet. */
-static int handle_new(mt__remote **out, bool list, const char *url, const mt_shared_opts *opts)
+static const char *const dict_list_ops[3] = {mt__rscript_ops, mt__rscript_ops_read,
+                                             mt__rscript_ops_shrink};
+
+int mt__robj_new(mt__remote **out, const char *tag, const char *url, const mt_shared_opts *opts)
 {
     double timeout = opts ? opts->timeout : 0;
     if (isnan(timeout)) return -EINVAL;
     mt__remote *r = calloc(1, sizeof *r);
     if (!r) return -ENOMEM;
     lock_init(&r->lock);
+    pthread_mutex_init(&r->wait_lock, NULL);
     int err = mt__rurl_parse(&r->url, url);
     if (err < 0) {
+        pthread_mutex_destroy(&r->wait_lock);
+        pthread_mutex_destroy(&r->lock);
         free(r);
         return err;
     }
-    r->list = list;
+    r->tag = tag;
+    r->ops = dict_list_ops;
     r->conn.url = &r->url;
+    for (int i = 0; i < MT__RWAITERS; i++)
+        r->waiters[i].url = &r->url;
     r->conn.timeout = timeout == 0 ? MT__RTIMEOUT_DEFAULT : timeout < 0 ? -1 : timeout;
     r->data_len = strlen(r->url.name);
     if (asprintf(&r->mark_key, "%s:multitask", r->url.name) < 0) r->mark_key = NULL;
     if (asprintf(&r->op_prefix, "%s:multitask:op:", r->url.name) < 0) r->op_prefix = NULL;
     r->data_key = strdup(r->url.name);
     if (!r->mark_key || !r->op_prefix || !r->data_key) {
-        handle_free(r);
+        mt__robj_free(r);
         return -ENOMEM;
     }
     r->mark_len = strlen(r->mark_key);
@@ -292,26 +319,39 @@ static int handle_new(mt__remote **out, bool list, const char *url, const mt_sha
     return 0;
 }
 
+void mt__robj_consumer(mt__remote *r, char kind, char out[40])
+{
+    mt__rlock(&r->lock);
+    snprintf(out, 40, "%c:%016llx", kind, (unsigned long long)r->op_rand);
+    mt__runlock(&r->lock);
+}
+
 static int remote_open(mt__remote **out, bool list, const char *url, const mt_shared_opts *opts)
 {
     mt__remote *r;
-    int err = handle_new(&r, list, url, opts);
+    const char *tag = list ? "multitask:list:1" : "multitask:dict:1";
+    int err = mt__robj_new(&r, tag, url, opts);
     if (err < 0) return err;
     long long answer = 0;
-    err = run_small(r, mt__rscript_open, list ? "multitask:list:1" : "multitask:dict:1", &answer);
+    err = run_small(r, mt__rscript_open, tag, &answer);
     if (err == 0 && answer < 0) err = mt__rcode(answer);
     if (err < 0) {
-        handle_free(r);
+        mt__robj_free(r);
         return err;
     }
+    mt__robj_register(r);
+    *out = r;
+    return 0;
+}
+
+void mt__robj_register(mt__remote *r)
+{
     pthread_once(&atfork_once, register_atfork);
     pthread_mutex_lock(&handles_lock);
     r->next = handles;
     if (handles) handles->prev = r;
     handles = r;
     pthread_mutex_unlock(&handles_lock);
-    *out = r;
-    return 0;
 }
 
 static void remote_close(mt__remote *r)
@@ -324,6 +364,7 @@ static void remote_close(mt__remote *r)
         handles = r->next;
     if (r->next) r->next->prev = r->prev;
     pthread_mutex_unlock(&handles_lock);
+    if (r->ops == mt__rscript_queue && r->conn.ctx) mt__rqueue_bye(r);
     /* The record of the last call goes now rather than when it expires,
      * if the connection is up: one try, briefly. */
     if (r->conn.ctx && r->forget[0]) {
@@ -332,17 +373,17 @@ static void remote_close(mt__remote *r)
         if (mt__rconn_call(&r->conn, FORGET_WINDOW, 2, argv, NULL, &reply) == 0)
             freeReplyObject(reply);
     }
-    handle_free(r);
+    mt__robj_free(r);
 }
 
 static int remote_unlink(const char *url)
 {
     mt__remote *r;
-    int err = handle_new(&r, false, url, NULL);
+    int err = mt__robj_new(&r, "multitask:dict:1", url, NULL);
     if (err < 0) return err;
     long long answer = 0;
     err = run_small(r, mt__rscript_unlink, NULL, &answer);
-    handle_free(r);
+    mt__robj_free(r);
     return err < 0 ? err : mt__rcode(answer);
 }
 
@@ -374,7 +415,7 @@ static int batch_end(mt__remote *r, bool commit)
 
 /* ------------------------------------------------------------- table */
 
-const mt__remote_ops mt__remote_ops_v1 = {
+const mt__remote_ops mt__remote_ops_v2 = {
     .open = remote_open,
     .close = remote_close,
     .unlink = remote_unlink,
@@ -400,4 +441,14 @@ const mt__remote_ops mt__remote_ops_v1 = {
     .list_len = mt__rlist_len,
     .list_clear = mt__rlist_clear,
     .list_items = mt__rlist_items,
+    .queue_open = mt__rqueue_open,
+    .queue_unlink = mt__rqueue_unlink,
+    .queue_put = mt__rqueue_put,
+    .queue_get = mt__rqueue_get,
+    .queue_settle = mt__rqueue_settle,
+    .queue_task_done = mt__rqueue_task_done,
+    .queue_join = mt__rqueue_join,
+    .queue_close = mt__rqueue_close,
+    .queue_qsize = mt__rqueue_qsize,
+    .queue_closed = mt__rqueue_closed,
 };

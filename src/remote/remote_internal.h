@@ -1,6 +1,6 @@
 /*
- * remote_internal.h - the remote layer: a dict or a list on a Redis server,
- * through hiredis's blocking API.
+ * remote_internal.h - the remote layer: a dict, a list or a queue on a
+ * Redis server, through hiredis's blocking API.
  *
  *   url.c      redis:// and redis+unix:// names taken apart
  *   conn.c     one connection: connect, AUTH, SELECT, a command with a
@@ -15,11 +15,16 @@
  *   pool_client.c   a pool's client: sending calls, the thread that reads
  *                   the answers and finishes the futures (remote_pool_ops.h)
  *   pool_worker.c   a worker machine: mt_worker_main over a local pool
+ *   queue.c    the queue calls: open, waiting for messages or room, the
+ *              consumer names that a Redis consumer group delivers to
+ *   queue_script.c  the queue's Lua scripts (its keys, the stream and the
+ *              consumer group, are described there)
  *
  * On the server an object NAME is two keys: NAME itself, the data (a hash
  * for a dict, a list for a list; Redis removes it when it is empty), and
  * NAME:multitask, the marker, a string "multitask:dict:1" or
- * "multitask:list:1" that says the data key is ours. Every operation is one
+ * "multitask:list:1" that says the data key is ours (a queue,
+ * "multitask:queue:1", has two keys more: see queue_script.c). Every operation is one
  * script that checks the marker and the data key's type before it touches
  * anything, so a key that is not ours is never written.
  *
@@ -159,6 +164,12 @@ enum {
     MT__R_OVERFLOW = -4, /* -EOVERFLOW */
     MT__R_GONE = -5,     /* -ENOENT: no such object (removed, or another kind) */
     MT__R_FOREIGN = -6,  /* -EPROTO: the name holds something not ours */
+    MT__R_EMPTY = -7,    /* -EAGAIN: a queue with nothing to get, or to join */
+    MT__R_FULL = -8,     /* -EAGAIN: a queue with no room */
+    MT__R_CLOSED = -9,   /* MT_ECLOSED */
+    MT__R_STALE = -10,   /* -ESTALE: a claim no longer held */
+    MT__R_EXISTS = -11,  /* -EEXIST */
+    MT__R_TOOBIG = -12,  /* -EMSGSIZE: a message longer than the get's room */
 };
 
 /* 64 random bits (getrandom, else the clock and the pid): the ids that
@@ -168,13 +179,29 @@ uint64_t mt__rrandom64(void);
 /* An operation's code as the library's error. */
 int mt__rcode(long long code);
 
+/* A queue handle's spare connections for blocking waits (queue.c), so
+ * that a call waiting for a message does not hold the handle's own
+ * connection from the handle's other threads. */
+#define MT__RWAITERS 4
+
 struct mt__remote {
     pthread_mutex_t lock; /* the connection and everything below (error-checking) */
     mt__rconn conn;
     mt__rurl url;
-    bool list;
+    const char *tag;          /* the marker's value: "multitask:dict:1", ... */
+    const char *const *ops;   /* the operations script: write, read, shrink */
+    int nextra;               /* keys after the four of every operation */
+    char *extra_keys[2];      /* a queue's: NAME:multitask:queue, ...:wake */
     char *data_key, *mark_key, *op_prefix; /* NAME, NAME:multitask, ...:op: */
     size_t data_len, mark_len;
+    /* A queue's settings, as its creator made them. */
+    size_t maxsize, max_message;
+    bool joinable;
+    long long idle_ms;
+    long long held; /* joinable gets of this process not yet task_done */
+    pthread_mutex_t wait_lock;   /* the spare connections */
+    mt__rconn waiters[MT__RWAITERS];
+    bool waiter_busy[MT__RWAITERS];
     char forget[MT__RNAME_MAX + 64]; /* the record to delete next, or "" */
     uint64_t op_rand, op_count;      /* operation ids: random, counter */
     _Atomic(pthread_t) batch_owner;  /* the thread with an open batch, or 0 */
@@ -213,6 +240,16 @@ int mt__robj_one(mt__remote *r, mt__rargs *ops, int how, mt_buf *out, long long 
 /* Its first operation's result array, code checked: 0 and *res, or error. */
 int mt__robj_result(const redisReply *reply, const redisReply **res);
 
+/* A handle for url, not connected yet (opts may be NULL), for a kind whose
+ * marker is tag; -EINVAL, -ENOMEM. Freed with mt__robj_free. */
+int mt__robj_new(mt__remote **out, const char *tag, const char *url, const mt_shared_opts *opts);
+void mt__robj_free(mt__remote *r);
+/* Add an opened handle to the handles a fork looks after. */
+void mt__robj_register(mt__remote *r);
+/* A process's consumer name for a queue handle: "<kind>:<hex id>", unique
+ * per handle and process (a child after fork gets new ones). */
+void mt__robj_consumer(mt__remote *r, char kind, char out[40]);
+
 /* The dict's and the list's calls (dict.c, list.c), as remote_ops.h. */
 int mt__rdict_set(mt__remote *r, const void *key, size_t klen, const void *v, size_t vlen);
 int mt__rdict_get(mt__remote *r, const void *key, size_t klen, mt_buf *out);
@@ -235,6 +272,18 @@ int mt__rlist_pop(mt__remote *r, long index, mt_buf *out);
 ssize_t mt__rlist_len(mt__remote *r);
 int mt__rlist_clear(mt__remote *r);
 int mt__rlist_items(mt__remote *r, mt_list_item_fn *fn, void *ctx);
+int mt__rqueue_open(mt__remote **out, const char *url, const mt_queue_opts *opts, int mode,
+                    mt_queue_opts *actual);
+int mt__rqueue_unlink(const char *url);
+int mt__rqueue_put(mt__remote *r, const void *data, size_t len, double timeout);
+int mt__rqueue_get(mt__remote *r, mt__rsink *sink, double timeout);
+int mt__rqueue_settle(mt__remote *r, const mt_queue_receipt *receipt, bool ack);
+int mt__rqueue_task_done(mt__remote *r);
+int mt__rqueue_join(mt__remote *r, double timeout);
+int mt__rqueue_close(mt__remote *r);
+ssize_t mt__rqueue_qsize(mt__remote *r);
+int mt__rqueue_closed(mt__remote *r);
+void mt__rqueue_bye(mt__remote *r);
 
 /* The scripts (script.c): the operations script as a write (refused
  * whole when the server is out of memory), as a read, and as a removal
@@ -244,6 +293,10 @@ extern const char mt__rscript_ops_read[];
 extern const char mt__rscript_ops_shrink[];
 extern const char mt__rscript_open[];
 extern const char mt__rscript_unlink[];
+/* The queue's (queue_script.c). */
+extern const char *const mt__rscript_queue[3];
+extern const char mt__rscript_queue_open[];
+extern const char mt__rscript_queue_unlink[];
 
 /* ----------------------------------------------------------------- pool */
 

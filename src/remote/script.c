@@ -301,6 +301,17 @@ int mt__rcode(long long code)
         return -ENOENT;
     case MT__R_FOREIGN:
         return -EPROTO;
+    case MT__R_EMPTY:
+    case MT__R_FULL:
+        return -EAGAIN;
+    case MT__R_CLOSED:
+        return MT_ECLOSED;
+    case MT__R_STALE:
+        return -ESTALE;
+    case MT__R_EXISTS:
+        return -EEXIST;
+    case MT__R_TOOBIG:
+        return -EMSGSIZE;
     }
     return MT_EREMOTE;
 }

@@ -1,7 +1,8 @@
 /*
- * remote_ops.h - the seam between the shared layer (libmultitask) and the
- * remote layer (libmultitask-remote, src/remote/): what a dict or a list
- * whose name is a redis:// URL does instead of LMDB.
+ * remote_ops.h - the seam between libmultitask and the remote layer
+ * (libmultitask-remote, src/remote/): what a dict or a list whose name is a
+ * redis:// URL does instead of LMDB, and what a queue of such a name does
+ * instead of shared memory (src/queue/queue_remote.c).
  *
  * libmultitask does not link hiredis: the first redis:// name loads
  * libmultitask-remote with dlopen (remote_load.c) and takes this table from
@@ -20,10 +21,27 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "multitask/queue.h"
 #include "multitask/shared.h"
 
-/* A dict's or list's state on the remote side (a connection and a name). */
+/* A dict's, list's or queue's state on the remote side (a connection and a
+ * name). */
 typedef struct mt__remote mt__remote;
+
+/* How a queue is opened: made (-EEXIST if it exists), opened (-ENOENT if
+ * not), or either (-EEXIST if it exists with other settings). */
+enum { MT__RQ_NEW = 1, MT__RQ_OPEN = 2, MT__RQ_EITHER = 3 };
+
+/* Where a queue's get puts the message: an mt_buf (buf), or the caller's
+ * cap bytes at dst; len gets its length. receipt: keep the message
+ * claimed (mt_queue_claim) and fill it in. */
+typedef struct mt__rsink {
+    mt_buf *buf;
+    void *dst;
+    size_t cap;
+    size_t len;
+    mt_queue_receipt *receipt;
+} mt__rsink;
 
 typedef struct mt__remote_ops {
     int (*open)(mt__remote **out, bool list, const char *url, const mt_shared_opts *opts);
@@ -55,10 +73,25 @@ typedef struct mt__remote_ops {
     ssize_t (*list_len)(mt__remote *r);
     int (*list_clear)(mt__remote *r);
     int (*list_items)(mt__remote *r, mt_list_item_fn *fn, void *ctx);
+
+    /* The queue (v2). opts: the settings to make it with (NULL for
+     * MT__RQ_OPEN); actual gets the queue's own maxsize, max_message,
+     * joinable and redeliver_after. A handle is freed with close. */
+    int (*queue_open)(mt__remote **out, const char *url, const mt_queue_opts *opts, int mode,
+                      mt_queue_opts *actual);
+    int (*queue_unlink)(const char *url);
+    int (*queue_put)(mt__remote *r, const void *data, size_t len, double timeout);
+    int (*queue_get)(mt__remote *r, mt__rsink *sink, double timeout);
+    int (*queue_settle)(mt__remote *r, const mt_queue_receipt *receipt, bool ack);
+    int (*queue_task_done)(mt__remote *r);
+    int (*queue_join)(mt__remote *r, double timeout);
+    int (*queue_close)(mt__remote *r);
+    ssize_t (*queue_qsize)(mt__remote *r);
+    int (*queue_closed)(mt__remote *r);
 } mt__remote_ops;
 
 /* The table's symbol in libmultitask-remote; the suffix is its version. */
-#define MT__REMOTE_OPS_SYMBOL "mt__remote_ops_v1"
+#define MT__REMOTE_OPS_SYMBOL "mt__remote_ops_v2"
 
 /* Whether a name is a server's (redis://, redis+unix://, or rediss://,
  * which the remote layer refuses: no TLS in Debian 12's hiredis). */
