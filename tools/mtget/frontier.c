@@ -1,0 +1,159 @@
+/*
+ * frontier.c - the shared frontier of --frontier: on one Redis server, the
+ * set of URLs met (a dict NAME:seen, 16-byte keys as seen.c hashes them)
+ * and the work, two joinable queues taken with claim and ack: NAME:pages
+ * ("DEPTH URL") and NAME:targets ("URL"). An item is acknowledged only once
+ * it is finished (a page parsed and its links queued, a file committed), so
+ * the items of a process that dies go to another after --frontier-idle;
+ * "nothing queued and nothing claimed" (both queues joined) is the end of
+ * the crawl for every process.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tool.h"
+
+/* Room for any queued item: a URL up to 64 KiB and its depth. */
+#define ITEM_MAX (64 * 1024 + 32)
+/* Items queued or claimed at once, in each queue: a put waits while it is
+ * full. Large, so that the pages' claims (which count against it) never
+ * fill it: a page waiting for room while holding its claim must not wait
+ * on itself. (QUEUE_MAX * ITEM_MAX stays under MT_QUEUE_MAX_BYTES.) */
+#define QUEUE_MAX (1u << 19)
+
+struct mtget_frontier {
+    mt_dict *seen;
+    mt_queue *pages, *targets;
+};
+
+/* url with ":suffix" put after its NAME (before a redis+unix "?db=N"). */
+static char *derived(const char *url, const char *suffix)
+{
+    const char *q = strncmp(url, "redis+unix://", 13) == 0 ? strchr(url, '?') : NULL;
+    size_t at = q ? (size_t)(q - url) : strlen(url);
+    char *out = NULL;
+    if (asprintf(&out, "%.*s:%s%s", (int)at, url, suffix, url + at) < 0)
+        return NULL;
+    return out;
+}
+
+void mtget_frontier_redact(char *out, size_t size, const char *url)
+{
+    const char *auth = strstr(url, "://");
+    auth = auth ? auth + 3 : url;
+    const char *slash = strchr(auth, '/'), *at = strchr(auth, '@');
+    const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    if (!at || (slash && slash < at) || !colon) {
+        snprintf(out, size, "%s", url);
+        return;
+    }
+    snprintf(out, size, "%.*s:***%s", (int)(colon - url), url, at);
+}
+
+static int open_queue(mt_queue **q, const char *url, const char *suffix, double idle)
+{
+    char *name = derived(url, suffix);
+    if (!name)
+        return -ENOMEM;
+    int err = mt_queue_open_or_new(q, &(mt_queue_opts){.name = name,
+                                                        .maxsize = QUEUE_MAX,
+                                                        .max_message = ITEM_MAX,
+                                                        .joinable = true,
+                                                        .redeliver_after = idle});
+    free(name);
+    return err;
+}
+
+int mtget_frontier_open(mtget_frontier **out, const char *url, double idle)
+{
+    mtget_frontier *f = calloc(1, sizeof *f);
+    char *name = derived(url, "seen");
+    int err = f && name ? 0 : -ENOMEM;
+    if (err == 0)
+        err = mt_dict_open(&f->seen, name, NULL);
+    free(name);
+    if (err == 0)
+        err = open_queue(&f->pages, url, "pages", idle);
+    if (err == 0)
+        err = open_queue(&f->targets, url, "targets", idle);
+    if (err < 0) {
+        mtget_frontier_free(f);
+        return err;
+    }
+    *out = f;
+    return 0;
+}
+
+void mtget_frontier_free(mtget_frontier *f)
+{
+    if (!f)
+        return;
+    mt_queue_free(f->pages);
+    mt_queue_free(f->targets);
+    mt_dict_free(f->seen);
+    free(f);
+}
+
+int mtget_frontier_seen_add(mtget_frontier *f, const char *url, unsigned kind, const char *owner)
+{
+    unsigned char key[16], who[16];
+    if (owner)
+        mtget_seen_key(who, owner, MTGET_SEEN_PAGE);
+    else
+        memset(who, 0, sizeof who); /* a seed: never queued twice */
+    mt_iov value = {who, sizeof who};
+    mtget_seen_key(key, url, kind);
+    int r = mt_dict_cas(f->seen, key, sizeof key, NULL, &value);
+    if (r != 0 || !owner)
+        return r;
+    /* seen: by this same page, processed before by a process that died
+     * between adding the link and queueing it? then queue it again */
+    mt_buf was = MT_BUF_INIT;
+    r = mt_dict_get(f->seen, key, sizeof key, &was);
+    int fresh = r == 0 && was.len == sizeof who && memcmp(was.data, who, sizeof who) == 0;
+    mt_buf_free(&was);
+    return r < 0 && r != MT_EKEY ? r : fresh;
+}
+
+int mtget_frontier_put(mtget_frontier *f, const char *url, int depth)
+{
+    if (depth < 0)
+        return mt_queue_put(f->targets, url, strlen(url), MT_FOREVER);
+    char *item = NULL;
+    int len = asprintf(&item, "%d %s", depth, url);
+    if (len < 0)
+        return -ENOMEM;
+    int err = mt_queue_put(f->pages, item, (size_t)len, MT_FOREVER);
+    free(item);
+    return err;
+}
+
+/* Take an item without waiting: 0, -EAGAIN when there is none, or an
+ * error. */
+int mtget_frontier_take(mtget_frontier *f, bool page, mt_buf *item, mt_queue_receipt *r)
+{
+    return mt_queue_claim(page ? f->pages : f->targets, item, r, 0);
+}
+
+/* The item is finished. -ESTALE (it was handed to another after the idle
+ * time) is no error of ours: that one finishes it too. */
+int mtget_frontier_done(mtget_frontier *f, bool page, const mt_queue_receipt *r)
+{
+    int err = mt_queue_ack(page ? f->pages : f->targets, r);
+    return err == -ESTALE ? 0 : err;
+}
+
+/* Whether the work of one queue, or of both, is over everywhere: nothing
+ * queued and nothing claimed. 1, 0, or an error. */
+int mtget_frontier_over(mtget_frontier *f, bool pages_only)
+{
+    int err = mt_queue_join(f->pages, 0);
+    if (err == 0 && !pages_only)
+        err = mt_queue_join(f->targets, 0);
+    if (err == -EAGAIN || err == -ETIMEDOUT)
+        return 0;
+    return err == 0 ? 1 : err;
+}
