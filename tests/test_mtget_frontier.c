@@ -192,6 +192,9 @@ LEAK_TEST(mtget_frontier, killed_process_work_is_redelivered, .timeout = 60)
         snprintf(line, sizeof line, "GET %s - 200 %d", links[k], BYTES);
         cr_expect_geq(log_count_is(&h, line, 1), 1, "target %d downloaded whole", k);
     }
+    /* the first process's download, cut by the kill, was done again */
+    cr_expect_geq(log_count_is(&h, "GET /_/slow?", TARGETS + 1), TARGETS + 1,
+                  "the killed process's claim was redelivered");
     free(body);
     for (int i = 0; i < NPROC; i++)
         scratch_free(&s[i]);
