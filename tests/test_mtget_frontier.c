@@ -110,7 +110,9 @@ LEAK_TEST(mtget_frontier, three_processes_share_one_crawl, .timeout = 60)
     for (int i = 0; i < NPROC; i++) {
         mtget_wait(&s[i], pids[i], &r);
         cr_expect_eq(r.status, 0, "process %d: status %d, stderr: %s", i, r.status, r.err);
-        files += dir_entries(s[i].out, NULL);
+        int mine = dir_entries(s[i].out, NULL);
+        cr_log_info("process %d downloaded %d files", i, mine);
+        files += mine;
     }
     cr_expect_eq(files, IMGS, "the union holds the images and nothing else");
     for (int k = 0; k < IMGS; k++) {
@@ -199,6 +201,65 @@ LEAK_TEST(mtget_frontier, killed_process_work_is_redelivered, .timeout = 60)
     for (int i = 0; i < NPROC; i++)
         scratch_free(&s[i]);
     free(seed);
+    test_httpd_stop(&h);
+    test_redis_stop(&rs);
+}
+
+LEAK_TEST(mtget_frontier, list_mode_shares_the_downloads, .timeout = 60)
+{
+    /* Expect: two mtget given the same -i list of 10 URLs (one listed
+     * twice) and one --frontier: each file downloaded once between them,
+     * the union of their directories the 10 files byte for byte, each
+     * process's summary counting its own downloads; both exit 0. */
+    test_redis rs;
+    test_redis_start(&rs, NULL);
+    test_httpd h;
+    test_httpd_start(&h, NULL);
+    enum { FILES = 10, NP = 2 };
+    char names[FILES][32], *data[FILES], list[4096] = "", listpath[128];
+    size_t n = 0;
+    for (int k = 0; k < FILES; k++) {
+        snprintf(names[k], sizeof names[k], "f%d.dat", k);
+        data[k] = random_bytes(5000 + (size_t)k, 300 + (unsigned)k);
+        test_httpd_put(&h, names[k], data[k], 5000 + (size_t)k);
+        n += (size_t)snprintf(list + n, sizeof list - n, "http://127.0.0.1:%d/%s\n", h.port,
+                              names[k]);
+    }
+    n += (size_t)snprintf(list + n, sizeof list - n, "http://127.0.0.1:%d/%s\n", h.port, names[3]);
+    char frontier[256];
+    snprintf(frontier, sizeof frontier, "redis+unix://%s/list", rs.sock);
+    scratch s[NP];
+    pid_t pids[NP];
+    for (int i = 0; i < NP; i++)
+        scratch_new(&s[i]);
+    snprintf(listpath, sizeof listpath, "%s/urls.txt", s[0].dir);
+    write_file(listpath, list);
+    for (int i = 0; i < NP; i++) {
+        char *argv[] = {"mtget", "-P", s[i].out, "-j", "2", "--frontier", frontier, "-i",
+                        listpath, NULL};
+        pids[i] = mtget_start(&s[i], NULL, argv);
+    }
+    int files = 0;
+    for (int i = 0; i < NP; i++) {
+        mtget_result r;
+        mtget_wait(&s[i], pids[i], &r);
+        cr_expect_eq(r.status, 0, "process %d: status %d, stderr: %s", i, r.status, r.err);
+        int mine = dir_entries(s[i].out, NULL);
+        char summary[64];
+        snprintf(summary, sizeof summary, "downloaded %d file", mine);
+        cr_expect(mine == 0 || strstr(r.err, summary), "process %d: %s", i, r.err);
+        files += mine;
+    }
+    cr_expect_eq(files, FILES);
+    for (int k = 0; k < FILES; k++) {
+        cr_expect_eq(copies(s, NP, names[k], data[k], 5000 + (size_t)k), 1, "%s", names[k]);
+        char get[64];
+        snprintf(get, sizeof get, "GET /%s ", names[k]);
+        cr_expect_eq(log_count_is(&h, get, 1), 1, "%s downloaded once", names[k]);
+        free(data[k]);
+    }
+    for (int i = 0; i < NP; i++)
+        scratch_free(&s[i]);
     test_httpd_stop(&h);
     test_redis_stop(&rs);
 }
