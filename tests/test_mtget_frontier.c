@@ -264,6 +264,54 @@ LEAK_TEST(mtget_frontier, list_mode_shares_the_downloads, .timeout = 60)
     test_redis_stop(&rs);
 }
 
+LEAK_TEST(mtget_frontier, server_lost_mid_run_fails, .timeout = 60)
+{
+    /* Expect: the frontier's server killed while mtget downloads: mtget
+     * ends with status 1 (within the 10 s its calls retry, and the
+     * downloads under way), naming the frontier's error, no temporary left
+     * under a final name (the directory holds only whole files). */
+    test_redis rs;
+    test_redis_start(&rs, NULL);
+    test_httpd h;
+    test_httpd_start(&h, NULL);
+    enum { TARGETS = 8, BYTES = 3000 };
+    char links[TARGETS][96];
+    const char *all[TARGETS];
+    for (int k = 0; k < TARGETS; k++) {
+        snprintf(links[k], sizeof links[k], "/_/slow?bytes=%d&rate=6000&id=%d", BYTES, k);
+        all[k] = links[k];
+    }
+    put_list_page(&h, "list/0.html", all, TARGETS, NULL);
+    char *seed = url_of(&h, "/list/0.html");
+    char frontier[256];
+    snprintf(frontier, sizeof frontier, "redis+unix://%s/crawl", rs.sock);
+    scratch s;
+    scratch_new(&s);
+    char *tail[] = {"-j", "2", "--no-robots", "--frontier", frontier, "--pages", seed,
+                    "--xpath", SEED_XPATH};
+    pid_t pid;
+    start_all(&s, &pid, 1, tail, 9);
+    int tmps = 0;
+    for (int i = 0; i < 1000 && tmps == 0; i++) {
+        usleep(5000);
+        dir_entries(s.out, &tmps);
+    }
+    cr_assert_gt(tmps, 0, "a download started");
+    test_redis_kill(&rs);
+    mtget_result r;
+    mtget_wait(&s, pid, &r);
+    cr_expect_eq(r.status, 1, "stderr: %s", r.err);
+    cr_expect(strstr(r.err, "mtget: the frontier: "), "%s", r.err);
+    char *body = pattern(BYTES);
+    int files = dir_entries(s.out, &tmps);
+    cr_expect_eq(copies(&s, 1, "slow", body, BYTES), files - tmps, "only whole files");
+    free(body);
+    scratch_free(&s);
+    free(seed);
+    test_httpd_stop(&h);
+    test_redis_stop(&rs);
+}
+
 /* Run mtget with --frontier name and a page that is never reached; its
  * result. */
 static void run_frontier(char *name, mtget_result *r)

@@ -27,7 +27,20 @@
 struct mtget_frontier {
     mt_dict *seen;
     mt_queue *pages, *targets;
+    /* One claim at a time per queue in this process (a token each): idle
+     * tasks do not all poll the server, and once the server is lost the
+     * tasks do not each wait out its timeout in turn on the handle. */
+    mt_aqueue *gate[2];
+    int failed; /* the first error of a call to the server, or 0 */
 };
+
+/* Keep the first error that is the server's or the connection's. */
+static int note(mtget_frontier *f, int err)
+{
+    if (err < 0 && err != -EAGAIN && err != -ETIMEDOUT && err != -ECANCELED && !f->failed)
+        f->failed = err;
+    return err;
+}
 
 /* url with ":suffix" put after its NAME (before a redis+unix "?db=N"). */
 static char *derived(const char *url, const char *suffix)
@@ -79,6 +92,11 @@ int mtget_frontier_open(mtget_frontier **out, const char *url, double idle)
         err = open_queue(&f->pages, url, "pages", idle);
     if (err == 0)
         err = open_queue(&f->targets, url, "targets", idle);
+    for (int i = 0; i < 2 && err == 0; i++) {
+        err = mt_aqueue_new(&f->gate[i], &(mt_aqueue_opts){.maxsize = 1, .item_size = 1});
+        if (err == 0)
+            err = mt_aqueue_put_nowait(f->gate[i], "");
+    }
     if (err < 0) {
         mtget_frontier_free(f);
         return err;
@@ -94,6 +112,8 @@ void mtget_frontier_free(mtget_frontier *f)
     mt_queue_free(f->pages);
     mt_queue_free(f->targets);
     mt_dict_free(f->seen);
+    for (int i = 0; i < 2; i++)
+        mt_aqueue_free(f->gate[i]);
     free(f);
 }
 
@@ -106,13 +126,15 @@ int mtget_frontier_seen_add(mtget_frontier *f, const char *url, unsigned kind, c
         memset(who, 0, sizeof who); /* a seed: never queued twice */
     mt_iov value = {who, sizeof who};
     mtget_seen_key(key, url, kind);
-    int r = mt_dict_cas(f->seen, key, sizeof key, NULL, &value);
+    if (f->failed)
+        return f->failed;
+    int r = note(f, mt_dict_cas(f->seen, key, sizeof key, NULL, &value));
     if (r != 0 || !owner)
         return r;
     /* seen: by this same page, processed before by a process that died
      * between adding the link and queueing it? then queue it again */
     mt_buf was = MT_BUF_INIT;
-    r = mt_dict_get(f->seen, key, sizeof key, &was);
+    r = note(f, mt_dict_get(f->seen, key, sizeof key, &was));
     int fresh = r == 0 && was.len == sizeof who && memcmp(was.data, who, sizeof who) == 0;
     mt_buf_free(&was);
     return r < 0 && r != MT_EKEY ? r : fresh;
@@ -120,40 +142,53 @@ int mtget_frontier_seen_add(mtget_frontier *f, const char *url, unsigned kind, c
 
 int mtget_frontier_put(mtget_frontier *f, const char *url, int depth)
 {
+    if (f->failed)
+        return f->failed;
     if (depth < 0)
-        return mt_queue_put(f->targets, url, strlen(url), MT_FOREVER);
+        return note(f, mt_queue_put(f->targets, url, strlen(url), MT_FOREVER));
     char *item = NULL;
     int len = asprintf(&item, "%d %s", depth, url);
     if (len < 0)
         return -ENOMEM;
-    int err = mt_queue_put(f->pages, item, (size_t)len, MT_FOREVER);
+    int err = note(f, mt_queue_put(f->pages, item, (size_t)len, MT_FOREVER));
     free(item);
     return err;
 }
 
-/* Take an item without waiting: 0, -EAGAIN when there is none, or an
- * error. */
 int mtget_frontier_take(mtget_frontier *f, bool page, mt_buf *item, mt_queue_receipt *r)
 {
-    return mt_queue_claim(page ? f->pages : f->targets, item, r, 0);
+    char token;
+    int err = mt_aqueue_get(f->gate[page], &token); /* suspends this task only */
+    if (err < 0)
+        return err;
+    err = f->failed ? f->failed : note(f, mt_queue_claim(page ? f->pages : f->targets, item, r, 0));
+    mt_aqueue_put_nowait(f->gate[page], &token);
+    return err;
 }
 
 /* The item is finished. -ESTALE (it was handed to another after the idle
  * time) is no error of ours: that one finishes it too. */
 int mtget_frontier_done(mtget_frontier *f, bool page, const mt_queue_receipt *r)
 {
+    if (f->failed)
+        return f->failed;
     int err = mt_queue_ack(page ? f->pages : f->targets, r);
-    return err == -ESTALE ? 0 : err;
+    return err == -ESTALE ? 0 : note(f, err);
 }
 
 /* Whether the work of one queue, or of both, is over everywhere: nothing
  * queued and nothing claimed. 1, 0, or an error. */
 int mtget_frontier_over(mtget_frontier *f, bool pages_only)
 {
-    int err = mt_queue_join(f->pages, 0);
+    char token;
+    int err = mt_aqueue_get(f->gate[pages_only], &token); /* the takers' turn */
+    if (err < 0)
+        return err;
+    err = f->failed ? f->failed : mt_queue_join(f->pages, 0);
     if (err == 0 && !pages_only)
         err = mt_queue_join(f->targets, 0);
+    mt_aqueue_put_nowait(f->gate[pages_only], &token);
     if (err == -EAGAIN || err == -ETIMEDOUT)
         return 0;
-    return err == 0 ? 1 : err;
+    return err == 0 ? 1 : note(f, err);
 }
