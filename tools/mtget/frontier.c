@@ -24,13 +24,16 @@
  * on itself. (QUEUE_MAX * ITEM_MAX stays under MT_QUEUE_MAX_BYTES.) */
 #define QUEUE_MAX (1u << 19)
 
+enum { G_TARGETS = 0, G_PAGES = 1, G_SEEN = 2 };
+
 struct mtget_frontier {
     mt_dict *seen;
     mt_queue *pages, *targets;
-    /* One claim at a time per queue in this process (a token each): idle
-     * tasks do not all poll the server, and once the server is lost the
-     * tasks do not each wait out its timeout in turn on the handle. */
-    mt_aqueue *gate[2];
+    /* The turn on each handle (a token each, indexed by G_*): its calls
+     * take turns anyway, and once the server is lost the tasks waiting for
+     * the turn see the error at once instead of each waiting out the
+     * call's 10 s on the handle. */
+    mt_aqueue *gate[3];
     int failed; /* the first error of a call to the server, or 0 */
 };
 
@@ -92,7 +95,7 @@ int mtget_frontier_open(mtget_frontier **out, const char *url, double idle)
         err = open_queue(&f->pages, url, "pages", idle);
     if (err == 0)
         err = open_queue(&f->targets, url, "targets", idle);
-    for (int i = 0; i < 2 && err == 0; i++) {
+    for (int i = 0; i < 3 && err == 0; i++) {
         err = mt_aqueue_new(&f->gate[i], &(mt_aqueue_opts){.maxsize = 1, .item_size = 1});
         if (err == 0)
             err = mt_aqueue_put_nowait(f->gate[i], "");
@@ -112,9 +115,27 @@ void mtget_frontier_free(mtget_frontier *f)
     mt_queue_free(f->pages);
     mt_queue_free(f->targets);
     mt_dict_free(f->seen);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 3; i++)
         mt_aqueue_free(f->gate[i]);
     free(f);
+}
+
+/* Take the turn on handle g (suspending this task only): 0, the first
+ * error of the frontier, or -ECANCELED. */
+static int enter(mtget_frontier *f, int g)
+{
+    char token;
+    int err = mt_aqueue_get(f->gate[g], &token);
+    if (err == 0 && f->failed) {
+        mt_aqueue_put_nowait(f->gate[g], &token);
+        err = f->failed;
+    }
+    return err;
+}
+
+static void leave(mtget_frontier *f, int g)
+{
+    mt_aqueue_put_nowait(f->gate[g], "");
 }
 
 int mtget_frontier_seen_add(mtget_frontier *f, const char *url, unsigned kind, const char *owner)
@@ -126,68 +147,82 @@ int mtget_frontier_seen_add(mtget_frontier *f, const char *url, unsigned kind, c
         memset(who, 0, sizeof who); /* a seed: never queued twice */
     mt_iov value = {who, sizeof who};
     mtget_seen_key(key, url, kind);
-    if (f->failed)
-        return f->failed;
-    int r = note(f, mt_dict_cas(f->seen, key, sizeof key, NULL, &value));
-    if (r != 0 || !owner)
+    int r = enter(f, G_SEEN);
+    if (r < 0)
         return r;
-    /* seen: by this same page, processed before by a process that died
-     * between adding the link and queueing it? then queue it again */
-    mt_buf was = MT_BUF_INIT;
-    r = note(f, mt_dict_get(f->seen, key, sizeof key, &was));
-    int fresh = r == 0 && was.len == sizeof who && memcmp(was.data, who, sizeof who) == 0;
-    mt_buf_free(&was);
-    return r < 0 && r != MT_EKEY ? r : fresh;
+    r = note(f, mt_dict_cas(f->seen, key, sizeof key, NULL, &value));
+    if (r == 0 && owner) {
+        /* seen: by this same page, processed before by a process that
+         * died between adding the link and queueing it? queue it again */
+        mt_buf was = MT_BUF_INIT;
+        r = note(f, mt_dict_get(f->seen, key, sizeof key, &was));
+        if (r == 0 || r == MT_EKEY)
+            r = r == 0 && was.len == sizeof who && memcmp(was.data, who, sizeof who) == 0;
+        mt_buf_free(&was);
+    }
+    leave(f, G_SEEN);
+    return r;
+}
+
+/* Put without holding the turn while the queue is full (room comes from
+ * the acks, which need the turn). */
+static int put(mtget_frontier *f, int g, const char *item, size_t len)
+{
+    for (;;) {
+        int err = enter(f, g);
+        if (err < 0)
+            return err;
+        err = note(f, mt_queue_put_nowait(g == G_PAGES ? f->pages : f->targets, item, len));
+        leave(f, g);
+        if (err != -EAGAIN || (err = mt_co_sleep(0.1)) < 0)
+            return err;
+    }
 }
 
 int mtget_frontier_put(mtget_frontier *f, const char *url, int depth)
 {
-    if (f->failed)
-        return f->failed;
     if (depth < 0)
-        return note(f, mt_queue_put(f->targets, url, strlen(url), MT_FOREVER));
+        return put(f, G_TARGETS, url, strlen(url));
     char *item = NULL;
     int len = asprintf(&item, "%d %s", depth, url);
     if (len < 0)
         return -ENOMEM;
-    int err = note(f, mt_queue_put(f->pages, item, (size_t)len, MT_FOREVER));
+    int err = put(f, G_PAGES, item, (size_t)len);
     free(item);
     return err;
 }
 
 int mtget_frontier_take(mtget_frontier *f, bool page, mt_buf *item, mt_queue_receipt *r)
 {
-    char token;
-    int err = mt_aqueue_get(f->gate[page], &token); /* suspends this task only */
+    int err = enter(f, page);
     if (err < 0)
         return err;
-    err = f->failed ? f->failed : note(f, mt_queue_claim(page ? f->pages : f->targets, item, r, 0));
-    mt_aqueue_put_nowait(f->gate[page], &token);
+    err = note(f, mt_queue_claim(page ? f->pages : f->targets, item, r, 0));
+    leave(f, page);
     return err;
 }
 
-/* The item is finished. -ESTALE (it was handed to another after the idle
- * time) is no error of ours: that one finishes it too. */
 int mtget_frontier_done(mtget_frontier *f, bool page, const mt_queue_receipt *r)
 {
-    if (f->failed)
-        return f->failed;
-    int err = mt_queue_ack(page ? f->pages : f->targets, r);
+    int err = enter(f, page);
+    if (err < 0)
+        return err;
+    err = mt_queue_ack(page ? f->pages : f->targets, r);
+    leave(f, page);
     return err == -ESTALE ? 0 : note(f, err);
 }
 
-/* Whether the work of one queue, or of both, is over everywhere: nothing
- * queued and nothing claimed. 1, 0, or an error. */
 int mtget_frontier_over(mtget_frontier *f, bool pages_only)
 {
-    char token;
-    int err = mt_aqueue_get(f->gate[pages_only], &token); /* the takers' turn */
+    int err = enter(f, G_PAGES);
     if (err < 0)
         return err;
-    err = f->failed ? f->failed : mt_queue_join(f->pages, 0);
-    if (err == 0 && !pages_only)
+    err = mt_queue_join(f->pages, 0);
+    leave(f, G_PAGES);
+    if (err == 0 && !pages_only && (err = enter(f, G_TARGETS)) == 0) {
         err = mt_queue_join(f->targets, 0);
-    mt_aqueue_put_nowait(f->gate[pages_only], &token);
+        leave(f, G_TARGETS);
+    }
     if (err == -EAGAIN || err == -ETIMEDOUT)
         return 0;
     return err == 0 ? 1 : note(f, err);
