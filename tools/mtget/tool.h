@@ -172,9 +172,11 @@ int mtget_canonical(mt_buf *out, const char *url);
 /* ---- frontier.c ---- */
 /*
  * mtget_frontier_open - open (or make) the frontier `url` names: the set
- * URL:seen (a dict) and the joinable queues URL:pages and URL:targets, with
- * the suffix put on the name part. idle: --frontier-idle. Blocking. Returns
- * 0, -EINVAL (a bad name), or the server's error (MT_ECONNECT, MT_EAUTH...).
+ * NAME:seen (a dict) and the joinable queues NAME:pages and NAME:targets
+ * (NAME: the name part of url). idle: --frontier-idle. Blocking. Returns 0,
+ * -EINVAL (a bad name), or the server's error (MT_ECONNECT, MT_EAUTH...).
+ * The calls below suspend only their task (on the run's loop); after the
+ * first error of the server every call returns it at once.
  */
 int mtget_frontier_open(mtget_frontier **f, const char *url, double idle);
 /* Gives back this process's unacknowledged claims. NULL is ignored. */
