@@ -167,7 +167,7 @@ LEAK_TEST(mtget_frontier, killed_process_work_is_redelivered, .timeout = 60)
                     "--pages", seed, "--xpath", SEED_XPATH, "--follow", NEXT_XPATH};
     start_all(s, pids, 1, tail, 13);
     int tmps = 0;
-    for (int i = 0; i < 1000 && tmps == 0; i++) {
+    for (int i = 0; i < 3000 && tmps == 0; i++) {
         usleep(5000);
         dir_entries(s[0].out, &tmps);
     }
@@ -292,7 +292,7 @@ LEAK_TEST(mtget_frontier, server_lost_mid_run_fails, .timeout = 60)
     pid_t pid;
     start_all(&s, &pid, 1, tail, 9);
     int tmps = 0;
-    for (int i = 0; i < 1000 && tmps == 0; i++) {
+    for (int i = 0; i < 3000 && tmps == 0; i++) {
         usleep(5000);
         dir_entries(s.out, &tmps);
     }
