@@ -70,16 +70,23 @@ static int links(mt_html_doc *doc, const char *expr, mt_buf *out, char *why, siz
     return n;
 }
 
-/* Queue each new link of list (NUL-separated); page links at depth. */
-static int queue_links(mtget *m, const mt_buf *list, bool pages, int depth)
+/* Queue each new link of list (NUL-separated) found on page `from`; page
+ * links at depth. With --frontier a link the page lists twice is dropped
+ * here first: the shared set takes a link its page added before for one
+ * the page's earlier processing left unqueued (frontier.c). */
+static int queue_links(mtget *m, const mt_buf *list, bool pages, int depth, const char *from)
 {
     mt_buf canon = MT_BUF_INIT;
-    int err = 0;
+    mtget_seen *mine = NULL;
+    unsigned kind = pages ? MTGET_SEEN_PAGE : MTGET_SEEN_FILE;
+    int err = m->frontier ? mtget_seen_new(&mine) : 0;
     for (size_t at = 0; at < list->len && err == 0; at += strlen(list->data + at) + 1) {
         const char *link = list->data + at;
         if (mtget_canonical(&canon, link) < 0)
             continue; /* html gives only http(s) URLs with a host */
-        int fresh = mtget_seen_add(m->seen, canon.data, pages ? MTGET_SEEN_PAGE : MTGET_SEEN_FILE);
+        int fresh = mine ? mtget_seen_add(mine, canon.data, kind) : 1;
+        if (fresh > 0)
+            fresh = mtget_dedupe(m, canon.data, kind, from);
         if (fresh < 0)
             err = fresh;
         else if (fresh && pages)
@@ -87,6 +94,7 @@ static int queue_links(mtget *m, const mt_buf *list, bool pages, int depth)
         else if (fresh)
             err = mtget_queue_target(m, canon.data);
     }
+    mtget_seen_free(mine);
     mt_buf_free(&canon);
     return err;
 }
@@ -129,8 +137,8 @@ int mtget_crawl_page(mtget *m, const mtget_page *p)
     if (err == 0 && doc && deeper && (err = links(doc, m->cfg->follow, &next, why, sizeof why)) > 0)
         err = 0;
     mt_html_doc_free(doc);
-    if (err == 0 && (err = queue_links(m, &next, true, p->depth + 1)) == 0)
-        err = queue_links(m, &targets, false, 0);
+    if (err == 0 && (err = queue_links(m, &next, true, p->depth + 1, p->url)) == 0)
+        err = queue_links(m, &targets, false, 0, p->url);
     if (err == 0) {
         m->pages_done++;
     } else if (err != -ECANCELED && !m->signal) {

@@ -34,6 +34,8 @@ enum {
     OPT_PROGRESS,
     OPT_NO_PROGRESS,
     OPT_STATS_JSON,
+    OPT_FRONTIER,
+    OPT_FRONTIER_IDLE,
 };
 
 static const struct option longopts[] = {
@@ -45,6 +47,8 @@ static const struct option longopts[] = {
     {"depth", required_argument, NULL, OPT_DEPTH},
     {"directory-prefix", required_argument, NULL, 'P'},
     {"follow", required_argument, NULL, OPT_FOLLOW},
+    {"frontier", required_argument, NULL, OPT_FRONTIER},
+    {"frontier-idle", required_argument, NULL, OPT_FRONTIER_IDLE},
     {"help", no_argument, NULL, 'h'},
     {"input-file", required_argument, NULL, 'i'},
     {"jobs", required_argument, NULL, 'j'},
@@ -100,6 +104,12 @@ static void usage(FILE *f)
             "      --max-size SIZE    refuse files larger than SIZE (K, M, G suffixes)\n"
             "      --page-max-size SIZE  largest list page kept in memory (default 8M)\n"
             "      --ca-file FILE     verify HTTPS servers with the CA certificates in FILE\n"
+            "Shared crawl (several processes, several machines):\n"
+            "      --frontier redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]/NAME\n"
+            "                         share the queue of work and the set of URLs seen\n"
+            "                         with every mtget given the same name\n"
+            "      --frontier-idle SECONDS  a claimed item left unfinished this long goes\n"
+            "                         to another process (default %g)\n"
             "Files:\n"
             "      --content-disposition  name files as the server suggests (sanitised)\n"
             "  -c, --continue         skip files a previous run completed, resume partial ones\n"
@@ -115,7 +125,7 @@ static void usage(FILE *f)
             "Exit status: 0 all downloaded, 1 some failed, 2 usage error, 130 interrupted.\n",
             MTGET_DEFAULT_DEPTH, MTGET_DEFAULT_JOBS, MTGET_DEFAULT_PAGE_JOBS,
             MTGET_DEFAULT_PER_HOST, MTGET_DEFAULT_RETRIES, MTGET_DEFAULT_TIMEOUT,
-            MTGET_DEFAULT_CONNECT_TIMEOUT);
+            MTGET_DEFAULT_CONNECT_TIMEOUT, MTGET_DEFAULT_FRONTIER_IDLE);
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -256,6 +266,15 @@ static int option(mtget_config *c, int opt, const char *arg)
             return usage_error("cannot read the CA file '%s'", arg);
         c->ca_file = arg;
         return 0;
+    case OPT_FRONTIER:
+        if (strncmp(arg, "redis://", 8) != 0 && strncmp(arg, "redis+unix://", 13) != 0)
+            return usage_error("%s", "--frontier needs a redis:// or redis+unix:// name");
+        c->frontier = arg;
+        return 0;
+    case OPT_FRONTIER_IDLE:
+        if (!parse_seconds(arg, &c->frontier_idle) || c->frontier_idle < 0.1)
+            return usage_error("invalid --frontier-idle: '%s' (seconds, at least 0.1)", arg);
+        return 0;
     case 'c':
         c->resume = true;
         return 0;
@@ -298,6 +317,7 @@ int mtget_options(mtget_config *c, int argc, char **argv)
         .connect_timeout = MTGET_DEFAULT_CONNECT_TIMEOUT,
         .page_max_size = MTGET_DEFAULT_PAGE_MAX,
         .progress = MT_PROGRESS_AUTO,
+        .frontier_idle = MTGET_DEFAULT_FRONTIER_IDLE,
     };
     int opt;
     bool depth_set = false;

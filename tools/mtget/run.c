@@ -16,6 +16,9 @@
  *   ticker        redraws the progress at most 10 times a second
  *
  * Every URL is canonicalised and deduplicated (seen.c) before it is queued.
+ * With --frontier the seen set and the page and target queues are shared on
+ * a server instead (frontier.c), and the page tasks and downloaders take
+ * their work from there (frontier_work.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -46,6 +49,8 @@ int mtget_canonical(mt_buf *out, const char *url)
 
 int mtget_queue_page(mtget *m, const char *url, int depth)
 {
+    if (m->frontier)
+        return mtget_frontier_put(m->frontier, url, depth);
     size_t len = strlen(url);
     mtget_page *p = malloc(sizeof *p + len + 1);
     if (!p)
@@ -63,6 +68,8 @@ int mtget_queue_page(mtget *m, const char *url, int depth)
 
 int mtget_queue_target(mtget *m, const char *url)
 {
+    if (m->frontier) /* counted in the total by the process that takes it */
+        return mtget_frontier_put(m->frontier, url, -1);
     char *t = strdup(url);
     if (!t)
         return -ENOMEM;
@@ -97,11 +104,13 @@ static int feed_one(mtget *m, const char *url, mt_buf *canon)
             m->files_failed++;
         return 0;
     }
-    int fresh = mtget_seen_add(m->seen, canon->data, m->crawl ? MTGET_SEEN_PAGE : MTGET_SEEN_FILE);
+    int fresh = mtget_dedupe(m, canon->data, m->crawl ? MTGET_SEEN_PAGE : MTGET_SEEN_FILE, NULL);
     if (fresh <= 0)
         return fresh;
     if (!m->crawl)
         return mtget_queue_target(m, canon->data);
+    if (m->frontier) /* the shared queue is the bound */
+        return mtget_queue_page(m, canon->data, 0);
     int token = 1;
     int err = mt_aqueue_put(m->seed_slots, &token); /* waits while enough are queued */
     if (err == 0 && (err = mtget_queue_page(m, canon->data, 0)) < 0)
@@ -158,6 +167,8 @@ static int page_worker(void *arg)
     worker *w = arg;
     mtget *m = w->m;
     mtget_page *p;
+    if (m->frontier)
+        return mtget_frontier_page_worker(m);
     while (mt_aqueue_get(m->pages, &p) == 0) {
         int err = mtget_crawl_page(m, p);
         int depth = p->depth;
@@ -174,6 +185,8 @@ static int downloader(void *arg)
     worker *w = arg;
     mtget *m = w->m;
     char *url;
+    if (m->frontier)
+        return mtget_frontier_downloader(m, w->index);
     while (mt_aqueue_get(m->targets, &url) == 0) {
         int err = mtget_fetch(m, url, w->index);
         free(url);
@@ -342,6 +355,22 @@ static int open_journal(mtget *m)
     return 0;
 }
 
+/* Open --frontier; an exit status (a bad name is a usage error). */
+static int open_frontier(mtget *m)
+{
+    int err = mtget_frontier_open(&m->frontier, m->cfg->frontier, m->cfg->frontier_idle);
+    if (err == 0)
+        return MTGET_EXIT_OK;
+    char name[1024];
+    mtget_frontier_redact(name, sizeof name, m->cfg->frontier);
+    if (err == -EINVAL) {
+        mtget_error(m, "invalid --frontier name '%s'", name);
+        return MTGET_EXIT_USAGE;
+    }
+    mtget_error(m, "cannot open the frontier '%s': %s", name, mt_strerror(err));
+    return MTGET_EXIT_FAILED;
+}
+
 static int run_main(void *arg)
 {
     mtget *m = arg;
@@ -388,6 +417,9 @@ int mtget_run(const mtget_config *c)
     }
     if (open_journal(&m) < 0)
         goto out;
+    if (c->frontier && (status = open_frontier(&m)) != MTGET_EXIT_OK)
+        goto out;
+    status = MTGET_EXIT_FAILED;
     err = mtget_seen_new(&m.seen);
     if (err == 0)
         err = mtget_hosts_new(&m.hosts);
@@ -406,7 +438,7 @@ int mtget_run(const mtget_config *c)
     mt_progress_finish(m.progress);
     if (m.signal)
         status = 128 + m.signal;
-    else if (err < 0 || m.files_failed || m.pages_failed)
+    else if (err < 0 || m.files_failed || m.pages_failed || m.frontier_err)
         status = MTGET_EXIT_FAILED;
     else
         status = MTGET_EXIT_OK;
@@ -418,6 +450,7 @@ out:
     mt_aqueue_free(m.pages);
     mt_aqueue_free(m.seed_slots);
     mtget_hosts_free(m.hosts);
+    mtget_frontier_free(m.frontier);
     mtget_seen_free(m.seen);
     mtget_resume_free(m.resume);
     mtget_journal_free(m.journal);

@@ -61,11 +61,22 @@ static int grow(mtget_seen *s)
     return 0;
 }
 
-int mtget_seen_add(mtget_seen *s, const char *url, unsigned kind)
+static XXH128_hash_t hash(const char *url, unsigned kind)
 {
     XXH128_hash_t h = XXH3_128bits_withSeed(url, strlen(url), kind);
     if (empty(h))
         h.low64 = 1;
+    return h;
+}
+
+void mtget_seen_key(unsigned char key[16], const char *url, unsigned kind)
+{
+    XXH128_canonicalFromHash((XXH128_canonical_t *)key, hash(url, kind));
+}
+
+int mtget_seen_add(mtget_seen *s, const char *url, unsigned kind)
+{
+    XXH128_hash_t h = hash(url, kind);
     XXH128_hash_t *slot = find(s->slots, s->cap, h);
     if (!empty(*slot))
         return 0;

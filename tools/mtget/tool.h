@@ -12,6 +12,9 @@
  *   fetch.c    one download, through a temporary, resumed with Range
  *   hosts.c    per host: the delay with jitter, robots.txt fetched once
  *   report.c   messages, the summary, --stats-json
+ *   frontier.c      --frontier: the seen set and the work queues on Redis
+ *   frontier_work.c --frontier: the page and download tasks that take
+ *                   their work from those queues
  *
  * Everything runs on one loop in one thread: the counters below need no
  * lock.
@@ -58,6 +61,8 @@ typedef struct mtget_config {
     mt_progress_mode progress;
     const char *stats_json;
     bool quiet;
+    const char *frontier;    /* --frontier: a redis:// name, or NULL */
+    double frontier_idle;    /* --frontier-idle: seconds before a claim is redelivered */
 } mtget_config;
 
 /* Defaults. */
@@ -80,6 +85,10 @@ typedef struct mtget_config {
  * URL at once. */
 #define MTGET_RETRY_AFTER_MAX 60.0
 #define MTGET_MAX_JOBS 1024
+/* --frontier-idle: a claim unfinished this long is handed to another
+ * process. Longer than any one page or download should take; a download
+ * that takes longer is done twice. */
+#define MTGET_DEFAULT_FRONTIER_IDLE 300.0
 
 /* ---- options.c ---- */
 /* Parse argv into *c. Returns 0 to run, 1 when --help or --version was
@@ -104,10 +113,13 @@ int mtget_seen_new(mtget_seen **s);
  * apart). Returns 1 when it is new, 0 when seen before, -ENOMEM. */
 int mtget_seen_add(mtget_seen *s, const char *url, unsigned kind);
 size_t mtget_seen_count(const mtget_seen *s);
+/* The 16-byte key of url under kind (the hash the set keeps). */
+void mtget_seen_key(unsigned char key[16], const char *url, unsigned kind);
 void mtget_seen_free(mtget_seen *s);
 
 /* ---- the run's state ---- */
 typedef struct mtget_hosts mtget_hosts;
+typedef struct mtget_frontier mtget_frontier;
 
 typedef struct mtget {
     const mtget_config *cfg;
@@ -117,6 +129,8 @@ typedef struct mtget {
     mtget_resume *resume;      /* -c: the journal's state at start */
     mt_progress *progress;
     mtget_seen *seen;
+    mtget_frontier *frontier;  /* --frontier, or NULL (then seen and the queues below) */
+    int frontier_err;          /* the first error of the shared frontier, or 0 */
     mtget_hosts *hosts;
     mt_aqueue *targets;        /* char * canonical URLs, bounded */
     mt_aqueue *pages;          /* mtget_page *, unbounded (pages found by --follow) */
@@ -154,6 +168,53 @@ int mtget_queue_target(mtget *m, const char *url);
 /* The canonical form of url into out, if it is an http(s) URL: 0, or
  * -EINVAL (reported by the caller). */
 int mtget_canonical(mt_buf *out, const char *url);
+
+/* ---- frontier.c ---- */
+/*
+ * mtget_frontier_open - open (or make) the frontier `url` names: the set
+ * NAME:seen (a dict) and the joinable queues NAME:pages and NAME:targets
+ * (NAME: the name part of url). idle: --frontier-idle. Blocking. Returns 0,
+ * -EINVAL (a bad name), or the server's error (MT_ECONNECT, MT_EAUTH...).
+ * The calls below suspend only their task (on the run's loop); after the
+ * first error of the server every call returns it at once.
+ */
+int mtget_frontier_open(mtget_frontier **f, const char *url, double idle);
+/* Gives back this process's unacknowledged claims. NULL is ignored. */
+void mtget_frontier_free(mtget_frontier *f);
+/* url with its password (if any) replaced by "***", into out. */
+void mtget_frontier_redact(char *out, size_t size, const char *url);
+/*
+ * mtget_frontier_seen_add - add url under kind to the shared set, atomically
+ * across processes; `owner` is the canonical URL of the page that found it
+ * (NULL for a seed). Returns 1 when new, or when the same owner added it
+ * before (a page processed again after its process died queues its links
+ * again); 0 when seen; or a server's error.
+ */
+int mtget_frontier_seen_add(mtget_frontier *f, const char *url, unsigned kind,
+                            const char *owner);
+/* Queue a page at depth, or a target (depth < 0). 0 or an error. */
+int mtget_frontier_put(mtget_frontier *f, const char *url, int depth);
+/* Claim a page (page true) or a target without waiting: 0, -EAGAIN when
+ * none is queued, or an error. */
+int mtget_frontier_take(mtget_frontier *f, bool page, mt_buf *item, mt_queue_receipt *r);
+/* Acknowledge a finished item (one handed to another meanwhile: 0 too). */
+int mtget_frontier_done(mtget_frontier *f, bool page, const mt_queue_receipt *r);
+/* Whether the pages' work (pages_only) or all the work is over for every
+ * process: nothing queued, nothing claimed. 1, 0, or an error. */
+int mtget_frontier_over(mtget_frontier *f, bool pages_only);
+/* Run the page tasks' or downloaders' loop (frontier_work.c); 0 or
+ * -ECANCELED (an error of the frontier is reported, kept in
+ * m->frontier_err, and ends the loop). */
+int mtget_frontier_page_worker(mtget *m);
+int mtget_frontier_downloader(mtget *m, int slot);
+
+/* Dedupe url, in the shared set with --frontier, else in m->seen. */
+static inline int mtget_dedupe(mtget *m, const char *url, unsigned kind, const char *owner)
+{
+    if (m->frontier)
+        return mtget_frontier_seen_add(m->frontier, url, kind, owner);
+    return mtget_seen_add(m->seen, url, kind);
+}
 
 /* ---- crawl.c ---- */
 /* Fetch and mine one page. Failures are reported and counted; returns 0,
