@@ -6,13 +6,16 @@
  *
  *   mt-test-httpd --root DIR [--port N] [--host H] [--log FILE|-]
  *                 [--idle S] [--send-timeout S] [--stall-max S] [--cap BYTES]
- *                 [--parent PID] [--tls-cert FILE --tls-key FILE]
+ *                 [--parent PID] [--stop-on-stdin] [--tls-cert FILE --tls-key FILE]
  *
  * With --tls-cert (a PEM certificate chain, the server's first) and
  * --tls-key (its PEM key) it speaks HTTPS instead, HTTP/1.1 only (ALPN
  * "http/1.1"): the same routes, behind a TLS handshake made within --idle.
  * Once it listens it prints "port N" on a line of its own to stdout; it
- * stops on SIGTERM or SIGINT, closing every connection, and exits 0.
+ * stops on SIGTERM or SIGINT, closing every connection, and exits 0; with
+ * --stop-on-stdin, also when its standard input becomes readable (a byte,
+ * or its end): the tests' way, since under ThreadSanitizer a signal to a
+ * loop is sometimes never seen.
  * --log writes one line a request (to stdout with "-"):
  *   METHOD TARGET RANGE STATUS BODY-BYTES        ("-" for what is missing)
  *
@@ -180,16 +183,30 @@ static int conn_main(void *arg)
     return 0;
 }
 
+static void stop_serving(void)
+{
+    stopping = true;
+    mt_co_close(listen_fd); /* wakes the accepting loop */
+    listen_fd = -1;
+}
+
+static int stop_on_stdin(void *arg)
+{
+    (void)arg;
+    if (mt_co_wait_fd(STDIN_FILENO, MT_READABLE, MT_FOREVER) > 0 && !stopping)
+        stop_serving();
+    return 0;
+}
+
 static int stop_on_signal(void *arg)
 {
     int sig = (int)(intptr_t)arg;
-    if (mt_co_wait_signal(sig, MT_FOREVER) == sig) {
-        stopping = true;
-        mt_co_close(listen_fd); /* wakes the accepting loop */
-        listen_fd = -1;
-    }
+    if (mt_co_wait_signal(sig, MT_FOREVER) == sig && !stopping)
+        stop_serving();
     return 0;
 }
+
+static bool stdin_stops;
 
 static int server_main(void *arg)
 {
@@ -197,6 +214,8 @@ static int server_main(void *arg)
     static const mt_task_opts conn_opts = {.name = "connection", .stack_size = 256 * 1024};
     mt_task_create(NULL, stop_on_signal, (void *)(intptr_t)SIGTERM, NULL);
     mt_task_create(NULL, stop_on_signal, (void *)(intptr_t)SIGINT, NULL);
+    if (stdin_stops)
+        mt_task_create(NULL, stop_on_stdin, NULL, NULL);
     mt_co_yield(); /* the signal handlers are in place: now say where we are */
     printf("port %d\n", mt_co_sock_port(listen_fd));
     fflush(stdout);
@@ -239,7 +258,7 @@ static void usage(FILE *to)
 {
     fprintf(to, "usage: mt-test-httpd --root DIR [--port N] [--host H] [--log FILE|-]\n"
                 "         [--idle S] [--send-timeout S] [--stall-max S] [--cap BYTES]\n"
-                "         [--parent PID] [--tls-cert FILE --tls-key FILE]\n");
+                "         [--parent PID] [--stop-on-stdin] [--tls-cert FILE --tls-key FILE]\n");
 }
 
 int main(int argc, char **argv)
@@ -251,6 +270,7 @@ int main(int argc, char **argv)
         {"stall-max", required_argument, NULL, 'S'}, {"cap", required_argument, NULL, 'c'},
         {"parent", required_argument, NULL, 'P'}, {"help", no_argument, NULL, 'h'},
         {"tls-cert", required_argument, NULL, 'C'}, {"tls-key", required_argument, NULL, 'K'},
+        {"stop-on-stdin", no_argument, NULL, 'I'},
         {NULL, 0, NULL, 0},
     };
     const char *root = NULL, *host = "127.0.0.1", *log = NULL, *cert = NULL, *key = NULL;
@@ -268,6 +288,7 @@ int main(int argc, char **argv)
         case 'P': parent = atoi(optarg); break;
         case 'C': cert = optarg; break;
         case 'K': key = optarg; break;
+        case 'I': stdin_stops = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
