@@ -285,9 +285,16 @@ LEAK_TEST(remote_netns, machine_killed, .timeout = 60)
     board *bd = board_new();
     worker w[4];
     worker shape = {.n = 600, .list = true, .b = bd};
-    start_workers(&a, w, 0, 2, &s, "killed", shape);
+    /* a's processes are paced, so that they are mid-task when they are
+     * killed, once each has had a few calls answered, on any machine */
+    worker paced = shape;
+    paced.pace = 0.005;
+    start_workers(&a, w, 0, 2, &s, "killed", paced);
     start_workers(&b, w, 2, 2, &s, "killed", shape);
-    sleep_s(0.3);
+    for (int i = 0; i < 2000 && !(__atomic_load_n(&bd->outcome[0][9], __ATOMIC_ACQUIRE) &&
+                                  __atomic_load_n(&bd->outcome[1][9], __ATOMIC_ACQUIRE));
+         i++)
+        sleep_s(0.005);
     test_machine_signal(&a, SIGKILL);
     cr_expect_eq(test_machine_join(&a), 2, "a's processes were killed");
     cr_expect_eq(test_machine_join(&b), 0);
