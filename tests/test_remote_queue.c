@@ -50,6 +50,13 @@ LEAK_TEST(remote_queue, basics, .timeout = 30)
     cr_expect_eq(mt_queue_max_message(q), 64);
     cr_expect(mt_queue_empty(q));
     cr_expect_eq(mt_queue_new(&q2, &(mt_queue_opts){.name = url}), -EEXIST);
+    /* absurd idle times are refused before anything is made */
+    cr_expect_eq(mt_queue_new(&q2, &(mt_queue_opts){.name = other, .redeliver_after = NAN}),
+                 -EINVAL);
+    cr_expect_eq(mt_queue_new(&q2, &(mt_queue_opts){.name = other, .redeliver_after = -1}),
+                 -EINVAL);
+    cr_expect_eq(mt_queue_new(&q2, &(mt_queue_opts){.name = other, .redeliver_after = 2e9}),
+                 -EINVAL);
     cr_expect_eq(mt_queue_open(&q2, other), -ENOENT);
     cr_expect_eq(mt_queue_open_or_new(&q2, &(mt_queue_opts){.name = url, .maxsize = 5}), -EEXIST);
     cr_assert_eq(mt_queue_open(&q2, url), 0);

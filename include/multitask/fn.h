@@ -102,11 +102,13 @@ typedef struct mt_fn_entry {
  */
 int mt_fn_register(mt_fn_entry *e);
 
-/* mt_fn_lookup - the function registered under `name`, or NULL. */
+/* mt_fn_lookup - the function registered under `name`, or NULL (also for
+ * a NULL name). Thread-safe; fork-safe. */
 mt_fn *mt_fn_lookup(const char *name);
 
 /* mt_fn_name - the name fn was registered under (the first, when it was
- * registered under several), or NULL when it was not. */
+ * registered under several), or NULL when it was not (also for NULL). The
+ * string is the registered entry's. Thread-safe; fork-safe. */
 const char *mt_fn_name(mt_fn *fn);
 
 #ifdef __cplusplus

@@ -20,9 +20,6 @@
 #define MT__STR(x)    MT__STR2(x)
 #define MT__STR2(x)   #x
 
-static pthread_once_t load_once = PTHREAD_ONCE_INIT;
-static const mt__remote_ops *loaded;
-
 bool mt__remote_name(const char *name)
 {
     return name && (strncmp(name, "redis://", 8) == 0 || strncmp(name, "redis+unix://", 13) == 0 ||
@@ -43,24 +40,8 @@ static void *open_beside_us(void)
     return dlopen(path, RTLD_NOW | RTLD_LOCAL);
 }
 
-static void load(void)
-{
-    void *lib = open_beside_us();
-    if (!lib) lib = dlopen(REMOTE_SONAME, RTLD_NOW | RTLD_LOCAL);
-    if (!lib) return;
-    loaded = dlsym(lib, MT__REMOTE_OPS_SYMBOL);
-    if (!loaded) dlclose(lib);
-}
-
-int mt__remote_load(const mt__remote_ops **out)
-{
-    pthread_once(&load_once, load);
-    *out = loaded;
-    return loaded ? 0 : -EPROTONOSUPPORT;
-}
-
-/* ---- other tables of the same library (the pool's, remote_pool_ops.h) */
-
+/* The library is opened once for all its tables: this one, and the
+ * pool's (remote_pool_ops.h). */
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
 static void *lib_any;
 
@@ -75,4 +56,10 @@ void *mt__remote_sym(const char *symbol)
 {
     pthread_once(&lib_once, open_lib);
     return lib_any ? dlsym(lib_any, symbol) : NULL;
+}
+
+int mt__remote_load(const mt__remote_ops **out)
+{
+    *out = mt__remote_sym(MT__REMOTE_OPS_SYMBOL);
+    return *out ? 0 : -EPROTONOSUPPORT;
 }
