@@ -334,7 +334,9 @@ const char *mt_http_response_header(const mt_http_response *resp, const char *na
  * (see the list above). For callers that run their own tries, such as a
  * download that goes on with Range after a short body. Returns -EINVAL for
  * a NULL policy or wait, tries < 1, a negative or NaN waited, or a policy
- * field negative or NaN (or infinite, max_time aside).
+ * field negative or NaN (or infinite, max_time aside); *wait is set only
+ * when it returns 1. Thread-safe (the jitter's generator is per thread);
+ * it reads resp and p and keeps nothing.
  */
 int mt_http_retry_wait(const mt_http_retry *p, int tries, const mt_http_response *resp,
                        double waited, double *wait);
